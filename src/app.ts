@@ -1,0 +1,151 @@
+/**
+ * The wiring point: infrastructure, stores, services, the Yoga pipeline and both socket
+ * transports. The only place that chooses between embedded and external implementations
+ * (PGlite or PostgreSQL, in-process or Redis pubsub). Tests and main.ts both use createApp().
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import type { Config } from './config.js';
+import type { Services } from './context.js';
+import { createAuthenticator, resolveJwtSecret } from './guards/auth.js';
+import { openDatabase, type Database } from './infra/database.js';
+import { createLogger, type Logger } from './infra/logger.js';
+import { connectRedis, type RedisConnections } from './infra/redis.js';
+import { createCompetitionsService } from './modules/competitions/competitions.service.js';
+import { createUsersService } from './modules/users/users.service.js';
+import { createTallyPublisher } from './modules/voting/voting.events.js';
+import { createVotingService } from './modules/voting/voting.service.js';
+import { createEventBus, type BusEventTarget } from './realtime/event-bus.js';
+import { createMaskError } from './schema/errors.js';
+import { schema } from './schema/index.js';
+import { createYogaServer, type Yoga } from './transport/http.js';
+import { attachGraphqlWs, type WsTransport } from './transport/ws.js';
+
+export interface App {
+  readonly config: Config;
+  readonly yoga: Yoga;
+  readonly services: Services;
+  readonly database: Database;
+  readonly logger: Logger;
+  /** Listens on config.port (0 = any free port); resolves with the bound URL. */
+  start(): Promise<{ url: string; port: number }>;
+  /** Graceful: stop accepting, end subscriptions (WS 1001), finish in-flight work, disconnect. */
+  stop(): Promise<void>;
+}
+
+export async function createApp(config: Config, opts: { logger?: Logger } = {}): Promise<App> {
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, json: config.nodeEnv === 'production' });
+  const isProd = config.nodeEnv === 'production';
+
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    log: (message) => logger.info(message),
+  });
+  let redis: RedisConnections | undefined;
+  try {
+    redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const prisma = database.prisma;
+
+  const eventTarget: BusEventTarget = redis
+    ? createRedisEventTarget({ publishClient: redis.publisher, subscribeClient: redis.subscriber })
+    : (new EventTarget() as BusEventTarget);
+  // On Redis, a PING on the subscriber connection is answered only after every SUBSCRIBE sent
+  // before it: that is the moment a new subscription is live.
+  const subscriber = redis?.subscriber;
+  const bus = createEventBus({
+    eventTarget,
+    barrier: subscriber ? async () => void (await subscriber.ping()) : () => Promise.resolve(),
+  });
+
+  const tallies = createTallyPublisher({
+    prisma,
+    bus,
+    flushMs: config.tallyFlushMs,
+    onError: (error, competitionId) => logger.error('tally flush failed; retrying', { competitionId, error }),
+  });
+  const competitions = createCompetitionsService({ prisma, onStandingsChanged: (id) => tallies.markDirty(id) });
+  const services: Services = {
+    users: createUsersService({ prisma }),
+    competitions,
+    voting: createVotingService({ prisma, tallies }),
+    tallies,
+    bus,
+  };
+
+  const authenticator = createAuthenticator(await resolveJwtSecret(config));
+  const maskError = createMaskError({
+    exposeInternals: config.nodeEnv === 'development',
+    onUnexpected: (error) => logger.error('unexpected error in a GraphQL operation', { error }),
+  });
+  let stopping = false;
+  const yoga = createYogaServer({
+    schema,
+    prisma,
+    services,
+    authenticator,
+    logger,
+    maskError,
+    exposeInternals: config.nodeEnv === 'development',
+    readiness: async () => {
+      if (stopping) throw new Error('shutting down');
+      await database.ping();
+      await redis?.ping();
+    },
+  });
+
+  const server: Server = createServer(yoga);
+  // Long-lived streams must not be cut by Node's default request timeouts.
+  server.requestTimeout = 0;
+  server.headersTimeout = 30_000;
+  const ws: WsTransport = attachGraphqlWs({
+    server,
+    yoga,
+    authenticator,
+    logger,
+    keepAliveMs: config.wsKeepAliveMs,
+    isProd,
+    maskError,
+  });
+
+  let stopped: Promise<void> | undefined;
+  async function shutdown(): Promise<void> {
+    stopping = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    await ws.close(); // 1001 Going Away to every graphql-ws client
+    bus.closeAll(); // SSE streams complete and their responses end
+    const forced = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+    await closed;
+    clearTimeout(forced);
+    await tallies.close(); // votes already acknowledged still get their broadcast
+    await yoga.dispose();
+    await redis?.close();
+    await database.close();
+  }
+
+  return {
+    config,
+    yoga,
+    services,
+    database,
+    logger,
+    start: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          const { port } = server.address() as AddressInfo;
+          const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+          resolve({ url: `http://${host}:${port}`, port });
+        });
+      }),
+    stop: () => (stopped ??= shutdown()),
+  };
+}

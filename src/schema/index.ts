@@ -1,0 +1,12 @@
+/** Imports every domain module's schema file; the builder collects their types. */
+import { builder } from './builder.js';
+import './scalars.js';
+import '../modules/users/users.schema.js';
+import '../modules/competitions/competitions.schema.js';
+import '../modules/voting/voting.schema.js';
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
+
+export const schema = builder.toSchema({ sortSchema: true });

@@ -1,0 +1,74 @@
+/**
+ * The one Yoga instance: HTTP queries and mutations, GraphiQL (assets served from this process,
+ * no CDN), SSE in Yoga's distinct-connection mode on /graphql, and the graphql-sse
+ * single-connection mode on /graphql/stream. graphql-ws (ws.ts) runs through the same
+ * `getEnveloped`, so every transport shares these plugins and this context.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GraphQLSchema } from 'graphql';
+import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import type { Context, Services } from '../context.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { Authenticator, Viewer } from '../guards/auth.js';
+import type { Logger } from '../infra/logger.js';
+
+export interface ServerContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+/** Set by the graphql-ws adapter, which authenticates once per connection. */
+export interface PreauthenticatedContext {
+  viewer?: Viewer | null;
+}
+
+export type Yoga = YogaServerInstance<ServerContext & PreauthenticatedContext, Context>;
+
+export const GRAPHQL_PATH = '/graphql';
+export const GRAPHQL_SSE_PATH = '/graphql/stream';
+
+export function createYogaServer(deps: {
+  schema: GraphQLSchema;
+  prisma: PrismaClient;
+  services: Services;
+  authenticator: Authenticator;
+  logger: Logger;
+  exposeInternals: boolean;
+  maskError: (error: unknown, message: string) => Error;
+  /** /ready: throws (503 with the message) when a dependency does not answer. */
+  readiness: () => Promise<void>;
+  extraPlugins?: Plugin[];
+}): Yoga {
+  const { schema, prisma, services, authenticator, logger, maskError } = deps;
+
+  return createYoga<ServerContext & PreauthenticatedContext, Context>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    healthCheckEndpoint: '/health',
+    landingPage: false,
+    logging: logger,
+    maskedErrors: { maskError, isDev: deps.exposeInternals },
+    graphiql: { title: 'Ovation GraphiQL', subscriptionsProtocol: 'WS' },
+    renderGraphiQL,
+    batching: { limit: 10 },
+    context: async (initial): Promise<Context> => {
+      const viewer =
+        initial.viewer !== undefined ? initial.viewer : await authenticator.authenticate(initial.request.headers.get('authorization'));
+      if (viewer) await services.users.ensureUser(viewer);
+      return { ...initial, viewer: viewer ?? null, prisma, services };
+    },
+    plugins: [
+      useGraphQLSSE({ endpoint: GRAPHQL_SSE_PATH }),
+      useReadinessCheck({
+        endpoint: '/ready',
+        check: async () => {
+          await deps.readiness();
+          return true;
+        },
+      }),
+      ...(deps.extraPlugins ?? []),
+    ],
+  });
+}

@@ -1,0 +1,76 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('applies the contract defaults with an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 4000,
+      dataDir: path.resolve('./.data'),
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      jwtSecret: undefined,
+      trustProxy: false,
+      rateLimit: { votesPerMinute: 10, reactionsPerMinute: 30, messagesPerMinute: 30 },
+      fraudDetectionEnabled: true,
+      tallyFlushMs: 100,
+      reactionWindowMs: 250,
+      typingTtlMs: 5000,
+      presenceOfflineGraceMs: 5000,
+      maxSubscriptionsPerConnection: 100,
+    });
+  });
+
+  it('reads every variable it documents', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      DATA_DIR: '/tmp/x',
+      DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      JWT_SECRET: 'x'.repeat(32),
+      TRUST_PROXY: 'true',
+      RATE_LIMIT_VOTES_PER_MINUTE: '5',
+      FRAUD_DETECTION_ENABLED: 'false',
+      TALLY_FLUSH_MS: '250',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      dataDir: '/tmp/x',
+      databaseUrl: 'postgres://u:p@127.0.0.1:5432/db',
+      redisUrl: 'redis://127.0.0.1:6379',
+      trustProxy: true,
+      rateLimit: { votesPerMinute: 5 },
+      fraudDetectionEnabled: false,
+      tallyFlushMs: 250,
+    });
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '12abc'],
+    ['TALLY_FLUSH_MS', '0'],
+    ['TRUST_PROXY', 'maybe'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_URL', 'not a url'],
+    ['REDIS_URL', 'http://127.0.0.1'],
+    ['JWT_SECRET', 'short'],
+    ['NODE_ENV', 'staging'],
+    ['LOG_LEVEL', 'loud'],
+  ])('rejects %s=%s with a message naming the variable', (name, value) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(name);
+    expect((error as ConfigError).message).toContain(name);
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: ' ' })).toMatchObject({ port: 4000, databaseUrl: undefined });
+  });
+});
