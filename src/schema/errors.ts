@@ -4,7 +4,8 @@
  * (syntax, validation, variable coercion) are the client's input, so BAD_USER_INPUT; anything else
  * is unexpected: logged, and masked as INTERNAL_SERVER_ERROR with no internals.
  */
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, ErrorCode, RETRYABLE } from '../errors.js';
 
 const CATALOGUE = new Set<string>(Object.values(ErrorCode));
@@ -52,5 +53,28 @@ export function createMaskError(opts: { exposeInternals: boolean; onUnexpected: 
       extensions.originalError = { message: original.message, stack: original.stack?.split('\n') };
     }
     return graphqlError ? withExtensions(graphqlError, message, extensions) : new GraphQLError(message, { extensions });
+  };
+}
+
+/**
+ * Request-level errors (syntax, validation, bad variables) never reach Yoga's maskError: this
+ * plugin gives them the catalogue's code and `retryable` too, so every error a client sees has
+ * both, on every transport that goes through Yoga's result processing.
+ */
+export function useErrorCatalogue(maskError: (error: unknown, message: string) => Error): Plugin {
+  const normalize = (result: ExecutionResult): ExecutionResult => {
+    if (!result.errors?.length) return result;
+    const errors = result.errors.map((error) => {
+      const code = error.extensions?.code;
+      const done = typeof code === 'string' && CATALOGUE.has(code) && typeof error.extensions?.retryable === 'boolean';
+      return done ? error : (maskError(error, error.message) as GraphQLError);
+    });
+    return { ...result, errors };
+  };
+  return {
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result)) setResult(result.map((r: ExecutionResult) => normalize(r)));
+      else if (!isAsyncIterable(result)) setResult(normalize(result as ExecutionResult));
+    },
   };
 }

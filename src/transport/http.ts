@@ -13,6 +13,7 @@ import type { Context, Services } from '../context.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
 import type { Logger } from '../infra/logger.js';
+import { useErrorCatalogue } from '../schema/errors.js';
 
 export interface ServerContext {
   req: IncomingMessage;
@@ -60,6 +61,7 @@ export function createYogaServer(deps: {
       return { ...initial, viewer: viewer ?? null, prisma, services };
     },
     plugins: [
+      useErrorCatalogue(maskError),
       useGraphQLSSE({ endpoint: GRAPHQL_SSE_PATH }),
       useReadinessCheck({
         endpoint: '/ready',

@@ -1,0 +1,84 @@
+/**
+ * Two server processes sharing real PostgreSQL and Redis behave as one server: votes cast on
+ * either instance reach subscribers on both, seq stays strictly increasing, and every
+ * subscriber's last update equals the recount of the stored ballots.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { CastVoteDocument, LeaderboardDocument, TallyUpdatedDocument } from '../generated/graphql.js';
+import { subscribe, type Feed } from '../support/clients.js';
+import { dataOf, execute, tokenFor } from '../support/graphql.js';
+import { createTestDatabase, startPostgres } from '../support/postgres.js';
+import { startRedis } from '../support/redis.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { openCompetition } from './support.js';
+
+let stopInfra: () => Promise<void>;
+let databaseUrl: string;
+let a: ServerProcess;
+let b: ServerProcess;
+
+beforeAll(async () => {
+  const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+  stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
+  databaseUrl = await createTestDatabase(postgres.url);
+  const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, TALLY_FLUSH_MS: '50' };
+  // Both start at once: migrations must be applied exactly once.
+  [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+});
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await stopInfra?.();
+});
+
+describe('two instances', () => {
+  it('deliver every vote to subscribers on both instances and transports, ending exact', async () => {
+    const { competitionId, submissionIds } = await openCompetition(a.graphqlUrl, 3);
+    const feeds: Feed<{ tallyUpdated: { seq: number; totalVotes: number; entries: unknown[] } }>[] = [
+      subscribe('graphql-ws', a.url, TallyUpdatedDocument, { competitionId }),
+      subscribe('graphql-ws', b.url, TallyUpdatedDocument, { competitionId }),
+      subscribe('sse', b.url, TallyUpdatedDocument, { competitionId }),
+      subscribe('graphql-sse', a.url, TallyUpdatedDocument, { competitionId }),
+    ];
+    try {
+      await Promise.all(feeds.map((feed) => feed.waitFor((r) => r.data !== undefined)));
+      const voters = 60;
+      await Promise.all(
+        Array.from({ length: voters }, async (_, i) => {
+          const token = await tokenFor({ sub: `cluster-voter-${i}` });
+          const target = i % 2 === 0 ? a : b;
+          dataOf(
+            await execute(fetch, target.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 3]! } }, token),
+          );
+        }),
+      );
+
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      const { rows } = await client.query<{ submissionId: string; n: number }>(
+        'SELECT "submissionId", COUNT(*)::int AS n FROM "BallotEntry" WHERE "competitionId" = $1 GROUP BY 1',
+        [competitionId],
+      );
+      await client.end();
+      const recount = new Map(rows.map((r) => [r.submissionId, r.n]));
+      expect([...recount.values()].reduce((x, y) => x + y, 0)).toBe(voters);
+
+      const { leaderboard } = dataOf(await execute(fetch, b.graphqlUrl, LeaderboardDocument, { competitionId }));
+      for (const entry of leaderboard) expect(entry.votes).toBe(recount.get(entry.submissionId));
+
+      for (const feed of feeds) {
+        const last = await feed.waitFor((r) => r.data?.tallyUpdated.totalVotes === voters);
+        expect(last.data?.tallyUpdated.entries).toEqual(leaderboard);
+        const seqs = feed.results.map((r) => r.data!.tallyUpdated.seq);
+        for (let i = 1; i < seqs.length; i += 1) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
+      }
+    } finally {
+      await Promise.all(feeds.map((feed) => feed.close()));
+    }
+  });
+
+  it('report ready only while the database and Redis answer', async () => {
+    expect((await fetch(`${a.url}/ready`)).status).toBe(200);
+    expect((await fetch(`${b.url}/ready`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,87 @@
+/**
+ * Runs the real server (src/main.ts) as a child process on a free loopback port, the way
+ * `npm start` does, for end-to-end tests: several instances, signals, exit codes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
+import { TEST_JWT_SECRET } from './graphql.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface ServerProcess {
+  url: string;
+  graphqlUrl: string;
+  wsUrl: string;
+  pid: number;
+  dataDir: string;
+  output(): string;
+  /** Sends `signal` (default SIGTERM) and resolves when the process has exited. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
+}
+
+const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT'];
+
+export async function startServerProcess(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const ownDataDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ovation-e2e-')));
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...Object.fromEntries(PASSTHROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      JWT_SECRET: TEST_JWT_SECRET,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const state = await Promise.race([exited.then(() => 'exited' as const), new Promise((r) => setTimeout(r, 100)).then(() => 'waiting' as const)]);
+    if (state === 'exited') throw new Error(`server exited during start-up:\n${output}`);
+    const ready = await fetch(`${url}/ready`).then((r) => r.ok, () => false);
+    if (ready) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`server not ready within 60 s:\n${output}`);
+    }
+  }
+
+  let stopping: ReturnType<ServerProcess['stop']> | undefined;
+  return {
+    url,
+    graphqlUrl: `${url}/graphql`,
+    wsUrl: `ws://127.0.0.1:${port}/graphql`,
+    pid: child.pid!,
+    dataDir,
+    output: () => output,
+    stop(signal = 'SIGTERM') {
+      stopping ??= (async () => {
+        const started = Date.now();
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        const result = await exited;
+        clearTimeout(killer);
+        if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
+        return { ...result, ms: Date.now() - started };
+      })();
+      return stopping;
+    },
+  };
+}
