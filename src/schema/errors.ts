@@ -72,6 +72,14 @@ export function useErrorCatalogue(maskError: (error: unknown, message: string) =
     return { ...result, errors };
   };
   return {
+    // A subscription that fails before it starts (NOT_FOUND, FORBIDDEN) resolves to
+    // `{ errors }` without `data`; graphql-sse only recognises results that have a `data` key and
+    // otherwise answers 400. `data: null` is what the spec says such a result carries anyway.
+    onSubscribe: () => ({
+      onSubscribeResult({ result, setResult }) {
+        if (!isAsyncIterable(result) && !('data' in result)) setResult({ ...result, data: null });
+      },
+    }),
     onResultProcess({ result, setResult }) {
       if (Array.isArray(result)) setResult(result.map((r: ExecutionResult) => normalize(r)));
       else if (!isAsyncIterable(result)) setResult(normalize(result as ExecutionResult));
