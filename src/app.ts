@@ -34,6 +34,16 @@ export interface App {
   stop(): Promise<void>;
 }
 
+const READINESS_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export async function createApp(config: Config, opts: { logger?: Logger } = {}): Promise<App> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel, json: config.nodeEnv === 'production' });
   const isProd = config.nodeEnv === 'production';
@@ -95,8 +105,9 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     exposeInternals: config.nodeEnv === 'development',
     readiness: async () => {
       if (stopping) throw new Error('shutting down');
-      await database.ping();
-      await redis?.ping();
+      // A dependency that hangs (Redis reconnecting, a saturated pool) must read as "not ready"
+      // quickly, not keep the load balancer's probe waiting.
+      await withTimeout(Promise.all([database.ping(), redis?.ping()]), READINESS_TIMEOUT_MS, 'dependencies did not answer in time');
     },
   });
 

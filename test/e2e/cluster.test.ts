@@ -14,6 +14,7 @@ import { startServerProcess, type ServerProcess } from '../support/server-proces
 import { openCompetition } from './support.js';
 
 let stopInfra: () => Promise<void>;
+let stopRedis: () => Promise<void>;
 let databaseUrl: string;
 let a: ServerProcess;
 let b: ServerProcess;
@@ -21,6 +22,7 @@ let b: ServerProcess;
 beforeAll(async () => {
   const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
   stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
+  stopRedis = () => redis.stop();
   databaseUrl = await createTestDatabase(postgres.url);
   const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, TALLY_FLUSH_MS: '50' };
   // Both start at once: migrations must be applied exactly once.
@@ -80,5 +82,10 @@ describe('two instances', () => {
   it('report ready only while the database and Redis answer', async () => {
     expect((await fetch(`${a.url}/ready`)).status).toBe(200);
     expect((await fetch(`${b.url}/ready`)).status).toBe(200);
+    await stopRedis();
+    const started = Date.now();
+    expect((await fetch(`${a.url}/ready`)).status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await fetch(`${a.url}/health`)).status).toBe(200);
   });
 });
