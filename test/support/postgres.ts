@@ -12,7 +12,7 @@
  * run as root, so as root the server runs as the `postgres` OS user, which owns the directory.
  * Binaries: $POSTGRES_BIN_DIR, else the newest /usr/lib/postgresql/<version>/bin (Debian's layout).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, realpath, rm } from 'node:fs/promises';
@@ -21,6 +21,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { freePort, PortInUseError, withFreePort } from './ports.js';
+import { OutputTail, killOnExit } from './processes.js';
 
 const HOST = '127.0.0.1';
 const SUPERUSER = 'postgres';
@@ -54,40 +55,9 @@ export interface StartPostgresOptions {
   getPort?: () => Promise<number>;
 }
 
-/** Last bytes of a process's output, for error messages. */
-class OutputTail {
-  private text = '';
-  constructor(private readonly limit = 16_384) {}
-  append(chunk: Buffer | string): void {
-    this.text += chunk.toString();
-    if (this.text.length > this.limit) this.text = this.text.slice(-this.limit);
-  }
-  toString(): string {
-    return this.text.trim();
-  }
-}
-
-/** Every live server, so that they can be killed if the test process exits without stop(). */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
-
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const binDir = options.binDir ?? findBinDir();
   const owner = serverUser();
-  installExitHook();
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ovation-pg-'));
   try {
@@ -247,9 +217,8 @@ async function startOnPort(o: StartOnPort): Promise<PostgresServer> {
   let hasExited = false;
   void exited.then(() => {
     hasExited = true;
-    live.delete(child);
   });
-  if (child.pid !== undefined) live.add(child);
+  killOnExit(child);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, PortInUseError, withFreePort } from './ports.js';
+import { OutputTail, killOnExit } from './processes.js';
 
 const HOST = '127.0.0.1';
 
@@ -46,41 +47,10 @@ export interface StartRedisOptions {
   getPort?: () => Promise<number>;
 }
 
-/** Last bytes of the server's stdout and stderr, for error messages. */
-class OutputTail {
-  private text = '';
-  constructor(private readonly limit = 16_384) {}
-  append(chunk: Buffer | string): void {
-    this.text += chunk.toString();
-    if (this.text.length > this.limit) this.text = this.text.slice(-this.limit);
-  }
-  toString(): string {
-    return this.text.trim();
-  }
-}
-
-/** Every live server, so that they can be killed if the test process exits without stop(). */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
-
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const bin = options.bin ?? process.env.REDIS_SERVER_BIN ?? 'redis-server';
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 5_000;
-  installExitHook();
   return withFreePort((port) => startOnPort(bin, port, startTimeoutMs, stopTimeoutMs, options.extraArgs ?? []), {
     attempts: options.portAttempts ?? 5,
     host: HOST,
@@ -126,9 +96,8 @@ async function startOnPort(
   let hasExited = false;
   void exited.then(() => {
     hasExited = true;
-    live.delete(child);
   });
-  if (child.pid !== undefined) live.add(child);
+  killOnExit(child);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

@@ -1,0 +1,38 @@
+/** Shared by the test harnesses that start server processes (postgres, redis-server). */
+import type { ChildProcess } from 'node:child_process';
+
+/** Last bytes of a process's output, for error messages. */
+export class OutputTail {
+  private text = '';
+  constructor(private readonly limit = 16_384) {}
+  append(chunk: Buffer | string): void {
+    this.text += chunk.toString();
+    if (this.text.length > this.limit) this.text = this.text.slice(-this.limit);
+  }
+  toString(): string {
+    return this.text.trim();
+  }
+}
+
+/** Every live server, so that they can be killed if the test process exits without stop(). */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Kills `child` when the test process exits, unless it exited first. */
+export function killOnExit(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const running of live) {
+        try {
+          running.kill('SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    });
+  }
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
