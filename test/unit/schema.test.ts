@@ -11,7 +11,9 @@ describe('schema.graphql', () => {
 
   it("keeps every name, argument and type of the contract's implemented operations", () => {
     const ours = buildSchema(printedSchema());
-    const contract = buildSchema(readFileSync(new URL('../../../shared/api-contract.graphql', import.meta.url), 'utf8'));
+    // The contract lives in the workspace's shared/ folder, beside the project root.
+    const contractFile = new URL('../../../shared/api-contract.graphql', import.meta.url);
+    const contract = buildSchema(readFileSync(contractFile, 'utf8'));
     const signature = (schemaType: ReturnType<typeof ours.getQueryType>, name: string) => {
       const field = schemaType?.getFields()[name];
       return field && `${field.name}(${field.args.map((a) => `${a.name}: ${a.type}`).join(', ')}): ${field.type}`;
