@@ -7,17 +7,21 @@ import type { PrismaClient } from '../../src/generated/prisma/client.js';
 import { createEventBus, type BusEventTarget } from '../../src/realtime/event-bus.js';
 import { createTallyPublisher } from '../../src/modules/voting/voting.events.js';
 
+/** Models the competition's TopicSequence row and one submission's count. */
 function fakeDatabase() {
-  const state = { seq: 0, votes: 0, transactions: 0, fail: 0 };
+  const state = { seq: 0, updatedAt: new Date(0), stateHash: null as string | null, votes: 0, transactions: 0, fail: 0 };
   const tx = {
-    // nextSeq/currentSeq read `seq`; readCounts reads the submission counts.
     $queryRaw: async (strings: TemplateStringsArray) => {
       const sql = strings.join('?');
-      if (sql.includes('"TopicSequence"') && sql.includes('INSERT')) return [{ seq: ++state.seq }];
-      if (sql.includes('"TopicSequence"')) return [{ seq: state.seq }];
-      return [{ submissionId: 's1', votes: state.votes, score: state.votes }];
+      if (sql.includes('"TopicSequence"')) return [{ seq: state.seq, updatedAt: state.updatedAt, stateHash: state.stateHash }];
+      if (sql.includes('"votingMethod"') && !sql.includes('"BallotEntry"')) return [{ votingMethod: 'SIMPLE' }];
+      return [{ submissionId: 's1', votes: state.votes, score: state.votes, votesLastMinute: 0, previousMinute: 0 }];
     },
-    $executeRaw: async () => 0,
+    // The flush's UPDATE "TopicSequence" SET seq, updatedAt, stateHash.
+    $executeRaw: async (_strings: TemplateStringsArray, seq: number, updatedAt: Date, stateHash: string) => {
+      Object.assign(state, { seq, updatedAt, stateHash });
+      return 1;
+    },
   };
   const prisma = {
     $transaction: async <T>(fn: (t: typeof tx) => Promise<T>): Promise<T> => {
@@ -84,6 +88,29 @@ describe('tally publisher', () => {
     await sleep(150);
     expect(errors).toHaveLength(2);
     expect(received.at(-1)?.total).toBe(7);
+    sub.close();
+  });
+
+  it('publishes nothing when the standings did not change', async () => {
+    const { state, publisher, received, sub } = setup(5);
+    state.votes = 2;
+    publisher.markDirty('c1');
+    await sleep(30);
+    publisher.markDirty('c1'); // e.g. a ballot replaced by an identical one
+    await sleep(30);
+    expect(received).toEqual([{ seq: 1, total: 2 }]);
+    sub.close();
+  });
+
+  it('leaves the window to whoever took it (another instance) and retries after it', async () => {
+    const { state, publisher, received, sub } = setup(60);
+    state.votes = 1;
+    Object.assign(state, { seq: 4, updatedAt: new Date(), stateHash: 'published-by-another-instance' });
+    publisher.markDirty('c1');
+    await sleep(20);
+    expect(received).toEqual([]);
+    await sleep(80);
+    expect(received).toEqual([{ seq: 5, total: 1 }]);
     sub.close();
   });
 

@@ -1,6 +1,7 @@
 import { CompetitionStatus, VotingMethod } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
-import { TallyEntryRef } from '../voting/voting.schema.js';
+import type { RunoffResult } from '../voting/runoff.js';
+import { RunoffResultRef, TallyEntryRef } from '../voting/voting.schema.js';
 
 const VotingMethodEnum = builder.enumType(VotingMethod, { name: 'VotingMethod' });
 const CompetitionStatusEnum = builder.enumType(CompetitionStatus, { name: 'CompetitionStatus' });
@@ -19,6 +20,12 @@ export const CompetitionRef = builder.prismaObject('Competition', {
     closedAt: t.expose('closedAt', { type: 'DateTime', nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     submissions: t.relation('submissions', { query: { orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] } }),
+    runoff: t.field({
+      type: RunoffResultRef,
+      nullable: true,
+      description: 'RANKED, once CLOSED: the instant-runoff winner and its rounds.',
+      resolve: (competition) => (competition.runoffResult as unknown as RunoffResult | null) ?? null,
+    }),
     leaderboard: t.field({
       type: [TallyEntryRef],
       description: 'Exact standings, recounted from the stored ballots.',

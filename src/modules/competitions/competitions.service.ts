@@ -1,9 +1,32 @@
-import type { Competition, PrismaClient, Submission } from '../../generated/prisma/client.js';
+import type { Competition, Prisma, PrismaClient, Submission } from '../../generated/prisma/client.js';
 import { CompetitionStatus, VotingMethod } from '../../generated/prisma/enums.js';
 import { badInput, notFound } from '../../errors.js';
 import { ensureTopic } from '../../realtime/sequence.js';
 import { topicName } from '../../realtime/topics.js';
+import { instantRunoff, type RunoffResult } from '../voting/runoff.js';
 import { invalidTransition } from './competitions.errors.js';
+
+/** Every voter's ranking, in order, from the stored ballots. */
+async function computeRunoff(tx: Prisma.TransactionClient, competitionId: string): Promise<RunoffResult> {
+  const [submissions, entries] = await Promise.all([
+    tx.submission.findMany({ where: { competitionId }, select: { id: true } }),
+    tx.ballotEntry.findMany({
+      where: { competitionId, position: { not: null } },
+      select: { voterId: true, submissionId: true },
+      orderBy: [{ voterId: 'asc' }, { position: 'asc' }],
+    }),
+  ]);
+  const ballots = new Map<string, string[]>();
+  for (const entry of entries) {
+    let ballot = ballots.get(entry.voterId);
+    if (!ballot) ballots.set(entry.voterId, (ballot = []));
+    ballot.push(entry.submissionId);
+  }
+  return instantRunoff(
+    submissions.map((s) => s.id),
+    [...ballots.values()],
+  );
+}
 
 export interface CreateCompetitionInput {
   title: string;
@@ -18,8 +41,7 @@ export interface CreateSubmissionInput {
 }
 
 const TITLE_MAX = 200;
-/** Voting methods whose ballots this server counts; the others arrive with their issue. */
-export const SUPPORTED_METHODS: ReadonlySet<VotingMethod> = new Set([VotingMethod.SIMPLE]);
+const MAX_CREDITS = 1_000_000;
 
 function title(field: string, raw: string): string {
   const value = raw.trim();
@@ -40,15 +62,31 @@ export function createCompetitionsService(deps: {
     return competition;
   }
 
-  /** DRAFT → OPEN → CLOSED; the status check and the write are one conditional UPDATE. */
+  /**
+   * DRAFT → OPEN → CLOSED; the status check and the write are one conditional UPDATE. Closing
+   * waits for votes in flight (they hold the row FOR SHARE) and, for RANKED, stores the
+   * instant-runoff result computed from the final ballots in the same transaction.
+   */
   async function transition(id: string, from: CompetitionStatus, to: CompetitionStatus): Promise<Competition> {
     const now = new Date();
-    const { count } = await prisma.competition.updateMany({
-      where: { id, status: from },
-      data: { status: to, ...(to === CompetitionStatus.OPEN ? { openedAt: now } : { closedAt: now }) },
+    const changed = await prisma.$transaction(async (tx) => {
+      const { count } = await tx.competition.updateMany({
+        where: { id, status: from },
+        data: { status: to, ...(to === CompetitionStatus.OPEN ? { openedAt: now } : { closedAt: now }) },
+      });
+      if (count === 0) return false;
+      if (to === CompetitionStatus.CLOSED) {
+        const { votingMethod } = await tx.competition.findUniqueOrThrow({ where: { id }, select: { votingMethod: true } });
+        if (votingMethod === VotingMethod.RANKED) {
+          const runoff = await computeRunoff(tx, id);
+          await tx.competition.update({ where: { id }, data: { runoffResult: runoff as unknown as Prisma.InputJsonValue } });
+        }
+      }
+      return true;
     });
     const competition = await require(id);
-    if (count === 0) throw invalidTransition(id, competition.status, to);
+    if (!changed) throw invalidTransition(id, competition.status, to);
+    onStandingsChanged(id);
     return competition;
   }
 
@@ -58,15 +96,16 @@ export function createCompetitionsService(deps: {
 
     async create(input: CreateCompetitionInput, createdById: string): Promise<Competition> {
       const name = title('input.title', input.title);
-      if (!SUPPORTED_METHODS.has(input.votingMethod)) {
-        throw badInput('input.votingMethod', `votingMethod ${input.votingMethod} is not available on this server yet`);
-      }
-      if (input.creditsPerVoter != null && input.votingMethod !== VotingMethod.QUADRATIC) {
+      const quadratic = input.votingMethod === VotingMethod.QUADRATIC;
+      if (input.creditsPerVoter != null && !quadratic) {
         throw badInput('input.creditsPerVoter', 'creditsPerVoter applies to QUADRATIC competitions only');
+      }
+      if (quadratic && (input.creditsPerVoter == null || input.creditsPerVoter < 1 || input.creditsPerVoter > MAX_CREDITS)) {
+        throw badInput('input.creditsPerVoter', `QUADRATIC competitions need creditsPerVoter between 1 and ${MAX_CREDITS}`);
       }
       return prisma.$transaction(async (tx) => {
         const competition = await tx.competition.create({
-          data: { title: name, votingMethod: input.votingMethod, createdById },
+          data: { title: name, votingMethod: input.votingMethod, createdById, creditsPerVoter: input.creditsPerVoter ?? null },
         });
         await ensureTopic(tx, topicName('tally', competition.id));
         return competition;

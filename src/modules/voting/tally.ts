@@ -1,9 +1,6 @@
 /** Pure tally arithmetic, shared by the leaderboard query and the live updates. */
 
-export interface TallyEntry {
-  submissionId: string;
-  votes: number;
-  score: number;
+export interface TallyEntry extends TallyCount {
   rank: number;
 }
 
@@ -11,6 +8,10 @@ export interface TallyCount {
   submissionId: string;
   votes: number;
   score: number;
+  /** Ballot changes that gave this submission something in the last 60 s. */
+  votesLastMinute?: number;
+  /** votesLastMinute minus the same count for the minute before. */
+  momentum?: number;
 }
 
 /**
@@ -25,7 +26,7 @@ export function rankEntries(counts: readonly TallyCount[]): TallyEntry[] {
   sorted.forEach((count, index) => {
     const previous = entries[index - 1];
     const rank = previous && previous.score === count.score ? previous.rank : index + 1;
-    entries.push({ submissionId: count.submissionId, votes: count.votes, score: count.score, rank });
+    entries.push({ ...count, rank });
   });
   return entries;
 }

@@ -1,11 +1,17 @@
 /**
  * Live tallies. A vote marks its competition dirty; at most one TallyUpdate per competition per
- * `flushMs` is built from a recount of the stored ballots and published, so bursts of votes cost
- * one recount and one fan-out per window, and the update after the last vote is exact.
+ * `flushMs` is built from a recount of the stored ballots and published. The window is kept in
+ * the competition's TopicSequence row, so it holds across every instance: whichever instance
+ * flushes first in a window recounts and publishes once; the others see the window taken and
+ * retry when it ends. A recount whose standings equal the last published ones publishes nothing.
+ * So bursts cost one recount and one fan-out per window in the whole cluster, and the update
+ * after the last vote is exact.
  */
-import type { PrismaClient, Prisma } from '../../generated/prisma/client.js';
+import { createHash } from 'node:crypto';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
+import { VotingMethod } from '../../generated/prisma/enums.js';
 import type { EventBus } from '../../realtime/event-bus.js';
-import { currentSeq, nextSeq } from '../../realtime/sequence.js';
+import { currentSeq } from '../../realtime/sequence.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
 import { rankEntries, totalVotes, type TallyCount, type TallyEntry } from './tally.js';
 
@@ -19,27 +25,59 @@ export type TallyEvent = RealtimeEvent<TallySnapshot>;
 
 type Tx = Pick<Prisma.TransactionClient, '$queryRaw' | '$executeRaw'>;
 
-/** Every submission with its count; zero rows included, so the standings list every entry. */
-export async function readCounts(tx: Tx, competitionId: string): Promise<TallyCount[]> {
-  return tx.$queryRaw<TallyCount[]>`
+const MINUTE_MS = 60_000;
+
+/**
+ * Every submission with its count, zero rows included; score by the competition's method
+ * (RANKED: Borda points n - position); momentum over the two minutes before `now`. Null when the
+ * competition does not exist.
+ */
+export async function readStandings(
+  tx: Pick<Prisma.TransactionClient, '$queryRaw'>,
+  competitionId: string,
+  now: Date,
+): Promise<TallySnapshot | null> {
+  const [competition] = await tx.$queryRaw<{ votingMethod: VotingMethod }[]>`
+    SELECT "votingMethod" FROM "Competition" WHERE "id" = ${competitionId}`;
+  if (!competition) return null;
+  const ranked = competition.votingMethod === VotingMethod.RANKED;
+  const minuteAgo = new Date(now.getTime() - MINUTE_MS);
+  const twoMinutesAgo = new Date(now.getTime() - 2 * MINUTE_MS);
+  const rows = await tx.$queryRaw<(TallyCount & { previousMinute: number })[]>`
+    WITH n AS (SELECT COUNT(*)::int AS n FROM "Submission" WHERE "competitionId" = ${competitionId})
     SELECT s."id" AS "submissionId",
            COUNT(b."submissionId")::int AS "votes",
-           COALESCE(SUM(b."votes"), 0)::float8 AS "score"
+           CASE WHEN ${ranked} THEN COALESCE(SUM(GREATEST((SELECT n FROM n) - b."position", 0)), 0)
+                ELSE COALESCE(SUM(b."votes"), 0) END::float8 AS "score",
+           COUNT(b."submissionId") FILTER (WHERE b."updatedAt" > ${minuteAgo})::int AS "votesLastMinute",
+           COUNT(b."submissionId") FILTER (WHERE b."updatedAt" > ${twoMinutesAgo} AND b."updatedAt" <= ${minuteAgo})::int AS "previousMinute"
     FROM "Submission" s
     LEFT JOIN "BallotEntry" b ON b."competitionId" = s."competitionId" AND b."submissionId" = s."id"
     WHERE s."competitionId" = ${competitionId}
     GROUP BY s."id"`;
-}
-
-export function buildSnapshot(competitionId: string, counts: readonly TallyCount[]): TallySnapshot {
+  const counts = rows.map(({ previousMinute, ...count }) => ({ ...count, momentum: count.votesLastMinute! - previousMinute }));
   const entries = rankEntries(counts);
   return { competitionId, totalVotes: totalVotes(entries), entries };
 }
 
+/** What identifies "the same standings": momentum drifts with time and does not count. */
+function standingsHash(snapshot: TallySnapshot): string {
+  return createHash('sha1')
+    .update(JSON.stringify(snapshot.entries.map((e) => [e.submissionId, e.votes, e.score])))
+    .digest('base64');
+}
+
+export type FlushOutcome =
+  | { kind: 'published'; event: TallyEvent }
+  | { kind: 'unchanged' }
+  /** Another instance (or this one) published within the window; try again after `retryInMs`. */
+  | { kind: 'window-taken'; retryInMs: number }
+  | { kind: 'missing' };
+
 export interface TallyPublisher {
   markDirty(competitionId: string): void;
-  /** Recounts, takes the next seq and publishes now; resolves with the published event. */
-  flush(competitionId: string): Promise<TallyEvent>;
+  /** Recounts and publishes unless the cluster-wide window is taken or nothing changed. */
+  flush(competitionId: string): Promise<FlushOutcome>;
   /** The current standings with the seq of the latest published state (for a new subscriber). */
   snapshot(competitionId: string): Promise<TallyEvent>;
   /** Publishes whatever is still dirty and waits for in-flight flushes. */
@@ -50,6 +88,7 @@ interface FlushState {
   dirty: boolean;
   lastFlushAt: number;
   failures: number;
+  retryAt?: number;
   timer?: NodeJS.Timeout;
   /** Forgets an idle competition once its throttle window has passed. */
   idleTimer?: NodeJS.Timeout;
@@ -68,33 +107,55 @@ export function createTallyPublisher(deps: {
   const states = new Map<string, FlushState>();
   let closing = false;
 
-  async function flush(competitionId: string): Promise<TallyEvent> {
+  async function flush(competitionId: string, opts: { ignoreWindow?: boolean } = {}): Promise<FlushOutcome> {
     const topic = topicName('tally', competitionId);
-    const event = await prisma.$transaction(async (tx) => {
-      // The seq row lock orders recounts across instances: a higher seq never carries older counts.
-      const seq = await nextSeq(tx, topic);
-      const counts = await readCounts(tx, competitionId);
-      return { topic, seq, publishedAt: '', data: buildSnapshot(competitionId, counts) };
+    const outcome = await prisma.$transaction(async (tx): Promise<FlushOutcome> => {
+      // The row lock orders flushes across instances: a higher seq never carries older counts.
+      const [row] = await tx.$queryRaw<{ seq: number; updatedAt: Date; stateHash: string | null }[]>`
+        SELECT "seq", "updatedAt", "stateHash" FROM "TopicSequence" WHERE "topic" = ${topic} FOR UPDATE`;
+      if (!row) return { kind: 'missing' };
+      const now = new Date();
+      const sinceLast = now.getTime() - new Date(row.updatedAt).getTime();
+      if (!opts.ignoreWindow && row.seq > 0 && sinceLast >= 0 && sinceLast < flushMs) {
+        return { kind: 'window-taken', retryInMs: flushMs - sinceLast };
+      }
+      const snapshot = await readStandings(tx, competitionId, now);
+      if (!snapshot) return { kind: 'missing' };
+      const hash = standingsHash(snapshot);
+      if (hash === row.stateHash) return { kind: 'unchanged' };
+      const seq = row.seq + 1;
+      await tx.$executeRaw`
+        UPDATE "TopicSequence" SET "seq" = ${seq}, "updatedAt" = ${now}, "stateHash" = ${hash} WHERE "topic" = ${topic}`;
+      return { kind: 'published', event: { topic, seq, publishedAt: '', data: snapshot } };
     });
-    event.publishedAt = new Date().toISOString();
-    bus.publish('tally', competitionId, event);
-    return event;
+    if (outcome.kind === 'published') {
+      outcome.event.publishedAt = new Date().toISOString();
+      bus.publish('tally', competitionId, outcome.event);
+    }
+    return outcome;
   }
 
   function schedule(competitionId: string, state: FlushState): void {
     if (state.timer || state.running) return;
     const backoff = state.failures === 0 ? 0 : Math.min(flushMs * 2 ** state.failures, MAX_RETRY_DELAY_MS);
-    const delay = closing ? 0 : Math.max(0, state.lastFlushAt + flushMs - Date.now(), backoff);
+    const now = Date.now();
+    const delay = closing ? 0 : Math.max(0, state.lastFlushAt + flushMs - now, (state.retryAt ?? 0) - now, backoff);
     state.timer = setTimeout(() => run(competitionId, state), delay);
   }
 
   function run(competitionId: string, state: FlushState): void {
     state.timer = undefined;
     state.dirty = false;
+    state.retryAt = undefined;
     state.lastFlushAt = Date.now();
-    state.running = flush(competitionId).then(
-      () => {
+    state.running = flush(competitionId, { ignoreWindow: closing }).then(
+      (outcome) => {
         state.failures = 0;
+        if (outcome.kind === 'window-taken') {
+          // Whoever holds the window may have recounted before our vote committed: try again.
+          state.dirty = true;
+          state.retryAt = Date.now() + outcome.retryInMs;
+        }
       },
       (error: unknown) => {
         // The votes are committed; only their broadcast failed. Retry with backoff.
@@ -126,15 +187,15 @@ export function createTallyPublisher(deps: {
       state.dirty = true;
       schedule(competitionId, state);
     },
-    flush,
+    flush: (competitionId) => flush(competitionId),
     async snapshot(competitionId) {
       const topic = topicName('tally', competitionId);
-      const event = await prisma.$transaction(async (tx) => {
+      return prisma.$transaction(async (tx) => {
         const seq = await currentSeq(tx, topic);
-        const counts = await readCounts(tx, competitionId);
-        return { topic, seq, publishedAt: new Date().toISOString(), data: buildSnapshot(competitionId, counts) };
+        const data = await readStandings(tx, competitionId, new Date());
+        if (!data) throw new Error(`competition ${competitionId} vanished`);
+        return { topic, seq, publishedAt: new Date().toISOString(), data };
       });
-      return event;
     },
     async close() {
       closing = true;

@@ -1,5 +1,6 @@
 import { builder } from '../../schema/builder.js';
 import { snapshotThenLive } from '../../realtime/stream.js';
+import type { RunoffResult, RunoffRound, RunoffTally } from './runoff.js';
 import type { TallyEntry } from './tally.js';
 import type { TallyEvent } from './voting.events.js';
 import type { CastVoteResult } from './voting.service.js';
@@ -7,7 +8,10 @@ import type { CastVoteResult } from './voting.service.js';
 export const TallyEntryRef = builder.objectRef<TallyEntry>('TallyEntry').implement({
   description: [
     'score: SIMPLE and APPROVAL = number of votes/approvals; QUADRATIC = sum of votes;',
-    'RANKED = Borda points. votes: number of voters whose current ballot gives this submission anything.',
+    'RANKED = Borda points: with n submissions in the competition, the submission at position i',
+    '(1-based) of a ballot gets n - i points, unranked ones 0; score sums every ballot\'s points.',
+    'votes: number of voters whose current ballot gives this submission anything (votes > 0, ranked,',
+    'approved; a RANKED ballot counts for every submission it lists, the 0-point last place too).',
     'rank: 1 = leading by score; equal scores share a rank (1, 1, 3).',
   ].join('\n'),
   fields: (t) => ({
@@ -15,6 +19,43 @@ export const TallyEntryRef = builder.objectRef<TallyEntry>('TallyEntry').impleme
     votes: t.exposeInt('votes'),
     score: t.exposeFloat('score'),
     rank: t.exposeInt('rank'),
+    votesLastMinute: t.int({
+      description: 'Momentum: ballot changes that gave this submission something in the last 60 seconds.',
+      resolve: (entry) => entry.votesLastMinute ?? 0,
+    }),
+    momentum: t.int({
+      description: 'votesLastMinute minus the same count for the minute before (positive = rising).',
+      resolve: (entry) => entry.momentum ?? 0,
+    }),
+  }),
+});
+
+const RunoffTallyRef = builder.objectRef<RunoffTally>('RunoffTally').implement({
+  fields: (t) => ({
+    submissionId: t.exposeID('submissionId'),
+    votes: t.exposeInt('votes'),
+  }),
+});
+
+const RunoffRoundRef = builder.objectRef<RunoffRound>('RunoffRound').implement({
+  fields: (t) => ({
+    round: t.exposeInt('round'),
+    tallies: t.field({ type: [RunoffTallyRef], description: 'Submissions still in the race, most votes first.', resolve: (r) => r.tallies }),
+    eliminated: t.exposeIDList('eliminated', { description: 'Eliminated at the end of this round.' }),
+    exhaustedBallots: t.exposeInt('exhaustedBallots', { description: 'Ballots whose ranked submissions are all eliminated.' }),
+  }),
+});
+
+export const RunoffResultRef = builder.objectRef<RunoffResult>('RunoffResult').implement({
+  description: [
+    'Instant-runoff result of a RANKED competition, computed from the final ballots when it closed.',
+    'Each round counts every ballot for its highest-ranked remaining submission; more than half of the',
+    'ballots in play wins; otherwise the fewest votes is eliminated (ties: fewer first-round votes, then',
+    'the greater submissionId).',
+  ].join('\n'),
+  fields: (t) => ({
+    winnerId: t.exposeID('winnerId', { nullable: true, description: 'Null when nobody voted.' }),
+    rounds: t.field({ type: [RunoffRoundRef], resolve: (r) => r.rounds }),
   }),
 });
 
@@ -57,6 +98,9 @@ const CastVotePayload = builder.objectRef<CastVoteResult>('CastVotePayload').imp
 const CastVoteInput = builder.inputType('CastVoteInput', {
   description: [
     'One ballot action. SIMPLE: submissionId (one vote per voter per submission).',
+    'QUADRATIC: submissionId + votes (sets this voter\'s votes on it; total cost within budget).',
+    'RANKED: ranking (the voter\'s full ordered ballot, replaces the previous one).',
+    'APPROVAL: approvals (the set of approved submissions, replaces the previous set).',
     'Retrying with the same idempotencyKey never counts twice.',
   ].join('\n'),
   fields: (t) => ({
