@@ -40,6 +40,7 @@ export function createYogaServer(deps: {
   maskError: (error: unknown, message: string) => Error;
   /** /ready: throws (503 with the message) when a dependency does not answer. */
   readiness: () => Promise<void>;
+  /** Runs last, so it wraps the final subscribe function (see shared-subscriptions.ts). */
   extraPlugins?: Plugin[];
 }): Yoga {
   const { schema, prisma, services, authenticator, logger, maskError } = deps;

@@ -1,0 +1,63 @@
+/**
+ * Subscribers with the same document and variables share one execution: many graphql-ws
+ * subscribers of one tally make one shared stream, each receives every update, and the last one
+ * leaving ends it.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CastVoteDocument, TallyUpdatedDocument } from '../generated/graphql.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { subscribe } from '../support/clients.js';
+import { dataOf, execute, tokenFor } from '../support/graphql.js';
+import { openCompetition } from '../e2e/support.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ TALLY_FLUSH_MS: '30' });
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+it('shares one execution among subscribers of the same tally, per distinct variables', async () => {
+  const one = await openCompetition(t.graphqlUrl, 2);
+  const two = await openCompetition(t.graphqlUrl, 1);
+  const feeds = [
+    ...Array.from({ length: 30 }, () => subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId: one.competitionId })),
+    ...Array.from({ length: 5 }, () => subscribe('sse', t.url, TallyUpdatedDocument, { competitionId: one.competitionId })),
+    subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId: two.competitionId }),
+  ];
+  try {
+    await Promise.all(feeds.map((feed) => feed.waitFor((r) => r.data !== undefined)));
+    expect(t.app.sharedSubscriptions.stats()).toEqual({ streams: 2, subscribers: 36 });
+
+    for (let i = 0; i < 6; i += 1) {
+      const token = await tokenFor({ sub: `shared-${i}` });
+      dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId: one.competitionId, submissionId: one.submissionIds[i % 2]! } }, token));
+    }
+    const finals = await Promise.all(feeds.slice(0, 35).map((feed) => feed.waitFor((r) => r.data?.tallyUpdated.totalVotes === 6)));
+    // One execution: every subscriber holds the very same final update.
+    expect(new Set(finals.map((r) => JSON.stringify(r.data))).size).toBe(1);
+  } finally {
+    await Promise.all(feeds.map((feed) => feed.close()));
+  }
+  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+});
+
+it('gives a late subscriber the latest standings first', async () => {
+  const { competitionId, submissionIds } = await openCompetition(t.graphqlUrl, 1);
+  const early = subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId });
+  try {
+    await early.waitFor((r) => r.data !== undefined);
+    dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, await tokenFor({ sub: 'late-1' })));
+    await early.waitFor((r) => r.data?.tallyUpdated.totalVotes === 1);
+    const late = subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId });
+    try {
+      const first = await late.waitFor((r) => r.data !== undefined);
+      expect(first.data?.tallyUpdated.totalVotes).toBe(1);
+    } finally {
+      await late.close();
+    }
+  } finally {
+    await early.close();
+  }
+});
