@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { CastVoteDocument, LeaderboardDocument, TallyUpdatedDocument } from '../generated/graphql.js';
 import { subscribe, type Feed } from '../support/clients.js';
+
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { createTestDatabase, startPostgres } from '../support/postgres.js';
 import { startRedis } from '../support/redis.js';
@@ -73,6 +74,38 @@ describe('two instances', () => {
         expect(last.data?.tallyUpdated.entries).toEqual(leaderboard);
         const seqs = feed.results.map((r) => r.data!.tallyUpdated.seq);
         for (let i = 1; i < seqs.length; i += 1) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
+      }
+    } finally {
+      await Promise.all(feeds.map((feed) => feed.close()));
+    }
+  });
+
+  it('coalesce once per competition across instances: one update per window, no seq lost', async () => {
+    const { competitionId, submissionIds } = await openCompetition(a.graphqlUrl, 2);
+    const feeds = [
+      subscribe('graphql-ws', a.url, TallyUpdatedDocument, { competitionId }),
+      subscribe('sse', b.url, TallyUpdatedDocument, { competitionId }),
+    ];
+    try {
+      await Promise.all(feeds.map((feed) => feed.waitFor((r) => r.data !== undefined)));
+      const voters = 80;
+      const tokens = await Promise.all(Array.from({ length: voters }, (_, i) => tokenFor({ sub: `window-voter-${i}` })));
+      // ~1.6 s of steady votes, alternating instances.
+      for (let i = 0; i < voters; i += 1) {
+        const target = i % 2 === 0 ? a : b;
+        void execute(fetch, target.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, tokens[i]);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      for (const feed of feeds) {
+        await feed.waitFor((r) => r.data?.tallyUpdated.totalVotes === voters);
+        const updates = feed.results.map((r) => r.data!.tallyUpdated).slice(1); // after the snapshot
+        const seqs = updates.map((u) => u.seq);
+        // Every flush reached every subscriber: consecutive seqs.
+        expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+        const gaps = updates.slice(1).map((u, i) => Date.parse(u.publishedAt) - Date.parse(updates[i]!.publishedAt));
+        // TALLY_FLUSH_MS is 50 here: never two updates of one competition in the same window, cluster-wide.
+        for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(40);
+        expect(updates.length).toBeLessThan(voters / 2);
       }
     } finally {
       await Promise.all(feeds.map((feed) => feed.close()));

@@ -126,12 +126,11 @@ export function createTallyPublisher(deps: {
       const seq = row.seq + 1;
       await tx.$executeRaw`
         UPDATE "TopicSequence" SET "seq" = ${seq}, "updatedAt" = ${now}, "stateHash" = ${hash} WHERE "topic" = ${topic}`;
-      return { kind: 'published', event: { topic, seq, publishedAt: '', data: snapshot } };
+      // publishedAt is the instant the window was taken and the standings read, the same clock
+      // that spaces windows: consecutive updates are never less than flushMs apart.
+      return { kind: 'published', event: { topic, seq, publishedAt: now.toISOString(), data: snapshot } };
     });
-    if (outcome.kind === 'published') {
-      outcome.event.publishedAt = new Date().toISOString();
-      bus.publish('tally', competitionId, outcome.event);
-    }
+    if (outcome.kind === 'published') bus.publish('tally', competitionId, outcome.event);
     return outcome;
   }
 
