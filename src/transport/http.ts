@@ -5,7 +5,8 @@
  * `getEnveloped`, so every transport shares these plugins and this context.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GraphQLSchema } from 'graphql';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { AppError } from '../errors.js';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
@@ -28,6 +29,27 @@ export interface PreauthenticatedContext {
 export type Yoga = YogaServerInstance<ServerContext & PreauthenticatedContext, Context>;
 
 export const GRAPHQL_PATH = '/graphql';
+
+/**
+ * Yoga logs every error its maskError rewrites, and ours rewrites all of them (to add the
+ * catalogue's extensions). Expected failures (the catalogue, bad requests) are the client's
+ * business: debug level. Unexpected ones are already logged by maskError's onUnexpected.
+ */
+function quietExpectedErrors(logger: Logger): Logger {
+  return {
+    ...logger,
+    error(message, fields) {
+      const logged: unknown = message; // Yoga passes Error objects here, not only strings
+      if (logged instanceof AppError || logged instanceof GraphQLError) {
+        const original = logged instanceof GraphQLError ? logged.originalError : logged;
+        const expected = original === undefined || original instanceof AppError || original instanceof GraphQLError;
+        if (expected) logger.debug(logged.message, fields);
+        return;
+      }
+      logger.error(message, fields);
+    },
+  };
+}
 export const GRAPHQL_SSE_PATH = '/graphql/stream';
 
 export function createYogaServer(deps: {
@@ -50,7 +72,7 @@ export function createYogaServer(deps: {
     graphqlEndpoint: GRAPHQL_PATH,
     healthCheckEndpoint: '/health',
     landingPage: false,
-    logging: logger,
+    logging: quietExpectedErrors(logger),
     maskedErrors: { maskError, isDev: deps.exposeInternals },
     graphiql: { title: 'Ovation GraphiQL', subscriptionsProtocol: 'WS' },
     renderGraphiQL,

@@ -1,18 +1,18 @@
 /**
  * Casting votes. The stored ballots (BallotEntry rows) are the truth; every tally is a recount of
- * them. A vote is one transaction: the competition row is read FOR SHARE (votes never race a
- * close), the voter's ballot is serialised by an advisory lock (replacing ballots and quadratic
- * budgets stay exact under concurrency), the idempotency key is claimed and the ballot written,
- * all or nothing.
+ * them. Votes are written in group commits by vote-writer.ts: within its batch's transaction the
+ * competition row is read FOR SHARE (votes never race a close), each voter's ballot change is
+ * serialised (replacing ballots and quadratic budgets stay exact under concurrency), and the
+ * idempotency key is claimed together with the ballot, all or nothing.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import type { Prisma, PrismaClient, Vote } from '../../generated/prisma/client.js';
-import { CompetitionStatus, VotingMethod } from '../../generated/prisma/enums.js';
+import { createHash } from 'node:crypto';
+import type { PrismaClient, Vote } from '../../generated/prisma/client.js';
+import { VotingMethod } from '../../generated/prisma/enums.js';
 import { badInput, notFound } from '../../errors.js';
 import type { Viewer } from '../../guards/auth.js';
-import { votingClosed } from '../competitions/competitions.errors.js';
-import { parseBallot, quadraticCost, type Ballot } from './ballot.js';
-import { alreadyVoted, budgetExceeded, idempotencyKeyReused } from './voting.errors.js';
+import { quadraticCost } from './ballot.js';
+import { createVoteWriter } from './vote-writer.js';
+import { alreadyVoted, idempotencyKeyReused } from './voting.errors.js';
 import { readStandings, type TallyPublisher } from './voting.events.js';
 import type { TallyEntry } from './tally.js';
 
@@ -30,12 +30,7 @@ export interface CastVoteResult {
   creditsRemaining: number | null;
 }
 
-type Tx = Prisma.TransactionClient;
-
 const IDEMPOTENCY_KEY_MAX = 128;
-
-/** Thrown inside the transaction to roll it back when a concurrent retry won the key. */
-class IdempotentReplay extends Error {}
 
 function requestHash(input: CastVoteInput): string {
   const { competitionId, submissionId, votes, ranking, approvals } = input;
@@ -44,66 +39,18 @@ function requestHash(input: CastVoteInput): string {
     .digest('hex');
 }
 
-async function quadraticSpent(tx: Pick<Tx, '$queryRaw'>, competitionId: string, voterId: string, except?: string): Promise<number> {
-  const rows = await tx.$queryRaw<{ votes: number; submissionId: string }[]>`
-    SELECT "votes", "submissionId" FROM "BallotEntry" WHERE "competitionId" = ${competitionId} AND "voterId" = ${voterId}`;
-  return quadraticCost(rows.filter((r) => r.submissionId !== except).map((r) => r.votes));
+async function quadraticSpent(prisma: PrismaClient, competitionId: string, voterId: string): Promise<number> {
+  const rows = await prisma.ballotEntry.findMany({ where: { competitionId, voterId }, select: { votes: true } });
+  return quadraticCost(rows.map((r) => r.votes));
 }
 
-/** Writes the ballot action; returns creditsRemaining for QUADRATIC. */
-async function applyBallot(tx: Tx, competitionId: string, voterId: string, ballot: Ballot, credits: number | null): Promise<number | null> {
-  const now = new Date();
-  switch (ballot.method) {
-    case 'SIMPLE': {
-      const entered = await tx.$executeRaw`
-        INSERT INTO "BallotEntry" ("competitionId", "voterId", "submissionId", "votes", "updatedAt")
-        VALUES (${competitionId}, ${voterId}, ${ballot.submissionId}, 1, ${now})
-        ON CONFLICT DO NOTHING`;
-      if (entered === 0) throw alreadyVoted(competitionId, ballot.submissionId);
-      return null;
-    }
-    case 'QUADRATIC': {
-      const budget = credits ?? 0;
-      const spentElsewhere = await quadraticSpent(tx, competitionId, voterId, ballot.submissionId);
-      const cost = spentElsewhere + ballot.votes * ballot.votes;
-      if (cost > budget) {
-        const before = budget - (await quadraticSpent(tx, competitionId, voterId));
-        throw budgetExceeded(cost, budget, before);
-      }
-      if (ballot.votes === 0) {
-        await tx.$executeRaw`DELETE FROM "BallotEntry" WHERE "competitionId" = ${competitionId} AND "voterId" = ${voterId} AND "submissionId" = ${ballot.submissionId}`;
-      } else {
-        await tx.$executeRaw`
-          INSERT INTO "BallotEntry" ("competitionId", "voterId", "submissionId", "votes", "updatedAt")
-          VALUES (${competitionId}, ${voterId}, ${ballot.submissionId}, ${ballot.votes}, ${now})
-          ON CONFLICT ("competitionId", "voterId", "submissionId") DO UPDATE SET "votes" = EXCLUDED."votes", "updatedAt" = EXCLUDED."updatedAt"`;
-      }
-      return budget - cost;
-    }
-    case 'RANKED':
-    case 'APPROVAL': {
-      // The new ballot replaces the previous one whole.
-      await tx.$executeRaw`DELETE FROM "BallotEntry" WHERE "competitionId" = ${competitionId} AND "voterId" = ${voterId}`;
-      const ids = ballot.method === 'RANKED' ? ballot.ranking : ballot.approvals;
-      if (ids.length > 0) {
-        await tx.ballotEntry.createMany({
-          data: ids.map((submissionId, index) => ({
-            competitionId,
-            voterId,
-            submissionId,
-            votes: 1,
-            position: ballot.method === 'RANKED' ? index + 1 : null,
-            updatedAt: now,
-          })),
-        });
-      }
-      return null;
-    }
-  }
-}
-
-export function createVotingService(deps: { prisma: PrismaClient; tallies: TallyPublisher }) {
+export function createVotingService(deps: { prisma: PrismaClient; tallies: TallyPublisher; writerConcurrency: number }) {
   const { prisma, tallies } = deps;
+  const writer = createVoteWriter({
+    prisma,
+    concurrency: deps.writerConcurrency,
+    onCommitted: (competitionIds) => competitionIds.forEach((id) => tallies.markDirty(id)),
+  });
 
   async function creditsRemaining(competitionId: string, voterId: string): Promise<number | null> {
     const competition = await prisma.competition.findUnique({ where: { id: competitionId }, select: { votingMethod: true, creditsPerVoter: true } });
@@ -129,40 +76,16 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
         const previous = await replay(voter.id, key, hash);
         if (previous) return previous;
       }
-
-      let result: CastVoteResult;
-      try {
-        result = await prisma.$transaction(async (tx) => {
-          const [competition] = await tx.$queryRaw<
-            { status: CompetitionStatus; votingMethod: VotingMethod; creditsPerVoter: number | null }[]
-          >`SELECT "status", "votingMethod", "creditsPerVoter" FROM "Competition" WHERE "id" = ${input.competitionId} FOR SHARE`;
-          if (!competition) throw notFound('Competition', input.competitionId);
-          const submissions = await tx.$queryRaw<{ id: string }[]>`
-            SELECT "id" FROM "Submission" WHERE "competitionId" = ${input.competitionId}`;
-          const ballot = parseBallot(competition.votingMethod, input, new Set(submissions.map((s) => s.id)));
-          if (competition.status !== CompetitionStatus.OPEN) throw votingClosed(input.competitionId, competition.status);
-
-          // One ballot change at a time per voter and competition, on every instance.
-          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${input.competitionId}), hashtext(${voter.id}))`;
-          const [vote] = await tx.$queryRaw<Vote[]>`
-            INSERT INTO "Vote" ("id", "competitionId", "voterId", "idempotencyKey", "requestHash", "createdAt")
-            VALUES (${randomUUID()}, ${input.competitionId}, ${voter.id}, ${key}, ${hash}, ${new Date()})
-            ON CONFLICT ("voterId", "idempotencyKey") DO NOTHING
-            RETURNING *`;
-          if (!vote) throw new IdempotentReplay();
-          const remaining = await applyBallot(tx, input.competitionId, voter.id, ballot, competition.creditsPerVoter);
-          return { vote, creditsRemaining: remaining };
-        });
-      } catch (error) {
-        if (error instanceof IdempotentReplay && key !== null) {
-          const previous = await replay(voter.id, key, hash);
-          if (previous) return previous;
-        }
-        throw error;
-      }
-      tallies.markDirty(input.competitionId);
-      return result;
+      const outcome = await writer.write({ voterId: voter.id, competitionId: input.competitionId, ballot: input, idempotencyKey: key, requestHash: hash });
+      if (outcome.kind === 'recorded') return { vote: outcome.vote, creditsRemaining: outcome.creditsRemaining };
+      // The key was taken by a request that committed first: the same request replays, another conflicts.
+      const previous = key === null ? null : await replay(voter.id, key, hash);
+      if (previous) return previous;
+      throw alreadyVoted(input.competitionId, input.submissionId ?? '');
     },
+
+    /** Resolves once every vote accepted so far is written (shutdown). */
+    drain: () => writer.drain(),
 
     /** Exact standings, recounted from the stored ballots. */
     async leaderboard(competitionId: string): Promise<TallyEntry[]> {

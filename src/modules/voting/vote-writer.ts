@@ -1,0 +1,296 @@
+/**
+ * Group commit for votes. Votes that arrive while a batch is being written wait for the next
+ * batch, and each batch is one transaction: the competitions are read FOR SHARE once, SIMPLE
+ * ballots go in with one multi-row INSERT each for entries and votes, other methods are applied
+ * one by one under their voter's advisory lock. A vote is acknowledged only after its batch
+ * committed, so nothing acknowledged is lost; one vote's expected failure (closed, already voted,
+ * over budget) never affects the others in its batch.
+ *
+ * Rows are handled in (competitionId, voterId) order, so concurrent batches on several instances
+ * take their locks in one order and cannot deadlock.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Prisma, PrismaClient, Vote } from '../../generated/prisma/client.js';
+import { CompetitionStatus, VotingMethod } from '../../generated/prisma/enums.js';
+import { AppError, notFound } from '../../errors.js';
+import { votingClosed } from '../competitions/competitions.errors.js';
+import { parseBallot, quadraticCost, type Ballot, type BallotInput } from './ballot.js';
+import { alreadyVoted, budgetExceeded } from './voting.errors.js';
+
+export interface VoteRequest {
+  voterId: string;
+  competitionId: string;
+  ballot: BallotInput;
+  idempotencyKey: string | null;
+  requestHash: string;
+}
+
+export type VoteOutcome =
+  | { kind: 'recorded'; vote: Vote; creditsRemaining: number | null }
+  /** The idempotency key was already taken (by an earlier request): look it up and replay. */
+  | { kind: 'key-taken' };
+
+interface Pending {
+  request: VoteRequest;
+  resolve: (outcome: VoteOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+interface CompetitionRow {
+  id: string;
+  status: CompetitionStatus;
+  votingMethod: VotingMethod;
+  creditsPerVoter: number | null;
+}
+
+type Tx = Prisma.TransactionClient;
+
+export interface VoteWriter {
+  write(request: VoteRequest): Promise<VoteOutcome>;
+  /** Waits for every queued vote to be written. */
+  drain(): Promise<void>;
+}
+
+export function createVoteWriter(deps: {
+  prisma: PrismaClient;
+  /** Batches written at the same time (each one connection). PGlite has one session: use 1. */
+  concurrency: number;
+  maxBatch?: number;
+  onCommitted: (competitionIds: ReadonlySet<string>) => void;
+}): VoteWriter {
+  const { prisma, concurrency, maxBatch = 256, onCommitted } = deps;
+  const queue: Pending[] = [];
+  let running = 0;
+  let idle: (() => void)[] = [];
+
+  function pump(): void {
+    while (running < concurrency && queue.length > 0) {
+      const batch = queue.splice(0, maxBatch);
+      running += 1;
+      void writeBatch(batch).finally(() => {
+        running -= 1;
+        if (queue.length > 0) pump();
+        else if (running === 0) {
+          const waiters = idle;
+          idle = [];
+          waiters.forEach((wake) => wake());
+        }
+      });
+    }
+  }
+
+  async function writeBatch(batch: Pending[]): Promise<void> {
+    const settled = new Map<Pending, { outcome?: VoteOutcome; error?: unknown }>();
+    try {
+      await prisma.$transaction(async (tx) => {
+        settled.clear();
+        await applyBatch(tx, batch, settled);
+      });
+    } catch (error) {
+      // The transaction failed as a whole (database down, deadlock): nothing of it committed.
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    const touched = new Set<string>();
+    for (const pending of batch) {
+      const result = settled.get(pending);
+      if (result?.outcome) {
+        if (result.outcome.kind === 'recorded') touched.add(pending.request.competitionId);
+        pending.resolve(result.outcome);
+      } else {
+        pending.reject(result?.error ?? new Error('vote was not processed'));
+      }
+    }
+    if (touched.size > 0) onCommitted(touched);
+  }
+
+  return {
+    write(request) {
+      return new Promise((resolve, reject) => {
+        queue.push({ request, resolve, reject });
+        // Votes arriving in the same tick join this batch; later ones the next.
+        if (queue.length === 1) setImmediate(pump);
+        else if (queue.length >= maxBatch) pump();
+      });
+    },
+    drain() {
+      if (running === 0 && queue.length === 0) return Promise.resolve();
+      return new Promise((resolve) => idle.push(resolve));
+    },
+  };
+}
+
+async function applyBatch(tx: Tx, batch: Pending[], settled: Map<Pending, { outcome?: VoteOutcome; error?: unknown }>): Promise<void> {
+  const ordered = [...batch].sort((a, b) =>
+    a.request.competitionId === b.request.competitionId
+      ? compare(a.request.voterId, b.request.voterId)
+      : compare(a.request.competitionId, b.request.competitionId),
+  );
+  const competitionIds = [...new Set(ordered.map((p) => p.request.competitionId))];
+  const competitions = new Map(
+    (
+      await tx.$queryRaw<CompetitionRow[]>`
+        SELECT "id", "status", "votingMethod", "creditsPerVoter" FROM "Competition"
+        WHERE "id" = ANY(${competitionIds}::text[]) ORDER BY "id" FOR SHARE`
+    ).map((c) => [c.id, c]),
+  );
+  const submissionRows = await tx.$queryRaw<{ id: string; competitionId: string }[]>`
+    SELECT "id", "competitionId" FROM "Submission" WHERE "competitionId" = ANY(${competitionIds}::text[])`;
+  const submissions = new Map<string, Set<string>>();
+  for (const row of submissionRows) {
+    let set = submissions.get(row.competitionId);
+    if (!set) submissions.set(row.competitionId, (set = new Set()));
+    set.add(row.id);
+  }
+
+  const fail = (pending: Pending, error: unknown) => settled.set(pending, { error });
+  const simple: { pending: Pending; submissionId: string }[] = [];
+  const others: { pending: Pending; ballot: Exclude<Ballot, { method: 'SIMPLE' }>; competition: CompetitionRow }[] = [];
+  for (const pending of ordered) {
+    const { request } = pending;
+    const competition = competitions.get(request.competitionId);
+    try {
+      if (!competition) throw notFound('Competition', request.competitionId);
+      const ballot = parseBallot(competition.votingMethod, request.ballot, submissions.get(competition.id) ?? new Set());
+      if (competition.status !== CompetitionStatus.OPEN) throw votingClosed(competition.id, competition.status);
+      if (ballot.method === 'SIMPLE') simple.push({ pending, submissionId: ballot.submissionId });
+      else others.push({ pending, ballot, competition });
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      fail(pending, error);
+    }
+  }
+
+  if (simple.length > 0) await writeSimple(tx, simple, settled);
+  for (const { pending, ballot, competition } of others) {
+    try {
+      settled.set(pending, { outcome: await writeOne(tx, pending.request, ballot, competition) });
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      fail(pending, error);
+    }
+  }
+}
+
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+async function writeSimple(
+  tx: Tx,
+  items: { pending: Pending; submissionId: string }[],
+  settled: Map<Pending, { outcome?: VoteOutcome; error?: unknown }>,
+): Promise<void> {
+  const now = new Date();
+  const entryKey = (c: string, v: string, s: string) => `${c}\u0000${v}\u0000${s}`;
+  const inserted = new Set(
+    (
+      await tx.$queryRaw<{ competitionId: string; voterId: string; submissionId: string }[]>`
+        INSERT INTO "BallotEntry" ("competitionId", "voterId", "submissionId", "votes", "updatedAt")
+        SELECT e.c, e.v, e.s, 1, ${now}
+        FROM unnest(${items.map((i) => i.pending.request.competitionId)}::text[],
+                    ${items.map((i) => i.pending.request.voterId)}::text[],
+                    ${items.map((i) => i.submissionId)}::text[]) AS e(c, v, s)
+        ON CONFLICT DO NOTHING
+        RETURNING "competitionId", "voterId", "submissionId"`
+    ).map((r) => entryKey(r.competitionId, r.voterId, r.submissionId)),
+  );
+
+  // The first of several identical ballots in one batch gets the entry; the others already voted.
+  const accepted: { pending: Pending; submissionId: string; id: string }[] = [];
+  for (const item of items) {
+    const { competitionId, voterId } = item.pending.request;
+    const key = entryKey(competitionId, voterId, item.submissionId);
+    if (inserted.delete(key)) accepted.push({ ...item, id: randomUUID() });
+    else if (item.pending.request.idempotencyKey !== null) settled.set(item.pending, { outcome: { kind: 'key-taken' } });
+    else settled.set(item.pending, { error: alreadyVoted(competitionId, item.submissionId) });
+  }
+  if (accepted.length === 0) return;
+
+  const votes = await tx.$queryRaw<Vote[]>`
+    INSERT INTO "Vote" ("id", "competitionId", "voterId", "idempotencyKey", "requestHash", "createdAt")
+    SELECT v.id, v.c, v.voter, v.k, v.h, ${now}
+    FROM unnest(${accepted.map((a) => a.id)}::text[],
+                ${accepted.map((a) => a.pending.request.competitionId)}::text[],
+                ${accepted.map((a) => a.pending.request.voterId)}::text[],
+                ${accepted.map((a) => a.pending.request.idempotencyKey)}::text[],
+                ${accepted.map((a) => a.pending.request.requestHash)}::text[]) AS v(id, c, voter, k, h)
+    ON CONFLICT ("voterId", "idempotencyKey") DO NOTHING
+    RETURNING *`;
+  const byId = new Map(votes.map((v) => [v.id, v]));
+  const orphans: typeof accepted = [];
+  for (const item of accepted) {
+    const vote = byId.get(item.id);
+    if (vote) settled.set(item.pending, { outcome: { kind: 'recorded', vote, creditsRemaining: null } });
+    else {
+      // Its key was claimed (by another request, in this batch or before): no ballot without a vote.
+      orphans.push(item);
+      settled.set(item.pending, { outcome: { kind: 'key-taken' } });
+    }
+  }
+  if (orphans.length > 0) {
+    await tx.$executeRaw`
+      DELETE FROM "BallotEntry" b USING unnest(${orphans.map((o) => o.pending.request.competitionId)}::text[],
+                                              ${orphans.map((o) => o.pending.request.voterId)}::text[],
+                                              ${orphans.map((o) => o.submissionId)}::text[]) AS e(c, v, s)
+      WHERE b."competitionId" = e.c AND b."voterId" = e.v AND b."submissionId" = e.s`;
+  }
+}
+
+async function quadraticSpent(tx: Tx, competitionId: string, voterId: string): Promise<Map<string, number>> {
+  const rows = await tx.$queryRaw<{ votes: number; submissionId: string }[]>`
+    SELECT "votes", "submissionId" FROM "BallotEntry" WHERE "competitionId" = ${competitionId} AND "voterId" = ${voterId}`;
+  return new Map(rows.map((r) => [r.submissionId, r.votes]));
+}
+
+/** Non-SIMPLE ballots: checks first, then the Vote row (the idempotency claim), then the ballot. */
+async function writeOne(tx: Tx, request: VoteRequest, ballot: Exclude<Ballot, { method: 'SIMPLE' }>, competition: CompetitionRow): Promise<VoteOutcome> {
+  const { competitionId, voterId } = request;
+  const now = new Date();
+  // One ballot change at a time per voter and competition, on every instance.
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${competitionId}), hashtext(${voterId}))`;
+
+  let creditsRemaining: number | null = null;
+  if (ballot.method === 'QUADRATIC') {
+    const budget = competition.creditsPerVoter ?? 0;
+    const current = await quadraticSpent(tx, competitionId, voterId);
+    const before = quadraticCost(current.values());
+    current.set(ballot.submissionId, ballot.votes);
+    const cost = quadraticCost(current.values());
+    if (cost > budget) throw budgetExceeded(cost, budget, budget - before);
+    creditsRemaining = budget - cost;
+  }
+
+  const [vote] = await tx.$queryRaw<Vote[]>`
+    INSERT INTO "Vote" ("id", "competitionId", "voterId", "idempotencyKey", "requestHash", "createdAt")
+    VALUES (${randomUUID()}, ${competitionId}, ${voterId}, ${request.idempotencyKey}, ${request.requestHash}, ${now})
+    ON CONFLICT ("voterId", "idempotencyKey") DO NOTHING
+    RETURNING *`;
+  if (!vote) return { kind: 'key-taken' };
+
+  if (ballot.method === 'QUADRATIC') {
+    if (ballot.votes === 0) {
+      await tx.$executeRaw`DELETE FROM "BallotEntry" WHERE "competitionId" = ${competitionId} AND "voterId" = ${voterId} AND "submissionId" = ${ballot.submissionId}`;
+    } else {
+      await tx.$executeRaw`
+        INSERT INTO "BallotEntry" ("competitionId", "voterId", "submissionId", "votes", "updatedAt")
+        VALUES (${competitionId}, ${voterId}, ${ballot.submissionId}, ${ballot.votes}, ${now})
+        ON CONFLICT ("competitionId", "voterId", "submissionId") DO UPDATE SET "votes" = EXCLUDED."votes", "updatedAt" = EXCLUDED."updatedAt"`;
+    }
+  } else {
+    // RANKED and APPROVAL: the new ballot replaces the previous one whole.
+    await tx.$executeRaw`DELETE FROM "BallotEntry" WHERE "competitionId" = ${competitionId} AND "voterId" = ${voterId}`;
+    const ids = ballot.method === 'RANKED' ? ballot.ranking : ballot.approvals;
+    if (ids.length > 0) {
+      await tx.ballotEntry.createMany({
+        data: ids.map((submissionId, index) => ({
+          competitionId,
+          voterId,
+          submissionId,
+          votes: 1,
+          position: ballot.method === 'RANKED' ? index + 1 : null,
+          updatedAt: now,
+        })),
+      });
+    }
+  }
+  return { kind: 'recorded', vote, creditsRemaining };
+}
