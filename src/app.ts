@@ -3,6 +3,7 @@
  * transports. The only place that chooses between embedded and external implementations
  * (PGlite or PostgreSQL, in-process or Redis pubsub). Tests and main.ts both use createApp().
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
@@ -14,9 +15,20 @@ import { createLogger, type Logger } from './infra/logger.js';
 import { connectRedis, type RedisConnections } from './infra/redis.js';
 import { createCompetitionsService } from './modules/competitions/competitions.service.js';
 import { createUsersService } from './modules/users/users.service.js';
+import { createReactionsService } from './modules/reactions/reactions.service.js';
+import { createMemoryReactionStore } from './modules/reactions/reactions.store.memory.js';
+import { createSessionsService } from './modules/sessions/sessions.service.js';
+import { createRedisReactionStore } from './modules/reactions/reactions.store.redis.js';
 import { createTallyPublisher } from './modules/voting/voting.events.js';
 import { createVotingService } from './modules/voting/voting.service.js';
+import { createOffersService } from './modules/offers/offers.service.js';
+import { createInvestmentPoolService } from './modules/offers/pool.service.js';
+import { createDashboardService } from './modules/dashboard/dashboard.service.js';
+import { useTallyViewerCount } from './modules/dashboard/dashboard.plugin.js';
+import { createMemoryViewerCounter } from './modules/dashboard/dashboard.store.memory.js';
+import { createRedisViewerCounter } from './modules/dashboard/dashboard.store.redis.js';
 import { createEventBus, type BusEventTarget } from './realtime/event-bus.js';
+import { useSharedSubscriptions, type SharedSubscriptionsPlugin } from './realtime/shared-subscriptions.js';
 import { createMaskError } from './schema/errors.js';
 import { schema } from './schema/index.js';
 import { createYogaServer, type Yoga } from './transport/http.js';
@@ -28,6 +40,7 @@ export interface App {
   readonly services: Services;
   readonly database: Database;
   readonly logger: Logger;
+  readonly sharedSubscriptions: SharedSubscriptionsPlugin;
   /** Listens on config.port (0 = any free port); resolves with the bound URL. */
   start(): Promise<{ url: string; port: number }>;
   /** Graceful: stop accepting, end subscriptions (WS 1001), finish in-flight work, disconnect. */
@@ -81,11 +94,37 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     onError: (error, competitionId) => logger.error('tally flush failed; retrying', { competitionId, error }),
   });
   const competitions = createCompetitionsService({ prisma, onStandingsChanged: (id) => tallies.markDirty(id) });
+  const sessions = createSessionsService({ prisma, bus, competitions });
+  const reactions = createReactionsService({
+    prisma,
+    bus,
+    store: redis
+      ? createRedisReactionStore({ redis: redis.publisher, windowMs: config.reactionWindowMs })
+      : createMemoryReactionStore({ windowMs: config.reactionWindowMs }),
+    windowMs: config.reactionWindowMs,
+    sessionStatus: (sessionId) => sessions.status(sessionId),
+    onError: (message, details) => logger.error(message, details),
+  });
+  const offers = createOffersService({
+    prisma,
+    bus,
+    minExpirySeconds: config.offerMinExpirySeconds,
+    sweepIntervalMs: 1_000, // persists and publishes EXPIRED offers; every instance sweeps, each row once
+    onError: (error) => logger.error('offer expiry sweep failed; retrying', { error }),
+  });
+  const instanceId = randomUUID();
+  const viewers = redis ? createRedisViewerCounter({ redis: redis.publisher, instanceId }) : createMemoryViewerCounter();
   const services: Services = {
     users: createUsersService({ prisma }),
     competitions,
-    voting: createVotingService({ prisma, tallies }),
+    // Group commits: PGlite has one session; on PostgreSQL a few batches overlap on the pool.
+    voting: createVotingService({ prisma, tallies, writerConcurrency: database.kind === 'pglite' ? 1 : Math.max(1, Math.min(4, config.databasePoolSize >> 1)) }),
     tallies,
+    reactions,
+    sessions,
+    offers,
+    investmentPool: createInvestmentPoolService({ prisma, bus }),
+    dashboard: createDashboardService({ prisma, viewers, reactionsPerSecond: (sessionId) => reactions.reactionsPerSecond(sessionId) }),
     bus,
   };
 
@@ -93,6 +132,16 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   const maskError = createMaskError({
     exposeInternals: config.nodeEnv === 'development',
     onUnexpected: (error) => logger.error('unexpected error in a GraphQL operation', { error }),
+  });
+  // Only public root fields whose payload is the same for every viewer may share one execution.
+  const sharedSubscriptions = useSharedSubscriptions({
+    fields: {
+      tallyUpdated: 'snapshot',
+      sessionUpdated: 'snapshot',
+      investmentPoolUpdated: 'snapshot',
+      reactions: 'events',
+      offerUpdated: 'events',
+    },
   });
   let stopping = false;
   const yoga = createYogaServer({
@@ -103,6 +152,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     logger,
     maskError,
     exposeInternals: config.nodeEnv === 'development',
+    extraPlugins: [useTallyViewerCount(viewers), sharedSubscriptions],
     readiness: async () => {
       if (stopping) throw new Error('shutting down');
       // A dependency that hangs (Redis reconnecting, a saturated pool) must read as "not ready"
@@ -135,7 +185,11 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     const forced = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
     await closed;
     clearTimeout(forced);
+    await services.voting.drain(); // votes in a batch are written (and answered) before the end
     await tallies.close(); // votes already acknowledged still get their broadcast
+    await reactions.close(); // pending reaction windows are published and persisted now
+    await offers.close(); // stops the expiry sweeper
+    await viewers.close();
     await yoga.dispose();
     await redis?.close();
     await database.close();
@@ -147,6 +201,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     services,
     database,
     logger,
+    sharedSubscriptions,
     start: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -53,6 +53,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** LOG_LEVEL [info]: debug | info | warn | error | silent. */
   logLevel: LogLevel;
+  /** OFFER_MIN_EXPIRY_SECONDS [10]: the shortest makeOffer expiresInSeconds accepted (tests lower it). */
+  offerMinExpirySeconds: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -147,5 +149,6 @@ export function loadConfig(env: Env = process.env): Config {
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 8000, { min: 100, max: 60_000 }),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    offerMinExpirySeconds: int(env, 'OFFER_MIN_EXPIRY_SECONDS', 10, { min: 1, max: 604_800 }),
   };
 }

@@ -6,6 +6,11 @@ import type { CompetitionsService } from './modules/competitions/competitions.se
 import type { UsersService } from './modules/users/users.service.js';
 import type { VotingService } from './modules/voting/voting.service.js';
 import type { TallyPublisher } from './modules/voting/voting.events.js';
+import type { ReactionsService } from './modules/reactions/reactions.service.js';
+import type { SessionsService } from './modules/sessions/sessions.service.js';
+import type { OffersService } from './modules/offers/offers.service.js';
+import type { InvestmentPoolService } from './modules/offers/pool.service.js';
+import type { DashboardService } from './modules/dashboard/dashboard.service.js';
 
 /** Everything a resolver may use; built once in app.ts and shared by every request. */
 export interface Services {
@@ -13,6 +18,11 @@ export interface Services {
   competitions: CompetitionsService;
   voting: VotingService;
   tallies: TallyPublisher;
+  reactions: ReactionsService;
+  sessions: SessionsService;
+  offers: OffersService;
+  investmentPool: InvestmentPoolService;
+  dashboard: DashboardService;
   bus: EventBus;
 }
 

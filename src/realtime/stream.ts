@@ -58,3 +58,102 @@ export function snapshotThenLive<T extends Sequenced>(
   };
   return iterator;
 }
+
+/**
+ * A live event stream in seq order (offer transitions, reaction bursts). Events of one topic are
+ * published by different instances, so they can reach Redis (and this subscriber) out of seq
+ * order when two publishes race. Events
+ * that arrive ahead of a missing seq are held up to `gapWaitMs` for it; after that the gap is
+ * skipped (a publisher died between commit and publish) and anything older is dropped, so a
+ * client always sees strictly increasing seqs. Bursts committed before the subscription was
+ * live (seq <= `startAfter()`) are not delivered: the stream is live only, with no snapshot.
+ */
+export function inSeqOrder<T extends Sequenced>(
+  subscription: TopicSubscription<T>,
+  opts: { startAfter: () => Promise<number>; gapWaitMs: number; maxHeld?: number },
+): AsyncIterableIterator<T> {
+  const maxHeld = opts.maxHeld ?? 64;
+  const held: T[] = []; // ascending seq
+  let last: number | undefined;
+  let gapDeadline: number | undefined;
+  let incoming: Promise<IteratorResult<T>> | undefined;
+  let done = false;
+
+  const finish = (): IteratorResult<T> => {
+    done = true;
+    held.length = 0;
+    subscription.close();
+    return { value: undefined, done: true };
+  };
+
+  function hold(event: T): void {
+    let i = held.length;
+    while (i > 0 && held[i - 1]!.seq > event.seq) i -= 1;
+    if (held[i - 1]?.seq === event.seq) return;
+    held.splice(i, 0, event);
+  }
+
+  function refreshGap(): void {
+    const head = held[0];
+    if (!head || head.seq === last! + 1) gapDeadline = undefined;
+    else gapDeadline ??= Date.now() + opts.gapWaitMs;
+  }
+
+  function timeout(ms: number, cancel: { timer?: NodeJS.Timeout }): Promise<'timeout'> {
+    return new Promise((resolve) => {
+      cancel.timer = setTimeout(() => resolve('timeout'), Math.max(0, ms));
+    });
+  }
+
+  const iterator: AsyncIterableIterator<T> = {
+    async next() {
+      if (done) return { value: undefined, done: true };
+      try {
+        if (last === undefined) {
+          await subscription.ready;
+          const start = await opts.startAfter();
+          if (done) return { value: undefined, done: true };
+          last = start;
+        }
+        for (;;) {
+          const head = held[0];
+          if (head && (head.seq === last + 1 || held.length > maxHeld || (gapDeadline !== undefined && Date.now() >= gapDeadline))) {
+            held.shift();
+            last = head.seq;
+            gapDeadline = undefined;
+            refreshGap();
+            return { value: head, done: false };
+          }
+          incoming ??= subscription.next();
+          let result: IteratorResult<T> | 'timeout';
+          if (gapDeadline !== undefined) {
+            const cancel: { timer?: NodeJS.Timeout } = {};
+            result = await Promise.race([incoming, timeout(gapDeadline - Date.now(), cancel)]);
+            clearTimeout(cancel.timer);
+          } else {
+            result = await incoming;
+          }
+          if (done) return { value: undefined, done: true };
+          if (result === 'timeout') continue;
+          incoming = undefined;
+          if (result.done) return finish();
+          if (result.value.seq <= last) continue; // from before the subscription, or a gap already skipped
+          hold(result.value);
+          refreshGap();
+        }
+      } catch (error) {
+        finish();
+        throw error;
+      }
+    },
+    // Called by the transport when the client unsubscribes: closing the topic subscription also
+    // releases a next() waiting for an event.
+    async return() {
+      return finish();
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}

@@ -6,9 +6,16 @@
  * events and, later, resume after a reconnect.
  */
 import type { TallySnapshot } from '../modules/voting/voting.events.js';
+import type { ReactionBurstData } from '../modules/reactions/reactions.events.js';
+import type { SessionState } from '../modules/sessions/sessions.events.js';
+import type { OfferView, PoolSnapshot } from '../modules/offers/offers.events.js';
 
 export interface TopicMap {
   tally: TallySnapshot;
+  reactions: ReactionBurstData;
+  session: SessionState;
+  offers: OfferView;
+  investmentPool: PoolSnapshot;
 }
 export type TopicKind = keyof TopicMap;
 

@@ -4,6 +4,10 @@ import './scalars.js';
 import '../modules/users/users.schema.js';
 import '../modules/competitions/competitions.schema.js';
 import '../modules/voting/voting.schema.js';
+import '../modules/reactions/reactions.schema.js';
+import '../modules/sessions/sessions.schema.js';
+import '../modules/offers/offers.schema.js';
+import '../modules/dashboard/dashboard.schema.js';
 
 builder.queryType({});
 builder.mutationType({});

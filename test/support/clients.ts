@@ -41,7 +41,8 @@ function feedFrom<T>(iterable: AsyncIterable<FormattedExecutionResult<T>>, close
   return {
     results,
     ended,
-    close,
+    // A client still connecting can keep close() waiting: never let that hide a test's real failure.
+    close: () => Promise.race([close(), new Promise<void>((resolve) => setTimeout(resolve, 3_000).unref())]),
     waitFor(predicate, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         const check = (): boolean => {

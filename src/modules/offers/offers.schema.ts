@@ -1,0 +1,288 @@
+/**
+ * Offers (Shark-Tank negotiation) and the audience investment pool.
+ *
+ * Visibility: offers, offerUpdated, investmentPool and investmentPoolUpdated are public, like the
+ * stage they happen on (and like leaderboard/tallyUpdated). makeOffer needs role JUDGE;
+ * respondToOffer, withdrawOffer, pledge and myPledges need a signed-in user, and the service
+ * checks who that user is to the offer (founder of the submission, judge of a counter-offer,
+ * author).
+ */
+import type { ObjectRef } from '@pothos/core';
+import { OfferStatus, OfferType, Role } from '../../generated/prisma/enums.js';
+import { builder } from '../../schema/builder.js';
+import type { OfferView, PoolEvent, PoolEntry, UserView } from './offers.events.js';
+import { effectiveStatus } from './offers.rules.js';
+import type { MyPledges, PledgeResult } from './pool.service.js';
+
+/** An offer from a query (seq null), a mutation or an event (seq of the transition). */
+type OfferNode = OfferView & { seq?: number | null };
+
+const OfferTypeEnum = builder.enumType(OfferType, { name: 'OfferType' });
+const OfferStatusEnum = builder.enumType(OfferStatus, { name: 'OfferStatus' });
+const OfferResponseEnum = builder.enumType('OfferResponse', { values: ['ACCEPT', 'REJECT', 'COUNTER'] as const });
+
+type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
+/**
+ * The User type of users.schema.ts, by name (that file does not export its ref; Pothos resolves
+ * type names when it builds the schema). User exposes id, name and role: what a UserView holds.
+ */
+const UserType = 'User' as unknown as ObjectRef<BuilderTypes, UserView>;
+
+const OfferRef = builder.objectRef<OfferNode>('Offer');
+OfferRef.implement({
+  description: [
+    "A judge's offer on a submission in a session, or the founder's counter-offer (counterOf set).",
+    'PENDING offers past expiresAt read as EXPIRED.',
+  ].join('\n'),
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    sessionId: t.exposeID('sessionId'),
+    submissionId: t.exposeID('submissionId'),
+    judge: t.field({ type: UserType, description: 'The judge this negotiation is with (also on counter-offers).', resolve: (o) => o.judge }),
+    author: t.field({
+      type: UserType,
+      description: "Who made this offer: the judge, or the submission's founder for a counter-offer.",
+      resolve: (o) => o.author,
+    }),
+    type: t.expose('type', { type: OfferTypeEnum }),
+    amount: t.exposeFloat('amount'),
+    equityPercentage: t.exposeFloat('equityPercentage', { nullable: true, description: 'EQUITY: 0 < p ≤ 100.' }),
+    interestRatePercent: t.exposeFloat('interestRatePercent', { nullable: true, description: 'LOAN: yearly interest, 0..100.' }),
+    termMonths: t.exposeInt('termMonths', { nullable: true, description: 'LOAN: 1..600.' }),
+    royaltyPercent: t.exposeFloat('royaltyPercent', { nullable: true, description: 'ROYALTY: 0 < p ≤ 100.' }),
+    conditions: t.exposeStringList('conditions'),
+    status: t.field({
+      type: OfferStatusEnum,
+      resolve: (o) => effectiveStatus(o.status, o.expiresAt, new Date()),
+    }),
+    counterOf: t.field({
+      type: OfferRef,
+      nullable: true,
+      description: 'Set on a counter-offer: the offer it answers.',
+      resolve: (o, _args, ctx) => (o.counterOfId === null ? null : (o.counterOf ?? ctx.services.offers.byId(o.counterOfId))),
+    }),
+    counter: t.field({
+      type: OfferRef,
+      nullable: true,
+      description: "Set on a COUNTERED offer: the founder's counter-offer.",
+      resolve: (o, _args, ctx) => (o.counterId === null ? null : ctx.services.offers.byId(o.counterId)),
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (o) => o.createdAt }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (o) => o.updatedAt }),
+    expiresAt: t.field({ type: 'DateTime', nullable: true, resolve: (o) => o.expiresAt }),
+    respondedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the other side accepted, rejected or countered it.',
+      resolve: (o) => o.respondedAt,
+    }),
+    seq: t.int({
+      nullable: true,
+      description: [
+        "Position of this state in the session's offerUpdated stream (strictly increasing per session):",
+        'set on events and mutation results, null on queries.',
+      ].join(' '),
+      resolve: (o) => o.seq ?? null,
+    }),
+  }),
+});
+
+const MakeOfferInput = builder.inputType('MakeOfferInput', {
+  description: [
+    'EQUITY needs equityPercentage; LOAN needs interestRatePercent and termMonths; ROYALTY needs royaltyPercent;',
+    "another type's terms are rejected. conditions: at most 20, each 1..500 characters.",
+    'expiresInSeconds: 10..604800 (unset: the offer stands until answered or withdrawn).',
+  ].join('\n'),
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+    submissionId: t.id({ required: true }),
+    type: t.field({ type: OfferTypeEnum, required: true }),
+    amount: t.float({ required: true }),
+    equityPercentage: t.float(),
+    interestRatePercent: t.float(),
+    termMonths: t.int(),
+    royaltyPercent: t.float(),
+    conditions: t.stringList(),
+    expiresInSeconds: t.int(),
+  }),
+});
+
+const RespondToOfferInput = builder.inputType('RespondToOfferInput', {
+  description: [
+    'COUNTER (founder, on a judge\'s offer only): counterAmount is required, counterEquityPercentage too for EQUITY;',
+    "LOAN/ROYALTY terms, conditions and the expiry window default to the original's. ACCEPT and REJECT take no counter fields.",
+  ].join('\n'),
+  fields: (t) => ({
+    offerId: t.id({ required: true }),
+    response: t.field({ type: OfferResponseEnum, required: true }),
+    counterAmount: t.float(),
+    counterEquityPercentage: t.float(),
+    counterInterestRatePercent: t.float(),
+    counterTermMonths: t.int(),
+    counterRoyaltyPercent: t.float(),
+    counterConditions: t.stringList(),
+    counterExpiresInSeconds: t.int(),
+  }),
+});
+
+builder.queryFields((t) => ({
+  offers: t.field({
+    type: [OfferRef],
+    description: 'Every offer on the submission (counter-offers included), newest first. Public.',
+    args: { submissionId: t.arg.id({ required: true }) },
+    resolve: (_root, { submissionId }, ctx) => ctx.services.offers.forSubmission(String(submissionId)),
+  }),
+  offer: t.field({
+    type: OfferRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => ctx.services.offers.byId(String(id)),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  makeOffer: t.field({
+    type: OfferRef,
+    description: 'JUDGE',
+    authScopes: (_root, _args, ctx) => ctx.viewer?.role === Role.JUDGE,
+    args: { input: t.arg({ type: MakeOfferInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      ctx.services.offers.makeOffer(ctx.viewer!, {
+        ...input,
+        sessionId: String(input.sessionId),
+        submissionId: String(input.submissionId),
+      }),
+  }),
+  respondToOffer: t.field({
+    type: OfferRef,
+    description: [
+      "The founder of the offer's submission (ACCEPT, REJECT, COUNTER); on a counter-offer, its judge (ACCEPT, REJECT).",
+      'COUNTER returns the new counter-offer. ACCEPT rejects the submission\'s other pending offers.',
+    ].join(' '),
+    authScopes: { authenticated: true },
+    args: { input: t.arg({ type: RespondToOfferInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.services.offers.respond(ctx.viewer!, { ...input, offerId: String(input.offerId) }),
+  }),
+  withdrawOffer: t.field({
+    type: OfferRef,
+    description: 'The judge who made it (the founder for a counter-offer), while PENDING.',
+    authScopes: { authenticated: true },
+    args: { offerId: t.arg.id({ required: true }) },
+    resolve: (_root, { offerId }, ctx) => ctx.services.offers.withdraw(ctx.viewer!, String(offerId)),
+  }),
+}));
+
+builder.subscriptionField('offerUpdated', (t) =>
+  t.field({
+    type: OfferRef,
+    description: "Every offer transition in the session from now on (made, countered, answered, withdrawn, expired), in seq order. Public.",
+    args: { sessionId: t.arg.id({ required: true }) },
+    subscribe: (_root, { sessionId }, ctx) => ctx.services.offers.subscribe(String(sessionId)),
+    resolve: (event) => ({ ...event.data, seq: event.seq }),
+  }),
+);
+
+// ------------------------------------------------------------------------ investment pool
+
+const PoolEntryRef = builder.objectRef<PoolEntry>('InvestmentPoolEntry').implement({
+  fields: (t) => ({
+    submissionId: t.exposeID('submissionId'),
+    amount: t.exposeFloat('amount', { description: 'Sum of the pledges on this submission.' }),
+    backers: t.exposeInt('backers', { description: 'Users with a pledge on this submission.' }),
+  }),
+});
+
+const InvestmentPoolRef = builder.objectRef<PoolEvent>('InvestmentPool').implement({
+  description: "A session's audience investment pool: virtual pledges per submission.",
+  fields: (t) => ({
+    sessionId: t.id({ resolve: (e) => e.data.sessionId }),
+    seq: t.exposeInt('seq', { description: 'Strictly increasing per session; a higher seq never carries older totals.' }),
+    publishedAt: t.field({ type: 'DateTime', resolve: (e) => e.publishedAt }),
+    budgetPerBacker: t.int({ description: "Each user's pledge budget in this session.", resolve: (e) => e.data.budgetPerBacker }),
+    totalAmount: t.float({ resolve: (e) => e.data.totalAmount }),
+    backers: t.int({ description: 'Distinct users with any pledge in the session.', resolve: (e) => e.data.backers }),
+    entries: t.field({
+      type: [PoolEntryRef],
+      description: "The running order's submissions (zeros included), in running order.",
+      resolve: (e) => e.data.entries,
+    }),
+  }),
+});
+
+const PledgePayloadRef = builder.objectRef<PledgeResult>('PledgePayload').implement({
+  fields: (t) => ({
+    sessionId: t.exposeID('sessionId'),
+    submissionId: t.exposeID('submissionId'),
+    amount: t.exposeInt('amount', { description: "The caller's pledge on this submission now." }),
+    budget: t.exposeInt('budget'),
+    remaining: t.exposeInt('remaining', { description: 'What the caller has left to pledge in this session.' }),
+    pool: t.field({ type: InvestmentPoolRef, resolve: (r) => r.pool }),
+  }),
+});
+
+const PledgeRef = builder.objectRef<MyPledges['pledges'][number]>('Pledge').implement({
+  fields: (t) => ({
+    submissionId: t.exposeID('submissionId'),
+    amount: t.exposeInt('amount'),
+    updatedAt: t.field({ type: 'DateTime', resolve: (p) => p.updatedAt }),
+  }),
+});
+
+const MyPledgesRef = builder.objectRef<MyPledges>('MyPledges').implement({
+  fields: (t) => ({
+    sessionId: t.exposeID('sessionId'),
+    budget: t.exposeInt('budget'),
+    pledged: t.exposeInt('pledged'),
+    remaining: t.exposeInt('remaining'),
+    pledges: t.field({ type: [PledgeRef], resolve: (m) => m.pledges }),
+  }),
+});
+
+const PledgeInput = builder.inputType('PledgeInput', {
+  description: "Sets (not adds) the caller's pledge on the submission; 0 removes it. The caller's total in the session stays within its budget.",
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+    submissionId: t.id({ required: true }),
+    amount: t.int({ required: true }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  investmentPool: t.field({
+    type: InvestmentPoolRef,
+    description: 'Public.',
+    args: { sessionId: t.arg.id({ required: true }) },
+    resolve: (_root, { sessionId }, ctx) => ctx.services.investmentPool.snapshot(String(sessionId)),
+  }),
+  myPledges: t.field({
+    type: MyPledgesRef,
+    authScopes: { authenticated: true },
+    args: { sessionId: t.arg.id({ required: true }) },
+    resolve: (_root, { sessionId }, ctx) => ctx.services.investmentPool.mine(ctx.viewer!, String(sessionId)),
+  }),
+}));
+
+builder.mutationField('pledge', (t) =>
+  t.field({
+    type: PledgePayloadRef,
+    description: 'Signed-in users; not on a submission one founded. BUDGET_EXCEEDED carries extensions.remaining.',
+    authScopes: { authenticated: true },
+    args: { input: t.arg({ type: PledgeInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      ctx.services.investmentPool.pledge(ctx.viewer!, {
+        sessionId: String(input.sessionId),
+        submissionId: String(input.submissionId),
+        amount: input.amount,
+      }),
+  }),
+);
+
+builder.subscriptionField('investmentPoolUpdated', (t) =>
+  t.field({
+    type: InvestmentPoolRef,
+    description: 'The pool now, then after every pledge that changes it (conflated: a slow watcher skips to the latest). Public.',
+    args: { sessionId: t.arg.id({ required: true }) },
+    subscribe: (_root, { sessionId }, ctx) => ctx.services.investmentPool.subscribe(String(sessionId)),
+    resolve: (event) => event,
+  }),
+);
