@@ -10,6 +10,7 @@ import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import type { Config } from './config.js';
 import type { Services } from './context.js';
 import { createAuthenticator, resolveJwtSecret } from './guards/auth.js';
+import { createGuards } from './guards/guards.js';
 import { openDatabase, type Database } from './infra/database.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { connectRedis, type RedisConnections } from './infra/redis.js';
@@ -124,6 +125,8 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     sessions,
     offers,
     investmentPool: createInvestmentPoolService({ prisma, bus }),
+    // Rate limits and fraud checks are wired by their modules (guards work); until then they admit everything.
+    guards: createGuards({ rate: { consume: async () => undefined }, fraud: { check: async () => undefined } }),
     dashboard: createDashboardService({ prisma, viewers, reactionsPerSecond: (sessionId) => reactions.reactionsPerSecond(sessionId) }),
     bus,
   };
@@ -152,6 +155,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     logger,
     maskError,
     exposeInternals: config.nodeEnv === 'development',
+    trustProxy: config.trustProxy,
     extraPlugins: [useTallyViewerCount(viewers), sharedSubscriptions],
     readiness: async () => {
       if (stopping) throw new Error('shutting down');
@@ -172,6 +176,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     logger,
     keepAliveMs: config.wsKeepAliveMs,
     isProd,
+    trustProxy: config.trustProxy,
     maskError,
   });
 

@@ -1,6 +1,7 @@
 import type { YogaInitialContext } from 'graphql-yoga';
 import type { PrismaClient } from './generated/prisma/client.js';
 import type { Viewer } from './guards/auth.js';
+import type { Caller, Guards } from './guards/guards.js';
 import type { EventBus } from './realtime/event-bus.js';
 import type { CompetitionsService } from './modules/competitions/competitions.service.js';
 import type { UsersService } from './modules/users/users.service.js';
@@ -23,11 +24,13 @@ export interface Services {
   offers: OffersService;
   investmentPool: InvestmentPoolService;
   dashboard: DashboardService;
+  /** auth → rate → fraud, in that order: `await ctx.services.guards.run(ctx, { rate, fraud })`. */
+  guards: Guards;
   bus: EventBus;
 }
 
 /** Per-operation context, the same shape on HTTP, SSE and graphql-ws. */
-export interface Context extends YogaInitialContext {
+export interface Context extends YogaInitialContext, Caller {
   /** null for anonymous callers. */
   viewer: Viewer | null;
   prisma: PrismaClient;

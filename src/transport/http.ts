@@ -24,7 +24,19 @@ export interface ServerContext {
 /** Set by the graphql-ws adapter, which authenticates once per connection. */
 export interface PreauthenticatedContext {
   viewer?: Viewer | null;
+  clientIp?: string;
+  deviceId?: string | null;
 }
+
+/** The client's IP: X-Forwarded-For's first hop only when the proxy in front is trusted. */
+export function clientIpOf(peer: string | undefined, forwardedFor: string | null | undefined, trustProxy: boolean): string {
+  const forwarded = trustProxy ? forwardedFor?.split(',')[0]?.trim() : undefined;
+  return forwarded || peer?.replace(/^::ffff:/, '') || 'unknown';
+}
+
+const DEVICE_ID_MAX = 200;
+export const deviceIdOf = (raw: unknown): string | null =>
+  typeof raw === 'string' && raw.length > 0 && raw.length <= DEVICE_ID_MAX ? raw : null;
 
 export type Yoga = YogaServerInstance<ServerContext & PreauthenticatedContext, Context>;
 
@@ -59,6 +71,7 @@ export function createYogaServer(deps: {
   authenticator: Authenticator;
   logger: Logger;
   exposeInternals: boolean;
+  trustProxy: boolean;
   maskError: (error: unknown, message: string) => Error;
   /** /ready: throws (503 with the message) when a dependency does not answer. */
   readiness: () => Promise<void>;
@@ -81,7 +94,10 @@ export function createYogaServer(deps: {
       const viewer =
         initial.viewer !== undefined ? initial.viewer : await authenticator.authenticate(initial.request.headers.get('authorization'));
       if (viewer) await services.users.ensureUser(viewer);
-      return { ...initial, viewer: viewer ?? null, prisma, services };
+      const clientIp =
+        initial.clientIp ?? clientIpOf(initial.req?.socket?.remoteAddress, initial.request.headers.get('x-forwarded-for'), deps.trustProxy);
+      const deviceId = initial.deviceId !== undefined ? initial.deviceId : deviceIdOf(initial.request.headers.get('x-device-id'));
+      return { ...initial, viewer: viewer ?? null, clientIp, deviceId, prisma, services };
     },
     plugins: [
       useErrorCatalogue(maskError),

@@ -11,7 +11,9 @@ import { WebSocketServer } from 'ws';
 import { AppError } from '../errors.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
 import type { Logger } from '../infra/logger.js';
-import { GRAPHQL_PATH, type Yoga } from './http.js';
+import { GRAPHQL_PATH, clientIpOf, deviceIdOf, type Yoga } from './http.js';
+
+const headerOf = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
 
 type ConnectionExtra = {
   viewer?: Viewer | null;
@@ -35,6 +37,7 @@ export function attachGraphqlWs(deps: {
   logger: Logger;
   keepAliveMs: number;
   isProd: boolean;
+  trustProxy: boolean;
   /** Maps GraphQL request errors (syntax, validation) like the HTTP path does. */
   maskError: (error: unknown, message: string) => Error;
 }): WsTransport {
@@ -62,6 +65,8 @@ export function attachGraphqlWs(deps: {
           socket: ctx.extra.socket,
           params,
           viewer: ctx.extra.viewer ?? null,
+          clientIp: clientIpOf(ctx.extra.request.socket.remoteAddress, headerOf(ctx.extra.request.headers['x-forwarded-for']), deps.trustProxy),
+          deviceId: deviceIdOf(ctx.connectionParams?.['deviceId']),
         });
         const toErrors = (errors: readonly unknown[]): GraphQLError[] =>
           errors.map((e) => deps.maskError(e, 'Unexpected error.') as GraphQLError);

@@ -72,8 +72,9 @@ builder.mutationField('sendReaction', (t) =>
     description: 'Counts one reaction in the current window of a LIVE session (CONFLICT with reason SESSION_NOT_LIVE otherwise).',
     authScopes: { authenticated: true },
     args: { input: t.arg({ type: SendReactionInput, required: true }) },
-    resolve: async (_root, { input }, ctx) =>
-      Boolean(
+    resolve: async (_root, { input }, ctx) => {
+      await ctx.services.guards.run(ctx, { rate: 'reactions', fraud: { kind: 'reaction', sessionId: String(input.sessionId) } });
+      return Boolean(
         await ctx.services.reactions.send(ctx.viewer!, {
           sessionId: String(input.sessionId),
           type: input.type,
@@ -81,7 +82,8 @@ builder.mutationField('sendReaction', (t) =>
           x: input.x,
           y: input.y,
         }),
-      ),
+      );
+    },
   }),
 );
 

@@ -126,15 +126,18 @@ builder.mutationField('castVote', (t) =>
     type: CastVotePayload,
     authScopes: { authenticated: true },
     args: { input: t.arg({ type: CastVoteInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      ctx.services.voting.castVote(ctx.viewer!, {
+    resolve: async (_root, { input }, ctx) => {
+      const submissionIds = [input.submissionId, ...(input.ranking ?? []), ...(input.approvals ?? [])].filter((id) => id != null).map(String);
+      await ctx.services.guards.run(ctx, { rate: 'votes', fraud: { kind: 'vote', competitionId: String(input.competitionId), submissionIds } });
+      return ctx.services.voting.castVote(ctx.viewer!, {
         competitionId: String(input.competitionId),
         submissionId: input.submissionId == null ? null : String(input.submissionId),
         votes: input.votes ?? null,
         ranking: input.ranking?.map(String) ?? null,
         approvals: input.approvals?.map(String) ?? null,
         idempotencyKey: input.idempotencyKey ?? null,
-      }),
+      });
+    },
   }),
 );
 
