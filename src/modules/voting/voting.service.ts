@@ -59,7 +59,9 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
   }
 
   async function replay(voterId: string, key: string, hash: string): Promise<CastVoteResult | null> {
-    const existing = await prisma.vote.findUnique({ where: { voterId_idempotencyKey: { voterId, idempotencyKey: key } } });
+    // Raw SQL on this hot path (every keyed vote checks it): no query compilation per call.
+    const [existing] = await prisma.$queryRaw<Vote[]>`
+      SELECT * FROM "Vote" WHERE "voterId" = ${voterId} AND "idempotencyKey" = ${key}`;
     if (!existing) return null;
     if (existing.requestHash !== hash) throw idempotencyKeyReused(key);
     return { vote: existing, creditsRemaining: await creditsRemaining(existing.competitionId, voterId) };
