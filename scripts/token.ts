@@ -1,7 +1,7 @@
 /**
  * `npm run token -- --sub alice --name Alice --role ADMIN [--expires 12h]`
  * Prints a JWT signed with the secret the server in this directory uses (JWT_SECRET, or the dev
- * secret under DATA_DIR).
+ * secret under DATA_DIR), with JWT_ISSUER/JWT_AUDIENCE when they are set.
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
@@ -29,5 +29,8 @@ if (!roles.includes(values.role)) {
 const config = loadConfig();
 const secret = await resolveJwtSecret(config);
 process.stdout.write(
-  (await signToken(secret, { sub: values.sub, name: values.name ?? values.sub, role: values.role as Role }, values.expires)) + '\n',
+  (await signToken(secret, { sub: values.sub, name: values.name ?? values.sub, role: values.role as Role }, values.expires, {
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+  })) + '\n',
 );

@@ -9,8 +9,23 @@ import type { AddressInfo } from 'node:net';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import type { Config } from './config.js';
 import type { Services } from './context.js';
-import { createAuthenticator, resolveJwtSecret } from './guards/auth.js';
+import { createRemoteJWKSet } from 'jose';
+import { createUserAccess } from './guards/access.js';
+import { createAuthenticator, createTokenIssuer, resolveJwtSecret } from './guards/auth.js';
+import { useStreamGuards } from './guards/streams.js';
+import { createAuthService } from './modules/auth/auth.service.js';
 import { createGuards } from './guards/guards.js';
+import { useQueryLimits } from './guards/limits.js';
+import { createRateLimiter, escalationFromConfig, rateRulesFromConfig } from './guards/rate-limit.js';
+import { createMemoryLiveSubscriptionCounter, createMemoryRateLimitStore } from './guards/rate-limit.memory.js';
+import { createRedisLiveSubscriptionCounter, createRedisRateLimitStore } from './guards/rate-limit.redis.js';
+import { useSubscriptionLimits } from './guards/subscription-limits.js';
+import { createAccountAge, createdAtFromUsers } from './guards/fraud/account-age.js';
+import { createFraudEngine } from './guards/fraud/fraud.engine.js';
+import { createFraudGuard, fraudGuardDisabled } from './guards/fraud/fraud.guard.js';
+import { createMemoryFraudStore } from './guards/fraud/fraud.store.memory.js';
+import { createRedisFraudStore } from './guards/fraud/fraud.store.redis.js';
+import { createFraudService } from './modules/fraud/fraud.service.js';
 import { openDatabase, type Database } from './infra/database.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { connectRedis, type RedisConnections } from './infra/redis.js';
@@ -28,11 +43,24 @@ import { createDashboardService } from './modules/dashboard/dashboard.service.js
 import { useTallyViewerCount } from './modules/dashboard/dashboard.plugin.js';
 import { createMemoryViewerCounter } from './modules/dashboard/dashboard.store.memory.js';
 import { createRedisViewerCounter } from './modules/dashboard/dashboard.store.redis.js';
+import { createMessagingService } from './modules/messaging/messaging.service.js';
+import { createMemoryTypingStore } from './modules/messaging/messaging.typing.store.memory.js';
+import { createRedisTypingStore } from './modules/messaging/messaging.typing.store.redis.js';
+import { createNotificationsService } from './modules/notifications/notifications.service.js';
+import { createNotificationTriggers } from './modules/notifications/notifications.triggers.js';
+import { createMemoryNotificationAudience } from './modules/notifications/notifications.store.memory.js';
+import { createRedisNotificationAudience } from './modules/notifications/notifications.store.redis.js';
+import { createChannelsService } from './modules/channels/channels.service.js';
+import { createActivityFeed, tapPublishes } from './modules/channels/activity.js';
+import { usePresence } from './modules/presence/presence.plugin.js';
+import { createPresenceService, MAX_PRESENCE_IDS } from './modules/presence/presence.service.js';
+import { createMemoryPresenceStore } from './modules/presence/presence.store.memory.js';
+import { createRedisPresenceStore } from './modules/presence/presence.store.redis.js';
 import { createEventBus, type BusEventTarget } from './realtime/event-bus.js';
 import { useSharedSubscriptions, type SharedSubscriptionsPlugin } from './realtime/shared-subscriptions.js';
 import { createMaskError } from './schema/errors.js';
 import { schema } from './schema/index.js';
-import { createYogaServer, type Yoga } from './transport/http.js';
+import { GRAPHQL_SSE_PATH, createYogaServer, type Yoga } from './transport/http.js';
 import { attachGraphqlWs, type WsTransport } from './transport/ws.js';
 
 export interface App {
@@ -88,14 +116,32 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     barrier: subscriber ? async () => void (await subscriber.ping()) : () => Promise.resolve(),
   });
 
-  const tallies = createTallyPublisher({
+  const channels = createChannelsService({ prisma, bus });
+  const notifications = createNotificationsService({
     prisma,
     bus,
+    audience: redis ? createRedisNotificationAudience({ redis: redis.publisher }) : createMemoryNotificationAudience(),
+  });
+  // Domain events → activity feed and notifications, from the commit points (on the committing instance).
+  const activity = createActivityFeed({ prisma, channels, onError: (error, details) => logger.error('activity feed publish failed', { ...details, error }) });
+  const triggers = createNotificationTriggers({ prisma, notifications, onError: (error, details) => logger.error('notification trigger failed', { ...details, error }) });
+  // Tally and session publishes also feed the activity feed (vote milestones, session changes).
+  const activityBus = tapPublishes(bus, activity.onPublish, (error) => logger.error('activity tap failed', { error }));
+  const tallies = createTallyPublisher({
+    prisma,
+    bus: activityBus,
     flushMs: config.tallyFlushMs,
     onError: (error, competitionId) => logger.error('tally flush failed; retrying', { competitionId, error }),
   });
-  const competitions = createCompetitionsService({ prisma, onStandingsChanged: (id) => tallies.markDirty(id) });
-  const sessions = createSessionsService({ prisma, bus, competitions });
+  const competitions = createCompetitionsService({
+    prisma,
+    onStandingsChanged: (id) => tallies.markDirty(id),
+    onStatusChanged: (competition) => {
+      activity.competitionStatusChanged(competition);
+      triggers.competitionStatusChanged(competition);
+    },
+  });
+  const sessions = createSessionsService({ prisma, bus: activityBus, competitions });
   const reactions = createReactionsService({
     prisma,
     bus,
@@ -112,10 +158,89 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     minExpirySeconds: config.offerMinExpirySeconds,
     sweepIntervalMs: 1_000, // persists and publishes EXPIRED offers; every instance sweeps, each row once
     onError: (error) => logger.error('offer expiry sweep failed; retrying', { error }),
+    onCommitted: (events) => {
+      activity.offersCommitted(events);
+      triggers.offersCommitted(events);
+    },
   });
+  const messaging = createMessagingService({
+    prisma,
+    bus,
+    typing: redis
+      ? createRedisTypingStore({ redis: redis.publisher, ttlMs: config.typingTtlMs, onError: (error) => logger.error('typing expiry sweep failed; retrying', { error }) })
+      : createMemoryTypingStore({ ttlMs: config.typingTtlMs }),
+    onError: (error, message) => logger.error(message, { error }),
+    // A message while you have no connection (presence: live connections on every instance and
+    // transport) → a notification. Called after start-up, so `presence` (built below) exists.
+    onMessageCommitted: (message, recipients) =>
+      triggers.messageCommitted(
+        { id: message.id, conversationId: message.conversationId, authorId: message.author.id, authorName: message.author.name, body: message.body },
+        recipients,
+        async (userIds) => {
+          const counts = new Map<string, number>();
+          for (let i = 0; i < userIds.length; i += MAX_PRESENCE_IDS) {
+            for (const p of await presence.presence(userIds.slice(i, i + MAX_PRESENCE_IDS))) counts.set(p.userId, p.connections);
+          }
+          return counts;
+        },
+      ),
+  });
+  // Fraud checks on votes and reactions: windows in Redis when configured (every instance's traffic
+  // counts), alerts stored and published off the hot path. FRAUD_DETECTION_ENABLED=false: no checks.
+  const fraudStore = redis ? createRedisFraudStore({ redis: redis.publisher }) : createMemoryFraudStore();
+  const fraud = createFraudService({ prisma, bus, store: fraudStore, onError: (message, details) => logger.error(message, details) });
+  const fraudGuard = config.fraudDetectionEnabled
+    ? createFraudGuard({
+        engine: createFraudEngine({
+          store: fraudStore,
+          thresholds: { alert: config.fraudAlertThreshold, block: config.fraudBlockThreshold },
+          accountCreatedAt: createAccountAge({ load: createdAtFromUsers(prisma) }).createdAt,
+        }),
+        store: fraudStore,
+        alerts: fraud,
+        onError: (message, details) => logger.error(message, details),
+      })
+    : fraudGuardDisabled;
   const instanceId = randomUUID();
   const viewers = redis ? createRedisViewerCounter({ redis: redis.publisher, instanceId }) : createMemoryViewerCounter();
+  // Rate limits: one atomic check per call in Redis when configured (exact across instances), else in memory.
+  const rateLimiter = createRateLimiter({
+    store: redis ? createRedisRateLimitStore({ redis: redis.publisher, instanceId }) : createMemoryRateLimitStore(),
+    rules: rateRulesFromConfig(config.rateLimit),
+    escalation: escalationFromConfig(config.rateLimit),
+    ipFactor: config.rateLimit.ipFactor,
+  });
+  const liveSubscriptions = redis
+    ? createRedisLiveSubscriptionCounter({ redis: redis.publisher, instanceId, onError: (error) => logger.warn('live subscription count failed', { error }) })
+    : createMemoryLiveSubscriptionCounter();
+  // Tokens (guards/auth.ts), revocation and server-side roles (guards/access.ts): README "Auth flows".
+  const jwtSecret = await resolveJwtSecret(config);
+  const tokenIssuer = { issuer: config.jwtIssuer, audience: config.jwtAudience };
+  const access = createUserAccess({ prisma, bus, onError: (message, details) => logger.error(message, details) });
+  const authenticator = createAuthenticator({
+    secret: jwtSecret,
+    ...tokenIssuer,
+    // Cached; an unknown kid refetches (once per cooldown); a fetch gives up after the timeout.
+    jwks: config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: config.jwksCooldownMs, timeoutDuration: 5_000 }) : undefined,
+    clockToleranceSeconds: config.jwtClockToleranceSeconds,
+    admit: (viewer) => access.admit(viewer),
+  });
+  // Presence: connection entries with heartbeats in Redis when configured (every instance's
+  // connections count, a dead instance's expire), else in memory.
+  const presence = createPresenceService({
+    prisma,
+    bus,
+    store: redis
+      ? createRedisPresenceStore({ redis: redis.publisher, offlineGraceMs: config.presenceOfflineGraceMs })
+      : createMemoryPresenceStore({ offlineGraceMs: config.presenceOfflineGraceMs }),
+    instanceId,
+    rules: { awayAfterMs: config.presenceAwayAfterMs, offlineGraceMs: config.presenceOfflineGraceMs },
+    connectionTtlMs: config.presenceConnectionTtlMs,
+    onError: (message, details) => logger.error(message, details),
+  });
   const services: Services = {
+    auth: createAuthService({ prisma, bus, access, issueToken: createTokenIssuer(jwtSecret, tokenIssuer) }),
+    access,
     users: createUsersService({ prisma }),
     competitions,
     // Group commits: PGlite has one session; on PostgreSQL a few batches overlap on the pool.
@@ -125,13 +250,17 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     sessions,
     offers,
     investmentPool: createInvestmentPoolService({ prisma, bus }),
-    // Rate limits and fraud checks are wired by their modules (guards work); until then they admit everything.
-    guards: createGuards({ rate: { consume: async () => undefined }, fraud: { check: async () => undefined } }),
+    // auth (scope-auth) → rate limits → fraud checks → service; both stages are built above.
+    guards: createGuards({ rate: rateLimiter, fraud: fraudGuard }),
+    fraud,
     dashboard: createDashboardService({ prisma, viewers, reactionsPerSecond: (sessionId) => reactions.reactionsPerSecond(sessionId) }),
+    messaging,
+    notifications,
+    channels,
+    presence,
     bus,
   };
 
-  const authenticator = createAuthenticator(await resolveJwtSecret(config));
   const maskError = createMaskError({
     exposeInternals: config.nodeEnv === 'development',
     onUnexpected: (error) => logger.error('unexpected error in a GraphQL operation', { error }),
@@ -156,7 +285,21 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     maskError,
     exposeInternals: config.nodeEnv === 'development',
     trustProxy: config.trustProxy,
-    extraPlugins: [useTallyViewerCount(viewers), sharedSubscriptions],
+    limits: { maxBatchSize: config.limits.maxBatchSize, maxRequestBodyBytes: config.limits.maxRequestBodyBytes },
+    extraPlugins: [
+      useQueryLimits({ maxDepth: config.limits.maxQueryDepth, maxComplexity: config.limits.maxQueryComplexity, maxTokens: config.limits.maxQueryTokens }),
+      useStreamGuards({ access, maskError }),
+      useSubscriptionLimits({
+        limiter: rateLimiter,
+        live: liveSubscriptions,
+        maxPerUser: config.rateLimit.maxSubscriptionsPerUser,
+        ipFactor: config.rateLimit.ipFactor,
+        onError: (message, details) => logger.warn(message, details),
+      }),
+      usePresence({ tracker: presence.tracker, authenticator, graphqlSsePath: GRAPHQL_SSE_PATH, onError: (message, details) => logger.error(message, details) }),
+      useTallyViewerCount(viewers),
+      sharedSubscriptions,
+    ],
     readiness: async () => {
       if (stopping) throw new Error('shutting down');
       // A dependency that hangs (Redis reconnecting, a saturated pool) must read as "not ready"
@@ -173,11 +316,18 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     server,
     yoga,
     authenticator,
+    access,
     logger,
     keepAliveMs: config.wsKeepAliveMs,
     isProd,
     trustProxy: config.trustProxy,
     maskError,
+    limits: {
+      maxPayloadBytes: config.limits.wsMaxMessageBytes,
+      connectionInitTimeoutMs: config.limits.wsConnectionInitTimeoutMs,
+      maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
+    },
+    trackConnection: (viewer) => presence.tracker.open(viewer.id, 'graphql-ws'),
   });
 
   let stopped: Promise<void> | undefined;
@@ -194,7 +344,14 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     await tallies.close(); // votes already acknowledged still get their broadcast
     await reactions.close(); // pending reaction windows are published and persisted now
     await offers.close(); // stops the expiry sweeper
+    await Promise.all([activity.settle(), triggers.settle()]); // activity events and notifications already triggered (may ask presence)
+    await presence.close(); // stops heartbeats and the sweeper; this instance's connection entries are removed
+    await messaging.close(); // stops typing expiry timers / sweeps
+    await fraud.close(); // alerts already raised are stored and published
+    await fraudStore.close(); // decision counters flushed
     await viewers.close();
+    await liveSubscriptions.close();
+    await rateLimiter.close();
     await yoga.dispose();
     await redis?.close();
     await database.close();

@@ -23,8 +23,16 @@ export interface Config {
   redisUrl: string | undefined;
   /** JWT_SECRET [unset = a dev secret generated once under DATA_DIR]. */
   jwtSecret: string | undefined;
-  /** JWKS_URL [unset]. Used by the guards work (RS256/ES256). */
+  /** JWKS_URL [unset]: RS256/ES256 keys, fetched on first use, refetched on an unknown `kid`. */
   jwksUrl: string | undefined;
+  /** JWKS_COOLDOWN_MS [30000]: after a JWKS fetch, an unknown `kid` triggers no new fetch for this long. */
+  jwksCooldownMs: number;
+  /** JWT_ISSUER [unset]: when set, tokens must carry this `iss` (and server-issued tokens do). */
+  jwtIssuer: string | undefined;
+  /** JWT_AUDIENCE [unset]: when set, tokens must carry this `aud` (and server-issued tokens do). */
+  jwtAudience: string | undefined;
+  /** JWT_CLOCK_TOLERANCE_SECONDS [5]: clock skew allowed on `exp`/`nbf` when a token is presented. */
+  jwtClockToleranceSeconds: number;
   /** TRUST_PROXY [false]: believe X-Forwarded-For for the client IP. */
   trustProxy: boolean;
   rateLimit: {
@@ -34,9 +42,48 @@ export interface Config {
     reactionsPerMinute: number;
     /** RATE_LIMIT_MESSAGES_PER_MINUTE [30] */
     messagesPerMinute: number;
+    /** RATE_LIMIT_TYPING_PER_MINUTE [60]: typing indicator updates. */
+    typingPerMinute: number;
+    /** RATE_LIMIT_PRESENCE_PER_MINUTE [30]: presence updates. */
+    presencePerMinute: number;
+    /** RATE_LIMIT_MUTATIONS_PER_MINUTE [120]: any other guarded operation (rules without their own variable). */
+    mutationsPerMinute: number;
+    /** RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE [60]: subscription operations started, on every transport. */
+    subscriptionsPerMinute: number;
+    /** MAX_SUBSCRIPTIONS_PER_USER [100]: live subscriptions at once, across connections, transports and instances. */
+    maxSubscriptionsPerUser: number;
+    /** RATE_LIMIT_IP_FACTOR [20]: anonymous callers are counted per client IP (often many people behind one NAT) with this many times a rule's budget. */
+    ipFactor: number;
+    /** RATE_LIMIT_BLOCK_BASE_MS [60000]: block after the first violation; doubles with every further one. */
+    blockBaseMs: number;
+    /** RATE_LIMIT_BLOCK_MAX_MS [960000]: the longest block (16 min). */
+    blockMaxMs: number;
+    /** RATE_LIMIT_STRIKE_TTL_MS [3600000]: violations are forgotten after this long without a new one. */
+    strikeTtlMs: number;
+  };
+  /** Protocol limits (src/guards/limits.ts, src/transport/ws.ts). */
+  limits: {
+    /** MAX_QUERY_DEPTH [12]: nested selection sets (introspection excluded). */
+    maxQueryDepth: number;
+    /** MAX_QUERY_COMPLEXITY [5000]: estimated objects in the result (list fields multiply by first/last, else 10). */
+    maxQueryComplexity: number;
+    /** MAX_QUERY_TOKENS [5000]: GraphQL tokens in one document, checked while parsing. */
+    maxQueryTokens: number;
+    /** MAX_REQUEST_BODY_BYTES [1048576]: HTTP request bodies above this are answered 413 unread. */
+    maxRequestBodyBytes: number;
+    /** MAX_BATCH_SIZE [10]: operations in one batched HTTP request. */
+    maxBatchSize: number;
+    /** WS_MAX_MESSAGE_BYTES [1048576]: a larger WebSocket message closes the socket with 1009. */
+    wsMaxMessageBytes: number;
+    /** WS_CONNECTION_INIT_TIMEOUT_MS [3000]: no connection_init within this long closes with 4408. */
+    wsConnectionInitTimeoutMs: number;
   };
   /** FRAUD_DETECTION_ENABLED [true] */
   fraudDetectionEnabled: boolean;
+  /** FRAUD_ALERT_THRESHOLD [70]: risk score (0..100) at which a vote or reaction counts but raises an alert. */
+  fraudAlertThreshold: number;
+  /** FRAUD_BLOCK_THRESHOLD [80]: risk score (0..100, ≥ the alert threshold) at which it is refused with FRAUD_BLOCKED. */
+  fraudBlockThreshold: number;
   /** TALLY_FLUSH_MS [100]: at most one tallyUpdated per competition per this many ms. */
   tallyFlushMs: number;
   /** REACTION_WINDOW_MS [250] */
@@ -45,6 +92,10 @@ export interface Config {
   typingTtlMs: number;
   /** PRESENCE_OFFLINE_GRACE_MS [5000] */
   presenceOfflineGraceMs: number;
+  /** PRESENCE_AWAY_AFTER_MS [300000]: a connected user with no operation for this long reads AWAY. */
+  presenceAwayAfterMs: number;
+  /** PRESENCE_CONNECTION_TTL_MS [30000]: a connection entry its instance stopped refreshing (every ttl/3) expires after this long. */
+  presenceConnectionTtlMs: number;
   /** MAX_SUBSCRIPTIONS_PER_CONNECTION [100] */
   maxSubscriptionsPerConnection: number;
   /** WS_KEEP_ALIVE_MS [12000]: graphql-ws ping interval; a peer that misses a pong for as long is dropped. SSE pings every 12 s (Yoga's and graphql-sse's own). */
@@ -124,6 +175,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (jwtSecret !== undefined && jwtSecret.length < 32) {
     throw new ConfigError('JWT_SECRET', 'must be at least 32 characters (HS256 needs a 256-bit key)');
   }
+  const fraudAlertThreshold = int(env, 'FRAUD_ALERT_THRESHOLD', 70, { max: 100 });
+  const fraudBlockThreshold = int(env, 'FRAUD_BLOCK_THRESHOLD', 80, { max: 100 });
+  if (fraudAlertThreshold > fraudBlockThreshold) {
+    throw new ConfigError('FRAUD_ALERT_THRESHOLD', `must not exceed FRAUD_BLOCK_THRESHOLD (${fraudBlockThreshold}), got ${fraudAlertThreshold}`);
+  }
   return {
     port: int(env, 'PORT', 4000, { max: 65535 }),
     host: str(env, 'HOST') ?? '0.0.0.0',
@@ -134,17 +190,43 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     jwtSecret,
     jwksUrl: url(env, 'JWKS_URL', ['http:', 'https:']),
+    jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, { max: 86_400_000 }),
+    jwtIssuer: str(env, 'JWT_ISSUER'),
+    jwtAudience: str(env, 'JWT_AUDIENCE'),
+    jwtClockToleranceSeconds: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 5, { max: 3600 }),
     trustProxy: bool(env, 'TRUST_PROXY', false),
     rateLimit: {
       votesPerMinute: int(env, 'RATE_LIMIT_VOTES_PER_MINUTE', 10, { min: 1 }),
       reactionsPerMinute: int(env, 'RATE_LIMIT_REACTIONS_PER_MINUTE', 30, { min: 1 }),
       messagesPerMinute: int(env, 'RATE_LIMIT_MESSAGES_PER_MINUTE', 30, { min: 1 }),
+      typingPerMinute: int(env, 'RATE_LIMIT_TYPING_PER_MINUTE', 60, { min: 1 }),
+      presencePerMinute: int(env, 'RATE_LIMIT_PRESENCE_PER_MINUTE', 30, { min: 1 }),
+      mutationsPerMinute: int(env, 'RATE_LIMIT_MUTATIONS_PER_MINUTE', 120, { min: 1 }),
+      subscriptionsPerMinute: int(env, 'RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE', 60, { min: 1 }),
+      maxSubscriptionsPerUser: int(env, 'MAX_SUBSCRIPTIONS_PER_USER', 100, { min: 1 }),
+      ipFactor: int(env, 'RATE_LIMIT_IP_FACTOR', 20, { min: 1, max: 1_000_000 }),
+      blockBaseMs: int(env, 'RATE_LIMIT_BLOCK_BASE_MS', 60_000, { min: 0, max: 86_400_000 }),
+      blockMaxMs: int(env, 'RATE_LIMIT_BLOCK_MAX_MS', 960_000, { min: 0, max: 86_400_000 }),
+      strikeTtlMs: int(env, 'RATE_LIMIT_STRIKE_TTL_MS', 3_600_000, { min: 1_000, max: 7 * 86_400_000 }),
+    },
+    limits: {
+      maxQueryDepth: int(env, 'MAX_QUERY_DEPTH', 12, { min: 1, max: 1_000 }),
+      maxQueryComplexity: int(env, 'MAX_QUERY_COMPLEXITY', 5_000, { min: 1 }),
+      maxQueryTokens: int(env, 'MAX_QUERY_TOKENS', 5_000, { min: 100 }),
+      maxRequestBodyBytes: int(env, 'MAX_REQUEST_BODY_BYTES', 1_048_576, { min: 1_024, max: 1_073_741_824 }),
+      maxBatchSize: int(env, 'MAX_BATCH_SIZE', 10, { min: 1, max: 1_000 }),
+      wsMaxMessageBytes: int(env, 'WS_MAX_MESSAGE_BYTES', 1_048_576, { min: 1_024, max: 1_073_741_824 }),
+      wsConnectionInitTimeoutMs: int(env, 'WS_CONNECTION_INIT_TIMEOUT_MS', 3_000, { min: 100, max: 600_000 }),
     },
     fraudDetectionEnabled: bool(env, 'FRAUD_DETECTION_ENABLED', true),
+    fraudAlertThreshold,
+    fraudBlockThreshold,
     tallyFlushMs: int(env, 'TALLY_FLUSH_MS', 100, { min: 1, max: 60_000 }),
     reactionWindowMs: int(env, 'REACTION_WINDOW_MS', 250, { min: 10, max: 60_000 }),
     typingTtlMs: int(env, 'TYPING_TTL_MS', 5000, { min: 100 }),
     presenceOfflineGraceMs: int(env, 'PRESENCE_OFFLINE_GRACE_MS', 5000, { min: 0 }),
+    presenceAwayAfterMs: int(env, 'PRESENCE_AWAY_AFTER_MS', 300_000, { min: 100 }),
+    presenceConnectionTtlMs: int(env, 'PRESENCE_CONNECTION_TTL_MS', 30_000, { min: 300, max: 3_600_000 }),
     maxSubscriptionsPerConnection: int(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, { min: 1 }),
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 8000, { min: 100, max: 60_000 }),

@@ -12,9 +12,20 @@ import type { SessionsService } from './modules/sessions/sessions.service.js';
 import type { OffersService } from './modules/offers/offers.service.js';
 import type { InvestmentPoolService } from './modules/offers/pool.service.js';
 import type { DashboardService } from './modules/dashboard/dashboard.service.js';
+import type { AuthService } from './modules/auth/auth.service.js';
+import type { UserAccess } from './guards/access.js';
+import type { FraudService } from './modules/fraud/fraud.service.js';
+import type { MessagingService } from './modules/messaging/messaging.service.js';
+import type { NotificationsService } from './modules/notifications/notifications.service.js';
+import type { ChannelsService } from './modules/channels/channels.service.js';
+import type { PresenceService } from './modules/presence/presence.service.js';
 
 /** Everything a resolver may use; built once in app.ts and shared by every request. */
 export interface Services {
+  /** Wallet sign-in and ADMIN user management. */
+  auth: AuthService;
+  /** Admission (revocation, server-side roles) and live access watches: see guards/access.ts. */
+  access: UserAccess;
   users: UsersService;
   competitions: CompetitionsService;
   voting: VotingService;
@@ -24,8 +35,15 @@ export interface Services {
   offers: OffersService;
   investmentPool: InvestmentPoolService;
   dashboard: DashboardService;
+  messaging: MessagingService;
+  notifications: NotificationsService;
+  channels: ChannelsService;
+  /** Presence derived from connections, and follows. */
+  presence: PresenceService;
   /** auth → rate → fraud, in that order: `await ctx.services.guards.run(ctx, { rate, fraud })`. */
   guards: Guards;
+  /** Fraud alerts and decision counts for admins (the checks themselves are the guards' fraud stage). */
+  fraud: FraudService;
   bus: EventBus;
 }
 

@@ -9,6 +9,12 @@ import type { TallySnapshot } from '../modules/voting/voting.events.js';
 import type { ReactionBurstData } from '../modules/reactions/reactions.events.js';
 import type { SessionState } from '../modules/sessions/sessions.events.js';
 import type { OfferView, PoolSnapshot } from '../modules/offers/offers.events.js';
+import type { PresenceView } from '../modules/presence/presence.events.js';
+import type { FraudAlertView } from '../modules/fraud/fraud.events.js';
+import type { NotificationView } from '../modules/notifications/notifications.events.js';
+import type { ChannelEventView } from '../modules/channels/channels.events.js';
+import type { UserAccessChange } from '../modules/auth/auth.events.js';
+import type { ConversationAccessData, MessageEventData, ReadReceiptView, TypingView } from '../modules/messaging/messaging.events.js';
 
 export interface TopicMap {
   tally: TallySnapshot;
@@ -16,6 +22,21 @@ export interface TopicMap {
   session: SessionState;
   offers: OfferView;
   investmentPool: PoolSnapshot;
+  /** A user's full presence after each announced change (presence.events.ts). */
+  presence: PresenceView;
+  /** Stored fraud alerts, `fraudAlert:<competitionId>` and `fraudAlert:all` (fraud.events.ts). */
+  fraudAlert: FraudAlertView;
+  /** A user's new notifications (notifications.events.ts). */
+  notifications: NotificationView;
+  /** Named live channels, `channel:<name>` (channels.events.ts). */
+  channel: ChannelEventView;
+  /** A user's access changed (tokens revoked on a role change or disable): see auth.events.ts. */
+  user: UserAccessChange;
+  /** Messaging (see messaging.events.ts), all per conversation. */
+  messages: MessageEventData;
+  readReceipts: ReadReceiptView;
+  typing: TypingView;
+  conversationAccess: ConversationAccessData;
 }
 export type TopicKind = keyof TopicMap;
 

@@ -8,6 +8,12 @@ import '../modules/reactions/reactions.schema.js';
 import '../modules/sessions/sessions.schema.js';
 import '../modules/offers/offers.schema.js';
 import '../modules/dashboard/dashboard.schema.js';
+import '../modules/auth/auth.schema.js';
+import '../modules/fraud/fraud.schema.js';
+import '../modules/messaging/messaging.schema.js';
+import '../modules/notifications/notifications.schema.js';
+import '../modules/channels/channels.schema.js';
+import '../modules/presence/presence.schema.js';
 
 builder.queryType({});
 builder.mutationType({});

@@ -8,29 +8,36 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { AppError } from '../errors.js';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { Context, Services } from '../context.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
+import type { TransportMarker } from '../guards/streams.js';
 import type { Logger } from '../infra/logger.js';
 import { useErrorCatalogue } from '../schema/errors.js';
+import { useRequestBodyLimit, useRequestParamErrors } from '../guards/limits.js';
+import { useGraphQLSSE } from './graphql-sse.js';
 
 export interface ServerContext {
   req: IncomingMessage;
   res: ServerResponse;
 }
 
-/** Set by the graphql-ws adapter, which authenticates once per connection. */
-export interface PreauthenticatedContext {
+/** Set by the graphql-ws adapter, which authenticates (and guards) once per connection. */
+export interface PreauthenticatedContext extends TransportMarker {
   viewer?: Viewer | null;
   clientIp?: string;
   deviceId?: string | null;
 }
 
-/** The client's IP: X-Forwarded-For's first hop only when the proxy in front is trusted. */
+/**
+ * The client's IP. With TRUST_PROXY, the address our one trusted proxy saw: the last
+ * X-Forwarded-For entry (the one that proxy appended). Earlier entries come from the client itself
+ * (nginx's $proxy_add_x_forwarded_for keeps whatever it sent), so believing the first would let
+ * anyone pick their own IP and slip per-IP limits.
+ */
 export function clientIpOf(peer: string | undefined, forwardedFor: string | null | undefined, trustProxy: boolean): string {
-  const forwarded = trustProxy ? forwardedFor?.split(',')[0]?.trim() : undefined;
+  const forwarded = trustProxy ? forwardedFor?.split(',').at(-1)?.trim() : undefined;
   return forwarded || peer?.replace(/^::ffff:/, '') || 'unknown';
 }
 
@@ -77,6 +84,8 @@ export function createYogaServer(deps: {
   readiness: () => Promise<void>;
   /** Runs last, so it wraps the final subscribe function (see shared-subscriptions.ts). */
   extraPlugins?: Plugin[];
+  /** MAX_BATCH_SIZE and MAX_REQUEST_BODY_BYTES (README "Limits"). */
+  limits?: { maxBatchSize: number; maxRequestBodyBytes: number };
 }): Yoga {
   const { schema, prisma, services, authenticator, logger, maskError } = deps;
 
@@ -89,7 +98,9 @@ export function createYogaServer(deps: {
     maskedErrors: { maskError, isDev: deps.exposeInternals },
     graphiql: { title: 'Ovation GraphiQL', subscriptionsProtocol: 'WS' },
     renderGraphiQL,
-    batching: { limit: 10 },
+    batching: { limit: deps.limits?.maxBatchSize ?? 10 }, // more operations in one request: 413
+    // Backstop behind useRequestBodyLimit below (same limit).
+    maxRequestBodySize: deps.limits?.maxRequestBodyBytes ?? 1_048_576,
     context: async (initial): Promise<Context> => {
       const viewer =
         initial.viewer !== undefined ? initial.viewer : await authenticator.authenticate(initial.request.headers.get('authorization'));
@@ -101,7 +112,10 @@ export function createYogaServer(deps: {
     },
     plugins: [
       useErrorCatalogue(maskError),
-      useGraphQLSSE({ endpoint: GRAPHQL_SSE_PATH }),
+      // Every path with a body (/graphql, graphql-sse's /graphql/stream): 413 before a handler reads it.
+      useRequestBodyLimit({ maxBytes: deps.limits?.maxRequestBodyBytes ?? 1_048_576 }),
+      useRequestParamErrors(), // ?variables=oops is the client's error (400), not an internal one
+      useGraphQLSSE({ endpoint: GRAPHQL_SSE_PATH, maskError }), // request errors answered 4xx, masked (graphql-sse.ts)
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {

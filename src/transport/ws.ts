@@ -2,14 +2,25 @@
  * graphql-ws (subprotocol graphql-transport-ws) on the HTTP server's /graphql path. A thin
  * adapter: the connection is authenticated once from connectionParams.authorization, and every
  * operation runs through Yoga's `getEnveloped`, the same pipeline and context as HTTP and SSE.
+ *
+ * A connection does not outlive its token: at the token's `exp` the server closes it with 4403
+ * "token expired", and when the user's tokens are revoked (role change, disabled) with 4403 and
+ * the reason. In-band refresh: a `ping` message with payload `{ authorization: "Bearer <JWT>" }`
+ * carrying a valid token for the same sub and role moves the deadline to the new token's `exp`
+ * (later operations run with it); the pong answers `{ refreshed: true, expiresAt }`. A refresh
+ * token that is invalid, for another sub or another role closes the connection with 4403.
  */
 import type { Server } from 'node:http';
 import { type GraphQLError, type ExecutionArgs } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
-import { AppError } from '../errors.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { AppError, unauthenticated } from '../errors.js';
+import type { UserAccess } from '../guards/access.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
+import { runAt } from '../guards/streams.js';
+import { tooManyOperations } from '../guards/subscription-limits.js';
+import { hardenGraphqlWs } from '../guards/ws-limits.js';
 import type { Logger } from '../infra/logger.js';
 import { GRAPHQL_PATH, clientIpOf, deviceIdOf, type Yoga } from './http.js';
 
@@ -17,7 +28,39 @@ const headerOf = (value: string | string[] | undefined): string | undefined => (
 
 type ConnectionExtra = {
   viewer?: Viewer | null;
+  /** Moves the connection's deadline to a refreshed token's expiry. */
+  refreshed?: (viewer: Viewer) => void;
 };
+
+/** How graphql-ws clients learn why: 4403 Forbidden with a reason (at most 123 bytes). */
+const close = (socket: WebSocket, reason: string): void => socket.close(CloseCode.Forbidden, reason.slice(0, 123));
+
+/**
+ * Ends the connection at the viewer's token expiry (re-armed by a refresh) and when the user's
+ * tokens are revoked; everything stops when the socket closes.
+ */
+function guardConnection(socket: WebSocket, viewer: Viewer, access: UserAccess): (viewer: Viewer) => void {
+  let cancelTimer = (): void => undefined;
+  const arm = (expiresAt: number | undefined): void => {
+    cancelTimer();
+    cancelTimer = expiresAt === undefined ? () => undefined : runAt(expiresAt * 1000, () => close(socket, 'token expired'));
+  };
+  arm(viewer.expiresAt);
+  const stopWatch = access.watchUser(viewer, (reason) => close(socket, reason.message));
+  const stop = (): void => {
+    cancelTimer();
+    stopWatch();
+  };
+  // The client may have gone while it was being authenticated: then 'close' has already fired.
+  if (socket.readyState === socket.CLOSED) stop();
+  else socket.once('close', stop);
+  return (refreshed) => arm(refreshed.expiresAt);
+}
+
+/** The ping payload of an in-band refresh, or undefined for a plain ping. */
+function refreshToken(payload: unknown): unknown {
+  return payload && typeof payload === 'object' && 'authorization' in payload ? (payload as Record<string, unknown>)['authorization'] : undefined;
+}
 
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => unknown;
@@ -34,36 +77,84 @@ export function attachGraphqlWs(deps: {
   server: Server;
   yoga: Yoga;
   authenticator: Authenticator;
+  access: UserAccess;
   logger: Logger;
   keepAliveMs: number;
   isProd: boolean;
   trustProxy: boolean;
   /** Maps GraphQL request errors (syntax, validation) like the HTTP path does. */
   maskError: (error: unknown, message: string) => Error;
+  /** Protocol limits (src/guards/ws-limits.ts; README "Limits"). */
+  limits: { maxPayloadBytes: number; connectionInitTimeoutMs: number; maxOperationsPerConnection: number };
+  /**
+   * Presence (src/modules/presence): every authenticated connection is a live connection of its
+   * user from before the ack until the socket closes. Operations count as activity through the
+   * shared Yoga pipeline (presence.plugin.ts), so nothing else is needed here.
+   */
+  trackConnection?: (viewer: Viewer) => { ready: Promise<void>; close(): void };
 }): WsTransport {
   const { yoga, authenticator, logger } = deps;
-  const wsServer = new WebSocketServer({ server: deps.server, path: GRAPHQL_PATH });
+  // A message over maxPayload closes the socket with 1009 (Message Too Big) before it is buffered whole.
+  const wsServer = new WebSocketServer({ server: deps.server, path: GRAPHQL_PATH, maxPayload: deps.limits.maxPayloadBytes });
 
   const disposable = useServer<Record<string, unknown> | undefined, ConnectionExtra>(
     {
       isProd: deps.isProd,
+      connectionInitWaitTimeout: deps.limits.connectionInitTimeoutMs, // then 4408
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onConnect: async (ctx) => {
+        let viewer: Viewer | null;
         try {
-          ctx.extra.viewer = await authenticator.authenticate(ctx.connectionParams?.['authorization']);
-          return true;
+          viewer = await authenticator.authenticate(ctx.connectionParams?.['authorization']);
         } catch (error) {
-          if (error instanceof AppError) return false; // graphql-ws closes with 4403 Forbidden
-          throw error;
+          if (!(error instanceof AppError)) throw error;
+          close(ctx.extra.socket, error.message); // 4403 with the reason ("token expired", "token revoked", …)
+          return false;
+        }
+        ctx.extra.viewer = viewer;
+        if (viewer) ctx.extra.refreshed = guardConnection(ctx.extra.socket, viewer, deps.access);
+        const socket = ctx.extra.socket;
+        if (viewer && deps.trackConnection && socket.readyState === socket.OPEN) {
+          // Presence: registered before the ack (so the client's first operation already counts
+          // it), ended by the socket's close, whatever closes it (client, keep-alive, 4403, 1001).
+          const lease = deps.trackConnection(viewer);
+          socket.once('close', () => lease.close());
+          await lease.ready; // never rejects; bounded wait
+        }
+        return true;
+      },
+      onPing: async (ctx, payload) => {
+        const authorization = refreshToken(payload);
+        const current = ctx.extra.viewer;
+        if (authorization === undefined || !ctx.acknowledged) return;
+        try {
+          const next = await authenticator.authenticate(authorization);
+          if (!next) throw unauthenticated('refresh needs a token');
+          if (!current || next.id !== current.id) throw unauthenticated('a refreshed token must have the same sub');
+          if (next.role !== current.role) throw unauthenticated('a refreshed token must have the same role; reconnect instead');
+          ctx.extra.viewer = next;
+          ctx.extra.refreshed?.(next);
+          // graphql-ws answers with this same payload object: say what happened instead of echoing the token.
+          const answer = payload as Record<string, unknown>;
+          delete answer['authorization'];
+          answer['refreshed'] = true;
+          answer['expiresAt'] = next.expiresAt === undefined ? null : new Date(next.expiresAt * 1000).toISOString();
+        } catch (error) {
+          if (!(error instanceof AppError)) throw error;
+          close(ctx.extra.socket, error.message);
         }
       },
       onSubscribe: async (ctx, _id, params) => {
+        // graphql-ws reserves the id before this hook: the count includes this operation.
+        const inFlight = Object.keys(ctx.subscriptions).length;
+        if (inFlight > deps.limits.maxOperationsPerConnection) return [tooManyOperations(deps.limits.maxOperationsPerConnection)];
         const enveloped = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
+          transport: 'graphql-ws',
           viewer: ctx.extra.viewer ?? null,
           clientIp: clientIpOf(ctx.extra.request.socket.remoteAddress, headerOf(ctx.extra.request.headers['x-forwarded-for']), deps.trustProxy),
           deviceId: deviceIdOf(ctx.connectionParams?.['deviceId']),
@@ -91,6 +182,7 @@ export function attachGraphqlWs(deps: {
     wsServer,
     deps.keepAliveMs,
   );
+  hardenGraphqlWs(wsServer, { logger });
 
   wsServer.on('error', (error) => logger.error('websocket server error', { error }));
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { TEST_JWT_SECRET } from './graphql.js';
+import { TEST_RATE_LIMITS } from './limits.js';
 
 export interface TestApp {
   app: App;
@@ -25,6 +26,10 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
     LOG_LEVEL: 'error',
     JWT_SECRET: TEST_JWT_SECRET,
     TALLY_FLUSH_MS: '20',
+    // Test traffic is many fresh accounts on 127.0.0.1 voting fast: exactly what fraud detection
+    // is for. Off by default here; test/integration/fraud.test.ts and test/e2e/fraud.test.ts turn it on.
+    FRAUD_DETECTION_ENABLED: 'false',
+    ...TEST_RATE_LIMITS,
     ...env,
   });
   const app = await createApp(config);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 import { TEST_JWT_SECRET } from './graphql.js';
+import { TEST_RATE_LIMITS } from './limits.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -39,6 +40,9 @@ export async function startServerProcess(env: Record<string, string> = {}, opts:
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
       JWT_SECRET: TEST_JWT_SECRET,
+      // Off unless a test asks (see test/support/app.ts).
+      FRAUD_DETECTION_ENABLED: 'false',
+      ...TEST_RATE_LIMITS,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

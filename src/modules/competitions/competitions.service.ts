@@ -53,6 +53,8 @@ export function createCompetitionsService(deps: {
   prisma: PrismaClient;
   /** Told after a change that alters a competition's standings (a new zero-vote entry). */
   onStandingsChanged: (competitionId: string) => void;
+  /** Told after a committed DRAFT → OPEN or OPEN → CLOSED (activity feed, notifications). Must not throw. */
+  onStatusChanged?: (competition: Competition) => void;
 }) {
   const { prisma, onStandingsChanged } = deps;
 
@@ -87,6 +89,11 @@ export function createCompetitionsService(deps: {
     const competition = await require(id);
     if (!changed) throw invalidTransition(id, competition.status, to);
     onStandingsChanged(id);
+    try {
+      deps.onStatusChanged?.(competition);
+    } catch {
+      // a listener's failure never undoes or fails the committed transition
+    }
     return competition;
   }
 

@@ -74,6 +74,12 @@ export interface OffersServiceDeps {
   gapTimeoutMs?: number;
   now?: () => Date;
   onError?: (error: unknown) => void;
+  /**
+   * Told after every commit that changed offers (made, answered, withdrawn, expired), once its
+   * events are published: notifications and the activity feed. Must not throw (it is caught and
+   * reported to onError); the offer operation never fails because of it.
+   */
+  onCommitted?: (events: readonly OfferEvent[]) => void;
 }
 
 type Tx = Prisma.TransactionClient;
@@ -125,6 +131,14 @@ export function createOffersService(deps: OffersServiceDeps) {
   const gapTimeoutMs = deps.gapTimeoutMs ?? 1_000;
   const clock = deps.now ?? (() => new Date());
   const onError = deps.onError ?? (() => undefined);
+  const committed = (events: readonly OfferEvent[]): void => {
+    if (events.length === 0 || !deps.onCommitted) return;
+    try {
+      deps.onCommitted(events);
+    } catch (error) {
+      onError(error);
+    }
+  };
 
   /**
    * Runs `work` in a transaction; the offers it reports changed get their seqs in the same
@@ -136,6 +150,7 @@ export function createOffersService(deps: OffersServiceDeps) {
       return { resultId, events: await sequenceOfferEvents(tx, changed) };
     });
     publishOfferEvents(bus, events);
+    committed(events);
     const event = events.find((e) => e.data.id === resultId)!;
     return { ...event.data, seq: event.seq };
   }
@@ -179,6 +194,7 @@ export function createOffersService(deps: OffersServiceDeps) {
       return sequenceOfferEvents(tx, await reread(tx, ids));
     });
     publishOfferEvents(bus, events);
+    committed(events);
     return events.length;
   }
 

@@ -3,7 +3,7 @@ import { builder } from '../../schema/builder.js';
 
 export const RoleEnum = builder.enumType(Role, { name: 'Role' });
 
-builder.prismaObject('User', {
+export const UserRef = builder.prismaObject('User', {
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),

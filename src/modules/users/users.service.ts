@@ -7,7 +7,10 @@ const SEEN_CACHE_LIMIT = 50_000;
 const MAX_BATCH = 500;
 
 export interface UsersService {
-  /** Creates the user on first sight of its sub, and follows name/role changes in the token. */
+  /**
+   * Creates the user on first sight of its sub, and follows name/role changes in the token; an
+   * ADMIN-managed user's role (tokensValidAfter set, see guards/access.ts) is never overwritten.
+   */
   ensureUser(viewer: Viewer): Promise<void>;
   byId(id: string): Promise<User | null>;
 }
@@ -42,8 +45,11 @@ export function createUsersService(deps: { prisma: PrismaClient }): UsersService
         INSERT INTO "User" ("id", "name", "role", "createdAt", "updatedAt")
         SELECT u.id, u.name, u.role::"Role", ${now}, ${now}
         FROM unnest(${ids}::text[], ${names}::text[], ${roles}::text[]) AS u(id, name, role)
-        ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "role" = EXCLUDED."role", "updatedAt" = EXCLUDED."updatedAt"
-        WHERE "User"."name" IS DISTINCT FROM EXCLUDED."name" OR "User"."role" IS DISTINCT FROM EXCLUDED."role"`;
+        ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name",
+          "role" = CASE WHEN "User"."tokensValidAfter" IS NULL THEN EXCLUDED."role" ELSE "User"."role" END,
+          "updatedAt" = EXCLUDED."updatedAt"
+        WHERE "User"."name" IS DISTINCT FROM EXCLUDED."name"
+          OR ("User"."role" IS DISTINCT FROM EXCLUDED."role" AND "User"."tokensValidAfter" IS NULL)`;
       for (const pending of batch) {
         if (seen.size >= SEEN_CACHE_LIMIT) seen.delete(seen.keys().next().value as string);
         seen.set(pending.viewer.id, pending.fingerprint);

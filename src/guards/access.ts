@@ -1,0 +1,202 @@
+/**
+ * Server-side access state of a user, applied to every verified token, and live watches on it.
+ *
+ * - Revocation: a token whose `iat` is before User.tokensValidAfter is refused (UNAUTHENTICATED
+ *   "token revoked"), and so is every token of a disabled user ("account disabled"). Like an
+ *   identity provider's not-before, tokensValidAfter is a whole second: a token issued in that
+ *   same second still passes.
+ * - Server-side role: once an ADMIN has managed a user (setUserRole, disableUser: tokensValidAfter
+ *   is set), the stored User.role replaces the token's role claim. Until then the token's role is
+ *   the truth (and is written to User.role on sight).
+ * - No database round trip per request: the state is cached per user for `ttlMs`. Each cached
+ *   user has a subscription to its `user:<id>` topic (auth.events.ts), so a change made on any
+ *   instance drops the entry at once; the TTL only bounds staleness should an event be lost (a
+ *   Redis reconnect). The entry is loaded only after that subscription is live, so no change can
+ *   slip between the read and the subscription.
+ * - Watches: graphql-ws connections (ws.ts) and SSE streams (streams.ts) end when the user's
+ *   tokens are revoked (watchUser).
+ */
+import type { PrismaClient } from '../generated/prisma/client.js';
+import type { Role } from '../generated/prisma/enums.js';
+import { AppError, unauthenticated } from '../errors.js';
+import type { EventBus, TopicSubscription } from '../realtime/event-bus.js';
+import type { UserAccessChange, UserAccessEvent } from '../modules/auth/auth.events.js';
+import type { Viewer } from './auth.js';
+
+export interface AccessState {
+  disabled: boolean;
+  /** Epoch seconds; tokens issued before are refused. null: never revoked. */
+  tokensValidAfter: number | null;
+  /** The stored role when it overrides the token's (the user is ADMIN-managed); null otherwise. */
+  managedRole: Role | null;
+}
+
+const OPEN: AccessState = { disabled: false, tokensValidAfter: null, managedRole: null };
+
+export interface UserAccess {
+  /** Applies revocation and the server-side role to a verified token's viewer; throws UNAUTHENTICATED. */
+  admit(viewer: Viewer): Promise<Viewer>;
+  /**
+   * Calls `onEnd` once, with the reason, when the viewer's tokens are revoked or the user disabled,
+   * on any instance (also when that happened before the watch went live). Returns a stop function.
+   */
+  watchUser(viewer: Viewer, onEnd: (reason: AppError) => void): () => void;
+  /** Drops the cached state (the instance that made a change, before it publishes). */
+  invalidate(userId: string): void;
+}
+
+interface Entry {
+  subscription: TopicSubscription<UserAccessEvent>;
+  state?: Promise<AccessState>;
+  loadedAt: number;
+  /** Bumped by every event: a load that saw another version than it started with is stale. */
+  version: number;
+}
+
+const revokedReason = (change: Extract<UserAccessChange, { kind: 'revoked' }>): AppError =>
+  change.reason === 'DISABLED' ? unauthenticated('account disabled') : unauthenticated('token revoked: role changed');
+
+export function createUserAccess(deps: {
+  prisma: PrismaClient;
+  bus: EventBus;
+  /** How long a cached state is trusted without an event [30 s]. */
+  ttlMs?: number;
+  /** Users cached at once, least recently used dropped first [10,000]. */
+  maxEntries?: number;
+  onError?: (message: string, details: Record<string, unknown>) => void;
+}): UserAccess {
+  const { prisma, bus, ttlMs = 30_000, maxEntries = 10_000 } = deps;
+  const entries = new Map<string, Entry>();
+
+  function entryOf(userId: string): Entry {
+    const existing = entries.get(userId);
+    if (existing) {
+      entries.delete(userId); // most recently used last
+      entries.set(userId, existing);
+      return existing;
+    }
+    const entry: Entry = { subscription: bus.subscribe('user', userId, { conflate: true }), loadedAt: 0, version: 0 };
+    entries.set(userId, entry);
+    if (entries.size > maxEntries) {
+      const [oldestId, oldest] = entries.entries().next().value as [string, Entry];
+      entries.delete(oldestId);
+      oldest.subscription.close();
+    }
+    void (async () => {
+      try {
+        for await (const _event of entry.subscription) {
+          entry.version += 1;
+          entry.state = undefined;
+        }
+      } catch (error) {
+        deps.onError?.('user access subscription failed', { userId, error });
+      }
+      // Evicted, or the bus shut down: a later request starts over.
+      if (entries.get(userId) === entry) entries.delete(userId);
+    })();
+    return entry;
+  }
+
+  // A crowd arriving at once (a live event's first minute) is read with one query per tick, not one per user.
+  type Row = { id: string; role: Role; tokensValidAfter: Date | null; disabledAt: Date | null };
+  type Waiter = { resolve: (row: Row | undefined) => void; reject: (error: unknown) => void };
+  let queued = new Map<string, Waiter[]>();
+  function read(userId: string): Promise<Row | undefined> {
+    return new Promise((resolve, reject) => {
+      if (queued.size === 0) setImmediate(() => void flush());
+      const waiters = queued.get(userId);
+      if (waiters) waiters.push({ resolve, reject });
+      else queued.set(userId, [{ resolve, reject }]);
+    });
+  }
+  async function flush(): Promise<void> {
+    const batch = queued;
+    queued = new Map();
+    try {
+      const rows = await prisma.user.findMany({
+        where: { id: { in: [...batch.keys()] } },
+        select: { id: true, role: true, tokensValidAfter: true, disabledAt: true },
+      });
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      for (const [id, waiters] of batch) for (const w of waiters) w.resolve(byId.get(id));
+    } catch (error) {
+      for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
+    }
+  }
+
+  async function load(entry: Entry, userId: string): Promise<AccessState> {
+    await entry.subscription.ready;
+    for (;;) {
+      const version = entry.version;
+      const user = await read(userId);
+      if (entry.version !== version) continue; // changed while reading: read again
+      if (!user) return OPEN;
+      const tokensValidAfter = user.tokensValidAfter ? Math.floor(user.tokensValidAfter.getTime() / 1000) : null;
+      return { disabled: user.disabledAt !== null, tokensValidAfter, managedRole: tokensValidAfter === null ? null : user.role };
+    }
+  }
+
+  function stateOf(userId: string): Promise<AccessState> {
+    const entry = entryOf(userId);
+    const now = Date.now();
+    if (entry.state === undefined || now - entry.loadedAt > ttlMs) {
+      const state = load(entry, userId);
+      entry.state = state;
+      entry.loadedAt = now;
+      // A failed read is not cached: the next request tries again.
+      state.catch(() => {
+        if (entry.state === state) entry.state = undefined;
+      });
+    }
+    return entry.state;
+  }
+
+  async function admit(viewer: Viewer): Promise<Viewer> {
+    const state = await stateOf(viewer.id);
+    if (state.disabled) throw unauthenticated('account disabled');
+    if (state.tokensValidAfter !== null && (viewer.issuedAt ?? Number.NEGATIVE_INFINITY) < state.tokensValidAfter) {
+      throw unauthenticated('token revoked');
+    }
+    return state.managedRole !== null && state.managedRole !== viewer.role ? { ...viewer, role: state.managedRole } : viewer;
+  }
+
+  return {
+    admit,
+    watchUser(viewer, onEnd) {
+      const subscription = bus.subscribe('user', viewer.id);
+      let stopped = false;
+      const stop = (): void => {
+        stopped = true;
+        subscription.close();
+      };
+      void (async () => {
+        let reason: AppError | undefined;
+        try {
+          await subscription.ready;
+          // A revocation published before the watch was live: the (re-read) state shows it.
+          if (!stopped) await admit(viewer);
+          for await (const event of subscription) {
+            if (event.data.kind === 'revoked') {
+              reason = revokedReason(event.data);
+              break;
+            }
+          }
+        } catch (error) {
+          if (error instanceof AppError) reason = error;
+          else if (!stopped) deps.onError?.('user access watch failed', { userId: viewer.id, error });
+        }
+        if (reason && !stopped) {
+          stop();
+          onEnd(reason);
+        }
+      })();
+      return stop;
+    },
+    invalidate(userId) {
+      const entry = entries.get(userId);
+      if (!entry) return;
+      entry.version += 1;
+      entry.state = undefined;
+    },
+  };
+}

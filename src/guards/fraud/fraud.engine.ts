@@ -1,0 +1,107 @@
+/**
+ * One check: look up the account's age (cached), record the action in the state store (one
+ * round trip) and score what it returns. No side effects beyond the store: the guard
+ * (fraud.guard.ts) counts, alerts and throws; the simulation (bench/fraud-sim.ts) calls this with
+ * its own clock.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Caller, FraudSubject } from '../guards.js';
+import { assess, CADENCE_SAMPLES, INSTANT_ACCOUNT_MS, type Assessment, type FraudFeatures, type FraudKind, type Thresholds } from './fraud.rules.js';
+import type { FraudStateStore, ObservedCounts } from './fraud.store.js';
+
+export interface FraudDecision extends Assessment {
+  kind: FraudKind;
+  /** competitionId for votes, sessionId for reactions. */
+  scopeId: string;
+  userId: string;
+  ip: string;
+  deviceId: string | null;
+  at: number;
+  subject: FraudSubject;
+  features: FraudFeatures;
+}
+
+/** The ballot's submission ids in the order given (a ranking's order matters); null when empty. */
+export function ballotFingerprint(submissionIds: readonly string[]): string | null {
+  if (submissionIds.length === 0) return null;
+  return createHash('sha256').update(submissionIds.join('\u0000')).digest('base64url').slice(0, 16);
+}
+
+/** Gaps between consecutive times (ascending), the last CADENCE_SAMPLES of them. */
+export function gapsOf(times: readonly number[]): number[] {
+  const gaps: number[] = [];
+  for (let i = 1; i < times.length; i += 1) gaps.push(times[i]! - times[i - 1]!);
+  return gaps.slice(-CADENCE_SAMPLES);
+}
+
+export function featuresOf(kind: FraudKind, counts: ObservedCounts, accountAgeMs: number | null, ballotSize: number | null): FraudFeatures {
+  return {
+    kind,
+    userActions10s: counts.userActions10s,
+    userActions60s: counts.userActions60s,
+    userActions10m: counts.userActions10m,
+    intervalsMs: gapsOf(counts.recentTimes),
+    ipUsers: counts.ipUsers,
+    ipInstantUsers: counts.ipInstantUsers,
+    deviceUsers: counts.deviceUsers,
+    accountAgeMs,
+    ballot:
+      ballotSize === null || counts.ballotRepeats === null || counts.ipSameBallotUsers === null
+        ? null
+        : { size: ballotSize, userRepeats: counts.ballotRepeats, ipSameBallotUsers: counts.ipSameBallotUsers },
+  };
+}
+
+export interface FraudEngine {
+  /** Records and scores the action; null for anonymous callers (nothing to attribute). */
+  evaluate(subject: FraudSubject, caller: Caller, at?: number): Promise<FraudDecision | null>;
+}
+
+export function createFraudEngine(deps: {
+  store: FraudStateStore;
+  thresholds: Thresholds;
+  /** Epoch ms at which the account was created; null when unknown. */
+  accountCreatedAt: (userId: string) => Promise<number | null>;
+  now?: () => number;
+  newId?: () => string;
+}): FraudEngine {
+  const { store, thresholds } = deps;
+  const now = deps.now ?? Date.now;
+  const newId = deps.newId ?? randomUUID;
+
+  return {
+    async evaluate(subject, caller, at) {
+      const viewer = caller.viewer;
+      if (viewer === null) return null;
+      const createdAt = await deps.accountCreatedAt(viewer.id);
+      const time = at ?? now();
+      const accountAgeMs = createdAt === null ? null : Math.max(0, time - createdAt);
+      const kind: FraudKind = subject.kind;
+      const scopeId = subject.kind === 'vote' ? subject.competitionId : subject.sessionId;
+      const ballot = subject.kind === 'vote' ? ballotFingerprint(subject.submissionIds) : null;
+      const counts = await store.observe({
+        kind,
+        at: time,
+        id: newId(),
+        userId: viewer.id,
+        scopeId,
+        ip: caller.clientIp,
+        deviceId: caller.deviceId,
+        instantAccount: accountAgeMs !== null && accountAgeMs < INSTANT_ACCOUNT_MS,
+        ballot,
+      });
+      const features = featuresOf(kind, counts, accountAgeMs, ballot === null || subject.kind !== 'vote' ? null : subject.submissionIds.length);
+      return {
+        ...assess(features, thresholds),
+        kind,
+        scopeId,
+        userId: viewer.id,
+        ip: caller.clientIp,
+        deviceId: caller.deviceId,
+        at: time,
+        subject,
+        features,
+      };
+    },
+  };
+}

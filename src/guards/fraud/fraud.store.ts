@@ -1,0 +1,93 @@
+/**
+ * The fraud guard's cross-instance state: sliding windows of who did what, from where. One call
+ * per checked action records it and returns the counts the rules need (one Redis round trip: a
+ * Lua script). Memory (one instance) and Redis (every instance sees every instance's traffic)
+ * implementations count exactly alike; test/integration/fraud.test.ts runs both through the same
+ * cases.
+ *
+ * Windows (see WINDOW in fraud.rules.ts), all "at or after now − window":
+ *   user timeline     per user and kind: action times of the last 10 min (≤ USER_TIMELINE_CAP)
+ *   ip accounts       per kind, scope (competition / session) and IP: distinct users, last 5 min
+ *   ip instant        the same, only accounts that acted within INSTANT_ACCOUNT_MS of creation
+ *   device accounts   per kind, scope and device id: distinct users, last 5 min
+ *   ballot repeats    per user, competition and ballot fingerprint: a count, 10 min from the first
+ *   ip ballot         per competition, IP and ballot fingerprint: distinct users, last 5 min
+ * Distinct-account sets keep at most GROUP_CAP members (the newest); the rules saturate far
+ * below that, so an attacker flooding one key costs bounded memory.
+ */
+import { CADENCE_SAMPLES, type FraudKind, type FraudVerdict } from './fraud.rules.js';
+
+export const USER_TIMELINE_CAP = 128;
+export const GROUP_CAP = 1_000;
+
+export interface FraudObservation {
+  kind: FraudKind;
+  /** Epoch ms of the action (the instance's clock; the simulation's clock in bench/fraud-sim.ts). */
+  at: number;
+  /** Unique per observation: the user's timeline member. */
+  id: string;
+  userId: string;
+  /** competitionId for votes, sessionId for reactions. */
+  scopeId: string;
+  ip: string;
+  deviceId: string | null;
+  /** The account acted within INSTANT_ACCOUNT_MS of its creation. */
+  instantAccount: boolean;
+  /** Votes: a fingerprint of the ballot (its submission ids in order); null otherwise. */
+  ballot: string | null;
+}
+
+export interface ObservedCounts {
+  userActions10s: number;
+  userActions60s: number;
+  userActions10m: number;
+  /** The user's most recent action times (ascending, this one last), at most CADENCE_SAMPLES + 1. */
+  recentTimes: number[];
+  ipUsers: number;
+  ipInstantUsers: number;
+  /** null without a device id. */
+  deviceUsers: number | null;
+  /** null without a ballot. */
+  ballotRepeats: number | null;
+  ipSameBallotUsers: number | null;
+}
+
+export interface DecisionCounts {
+  allowed: number;
+  flagged: number;
+  blocked: number;
+}
+
+export const emptyCounts = (): DecisionCounts => ({ allowed: 0, flagged: 0, blocked: 0 });
+
+export const FIELD_OF: Record<FraudVerdict, keyof DecisionCounts> = { ALLOW: 'allowed', FLAG: 'flagged', BLOCK: 'blocked' };
+
+export interface FraudStateStore {
+  /** Records the action and returns the windows' counts, this action included. */
+  observe(observation: FraudObservation): Promise<ObservedCounts>;
+  /** True for the first caller of `key` within ttlMs (cluster-wide on Redis): alert de-duplication. */
+  claim(key: string, ttlMs: number, at: number): Promise<boolean>;
+  /** Counts one decision for the kind in `scopeId` (and in the kind's total). Cheap; never throws. */
+  countDecision(kind: FraudKind, scopeId: string, verdict: FraudVerdict): void;
+  /** Decisions of a kind summed over `scopeIds`, or over everything when null. */
+  decisions(kind: FraudKind, scopeIds: readonly string[] | null): Promise<DecisionCounts>;
+  /** Flushes what is buffered. */
+  close(): Promise<void>;
+}
+
+/** How many of the user's latest times the store returns. */
+export const RECENT_TIMES = CADENCE_SAMPLES + 1;
+
+export const fraudKeys = {
+  user: (kind: FraudKind, userId: string) => `fraud:${kind}:u:${userId}`,
+  ip: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:ip:${scopeId}:${ip}`,
+  ipInstant: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:ipi:${scopeId}:${ip}`,
+  device: (kind: FraudKind, scopeId: string, deviceId: string) => `fraud:${kind}:dev:${scopeId}:${deviceId}`,
+  ballotRepeats: (userId: string, scopeId: string, ballot: string) => `fraud:vote:ub:${scopeId}:${ballot}:${userId}`,
+  ipBallot: (scopeId: string, ip: string, ballot: string) => `fraud:vote:ipb:${scopeId}:${ballot}:${ip}`,
+  claim: (key: string) => `fraud:claim:${key}`,
+  stats: (kind: FraudKind, scopeId: string) => `fraud:stats:${kind}:${scopeId}`,
+};
+
+/** The scope id that sums every scope of a kind in the decision counters. */
+export const ALL_SCOPES = '*';

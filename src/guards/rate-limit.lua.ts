@@ -1,0 +1,123 @@
+/**
+ * The Redis scripts of the rate limiter, one atomic step each (EVALSHA). They live in a .ts
+ * module rather than a .lua file so that `npm run build` (tsc) ships them in dist/ with the code
+ * that loads them (the Docker image copies dist/ only). Time is Redis's own (TIME), so instances
+ * with skewed clocks still share one window.
+ */
+
+/**
+ * HIT: sliding-log rate limit with escalating blocks.
+ *
+ * KEYS[1]  rl:{<identity>|<field identity>}:log      ZSET   member = call id, score = admission time (ms)
+ * KEYS[2]  rl:{<identity>|<field identity>}:strikes  STRING violations; expires ARGV[6] ms after the last
+ * KEYS[3]  rl:{<identity>|<field identity>}:block    STRING exists while blocked; its PTTL is the time left
+ * ARGV[1]  window (ms)
+ * ARGV[2]  max admitted calls per window
+ * ARGV[3]  call id, unique per call (instance id + counter)
+ * ARGV[4]  block base (ms; 0 = never block, only wait for the window)
+ * ARGV[5]  block cap (ms)
+ * ARGV[6]  strike memory (ms)
+ * Returns  { admitted (1|0), remaining, retryAfterMs, strikes }
+ *
+ * A call is admitted iff fewer than max calls were admitted in (now - window, now]; refused calls
+ * are not logged. The first refusal of an episode is a strike and blocks for
+ * base * 2^(strikes - 1) (capped), or until the window frees a slot if later; refusals during a
+ * block add no strike.
+ */
+export const HIT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+
+local blocked = redis.call('PTTL', KEYS[3])
+if blocked > 0 then
+  return { 0, 0, blocked, tonumber(redis.call('GET', KEYS[2]) or '0') }
+end
+
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < max then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return { 1, max - count - 1, 0, 0 }
+end
+
+local frees = window
+local oldest = redis.call('ZRANGE', KEYS[1], count - max, count - max, 'WITHSCORES')
+if oldest[2] then frees = tonumber(oldest[2]) + window - now end
+if frees < 1 then frees = 1 end
+
+local strikes = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[6]))
+local block = 0
+local base = tonumber(ARGV[4])
+if base > 0 then
+  local exponent = strikes - 1
+  if exponent > 40 then exponent = 40 end
+  block = math.min(base * 2 ^ exponent, tonumber(ARGV[5]))
+end
+local retry = math.floor(math.max(frees, block))
+if block > 0 then redis.call('SET', KEYS[3], '1', 'PX', retry) end
+return { 0, 0, retry, strikes }
+`;
+
+/**
+ * ACQUIRE: one more live subscription for an identity, if it holds fewer than max on every
+ * instance together.
+ *
+ * KEYS[1]  rl:{live:<identity>}   HASH  instance id -> live subscriptions it holds for the identity
+ * KEYS[2]  rl:live:instances      ZSET  instance id -> heartbeat deadline (ms); a dead instance's counts stop counting
+ * ARGV[1]  this instance's id
+ * ARGV[2]  max
+ * ARGV[3]  heartbeat ttl (ms)
+ * Returns  { admitted (1|0), live subscriptions of the identity (after this one when admitted) }
+ */
+export const ACQUIRE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fields = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #fields, 2 do
+  local instance = fields[i]
+  local n = tonumber(fields[i + 1]) or 0
+  if instance ~= ARGV[1] then
+    local deadline = redis.call('ZSCORE', KEYS[2], instance)
+    if (not deadline) or tonumber(deadline) < now then
+      redis.call('HDEL', KEYS[1], instance)
+      n = 0
+    end
+  end
+  if n > 0 then total = total + n end
+end
+if total >= tonumber(ARGV[2]) then return { 0, total } end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
+return { 1, total + 1 }
+`;
+
+/**
+ * RELEASE: one live subscription fewer.
+ * KEYS[1]  rl:{live:<identity>}   ARGV[1] this instance's id
+ */
+export const RELEASE_LUA = `
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return n
+`;
+
+/**
+ * HEARTBEAT: this instance is alive; keep the identities it holds subscriptions for.
+ * KEYS[1]  rl:live:instances   KEYS[2..n] rl:{live:<identity>} held by this instance
+ * ARGV[1]  this instance's id  ARGV[2] heartbeat ttl (ms)
+ */
+export const HEARTBEAT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl * 10)
+for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl * 2) end
+return 1
+`;

@@ -1,0 +1,117 @@
+/**
+ * The rate-limit store and the live-subscription counter on Redis, shared by every instance:
+ * each check is one Lua script call (rate-limit.lua.ts), atomic on the server, so limits are
+ * exact across instances under any concurrency. Keys use a hash tag per identity and rule.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ACQUIRE_LUA, HEARTBEAT_LUA, HIT_LUA, RELEASE_LUA } from './rate-limit.lua.js';
+import type { RateLimitStore } from './rate-limit.js';
+import type { LiveSubscriptionCounter } from './subscription-limits.js';
+
+interface Script {
+  source: string;
+  sha: string;
+}
+const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
+const HIT = script(HIT_LUA);
+const ACQUIRE = script(ACQUIRE_LUA);
+const RELEASE = script(RELEASE_LUA);
+const HEARTBEAT = script(HEARTBEAT_LUA);
+
+/** EVALSHA, loading the script on NOSCRIPT (after a Redis restart or failover). */
+async function run(redis: Redis, s: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  try {
+    return await redis.evalsha(s.sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
+    return redis.eval(s.source, keys.length, ...keys, ...args);
+  }
+}
+
+/** Keys hold user ids and IPs as given; hash long ones so a key stays small. */
+function keyPart(text: string): string {
+  return text.length <= 200 ? text : `h:${createHash('sha256').update(text).digest('base64url')}`;
+}
+
+export function createRedisRateLimitStore(deps: { redis: Redis; instanceId: string; prefix?: string }): RateLimitStore {
+  const { redis, instanceId } = deps;
+  const prefix = deps.prefix ?? 'rl';
+  let counter = 0;
+  return {
+    async hit(key, limit, escalation) {
+      const base = `${prefix}:{${keyPart(key)}}`;
+      const callId = `${instanceId}:${(counter = (counter + 1) % Number.MAX_SAFE_INTEGER)}`;
+      const reply = (await run(redis, HIT, [`${base}:log`, `${base}:strikes`, `${base}:block`], [
+        limit.windowMs,
+        limit.max,
+        callId,
+        escalation.blockBaseMs,
+        escalation.blockMaxMs,
+        escalation.strikeTtlMs,
+      ])) as [number, number, number, number];
+      return { admitted: reply[0] === 1, remaining: Number(reply[1]), retryAfterMs: Number(reply[2]), strikes: Number(reply[3]) };
+    },
+    close: async () => undefined,
+  };
+}
+
+export function createRedisLiveSubscriptionCounter(deps: {
+  redis: Redis;
+  instanceId: string;
+  /** An instance that stops heartbeating for this long no longer counts. Default 30 s. */
+  ttlMs?: number;
+  prefix?: string;
+  onError?: (error: unknown) => void;
+}): LiveSubscriptionCounter {
+  const { redis, instanceId, ttlMs = 30_000 } = deps;
+  const prefix = deps.prefix ?? 'rl';
+  const instancesKey = `${prefix}:live:instances`;
+  const hashKey = (identity: string) => `${prefix}:{live:${keyPart(identity)}}`;
+  /** Live subscriptions this instance holds, per identity hash key. */
+  const held = new Map<string, number>();
+
+  async function heartbeat(): Promise<void> {
+    const keys = [...held.keys()];
+    // One call per 500 identities keeps each script short.
+    for (let i = 0; i === 0 || i < keys.length; i += 500) {
+      await run(redis, HEARTBEAT, [instancesKey, ...keys.slice(i, i + 500)], [instanceId, ttlMs]);
+    }
+  }
+  const timer = setInterval(() => void heartbeat().catch((error) => deps.onError?.(error)), Math.max(100, Math.floor(ttlMs / 3)));
+  timer.unref();
+
+  return {
+    async acquire(identity, max) {
+      const key = hashKey(identity);
+      const reply = (await run(redis, ACQUIRE, [key, instancesKey], [instanceId, max, ttlMs])) as [number, number];
+      if (reply[0] !== 1) return { admitted: false, current: Number(reply[1]) };
+      held.set(key, (held.get(key) ?? 0) + 1);
+      let released = false;
+      return {
+        admitted: true,
+        current: Number(reply[1]),
+        release() {
+          if (released) return;
+          released = true;
+          const left = (held.get(key) ?? 1) - 1;
+          if (left > 0) held.set(key, left);
+          else held.delete(key);
+          void run(redis, RELEASE, [key], [instanceId]).catch((error) => deps.onError?.(error));
+        },
+      };
+    },
+    async count(identity) {
+      const values = await redis.hvals(hashKey(identity));
+      return values.reduce((sum, v) => sum + Math.max(0, Number(v)), 0);
+    },
+    async close() {
+      clearInterval(timer);
+      const pipeline = redis.pipeline();
+      for (const key of held.keys()) pipeline.hdel(key, instanceId);
+      pipeline.zrem(instancesKey, instanceId);
+      held.clear();
+      await pipeline.exec().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Limits on subscriptions, for every transport (graphql-ws, both SSE modes): an envelop plugin on
+ * `onSubscribe`, so it sees each subscriber before any execution is shared.
+ * - rate: rule `subscriptions` (RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE) per user, per IP when
+ *   anonymous, with the same escalation as every other rule;
+ * - concurrency: at most MAX_SUBSCRIPTIONS_PER_USER live subscriptions per user across every
+ *   connection, transport and instance (per IP × RATE_LIMIT_IP_FACTOR when anonymous); the slot is
+ *   released when the subscription ends.
+ * A refused subscription resolves to `{ data: null, errors: [RATE_LIMITED] }` with `retryAfterMs`:
+ * graphql-ws sends it as `next` then `complete` and keeps the socket open; SSE sends it as one
+ * event. If the store fails (Redis unreachable), subscriptions are let through and logged: reading
+ * a live stream is not worth refusing for a limiter outage.
+ */
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { AppError } from '../errors.js';
+import type { Caller } from './guards.js';
+import { callerIdentity, rateLimited, SUBSCRIPTIONS_RULE, type RateLimiter } from './rate-limit.js';
+
+export interface LiveSubscriptionCounter {
+  /** Takes a slot if the identity holds fewer than `max` (on every instance together). */
+  acquire(identity: string, max: number): Promise<{ admitted: true; current: number; release(): void } | { admitted: false; current: number }>;
+  /** Live subscriptions of the identity (diagnostics and tests). */
+  count(identity: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** When a refused-for-concurrency client may try again: a hint, as a slot frees when another subscription ends. */
+export const CONCURRENCY_RETRY_AFTER_MS = 1_000;
+
+/** An AppError in its final wire form (code, retryable, details), for results built outside resolvers. */
+export function toGraphQLError(error: AppError): GraphQLError {
+  return new GraphQLError(error.message, { extensions: { ...error.details, code: error.code, retryable: error.retryable } });
+}
+
+export function useSubscriptionLimits(deps: {
+  limiter: RateLimiter;
+  live: LiveSubscriptionCounter;
+  maxPerUser: number;
+  ipFactor: number;
+  onError: (message: string, details: Record<string, unknown>) => void;
+}): Plugin {
+  const refuse = (error: AppError): ExecutionResult => ({ data: null, errors: [toGraphQLError(error)] });
+
+  return {
+    async onSubscribe({ args, setResultAndStopExecution }) {
+      const caller = args.contextValue as Partial<Caller>;
+      if (caller.clientIp === undefined) return; // not one of our contexts
+      const who: Caller = { viewer: caller.viewer ?? null, clientIp: caller.clientIp, deviceId: caller.deviceId ?? null };
+      const identity = callerIdentity(who);
+      let release: (() => void) | undefined;
+      try {
+        try {
+          await deps.limiter.consume(SUBSCRIPTIONS_RULE, who);
+        } catch (error) {
+          if (error instanceof AppError) return setResultAndStopExecution(refuse(error));
+          throw error;
+        }
+        const max = identity.anonymous ? deps.maxPerUser * deps.ipFactor : deps.maxPerUser;
+        const slot = await deps.live.acquire(identity.id, max);
+        if (!slot.admitted) {
+          return setResultAndStopExecution(
+            refuse(
+              rateLimited(`Too many live subscriptions: at most ${max} at once; end one first`, {
+                retryAfterMs: CONCURRENCY_RETRY_AFTER_MS,
+                rule: 'concurrentSubscriptions',
+                limit: max,
+                windowMs: 0,
+              }),
+            ),
+          );
+        }
+        release = slot.release;
+      } catch (error) {
+        deps.onError('subscription limits unavailable; letting the subscription through', { error });
+        return;
+      }
+      const done = release;
+      return {
+        onSubscribeResult({ result }) {
+          if (!isAsyncIterable(result)) {
+            done(); // refused later (NOT_FOUND, FORBIDDEN): it holds no slot
+            return;
+          }
+          return { onEnd: done };
+        },
+      };
+    },
+  };
+}
+
+/**
+ * graphql-ws: an operation beyond MAX_SUBSCRIPTIONS_PER_CONNECTION in flight on one connection.
+ * Answered with the protocol's `error` message for that id; the socket stays open (closing would
+ * end the client's other, legitimate operations; 4429 means a second connection_init).
+ */
+export function tooManyOperations(max: number): GraphQLError {
+  return toGraphQLError(
+    rateLimited(`Too many operations on this connection: at most ${max} at once; complete one first`, {
+      retryAfterMs: CONCURRENCY_RETRY_AFTER_MS,
+      rule: 'subscriptionsPerConnection',
+      limit: max,
+      windowMs: 0,
+    }),
+  );
+}

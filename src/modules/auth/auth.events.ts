@@ -1,0 +1,35 @@
+/**
+ * What a user's access topic (`user:<userId>`) carries. Every instance listens to it for the users
+ * it serves (guards/access.ts: the admission cache, graphql-ws connections, SSE streams), so a
+ * change made on one instance takes effect on all of them.
+ *
+ * - `revoked`: the user's tokens issued before now are dead (role changed, disabled). Their
+ *   graphql-ws connections close with 4403 and their SSE streams end with a final
+ *   UNAUTHENTICATED error, whatever they watch: nothing authorised under the old role survives.
+ * - `accessLost`: the user lost access to one resource (`conversation:<id>`, published by
+ *   messaging after the commit that removed them). The connection stays; the streams on that
+ *   resource end through the resource module's own topic (messaging's `conversationAccess`).
+ * - `updated`: another change to admission (enableUser): caches drop the user's entry.
+ *
+ * Build an event with `userAccessEvent(tx, userId, change)` in the transaction that made the
+ * change, and `bus.publish('user', userId, event)` after the commit.
+ */
+import type { Role } from '../../generated/prisma/enums.js';
+import { nextSeq } from '../../realtime/sequence.js';
+import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
+
+export type UserAccessChange =
+  | { kind: 'revoked'; reason: 'ROLE_CHANGED' | 'DISABLED'; role: Role }
+  | { kind: 'accessLost'; resource: string }
+  | { kind: 'updated' };
+
+export type UserAccessEvent = RealtimeEvent<UserAccessChange>;
+
+type Tx = Parameters<typeof nextSeq>[0];
+
+/** Builds the event inside the transaction that made the change (its seq is taken there); publish it after the commit. */
+export async function userAccessEvent(tx: Tx, userId: string, change: UserAccessChange): Promise<UserAccessEvent> {
+  const topic = topicName('user', userId);
+  return { topic, seq: await nextSeq(tx, topic), publishedAt: new Date().toISOString(), data: change };
+}
+

@@ -1,0 +1,210 @@
+/**
+ * The competition activity feed: channel `activity:<competitionId>`, public, written by the server.
+ *
+ * Fed from the commit points, on the instance that committed (never by subscribing to every
+ * topic on every instance): competitions (opened/closed, a hook of the competitions service),
+ * offers (every transition, the offers service's onCommitted hook), sessions and tallies (their
+ * publishes on the bus, seen through tapPublishes() on the publishing instance only).
+ *
+ * Event types and data:
+ * - COMPETITION_OPENED / COMPETITION_CLOSED  { competitionId, title }
+ * - VOTES_MILESTONE  { competitionId, milestone, totalVotes }: totalVotes crossed a multiple of
+ *   `milestoneEvery` (100) for the first time; a jump over several announces the highest. Exactly
+ *   once cluster-wide: the high-water mark is advanced in the publishing transaction.
+ * - OFFER_MADE / OFFER_COUNTERED / OFFER_ACCEPTED / OFFER_REJECTED / OFFER_WITHDRAWN /
+ *   OFFER_EXPIRED  { offerId, sessionId, submissionId, judgeId, judgeName, authorId, type,
+ *   amount, equityPercentage, counterOfId }
+ * - SESSION_UPDATED  { sessionId, status, currentSubmissionId, currentSubmissionTitle, timerEndsAt,
+ *   sessionSeq }
+ *
+ * Best effort, after the commit: a failure is logged and never fails the operation that caused
+ * it; events of one competition published by one instance keep their order (one queue per channel).
+ */
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
+import { CompetitionStatus, OfferStatus } from '../../generated/prisma/enums.js';
+import type { EventBus } from '../../realtime/event-bus.js';
+import type { RealtimeEvent, TopicKind, TopicMap } from '../../realtime/topics.js';
+import type { OfferEvent, OfferView } from '../offers/offers.events.js';
+import type { SessionEvent } from '../sessions/sessions.events.js';
+import type { TallyEvent } from '../voting/voting.events.js';
+import type { ChannelsService } from './channels.service.js';
+
+export const activityChannel = (competitionId: string): string => `activity:${competitionId}`;
+
+export const MILESTONE_EVERY = 100;
+
+/** The highest multiple of `every` reached by `total`, or null below the first one. */
+export function milestoneOf(total: number, every = MILESTONE_EVERY): number | null {
+  const m = Math.floor(total / every) * every;
+  return m >= every ? m : null;
+}
+
+/** The activity entry for one offer transition; null for the original's COUNTERED (its counter-offer says it). */
+export function offerActivity(offer: OfferView): { type: string; data: Record<string, unknown> } | null {
+  let type: string;
+  switch (offer.status) {
+    case OfferStatus.PENDING:
+      type = offer.counterOfId === null ? 'OFFER_MADE' : 'OFFER_COUNTERED';
+      break;
+    case OfferStatus.ACCEPTED:
+    case OfferStatus.REJECTED:
+    case OfferStatus.WITHDRAWN:
+    case OfferStatus.EXPIRED:
+      type = `OFFER_${offer.status}`;
+      break;
+    default:
+      return null;
+  }
+  return {
+    type,
+    data: {
+      offerId: offer.id,
+      sessionId: offer.sessionId,
+      submissionId: offer.submissionId,
+      judgeId: offer.judge.id,
+      judgeName: offer.judge.name,
+      authorId: offer.author.id,
+      type: offer.type,
+      amount: offer.amount,
+      equityPercentage: offer.equityPercentage,
+      counterOfId: offer.counterOfId,
+    },
+  };
+}
+
+export type PublishTap = <K extends TopicKind>(kind: K, entityId: string, event: RealtimeEvent<TopicMap[K]>) => void;
+
+/**
+ * The same bus, with `tap` told of every publish made through it (after the bus accepted it).
+ * Hand it to a publisher to observe its commits on its own instance; subscribers are untouched.
+ */
+export function tapPublishes(bus: EventBus, tap: PublishTap, onError: (error: unknown) => void = () => undefined): EventBus {
+  return {
+    ...bus,
+    publish(kind, entityId, event) {
+      bus.publish(kind, entityId, event);
+      try {
+        tap(kind, entityId, event);
+      } catch (error) {
+        onError(error);
+      }
+    },
+  };
+}
+
+const SESSION_CACHE_MAX = 10_000;
+
+export function createActivityFeed(deps: {
+  prisma: PrismaClient;
+  channels: Pick<ChannelsService, 'publish'>;
+  milestoneEvery?: number;
+  onError: (error: unknown, details: Record<string, unknown>) => void;
+}) {
+  const { prisma, channels, onError } = deps;
+  const every = deps.milestoneEvery ?? MILESTONE_EVERY;
+  const queues = new Map<string, Promise<unknown>>();
+  const sessionCompetition = new Map<string, string>();
+
+  /** Runs `work` after the previous work of the same queue (a channel) on this instance. */
+  function enqueue(channel: string, what: string, work: () => Promise<unknown>): void {
+    const previous = queues.get(channel) ?? Promise.resolve();
+    const next = previous.then(work).catch((error: unknown) => onError(error, { channel, what }));
+    queues.set(channel, next);
+    void next.finally(() => {
+      if (queues.get(channel) === next) queues.delete(channel);
+    });
+  }
+
+  async function competitionOfSession(sessionId: string): Promise<string | null> {
+    const cached = sessionCompetition.get(sessionId);
+    if (cached) return cached;
+    const session = await prisma.eventSession.findUnique({ where: { id: sessionId }, select: { competitionId: true } });
+    if (!session) return null;
+    if (sessionCompetition.size >= SESSION_CACHE_MAX) sessionCompetition.delete(sessionCompetition.keys().next().value as string);
+    sessionCompetition.set(sessionId, session.competitionId);
+    return session.competitionId;
+  }
+
+  function tallyPublished(event: TallyEvent): void {
+    const { competitionId, totalVotes } = event.data;
+    const milestone = milestoneOf(totalVotes, every);
+    if (milestone === null) return;
+    const marker = `activityMilestone:${competitionId}`;
+    enqueue(activityChannel(competitionId), 'VOTES_MILESTONE', () =>
+      channels.publish(
+        activityChannel(competitionId),
+        'VOTES_MILESTONE',
+        { competitionId, milestone, totalVotes },
+        {
+          // The cluster-wide high-water mark, advanced only upwards, in the event's transaction.
+          onlyIf: async (tx: Prisma.TransactionClient) => {
+            const advanced = await tx.$queryRaw<{ seq: number }[]>`
+              INSERT INTO "TopicSequence" ("topic", "seq", "updatedAt") VALUES (${marker}, ${milestone}, ${new Date()})
+              ON CONFLICT ("topic") DO UPDATE SET "seq" = EXCLUDED."seq", "updatedAt" = EXCLUDED."updatedAt"
+              WHERE "TopicSequence"."seq" < EXCLUDED."seq"
+              RETURNING "seq"`;
+            return advanced.length > 0;
+          },
+        },
+      ),
+    );
+  }
+
+  function sessionChanged(event: SessionEvent): void {
+    const state = event.data;
+    const current = state.submissions[state.currentIndex] ?? null;
+    enqueue(activityChannel(state.competitionId), 'SESSION_UPDATED', () =>
+      channels.publish(activityChannel(state.competitionId), 'SESSION_UPDATED', {
+        sessionId: state.id,
+        status: state.status,
+        currentSubmissionId: current?.id ?? null,
+        currentSubmissionTitle: current?.title ?? null,
+        timerEndsAt: state.timerEndsAt,
+        sessionSeq: event.seq,
+      }),
+    );
+  }
+
+  return {
+    competitionStatusChanged(competition: { id: string; title: string; status: CompetitionStatus }): void {
+      if (competition.status !== CompetitionStatus.OPEN && competition.status !== CompetitionStatus.CLOSED) return;
+      const type = competition.status === CompetitionStatus.OPEN ? 'COMPETITION_OPENED' : 'COMPETITION_CLOSED';
+      enqueue(activityChannel(competition.id), type, () =>
+        channels.publish(activityChannel(competition.id), type, { competitionId: competition.id, title: competition.title }),
+      );
+    },
+
+    offersCommitted(events: readonly OfferEvent[]): void {
+      const entries = events.flatMap((event) => {
+        const entry = offerActivity(event.data);
+        return entry ? [{ sessionId: event.data.sessionId, ...entry }] : [];
+      });
+      if (entries.length === 0) return;
+      // Sessions resolved to competitions in one queue (keeps commit order across calls), then
+      // each entry goes on its competition's channel queue.
+      enqueue('offers', 'offers', async () => {
+        for (const entry of entries) {
+          const competitionId = await competitionOfSession(entry.sessionId);
+          if (competitionId === null) continue;
+          enqueue(activityChannel(competitionId), entry.type, () => channels.publish(activityChannel(competitionId), entry.type, entry.data));
+        }
+      });
+    },
+
+    sessionChanged,
+    tallyPublished,
+
+    /** The tap for tapPublishes(): session transitions and tally updates. */
+    onPublish: ((kind, _entityId, event) => {
+      if (kind === 'session') sessionChanged(event as SessionEvent);
+      else if (kind === 'tally') tallyPublished(event as TallyEvent);
+    }) as PublishTap,
+
+    /** Resolves when the activity work queued so far is done (shutdown, tests). */
+    async settle(): Promise<void> {
+      while (queues.size > 0) await Promise.allSettled([...queues.values()]);
+    },
+  };
+}
+
+export type ActivityFeed = ReturnType<typeof createActivityFeed>;

@@ -1,0 +1,228 @@
+/**
+ * Rate limits across instances: two apps on one PostgreSQL and one Redis count every call in one
+ * atomic Redis script, so a burst split over both admits exactly the limit. Escalation and the
+ * live-subscription counter against real Redis; anonymous callers by IP, with and without
+ * TRUST_PROXY (embedded apps).
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CastVoteDocument,
+  CreateCompetitionDocument,
+  CreateSubmissionDocument,
+  OpenCompetitionDocument,
+  TallyUpdatedDocument,
+} from '../generated/graphql.js';
+import { createRedisLiveSubscriptionCounter, createRedisRateLimitStore } from '../../src/guards/rate-limit.redis.js';
+import type { Escalation } from '../../src/guards/rate-limit.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { subscribe, type Feed } from '../support/clients.js';
+import { dataOf, execute, tokenFor } from '../support/graphql.js';
+import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let postgres: PostgresServer;
+let redisServer: RedisServer;
+let a: TestApp;
+let b: TestApp;
+const clients: Redis[] = [];
+const redis = (): Redis => {
+  const client = new Redis(redisServer.url);
+  clients.push(client);
+  return client;
+};
+
+beforeAll(async () => {
+  [postgres, redisServer] = await Promise.all([startPostgres(), startRedis()]);
+  const env = {
+    DATABASE_URL: await createTestDatabase(postgres.url),
+    REDIS_URL: redisServer.url,
+    FRAUD_DETECTION_ENABLED: 'false', // one user voting 100 times at once is the point here
+    RATE_LIMIT_VOTES_PER_MINUTE: '30',
+    RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '1000',
+    MAX_SUBSCRIPTIONS_PER_USER: '2',
+  };
+  a = await startTestApp(env);
+  b = await startTestApp(env);
+});
+afterAll(async () => {
+  await Promise.allSettled([a?.stop(), b?.stop()]);
+  for (const client of clients) client.disconnect();
+  await Promise.allSettled([postgres?.stop(), redisServer?.stop()]);
+});
+
+async function approvalCompetition(graphqlUrl: string) {
+  const admin = await tokenFor({ sub: 'rl-admin', role: 'ADMIN' });
+  const { createCompetition } = dataOf(
+    await execute(fetch, graphqlUrl, CreateCompetitionDocument, { input: { title: 'Rate limits', votingMethod: 'APPROVAL' } }, admin),
+  );
+  const { createSubmission } = dataOf(
+    await execute(fetch, graphqlUrl, CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: 'S0' } }, admin),
+  );
+  dataOf(await execute(fetch, graphqlUrl, OpenCompetitionDocument, { id: createCompetition.id }, admin));
+  return { competitionId: createCompetition.id, submissionId: createSubmission.id };
+}
+
+describe('two instances, one Redis', () => {
+  it('admits exactly 30 of 100 concurrent votes by one user split over both instances', async () => {
+    const { competitionId, submissionId } = await approvalCompetition(a.graphqlUrl);
+    const voter = await tokenFor({ sub: 'burst-voter' });
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        execute(fetch, (i % 2 === 0 ? a : b).graphqlUrl, CastVoteDocument, { input: { competitionId, approvals: [submissionId], idempotencyKey: `k${i}` } }, voter),
+      ),
+    );
+    const limited = results.filter((r) => r.errors?.[0]?.extensions?.['code'] === 'RATE_LIMITED');
+    const passed = results.filter((r) => r.data?.castVote);
+    expect(passed).toHaveLength(30);
+    expect(limited).toHaveLength(70);
+    for (const r of limited) {
+      const extensions = r.errors![0]!.extensions!;
+      expect(extensions['retryable']).toBe(true);
+      expect(extensions['retryAfterMs']).toBeGreaterThan(0);
+      expect(extensions['retryAfterMs']).toBeLessThanOrEqual(60_000);
+      expect(extensions).toMatchObject({ rule: 'votes', limit: 30, windowMs: 60_000 });
+    }
+    // Both instances refused some: the count is shared, not per instance.
+    expect(new Set(limited.map((r) => results.indexOf(r) % 2))).toEqual(new Set([0, 1]));
+    // Another user still has a full budget.
+    const other = await execute(fetch, b.graphqlUrl, CastVoteDocument, { input: { competitionId, approvals: [submissionId] } }, await tokenFor({ sub: 'calm-voter' }));
+    expect(other.errors).toBeUndefined();
+  });
+
+  it('counts live subscriptions per user across instances and frees the slot when one ends', async () => {
+    const { competitionId } = await approvalCompetition(a.graphqlUrl);
+    const token = await tokenFor({ sub: 'watcher' });
+    const feeds: Feed<unknown>[] = [];
+    const watch = (app: TestApp, as: string | null = token) => {
+      const feed = subscribe('graphql-ws', app.url, TallyUpdatedDocument, { competitionId }, as ?? undefined);
+      feeds.push(feed as Feed<unknown>);
+      return feed;
+    };
+    try {
+      const first = watch(a);
+      const second = watch(b);
+      await Promise.all([first, second].map((f) => f.waitFor((r) => r.data?.tallyUpdated != null)));
+      const third = watch(b);
+      const refused = await third.waitFor((r) => r.errors !== undefined);
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', retryable: true, rule: 'concurrentSubscriptions', limit: 2 });
+      expect(refused.errors?.[0]?.extensions?.['retryAfterMs']).toBeGreaterThan(0);
+      // Anonymous watchers are counted per IP, not against this user.
+      const anonymous = watch(a, null);
+      await anonymous.waitFor((r) => r.data?.tallyUpdated != null);
+
+      await first.close();
+      let admitted = false;
+      for (let attempt = 0; attempt < 50 && !admitted; attempt += 1) {
+        const retry = watch(b);
+        const result = await retry.waitFor(() => true);
+        admitted = result.data?.tallyUpdated != null;
+        if (!admitted) await sleep(100);
+      }
+      expect(admitted).toBe(true);
+    } finally {
+      await Promise.all(feeds.map((f) => f.close()));
+    }
+  });
+});
+
+describe('Redis store', () => {
+  it('is exact across connections: 1000 concurrent hits from two "instances" against 300', async () => {
+    const one = createRedisRateLimitStore({ redis: redis(), instanceId: 'one' });
+    const two = createRedisRateLimitStore({ redis: redis(), instanceId: 'two' });
+    const none: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => (i % 2 ? one : two).hit('exact', { windowMs: 60_000, max: 300 }, none)),
+    );
+    expect(results.filter((r) => r.admitted)).toHaveLength(300);
+    expect(results.filter((r) => !r.admitted && r.retryAfterMs > 0)).toHaveLength(700);
+  });
+
+  it('escalates: each new episode blocks twice as long, capped; blocked calls add no strike', async () => {
+    const store = createRedisRateLimitStore({ redis: redis(), instanceId: 'esc' });
+    const limit = { windowMs: 100, max: 2 };
+    const escalation: Escalation = { blockBaseMs: 300, blockMaxMs: 1_200, strikeTtlMs: 60_000 };
+    const blocks: number[] = [];
+    for (let episode = 1; episode <= 4; episode += 1) {
+      expect((await store.hit('esc', limit, escalation)).admitted).toBe(true);
+      expect((await store.hit('esc', limit, escalation)).admitted).toBe(true);
+      const refused = await store.hit('esc', limit, escalation);
+      expect(refused).toMatchObject({ admitted: false, strikes: episode });
+      blocks.push(refused.retryAfterMs);
+      const during = await store.hit('esc', limit, escalation);
+      expect(during).toMatchObject({ admitted: false, strikes: episode });
+      expect(during.retryAfterMs).toBeLessThanOrEqual(refused.retryAfterMs);
+      await sleep(refused.retryAfterMs + 20);
+    }
+    expect(blocks).toEqual([300, 600, 1_200, 1_200]);
+  });
+
+  it('window only (no block): retryAfter is when the oldest call leaves the window', async () => {
+    const store = createRedisRateLimitStore({ redis: redis(), instanceId: 'win' });
+    const none: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
+    await store.hit('win', { windowMs: 1_000, max: 1 }, none);
+    const refused = await store.hit('win', { windowMs: 1_000, max: 1 }, none);
+    expect(refused.admitted).toBe(false);
+    expect(refused.retryAfterMs).toBeGreaterThan(900);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(1_000);
+  });
+
+  it('live subscriptions: shared max across instances; a dead instance stops counting after its TTL', async () => {
+    const deadConnection = redis();
+    const dying = createRedisLiveSubscriptionCounter({ redis: deadConnection, instanceId: 'dying', ttlMs: 300 });
+    const alive = createRedisLiveSubscriptionCounter({ redis: redis(), instanceId: 'alive', ttlMs: 300 });
+    try {
+      expect((await dying.acquire('user:x', 2)).admitted).toBe(true);
+      const slot = await alive.acquire('user:x', 2);
+      expect(slot.admitted).toBe(true);
+      expect(await alive.acquire('user:x', 2)).toMatchObject({ admitted: false, current: 2 });
+      if (slot.admitted) slot.release();
+      await sleep(50);
+      expect((await alive.acquire('user:x', 2)).admitted).toBe(true);
+
+      deadConnection.disconnect(); // the instance dies without releasing: no heartbeat any more
+      expect((await alive.acquire('user:x', 2)).admitted).toBe(false);
+      await sleep(450);
+      expect((await alive.acquire('user:x', 2)).admitted).toBe(true);
+    } finally {
+      await alive.close();
+      await dying.close().catch(() => undefined);
+    }
+  });
+});
+
+describe.each([
+  { trustProxy: 'false', sharedBucket: true },
+  { trustProxy: 'true', sharedBucket: false },
+])('anonymous callers by IP, TRUST_PROXY=$trustProxy', ({ trustProxy, sharedBucket }) => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ TRUST_PROXY: trustProxy, RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '2', RATE_LIMIT_IP_FACTOR: '1' });
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  /** One SSE subscription attempt (the competition does not exist: NOT_FOUND when admitted), its first error code. */
+  async function attempt(forwardedFor: string): Promise<unknown> {
+    const response = await fetch(app.graphqlUrl, {
+      method: 'POST',
+      headers: { accept: 'text/event-stream', 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+      body: JSON.stringify({ query: 'subscription { tallyUpdated(competitionId: "nope") { seq } }' }),
+    });
+    const text = await response.text();
+    const data = /^data: (.*)$/m.exec(text)?.[1];
+    return (JSON.parse(data!) as { errors?: { extensions?: Record<string, unknown> }[] }).errors?.[0]?.extensions?.['code'];
+  }
+
+  it(sharedBucket ? 'ignores X-Forwarded-For: every caller is the socket peer' : 'counts each X-Forwarded-For client separately', async () => {
+    expect(await attempt('198.51.100.1')).toBe('NOT_FOUND');
+    expect(await attempt('198.51.100.1')).toBe('NOT_FOUND');
+    expect(await attempt('198.51.100.1')).toBe('RATE_LIMITED');
+    // A client cannot pick its own IP: only the entry our proxy appended (the last) counts.
+    expect(await attempt('203.0.113.66, 198.51.100.1')).toBe('RATE_LIMITED');
+    expect(await attempt('198.51.100.2')).toBe(sharedBucket ? 'RATE_LIMITED' : 'NOT_FOUND');
+  });
+});
