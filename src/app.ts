@@ -321,6 +321,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     keepAliveMs: config.wsKeepAliveMs,
     isProd,
     trustProxy: config.trustProxy,
+    ensureUser: (viewer) => services.users.ensureUser(viewer),
     maskError,
     limits: {
       maxPayloadBytes: config.limits.wsMaxMessageBytes,

@@ -9,7 +9,7 @@ import type { Viewer } from './auth.js';
 /** Who is calling, as the guards see it. */
 export interface Caller {
   viewer: Viewer | null;
-  /** Client IP: the socket's peer, or X-Forwarded-For's first hop when TRUST_PROXY is on. */
+  /** Client IP: the socket's peer, or the last X-Forwarded-For entry (the one our proxy added) when TRUST_PROXY is on. */
   clientIp: string;
   /** Optional device fingerprint sent by the app (header `x-device-id`, or graphql-ws connectionParams.deviceId). */
   deviceId: string | null;

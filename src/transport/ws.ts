@@ -82,6 +82,7 @@ export function attachGraphqlWs(deps: {
   keepAliveMs: number;
   isProd: boolean;
   trustProxy: boolean;
+  ensureUser: (viewer: Viewer) => Promise<void>;
   /** Maps GraphQL request errors (syntax, validation) like the HTTP path does. */
   maskError: (error: unknown, message: string) => Error;
   /** Protocol limits (src/guards/ws-limits.ts; README "Limits"). */
@@ -113,6 +114,8 @@ export function attachGraphqlWs(deps: {
           return false;
         }
         ctx.extra.viewer = viewer;
+        // The user row exists from the first connection, not only from the first operation.
+        if (viewer) await deps.ensureUser(viewer);
         if (viewer) ctx.extra.refreshed = guardConnection(ctx.extra.socket, viewer, deps.access);
         const socket = ctx.extra.socket;
         if (viewer && deps.trackConnection && socket.readyState === socket.OPEN) {
