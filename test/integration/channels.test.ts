@@ -131,7 +131,6 @@ describe.each(backends)('channels on $name', (backend) => {
           break;
         } catch (error) {
           if (attempt >= 40) throw error;
-          if (attempt === 0) console.log('DBG', JSON.stringify(liveOnly.results), String(error));
         }
       }
       await feed.waitFor((r) => r.data?.channelEvent.seq === last, 20_000);

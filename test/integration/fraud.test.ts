@@ -258,8 +258,10 @@ describe.each(backends)('fraud checks on $name', (backend) => {
       expect(codesOf(await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, voters[5], tablet))).toEqual(['FRAUD_BLOCKED']);
       await t.app.services.fraud.drain();
       expect(dataOf(await gql(FraudAlertsDocument, { competitionId }, admin)).fraudAlerts).toHaveLength(2);
-      const { fraudStats } = dataOf(await gql(FraudStatsDocument, { competitionId }, admin));
-      expect(fraudStats).toEqual({
+      // Decision counters are shared through the store and flushed about once a second.
+      const stats = async () => dataOf(await gql(FraudStatsDocument, { competitionId }, admin)).fraudStats;
+      await expect.poll(async () => (await stats()).votes, { timeout: 10_000 }).toEqual({ allowed: 4, flagged: 1, blocked: 2 });
+      expect(await stats()).toEqual({
         competitionId,
         votes: { allowed: 4, flagged: 1, blocked: 2 },
         reactions: { allowed: 0, flagged: 0, blocked: 0 },

@@ -31,7 +31,9 @@ function feedFrom<T>(iterable: AsyncIterable<FormattedExecutionResult<T>>, close
         for (const wake of waiters) wake();
       }
     } catch (error) {
-      results.push({ errors: [{ message: String((error as Error)?.message ?? error) }] });
+      // graphql-ws rejects with close events and error arrays, not Errors: keep their details visible.
+      const message = error instanceof Error ? error.message : JSON.stringify(error, (_k, v: unknown) => (typeof v === 'object' && v !== null && 'code' in v && 'reason' in v ? { code: (v as { code: unknown }).code, reason: (v as { reason: unknown }).reason } : v));
+      results.push({ errors: [{ message }] });
     } finally {
       for (const wake of waiters) wake();
     }
