@@ -1,0 +1,166 @@
+/**
+ * Starts a target server as a child process on a free loopback port and waits for /ready:
+ *  - ovation:    node --import tsx src/main.ts  (fresh temp DATA_DIR → embedded PGlite, or DATABASE_URL)
+ *  - stock-yoga: node --import tsx bench/reference/stock-yoga.ts
+ *  - raw-ws:     node --import tsx bench/reference/raw-ws.ts
+ * stop() sends SIGTERM to that PID (graceful: --cpu-prof gets written), SIGKILL after 20 s.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { track, untrack } from './children.js';
+import { getStatus } from './http.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export type TargetName = 'ovation' | 'stock-yoga' | 'raw-ws';
+export const TARGETS: readonly TargetName[] = ['ovation', 'stock-yoga', 'raw-ws'];
+
+export interface TargetOptions {
+  target: TargetName;
+  /** Coalescing window. ovation: TALLY_FLUSH_MS (0 → 1, its minimum); references: --flush-ms (0 = every vote). */
+  flushMs: number;
+  jwtSecret: string;
+  databaseUrl?: string;
+  /** Directory for `node --cpu-prof` output, or undefined. */
+  cpuProfDir?: string;
+  /** Extra environment for the child (ovation: DATABASE_POOL_SIZE etc.). */
+  env?: Record<string, string>;
+  readyTimeoutMs?: number;
+  /** Scheduling priority (nice value, negative = ahead of other work; root only). 0 = inherit. */
+  priority?: number;
+}
+
+export interface RunningTarget {
+  name: TargetName;
+  pid: number;
+  url: string;
+  graphqlUrl: string;
+  wsUrl: string;
+  startMs: number;
+  output(): string;
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'];
+const OUTPUT_LIMIT = 200_000;
+
+export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
+  const port = await freePort();
+  const profArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
+  const baseEnv: Record<string, string> = Object.fromEntries(
+    PASSTHROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+  );
+  let dataDir: string | undefined;
+  let args: string[];
+  let env: Record<string, string>;
+  if (opts.target === 'ovation') {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-bench-data-'));
+    args = ['--import', 'tsx', ...profArgs, 'src/main.ts'];
+    env = {
+      ...baseEnv,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      JWT_SECRET: opts.jwtSecret,
+      TALLY_FLUSH_MS: String(Math.max(1, opts.flushMs)),
+      // Every simulated person has their own X-Forwarded-For address (bench/lib/http.ts clientIp),
+      // so per-IP rate limits and the fraud rules run as in production without tripping.
+      TRUST_PROXY: 'true',
+      ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
+      ...opts.env,
+    };
+  } else {
+    args = ['--import', 'tsx', ...profArgs, `bench/reference/${opts.target}.ts`, '--port', String(port), '--host', '127.0.0.1', '--flush-ms', String(opts.flushMs)];
+    env = { ...baseEnv, NODE_ENV: 'production', JWT_SECRET: opts.jwtSecret, ...opts.env };
+  }
+
+  const started = Date.now();
+  // `nice` execs the command, so the PID is still the server's and every thread inherits the value.
+  const [cmd, cmdArgs] = opts.priority ? ['nice', ['-n', String(opts.priority), process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(cmd, cmdArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not spawn ${opts.target}`);
+  const pid = child.pid;
+  track(pid, opts.target);
+  let output = '';
+  const append = (chunk: Buffer): void => {
+    output += chunk.toString();
+    if (output.length > OUTPUT_LIMIT) output = output.slice(-OUTPUT_LIMIT / 2);
+  };
+  child.stdout.on('data', append);
+  child.stderr.on('data', append);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      untrack(pid);
+      resolve({ code, signal });
+    }),
+  );
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+
+  let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  const stop = (): Promise<{ code: number | null; signal: NodeJS.Signals | null }> =>
+    (stopping ??= (async () => {
+      if (!hasExited) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+      }
+      const killer = setTimeout(() => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, 20_000);
+      const result = await exited;
+      clearTimeout(killer);
+      if (dataDir) await rm(dataDir, { recursive: true, force: true });
+      return result;
+    })());
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = started + (opts.readyTimeoutMs ?? 120_000);
+  try {
+    for (;;) {
+      if (hasExited) throw new Error(`${opts.target} exited during start-up:\n${output.slice(-4000)}`);
+      if ((await getStatus(`${url}/ready`)) === 200) break;
+      if (Date.now() > deadline) throw new Error(`${opts.target} not ready within ${opts.readyTimeoutMs ?? 120_000} ms:\n${output.slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  return {
+    name: opts.target,
+    pid,
+    url,
+    graphqlUrl: `${url}/graphql`,
+    wsUrl: `ws://127.0.0.1:${port}/graphql`,
+    startMs: Date.now() - started,
+    output: () => output,
+    stop,
+  };
+}
