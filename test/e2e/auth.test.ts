@@ -70,9 +70,10 @@ describe('token expiry on live connections', () => {
   });
 
   it('graphql-ws: the server closes the connection with 4403 "token expired" at the token’s exp', async () => {
-    const exp = nowSeconds() + 2;
+    // Far enough ahead that a loaded CI machine has subscribed before the token expires.
+    const exp = nowSeconds() + 4;
     const connection = connect(server, await tokenFor({ sub: 'ws-expiring' }, exp), competitionId);
-    await expect.poll(() => connection.results.length).toBe(1); // the snapshot: live and subscribed
+    await expect.poll(() => connection.results.length, { timeout: 3_000 }).toBe(1); // the snapshot: live and subscribed
     const closed = await connection.closed;
     expect(closed).toMatchObject({ code: 4403, reason: 'token expired' });
     expect(closed.at).toBeGreaterThanOrEqual(exp * 1000 - 50);
@@ -81,13 +82,14 @@ describe('token expiry on live connections', () => {
   });
 
   it('graphql-ws: an in-band refresh (ping with a new token) keeps the connection open past the old exp', async () => {
-    const exp = nowSeconds() + 2;
+    // Far enough ahead that a loaded CI machine has subscribed before the token expires.
+    const exp = nowSeconds() + 4;
     const connection = connect(server, await tokenFor({ sub: 'ws-refreshing' }, exp), competitionId);
     const socket = await connection.socket;
-    await expect.poll(() => connection.results.length).toBe(1);
+    await expect.poll(() => connection.results.length, { timeout: 3_000 }).toBe(1);
     const longer = nowSeconds() + 600;
     refresh(socket, await tokenFor({ sub: 'ws-refreshing' }, longer));
-    await expect.poll(() => connection.pongs.length).toBe(1);
+    await expect.poll(() => connection.pongs.length, { timeout: 3_000 }).toBe(1);
     expect(connection.pongs[0]).toEqual({ refreshed: true, expiresAt: new Date(longer * 1000).toISOString() });
 
     const outcome = await Promise.race([connection.closed, new Promise((resolve) => setTimeout(() => resolve('open'), exp * 1000 + 1500 - Date.now()))]);
@@ -101,7 +103,8 @@ describe('token expiry on live connections', () => {
   });
 
   it.each(['sse', 'graphql-sse'] as const)('%s: the stream ends at the token’s exp with a final UNAUTHENTICATED error', async (transport) => {
-    const exp = nowSeconds() + 2;
+    // Far enough ahead that a loaded CI machine has subscribed before the token expires.
+    const exp = nowSeconds() + 4;
     const feed = subscribe(transport, server.url, TallyUpdatedDocument, { competitionId }, await tokenFor({ sub: `${transport}-expiring` }, exp));
     await feed.waitFor((r) => r.data?.tallyUpdated != null);
     await feed.ended;
