@@ -10,9 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReactionsDocument, SendReactionDocument, type ReactionsSubscription, type SendReactionInput } from '../generated/graphql.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { execute, tokenFor } from '../support/graphql.js';
-import { createTestDatabase, startPostgres } from '../support/postgres.js';
-import { startRedis } from '../support/redis.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import type { ServerProcess } from '../support/server-process.js';
 
 const WINDOW_MS = 200;
 const TYPES = ['CLAP', 'FIRE', 'HEART', 'WOW', 'LAUGH'] as const;
@@ -21,25 +20,21 @@ const nextWindow = () => sleep(WINDOW_MS - (Date.now() % WINDOW_MS) + 5);
 
 type Burst = ReactionsSubscription['reactions'];
 
-let stopInfra: () => Promise<void>;
+let cluster: Cluster;
 let databaseUrl: string;
 let db: pg.Client;
 let a: ServerProcess;
 let b: ServerProcess;
 
 beforeAll(async () => {
-  const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
-  stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
-  databaseUrl = await createTestDatabase(postgres.url);
-  const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, REACTION_WINDOW_MS: String(WINDOW_MS) };
-  [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+  cluster = await startCluster({ REACTION_WINDOW_MS: String(WINDOW_MS) });
+  ({ a, b, databaseUrl } = cluster);
   db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
 });
 afterAll(async () => {
   await db?.end();
-  await Promise.all([a?.stop(), b?.stop()]);
-  await stopInfra?.();
+  await cluster?.stop();
 });
 
 /** A LIVE session, written straight into the database (the sessions module owns its API). */

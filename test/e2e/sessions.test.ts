@@ -17,25 +17,20 @@ import {
 } from '../generated/graphql.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
-import { createTestDatabase, startPostgres } from '../support/postgres.js';
-import { startRedis } from '../support/redis.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import type { ServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
 
-let stopInfra: () => Promise<void>;
+let cluster: Cluster;
 let a: ServerProcess;
 let b: ServerProcess;
 
 beforeAll(async () => {
-  const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
-  stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
-  const databaseUrl = await createTestDatabase(postgres.url);
-  const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url };
-  [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+  cluster = await startCluster();
+  ({ a, b } = cluster);
 });
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await stopInfra?.();
+  await cluster?.stop();
 });
 
 type Event = SessionUpdatedSubscription['sessionUpdated'];

@@ -1,0 +1,42 @@
+/**
+ * Two server processes sharing one real PostgreSQL and one real Redis: what scaling out looks
+ * like, for end-to-end files that check cross-instance behaviour.
+ */
+import { createTestDatabase, startPostgres } from './postgres.js';
+import { startRedis } from './redis.js';
+import { startServerProcess, type ServerProcess } from './server-process.js';
+
+export interface Cluster {
+  a: ServerProcess;
+  b: ServerProcess;
+  databaseUrl: string;
+  redisUrl: string;
+  /** The env both instances run with (start a third one with it). */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(extraEnv: Record<string, string> = {}): Promise<Cluster> {
+  const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+  const stopInfra = async (): Promise<void> => void (await Promise.all([postgres.stop(), redis.stop()]));
+  try {
+    const databaseUrl = await createTestDatabase(postgres.url);
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, ...extraEnv };
+    // Both start at once: migrations must be applied exactly once.
+    const [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+    return {
+      a,
+      b,
+      databaseUrl,
+      redisUrl: redis.url,
+      env,
+      async stop() {
+        await Promise.all([a.stop(), b.stop()]);
+        await stopInfra();
+      },
+    };
+  } catch (error) {
+    await stopInfra();
+    throw error;
+  }
+}
