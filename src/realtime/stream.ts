@@ -5,6 +5,32 @@
  */
 import type { TopicSubscription } from './event-bus.js';
 
+/**
+ * An async iterator from a `step` that produces the next result, for streams over a topic
+ * subscription. `finish` must close the subscription: return() (the transport's unsubscribe)
+ * calls it at once, which also releases a step waiting for an event (an async generator's
+ * return() would wait for that step instead), and a failing step finishes the stream first.
+ */
+export function cancellableStream<T>(step: () => Promise<IteratorResult<T>>, finish: () => IteratorResult<T>): AsyncIterableIterator<T> {
+  const iterator: AsyncIterableIterator<T> = {
+    async next() {
+      try {
+        return await step();
+      } catch (error) {
+        finish();
+        throw error;
+      }
+    },
+    async return() {
+      return finish();
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
+
 export interface Sequenced {
   seq: number;
 }
@@ -22,41 +48,27 @@ export function snapshotThenLive<T extends Sequenced>(
     return { value: undefined, done: true };
   };
 
-  const iterator: AsyncIterableIterator<T> = {
-    async next() {
+  // Called by the transport when the client unsubscribes: closing the topic subscription also
+  // releases a next() that is waiting for an event, so nothing leaks until the next publish.
+  return cancellableStream(async () => {
+    if (done) return { value: undefined, done: true };
+    if (lastSeq === undefined) {
+      await subscription.ready;
+      const first = await snapshot();
       if (done) return { value: undefined, done: true };
-      try {
-        if (lastSeq === undefined) {
-          await subscription.ready;
-          const first = await snapshot();
-          if (done) return { value: undefined, done: true };
-          lastSeq = first.seq;
-          return { value: first, done: false };
-        }
-        for (;;) {
-          const result = await subscription.next();
-          if (result.done || done) return finish();
-          // Snapshots arrive from several instances; an older one than already delivered is stale.
-          if (result.value.seq > lastSeq) {
-            lastSeq = result.value.seq;
-            return result;
-          }
-        }
-      } catch (error) {
-        finish();
-        throw error;
+      lastSeq = first.seq;
+      return { value: first, done: false };
+    }
+    for (;;) {
+      const result = await subscription.next();
+      if (result.done || done) return finish();
+      // Snapshots arrive from several instances; an older one than already delivered is stale.
+      if (result.value.seq > lastSeq) {
+        lastSeq = result.value.seq;
+        return result;
       }
-    },
-    // Called by the transport when the client unsubscribes: closing the topic subscription also
-    // releases a next() that is waiting for an event, so nothing leaks until the next publish.
-    async return() {
-      return finish();
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+    }
+  }, finish);
 }
 
 /**
@@ -105,55 +117,41 @@ export function inSeqOrder<T extends Sequenced>(
     });
   }
 
-  const iterator: AsyncIterableIterator<T> = {
-    async next() {
+  // Called by the transport when the client unsubscribes: closing the topic subscription also
+  // releases a next() waiting for an event.
+  return cancellableStream(async () => {
+    if (done) return { value: undefined, done: true };
+    if (last === undefined) {
+      await subscription.ready;
+      const start = await opts.startAfter();
       if (done) return { value: undefined, done: true };
-      try {
-        if (last === undefined) {
-          await subscription.ready;
-          const start = await opts.startAfter();
-          if (done) return { value: undefined, done: true };
-          last = start;
-        }
-        for (;;) {
-          const head = held[0];
-          if (head && (head.seq === last + 1 || held.length > maxHeld || (gapDeadline !== undefined && Date.now() >= gapDeadline))) {
-            held.shift();
-            last = head.seq;
-            gapDeadline = undefined;
-            refreshGap();
-            return { value: head, done: false };
-          }
-          incoming ??= subscription.next();
-          let result: IteratorResult<T> | 'timeout';
-          if (gapDeadline !== undefined) {
-            const cancel: { timer?: NodeJS.Timeout } = {};
-            result = await Promise.race([incoming, timeout(gapDeadline - Date.now(), cancel)]);
-            clearTimeout(cancel.timer);
-          } else {
-            result = await incoming;
-          }
-          if (done) return { value: undefined, done: true };
-          if (result === 'timeout') continue;
-          incoming = undefined;
-          if (result.done) return finish();
-          if (result.value.seq <= last) continue; // from before the subscription, or a gap already skipped
-          hold(result.value);
-          refreshGap();
-        }
-      } catch (error) {
-        finish();
-        throw error;
+      last = start;
+    }
+    for (;;) {
+      const head = held[0];
+      if (head && (head.seq === last + 1 || held.length > maxHeld || (gapDeadline !== undefined && Date.now() >= gapDeadline))) {
+        held.shift();
+        last = head.seq;
+        gapDeadline = undefined;
+        refreshGap();
+        return { value: head, done: false };
       }
-    },
-    // Called by the transport when the client unsubscribes: closing the topic subscription also
-    // releases a next() waiting for an event.
-    async return() {
-      return finish();
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+      incoming ??= subscription.next();
+      let result: IteratorResult<T> | 'timeout';
+      if (gapDeadline !== undefined) {
+        const cancel: { timer?: NodeJS.Timeout } = {};
+        result = await Promise.race([incoming, timeout(gapDeadline - Date.now(), cancel)]);
+        clearTimeout(cancel.timer);
+      } else {
+        result = await incoming;
+      }
+      if (done) return { value: undefined, done: true };
+      if (result === 'timeout') continue;
+      incoming = undefined;
+      if (result.done) return finish();
+      if (result.value.seq <= last) continue; // from before the subscription, or a gap already skipped
+      hold(result.value);
+      refreshGap();
+    }
+  }, finish);
 }

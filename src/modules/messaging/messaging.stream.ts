@@ -10,6 +10,7 @@
  */
 import type { TopicSubscription } from '../../realtime/event-bus.js';
 import type { ConversationAccessEvent } from './messaging.events.js';
+import { cancellableStream } from '../../realtime/stream.js';
 
 export interface AccessLost {
   readonly accessLost: true;
@@ -58,41 +59,27 @@ export function untilAccessLost<T>(
     return { value: { accessLost: true, conversationId: opts.conversationId }, done: false };
   };
 
-  const iterator: AsyncIterableIterator<T | AccessLost> = {
-    async next() {
-      if (state === 'lost') return finish();
-      if (state === 'done') return { value: undefined, done: true };
-      try {
-        for (;;) {
-          sourceNext ??= source.next().then((result) => ({ from: 'source' as const, result }));
-          accessNext ??= access.next().then((result) => ({ from: 'access' as const, result }));
-          const step = await Promise.race([sourceNext, accessNext]);
-          if (state !== 'open') return { value: undefined, done: true };
-          if (step.from === 'access') {
-            accessNext = undefined;
-            if (step.result.done) return finish();
-            const event = step.result.value;
-            if (event.seq > opts.afterSeq && event.data.userIds.includes(opts.viewerId)) return lose();
-            continue;
-          }
-          sourceNext = undefined;
-          if (step.result.done) return finish();
-          const value = step.result.value;
-          if (opts.lostIn?.(value)) return lose();
-          if (opts.skip?.(value)) continue;
-          return { value, done: false };
-        }
-      } catch (error) {
-        finish();
-        throw error;
+  return cancellableStream(async () => {
+    if (state === 'lost') return finish();
+    if (state === 'done') return { value: undefined, done: true };
+    for (;;) {
+      sourceNext ??= source.next().then((result) => ({ from: 'source' as const, result }));
+      accessNext ??= access.next().then((result) => ({ from: 'access' as const, result }));
+      const step = await Promise.race([sourceNext, accessNext]);
+      if (state !== 'open') return { value: undefined, done: true };
+      if (step.from === 'access') {
+        accessNext = undefined;
+        if (step.result.done) return finish();
+        const event = step.result.value;
+        if (event.seq > opts.afterSeq && event.data.userIds.includes(opts.viewerId)) return lose();
+        continue;
       }
-    },
-    async return() {
-      return finish();
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+      sourceNext = undefined;
+      if (step.result.done) return finish();
+      const value = step.result.value;
+      if (opts.lostIn?.(value)) return lose();
+      if (opts.skip?.(value)) continue;
+      return { value, done: false };
+    }
+  }, finish);
 }

@@ -10,7 +10,7 @@
  * consumes it, so a large backlog costs neither memory nor a long first read.
  */
 import type { TopicSubscription } from '../../realtime/event-bus.js';
-import { inSeqOrder, type Sequenced } from '../../realtime/stream.js';
+import { cancellableStream, inSeqOrder, type Sequenced } from '../../realtime/stream.js';
 
 export interface BacklogStart<T> {
   /** The topic's seq when the first page was read: live events must be newer. */
@@ -51,54 +51,40 @@ export function backlogThenLive<T extends Sequenced>(
     return { value: undefined, done: true };
   };
 
-  const iterator: AsyncIterableIterator<T> = {
-    async next() {
+  // The transport's unsubscribe: closing the topic subscription releases a waiting next().
+  return cancellableStream(async () => {
+    if (done) return { value: undefined, done: true };
+    if (!started) {
+      await subscription.ready;
+      const first = await opts.start();
       if (done) return { value: undefined, done: true };
-      try {
-        if (!started) {
-          await subscription.ready;
-          const first = await opts.start();
-          if (done) return { value: undefined, done: true };
-          seq = first.seq;
-          page = first.page;
-          more = page.length >= opts.pageSize;
-          live = inSeqOrder(subscription, { startAfter: async () => seq, gapWaitMs: opts.gapWaitMs });
-          started = true;
-        }
-        for (;;) {
-          const item = page.shift();
-          if (item !== undefined) {
-            last = item;
-            const key = opts.keyOf(item);
-            if (delivered.has(key)) continue;
-            delivered.add(key);
-            return { value: item, done: false };
-          }
-          if (more && last !== undefined) {
-            page = await opts.nextPage(last, seq);
-            if (done) return { value: undefined, done: true };
-            more = page.length >= opts.pageSize;
-            continue;
-          }
-          more = false;
-          const result = await live!.next();
-          if (done || result.done) return finish();
-          if (delivered.has(opts.keyOf(result.value))) continue;
-          if (opts.keep && !opts.keep(result.value)) continue;
-          return result;
-        }
-      } catch (error) {
-        finish();
-        throw error;
+      seq = first.seq;
+      page = first.page;
+      more = page.length >= opts.pageSize;
+      live = inSeqOrder(subscription, { startAfter: async () => seq, gapWaitMs: opts.gapWaitMs });
+      started = true;
+    }
+    for (;;) {
+      const item = page.shift();
+      if (item !== undefined) {
+        last = item;
+        const key = opts.keyOf(item);
+        if (delivered.has(key)) continue;
+        delivered.add(key);
+        return { value: item, done: false };
       }
-    },
-    // The transport's unsubscribe: closing the topic subscription releases a waiting next().
-    async return() {
-      return finish();
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+      if (more && last !== undefined) {
+        page = await opts.nextPage(last, seq);
+        if (done) return { value: undefined, done: true };
+        more = page.length >= opts.pageSize;
+        continue;
+      }
+      more = false;
+      const result = await live!.next();
+      if (done || result.done) return finish();
+      if (delivered.has(opts.keyOf(result.value))) continue;
+      if (opts.keep && !opts.keep(result.value)) continue;
+      return result;
+    }
+  }, finish);
 }

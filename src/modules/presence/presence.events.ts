@@ -15,6 +15,7 @@ import type { EventBus, TopicSubscription } from '../../realtime/event-bus.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
 import type { PresenceView } from './presence.state.js';
 import type { AnnouncedPresence } from './presence.tracker.js';
+import { cancellableStream } from '../../realtime/stream.js';
 
 export type { PresenceView } from './presence.state.js';
 export type PresenceEvent = RealtimeEvent<PresenceView>;
@@ -88,33 +89,19 @@ export function presenceStream(
     for (const subscription of subscriptions) void pump(subscription);
   }
 
-  const iterator: AsyncIterableIterator<PresenceView> = {
-    async next() {
+  return cancellableStream<PresenceView>(async () => {
+    if (done) return { value: undefined, done: true };
+    await (started ??= start());
+    for (;;) {
       if (done) return { value: undefined, done: true };
-      try {
-        await (started ??= start());
-        for (;;) {
-          if (done) return { value: undefined, done: true };
-          if (failure !== undefined) throw failure;
-          const first = pendingViews.entries().next();
-          if (!first.done) {
-            const [userId, view] = first.value;
-            pendingViews.delete(userId);
-            return { value: view, done: false };
-          }
-          await new Promise<void>((resolve) => (wake = resolve));
-        }
-      } catch (error) {
-        finish();
-        throw error;
+      if (failure !== undefined) throw failure;
+      const first = pendingViews.entries().next();
+      if (!first.done) {
+        const [userId, view] = first.value;
+        pendingViews.delete(userId);
+        return { value: view, done: false };
       }
-    },
-    async return() {
-      return finish();
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  }, finish);
 }
