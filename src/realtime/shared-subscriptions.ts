@@ -22,15 +22,59 @@ import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 
 export type SharedKind = 'snapshot' | 'events';
 
+/**
+ * A transport that writes a shared result's serialised payload to its client itself, bypassing
+ * the per-subscriber iterator chain (graphql-ws: ws.ts). Put in the operation's context as
+ * `directSink`. Results with errors still take the iterator, so the pipeline masks them.
+ */
+export interface DirectSink {
+  /**
+   * Sends `payload` (the result's JSON, the same bytes for every subscriber) as this operation's
+   * next message. 'busy': the client is behind on reading; `retry` is called once it caught up.
+   * 'closed': the connection is gone (the transport ends the operation itself).
+   */
+  write(payload: Buffer, retry: () => void): 'sent' | 'busy' | 'closed';
+}
+
+export interface DirectSinkContext {
+  directSink?: DirectSink;
+}
+
+/** One produced result, serialised at most once whoever receives it. */
+interface Frame {
+  result: ExecutionResult;
+  bytes(): Buffer;
+}
+
+function frameOf(result: ExecutionResult): Frame {
+  let json: string | undefined;
+  let bytes: Buffer | undefined;
+  const serialised = (): string => (json ??= JSON.stringify(result));
+  if (!result.errors) {
+    // Yoga's SSE and JSON processors call `result.stringify` when present (non-enumerable, so it
+    // is not serialised itself): every SSE subscriber reuses this one JSON.stringify.
+    Object.defineProperty(result, 'stringify', {
+      value: (value: unknown) => (value === result ? serialised() : JSON.stringify(value)),
+      enumerable: false,
+    });
+  }
+  return { result, bytes: () => (bytes ??= Buffer.from(serialised())) };
+}
+
 interface Subscriber {
+  /** Results for the iterator (the slow path), oldest first. */
   queue: ExecutionResult[];
   waiting?: (result: IteratorResult<ExecutionResult>) => void;
   failed?: Error;
   done: boolean;
+  sink?: DirectSink;
+  /** Direct frames not written yet because the client was busy; snapshot streams keep only the newest. */
+  backlog: Frame[];
+  retryArmed: boolean;
 }
 
 interface SharedStream {
-  attach(): AsyncIterableIterator<ExecutionResult>;
+  attach(sink?: DirectSink): AsyncIterableIterator<ExecutionResult>;
   size(): number;
 }
 
@@ -53,18 +97,20 @@ function stableJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-function createSharedStream(
+export function createSharedStream(
   source: AsyncIterableIterator<ExecutionResult>,
   kind: SharedKind,
   maxBuffer: number,
   onEmpty: () => void,
 ): SharedStream {
   const subscribers = new Set<Subscriber>();
-  let latest: ExecutionResult | undefined;
+  let latest: Frame | undefined;
   let ended = false;
 
-  const deliver = (subscriber: Subscriber, result: ExecutionResult): void => {
-    if (subscriber.done) return;
+  const fellBehind = (): Error => new Error(`subscriber fell ${maxBuffer} events behind and was disconnected`);
+
+  /** The iterator's path: one result per next(), through the Yoga pipeline's per-result hooks. */
+  const deliverSlow = (subscriber: Subscriber, result: ExecutionResult): void => {
     if (subscriber.waiting) {
       const wake = subscriber.waiting;
       subscriber.waiting = undefined;
@@ -72,16 +118,56 @@ function createSharedStream(
     } else if (kind === 'snapshot') {
       subscriber.queue[0] = result;
     } else if (subscriber.queue.length >= maxBuffer) {
-      finish(subscriber, new Error(`subscriber fell ${maxBuffer} events behind and was disconnected`));
+      finish(subscriber, fellBehind());
     } else {
       subscriber.queue.push(result);
     }
+  };
+
+  /** Writes the backlog through the sink until it is empty or the client is busy again. */
+  const flushBacklog = (subscriber: Subscriber): void => {
+    const sink = subscriber.sink!;
+    while (subscriber.backlog.length > 0 && !subscriber.done) {
+      const frame = subscriber.backlog[0]!;
+      if (frame.result.errors) {
+        subscriber.backlog.shift();
+        deliverSlow(subscriber, frame.result);
+        continue;
+      }
+      const outcome = sink.write(frame.bytes(), () => {
+        subscriber.retryArmed = false;
+        flushBacklog(subscriber);
+      });
+      if (outcome === 'busy') {
+        subscriber.retryArmed = true;
+        return;
+      }
+      subscriber.backlog.shift();
+      if (outcome === 'closed') {
+        subscriber.backlog.length = 0;
+        return;
+      }
+    }
+  };
+
+  const deliver = (subscriber: Subscriber, frame: Frame): void => {
+    if (subscriber.done) return;
+    // Results with errors, and anything queued behind one, go through the iterator in order.
+    if (!subscriber.sink || subscriber.queue.length > 0 || (frame.result.errors && subscriber.backlog.length === 0)) {
+      deliverSlow(subscriber, frame.result);
+      return;
+    }
+    if (kind === 'snapshot' && subscriber.backlog.length > 0) subscriber.backlog[subscriber.backlog.length - 1] = frame;
+    else if (subscriber.backlog.length >= maxBuffer) return finish(subscriber, fellBehind());
+    else subscriber.backlog.push(frame);
+    if (!subscriber.retryArmed) flushBacklog(subscriber);
   };
 
   const finish = (subscriber: Subscriber, failure?: Error): void => {
     if (subscriber.done) return;
     subscriber.done = true;
     subscriber.failed = failure;
+    subscriber.backlog.length = 0;
     subscribers.delete(subscriber);
     const wake = subscriber.waiting;
     subscriber.waiting = undefined;
@@ -93,17 +179,17 @@ function createSharedStream(
     }
   };
 
-  // One pump for everyone: each result is produced once.
+  // One pump for everyone: each result is produced (and serialised) once.
   void (async () => {
     try {
       for await (const result of source) {
-        if (kind === 'snapshot') latest = result;
-        for (const subscriber of subscribers) deliver(subscriber, result);
+        const frame = frameOf(result);
+        if (kind === 'snapshot') latest = frame;
+        for (const subscriber of subscribers) deliver(subscriber, frame);
       }
     } catch (error) {
-      for (const subscriber of [...subscribers]) {
-        deliver(subscriber, { errors: [error as never] });
-      }
+      const frame = frameOf({ errors: [error as never] });
+      for (const subscriber of [...subscribers]) deliver(subscriber, frame);
     } finally {
       if (!ended) {
         ended = true;
@@ -122,14 +208,16 @@ function createSharedStream(
 
   return {
     size: () => subscribers.size,
-    attach() {
-      const subscriber: Subscriber = { queue: latest ? [latest] : [], done: false };
+    attach(sink) {
+      const subscriber: Subscriber = { queue: [], done: false, backlog: [], retryArmed: false, ...(sink && { sink }) };
       subscribers.add(subscriber);
+      if (latest) deliver(subscriber, latest);
       const iterator: AsyncIterableIterator<ExecutionResult> = {
         next() {
           if (subscriber.queue.length > 0) return Promise.resolve({ value: subscriber.queue.shift()!, done: false });
           if (subscriber.failed) return Promise.reject(subscriber.failed);
           if (subscriber.done) return Promise.resolve({ value: undefined, done: true });
+          // With a sink this usually waits for the stream's end: results go out directly.
           return new Promise((resolve) => (subscriber.waiting = resolve));
         },
         return() {
@@ -181,8 +269,9 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
       if (!kind) return;
       const key = `${printOnce(args.document)}\u0000${args.operationName ?? ''}\u0000${stableJson(args.variableValues ?? {})}`;
       setSubscribeFn(async (subscribeArgs) => {
+        const sink = (subscribeArgs.contextValue as DirectSinkContext | undefined)?.directSink;
         const existing = streams.get(key);
-        if (existing) return existing.attach();
+        if (existing) return existing.attach(sink);
         const source = await subscribeFn(subscribeArgs);
         // Errors before the stream starts (NOT_FOUND, FORBIDDEN) are this subscriber's alone.
         if (!isAsyncIterable(source)) return source;
@@ -190,13 +279,13 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
         if (raced) {
           // Another first subscriber finished setting up while we awaited: join theirs.
           void (source as AsyncIterableIterator<ExecutionResult>).return?.();
-          return raced.attach();
+          return raced.attach(sink);
         }
         const stream = createSharedStream(source as AsyncIterableIterator<ExecutionResult>, kind, maxBuffer, () => {
           if (streams.get(key) === stream) streams.delete(key);
         });
         streams.set(key, stream);
-        return stream.attach();
+        return stream.attach(sink);
       });
     },
   };

@@ -14,6 +14,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
 import type { TransportMarker } from '../guards/streams.js';
 import type { Logger } from '../infra/logger.js';
+import type { DirectSinkContext } from '../realtime/shared-subscriptions.js';
 import { useErrorCatalogue } from '../schema/errors.js';
 import { useRequestBodyLimit, useRequestParamErrors } from '../guards/limits.js';
 import { useGraphQLSSE } from './graphql-sse.js';
@@ -24,7 +25,7 @@ export interface ServerContext {
 }
 
 /** Set by the graphql-ws adapter, which authenticates (and guards) once per connection. */
-export interface PreauthenticatedContext extends TransportMarker {
+export interface PreauthenticatedContext extends TransportMarker, DirectSinkContext {
   viewer?: Viewer | null;
   clientIp?: string;
   deviceId?: string | null;

@@ -1,0 +1,197 @@
+/**
+ * The shared stream's delivery paths: results serialised once and written through a transport's
+ * direct sink (graphql-ws), conflation and retry while a client is busy, bounded backlogs for
+ * event streams, errors through the iterator, and the iterator path for transports without a sink.
+ */
+import type { ExecutionResult } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { createSharedStream, type DirectSink } from '../../src/realtime/shared-subscriptions.js';
+
+/** A source the test pushes results into. */
+function source() {
+  const pending: ExecutionResult[] = [];
+  let wake: (() => void) | undefined;
+  let ended = false;
+  let failure: Error | undefined;
+  const iterator: AsyncIterableIterator<ExecutionResult> = {
+    async next() {
+      for (;;) {
+        if (pending.length > 0) return { value: pending.shift()!, done: false };
+        if (failure) throw failure;
+        if (ended) return { value: undefined, done: true };
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+    async return() {
+      ended = true;
+      wake?.();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return {
+    iterator,
+    push(result: ExecutionResult) {
+      pending.push(result);
+      wake?.();
+    },
+    fail(error: Error) {
+      failure = error;
+      wake?.();
+    },
+    get ended() {
+      return ended;
+    },
+  };
+}
+
+/** A sink that records payloads; `busy` makes it refuse until `catchUp()`. */
+function sink() {
+  const written: Buffer[] = [];
+  let retry: (() => void) | undefined;
+  const state = { busy: false, closed: false };
+  const s: DirectSink = {
+    write(payload, onRetry) {
+      if (state.closed) return 'closed';
+      if (state.busy) {
+        retry = onRetry;
+        return 'busy';
+      }
+      written.push(payload);
+      return 'sent';
+    },
+  };
+  return {
+    sink: s,
+    state,
+    written,
+    payloads: () => written.map((b) => JSON.parse(b.toString()) as ExecutionResult),
+    catchUp() {
+      state.busy = false;
+      const r = retry;
+      retry = undefined;
+      r?.();
+    },
+  };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+const tally = (seq: number): ExecutionResult => ({ data: { tallyUpdated: { seq } } });
+
+describe('shared stream', () => {
+  it('writes each result once-serialised to every direct sink, without resolving their iterators', async () => {
+    const src = source();
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
+    const a = sink();
+    const b = sink();
+    const itA = stream.attach(a.sink);
+    stream.attach(b.sink);
+    let resolved = false;
+    void itA.next().then(() => (resolved = true));
+    src.push(tally(1));
+    src.push(tally(2));
+    await tick();
+    expect(a.payloads()).toEqual([tally(1), tally(2)]);
+    expect(b.payloads()).toEqual([tally(1), tally(2)]);
+    // The very same bytes for both: serialised once.
+    expect(a.written[1]).toBe(b.written[1]);
+    expect(resolved).toBe(false);
+    await itA.return!();
+  });
+
+  it('gives a late direct subscriber the latest result first', async () => {
+    const src = source();
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
+    stream.attach(sink().sink);
+    src.push(tally(1));
+    src.push(tally(2));
+    await tick();
+    const late = sink();
+    stream.attach(late.sink);
+    expect(late.payloads()).toEqual([tally(2)]);
+  });
+
+  it('keeps only the newest snapshot while a client is busy and sends it once it caught up', async () => {
+    const src = source();
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
+    const slow = sink();
+    const fast = sink();
+    stream.attach(slow.sink);
+    stream.attach(fast.sink);
+    src.push(tally(1));
+    await tick();
+    slow.state.busy = true;
+    for (let seq = 2; seq <= 5; seq += 1) src.push(tally(seq));
+    await tick();
+    expect(fast.payloads().map((r) => (r.data as { tallyUpdated: { seq: number } }).tallyUpdated.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(slow.payloads()).toEqual([tally(1)]);
+    slow.catchUp();
+    expect(slow.payloads()).toEqual([tally(1), tally(5)]);
+  });
+
+  it('keeps every event in order while busy, and cuts off a subscriber maxBuffer events behind', async () => {
+    const src = source();
+    const stream = createSharedStream(src.iterator, 'events', 3, () => undefined);
+    const client = sink();
+    stream.attach(client.sink);
+    client.state.busy = true;
+    src.push(tally(1));
+    src.push(tally(2));
+    await tick();
+    client.catchUp();
+    expect(client.payloads()).toEqual([tally(1), tally(2)]);
+
+    const laggard = sink();
+    const it = stream.attach(laggard.sink);
+    laggard.state.busy = true;
+    for (let seq = 3; seq <= 7; seq += 1) src.push(tally(seq));
+    await tick();
+    await expect(it.next()).rejects.toThrow(/fell 3 events behind/);
+    expect(stream.size()).toBe(1);
+  });
+
+  it('hands results with errors to the iterator, so the pipeline masks them', async () => {
+    const src = source();
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
+    const client = sink();
+    const it = stream.attach(client.sink);
+    src.push(tally(1));
+    await tick();
+    src.fail(new Error('boom'));
+    const next = await it.next();
+    expect(next.value?.errors?.[0]?.message).toBe('boom');
+    expect(client.payloads()).toEqual([tally(1)]);
+    expect((await it.next()).done).toBe(true);
+  });
+
+  it('without a sink, delivers through the iterator and lets Yoga reuse the serialised JSON', async () => {
+    const src = source();
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
+    const it = stream.attach();
+    src.push(tally(1));
+    const { value } = await it.next();
+    expect(value).toEqual(tally(1));
+    const stringify = (value as { stringify?: (v: unknown) => string }).stringify;
+    expect(stringify?.(value)).toBe(JSON.stringify(tally(1)));
+    expect(JSON.stringify(value)).toBe(JSON.stringify(tally(1))); // not enumerable
+  });
+
+  it('ends the source when the last subscriber leaves, and stops writing to a closed sink', async () => {
+    const src = source();
+    let emptied = false;
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => (emptied = true));
+    const gone = sink();
+    const stays = sink();
+    const itGone = stream.attach(gone.sink);
+    const itStays = stream.attach(stays.sink);
+    gone.state.closed = true;
+    src.push(tally(1));
+    await tick();
+    expect(gone.written).toHaveLength(0);
+    await itGone.return!();
+    expect(emptied).toBe(false);
+    await itStays.return!();
+    expect(emptied).toBe(true);
+    expect(src.ended).toBe(true);
+  });
+});
