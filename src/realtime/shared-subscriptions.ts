@@ -22,18 +22,26 @@ import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 
 export type SharedKind = 'snapshot' | 'events';
 
+/** A shared result's serialisations, each produced once whoever receives it. */
+export interface EncodedResult {
+  /** The result's JSON, UTF-8. */
+  json(): Buffer;
+  /** `encode(json())`, once per encoder for every subscriber: a transport's framing (an SSE event). */
+  framed(encode: (json: Buffer) => Buffer): Buffer;
+}
+
 /**
  * A transport that writes a shared result's serialised payload to its client itself, bypassing
- * the per-subscriber iterator chain (graphql-ws: ws.ts). Put in the operation's context as
- * `directSink`. Results with errors still take the iterator, so the pipeline masks them.
+ * the per-subscriber iterator chain (graphql-ws: ws.ts, SSE: sse.ts). Put in the operation's
+ * context as `directSink`. Results with errors still take the iterator, so the pipeline masks them.
  */
 export interface DirectSink {
   /**
-   * Sends `payload` (the result's JSON, the same bytes for every subscriber) as this operation's
-   * next message. 'busy': the client is behind on reading; `retry` is called once it caught up.
-   * 'closed': the connection is gone (the transport ends the operation itself).
+   * Sends the result as this operation's next message. 'busy': the client is behind on reading;
+   * `retry` is called once it caught up. 'closed': the connection is gone (the transport ends the
+   * operation itself).
    */
-  write(payload: Buffer, retry: () => void): 'sent' | 'busy' | 'closed';
+  write(result: EncodedResult, retry: () => void): 'sent' | 'busy' | 'closed';
 }
 
 export interface DirectSinkContext {
@@ -41,24 +49,34 @@ export interface DirectSinkContext {
 }
 
 /** One produced result, serialised at most once whoever receives it. */
-interface Frame {
+interface Frame extends EncodedResult {
   result: ExecutionResult;
-  bytes(): Buffer;
 }
 
 function frameOf(result: ExecutionResult): Frame {
-  let json: string | undefined;
-  let bytes: Buffer | undefined;
-  const serialised = (): string => (json ??= JSON.stringify(result));
+  let text: string | undefined;
+  let json: Buffer | undefined;
+  let framings: Map<(json: Buffer) => Buffer, Buffer> | undefined;
+  const serialised = (): string => (text ??= JSON.stringify(result));
   if (!result.errors) {
     // Yoga's SSE and JSON processors call `result.stringify` when present (non-enumerable, so it
-    // is not serialised itself): every SSE subscriber reuses this one JSON.stringify.
+    // is not serialised itself): every subscriber on those paths reuses this one JSON.stringify.
     Object.defineProperty(result, 'stringify', {
       value: (value: unknown) => (value === result ? serialised() : JSON.stringify(value)),
       enumerable: false,
     });
   }
-  return { result, bytes: () => (bytes ??= Buffer.from(serialised())) };
+  const frame: Frame = {
+    result,
+    json: () => (json ??= Buffer.from(serialised())),
+    framed(encode) {
+      framings ??= new Map();
+      let bytes = framings.get(encode);
+      if (!bytes) framings.set(encode, (bytes = encode(frame.json())));
+      return bytes;
+    },
+  };
+  return frame;
 }
 
 interface Subscriber {
@@ -134,7 +152,7 @@ export function createSharedStream(
         deliverSlow(subscriber, frame.result);
         continue;
       }
-      const outcome = sink.write(frame.bytes(), () => {
+      const outcome = sink.write(frame, () => {
         subscriber.retryArmed = false;
         flushBacklog(subscriber);
       });

@@ -18,6 +18,7 @@ import type { DirectSinkContext } from '../realtime/shared-subscriptions.js';
 import { useErrorCatalogue } from '../schema/errors.js';
 import { useRequestBodyLimit, useRequestParamErrors } from '../guards/limits.js';
 import { useGraphQLSSE } from './graphql-sse.js';
+import { useSseTransport } from './sse.js';
 
 export interface ServerContext {
   req: IncomingMessage;
@@ -117,6 +118,7 @@ export function createYogaServer(deps: {
       useRequestBodyLimit({ maxBytes: deps.limits?.maxRequestBodyBytes ?? 1_048_576 }),
       useRequestParamErrors(), // ?variables=oops is the client's error (400), not an internal one
       useGraphQLSSE({ endpoint: GRAPHQL_SSE_PATH, maskError }), // request errors answered 4xx, masked (graphql-sse.ts)
+      useSseTransport({ endpoint: GRAPHQL_PATH }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {

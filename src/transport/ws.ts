@@ -84,12 +84,13 @@ function directSinkFor(socket: WebSocket, id: string): DirectSink {
     setTimeout(check, DIRECT_RETRY_MS).unref();
   };
   return {
-    write(payload, retry) {
+    write(result, retry) {
       if (socket.readyState !== socket.OPEN) return 'closed';
       if (socket.bufferedAmount > DIRECT_MAX_BUFFERED_BYTES) {
         retryWhenDrained(retry);
         return 'busy';
       }
+      const payload = result.json();
       const frame = Buffer.allocUnsafe(prefix.length + payload.length + 1);
       prefix.copy(frame, 0);
       payload.copy(frame, prefix.length);

@@ -51,13 +51,13 @@ function sink() {
   let retry: (() => void) | undefined;
   const state = { busy: false, closed: false };
   const s: DirectSink = {
-    write(payload, onRetry) {
+    write(result, onRetry) {
       if (state.closed) return 'closed';
       if (state.busy) {
         retry = onRetry;
         return 'busy';
       }
-      written.push(payload);
+      written.push(result.json());
       return 'sent';
     },
   };

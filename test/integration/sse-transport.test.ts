@@ -1,0 +1,96 @@
+/**
+ * Yoga's distinct-connection SSE as src/transport/sse.ts writes it: the exact wire format for
+ * shared (direct) and unshared results, a single result answered as next + complete, and the
+ * shared stream released when the client goes away.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CastVoteDocument } from '../generated/graphql.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { dataOf, execute, tokenFor } from '../support/graphql.js';
+import { openCompetition } from '../e2e/support.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ TALLY_FLUSH_MS: '20' });
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+const TALLY = 'subscription ($id: ID!) { tallyUpdated(competitionId: $id) { seq totalVotes } }';
+
+/** Reads the response body until `until(text)` holds. */
+async function readUntil(body: ReadableStream<Uint8Array>, until: (text: string) => boolean): Promise<{ text: string; reader: ReadableStreamDefaultReader<Uint8Array> }> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (!until(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return { text, reader };
+}
+
+const events = (text: string) =>
+  text
+    .split('\n\n')
+    .filter((block) => block.startsWith('event: next\ndata: '))
+    .map((block) => JSON.parse(block.slice('event: next\ndata: '.length)) as { data: { tallyUpdated: { seq: number; totalVotes: number } } });
+
+it('streams a shared subscription in the event-stream format, one event per update, and releases it on disconnect', async () => {
+  const { competitionId, submissionIds } = await openCompetition(t.graphqlUrl, 1);
+  const controller = new AbortController();
+  const response = await fetch(t.graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query: TALLY, variables: { id: competitionId } }),
+    signal: controller.signal,
+  });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toBe('text/event-stream');
+
+  const first = await readUntil(response.body!, (text) => events(text).length >= 1);
+  expect(first.text.startsWith(':\n\n')).toBe(true);
+  expect(events(first.text)[0]!.data.tallyUpdated.totalVotes).toBe(0);
+  expect(t.app.sharedSubscriptions.stats()).toEqual({ streams: 1, subscribers: 1 });
+
+  dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, await tokenFor({ sub: 'sse-wire-1' })));
+  let text = first.text;
+  const decoder = new TextDecoder();
+  while (!events(text).some((e) => e.data.tallyUpdated.totalVotes === 1)) {
+    const { value, done } = await first.reader.read();
+    if (done) throw new Error('stream ended early');
+    text += decoder.decode(value, { stream: true });
+  }
+  // Every block is a comment or a complete next event; seqs only go up.
+  for (const block of text.split('\n\n').filter(Boolean)) expect(block === ':' || block.startsWith('event: next\ndata: {')).toBe(true);
+  const seqs = events(text).map((e) => e.data.tallyUpdated.seq);
+  expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+
+  controller.abort();
+  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+});
+
+it('answers a query asked for as an event stream with next, then complete', async () => {
+  const response = await fetch(t.graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query: '{ __typename }' }),
+  });
+  const text = await response.text();
+  expect(text).toContain('event: next\ndata: {"data":{"__typename":"Query"}}\n\n');
+  expect(text.endsWith('event: complete\ndata:\n\n')).toBe(true);
+});
+
+it('ends a stream whose subscribe fails with the masked error, not a broken response', async () => {
+  const response = await fetch(t.graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query: TALLY, variables: { id: 'no-such-competition' } }),
+  });
+  const text = await response.text();
+  expect(text).toContain('"code":"NOT_FOUND"');
+  expect(text).not.toContain('"http"');
+  expect(text.endsWith('event: complete\ndata:\n\n')).toBe(true);
+});
