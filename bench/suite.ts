@@ -47,20 +47,42 @@ const D = (s: number): string => String(quick ? Math.min(s, 8) : s);
 // Bounded tails: unanswered votes get 5 s, subscribers 8 s to catch up after the load.
 const TAILS = ['--vote-grace', '5', '--drain-timeout', '8'];
 
+// Ovation on PostgreSQL, as deployed; embedded PGlite runs inside the server's own event loop
+// (one ws-10k row shows what that costs).
+const ovationDb = values['no-postgres'] ? [] : ['--postgres'];
+
 function fanout(group: string, transport: 'ws' | 'sse', subs: number, vps: number, flushMs: number, duration: number, coalescedRefs: boolean): Scenario[] {
   const base = [...TAILS, '--transport', transport, '--subscribers', String(quick ? Math.min(subs, 1000) : subs), '--votes-per-sec', String(vps), '--duration', D(duration)];
+  const db = ovationDb.length > 0 ? 'PostgreSQL' : 'PGlite';
   const list: Scenario[] = [
-    { group, name: `${group}-ovation`, label: `ovation (TALLY_FLUSH_MS=${flushMs})`, args: ['--target', 'ovation', ...base, '--flush-ms', String(flushMs)] },
+    { group, name: `${group}-ovation`, label: `ovation (${db}, TALLY_FLUSH_MS=${flushMs})`, args: ['--target', 'ovation', ...ovationDb, ...base, '--flush-ms', String(flushMs)] },
     { group, name: `${group}-stock-yoga`, label: 'stock-yoga (every vote)', args: ['--target', 'stock-yoga', ...base, '--flush-ms', '0'] },
     { group, name: `${group}-raw-ws`, label: 'raw-ws (every vote)', args: ['--target', 'raw-ws', ...base, '--flush-ms', '0'] },
   ];
   if (coalescedRefs) {
     list.push(
+      ...(ovationDb.length > 0
+        ? [{ group, name: `${group}-ovation-pglite`, label: `ovation (embedded PGlite, TALLY_FLUSH_MS=${flushMs})`, args: ['--target', 'ovation', ...base, '--flush-ms', String(flushMs)] }]
+        : []),
       { group, name: `${group}-stock-yoga-coalesced`, label: `stock-yoga (coalesced ${flushMs} ms)`, args: ['--target', 'stock-yoga', ...base, '--flush-ms', String(flushMs)] },
       { group, name: `${group}-raw-ws-coalesced`, label: `raw-ws (coalesced ${flushMs} ms)`, args: ['--target', 'raw-ws', ...base, '--flush-ms', String(flushMs)] },
     );
   }
   return list;
+}
+
+/**
+ * Fan-out capacity: every vote changes the standings and both targets publish as fast as they
+ * can (Ovation with a 5 ms window, raw-ws every vote), far more than the machine can deliver, so
+ * delivered events/s is each one's ceiling. Missing seqs are expected here (conflation, skipped
+ * frames): the figure that counts is events/s.
+ */
+function capacity(group: string, subs: number): Scenario[] {
+  const base = [...TAILS, '--transport', 'ws', '--subscribers', String(quick ? Math.min(subs, 1000) : subs), '--votes-per-sec', '100', '--duration', D(15)];
+  return [
+    { group, name: `${group}-ovation`, label: 'ovation (TALLY_FLUSH_MS=5)', args: ['--target', 'ovation', ...ovationDb, ...base, '--flush-ms', '5'] },
+    { group, name: `${group}-raw-ws`, label: 'raw-ws (every vote)', args: ['--target', 'raw-ws', ...base, '--flush-ms', '0'] },
+  ];
 }
 
 const castVote = [...TAILS, '--subscribers', '0', '--votes-per-sec', '0', '--vote-concurrency', '64', '--duration', D(20), '--flush-ms', '100'];
@@ -75,6 +97,8 @@ const all: Scenario[] = [
   ...fanout('ws-10k', 'ws', 10000, 500, 250, 20, true),
   ...fanout('sse-5k', 'sse', 5000, 500, 100, 15, false),
   ...fanout('sse-10k', 'sse', 10000, 500, 250, 20, false),
+  ...capacity('cap-5k', 5000),
+  ...capacity('cap-10k', 10000),
 ];
 
 const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
