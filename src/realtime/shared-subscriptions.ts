@@ -115,6 +115,9 @@ function stableJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** Subscribers served per turn of the event loop. */
+const FANOUT_SLICE = 500;
+
 export function createSharedStream(
   source: AsyncIterableIterator<ExecutionResult>,
   kind: SharedKind,
@@ -197,13 +200,25 @@ export function createSharedStream(
     }
   };
 
-  // One pump for everyone: each result is produced (and serialised) once.
+  // One pump for everyone: each result is produced (and serialised) once. A large audience is
+  // served in slices with I/O in between: one socket write per subscriber is ~10 µs here, so
+  // 10,000 at once would hold the event loop (votes, timers, other streams) for ~100 ms.
   void (async () => {
     try {
       for await (const result of source) {
         const frame = frameOf(result);
         if (kind === 'snapshot') latest = frame;
-        for (const subscriber of subscribers) deliver(subscriber, frame);
+        if (subscribers.size <= FANOUT_SLICE) {
+          for (const subscriber of subscribers) deliver(subscriber, frame);
+          continue;
+        }
+        // Those attaching meanwhile got `latest` already; the next result waits for this one.
+        const targets = [...subscribers];
+        for (let start = 0; start < targets.length; start += FANOUT_SLICE) {
+          if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+          const end = Math.min(start + FANOUT_SLICE, targets.length);
+          for (let i = start; i < end; i += 1) deliver(targets[i]!, frame);
+        }
       }
     } catch (error) {
       const frame = frameOf({ errors: [error as never] });

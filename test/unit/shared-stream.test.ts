@@ -99,6 +99,20 @@ describe('shared stream', () => {
     await itA.return!();
   });
 
+  it('serves a large audience in slices, every subscriber every result in order', async () => {
+    const src = source();
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
+    const clients = Array.from({ length: 1_600 }, () => sink());
+    for (const client of clients) stream.attach(client.sink);
+    src.push(tally(1));
+    src.push(tally(2));
+    let ioRanMidway = false;
+    setImmediate(() => (ioRanMidway = clients.at(-1)!.written.length === 0));
+    for (let i = 0; i < 10; i += 1) await tick();
+    expect(ioRanMidway).toBe(true); // the event loop got a turn before the last subscriber was served
+    for (const client of clients) expect(client.payloads()).toEqual([tally(1), tally(2)]);
+  });
+
   it('gives a late direct subscriber the latest result first', async () => {
     const src = source();
     const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
