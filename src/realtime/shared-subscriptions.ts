@@ -200,12 +200,44 @@ export function createSharedStream(
     }
   };
 
+  // The source is read ahead of delivery: a topic subscription that conflates would otherwise
+  // skip updates whenever a large fan-out below is still under way.
+  const ahead: ExecutionResult[] = [];
+  let readerWake: (() => void) | undefined;
+  let sourceDone = false;
+  let sourceFailure: { error: unknown } | undefined;
+  void (async () => {
+    try {
+      for await (const result of source) {
+        ahead.push(result);
+        if (ahead.length > maxBuffer) {
+          // A snapshot is the full state, so the oldest is obsolete; events must not be dropped.
+          if (kind === 'snapshot') ahead.shift();
+          else throw new Error(`shared stream fell ${maxBuffer} events behind`);
+        }
+        readerWake?.();
+      }
+    } catch (error) {
+      sourceFailure = { error };
+    } finally {
+      sourceDone = true;
+      readerWake?.();
+    }
+  })();
+
   // One pump for everyone: each result is produced (and serialised) once. A large audience is
   // served in slices with I/O in between: one socket write per subscriber is ~10 µs here, so
   // 10,000 at once would hold the event loop (votes, timers, other streams) for ~100 ms.
   void (async () => {
     try {
-      for await (const result of source) {
+      for (;;) {
+        const result = ahead.shift();
+        if (!result) {
+          if (sourceDone) break;
+          await new Promise<void>((resolve) => (readerWake = resolve));
+          readerWake = undefined;
+          continue;
+        }
         const frame = frameOf(result);
         if (kind === 'snapshot') latest = frame;
         if (subscribers.size <= FANOUT_SLICE) {
@@ -220,9 +252,10 @@ export function createSharedStream(
           for (let i = start; i < end; i += 1) deliver(targets[i]!, frame);
         }
       }
-    } catch (error) {
-      const frame = frameOf({ errors: [error as never] });
-      for (const subscriber of [...subscribers]) deliver(subscriber, frame);
+      if (sourceFailure) {
+        const frame = frameOf({ errors: [sourceFailure.error as never] });
+        for (const subscriber of [...subscribers]) deliver(subscriber, frame);
+      }
     } finally {
       if (!ended) {
         ended = true;

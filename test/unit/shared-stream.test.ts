@@ -7,8 +7,8 @@ import type { ExecutionResult } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { createSharedStream, type DirectSink } from '../../src/realtime/shared-subscriptions.js';
 
-/** A source the test pushes results into. */
-function source() {
+/** A source the test pushes results into; `conflate` keeps only the newest unread one (like a tally topic). */
+function source(opts: { conflate?: boolean } = {}) {
   const pending: ExecutionResult[] = [];
   let wake: (() => void) | undefined;
   let ended = false;
@@ -32,6 +32,7 @@ function source() {
   return {
     iterator,
     push(result: ExecutionResult) {
+      if (opts.conflate) pending.length = 0;
       pending.push(result);
       wake?.();
     },
@@ -111,6 +112,21 @@ describe('shared stream', () => {
     for (let i = 0; i < 10; i += 1) await tick();
     expect(ioRanMidway).toBe(true); // the event loop got a turn before the last subscriber was served
     for (const client of clients) expect(client.payloads()).toEqual([tally(1), tally(2)]);
+  });
+
+  it('reads a conflating source ahead while a sliced fan-out is under way, so no update is skipped', async () => {
+    const src = source({ conflate: true });
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
+    const clients = Array.from({ length: 1_600 }, () => sink());
+    for (const client of clients) stream.attach(client.sink);
+    src.push(tally(1));
+    await new Promise((resolve) => setImmediate(resolve)); // the fan-out of 1 has started, not finished
+    expect(clients.at(-1)!.written).toHaveLength(0);
+    src.push(tally(2));
+    await Promise.resolve();
+    src.push(tally(3));
+    for (let i = 0; i < 20; i += 1) await tick();
+    for (const client of clients) expect(client.payloads()).toEqual([tally(1), tally(2), tally(3)]);
   });
 
   it('gives a late direct subscriber the latest result first', async () => {
