@@ -18,6 +18,7 @@
  */
 import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Role } from '../generated/prisma/enums.js';
+import { userRecords, type AdmissionRow } from '../modules/users/users.service.js';
 import { AppError, unauthenticated } from '../errors.js';
 import type { EventBus, TopicSubscription } from '../realtime/event-bus.js';
 import type { UserAccessChange, UserAccessEvent } from '../modules/auth/auth.events.js';
@@ -64,8 +65,15 @@ export function createUserAccess(deps: {
   /** Users cached at once, least recently used dropped first [10,000]. */
   maxEntries?: number;
   onError?: (message: string, details: Record<string, unknown>) => void;
+  /**
+   * Reads the user's row [users' shared UserRecords of `prisma`: batched per tick, and a new user
+   * is created in the same statement, so ensureUser and the account-age rule need no query of
+   * their own].
+   */
+  readUser?: (viewer: Viewer) => Promise<AdmissionRow | undefined>;
 }): UserAccess {
   const { prisma, bus, ttlMs = 30_000, maxEntries = 10_000 } = deps;
+  const readUser = deps.readUser ?? userRecords(prisma).admissionRow;
   const entries = new Map<string, Entry>();
 
   function entryOf(userId: string): Entry {
@@ -97,38 +105,11 @@ export function createUserAccess(deps: {
     return entry;
   }
 
-  // A crowd arriving at once (a live event's first minute) is read with one query per tick, not one per user.
-  type Row = { id: string; role: Role; tokensValidAfter: Date | null; disabledAt: Date | null };
-  type Waiter = { resolve: (row: Row | undefined) => void; reject: (error: unknown) => void };
-  let queued = new Map<string, Waiter[]>();
-  function read(userId: string): Promise<Row | undefined> {
-    return new Promise((resolve, reject) => {
-      if (queued.size === 0) setImmediate(() => void flush());
-      const waiters = queued.get(userId);
-      if (waiters) waiters.push({ resolve, reject });
-      else queued.set(userId, [{ resolve, reject }]);
-    });
-  }
-  async function flush(): Promise<void> {
-    const batch = queued;
-    queued = new Map();
-    try {
-      const rows = await prisma.user.findMany({
-        where: { id: { in: [...batch.keys()] } },
-        select: { id: true, role: true, tokensValidAfter: true, disabledAt: true },
-      });
-      const byId = new Map(rows.map((row) => [row.id, row]));
-      for (const [id, waiters] of batch) for (const w of waiters) w.resolve(byId.get(id));
-    } catch (error) {
-      for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
-    }
-  }
-
-  async function load(entry: Entry, userId: string): Promise<AccessState> {
+  async function load(entry: Entry, viewer: Viewer): Promise<AccessState> {
     await entry.subscription.ready;
     for (;;) {
       const version = entry.version;
-      const user = await read(userId);
+      const user = await readUser(viewer);
       if (entry.version !== version) continue; // changed while reading: read again
       if (!user) return OPEN;
       const tokensValidAfter = user.tokensValidAfter ? Math.floor(user.tokensValidAfter.getTime() / 1000) : null;
@@ -136,11 +117,11 @@ export function createUserAccess(deps: {
     }
   }
 
-  function stateOf(userId: string): Promise<AccessState> {
-    const entry = entryOf(userId);
+  function stateOf(viewer: Viewer): Promise<AccessState> {
+    const entry = entryOf(viewer.id);
     const now = Date.now();
     if (entry.state === undefined || now - entry.loadedAt > ttlMs) {
-      const state = load(entry, userId);
+      const state = load(entry, viewer);
       entry.state = state;
       entry.loadedAt = now;
       // A failed read is not cached: the next request tries again.
@@ -152,7 +133,7 @@ export function createUserAccess(deps: {
   }
 
   async function admit(viewer: Viewer): Promise<Viewer> {
-    const state = await stateOf(viewer.id);
+    const state = await stateOf(viewer);
     if (state.disabled) throw unauthenticated('account disabled');
     if (state.tokensValidAfter !== null && (viewer.issuedAt ?? Number.NEGATIVE_INFINITY) < state.tokensValidAfter) {
       throw unauthenticated('token revoked');

@@ -26,6 +26,7 @@ import {
 } from 'jose';
 import { Role } from '../generated/prisma/enums.js';
 import { unauthenticated } from '../errors.js';
+import { compactHeader, createHs256Verifier } from './jwt-hs256.js';
 
 export interface Viewer {
   id: string;
@@ -160,21 +161,26 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       }
     });
 
-  // Imported once: given raw bytes, jose would import the HMAC key through WebCrypto on every
-  // verification (it showed up at ~5% of castVote's CPU profile).
-  let hmacKey: Promise<CryptoKey> | undefined;
-  const secretKey = (): Promise<CryptoKey> =>
-    (hmacKey ??= crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
+  // Synchronous node:crypto for the shared secret (jwt-hs256.ts): jose's WebCrypto path cost ~8%
+  // of castVote's CPU, and every request with a token verifies one.
+  const verifyHs256 = createHs256Verifier(secret, {
+    clockToleranceSeconds: options.clockToleranceSeconds ?? 5,
+    issuer: options.issuer,
+    audience: options.audience,
+  });
 
   async function verify(token: string): Promise<JWTPayload> {
     let alg: string | undefined;
+    let header = compactHeader(token);
     try {
-      alg = decodeProtectedHeader(token).alg;
+      // Not a compact JWS with a JSON header: jose reads what it can (a JWE's header) or refuses.
+      header ??= decodeProtectedHeader(token) as Record<string, unknown>;
+      alg = header['alg'] as string | undefined;
     } catch {
       throw unauthenticated('invalid token');
     }
+    if (alg === SECRET_ALGORITHM) return verifyHs256(token, header) as JWTPayload;
     try {
-      if (alg === SECRET_ALGORITHM) return (await jwtVerify(token, await secretKey(), { ...checks, algorithms: [SECRET_ALGORITHM] })).payload;
       if (jwksKey && (JWKS_ALGORITHMS as readonly string[]).includes(alg ?? '')) {
         return (await jwtVerify(token, jwksKey, { ...checks, algorithms: [...JWKS_ALGORITHMS] })).payload;
       }

@@ -8,7 +8,8 @@
  *   validation rule (cached with the document), re-checked at execution when a `first`/`last`
  *   bound comes from a variable;
  * - request bodies: ≤ MAX_REQUEST_BODY_BYTES on every path (`useRequestBodyLimit`, before any
- *   handler reads the body; Yoga's own maxRequestBodySize stays as a backstop on /graphql) → 413.
+ *   handler reads the body, with or without a Content-Length; the only check: Yoga's own
+ *   maxRequestBodySize is off, see http.ts) → 413.
  * Errors are BAD_USER_INPUT with `extensions.reason`.
  *
  * Cost: the objects a result may hold (GitHub's "nodes"): a field with a selection costs

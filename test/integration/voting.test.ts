@@ -163,6 +163,21 @@ describe.each(backends)('voting on $name', (backend) => {
     expect(Object.fromEntries(await recount(competitionId))).toEqual({ [submissionIds[0]!]: 1 });
   });
 
+  it('one key sent with two ballots at once: one counts, the other is IDEMPOTENCY_KEY_REUSED, no ballot without its vote', async () => {
+    const { competitionId, submissionIds } = await openCompetition(2);
+    const voter = await tokenFor({ sub: 'two-ballots' });
+    const [s0, s1] = submissionIds as [string, string];
+    const results = await Promise.all(
+      [s0, s1, s0, s1, s0, s1].map((submissionId) => gql(CastVoteDocument, { input: { competitionId, submissionId, idempotencyKey: 'shared' } }, voter)),
+    );
+    const ok = results.filter((r) => !r.errors);
+    expect(new Set(ok.map((r) => dataOf(r).castVote.vote.id)).size).toBe(1);
+    for (const r of results.filter((r) => r.errors)) expect(r.errors?.[0]?.extensions?.['reason']).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(ok.length).toBe(3); // the winning ballot's copies replay it
+    expect([...(await recount(competitionId)).values()]).toEqual([1]);
+    expect(await t.app.database.prisma.vote.count({ where: { competitionId } })).toBe(1);
+  });
+
   it('never loses a count under concurrent votes, and leaderboard equals the recount', async () => {
     const { competitionId, submissionIds } = await openCompetition(3);
     const voters = 150;

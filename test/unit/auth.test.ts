@@ -4,9 +4,20 @@
  * wallet sign-in, the admission cache (one read per user, dropped by an event), and the stream
  * helpers that end subscriptions.
  */
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import bs58 from 'bs58';
-import { SignJWT, UnsecuredJWT, createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTVerifyGetKey } from 'jose';
+import {
+  SignJWT,
+  UnsecuredJWT,
+  createLocalJWKSet,
+  errors as joseErrors,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  jwtVerify,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { AppError } from '../../src/errors.js';
@@ -94,6 +105,95 @@ describe('HS256 claims', () => {
     const admitting = createAuthenticator({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE, admit });
     expect(await admitting.authenticate(`Bearer ${await token({ role: 'AUDIENCE' }, ok)}`)).toMatchObject({ role: 'ADMIN' });
     expect(admit).toHaveBeenCalledOnce();
+  });
+});
+
+describe('HS256 verification with node:crypto agrees with jose', () => {
+  const auth = createAuthenticator({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE, clockToleranceSeconds: 5 });
+  const b64 = (value: string | Buffer) => Buffer.from(value).toString('base64url');
+  const json = (value: unknown) => b64(JSON.stringify(value));
+  const hmac = (input: string, secret: Uint8Array = SECRET) => createHmac('sha256', secret).update(input).digest('base64url');
+  /** A compact token from raw segments, signed over exactly those segments. */
+  const raw = (header: string, payload: string, secret: Uint8Array = SECRET) => `${header}.${payload}.${hmac(`${header}.${payload}`, secret)}`;
+  const HEADER = json({ alg: 'HS256', typ: 'JWT' });
+  const claims = (extra: Record<string, unknown> = {}) => ({ sub: 'alice', iss: ISSUER, aud: AUDIENCE, iat: now(), exp: now() + 3600, ...extra });
+  const good = () => raw(HEADER, json(claims()));
+
+  /** What the previous implementation (jose's jwtVerify, errors mapped as auth.ts maps them) said. */
+  async function joseSays(token: string): Promise<string> {
+    try {
+      await jwtVerify(token, SECRET, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, clockTolerance: 5 });
+      return 'ok';
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) return 'UNAUTHENTICATED: token expired';
+      if (error instanceof joseErrors.JWTClaimValidationFailed) {
+        return error.claim === 'nbf' ? 'UNAUTHENTICATED: token not yet valid (nbf)' : `UNAUTHENTICATED: token claim ${error.claim} is not accepted`;
+      }
+      return 'UNAUTHENTICATED: invalid token';
+    }
+  }
+  async function weSay(token: string): Promise<string> {
+    const result = await outcome(auth.authenticate(`Bearer ${token}`));
+    return typeof result === 'string' ? result : 'ok';
+  }
+
+  const tamper = (token: string, part: number, edit: (segment: string) => string) =>
+    token.split('.').map((segment, i) => (i === part ? edit(segment) : segment)).join('.');
+  const flipFirst = (segment: string) => (segment[0] === 'A' ? 'B' : 'A') + segment.slice(1);
+
+  it.each<[string, () => string, string]>([
+    ['a valid token', good, 'ok'],
+    ['tampered signature', () => tamper(good(), 2, flipFirst), 'UNAUTHENTICATED: invalid token'],
+    ['tampered payload', () => tamper(good(), 1, () => json(claims({ sub: 'mallory' }))), 'UNAUTHENTICATED: invalid token'],
+    ['signed with another secret', () => raw(HEADER, json(claims()), new TextEncoder().encode('y'.repeat(40))), 'UNAUTHENTICATED: invalid token'],
+    ['signature cut short', () => tamper(good(), 2, (s) => s.slice(0, -2)), 'UNAUTHENTICATED: invalid token'],
+    ['empty signature', () => tamper(good(), 2, () => ''), 'UNAUTHENTICATED: invalid token'],
+    ['four segments', () => `${good()}.x`, 'UNAUTHENTICATED: invalid token'],
+    ['expired', () => raw(HEADER, json(claims({ exp: now() - 60 }))), 'UNAUTHENTICATED: token expired'],
+    ['expiring at the tolerance edge', () => raw(HEADER, json(claims({ exp: now() - 5 }))), 'UNAUTHENTICATED: token expired'],
+    ['exp a string', () => raw(HEADER, json(claims({ exp: String(now() + 60) }))), 'UNAUTHENTICATED: token claim exp is not accepted'],
+    ['nbf in the future', () => raw(HEADER, json(claims({ nbf: now() + 60 }))), 'UNAUTHENTICATED: token not yet valid (nbf)'],
+    ['nbf a string', () => raw(HEADER, json(claims({ nbf: 'soon' }))), 'UNAUTHENTICATED: token not yet valid (nbf)'],
+    ['iat a string', () => raw(HEADER, json(claims({ iat: 'then' }))), 'UNAUTHENTICATED: token claim iat is not accepted'],
+    ['iss mismatch', () => raw(HEADER, json(claims({ iss: 'https://evil.test' }))), 'UNAUTHENTICATED: token claim iss is not accepted'],
+    ['iss missing', () => raw(HEADER, json(claims({ iss: undefined }))), 'UNAUTHENTICATED: token claim iss is not accepted'],
+    ['aud mismatch', () => raw(HEADER, json(claims({ aud: 'other' }))), 'UNAUTHENTICATED: token claim aud is not accepted'],
+    ['aud missing', () => raw(HEADER, json(claims({ aud: undefined }))), 'UNAUTHENTICATED: token claim aud is not accepted'],
+    ['aud an array with ours', () => raw(HEADER, json(claims({ aud: ['x', AUDIENCE] }))), 'ok'],
+    ['aud an array without ours', () => raw(HEADER, json(claims({ aud: ['x'] }))), 'UNAUTHENTICATED: token claim aud is not accepted'],
+    ['payload not JSON', () => raw(HEADER, b64('{"sub":')), 'UNAUTHENTICATED: invalid token'],
+    ['payload a JSON array', () => raw(HEADER, json(['alice'])), 'UNAUTHENTICATED: invalid token'],
+    ['payload not UTF-8', () => raw(HEADER, b64(Buffer.from([0x7b, 0xff, 0x7d]))), 'UNAUTHENTICATED: invalid token'],
+    ['header not JSON', () => raw(b64('{"alg":'), json(claims())), 'UNAUTHENTICATED: invalid token'],
+    ['crit naming an unknown extension', () => raw(json({ alg: 'HS256', crit: ['exp-ext'], 'exp-ext': 1 }), json(claims())), 'UNAUTHENTICATED: invalid token'],
+    ['crit empty', () => raw(json({ alg: 'HS256', crit: [] }), json(claims())), 'UNAUTHENTICATED: invalid token'],
+    ['crit not an array', () => raw(json({ alg: 'HS256', crit: 'b64' }), json(claims())), 'UNAUTHENTICATED: invalid token'],
+    ['crit b64 without b64', () => raw(json({ alg: 'HS256', crit: ['b64'] }), json(claims())), 'UNAUTHENTICATED: invalid token'],
+    ['crit b64 with b64 false (unencoded payload)', () => raw(json({ alg: 'HS256', crit: ['b64'], b64: false }), json(claims())), 'UNAUTHENTICATED: invalid token'],
+    ['crit b64 with b64 true', () => raw(json({ alg: 'HS256', crit: ['b64'], b64: true }), json(claims())), 'ok'],
+    ['crit with a duplicate (accepted, like jose)', () => raw(json({ alg: 'HS256', crit: ['b64', 'b64'], b64: true }), json(claims())), 'ok'],
+    ['b64 false without crit (ignored, like jose)', () => raw(json({ alg: 'HS256', b64: false }), json(claims())), 'ok'],
+    ['a typ other than JWT (not checked, like jose without a typ option)', () => raw(json({ alg: 'HS256', typ: 'at+jwt' }), json(claims())), 'ok'],
+  ])('%s', async (_name, make, expected) => {
+    const token = make();
+    expect(await weSay(token)).toBe(expected);
+    expect(await joseSays(token)).toBe(expected);
+  });
+
+  it('refuses a signature in a non-canonical encoding', async () => {
+    const token = good();
+    // The last character of a 32-byte base64url value carries 2 unused bits: another character decodes to the same bytes.
+    const last = token.at(-1)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sibling = alphabet[alphabet.indexOf(last) ^ 1]!;
+    expect(Buffer.from(token.split('.')[2]!.slice(0, -1) + sibling, 'base64url')).toEqual(Buffer.from(token.split('.')[2]!, 'base64url'));
+    expect(await weSay(token.slice(0, -1) + sibling)).toBe('UNAUTHENTICATED: invalid token');
+  });
+
+  it('names the algorithm of a token it does not accept', async () => {
+    const hs384 = `${json({ alg: 'HS384' })}.${json(claims())}.${createHmac('sha384', SECRET).update('x').digest('base64url')}`;
+    expect(await weSay(hs384)).toBe('UNAUTHENTICATED: token algorithm HS384 is not accepted (accepted: HS256)');
+    expect(await weSay(raw(json({ typ: 'JWT' }), json(claims())))).toBe('UNAUTHENTICATED: token algorithm none is not accepted (accepted: HS256)');
   });
 });
 
@@ -197,9 +297,13 @@ describe('wallet cryptography', () => {
 describe('admission cache', () => {
   const row = { role: 'ADMIN', tokensValidAfter: null as Date | null, disabledAt: null as Date | null };
   const setup = (ttlMs = 60_000) => {
-    const findMany = vi.fn(async (args: { where: { id: { in: string[] } } }) => args.where.id.in.map((id) => ({ ...row, id })));
+    // The users' batched statement (users.service.ts UserRecords): its first array parameter holds the ids.
+    const idsOf = (values: unknown[]) => values.find(Array.isArray) as string[];
+    const findMany = vi.fn(async (_sql: TemplateStringsArray, ...values: unknown[]) =>
+      idsOf(values).map((id) => ({ ...row, id, name: 'U', createdAt: new Date(0) })),
+    );
     const bus = createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
-    const access = createUserAccess({ prisma: { user: { findMany } } as unknown as PrismaClient, bus, ttlMs });
+    const access = createUserAccess({ prisma: { $queryRaw: findMany } as unknown as PrismaClient, bus, ttlMs });
     const revoke = (data: Parameters<typeof bus.publish<'user'>>[2]['data']) =>
       bus.publish('user', 'u1', { topic: 'user:u1', seq: 1, publishedAt: new Date().toISOString(), data });
     return { findMany, bus, access, revoke };
@@ -216,7 +320,7 @@ describe('admission cache', () => {
     expect(findMany).toHaveBeenCalledOnce();
     await Promise.all(['a', 'b', 'c'].map((id) => access.admit({ ...viewer, id })));
     expect(findMany).toHaveBeenCalledTimes(2);
-    expect(findMany.mock.calls[1]![0].where.id.in).toEqual(['a', 'b', 'c']);
+    expect(findMany.mock.calls[1]!.slice(1).find(Array.isArray)).toEqual(['a', 'b', 'c']);
     expect(await access.admit(viewer)).toEqual(viewer); // not managed: the token's role stands
   });
 

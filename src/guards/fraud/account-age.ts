@@ -3,6 +3,9 @@
  * (bounded, least recently used first out). Misses that arrive in the same tick share one query:
  * a crowd of new voters costs one `WHERE id IN (...)` per tick, not one query each.
  */
+import type { PrismaClient } from '../../generated/prisma/client.js';
+import { userRecords } from '../../modules/users/users.service.js';
+
 export type LoadCreatedAt = (userIds: readonly string[]) => Promise<Map<string, number>>;
 
 export interface AccountAge {
@@ -59,10 +62,25 @@ export function createAccountAge(deps: { load: LoadCreatedAt; cacheSize?: number
   };
 }
 
-/** The loader on the User table. */
-export const createdAtFromUsers =
-  (prisma: { user: { findMany(args: { where: { id: { in: string[] } }; select: { id: true; createdAt: true } }): Promise<{ id: string; createdAt: Date }[]> } }): LoadCreatedAt =>
-  async (userIds) => {
-    const rows = await prisma.user.findMany({ where: { id: { in: [...userIds] } }, select: { id: true, createdAt: true } });
-    return new Map(rows.map((row) => [row.id, row.createdAt.getTime()]));
+/**
+ * The loader on the User table. Admission has just read (or created) the row of nearly every
+ * caller in the same request (users' UserRecords), so its createdAt is usually at hand; only the
+ * rest is queried.
+ */
+export const createdAtFromUsers = (prisma: PrismaClient): LoadCreatedAt => {
+  const records = userRecords(prisma);
+  return async (userIds) => {
+    const found = new Map<string, number>();
+    const misses: string[] = [];
+    for (const id of userIds) {
+      const createdAt = records.recentCreatedAt(id);
+      if (createdAt === undefined) misses.push(id);
+      else found.set(id, createdAt);
+    }
+    if (misses.length > 0) {
+      const rows = await prisma.user.findMany({ where: { id: { in: misses } }, select: { id: true, createdAt: true } });
+      for (const row of rows) found.set(row.id, row.createdAt.getTime());
+    }
+    return found;
   };
+};

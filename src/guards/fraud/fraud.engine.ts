@@ -21,10 +21,21 @@ export interface FraudDecision extends Assessment {
   features: FraudFeatures;
 }
 
+/** A crowd votes for the same few submissions: each distinct ballot is hashed once. */
+const fingerprints = new Map<string, string>();
+const MAX_FINGERPRINTS = 1_024;
+
 /** The ballot's submission ids in the order given (a ranking's order matters); null when empty. */
 export function ballotFingerprint(submissionIds: readonly string[]): string | null {
   if (submissionIds.length === 0) return null;
-  return createHash('sha256').update(submissionIds.join('\u0000')).digest('base64url').slice(0, 16);
+  const ballot = submissionIds.join('\u0000');
+  let fingerprint = fingerprints.get(ballot);
+  if (fingerprint === undefined) {
+    fingerprint = createHash('sha256').update(ballot).digest('base64url').slice(0, 16);
+    if (fingerprints.size >= MAX_FINGERPRINTS) fingerprints.delete(fingerprints.keys().next().value as string);
+    fingerprints.set(ballot, fingerprint);
+  }
+  return fingerprint;
 }
 
 /** Gaps between consecutive times (ascending), the last CADENCE_SAMPLES of them. */

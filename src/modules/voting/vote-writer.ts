@@ -6,6 +6,9 @@
  * committed, so nothing acknowledged is lost; one vote's expected failure (closed, already voted,
  * over budget) never affects the others in its batch.
  *
+ * A batch of SIMPLE ballots, the common case, is first tried as one autocommitted statement with
+ * the same guarantees (writeSimpleAtOnce); what it cannot decide takes the transaction.
+ *
  * Rows are handled in (competitionId, voterId) order, so concurrent batches on several instances
  * take their locks in one order and cannot deadlock.
  */
@@ -44,6 +47,7 @@ interface CompetitionRow {
 }
 
 type Tx = Prisma.TransactionClient;
+type Settled = { outcome?: VoteOutcome; error?: unknown };
 
 export interface VoteWriter {
   write(request: VoteRequest): Promise<VoteOutcome>;
@@ -56,15 +60,20 @@ export function createVoteWriter(deps: {
   /** Batches written at the same time (each one connection). PGlite has one session: use 1. */
   concurrency: number;
   maxBatch?: number;
+  /** Votes waiting before a batch starts next to a running one [32]. */
+  minParallelBatch?: number;
   onCommitted: (competitionIds: ReadonlySet<string>) => void;
 }): VoteWriter {
-  const { prisma, concurrency, maxBatch = 256, onCommitted } = deps;
+  const { prisma, concurrency, maxBatch = 256, minParallelBatch = 32, onCommitted } = deps;
   const queue: Pending[] = [];
   let running = 0;
   let idle: (() => void)[] = [];
 
   function pump(): void {
-    while (running < concurrency && queue.length > 0) {
+    // A batch in parallel only for a backlog: a few votes wait for the running batch instead, so
+    // batches grow with the load and each statement (a fixed cost in Prisma and the driver)
+    // carries more votes.
+    while (queue.length > 0 && (running === 0 || (running < concurrency && queue.length >= minParallelBatch))) {
       const batch = queue.splice(0, maxBatch);
       running += 1;
       void writeBatch(batch).finally(() => {
@@ -80,16 +89,32 @@ export function createVoteWriter(deps: {
   }
 
   async function writeBatch(batch: Pending[]): Promise<void> {
-    const settled = new Map<Pending, { outcome?: VoteOutcome; error?: unknown }>();
-    try {
-      await prisma.$transaction(async (tx) => {
-        settled.clear();
-        await applyBatch(tx, batch, settled);
-      });
-    } catch (error) {
-      // The transaction failed as a whole (database down, deadlock): nothing of it committed.
-      for (const pending of batch) pending.reject(error);
-      return;
+    const settled = new Map<Pending, Settled>();
+    let rest = batch;
+    const simple = batch.filter((pending) => looksSimple(pending.request.ballot));
+    if (simple.length > 0) {
+      try {
+        const leftovers = await writeSimpleAtOnce(prisma, simple, settled);
+        rest = simple.length === batch.length ? leftovers : [...batch.filter((p) => !simple.includes(p)), ...leftovers];
+      } catch {
+        // One statement: nothing of it committed. Its votes take the transactional path, which
+        // answers the same conflicts its own way and reports a database that is really down.
+        for (const pending of simple) settled.delete(pending);
+        rest = batch;
+      }
+    }
+    if (rest.length > 0) {
+      const inTransaction = new Map<Pending, Settled>();
+      try {
+        await prisma.$transaction(async (tx) => {
+          inTransaction.clear();
+          await applyBatch(tx, rest, inTransaction);
+        });
+        for (const [pending, result] of inTransaction) settled.set(pending, result);
+      } catch (error) {
+        // The transaction failed as a whole (database down, deadlock): nothing of it committed.
+        for (const pending of rest) settled.set(pending, { error });
+      }
     }
     const touched = new Set<string>();
     for (const pending of batch) {
@@ -110,7 +135,7 @@ export function createVoteWriter(deps: {
         queue.push({ request, resolve, reject });
         // Votes arriving in the same tick join this batch; later ones the next.
         if (queue.length === 1) setImmediate(pump);
-        else if (queue.length >= maxBatch) pump();
+        else if (queue.length >= (running === 0 ? maxBatch : minParallelBatch)) pump();
       });
     },
     drain() {
@@ -120,28 +145,18 @@ export function createVoteWriter(deps: {
   };
 }
 
-async function applyBatch(tx: Tx, batch: Pending[], settled: Map<Pending, { outcome?: VoteOutcome; error?: unknown }>): Promise<void> {
-  const ordered = [...batch].sort((a, b) =>
-    a.request.competitionId === b.request.competitionId
-      ? compare(a.request.voterId, b.request.voterId)
-      : compare(a.request.competitionId, b.request.competitionId),
-  );
+async function applyBatch(tx: Tx, batch: Pending[], settled: Map<Pending, Settled>): Promise<void> {
+  const ordered = [...batch].sort(byCompetitionThenVoter);
   const competitionIds = [...new Set(ordered.map((p) => p.request.competitionId))];
-  const competitions = new Map(
-    (
-      await tx.$queryRaw<CompetitionRow[]>`
-        SELECT "id", "status", "votingMethod", "creditsPerVoter" FROM "Competition"
-        WHERE "id" = ANY(${competitionIds}::text[]) ORDER BY "id" FOR SHARE`
-    ).map((c) => [c.id, c]),
-  );
-  const submissionRows = await tx.$queryRaw<{ id: string; competitionId: string }[]>`
-    SELECT "id", "competitionId" FROM "Submission" WHERE "competitionId" = ANY(${competitionIds}::text[])`;
-  const submissions = new Map<string, Set<string>>();
-  for (const row of submissionRows) {
-    let set = submissions.get(row.competitionId);
-    if (!set) submissions.set(row.competitionId, (set = new Set()));
-    set.add(row.id);
-  }
+  // One round trip for the lock and the submission sets: every statement costs the batch a
+  // query through Prisma and the driver, whatever its size.
+  const rows = await tx.$queryRaw<(CompetitionRow & { submissionIds: string[] })[]>`
+    SELECT c."id", c."status", c."votingMethod", c."creditsPerVoter",
+           ARRAY(SELECT s."id" FROM "Submission" s WHERE s."competitionId" = c."id") AS "submissionIds"
+    FROM "Competition" c
+    WHERE c."id" = ANY(${competitionIds}::text[]) ORDER BY c."id" FOR SHARE OF c`;
+  const competitions = new Map(rows.map((c) => [c.id, c]));
+  const submissions = new Map(rows.map((c) => [c.id, new Set(c.submissionIds)]));
 
   const fail = (pending: Pending, error: unknown) => settled.set(pending, { error });
   const simple: { pending: Pending; submissionId: string }[] = [];
@@ -174,10 +189,100 @@ async function applyBatch(tx: Tx, batch: Pending[], settled: Map<Pending, { outc
 
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+const byCompetitionThenVoter = (a: Pending, b: Pending): number =>
+  a.request.competitionId === b.request.competitionId
+    ? compare(a.request.voterId, b.request.voterId)
+    : compare(a.request.competitionId, b.request.competitionId);
+
+/** The shape of a SIMPLE ballot; whether the competition is SIMPLE is for the database to say. */
+const looksSimple = (ballot: BallotInput): boolean =>
+  typeof ballot.submissionId === 'string' && ballot.votes == null && ballot.ranking == null && ballot.approvals == null;
+
+type AtOnceRow = { ord: number; valid: boolean } & { [K in keyof Vote]: Vote[K] | null };
+
+/**
+ * The common case, a batch of SIMPLE ballots for OPEN competitions, as ONE autocommitted
+ * statement instead of a transaction of five round trips (BEGIN, the competitions FOR SHARE, the
+ * entries, the votes, COMMIT): each round trip costs far more CPU in Prisma and the driver than
+ * the rows it carries. The statement keeps the transaction's guarantees:
+ * - the competitions are read FOR SHARE in it and filtered on status OPEN (a close waits for its
+ *   commit, or it sees CLOSED: votes never race a close), and the vote is answered after it
+ *   committed;
+ * - a vote is only inserted for an entry it inserted, and an entry whose key turns out taken
+ *   (only possible when the same voter sends one key with two ballots at once) fails the whole
+ *   statement (division by zero): no entry is ever committed without its vote, no vote without
+ *   its entry.
+ * What it cannot decide (unknown competition or submission, not OPEN, not SIMPLE, a key used
+ * before) it leaves alone, and those votes take the transactional path, which has every rule and
+ * error message. Returns them.
+ */
+async function writeSimpleAtOnce(prisma: PrismaClient, items: Pending[], settled: Map<Pending, Settled>): Promise<Pending[]> {
+  const ordered = [...items].sort(byCompetitionThenVoter);
+  const requests = ordered.map((p) => p.request);
+  const competitionIds = [...new Set(requests.map((r) => r.competitionId))];
+  const now = new Date();
+  const rows = await prisma.$queryRaw<AtOnceRow[]>`
+    WITH input AS (
+      SELECT * FROM unnest(${requests.map(() => randomUUID())}::text[], ${requests.map((r) => r.competitionId)}::text[],
+                           ${requests.map((r) => r.voterId)}::text[], ${requests.map((r) => r.ballot.submissionId)}::text[],
+                           ${requests.map((r) => r.idempotencyKey)}::text[], ${requests.map((r) => r.requestHash)}::text[])
+        WITH ORDINALITY AS i(id, c, v, s, k, h, ord)
+    ), open AS MATERIALIZED (
+      SELECT "id" FROM "Competition"
+      WHERE "id" = ANY(${competitionIds}::text[]) AND "status" = 'OPEN' AND "votingMethod" = 'SIMPLE'
+      ORDER BY "id" FOR SHARE
+    ), valid AS (
+      SELECT i.* FROM input i JOIN open ON open."id" = i.c
+      WHERE EXISTS (SELECT 1 FROM "Submission" s WHERE s."id" = i.s AND s."competitionId" = i.c)
+        AND (i.k IS NULL OR NOT EXISTS (SELECT 1 FROM "Vote" v WHERE v."voterId" = i.v AND v."idempotencyKey" = i.k))
+    ), entries AS (
+      INSERT INTO "BallotEntry" ("competitionId", "voterId", "submissionId", "votes", "updatedAt")
+      SELECT c, v, s, 1, ${now} FROM valid ORDER BY ord
+      ON CONFLICT DO NOTHING
+      RETURNING "competitionId", "voterId", "submissionId"
+    ), chosen AS (
+      -- The first of several identical ballots gets the entry; the others already voted.
+      SELECT DISTINCT ON (valid.c, valid.v, valid.s) valid.* FROM valid
+      JOIN entries e ON e."competitionId" = valid.c AND e."voterId" = valid.v AND e."submissionId" = valid.s
+      ORDER BY valid.c, valid.v, valid.s, valid.ord
+    ), votes AS (
+      INSERT INTO "Vote" ("id", "competitionId", "voterId", "idempotencyKey", "requestHash", "createdAt")
+      SELECT id, c, v, k, h, ${now} FROM chosen ORDER BY ord
+      ON CONFLICT ("voterId", "idempotencyKey") DO NOTHING
+      RETURNING *
+    )
+    SELECT i.ord::int AS "ord", valid.ord IS NOT NULL AS "valid",
+           w."id", w."competitionId", w."voterId", w."idempotencyKey", w."requestHash", w."createdAt",
+           1 / (SELECT CASE WHEN count(*) = count(x."id") THEN 1 ELSE 0 END FROM chosen ch LEFT JOIN votes x ON x."id" = ch.id) AS "whole"
+    FROM input i LEFT JOIN valid ON valid.ord = i.ord LEFT JOIN votes w ON w."id" = i.id
+    ORDER BY i.ord`;
+
+  const leftovers: Pending[] = [];
+  for (const row of rows) {
+    const pending = ordered[row.ord - 1]!;
+    const { competitionId, idempotencyKey } = pending.request;
+    if (!row.valid) leftovers.push(pending);
+    else if (row.id !== null) {
+      const vote: Vote = {
+        id: row.id,
+        competitionId: row.competitionId!,
+        voterId: row.voterId!,
+        idempotencyKey: row.idempotencyKey,
+        requestHash: row.requestHash,
+        createdAt: row.createdAt!,
+      };
+      settled.set(pending, { outcome: { kind: 'recorded', vote, creditsRemaining: null } });
+    }
+    else if (idempotencyKey !== null) settled.set(pending, { outcome: { kind: 'key-taken' } });
+    else settled.set(pending, { error: alreadyVoted(competitionId, pending.request.ballot.submissionId!) });
+  }
+  return leftovers;
+}
+
 async function writeSimple(
   tx: Tx,
   items: { pending: Pending; submissionId: string }[],
-  settled: Map<Pending, { outcome?: VoteOutcome; error?: unknown }>,
+  settled: Map<Pending, Settled>,
 ): Promise<void> {
   const now = new Date();
   const entryKey = (c: string, v: string, s: string) => `${c}\u0000${v}\u0000${s}`;

@@ -9,7 +9,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
-import { VotingMethod } from '../../generated/prisma/enums.js';
 import type { EventBus } from '../../realtime/event-bus.js';
 import { currentSeq } from '../../realtime/sequence.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
@@ -37,25 +36,27 @@ export async function readStandings(
   competitionId: string,
   now: Date,
 ): Promise<TallySnapshot | null> {
-  const [competition] = await tx.$queryRaw<{ votingMethod: VotingMethod }[]>`
-    SELECT "votingMethod" FROM "Competition" WHERE "id" = ${competitionId}`;
-  if (!competition) return null;
-  const ranked = competition.votingMethod === VotingMethod.RANKED;
   const minuteAgo = new Date(now.getTime() - MINUTE_MS);
   const twoMinutesAgo = new Date(now.getTime() - 2 * MINUTE_MS);
-  const rows = await tx.$queryRaw<(TallyCount & { previousMinute: number })[]>`
-    WITH n AS (SELECT COUNT(*)::int AS n FROM "Submission" WHERE "competitionId" = ${competitionId})
+  // One round trip (every flush runs this, ~1/TALLY_FLUSH_MS under load): no row at all means no
+  // such competition; one row without a submissionId, a competition without submissions.
+  const rows = await tx.$queryRaw<(Omit<TallyCount, 'submissionId'> & { submissionId: string | null; previousMinute: number })[]>`
+    WITH c AS (SELECT "votingMethod" = 'RANKED' AS ranked FROM "Competition" WHERE "id" = ${competitionId}),
+         n AS (SELECT COUNT(*)::int AS n FROM "Submission" WHERE "competitionId" = ${competitionId})
     SELECT s."id" AS "submissionId",
            COUNT(b."submissionId")::int AS "votes",
-           CASE WHEN ${ranked} THEN COALESCE(SUM(GREATEST((SELECT n FROM n) - b."position", 0)), 0)
+           CASE WHEN c.ranked THEN COALESCE(SUM(GREATEST((SELECT n FROM n) - b."position", 0)), 0)
                 ELSE COALESCE(SUM(b."votes"), 0) END::float8 AS "score",
            COUNT(b."submissionId") FILTER (WHERE b."updatedAt" > ${minuteAgo})::int AS "votesLastMinute",
            COUNT(b."submissionId") FILTER (WHERE b."updatedAt" > ${twoMinutesAgo} AND b."updatedAt" <= ${minuteAgo})::int AS "previousMinute"
-    FROM "Submission" s
+    FROM c
+    LEFT JOIN "Submission" s ON s."competitionId" = ${competitionId}
     LEFT JOIN "BallotEntry" b ON b."competitionId" = s."competitionId" AND b."submissionId" = s."id"
-    WHERE s."competitionId" = ${competitionId}
-    GROUP BY s."id"`;
-  const counts = rows.map(({ previousMinute, ...count }) => ({ ...count, momentum: count.votesLastMinute! - previousMinute }));
+    GROUP BY c.ranked, s."id"`;
+  if (rows.length === 0) return null;
+  const counts = rows
+    .filter((row): row is typeof row & { submissionId: string } => row.submissionId !== null)
+    .map(({ previousMinute, ...count }) => ({ ...count, momentum: count.votesLastMinute! - previousMinute }));
   const entries = rankEntries(counts);
   return { competitionId, totalVotes: totalVotes(entries), entries };
 }

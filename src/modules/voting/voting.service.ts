@@ -8,10 +8,10 @@
 import { createHash } from 'node:crypto';
 import type { PrismaClient, Vote } from '../../generated/prisma/client.js';
 import { VotingMethod } from '../../generated/prisma/enums.js';
-import { badInput, notFound } from '../../errors.js';
+import { AppError, badInput, notFound } from '../../errors.js';
 import type { Viewer } from '../../guards/auth.js';
 import { quadraticCost } from './ballot.js';
-import { createVoteWriter } from './vote-writer.js';
+import { createVoteWriter, type VoteOutcome } from './vote-writer.js';
 import { alreadyVoted, idempotencyKeyReused } from './voting.errors.js';
 import { readStandings, type TallyPublisher } from './voting.events.js';
 import type { TallyEntry } from './tally.js';
@@ -59,7 +59,7 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
   }
 
   async function replay(voterId: string, key: string, hash: string): Promise<CastVoteResult | null> {
-    // Raw SQL on this hot path (every keyed vote checks it): no query compilation per call.
+    // Raw SQL: no query compilation per call on a path every retried keyed vote takes.
     const [existing] = await prisma.$queryRaw<Vote[]>`
       SELECT * FROM "Vote" WHERE "voterId" = ${voterId} AND "idempotencyKey" = ${key}`;
     if (!existing) return null;
@@ -74,11 +74,20 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
         throw badInput('input.idempotencyKey', `idempotencyKey must be 1..${IDEMPOTENCY_KEY_MAX} characters`);
       }
       const hash = requestHash(input);
-      if (key !== null) {
-        const previous = await replay(voter.id, key, hash);
-        if (previous) return previous;
+      // No key lookup before writing: the batch claims the key together with the ballot and
+      // reports a key that was already taken, so a first attempt (nearly every keyed vote) costs
+      // no round trip of its own. A retry that the write refuses (voting closed since, budget
+      // spent elsewhere, a ballot error) still gets its first result, or IDEMPOTENCY_KEY_REUSED.
+      let outcome: VoteOutcome;
+      try {
+        outcome = await writer.write({ voterId: voter.id, competitionId: input.competitionId, ballot: input, idempotencyKey: key, requestHash: hash });
+      } catch (error) {
+        if (key !== null && error instanceof AppError) {
+          const previous = await replay(voter.id, key, hash);
+          if (previous) return previous;
+        }
+        throw error;
       }
-      const outcome = await writer.write({ voterId: voter.id, competitionId: input.competitionId, ballot: input, idempotencyKey: key, requestHash: hash });
       if (outcome.kind === 'recorded') return { vote: outcome.vote, creditsRemaining: outcome.creditsRemaining };
       // The key was taken by a request that committed first: the same request replays, another conflicts.
       const previous = key === null ? null : await replay(voter.id, key, hash);
