@@ -26,7 +26,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { installCleanup, killAllTrackedSync } from './lib/children.js';
 import { selfTest, signHs256 } from './lib/jwt.js';
-import { setupCompetition } from './lib/operations.js';
+import { setupCompetition, TALLY_PROBE_SUBSCRIPTION } from './lib/operations.js';
 import { startPostgres, type RunningPostgres } from './lib/postgres.js';
 import { ProcSampler, readMachineCpu, treeCpuSeconds } from './lib/proc.js';
 import { formatSummary, summarise, type ProfileSummary } from './lib/profile.js';
@@ -295,7 +295,7 @@ async function main(): Promise<Record<string, unknown>> {
   const belowAckedAtDrainEnd = pool?.below(votes.acked) ?? 0;
 
   // Probe: a fresh subscription's first frame carries the latest published seq and the count.
-  const probe = new SubscriberPool({ ...poolOpts, transport: 'ws', count: 1, rampConcurrency: 1, rampTimeoutMs: 10_000, ipOffset: 65_000, log: undefined });
+  const probe = new SubscriberPool({ ...poolOpts, query: TALLY_PROBE_SUBSCRIPTION, transport: 'ws', count: 1, rampConcurrency: 1, rampTimeoutMs: 10_000, ipOffset: 65_000, log: undefined });
   await probe.open();
   const probeOk = probe.status[0] === 1;
   let publishedSeq = probeOk ? probe.firstSeq[0]! : Number.NaN;

@@ -6,6 +6,14 @@ export const TALLY_SUBSCRIPTION = /* GraphQL */ `subscription Tally($competition
   tallyUpdated(competitionId: $competitionId) { competitionId seq publishedAt totalVotes entries { submissionId votes score rank } }
 }`;
 
+/**
+ * The same selection under another operation name, for the end-of-run probe: a different
+ * document is its own shared stream on Ovation, so its first frame is a fresh read of the
+ * database, not the newest update the watchers' shared stream has delivered so far (which lags
+ * while an overloaded server still works through queued votes).
+ */
+export const TALLY_PROBE_SUBSCRIPTION = TALLY_SUBSCRIPTION.replace('subscription Tally(', 'subscription TallyProbe(');
+
 export const CAST_VOTE = /* GraphQL */ `mutation CastVote($input: CastVoteInput!) { castVote(input: $input) { vote { id } } }`;
 
 const CREATE_COMPETITION = /* GraphQL */ `mutation CreateCompetition($input: CreateCompetitionInput!) { createCompetition(input: $input) { id } }`;

@@ -64,6 +64,8 @@ interface TallyShape {
 
 export interface PoolOptions {
   transport: Transport;
+  /** The subscription document [TALLY_SUBSCRIPTION]. */
+  query?: string;
   wsUrl: string;
   graphqlUrl: string;
   competitionId: string;
@@ -117,8 +119,9 @@ export class SubscriberPool {
     this.conns = new Array<WebSocket | http.ClientRequest | undefined>(this.n);
     this.waiters = new Array<(() => void) | undefined>(this.n);
     const variables = { competitionId: opts.competitionId };
-    this.subscribeFrame = JSON.stringify({ id: '1', type: 'subscribe', payload: { query: TALLY_SUBSCRIPTION, variables } });
-    this.sseBody = JSON.stringify({ query: TALLY_SUBSCRIPTION, variables });
+    const query = opts.query ?? TALLY_SUBSCRIPTION;
+    this.subscribeFrame = JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables } });
+    this.sseBody = JSON.stringify({ query, variables });
     this.url = new URL(opts.graphqlUrl);
     this.ipOffset = opts.ipOffset ?? 0;
   }
