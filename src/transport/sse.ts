@@ -11,6 +11,7 @@
  * result becomes one `event: next` Buffer that every SSE subscriber's response is handed as is.
  * Results that are not shared, or carry errors, still come through the iterator, in order.
  */
+import type { ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { ExecutionResult, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
@@ -72,6 +73,10 @@ class SseChannel {
 
   /** Writes the iterator's results after whatever the sink wrote, then `complete`. */
   async pump(iterator: AsyncIterator<ExecutionResult>): Promise<void> {
+    if (this.closed) {
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+      return;
+    }
     const ping = setInterval(() => {
       if (!this.closed && this.body.writableLength === 0) this.body.write(COMMENT);
     }, PING_INTERVAL_MS);
@@ -118,9 +123,16 @@ export function useSseTransport(options: { endpoint: string }): Plugin<DirectSin
       if (!channel) channels.set(request, (channel = new SseChannel()));
       extendContext({ directSink: channel.sink });
     },
-    onResultProcess({ request, result, setResultProcessor }) {
+    onResultProcess({ request, result, setResultProcessor, serverContext }) {
       const channel = channels.get(request);
       if (!channel || !isAsyncIterable(result)) return;
+      // @whatwg-node/server destroys the body when the response closes, but only once it pipes
+      // it; a client gone before that point must release the subscription too.
+      const res = (serverContext as { res?: ServerResponse }).res;
+      if (res) {
+        if (res.closed || res.destroyed) channel.body.destroy();
+        else res.once('close', () => channel.body.destroy());
+      }
       setResultProcessor((stream, fetchAPI) => {
         void channel.pump((stream as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]());
         // A Node Readable body: @whatwg-node/server pipes it into the response as is.

@@ -94,3 +94,14 @@ it('ends a stream whose subscribe fails with the masked error, not a broken resp
   expect(text).not.toContain('"http"');
   expect(text.endsWith('event: complete\ndata:\n\n')).toBe(true);
 });
+
+it('releases the subscriptions of clients that hang up right after asking', async () => {
+  const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+  const { request } = await import('node:http');
+  for (let i = 0; i < 5; i += 1) {
+    const req = request(t.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' } });
+    req.on('error', () => undefined);
+    req.end(JSON.stringify({ query: TALLY, variables: { id: competitionId } }), () => req.destroy());
+  }
+  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+});
