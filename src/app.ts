@@ -30,7 +30,7 @@ import { openDatabase, type Database } from './infra/database.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { connectRedis, type RedisConnections } from './infra/redis.js';
 import { createCompetitionsService } from './modules/competitions/competitions.service.js';
-import { createUsersService } from './modules/users/users.service.js';
+import { createUserRecords, createUsersService } from './modules/users/users.service.js';
 import { createReactionsService } from './modules/reactions/reactions.service.js';
 import { createMemoryReactionStore } from './modules/reactions/reactions.store.memory.js';
 import { createSessionsService } from './modules/sessions/sessions.service.js';
@@ -185,6 +185,9 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
         },
       ),
   });
+  // The User rows of the request path, one instance for users, admission and the account-age
+  // rule: a first-time user costs one statement per batch, not three.
+  const userRecords = createUserRecords(prisma);
   // Fraud checks on votes and reactions: windows in Redis when configured (every instance's traffic
   // counts), alerts stored and published off the hot path. FRAUD_DETECTION_ENABLED=false: no checks.
   const fraudStore = redis ? createRedisFraudStore({ redis: redis.publisher }) : createMemoryFraudStore();
@@ -194,7 +197,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
         engine: createFraudEngine({
           store: fraudStore,
           thresholds: { alert: config.fraudAlertThreshold, block: config.fraudBlockThreshold },
-          accountCreatedAt: createAccountAge({ load: createdAtFromUsers(prisma) }).createdAt,
+          accountCreatedAt: createAccountAge({ load: createdAtFromUsers(prisma, userRecords) }).createdAt,
         }),
         store: fraudStore,
         alerts: fraud,
@@ -216,7 +219,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   // Tokens (guards/auth.ts), revocation and server-side roles (guards/access.ts): README "Auth flows".
   const jwtSecret = await resolveJwtSecret(config);
   const tokenIssuer = { issuer: config.jwtIssuer, audience: config.jwtAudience };
-  const access = createUserAccess({ prisma, bus, onError: (message, details) => logger.error(message, details) });
+  const access = createUserAccess({ bus, readUser: userRecords.admissionRow, onError: (message, details) => logger.error(message, details) });
   const authenticator = createAuthenticator({
     secret: jwtSecret,
     ...tokenIssuer,
@@ -241,7 +244,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   const services: Services = {
     auth: createAuthService({ prisma, bus, access, issueToken: createTokenIssuer(jwtSecret, tokenIssuer) }),
     access,
-    users: createUsersService({ prisma }),
+    users: createUsersService({ prisma, records: userRecords }),
     competitions,
     // Group commits: PGlite has one session; on PostgreSQL a few batches overlap on the pool.
     voting: createVotingService({ prisma, tallies, writerConcurrency: database.kind === 'pglite' ? 1 : Math.max(1, Math.min(4, config.databasePoolSize >> 1)) }),

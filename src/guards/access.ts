@@ -16,9 +16,8 @@
  * - Watches: graphql-ws connections (ws.ts) and SSE streams (streams.ts) end when the user's
  *   tokens are revoked (watchUser).
  */
-import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Role } from '../generated/prisma/enums.js';
-import { userRecords, type AdmissionRow } from '../modules/users/users.service.js';
+import type { AdmissionRow } from '../modules/users/users.service.js';
 import { AppError, unauthenticated } from '../errors.js';
 import type { EventBus, TopicSubscription } from '../realtime/event-bus.js';
 import type { UserAccessChange, UserAccessEvent } from '../modules/auth/auth.events.js';
@@ -58,7 +57,6 @@ const revokedReason = (change: Extract<UserAccessChange, { kind: 'revoked' }>): 
   change.reason === 'DISABLED' ? unauthenticated('account disabled') : unauthenticated('token revoked: role changed');
 
 export function createUserAccess(deps: {
-  prisma: PrismaClient;
   bus: EventBus;
   /** How long a cached state is trusted without an event [30 s]. */
   ttlMs?: number;
@@ -66,14 +64,13 @@ export function createUserAccess(deps: {
   maxEntries?: number;
   onError?: (message: string, details: Record<string, unknown>) => void;
   /**
-   * Reads the user's row [users' shared UserRecords of `prisma`: batched per tick, and a new user
-   * is created in the same statement, so ensureUser and the account-age rule need no query of
-   * their own].
+   * Reads the user's row (users' UserRecords.admissionRow: batched per tick, and a new user is
+   * created in the same statement, so ensureUser and the account-age rule need no query of
+   * their own).
    */
-  readUser?: (viewer: Viewer) => Promise<AdmissionRow | undefined>;
+  readUser: (viewer: Viewer) => Promise<AdmissionRow | undefined>;
 }): UserAccess {
-  const { prisma, bus, ttlMs = 30_000, maxEntries = 10_000 } = deps;
-  const readUser = deps.readUser ?? userRecords(prisma).admissionRow;
+  const { bus, readUser, ttlMs = 30_000, maxEntries = 10_000 } = deps;
   const entries = new Map<string, Entry>();
 
   function entryOf(userId: string): Entry {

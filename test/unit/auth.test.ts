@@ -23,6 +23,7 @@ import { loadConfig } from '../../src/config.js';
 import { AppError } from '../../src/errors.js';
 import type { PrismaClient } from '../../src/generated/prisma/client.js';
 import { createUserAccess } from '../../src/guards/access.js';
+import { createUserRecords } from '../../src/modules/users/users.service.js';
 import { JwksUnavailableError, createAuthenticator, createTokenIssuer, type Viewer } from '../../src/guards/auth.js';
 import { catchStreamErrors, runAt, streamUntil } from '../../src/guards/streams.js';
 import { challengeMessage, decodeBase58, verifyEd25519 } from '../../src/modules/auth/wallet.js';
@@ -303,7 +304,8 @@ describe('admission cache', () => {
       idsOf(values).map((id) => ({ ...row, id, name: 'U', createdAt: new Date(0) })),
     );
     const bus = createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
-    const access = createUserAccess({ prisma: { $queryRaw: findMany } as unknown as PrismaClient, bus, ttlMs });
+    const records = createUserRecords({ $queryRaw: findMany } as unknown as PrismaClient);
+    const access = createUserAccess({ bus, readUser: records.admissionRow, ttlMs });
     const revoke = (data: Parameters<typeof bus.publish<'user'>>[2]['data']) =>
       bus.publish('user', 'u1', { topic: 'user:u1', seq: 1, publishedAt: new Date().toISOString(), data });
     return { findMany, bus, access, revoke };

@@ -4,7 +4,7 @@
  * a crowd of new voters costs one `WHERE id IN (...)` per tick, not one query each.
  */
 import type { PrismaClient } from '../../generated/prisma/client.js';
-import { userRecords } from '../../modules/users/users.service.js';
+import type { UserRecords } from '../../modules/users/users.service.js';
 
 export type LoadCreatedAt = (userIds: readonly string[]) => Promise<Map<string, number>>;
 
@@ -67,9 +67,9 @@ export function createAccountAge(deps: { load: LoadCreatedAt; cacheSize?: number
  * caller in the same request (users' UserRecords), so its createdAt is usually at hand; only the
  * rest is queried.
  */
-export const createdAtFromUsers = (prisma: PrismaClient): LoadCreatedAt => {
-  const records = userRecords(prisma);
-  return async (userIds) => {
+export const createdAtFromUsers =
+  (prisma: PrismaClient, records: Pick<UserRecords, 'recentCreatedAt'>): LoadCreatedAt =>
+  async (userIds) => {
     const found = new Map<string, number>();
     const misses: string[] = [];
     for (const id of userIds) {
@@ -83,4 +83,3 @@ export const createdAtFromUsers = (prisma: PrismaClient): LoadCreatedAt => {
     }
     return found;
   };
-};

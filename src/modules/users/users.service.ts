@@ -46,20 +46,11 @@ export interface UserRecords {
   recentCreatedAt(userId: string): number | undefined;
 }
 
-const records = new WeakMap<object, UserRecords>();
-
-/** One UserRecords per Prisma client: every part of the app that sees the same database shares its batches and caches. */
-export function userRecords(prisma: PrismaClient): UserRecords {
-  let existing = records.get(prisma);
-  if (!existing) records.set(prisma, (existing = createUserRecords(prisma)));
-  return existing;
-}
-
-export function createUsersService(deps: { prisma: PrismaClient }): UsersService {
-  const { prisma } = deps;
-  const shared = userRecords(prisma);
+/** `records`: the one UserRecords of the app (app.ts), shared with admission and the account-age rule. */
+export function createUsersService(deps: { prisma: PrismaClient; records: UserRecords }): UsersService {
+  const { prisma, records } = deps;
   return {
-    ensureUser: (viewer) => shared.ensure(viewer),
+    ensureUser: (viewer) => records.ensure(viewer),
     byId(id) {
       return prisma.user.findUnique({ where: { id } });
     },
@@ -83,16 +74,20 @@ type Row = AdmissionRow & { name: string };
 
 const fingerprintOf = (name: string, role: string): string => `${name}|${role}`;
 
-function createUserRecords(prisma: PrismaClient): UserRecords {
+export function createUserRecords(prisma: PrismaClient): UserRecords {
   const seen = new Map<string, string>();
   const queued = new Map<string, Pending>();
   let flushing = false;
   const createdAt = new Map<string, number>();
 
+  function markSeen(userId: string, fingerprint: string): void {
+    if (seen.size >= SEEN_CACHE_LIMIT && !seen.has(userId)) seen.delete(seen.keys().next().value as string);
+    seen.set(userId, fingerprint);
+  }
+
   function remember(row: Row): void {
     // The stored name and role: an upsert with this fingerprint would change nothing.
-    if (seen.size >= SEEN_CACHE_LIMIT && !seen.has(row.id)) seen.delete(seen.keys().next().value as string);
-    seen.set(row.id, fingerprintOf(row.name, row.role));
+    markSeen(row.id, fingerprintOf(row.name, row.role));
     createdAt.delete(row.id);
     createdAt.set(row.id, row.createdAt.getTime());
     if (createdAt.size > RECENT_CREATED_AT_LIMIT) createdAt.delete(createdAt.keys().next().value as string);
@@ -120,8 +115,7 @@ function createUserRecords(prisma: PrismaClient): UserRecords {
         WHERE "User"."name" IS DISTINCT FROM EXCLUDED."name"
           OR ("User"."role" IS DISTINCT FROM EXCLUDED."role" AND "User"."tokensValidAfter" IS NULL)`;
       for (const pending of batch) {
-        if (seen.size >= SEEN_CACHE_LIMIT && !seen.has(pending.viewer.id)) seen.delete(seen.keys().next().value as string);
-        seen.set(pending.viewer.id, pending.fingerprint);
+        markSeen(pending.viewer.id, pending.fingerprint);
         pending.resolve();
       }
     } catch (error) {
