@@ -20,6 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isAlive } from './lib/children.js';
 import { readMachineCpu } from './lib/proc.js';
+import { ensureBuilt } from './lib/build.js';
 import { ROOT } from './lib/targets.js';
 
 const { values } = parseArgs({
@@ -109,6 +110,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const outDir = values.dir ? path.resolve(values.dir) : path.join(ROOT, 'bench', 'results', `${stamp}-suite`);
 mkdirSync(outDir, { recursive: true });
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
+ensureBuilt(log);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until the machine has been idle (< 0.15 core busy over 2 s), at most `maxMs`. */

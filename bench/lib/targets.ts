@@ -1,8 +1,9 @@
 /**
- * Starts a target server as a child process on a free loopback port and waits for /ready:
- *  - ovation:    node --import tsx src/main.ts  (fresh temp DATA_DIR → embedded PGlite, or DATABASE_URL)
- *  - stock-yoga: node --import tsx bench/reference/stock-yoga.ts
- *  - raw-ws:     node --import tsx bench/reference/raw-ws.ts
+ * Starts a target server as a child process on a free loopback port and waits for /ready, each
+ * compiled to JavaScript first (build.ts ensureBuilt, as production runs it):
+ *  - ovation:    node dist/main.js  (fresh temp DATA_DIR → embedded PGlite, or DATABASE_URL)
+ *  - stock-yoga: node bench/.build/stock-yoga.js
+ *  - raw-ws:     node bench/.build/raw-ws.js
  * stop() sends SIGTERM to that PID (graceful: --cpu-prof gets written), SIGKILL after 20 s.
  */
 import { spawn } from 'node:child_process';
@@ -11,6 +12,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureBuilt } from './build.js';
 import { track, untrack } from './children.js';
 import { getStatus } from './http.js';
 
@@ -62,6 +64,7 @@ const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'];
 const OUTPUT_LIMIT = 200_000;
 
 export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
+  ensureBuilt();
   const port = await freePort();
   const profArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
   const baseEnv: Record<string, string> = Object.fromEntries(
@@ -72,7 +75,7 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
   let env: Record<string, string>;
   if (opts.target === 'ovation') {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-bench-data-'));
-    args = ['--import', 'tsx', ...profArgs, 'src/main.ts'];
+    args = [...profArgs, 'dist/main.js'];
     env = {
       ...baseEnv,
       NODE_ENV: 'production',
@@ -89,7 +92,7 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
       ...opts.env,
     };
   } else {
-    args = ['--import', 'tsx', ...profArgs, `bench/reference/${opts.target}.ts`, '--port', String(port), '--host', '127.0.0.1', '--flush-ms', String(opts.flushMs)];
+    args = [...profArgs, `bench/.build/${opts.target}.js`, '--port', String(port), '--host', '127.0.0.1', '--flush-ms', String(opts.flushMs)];
     env = { ...baseEnv, NODE_ENV: 'production', JWT_SECRET: opts.jwtSecret, ...opts.env };
   }
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import { MeDocument } from '../generated/graphql.js';
-import { dataOf, execute } from '../support/graphql.js';
+import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { startServerProcess } from '../support/server-process.js';
 
 const run = promisify(execFile);
@@ -44,6 +44,19 @@ it('serves with no configuration and accepts tokens from npm run token', async (
     await server.stop();
   }
 });
+
+// Production runs the compiled build (Dockerfile: npm run build, node dist/main.js), and so does
+// bench/: it must start from a clean build and serve the same API, migrations included.
+it('the production build (npm run build, node dist/main.js) starts and serves', async () => {
+  await run('npm', ['run', '-s', 'build'], { cwd: ROOT, timeout: 120_000 });
+  const server = await startServerProcess({}, { entry: ['dist/main.js'] });
+  try {
+    const token = await tokenFor({ sub: 'dist-user', name: 'Dist', role: 'AUDIENCE' });
+    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token)).me).toEqual({ id: 'dist-user', name: 'Dist', role: 'AUDIENCE' });
+  } finally {
+    await server.stop();
+  }
+}, 180_000);
 
 it.each([
   ['PORT', 'not-a-port'],

@@ -26,11 +26,18 @@ export interface ServerProcess {
 
 const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT'];
 
-export async function startServerProcess(env: Record<string, string> = {}, opts: { dataDir?: string } = {}): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string> = {},
+  opts: {
+    dataDir?: string;
+    /** Node arguments that start the server [the sources through tsx; `['dist/main.js']` for the build]. */
+    entry?: string[];
+  } = {},
+): Promise<ServerProcess> {
   const port = await freePort();
   const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ovation-e2e-')));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, opts.entry ?? ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {
       ...Object.fromEntries(PASSTHROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),

@@ -103,7 +103,7 @@ describe('shared stream', () => {
   it('serves a large audience in slices, every subscriber every result in order', async () => {
     const src = source();
     const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
-    const clients = Array.from({ length: 1_600 }, () => sink());
+    const clients = Array.from({ length: 4_500 }, () => sink());
     for (const client of clients) stream.attach(client.sink);
     src.push(tally(1));
     src.push(tally(2));
@@ -117,7 +117,7 @@ describe('shared stream', () => {
   it('reads a conflating source ahead while a sliced fan-out is under way, so no update is skipped', async () => {
     const src = source({ conflate: true });
     const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined);
-    const clients = Array.from({ length: 1_600 }, () => sink());
+    const clients = Array.from({ length: 4_500 }, () => sink());
     for (const client of clients) stream.attach(client.sink);
     src.push(tally(1));
     await new Promise((resolve) => setImmediate(resolve)); // the fan-out of 1 has started, not finished
@@ -127,6 +127,25 @@ describe('shared stream', () => {
     src.push(tally(3));
     for (let i = 0; i < 20; i += 1) await tick();
     for (const client of clients) expect(client.payloads()).toEqual([tally(1), tally(2), tally(3)]);
+  });
+
+  it('under sustained overload replaces snapshots queued longer than the lag bound by the newest', async () => {
+    let clock = 0;
+    const src = source({ conflate: true });
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined, { maxSnapshotLagMs: 1_000, now: () => clock });
+    const clients = Array.from({ length: 4_500 }, () => sink());
+    for (const client of clients) stream.attach(client.sink);
+    src.push(tally(1));
+    await new Promise((resolve) => setImmediate(resolve)); // the fan-out of 1 is under way
+    expect(clients.at(-1)!.written).toHaveLength(0);
+    for (const seq of [2, 3, 4]) {
+      src.push(tally(seq));
+      for (let i = 0; i < 10; i += 1) await Promise.resolve(); // read ahead, queued behind the fan-out
+      clock += 600;
+    }
+    // 2 and 3 have waited > 1 s with a newer one behind them: obsolete. 4 (600 ms) is not.
+    for (let i = 0; i < 30; i += 1) await tick();
+    for (const client of clients) expect(client.payloads()).toEqual([tally(1), tally(4)]);
   });
 
   it('gives a late direct subscriber the latest result first', async () => {
