@@ -86,7 +86,7 @@ function capacity(group: string, subs: number): Scenario[] {
   ];
 }
 
-const castVote = [...TAILS, '--subscribers', '0', '--votes-per-sec', '0', '--vote-concurrency', '64', '--duration', D(20), '--flush-ms', '100'];
+const castVote = [...TAILS, '--subscribers', '0', '--votes-per-sec', '0', '--vote-concurrency', '64', '--duration', D(20), '--warmup', D(5), '--flush-ms', '100'];
 const all: Scenario[] = [
   { group: 'castvote', name: 'castvote-ovation-pglite', label: 'ovation, embedded PGlite', args: ['--target', 'ovation', ...castVote] },
   ...(values['no-postgres']
