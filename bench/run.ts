@@ -349,7 +349,16 @@ async function main(): Promise<Record<string, unknown>> {
     const t = Date.now();
     while (Date.now() - t < drainTimeoutMs && p.below(probeTotal) > 0) await sleep(50);
   }
-  if (pool && pool.maxSeq > publishedSeq) publishedSeq = pool.maxSeq;
+  if (pool && pool.maxSeq > publishedSeq) {
+    // Newer updates went out since the probe (votes answered late, an overloaded target still
+    // working through its backlog): audit up to the newest, once its fan-out has reached everyone
+    // (bounded) — not half-way through it, which would count "not yet" as missing.
+    const p = pool;
+    const t = Date.now();
+    while (Date.now() - t < drainTimeoutMs && p.behind(p.maxSeq) > 0) await sleep(50);
+    publishedSeq = p.maxSeq;
+    probeTotal = Math.max(probeTotal, p.newestTotal());
+  }
 
   const audit = pool?.audit(publishedSeq, probeTotal);
   const lostConnections = audit?.lostConnections ?? 0;

@@ -335,6 +335,20 @@ export class SubscriberPool {
     return c;
   }
 
+  /** Live subscribers whose newest update is older than `seq`. */
+  behind(seq: number): number {
+    let c = 0;
+    for (let i = 0; i < this.n; i++) if (this.status[i] === READY && this.lastSeq[i]! < seq) c++;
+    return c;
+  }
+
+  /** The totalVotes of the newest update any live subscriber holds (totals only grow with seq). */
+  newestTotal(): number {
+    let total = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < this.n; i++) if (this.status[i] === READY && this.lastTotal[i]! > total) total = this.lastTotal[i]!;
+    return total;
+  }
+
   close(): void {
     this.closing = true;
     for (let i = 0; i < this.n; i++) {

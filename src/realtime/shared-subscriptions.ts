@@ -11,7 +11,9 @@
  *
  * Fields are registered with their kind:
  * - 'snapshot': every event is the full state (tally standings): a late joiner first gets the
- *   latest result, and a slow subscriber only ever holds the newest one (conflation).
+ *   latest result, and a slow subscriber only ever holds the newest one (conflation). Every
+ *   result reaches every subscriber while the fan-out keeps up; a backlog older than
+ *   MAX_SNAPSHOT_LAG_MS gives way to the newest result.
  * - 'events': every event matters (bursts, transitions): no replay, a bounded per-subscriber
  *   queue; a subscriber that falls `maxBuffer` behind is ended with an error.
  * Operations that mix shared and other root fields, or use fragments/directives at the root,
@@ -117,9 +119,10 @@ function stableJson(value: unknown): string {
 
 /**
  * Subscribers served per turn of the event loop: ~25 ms of socket writes at ~13 µs each here.
- * Smaller slices cost throughput, not just loop turns: at 500 per turn the receiving side drained
- * each slice and went back to sleep, so most writes paid a wake-up in the kernel (10k graphql-ws
- * subscribers, TALLY_FLUSH_MS=5: 41.8k events/s at 500, 52.3k at 2,000, 53.4k unsliced; bench/).
+ * Smaller slices cost throughput, not just loop turns: each write() got dearer (13.7 µs at 500 per
+ * turn; likely the readers draining a small slice and going back to sleep, so more writes pay a
+ * wake-up in the kernel). 10k graphql-ws subscribers, TALLY_FLUSH_MS=5 (bench/): 41.8k events/s
+ * at 500, 52.3k at 2,000, 53.4k unsliced.
  */
 const FANOUT_SLICE = 2_000;
 
