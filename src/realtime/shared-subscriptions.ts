@@ -91,6 +91,8 @@ interface Subscriber {
   /** Direct frames not written yet because the client was busy; snapshot streams keep only the newest. */
   backlog: Frame[];
   retryArmed: boolean;
+  /** Given to the sink on every write: made once, not per result. */
+  retry: () => void;
 }
 
 interface SharedStream {
@@ -172,10 +174,7 @@ export function createSharedStream(
         deliverSlow(subscriber, frame.result);
         continue;
       }
-      const outcome = sink.write(frame, () => {
-        subscriber.retryArmed = false;
-        flushBacklog(subscriber);
-      });
+      const outcome = sink.write(frame, subscriber.retry);
       if (outcome === 'busy') {
         subscriber.retryArmed = true;
         return;
@@ -193,6 +192,14 @@ export function createSharedStream(
     // Results with errors, and anything queued behind one, go through the iterator in order.
     if (!subscriber.sink || subscriber.queue.length > 0 || (frame.result.errors && subscriber.backlog.length === 0)) {
       deliverSlow(subscriber, frame.result);
+      return;
+    }
+    if (subscriber.backlog.length === 0 && !subscriber.retryArmed && !frame.result.errors) {
+      // The common case, once per subscriber per result: straight to the client.
+      if (subscriber.sink.write(frame, subscriber.retry) === 'busy') {
+        subscriber.retryArmed = true;
+        subscriber.backlog.push(frame);
+      }
       return;
     }
     if (kind === 'snapshot' && subscriber.backlog.length > 0) subscriber.backlog[subscriber.backlog.length - 1] = frame;
@@ -294,7 +301,17 @@ export function createSharedStream(
   return {
     size: () => subscribers.size,
     attach(sink) {
-      const subscriber: Subscriber = { queue: [], done: false, backlog: [], retryArmed: false, ...(sink && { sink }) };
+      const subscriber: Subscriber = {
+        queue: [],
+        done: false,
+        backlog: [],
+        retryArmed: false,
+        retry: () => {
+          subscriber.retryArmed = false;
+          flushBacklog(subscriber);
+        },
+        ...(sink && { sink }),
+      };
       subscribers.add(subscriber);
       if (latest) deliver(subscriber, latest);
       const iterator: AsyncIterableIterator<ExecutionResult> = {
