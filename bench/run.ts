@@ -98,6 +98,7 @@ if (transport !== 'ws' && transport !== 'sse') throw new Error('--transport must
 const subscribers = Number(values.subscribers);
 const votesPerSec = Number(values['votes-per-sec']);
 const durationS = Math.min(60, Number(values.duration));
+const warmupS = Math.min(30, Number(values.warmup));
 const flushMs = Number(values['flush-ms']);
 const submissions = Number(values.submissions);
 const drainTimeoutMs = Number(values['drain-timeout']) * 1000;
@@ -140,7 +141,7 @@ async function cleanup(): Promise<void> {
 installCleanup(cleanup);
 
 // Hard bound on the whole run.
-const hardLimitMs = 120_000 + rampTimeoutMs + (Math.min(30, Number(values.warmup)) + durationS) * 1000 + 30_000 + drainTimeoutMs + 60_000;
+const hardLimitMs = 120_000 + rampTimeoutMs + (warmupS + durationS) * 1000 + 30_000 + drainTimeoutMs + 60_000;
 const hardTimer = setTimeout(() => {
   log(`bench: hard time limit (${Math.round(hardLimitMs / 1000)} s) reached; stopping`);
   killAllTrackedSync('SIGKILL');
@@ -238,25 +239,26 @@ async function main(): Promise<Record<string, unknown>> {
   // Warm-up: the same vote load, discarded. The first seconds of a fresh Node process run
   // unoptimised code (castVote on Ovation: ~95% CPU for 700 votes/s during the first 7 s, 66%
   // after), which is the JIT's cost, not the server's steady state. Every target gets the same.
-  const warmupS = Math.min(30, Number(values.warmup));
   let warmupAcked = 0;
-  if (warmupS > 0) {
-    log(`  warm-up: ${votesPerSec > 0 ? `${votesPerSec} votes/s` : `max rate, ${values['vote-concurrency']} workers`} for ${warmupS} s (not counted)`);
-    warmupAcked = (
-      await runVoters({
-      graphqlUrl: server.graphqlUrl,
+  const loadLabel = votesPerSec > 0 ? `${votesPerSec} votes/s` : `max rate, ${values['vote-concurrency']} workers`;
+  const { graphqlUrl } = server;
+  const voters = (durationMs: number, runId: string): ReturnType<typeof runVoters> =>
+    runVoters({
+      graphqlUrl,
       competitionId: setup.competitionId,
       submissionIds: setup.submissionIds,
       secret,
       rate: votesPerSec,
       concurrency: Number(values['vote-concurrency']),
       connections: Number(values['vote-connections']),
-      durationMs: warmupS * 1000,
+      durationMs,
       maxOutstanding: Number(values['max-outstanding']),
       graceMs: Number(values['vote-grace']) * 1000,
-      runId: `${stamp}-warmup`,
-      })
-    ).acked;
+      runId,
+    });
+  if (warmupS > 0) {
+    log(`  warm-up: ${loadLabel} for ${warmupS} s (not counted)`);
+    warmupAcked = (await voters(warmupS * 1000, `${stamp}-warmup`)).acked;
   }
 
   // Load.
@@ -282,20 +284,8 @@ async function main(): Promise<Record<string, unknown>> {
     machineLoad = readMachineCpu();
     if (pgPid) pgCpuEnd = treeCpuSeconds(pgPid);
   }, durationS * 1000);
-  log(`  load: ${votesPerSec > 0 ? `${votesPerSec} votes/s` : `max rate, ${values['vote-concurrency']} workers`} for ${durationS} s`);
-  const votes = await runVoters({
-    graphqlUrl: server.graphqlUrl,
-    competitionId: setup.competitionId,
-    submissionIds: setup.submissionIds,
-    secret,
-    rate: votesPerSec,
-    concurrency: Number(values['vote-concurrency']),
-    connections: Number(values['vote-connections']),
-    durationMs: durationS * 1000,
-    maxOutstanding: Number(values['max-outstanding']),
-    graceMs: Number(values['vote-grace']) * 1000,
-    runId: stamp,
-  });
+  log(`  load: ${loadLabel} for ${durationS} s`);
+  const votes = await voters(durationS * 1000, stamp);
   const loadEnd = Math.max(votes.endedAt, loadStart + durationS * 1000);
   if (Date.now() < loadStart + durationS * 1000) await sleep(loadStart + durationS * 1000 - Date.now() + 5);
   clearTimeout(endTimer);
@@ -414,7 +404,7 @@ async function main(): Promise<Record<string, unknown>> {
     votesPerSec: votesPerSec || 'max',
     voteConcurrency: votesPerSec > 0 ? null : Number(values['vote-concurrency']),
     durationS,
-    warmupS: Math.min(30, Number(values.warmup)),
+    warmupS,
     flushMs,
     database: target === 'ovation' ? (usePostgres ? 'postgres' : 'pglite') : 'memory',
     startedAt: new Date(loadStart).toISOString(),

@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureBuilt } from './build.js';
+import { ensureBuilt, REFERENCE_BUILD_DIR } from './build.js';
 import { track, untrack } from './children.js';
 import { getStatus } from './http.js';
 
@@ -92,7 +92,7 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
       ...opts.env,
     };
   } else {
-    args = [...profArgs, `bench/.build/${opts.target}.js`, '--port', String(port), '--host', '127.0.0.1', '--flush-ms', String(opts.flushMs)];
+    args = [...profArgs, path.join(REFERENCE_BUILD_DIR, `${opts.target}.js`), '--port', String(port), '--host', '127.0.0.1', '--flush-ms', String(opts.flushMs)];
     env = { ...baseEnv, NODE_ENV: 'production', JWT_SECRET: opts.jwtSecret, ...opts.env };
   }
 
