@@ -46,7 +46,9 @@ export interface Config {
     typingPerMinute: number;
     /** RATE_LIMIT_PRESENCE_PER_MINUTE [30]: presence updates. */
     presencePerMinute: number;
-    /** RATE_LIMIT_MUTATIONS_PER_MINUTE [120]: any other guarded operation (rules without their own variable). */
+    /** RATE_LIMIT_PLEDGES_PER_MINUTE [30]: investment pool pledges (each is a transaction that re-reads the session's pool and is published to its watchers). */
+    pledgesPerMinute: number;
+    /** RATE_LIMIT_MUTATIONS_PER_MINUTE [120]: every other rate rule (rule names without their own variable, each counted on its own). */
     mutationsPerMinute: number;
     /** RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE [60]: subscription operations started, on every transport. */
     subscriptionsPerMinute: number;
@@ -201,6 +203,7 @@ export function loadConfig(env: Env = process.env): Config {
       messagesPerMinute: int(env, 'RATE_LIMIT_MESSAGES_PER_MINUTE', 30, { min: 1 }),
       typingPerMinute: int(env, 'RATE_LIMIT_TYPING_PER_MINUTE', 60, { min: 1 }),
       presencePerMinute: int(env, 'RATE_LIMIT_PRESENCE_PER_MINUTE', 30, { min: 1 }),
+      pledgesPerMinute: int(env, 'RATE_LIMIT_PLEDGES_PER_MINUTE', 30, { min: 1 }),
       mutationsPerMinute: int(env, 'RATE_LIMIT_MUTATIONS_PER_MINUTE', 120, { min: 1 }),
       subscriptionsPerMinute: int(env, 'RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE', 60, { min: 1 }),
       maxSubscriptionsPerUser: int(env, 'MAX_SUBSCRIPTIONS_PER_USER', 100, { min: 1 }),

@@ -30,7 +30,7 @@ import type { Caller, RateGuard, RateRule } from './guards.js';
 /** A rule as graphql-rate-limit spells it (`window` in its `ms` syntax: '1m', '30s', '500ms'). */
 export type RateLimitOptions = Pick<GraphQLRateLimitDirectiveArgs, 'window' | 'max' | 'message' | 'identityArgs'>;
 
-/** The rule every guarded operation without its own rule uses. */
+/** The budget of every rule name without its own entry in rateRulesFromConfig (each such name is still counted on its own). */
 export const DEFAULT_RULE = 'mutations';
 /** Subscription operations started (src/guards/subscription-limits.ts). */
 export const SUBSCRIPTIONS_RULE = 'subscriptions';
@@ -65,6 +65,7 @@ export function rateRulesFromConfig(rate: Config['rateLimit']): Record<string, R
     messages: { window: '1m', max: rate.messagesPerMinute },
     typing: { window: '1m', max: rate.typingPerMinute },
     presence: { window: '1m', max: rate.presencePerMinute },
+    pledges: { window: '1m', max: rate.pledgesPerMinute },
     [SUBSCRIPTIONS_RULE]: { window: '1m', max: rate.subscriptionsPerMinute },
     [DEFAULT_RULE]: { window: '1m', max: rate.mutationsPerMinute },
   };

@@ -51,6 +51,7 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       messages: { window: '1m', max: 30 },
       typing: { window: '1m', max: 60 },
       presence: { window: '1m', max: 30 },
+      pledges: { window: '1m', max: 30 },
       subscriptions: { window: '1m', max: 60 },
       mutations: { window: '1m', max: 120 },
     });
@@ -72,6 +73,7 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       RATE_LIMIT_VOTES_PER_MINUTE: '3',
       RATE_LIMIT_TYPING_PER_MINUTE: '7',
       RATE_LIMIT_PRESENCE_PER_MINUTE: '8',
+      RATE_LIMIT_PLEDGES_PER_MINUTE: '6',
       RATE_LIMIT_MUTATIONS_PER_MINUTE: '9',
       RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '11',
       MAX_SUBSCRIPTIONS_PER_USER: '12',
@@ -91,6 +93,7 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       votesPerMinute: 3,
       typingPerMinute: 7,
       presencePerMinute: 8,
+      pledgesPerMinute: 6,
       mutationsPerMinute: 9,
       subscriptionsPerMinute: 11,
       maxSubscriptionsPerUser: 12,

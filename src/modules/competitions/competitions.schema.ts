@@ -73,6 +73,7 @@ builder.mutationFields((t) => ({
     type: CompetitionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'competitions' },
     args: { input: t.arg({ type: CreateCompetitionInput, required: true }) },
     resolve: (_root, { input }, ctx) => ctx.services.competitions.create(input, ctx.viewer!.id),
   }),
@@ -80,6 +81,7 @@ builder.mutationFields((t) => ({
     type: SubmissionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'competitions' },
     args: { input: t.arg({ type: CreateSubmissionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.competitions.addSubmission({
@@ -92,6 +94,7 @@ builder.mutationFields((t) => ({
     type: CompetitionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'competitions' },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => ctx.services.competitions.open(String(id)),
   }),
@@ -99,6 +102,7 @@ builder.mutationFields((t) => ({
     type: CompetitionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'competitions' },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => ctx.services.competitions.close(String(id)),
   }),

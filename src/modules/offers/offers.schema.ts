@@ -145,6 +145,7 @@ builder.mutationFields((t) => ({
     type: OfferRef,
     description: 'JUDGE',
     authScopes: (_root, _args, ctx) => ctx.viewer?.role === Role.JUDGE,
+    guard: { rate: 'offers' },
     args: { input: t.arg({ type: MakeOfferInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.offers.makeOffer(ctx.viewer!, {
@@ -160,6 +161,7 @@ builder.mutationFields((t) => ({
       'COUNTER returns the new counter-offer. ACCEPT rejects the submission\'s other pending offers.',
     ].join(' '),
     authScopes: { authenticated: true },
+    guard: { rate: 'offers' },
     args: { input: t.arg({ type: RespondToOfferInput, required: true }) },
     resolve: (_root, { input }, ctx) => ctx.services.offers.respond(ctx.viewer!, { ...input, offerId: String(input.offerId) }),
   }),
@@ -167,6 +169,7 @@ builder.mutationFields((t) => ({
     type: OfferRef,
     description: 'The judge who made it (the founder for a counter-offer), while PENDING.',
     authScopes: { authenticated: true },
+    guard: { rate: 'offers' },
     args: { offerId: t.arg.id({ required: true }) },
     resolve: (_root, { offerId }, ctx) => ctx.services.offers.withdraw(ctx.viewer!, String(offerId)),
   }),
@@ -267,6 +270,7 @@ builder.mutationField('pledge', (t) =>
     type: PledgePayloadRef,
     description: 'Signed-in users; not on a submission one founded. BUDGET_EXCEEDED carries extensions.remaining.',
     authScopes: { authenticated: true },
+    guard: { rate: 'pledges' },
     args: { input: t.arg({ type: PledgeInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.investmentPool.pledge(ctx.viewer!, {

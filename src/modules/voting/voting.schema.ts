@@ -125,10 +125,18 @@ builder.mutationField('castVote', (t) =>
   t.field({
     type: CastVotePayload,
     authScopes: { authenticated: true },
+    guard: {
+      rate: 'votes',
+      fraud: {
+        kind: 'vote',
+        subject: ({ input }) => ({
+          competitionId: String(input.competitionId),
+          submissionIds: [input.submissionId, ...(input.ranking ?? []), ...(input.approvals ?? [])].filter((id) => id != null).map(String),
+        }),
+      },
+    },
     args: { input: t.arg({ type: CastVoteInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const submissionIds = [input.submissionId, ...(input.ranking ?? []), ...(input.approvals ?? [])].filter((id) => id != null).map(String);
-      await ctx.services.guards.run(ctx, { rate: 'votes', fraud: { kind: 'vote', competitionId: String(input.competitionId), submissionIds } });
+    resolve: (_root, { input }, ctx) => {
       return ctx.services.voting.castVote(ctx.viewer!, {
         competitionId: String(input.competitionId),
         submissionId: input.submissionId == null ? null : String(input.submissionId),
