@@ -135,7 +135,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   });
   const competitions = createCompetitionsService({
     prisma,
-    onStandingsChanged: (id) => tallies.markDirty(id),
+    tallies,
     onStatusChanged: (competition) => {
       activity.competitionStatusChanged(competition);
       triggers.competitionStatusChanged(competition);

@@ -47,9 +47,9 @@ OfferRef.implement({
     type: t.expose('type', { type: OfferTypeEnum }),
     amount: t.exposeFloat('amount'),
     equityPercentage: t.exposeFloat('equityPercentage', { nullable: true, description: 'EQUITY: 0 < p ≤ 100.' }),
-    interestRatePercent: t.exposeFloat('interestRatePercent', { nullable: true, description: 'LOAN: yearly interest, 0..100.' }),
-    termMonths: t.exposeInt('termMonths', { nullable: true, description: 'LOAN: 1..600.' }),
-    royaltyPercent: t.exposeFloat('royaltyPercent', { nullable: true, description: 'ROYALTY: 0 < p ≤ 100.' }),
+    interestRatePercent: t.exposeFloat('interestRatePercent', { nullable: true, description: 'LOAN: yearly interest, 0..100; null: to be agreed.' }),
+    termMonths: t.exposeInt('termMonths', { nullable: true, description: 'LOAN: 1..600; null: to be agreed.' }),
+    royaltyPercent: t.exposeFloat('royaltyPercent', { nullable: true, description: 'ROYALTY: 0 < p ≤ 100; null: to be agreed.' }),
     conditions: t.exposeStringList('conditions'),
     status: t.field({
       type: OfferStatusEnum,
@@ -89,8 +89,8 @@ OfferRef.implement({
 
 const MakeOfferInput = builder.inputType('MakeOfferInput', {
   description: [
-    'EQUITY needs equityPercentage; LOAN needs interestRatePercent and termMonths; ROYALTY needs royaltyPercent;',
-    "another type's terms are rejected. conditions: at most 20, each 1..500 characters.",
+    'EQUITY needs equityPercentage. LOAN takes interestRatePercent and termMonths, ROYALTY royaltyPercent: optional,',
+    "checked when given, unset = to be agreed. Another type's terms are rejected. conditions: at most 20, each 1..500 characters.",
     'expiresInSeconds: 10..604800 (unset: the offer stands until answered or withdrawn).',
   ].join('\n'),
   fields: (t) => ({
