@@ -50,8 +50,10 @@ export interface Config {
     pledgesPerMinute: number;
     /** RATE_LIMIT_MUTATIONS_PER_MINUTE [120]: every other rate rule (rule names without their own variable, each counted on its own). */
     mutationsPerMinute: number;
-    /** RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE [60]: subscription operations started, on every transport. */
+    /** RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE [60]: subscription operations started, on every transport, once the burst is spent (the bucket's refill). */
     subscriptionsPerMinute: number;
+    /** RATE_LIMIT_SUBSCRIPTIONS_BURST [2 × MAX_SUBSCRIPTIONS_PER_CONNECTION = 200, at least MAX_SUBSCRIPTIONS_PER_CONNECTION]: subscriptions started at once (the bucket's size): a page's and one reconnect's. */
+    subscriptionsBurst: number;
     /** MAX_SUBSCRIPTIONS_PER_USER [100]: live subscriptions at once, across connections, transports and instances. */
     maxSubscriptionsPerUser: number;
     /** RATE_LIMIT_IP_FACTOR [20]: anonymous callers are counted per client IP (often many people behind one NAT) with this many times a rule's budget. */
@@ -182,6 +184,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (fraudAlertThreshold > fraudBlockThreshold) {
     throw new ConfigError('FRAUD_ALERT_THRESHOLD', `must not exceed FRAUD_BLOCK_THRESHOLD (${fraudBlockThreshold}), got ${fraudAlertThreshold}`);
   }
+  const maxSubscriptionsPerConnection = int(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, { min: 1 });
+  // A page opens up to MAX_SUBSCRIPTIONS_PER_CONNECTION at once: a smaller burst would refuse it.
+  const subscriptionsBurst = int(env, 'RATE_LIMIT_SUBSCRIPTIONS_BURST', 2 * maxSubscriptionsPerConnection, { min: 1 });
+  if (subscriptionsBurst < maxSubscriptionsPerConnection) {
+    throw new ConfigError('RATE_LIMIT_SUBSCRIPTIONS_BURST', `must be at least MAX_SUBSCRIPTIONS_PER_CONNECTION (${maxSubscriptionsPerConnection}), got ${subscriptionsBurst}`);
+  }
   return {
     port: int(env, 'PORT', 4000, { max: 65535 }),
     host: str(env, 'HOST') ?? '0.0.0.0',
@@ -206,6 +214,7 @@ export function loadConfig(env: Env = process.env): Config {
       pledgesPerMinute: int(env, 'RATE_LIMIT_PLEDGES_PER_MINUTE', 30, { min: 1 }),
       mutationsPerMinute: int(env, 'RATE_LIMIT_MUTATIONS_PER_MINUTE', 120, { min: 1 }),
       subscriptionsPerMinute: int(env, 'RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE', 60, { min: 1 }),
+      subscriptionsBurst,
       maxSubscriptionsPerUser: int(env, 'MAX_SUBSCRIPTIONS_PER_USER', 100, { min: 1 }),
       ipFactor: int(env, 'RATE_LIMIT_IP_FACTOR', 20, { min: 1, max: 1_000_000 }),
       blockBaseMs: int(env, 'RATE_LIMIT_BLOCK_BASE_MS', 60_000, { min: 0, max: 86_400_000 }),
@@ -230,7 +239,7 @@ export function loadConfig(env: Env = process.env): Config {
     presenceOfflineGraceMs: int(env, 'PRESENCE_OFFLINE_GRACE_MS', 5000, { min: 0 }),
     presenceAwayAfterMs: int(env, 'PRESENCE_AWAY_AFTER_MS', 300_000, { min: 100 }),
     presenceConnectionTtlMs: int(env, 'PRESENCE_CONNECTION_TTL_MS', 30_000, { min: 300, max: 3_600_000 }),
-    maxSubscriptionsPerConnection: int(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, { min: 1 }),
+    maxSubscriptionsPerConnection,
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 8000, { min: 100, max: 60_000 }),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
