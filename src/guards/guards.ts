@@ -24,7 +24,8 @@ export interface RateGuard {
 }
 
 export type FraudSubject =
-  | { kind: 'vote'; competitionId: string; submissionIds: readonly string[] }
+  /** `votes`: QUADRATIC only, the votes the ballot sets on its submission (re-allocations are not new ballots). */
+  | { kind: 'vote'; competitionId: string; submissionIds: readonly string[]; votes?: number | null }
   | { kind: 'reaction'; sessionId: string };
 
 export interface FraudGuard {

@@ -38,21 +38,36 @@ export const WINDOW = {
 export const CADENCE_SAMPLES = 10;
 /** An account acting less than this long after it was created (first seen) is "instant". */
 export const INSTANT_ACCOUNT_MS = 10_000;
+/**
+ * An account acting less than this long after its first sight is "quick": its very first request
+ * was (nearly) the action. People open the app and look before they vote (loading the
+ * submissions alone takes about that long); a script that creates an account and votes with it
+ * does not. The issue's scripts voted within a second; 2 s leaves room for network latency.
+ */
+export const QUICK_ACCOUNT_MS = 2_000;
 /** An account younger than this at the action is "young". */
 export const YOUNG_ACCOUNT_MS = WINDOW.user;
 
 export interface BallotFeatures {
   /** Submissions on the ballot. */
   size: number;
-  /** Times this user cast exactly this ballot in this competition in the last 10 min, this one included. */
+  /** Times this user cast exactly this ballot (QUADRATIC: with the same votes) in this competition in the last 10 min, this one included. */
   userRepeats: number;
-  /** Distinct accounts that cast exactly this ballot in this competition from this IP in the last 5 min, this one included. */
+  /**
+   * Distinct accounts that cast this ballot in this competition from this IP in the last 5 min,
+   * this one included. QUADRATIC votes are left out: puppets pushing one submission could vary
+   * them for free.
+   */
   ipSameBallotUsers: number;
 }
 
 export interface FraudFeatures {
   kind: FraudKind;
-  /** This user's actions of this kind, this one included: last 10 s, last 60 s, last 10 min. */
+  /**
+   * This user's actions of this kind, this one included: last 10 s, last 60 s, last 10 min. A
+   * QUADRATIC re-allocation of a submission the user voted on in the last 10 min (1, 2, 3 votes…)
+   * is an adjustment of that action, not a new one: it is not counted, here or in intervalsMs.
+   */
   userActions10s: number;
   userActions60s: number;
   userActions10m: number;
@@ -62,6 +77,8 @@ export interface FraudFeatures {
   ipUsers: number;
   /** Of those, accounts that acted within INSTANT_ACCOUNT_MS of their creation. */
   ipInstantUsers: number;
+  /** Of those, accounts that acted within QUICK_ACCOUNT_MS of their creation. */
+  ipQuickUsers: number;
   /** Distinct accounts on this device id in this competition/session in the last 5 min; null without a device id. */
   deviceUsers: number | null;
   /** Age of the account at this action; null when unknown. */
@@ -158,6 +175,14 @@ export const BALLOT_IP_SHARE: Ramp = [[0.6, 0], [0.9, 1]];
 export const INSTANT_GROUP_RAMP: Ramp = [[8, 0], [15, 35], [30, 60], [100, 70]];
 /** Share of the IP's accounts that are instant → factor. Most honest people look around before acting. */
 export const INSTANT_GROUP_SHARE: Ramp = [[0.3, 0], [0.6, 1]];
+/**
+ * Votes only: quick accounts per IP in 5 min → contribution, for a quick account's vote. No share
+ * factor: an attacker's burst hidden in a venue's crowd counts as much as one on its own IP, while
+ * the venue's people (who looked before voting) are never quick. Capped at 75: alone it flags
+ * (the votes count, admins are told) but never blocks; with the same ballot or one device it does.
+ * Reactions: none, a clap button can be tapped within a second of the app loading.
+ */
+export const QUICK_GROUP_RAMP: Ramp = [[3, 0], [6, 70], [20, 75]];
 
 /** Mean, standard deviation and coefficient of variation of the gaps (population SD). */
 export function cadenceStats(gaps: readonly number[]): { mean: number; sd: number; cv: number } {
@@ -215,14 +240,16 @@ export function newAccountBulk(f: FraudFeatures): RuleResult {
   const own = ramp(f.userActions10m, PARAMS[f.kind].youngBulk);
   const share = f.ipUsers > 0 ? f.ipInstantUsers / f.ipUsers : 0;
   const group = ramp(f.ipInstantUsers, INSTANT_GROUP_RAMP) * ramp(share, INSTANT_GROUP_SHARE);
+  const burst = f.kind === 'vote' && age < QUICK_ACCOUNT_MS ? ramp(f.ipQuickUsers, QUICK_GROUP_RAMP) : 0;
   return {
     rule: 'NEW_ACCOUNT_BULK',
-    score: round1(Math.max(own, group)),
+    score: round1(Math.max(own, group, burst)),
     details: {
       accountAgeS: Math.round(age / 1000),
       actions10m: f.userActions10m,
       instantAccountsOnIp5m: f.ipInstantUsers,
       instantShareOfIp: Math.round(share * 100) / 100,
+      quickAccountsOnIp5m: f.ipQuickUsers,
     },
   };
 }

@@ -128,7 +128,7 @@ builder.mutationField('castVote', (t) =>
     args: { input: t.arg({ type: CastVoteInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const submissionIds = [input.submissionId, ...(input.ranking ?? []), ...(input.approvals ?? [])].filter((id) => id != null).map(String);
-      await ctx.services.guards.run(ctx, { rate: 'votes', fraud: { kind: 'vote', competitionId: String(input.competitionId), submissionIds } });
+      await ctx.services.guards.run(ctx, { rate: 'votes', fraud: { kind: 'vote', competitionId: String(input.competitionId), submissionIds, votes: input.votes ?? null } });
       return ctx.services.voting.castVote(ctx.viewer!, {
         competitionId: String(input.competitionId),
         submissionId: input.submissionId == null ? null : String(input.submissionId),
