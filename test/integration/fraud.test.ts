@@ -4,7 +4,11 @@
  *   two Redis stores on one Redis see each other's traffic;
  * - FLAG counts the vote and raises an alert that fraudAlerts and fraudAlertRaised show;
  *   BLOCK answers FRAUD_BLOCKED and counts nothing (BallotEntry unchanged); reactions too;
- * - two app instances on one Redis see each other's traffic (SHARED_IP across instances);
+ * - a QUADRATIC voter stepping an allocation is never flagged; a burst of brand-new accounts on
+ *   one IP voting within a second of first sight is flagged (and counted), the venue crowd around
+ *   it is not;
+ * - two app instances on one Redis see each other's traffic (DUPLICATE_BALLOT and SHARED_IP across
+ *   instances);
  * - FRAUD_DETECTION_ENABLED=false checks nothing; the admin fields refuse everyone else.
  * Fraud detection is off in the generic test environment (test/support/app.ts); every app here
  * turns it on. Client IPs come from X-Forwarded-For (TRUST_PROXY=true), device ids from x-device-id.
@@ -420,30 +424,36 @@ describe.each(backends)('fraud checks on $name', (backend) => {
     expect(dataOf(await gql(FraudAlertsDocument, { first: 1 }, admin)).fraudAlerts).toEqual(all.slice(0, 1));
   });
 
-  it.runIf(backend.name.includes('Redis'))('two instances on one Redis see each other’s traffic (SHARED_IP across instances)', async () => {
-    // Every non-zero score alerts, nothing blocks: SHARED_IP starts above 0 at 26 accounts on one IP.
+  it.runIf(backend.name.includes('Redis'))('two instances on one Redis see each other’s traffic (DUPLICATE_BALLOT and SHARED_IP across instances)', async () => {
+    // Every non-zero score alerts, nothing blocks.
     const env = { ...infra.env, ...FRAUD_ON, FRAUD_ALERT_THRESHOLD: '1', FRAUD_BLOCK_THRESHOLD: '100' };
     const [a, b] = await Promise.all([startTestApp(env), startTestApp(env)]);
     try {
       const { competitionId, submissionIds } = await openCompetition(5, a);
-      // Established accounts (no NEW_ACCOUNT_BULK), each with its own device, ballots spread over 5 submissions.
+      // Established accounts (no NEW_ACCOUNT_BULK), each with its own device, all for one
+      // submission: DUPLICATE_BALLOT's crowd counts from the 8th account, SHARED_IP from the 26th.
       const users = Array.from({ length: 30 }, (_, i) => `office-${i}`);
       await a.app.database.prisma.user.createMany({ data: users.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 3600_000) })) });
       for (const [i, id] of users.entries()) {
         const app = i % 2 === 0 ? a : b;
-        const result = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 5]! } }, await tokenFor({ sub: id }), from('198.51.100.77', `phone-${i}`), app);
+        const result = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, await tokenFor({ sub: id }), from('198.51.100.77', `phone-${i}`), app);
         expect(result.errors).toBeUndefined();
       }
       await Promise.all([a.app.services.fraud.drain(), b.app.services.fraud.drain()]);
       const { fraudAlerts } = dataOf(await gql(FraudAlertsDocument, { competitionId }, admin, fetch, b));
-      // Each instance served 15 accounts: only the shared windows reach 27–30.
-      const seen = fraudAlerts.map((x) => [x.userId, x.rule, x.action, (x.details as { rules: { accounts5m: number }[] }).rules[0]!.accounts5m] as const);
-      expect([...seen].sort((x, y) => x[3] - y[3])).toEqual(
-        [26, 27, 28, 29].map((i) => [`office-${i}`, 'SHARED_IP', 'FLAG', i + 1]),
+      type Rules = { rules: { rule: string; sameBallotAccountsOnIp5m?: number; accounts5m?: number }[] };
+      const counted = (alert: (typeof fraudAlerts)[number], rule: string) => {
+        const found = (alert.details as Rules).rules.find((r) => r.rule === rule);
+        return found ? (found.sameBallotAccountsOnIp5m ?? found.accounts5m) : null;
+      };
+      // Each instance served 15 accounts: only the shared windows reach 16–30.
+      const seen = fraudAlerts.map((x) => [x.userId, x.rule, x.action, counted(x, 'DUPLICATE_BALLOT'), counted(x, 'SHARED_IP')] as const);
+      expect([...seen].sort((x, y) => x[3]! - y[3]!)).toEqual(
+        Array.from({ length: 23 }, (_, k) => k + 7).map((i) => [`office-${i}`, 'DUPLICATE_BALLOT', 'FLAG', i + 1, i >= 25 ? i + 1 : null]),
       );
       await sleep(1_200); // decision counters flush every second
       const { fraudStats } = dataOf(await gql(FraudStatsDocument, { competitionId }, admin, fetch, a));
-      expect(fraudStats.votes).toEqual({ allowed: 26, flagged: 4, blocked: 0 });
+      expect(fraudStats.votes).toEqual({ allowed: 7, flagged: 23, blocked: 0 });
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }

@@ -137,7 +137,7 @@ export function createMemoryFraudStore(): FraudStateStore & { size(): number } {
       const subgroup = (key: string, member: boolean): number =>
         member ? group(key).add(o.userId, o.at, groupCutoff, GROUP_CAP) : (groups.get(key)?.trim(groupCutoff, GROUP_CAP) ?? 0);
       const ipInstantUsers = subgroup(fraudKeys.ipInstant(o.kind, o.scopeId, o.ip), o.instantAccount);
-      const ipQuickUsers = subgroup(fraudKeys.ipQuick(o.kind, o.scopeId, o.ip), o.quickAccount);
+      const ipQuickUsers = subgroup(fraudKeys.ipQuick(o.kind, o.ip), o.quickAccount);
       const deviceUsers =
         o.deviceId === null ? null : group(fraudKeys.device(o.kind, o.scopeId, o.deviceId)).add(o.userId, o.at, groupCutoff, GROUP_CAP);
 

@@ -151,7 +151,7 @@ export function createRedisFraudStore(opts: { redis: Redis; flushMs?: number }):
         fraudKeys.user(o.kind, o.userId),
         fraudKeys.ip(o.kind, o.scopeId, o.ip),
         fraudKeys.ipInstant(o.kind, o.scopeId, o.ip),
-        fraudKeys.ipQuick(o.kind, o.scopeId, o.ip),
+        fraudKeys.ipQuick(o.kind, o.ip),
       ];
       const hasBallot = o.ballot !== null && o.target !== null;
       const adjustable = o.adjustable && o.target !== null;

@@ -9,7 +9,8 @@
  *   user timeline     per user and kind: action times of the last 10 min (≤ USER_TIMELINE_CAP)
  *   ip accounts       per kind, scope (competition / session) and IP: distinct users, last 5 min
  *   ip instant        the same, only accounts that acted within INSTANT_ACCOUNT_MS of creation
- *   ip quick          the same, only accounts that acted within QUICK_ACCOUNT_MS of creation
+ *   ip quick          per kind and IP, in every scope: accounts that acted within QUICK_ACCOUNT_MS of
+ *                     creation (spreading a burst over competitions does not hide it)
  *   device accounts   per kind, scope and device id: distinct users, last 5 min
  *   ballot repeats    per user, competition and ballot fingerprint: a count, 10 min from the first
  *   ip ballot         per competition, IP and target fingerprint: distinct users, last 5 min
@@ -98,7 +99,7 @@ export const fraudKeys = {
   user: (kind: FraudKind, userId: string) => `fraud:${kind}:u:${userId}`,
   ip: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:ip:${scopeId}:${ip}`,
   ipInstant: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:ipi:${scopeId}:${ip}`,
-  ipQuick: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:ipq:${scopeId}:${ip}`,
+  ipQuick: (kind: FraudKind, ip: string) => `fraud:${kind}:ipq:${ip}`,
   device: (kind: FraudKind, scopeId: string, deviceId: string) => `fraud:${kind}:dev:${scopeId}:${deviceId}`,
   ballotRepeats: (userId: string, scopeId: string, ballot: string) => `fraud:vote:ub:${scopeId}:${ballot}:${userId}`,
   ipBallot: (scopeId: string, ip: string, target: string) => `fraud:vote:ipb:${scopeId}:${target}:${ip}`,
