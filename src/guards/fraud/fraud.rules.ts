@@ -45,8 +45,6 @@ export const INSTANT_ACCOUNT_MS = 10_000;
  * does not. The issue's scripts voted within a second; 2 s leaves room for network latency.
  */
 export const QUICK_ACCOUNT_MS = 2_000;
-/** An account younger than this at the action is "young". */
-export const YOUNG_ACCOUNT_MS = WINDOW.user;
 
 export interface BallotFeatures {
   /** Submissions on the ballot. */
@@ -170,7 +168,7 @@ export const BALLOT_IP_RAMP: Ramp = [[8, 25], [20, 50], [30, 65], [40, 70]];
 export const BALLOT_IP_MIN = 8;
 /** Share of the IP's accounts in this competition that cast this very ballot → factor. Honest NATs split their votes. */
 export const BALLOT_IP_SHARE: Ramp = [[0.6, 0], [0.9, 1]];
-/** Instant accounts per IP in 5 min → contribution before the share factor (only for young accounts). */
+/** Instant accounts per IP in 5 min → contribution before the share factor (for an instant account's action). */
 export const INSTANT_GROUP_RAMP: Ramp = [[8, 0], [15, 35], [30, 60], [100, 70]];
 /** Share of the IP's accounts that are instant → factor. Most honest people look around before acting. */
 export const INSTANT_GROUP_SHARE: Ramp = [[0.3, 0], [0.6, 1]];
@@ -178,7 +176,8 @@ export const INSTANT_GROUP_SHARE: Ramp = [[0.3, 0], [0.6, 1]];
  * Votes only: quick accounts per IP in 5 min → contribution, for a quick account's vote. No share
  * factor: an attacker's burst hidden in a venue's crowd counts as much as one on its own IP, while
  * the venue's people (who looked before voting) are never quick. Capped at 75: alone it flags
- * (the votes count, admins are told) but never blocks; with the same ballot or one device it does.
+ * (the votes count, admins are told) but never blocks; with the same ballot, one device or a large
+ * IP (SHARED_IP) it does.
  * Reactions: none, a clap button can be tapped within a second of the app loading.
  */
 export const QUICK_GROUP_RAMP: Ramp = [[3, 0], [6, 70], [20, 75]];
@@ -232,7 +231,6 @@ export function botCadence(f: FraudFeatures): RuleResult {
 }
 
 const shareOfIp = (n: number, f: FraudFeatures): number => (f.ipUsers > 0 ? n / f.ipUsers : 0);
-const young = (f: FraudFeatures): boolean => f.accountAgeMs !== null && f.accountAgeMs < YOUNG_ACCOUNT_MS;
 
 /** DUPLICATE_BALLOT (b): many of the IP's accounts casting this very ballot. */
 function ballotCrowd(f: FraudFeatures): number {
@@ -242,7 +240,7 @@ function ballotCrowd(f: FraudFeatures): number {
 }
 
 /**
- * NEW_ACCOUNT_BULK (b): an instant account on an IP whose accounts are mostly instant. Only instant
+ * NEW_ACCOUNT_BULK (a): an instant account on an IP whose accounts are mostly instant. Only instant
  * accounts themselves: a burst on a venue's IP must not flag the venue's people voting next to it.
  */
 function instantGroup(f: FraudFeatures): number {
@@ -250,7 +248,7 @@ function instantGroup(f: FraudFeatures): number {
   return ramp(f.ipInstantUsers, INSTANT_GROUP_RAMP) * ramp(shareOfIp(f.ipInstantUsers, f), INSTANT_GROUP_SHARE);
 }
 
-/** NEW_ACCOUNT_BULK (c): a quick account's vote on an IP with other quick accounts. */
+/** NEW_ACCOUNT_BULK (b): a quick account's vote on an IP with other quick accounts. */
 function quickBurst(f: FraudFeatures): number {
   const quick = f.kind === 'vote' && f.accountAgeMs !== null && f.accountAgeMs < QUICK_ACCOUNT_MS;
   return quick ? ramp(f.ipQuickUsers, QUICK_GROUP_RAMP) : 0;
@@ -275,12 +273,11 @@ export function duplicateBallot(f: FraudFeatures): RuleResult {
  */
 export function newAccountBulk(f: FraudFeatures): RuleResult {
   const age = f.accountAgeMs;
-  if (age === null || !young(f)) return { rule: 'NEW_ACCOUNT_BULK', score: 0, details: { accountAgeS: age === null ? null : Math.round(age / 1000) } };
   return {
     rule: 'NEW_ACCOUNT_BULK',
     score: round1(Math.max(instantGroup(f), quickBurst(f))),
     details: {
-      accountAgeS: Math.round(age / 1000),
+      accountAgeS: age === null ? null : Math.round(age / 100) / 10,
       instantAccountsOnIp5m: f.ipInstantUsers,
       instantShareOfIp: Math.round(shareOfIp(f.ipInstantUsers, f) * 100) / 100,
       quickAccountsOnIp5m: f.ipQuickUsers,
