@@ -3,7 +3,7 @@
  * replayed through the real scoring (src/guards/fraud/fraud.rules.ts), engine and memory state
  * store with a simulated clock: fast, deterministic for a seed, no server. FRAUD.md's tables.
  *
- *   npx tsx bench/fraud-sim.ts                  # 5 seeds, markdown tables (FRAUD.md), ~1 min
+ *   npx tsx bench/fraud-sim.ts                  # 5 seeds, markdown tables (FRAUD.md), ~30 s
  *   npx tsx bench/fraud-sim.ts --seeds 1 --json # raw numbers
  *   npx tsx bench/fraud-sim.ts --alert 60 --block 75
  *
