@@ -24,7 +24,7 @@ export interface RateGuard {
 }
 
 export type FraudSubject =
-  /** `votes`: QUADRATIC only, the votes the ballot sets on its submission (re-allocations are not new ballots). */
+  /** `votes`: QUADRATIC only, the votes the ballot sets on its submission (re-allocating them is an adjustment, not a new action). */
   | { kind: 'vote'; competitionId: string; submissionIds: readonly string[]; votes?: number | null }
   | { kind: 'reaction'; sessionId: string };
 

@@ -118,7 +118,6 @@ export function createMemoryFraudStore(): FraudStateStore & { size(): number } {
       sinceSweep += 1;
       if (sinceSweep >= SWEEP_EVERY || o.at - lastSweepAt >= SWEEP_INTERVAL_MS) sweep(o.at);
       const groupCutoff = o.at - WINDOW.group;
-
       const userCutoff = o.at - WINDOW.user;
 
       let adjustment = false;
