@@ -25,7 +25,8 @@ export interface RateGuard {
 }
 
 export type FraudSubject =
-  | { kind: 'vote'; competitionId: string; submissionIds: readonly string[] }
+  /** `votes`: QUADRATIC only, the votes the ballot sets on its submission (re-allocating them is an adjustment, not a new action). */
+  | { kind: 'vote'; competitionId: string; submissionIds: readonly string[]; votes?: number | null }
   | { kind: 'reaction'; sessionId: string };
 
 export interface FraudGuard {

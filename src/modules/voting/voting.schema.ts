@@ -139,6 +139,8 @@ builder.mutationField('castVote', (t) =>
         subject: ({ input }) => ({
           competitionId: String(input.competitionId),
           submissionIds: [input.submissionId, ...(input.ranking ?? []), ...(input.approvals ?? [])].filter((id) => id != null).map(String),
+          // QUADRATIC: the allocation is part of the ballot (adjusting it is not a repeat).
+          votes: input.votes ?? null,
         }),
       },
     },
