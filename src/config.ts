@@ -110,12 +110,23 @@ export interface Config {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-export class ConfigError extends Error {
+/**
+ * A start-up failure the operator fixes through a variable (a bad value, a busy PORT, a DATA_DIR in
+ * use): main.ts prints the message alone, one line without a stack.
+ */
+export class StartupError extends Error {
   constructor(
     readonly variable: string,
     message: string,
   ) {
-    super(`Invalid configuration: ${variable} ${message}`);
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+export class ConfigError extends StartupError {
+  constructor(variable: string, message: string) {
+    super(variable, `Invalid configuration: ${variable} ${message}`);
     this.name = 'ConfigError';
   }
 }
