@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import { MeDocument } from '../generated/graphql.js';
-import { dataOf, execute, TEST_JWT_SECRET, tokenFor } from '../support/graphql.js';
+import { dataOf, execute } from '../support/graphql.js';
 import { startServerProcess } from '../support/server-process.js';
 
 const run = promisify(execFile);
@@ -56,23 +56,6 @@ it('serves with no configuration (a DATA_DIR of its own) and accepts tokens from
     await server.stop();
   }
 });
-
-// Production runs the compiled build (Dockerfile: npm run build, node dist/main.js), and so does
-// bench/: it must start from a clean build and serve the same API, migrations included. Its
-// banner's token command is the compiled one (the image has neither tsx nor the sources).
-it('the production build (npm run build, node dist/main.js) starts and serves', async () => {
-  await run('npm', ['run', '-s', 'build'], { cwd: ROOT, timeout: 120_000 });
-  const server = await startServerProcess({}, { entry: ['dist/main.js'] });
-  try {
-    const token = await tokenFor({ sub: 'dist-user', name: 'Dist', role: 'AUDIENCE' });
-    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token)).me).toEqual({ id: 'dist-user', name: 'Dist', role: 'AUDIENCE' });
-    expect(server.output()).toContain(`Get a token     node dist/token.js --sub alice`);
-    const printed = await runPrintedTokenCommand(server.output(), { JWT_SECRET: TEST_JWT_SECRET });
-    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, printed)).me).toEqual({ id: 'alice', name: 'Alice', role: 'ADMIN' });
-  } finally {
-    await server.stop();
-  }
-}, 180_000);
 
 it.each([
   ['PORT', 'not-a-port'],

@@ -1,16 +1,24 @@
 /**
  * What a production server answers outside the API: GraphiQL's page and assets (small page,
- * compressed and cacheable assets), GET / pointing to /graphql, and request errors without
- * internals.
+ * compressed and cacheable assets), GET / pointing to /graphql, request errors without internals,
+ * and (docker-compose.yml's settings) the 413 that deploy/nginx.conf repeats for bodies it stops.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { startTestApp, type TestApp } from '../support/app.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
+const composeApp = (parse(read('docker-compose.yml'), { merge: true }) as { services: { app1: { environment: Record<string, string> } } })
+  .services.app1.environment;
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ NODE_ENV: 'production' });
+  t = await startTestApp({ NODE_ENV: 'production', MAX_REQUEST_BODY_BYTES: composeApp['MAX_REQUEST_BODY_BYTES'] });
 });
 afterAll(async () => {
   await t?.stop();
@@ -118,3 +126,13 @@ describe('request errors', () => {
   });
 });
 
+describe('deploy/nginx.conf', () => {
+  it("answers a body beyond its own limit with the app's 413, as docker-compose.yml configures the app", async () => {
+    const nginxBody = /location @body_too_large \{[^}]*return 413 '([^']+)';/.exec(read('deploy/nginx.conf'))?.[1];
+    expect(nginxBody).toBeDefined();
+    const limit = Number(composeApp['MAX_REQUEST_BODY_BYTES']);
+    const response = await fetch(t.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(limit + 1) });
+    expect(response.status).toBe(413);
+    expect(JSON.parse(nginxBody!)).toEqual(await response.json());
+  });
+});
