@@ -114,14 +114,41 @@ export interface Config {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-export class ConfigError extends Error {
+/**
+ * A start-up failure the operator fixes through a variable (a bad value, a busy PORT, a DATA_DIR in
+ * use): main.ts prints the message alone, one line without a stack.
+ */
+export class StartupError extends Error {
   constructor(
     readonly variable: string,
     message: string,
   ) {
-    super(`Invalid configuration: ${variable} ${message}`);
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+export class ConfigError extends StartupError {
+  constructor(variable: string, message: string) {
+    super(variable, `Invalid configuration: ${variable} ${message}`);
     this.name = 'ConfigError';
   }
+}
+
+/**
+ * Secrets that are public: docker-compose.yml's fallback and the README's examples. Anyone can sign
+ * tokens with them, so production refuses them (as it refuses secrets with too few distinct
+ * characters, like a repeated word).
+ */
+const KNOWN_JWT_SECRETS = new Set(['change-me-change-me-change-me-change-me']);
+const PLACEHOLDER_MARKERS = /change[-_ ]?me|replace[-_ ]?me|placeholder|example|your[-_ ]?secret/i;
+const MIN_DISTINCT_SECRET_CHARS = 10;
+
+/** Why `secret` is unfit for production, or undefined. */
+export function weakJwtSecretReason(secret: string): string | undefined {
+  if (KNOWN_JWT_SECRETS.has(secret) || PLACEHOLDER_MARKERS.test(secret)) return 'is a published placeholder';
+  if (new Set(secret).size < MIN_DISTINCT_SECRET_CHARS) return `has fewer than ${MIN_DISTINCT_SECRET_CHARS} distinct characters`;
+  return undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -178,6 +205,10 @@ export function loadConfig(env: Env = process.env): Config {
   const jwtSecret = str(env, 'JWT_SECRET');
   if (jwtSecret !== undefined && jwtSecret.length < 32) {
     throw new ConfigError('JWT_SECRET', 'must be at least 32 characters (HS256 needs a 256-bit key)');
+  }
+  const weakness = jwtSecret !== undefined && nodeEnv === 'production' ? weakJwtSecretReason(jwtSecret) : undefined;
+  if (weakness) {
+    throw new ConfigError('JWT_SECRET', `${weakness}: with NODE_ENV=production set a random one (e.g. openssl rand -base64 48)`);
   }
   const fraudAlertThreshold = int(env, 'FRAUD_ALERT_THRESHOLD', 70, { max: 100 });
   const fraudBlockThreshold = int(env, 'FRAUD_BLOCK_THRESHOLD', 80, { max: 100 });

@@ -1,9 +1,10 @@
 /**
  * GraphiQL works without internet: its assets come from this server. A real headless Chromium
  * (Debian's) loads /graphql, runs a query through the page and shows the server's answer; any
- * request the page makes to another host fails the test. Signed in the way README says (a token
- * in the Headers tab), a subscription runs as that user: a notification sent to them appears in
- * the result pane. Screenshots go to a fresh directory under the OS temp dir (printed).
+ * request the page makes to another host fails the test. The IDE reaches the browser compressed
+ * (it is ~9 MB as sent by render-graphiql). Signed in the way README says (a token in the Headers
+ * tab), a subscription runs as that user: a notification sent to them appears in the result pane.
+ * Screenshots go to a fresh directory under the OS temp dir (printed).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -56,6 +57,13 @@ it('runs a query from the GraphiQL page, with every asset served locally', async
     const url = new URL(request.url());
     if (!['blob:', 'data:'].includes(url.protocol) && url.host !== new URL(server.url).host) foreign.push(request.url());
   });
+  const assets: { url: string; encoding: string | undefined; bytes: Promise<number> }[] = [];
+  page.on('response', (response) => {
+    if (!response.url().includes('/graphiql/')) return;
+    // A response still arriving when the page closes has no sizes: it is not counted.
+    const bytes = response.request().sizes().then((sizes) => sizes.responseBodySize + sizes.responseHeadersSize, () => 0);
+    assets.push({ url: response.url(), encoding: response.headers()['content-encoding'], bytes });
+  });
 
   const query = `query { competition(id: "${competitionId}") { title status submissions { title } } }`;
   await page.goto(`${server.graphqlUrl}?query=${encodeURIComponent(query)}`, { waitUntil: 'load' });
@@ -70,6 +78,10 @@ it('runs a query from the GraphiQL page, with every asset served locally', async
   );
   await page.screenshot({ path: path.join(outputDir, 'query.png') });
   expect(foreign).toEqual([]);
+  expect(assets.map((a) => new URL(a.url).pathname.split('/').at(-1))).toEqual(expect.arrayContaining(['graphiql.js', 'graphiql.css']));
+  expect(assets.filter((a) => a.encoding !== 'br').map((a) => a.url)).toEqual([]);
+  const sent = (await Promise.all(assets.map((a) => a.bytes))).reduce((x, y) => x + y, 0);
+  expect(sent).toBeLessThan(3_000_000);
   await page.close();
 });
 
