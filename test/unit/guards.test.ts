@@ -107,7 +107,7 @@ describe('the declaration runs before the resolver', () => {
     {
       op: 'castVote',
       document: 'mutation { castVote(input: { competitionId: "c1", ranking: ["s2", "s1"] }) { __typename } }',
-      spec: { rate: 'votes', fraud: { kind: 'vote', competitionId: 'c1', submissionIds: ['s2', 's1'] } },
+      spec: { rate: 'votes', fraud: { kind: 'vote', competitionId: 'c1', submissionIds: ['s2', 's1'], votes: null } },
     },
     {
       op: 'sendReaction',
