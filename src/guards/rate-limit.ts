@@ -65,6 +65,7 @@ export function rateRulesFromConfig(rate: Config['rateLimit']): Record<string, R
     messages: { window: '1m', max: rate.messagesPerMinute },
     typing: { window: '1m', max: rate.typingPerMinute },
     presence: { window: '1m', max: rate.presencePerMinute },
+    polls: { window: '1m', max: rate.pollsPerMinute },
     [SUBSCRIPTIONS_RULE]: { window: '1m', max: rate.subscriptionsPerMinute },
     [DEFAULT_RULE]: { window: '1m', max: rate.mutationsPerMinute },
   };

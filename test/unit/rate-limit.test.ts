@@ -51,6 +51,7 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       messages: { window: '1m', max: 30 },
       typing: { window: '1m', max: 60 },
       presence: { window: '1m', max: 30 },
+      polls: { window: '1m', max: 600 },
       subscriptions: { window: '1m', max: 60 },
       mutations: { window: '1m', max: 120 },
     });
