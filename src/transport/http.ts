@@ -115,7 +115,8 @@ export function createYogaServer(deps: {
         initial.clientIp ?? clientIpOf(initial.req?.socket?.remoteAddress, initial.request.headers.get('x-forwarded-for'), deps.trustProxy);
       const deviceId = initial.deviceId !== undefined ? initial.deviceId : deviceIdOf(initial.request.headers.get('x-device-id'));
       // SSE: a browser's EventSource reconnects with the id of the last event it got (cursors.ts).
-      const lastEventSeq = initial.lastEventSeq ?? parseLastEventId(initial.request.headers.get('last-event-id'));
+      // graphql-ws operations have no request of their own.
+      const lastEventSeq = initial.lastEventSeq ?? parseLastEventId(initial.request?.headers.get('last-event-id'));
       return { ...initial, viewer: viewer ?? null, clientIp, deviceId, lastEventSeq, prisma, services };
     },
     plugins: [
