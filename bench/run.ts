@@ -7,14 +7,18 @@
  * 1. starts the target as a child process (ovation with a fresh temp DATA_DIR → embedded PGlite,
  *    or on PostgreSQL), waits for /ready, creates an OPEN SIMPLE competition with a few submissions;
  * 2. opens N tallyUpdated subscribers from this process (raw ws / SSE), ramped in batches;
- * 3. drives castVote at a fixed rate (or, with --votes-per-sec 0, as fast as --vote-concurrency
- *    closed-loop workers go) for --duration seconds, one distinct voter per vote;
+ * 3. drives castVote from a separate vote process (lib/vote-worker.ts: its event loop holds no
+ *    subscriber socket) at a fixed offered rate, open loop, latency from each vote's due time (or,
+ *    with --votes-per-sec 0, as fast as --vote-concurrency closed-loop workers go) for --duration
+ *    seconds, one distinct voter per vote;
  * 4. drains, probes the server's latest seq with one fresh subscription, audits every subscriber
- *    (missing seqs, final totalVotes == votes acknowledged), samples server RSS/CPU every 500 ms;
+ *    (missing seqs, final totalVotes == votes acknowledged), samples server RSS/CPU every 500 ms,
+ *    splits the machine's CPU over the load between server, generators, PostgreSQL, Redis and
+ *    other, and flags the run when a generator's event loop ran late (lib/trust.ts);
  * 5. prints one JSON line and a table, writes bench/results/<timestamp>-<scenario>.json, stops
  *    every child it started by PID (also on error, signal or the hard time limit).
  *
- * Needs file descriptors: raise `ulimit -n` (>= 2 x subscribers + 1000) in the calling shell.
+ * Needs file descriptors: raise `ulimit -n` (>= subscribers + vote sockets + 1024) in the calling shell.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,18 +26,20 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { installCleanup, killAllTrackedSync } from './lib/children.js';
 import { selfTest, signHs256 } from './lib/jwt.js';
+import { LoopDelay, type LoopDelayMs } from './lib/loop-delay.js';
 import { setupCompetition, TALLY_PROBE_SUBSCRIPTION } from './lib/operations.js';
 import { startPostgres, type RunningPostgres } from './lib/postgres.js';
-import { ProcSampler, readMachineCpu, treeCpuSeconds } from './lib/proc.js';
+import { cpuSplit, ProcSampler, snapshotCpu, type CpuGroups, type CpuSnapshot } from './lib/proc.js';
 import { formatSummary, summarise, type ProfileSummary } from './lib/profile.js';
+import { startRedis, type RunningRedis } from './lib/redis.js';
 import { round } from './lib/stats.js';
 import { SubscriberPool, type Transport } from './lib/subscribers.js';
 import { ROOT, startTarget, TARGETS, type RunningTarget, type TargetName } from './lib/targets.js';
-import { runVoters } from './lib/voters.js';
+import { assessTrust } from './lib/trust.js';
+import { socketsFor, startVoteWorker, type VoteReport, type VoteWorker } from './lib/voters.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,8 +48,9 @@ const { values } = parseArgs({
     subscribers: { type: 'string', default: '1000' },
     'votes-per-sec': { type: 'string', default: '200' },
     'vote-concurrency': { type: 'string', default: '64' },
-    'vote-connections': { type: 'string', default: '16' },
-    'max-outstanding': { type: 'string', default: '2000' },
+    'vote-sockets': { type: 'string', default: '0' },
+    'vote-budget-ms': { type: 'string', default: '1000' },
+    'max-outstanding': { type: 'string', default: '0' },
     duration: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '0' },
     'flush-ms': { type: 'string', default: '100' },
@@ -54,6 +61,7 @@ const { values } = parseArgs({
     'vote-grace': { type: 'string', default: '20' },
     postgres: { type: 'boolean', default: false },
     'database-url': { type: 'string' },
+    redis: { type: 'boolean', default: false },
     'pool-size': { type: 'string' },
     'server-env': { type: 'string', multiple: true },
     priority: { type: 'string', default: '0' },
@@ -70,15 +78,18 @@ if (values.help) {
       'npx tsx bench/run.ts --target ovation|stock-yoga|raw-ws [options]',
       '  --transport ws|sse         subscriber transport (default ws)',
       '  --subscribers N            tallyUpdated subscribers (default 1000; 0 = nobody watching)',
-      '  --votes-per-sec R          fixed vote rate (default 200); 0 = max rate, closed loop',
+      '  --votes-per-sec R          offered vote rate, open loop (default 200); 0 = max rate, closed loop',
       '  --vote-concurrency C       workers at max rate (default 64)',
-      '  --vote-connections K       keep-alive connections at a fixed rate (default 16)',
+      '  --vote-budget-ms B         latency of a server answering in time (default 1000): the vote pool is sized for it',
+      '  --vote-sockets K           keep-alive connections at a fixed rate (default 0 = rate x budget, at least 16)',
+      '  --max-outstanding N        unanswered votes beyond which due votes are not sent (default 0 = max(2000, 30 s of rate))',
       '  --duration S               seconds of load (default 20, at most 60)',
       '  --warmup S                 seconds of the same vote load before the measured window, not counted (default 0)',
       '  --flush-ms F               ovation TALLY_FLUSH_MS (0 → 1); references: coalescing window, 0 = publish every vote',
       '  --submissions S            submissions in the competition (default 4)',
       '  --postgres                 ovation on a throwaway PostgreSQL 15 (else embedded PGlite)',
       '  --database-url URL         ovation on this PostgreSQL instead',
+      '  --redis                    ovation with REDIS_URL on a throwaway redis-server ($REDIS_SERVER_BIN or PATH)',
       '  --pool-size N              ovation DATABASE_POOL_SIZE',
       '  --server-env KEY=VALUE     extra environment for the server (repeatable)',
       '  --priority=N               nice value for the server and PostgreSQL (e.g. -10 on a shared machine; root only);',
@@ -104,16 +115,23 @@ const submissions = Number(values.submissions);
 const drainTimeoutMs = Number(values['drain-timeout']) * 1000;
 const priority = Number(values.priority);
 const rampTimeoutMs = Number(values['ramp-timeout']) * 1000;
-for (const [k, v] of Object.entries({ subscribers, votesPerSec, durationS, flushMs, submissions })) {
+const voteBudgetMs = Number(values['vote-budget-ms']);
+const voteConcurrency = Number(values['vote-concurrency']);
+// Open loop: enough keep-alive connections that a server answering within the budget never waits
+// for the client (rate x budget in flight); closed loop: one per worker.
+const voteSockets = votesPerSec > 0 ? Number(values['vote-sockets']) || socketsFor(votesPerSec, voteBudgetMs) : voteConcurrency;
+const maxOutstanding = Number(values['max-outstanding']) || Math.max(2_000, votesPerSec * 30);
+for (const [k, v] of Object.entries({ subscribers, votesPerSec, durationS, flushMs, submissions, voteBudgetMs, voteSockets, voteConcurrency })) {
   if (!Number.isFinite(v) || v < 0) throw new Error(`bad --${k}`);
 }
-// Each subscriber is one descriptor here and one in the server (which inherits this limit).
+// Each subscriber and each vote connection is one descriptor in the server (which inherits this
+// limit) and one in a generator process.
 try {
   const limits = readFileSync('/proc/self/limits', 'utf8');
   const soft = Number(/Max open files\s+(\d+)/.exec(limits)?.[1]);
-  if (Number.isFinite(soft) && soft < subscribers + 1024) {
+  if (Number.isFinite(soft) && soft < subscribers + voteSockets + 1024) {
     process.stderr.write(
-      `bench: open-file limit ${soft} is too low for ${subscribers} subscribers; run \`ulimit -n 65536\` (or the hard limit) in this shell first\n`,
+      `bench: open-file limit ${soft} is too low for ${subscribers} subscribers and ${voteSockets} vote connections; run \`ulimit -n 65536\` (or the hard limit) in this shell first\n`,
     );
     process.exit(2);
   }
@@ -121,9 +139,10 @@ try {
   /* not Linux */
 }
 const usePostgres = values.postgres || values['database-url'] !== undefined;
+const useRedis = values.redis && target === 'ovation';
 const scenario =
   values.scenario ??
-  `${target}-${subscribers > 0 ? `${transport}-${subscribers}subs` : 'nosubs'}-${votesPerSec > 0 ? `${votesPerSec}vps` : `max${values['vote-concurrency']}c`}-f${flushMs}${target === 'ovation' ? (usePostgres ? '-pg' : '-pglite') : ''}`;
+  `${target}-${subscribers > 0 ? `${transport}-${subscribers}subs` : 'nosubs'}-${votesPerSec > 0 ? `${votesPerSec}vps` : `max${voteConcurrency}c`}-f${flushMs}${target === 'ovation' ? (usePostgres ? '-pg' : '-pglite') + (useRedis ? '-redis' : '') : ''}`;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const resultsDir = path.join(ROOT, 'bench', 'results');
 const outFile = values.out ?? path.join(resultsDir, `${stamp}-${scenario}.json`);
@@ -133,10 +152,14 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 let pool: SubscriberPool | undefined;
 let server: RunningTarget | undefined;
 let pg: RunningPostgres | undefined;
+let redis: RunningRedis | undefined;
+let voteWorker: VoteWorker | undefined;
 async function cleanup(): Promise<void> {
   pool?.close();
+  await voteWorker?.stop().catch(() => undefined);
   await server?.stop().catch(() => undefined);
   await pg?.stop().catch(() => undefined);
+  await redis?.stop().catch(() => undefined);
 }
 installCleanup(cleanup);
 
@@ -180,16 +203,17 @@ function codeVersion(): { commit: string; srcHash: string; srcDirty: boolean } {
   return { commit: git('rev-parse', '--short', 'HEAD'), srcHash: hash.digest('hex').slice(0, 12), srcDirty: git('status', '--porcelain', '--', 'src') !== '' };
 }
 
-async function main(): Promise<Record<string, unknown>> {
+async function main() {
   const secret = randomBytes(32).toString('hex');
   await selfTest(secret);
-  const loadgen = new ProcSampler(process.pid).start();
+  const subscriberGenProc = new ProcSampler(process.pid).start();
 
   let databaseUrl = values['database-url'];
   if (values.postgres && target === 'ovation') {
     pg = await startPostgres({ log, priority });
     databaseUrl = pg.url;
   }
+  if (useRedis) redis = await startRedis({ log, priority });
   const cpuProfDir = values['cpu-prof'] ? path.join(resultsDir, 'profiles', `${stamp}-${scenario}`) : undefined;
   if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
   log(`bench ${scenario}: starting ${target}`);
@@ -201,6 +225,7 @@ async function main(): Promise<Record<string, unknown>> {
     ...(databaseUrl && target === 'ovation' ? { databaseUrl } : {}),
     ...(cpuProfDir ? { cpuProfDir } : {}),
     env: {
+      ...(redis ? { REDIS_URL: redis.url } : {}),
       ...(values['pool-size'] ? { DATABASE_POOL_SIZE: values['pool-size'] } : {}),
       ...Object.fromEntries((values['server-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
     },
@@ -213,6 +238,8 @@ async function main(): Promise<Record<string, unknown>> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   const setup = await setupCompetition(agent, new URL(server.graphqlUrl), signHs256(secret, { sub: 'bench-admin', role: 'ADMIN' }), submissions);
   agent.destroy();
+  voteWorker = await startVoteWorker();
+  const voteGenProc = new ProcSampler(voteWorker.pid).start();
   await sleep(Math.max(flushMs, 100) + 300); // let the set-up's own tally flushes go out
 
   const poolOpts = {
@@ -240,60 +267,72 @@ async function main(): Promise<Record<string, unknown>> {
   // unoptimised code (castVote on Ovation: ~95% CPU for 700 votes/s during the first 7 s, 66%
   // after), which is the JIT's cost, not the server's steady state. Every target gets the same.
   let warmupAcked = 0;
-  const loadLabel = votesPerSec > 0 ? `${votesPerSec} votes/s` : `max rate, ${values['vote-concurrency']} workers`;
+  const loadLabel =
+    votesPerSec > 0 ? `${votesPerSec} votes/s offered (open loop, ${voteSockets} connections at most)` : `max rate, ${voteConcurrency} workers`;
   const { graphqlUrl } = server;
-  const voters = (durationMs: number, runId: string): ReturnType<typeof runVoters> =>
-    runVoters({
+  const worker = voteWorker;
+  // Both processes start the schedule at the same epoch ms (IPC and the worker's set-up fit in the lead).
+  const LEAD_MS = 500;
+  const voters = (startAt: number, durationMs: number, runId: string): Promise<VoteReport> =>
+    worker.run({
       graphqlUrl,
       competitionId: setup.competitionId,
       submissionIds: setup.submissionIds,
       secret,
       rate: votesPerSec,
-      concurrency: Number(values['vote-concurrency']),
-      connections: Number(values['vote-connections']),
+      concurrency: voteConcurrency,
+      sockets: voteSockets,
+      startAt,
       durationMs,
-      maxOutstanding: Number(values['max-outstanding']),
+      maxOutstanding,
       graceMs: Number(values['vote-grace']) * 1000,
       runId,
     });
   if (warmupS > 0) {
     log(`  warm-up: ${loadLabel} for ${warmupS} s (not counted)`);
-    warmupAcked = (await voters(warmupS * 1000, `${stamp}-warmup`)).acked;
+    warmupAcked = (await voters(Date.now() + LEAD_MS, warmupS * 1000, `${stamp}-warmup`)).acked;
   }
 
-  // Load.
-  const updates0 = pool?.updates ?? 0;
-  const seq0 = pool?.maxSeq ?? Number.NaN;
-  let seqAtEnd = Number.NaN;
-  let updatesAtEnd = 0;
-  const cpu0 = process.cpuUsage();
-  let cpuLoad = cpu0;
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
-  const machine0 = readMachineCpu();
-  let machineLoad = machine0;
-  const pgPid = pg?.pid;
-  const pgCpu0 = pgPid ? treeCpuSeconds(pgPid) : 0;
-  let pgCpuEnd = pgCpu0;
-  const loadStart = Date.now();
+  // Load. The window [loadStart, loadEnd] is the vote schedule's; CPU, deliveries and this
+  // process's event-loop delay are read at its edges.
+  const cpuGroups: CpuGroups = {
+    server: { pid: server.pid, tree: true },
+    subscriberGen: { pid: process.pid, tree: false }, // this process: its children are accounted apart
+    voteGen: { pid: worker.pid, tree: true },
+    postgres: pg ? { pid: pg.pid, tree: true } : undefined,
+    redis: redis ? { pid: redis.pid, tree: true } : undefined,
+  };
+  const loadStart = Date.now() + LEAD_MS;
+  const loadEnd = loadStart + durationS * 1000;
   if (pool) pool.timelineStart = loadStart;
-  const endTimer = setTimeout(() => {
-    updatesAtEnd = pool?.updates ?? 0;
-    seqAtEnd = pool?.maxSeq ?? Number.NaN;
-    cpuLoad = process.cpuUsage(cpu0);
-    machineLoad = readMachineCpu();
-    if (pgPid) pgCpuEnd = treeCpuSeconds(pgPid);
-  }, durationS * 1000);
+  const subscriberLoop = new LoopDelay();
+  let updates0 = 0;
+  let seq0 = Number.NaN;
+  let cpu0: CpuSnapshot | undefined;
+  const windowStarted = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      updates0 = pool?.updates ?? 0;
+      seq0 = pool?.maxSeq ?? Number.NaN;
+      subscriberLoop.start();
+      cpu0 = snapshotCpu(cpuGroups);
+      resolve();
+    }, loadStart - Date.now()),
+  );
+  const windowEnded = new Promise<{ updates: number; seq: number; cpu: CpuSnapshot; subscriberLoopDelayMs: LoopDelayMs }>((resolve) =>
+    setTimeout(() => {
+      const cpu = snapshotCpu(cpuGroups);
+      resolve({ updates: pool?.updates ?? 0, seq: pool?.maxSeq ?? Number.NaN, cpu, subscriberLoopDelayMs: subscriberLoop.stop() });
+    }, loadEnd - Date.now()),
+  );
   log(`  load: ${loadLabel} for ${durationS} s`);
-  const votes = await voters(durationS * 1000, stamp);
-  const loadEnd = Math.max(votes.endedAt, loadStart + durationS * 1000);
-  if (Date.now() < loadStart + durationS * 1000) await sleep(loadStart + durationS * 1000 - Date.now() + 5);
-  clearTimeout(endTimer);
-  loopDelay.disable();
-  if (updatesAtEnd === 0) {
-    updatesAtEnd = pool?.updates ?? 0;
-    seqAtEnd = pool?.maxSeq ?? Number.NaN;
-  }
+  const votes = await voters(loadStart, durationS * 1000, stamp);
+  await windowStarted;
+  const windowEnd = await windowEnded;
+  // The worker dropped whatever was still unanswered; with it gone nothing more reaches the server.
+  await worker.stop();
+  voteGenProc.stop();
+  const updatesAtEnd = windowEnd.updates;
+  const seqAtEnd = windowEnd.seq;
   const loadMs = loadEnd - loadStart;
 
   // Drain: every live subscriber's latest update shows at least every acknowledged vote, and
@@ -360,17 +399,21 @@ async function main(): Promise<Record<string, unknown>> {
   pool = undefined;
 
   serverProc.stop();
-  loadgen.stop();
-  const serverStats = serverProc.stats(loadStart, loadEnd);
-  const loadgenStats = loadgen.stats(loadStart, loadEnd);
-  const loadgenCpuPct = ((cpuLoad.user + cpuLoad.system) / 1000 / (durationS * 1000)) * 100;
-  // Everything else on the machine during the load (other sessions' tests would show here).
-  const perSec = (a: number, b: number): number => ((b - a) / (durationS || 1)) * 100;
-  const machineBusyPct = perSec(machine0.busy, machineLoad.busy);
-  const postgresCpuPct = pgPid ? Math.round(perSec(pgCpu0, pgCpuEnd)) : null;
-  const otherCpuPct = Math.max(0, Math.round(machineBusyPct - loadgenCpuPct - serverStats.cpuPctAvg - (postgresCpuPct ?? 0)));
-  const kernelIrqPct = Math.round(perSec(machine0.irq, machineLoad.irq));
-  const stealPct = Math.round(perSec(machine0.steal, machineLoad.steal));
+  subscriberGenProc.stop();
+  // The server's average CPU over the window is in the CPU split below (same window for every process).
+  const { cpuPctAvg: _sampledAvg, ...serverStats } = serverProc.stats(loadStart, loadEnd);
+  // CPU over the load window per process group; "other" is what the machine spent beyond them
+  // (other sessions' work would show there).
+  const cpu = cpuSplit(cpu0!, windowEnd.cpu);
+  const serverCpuSeconds = ((cpu.pct['server'] ?? Number.NaN) / 100) * cpu.windowS;
+  const generatorCpuSeconds = (((cpu.pct['subscriberGen'] ?? 0) + (cpu.pct['voteGen'] ?? 0)) / 100) * cpu.windowS;
+  const delivered = updatesAtEnd - updates0;
+  const trust = assessTrust({
+    ...(subscribers > 0 ? { subscriberLoopDelayMs: windowEnd.subscriberLoopDelayMs } : {}),
+    votes,
+    voteBudgetMs,
+  });
+  for (const reason of trust.reasons) log(`  NOT TRUSTWORTHY: ${reason}`);
 
   const stopWall = Date.now();
   const exit = await server.stop();
@@ -409,22 +452,41 @@ async function main(): Promise<Record<string, unknown>> {
     database: target === 'ovation' ? (usePostgres ? 'postgres' : 'pglite') : 'memory',
     startedAt: new Date(loadStart).toISOString(),
     code: codeVersion(),
-    priority: { server: priority, loadgen: os.getPriority() },
+    priority: { server: priority, generators: os.getPriority() },
     machine: { nproc: os.availableParallelism(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, cpu: os.cpus()[0]?.model ?? '' },
     setup: { serverStartMs, rampMs: ramp.rampMs, ready: ramp.ready, failed: ramp.failed },
     votes: {
+      mode: votes.mode,
+      offered: votes.offered,
       sent: votes.sent,
       acked: votes.acked,
       failed: votes.failed,
       notSent: votes.notSent,
       unanswered: votes.unanswered,
-      perSec: round(votes.acked / ((votes.endedAt - votes.startedAt) / 1000)),
-      latencyMs: votes.latency.summary(),
-      errors: Object.fromEntries(votes.errors),
+      /** Acknowledged, % of the votes offered (open loop: due during the schedule). */
+      ackedPct: votes.offered > 0 ? round((votes.acked / votes.offered) * 100, 2) : Number.NaN,
+      perSec: round(votes.acked / durationS),
+      /** Keep-alive connections at most, and the latency budget they were sized for. */
+      sockets: votes.sockets,
+      budgetMs: votesPerSec > 0 ? voteBudgetMs : null,
+      /** Open loop: from each vote's due time (a late generator or a queued request counts); closed loop: from the send. */
+      latencyMs: votes.latencyMs,
+      sendLagMs: votes.sendLagMs,
+      serviceMs: votes.serviceMs,
+      clientQueue: votes.clientQueue,
+      /** By the second of the schedule each vote was due in: the opening seconds of an event. */
+      perSecond: votes.perSecond,
+      errors: votes.errors,
     },
     events: {
-      delivered: updatesAtEnd - updates0,
-      perSec: Math.round((updatesAtEnd - updates0) / (loadMs / 1000)),
+      delivered,
+      perSec: Math.round(delivered / (loadMs / 1000)),
+      /** Updates per watcher per second over the load, and in its slowest whole second. */
+      perWatcherPerSec: ramp.ready > 0 ? round(delivered / ramp.ready / (loadMs / 1000), 2) : null,
+      perWatcherPerSecMin:
+        ramp.ready > 0 && durationS >= 1
+          ? round(Math.min(...Array.from({ length: Math.floor(durationS) }, (_, i) => (eventTimeline[i]?.[0] ?? 0) / ramp.ready)), 2)
+          : null,
       deliveredTotal,
       publishes,
       publishesPerSec: round(publishes / (loadMs / 1000)),
@@ -447,18 +509,20 @@ async function main(): Promise<Record<string, unknown>> {
       errors: eventErrors,
     },
     server: { ...serverStats, rssAfterRampMB, exit },
-    postgresCpuPct,
-    otherCpuPct,
-    kernelIrqPct,
-    stealPct,
-    loadgen: {
-      cpuPctAvg: Math.round(loadgenCpuPct),
-      rssPeakMB: loadgenStats.rssPeakMB,
-      eventLoopDelayMs: { p50: round(loopDelay.percentile(50) / 1e6), p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
+    /** % of one core over the load window, per process group; other = machine busy time beyond them. */
+    cpu,
+    /** CPU per delivered update over the load window (target c compares the server's with raw-ws's). */
+    cpuPerEventUs: {
+      server: delivered > 0 ? round((serverCpuSeconds * 1e6) / delivered, 2) : null,
+      generators: delivered > 0 ? round((generatorCpuSeconds * 1e6) / delivered, 2) : null,
     },
+    generators: {
+      subscribers: { pid: process.pid, rssPeakMB: subscriberGenProc.stats(loadStart, loadEnd).rssPeakMB, loopDelayMs: windowEnd.subscriberLoopDelayMs },
+      votes: { pid: worker.pid, rssPeakMB: voteGenProc.stats(loadStart, loadEnd).rssPeakMB, loopDelayMs: votes.loopDelayMs },
+    },
+    trust,
     timeline: {
-      note: 'per second from the start of the load: votes [acked, max latency ms]; events [delivered, max publish→receipt ms]; server [rss MB, cpu %]',
-      votes: votes.timeline.map((x) => x ?? [0, 0]),
+      note: 'per second from the start of the load: events [delivered, max publish→receipt ms]; server [rss MB, cpu %] (votes: votes.perSecond)',
       events: Array.from(eventTimeline, (x) => x ?? [0, 0]),
       server: serverProc.perSecond(loadStart),
     },
@@ -468,34 +532,46 @@ async function main(): Promise<Record<string, unknown>> {
   return result;
 }
 
-function table(r: Record<string, unknown>): string {
-  const get = (p: string): unknown => p.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], r);
+type Result = Awaited<ReturnType<typeof main>>;
+
+function table(r: Result): string {
+  const pct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : String(Math.round(x)));
+  const d = (x: { p50: number; p99: number; max: number }): string => `${x.p50} / ${x.p99} / ${x.max}`;
+  const { votes, events, cpu } = r;
+  const firstSeconds = votes.perSecond
+    .slice(0, 3)
+    .map((s) => `s${s.second + 1}: ${s.acked}/${s.offered} acked, p99 ${s.p99} ms`)
+    .join('; ');
   const rows: [string, string][] = [
-    ['scenario', String(r['scenario'])],
-    ['subscribers ready / failed', `${get('setup.ready')} / ${get('setup.failed')} (ramp ${get('setup.rampMs')} ms)`],
+    ['scenario', r.scenario],
+    ['subscribers ready / failed', `${r.setup.ready} / ${r.setup.failed} (ramp ${r.setup.rampMs} ms)`],
+    ['votes acked / offered (%)', `${votes.acked} / ${votes.offered} (${votes.ackedPct}%)`],
+    ['  failed / unanswered / not sent', `${votes.failed} / ${votes.unanswered} / ${votes.notSent}`],
+    ['votes/s acked', String(votes.perSec)],
+    [`vote latency p50 / p99 / max ms (${votes.mode === 'open' ? 'from due time' : 'from send'})`, `${votes.latencyMs.p50} / ${votes.latencyMs.p99} / ${votes.latencyMs.max}`],
+    ['vote latency, first seconds', firstSeconds || '–'],
+    ['vote service p99 / send lag p99 ms', `${votes.serviceMs.p99} / ${votes.sendLagMs.p99}`],
+    ['vote connections / queued client-side (wait p99 ms)', `${votes.sockets} / ${votes.clientQueue.votes} (${votes.clientQueue.waitMs.p99})`],
+    ['publishes (seq) / per s', `${events.publishes} / ${events.publishesPerSec}`],
+    ['events delivered / per s (demanded/s)', `${events.delivered} / ${events.perSec} (${events.demandedPerSec})`],
+    ['updates per watcher per s (slowest s)', `${events.perWatcherPerSec ?? '–'} (${events.perWatcherPerSecMin ?? '–'})`],
+    ['publish→receipt p50/p90/p99/max ms', events.latencyMs ? `${events.latencyMs.p50} / ${events.latencyMs.p90} / ${events.latencyMs.p99} / ${events.latencyMs.max}` : '–'],
+    ['missing seqs / expected (subs with gaps)', `${events.missing} / ${events.expected} (${events.subscribersWithGaps})`],
+    ['final totalVotes != server total (subs)', String(events.staleFinal)],
+    ['server total (probe) / acked not counted', `${events.probeTotalVotes} / ${events.ackedNotCounted}`],
+    ['lost connections', String(events.lostConnections)],
+    ['drain ms', String(events.drainMs)],
+    ['server RSS peak / after ramp MB', `${r.server.rssPeakMB} / ${r.server.rssAfterRampMB}`],
+    ['server CPU % peak (500 ms samples)', String(r.server.cpuPctPeak)],
     [
-      'votes acked / sent (failed, unanswered, not sent)',
-      `${get('votes.acked')} / ${get('votes.sent')} (${get('votes.failed')}, ${get('votes.unanswered')}, ${get('votes.notSent')})`,
+      'CPU % server / gen subs / gen votes / postgres / redis',
+      [cpu.pct['server'], cpu.pct['subscriberGen'], cpu.pct['voteGen'], cpu.pct['postgres'], cpu.pct['redis']].map(pct).join(' / '),
     ],
-    ['votes/s achieved', String(get('votes.perSec'))],
-    ['vote latency p50 / p99 / max ms', `${get('votes.latencyMs.p50')} / ${get('votes.latencyMs.p99')} / ${get('votes.latencyMs.max')}`],
-    ['publishes (seq) / per s', `${get('events.publishes')} / ${get('events.publishesPerSec')}`],
-    ['events delivered / per s (demanded/s)', `${get('events.delivered')} / ${get('events.perSec')} (${get('events.demandedPerSec')})`],
-    [
-      'publish→receipt p50/p90/p99/max ms',
-      `${get('events.latencyMs.p50')} / ${get('events.latencyMs.p90')} / ${get('events.latencyMs.p99')} / ${get('events.latencyMs.max')}`,
-    ],
-    ['missing seqs / expected (subs with gaps)', `${get('events.missing')} / ${get('events.expected')} (${get('events.subscribersWithGaps')})`],
-    ['final totalVotes != server total (subs)', String(get('events.staleFinal'))],
-    ['server total (probe) / acked not counted', `${get('events.probeTotalVotes')} / ${get('events.ackedNotCounted')}`],
-    ['lost connections', String(get('events.lostConnections'))],
-    ['drain ms', String(get('events.drainMs'))],
-    ['server RSS peak / after ramp MB', `${get('server.rssPeakMB')} / ${get('server.rssAfterRampMB')}`],
-    ['server CPU % avg / peak (100 = 1 core)', `${get('server.cpuPctAvg')} / ${get('server.cpuPctPeak')}`],
-    ['postgres CPU % (all backends)', String(get('postgresCpuPct') ?? '–')],
-    ['loadgen CPU % / RSS MB', `${get('loadgen.cpuPctAvg')} / ${get('loadgen.rssPeakMB')}`],
-    ['other processes / softirq / steal CPU %', `${get('otherCpuPct')} / ${get('kernelIrqPct')} / ${get('stealPct')}`],
-    ['loadgen event-loop delay p99 / max ms', `${get('loadgen.eventLoopDelayMs.p99')} / ${get('loadgen.eventLoopDelayMs.max')}`],
+    ['CPU % other / softirq / steal (100 = 1 core)', `${pct(cpu.otherPct)} / ${pct(cpu.softirqPct)} / ${pct(cpu.stealPct)}`],
+    ['CPU µs per delivered event: server / generators', `${r.cpuPerEventUs.server ?? '–'} / ${r.cpuPerEventUs.generators ?? '–'}`],
+    ['gen event-loop delay p50/p99/max ms: subs', d(r.generators.subscribers.loopDelayMs)],
+    ['gen event-loop delay p50/p99/max ms: votes', d(r.generators.votes.loopDelayMs)],
+    ['trustworthy', r.trust.trustworthy ? 'yes' : `NO: ${r.trust.reasons.join('; ')}`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n');

@@ -10,7 +10,8 @@
  * Other work on this machine (tests, type checks) skews numbers on 2 cores: before each scenario
  * the suite waits (up to --quiet-wait s) for the machine to be idle, records the CPU used by other
  * processes during the load and flags the scenario (⚠) when that exceeded --noisy-pct of a core;
- * with --retry a flagged scenario is run once more and the quieter attempt kept.
+ * with --retry a flagged scenario is run once more and the quieter attempt kept. A run whose own
+ * load generator ran late (run.ts `trust`, lib/trust.ts) is marked ✗ with its reasons.
  * Raise `ulimit -n` first (10k subscribers need ~10k descriptors in each of two processes).
  */
 import { spawn } from 'node:child_process';
@@ -22,6 +23,7 @@ import { isAlive } from './lib/children.js';
 import { readMachineCpu } from './lib/proc.js';
 import { ensureBuilt } from './lib/build.js';
 import { ROOT } from './lib/targets.js';
+import { GENERATOR_DELAY_LIMIT_MS } from './lib/trust.js';
 
 const { values } = parseArgs({
   options: {
@@ -73,6 +75,26 @@ function fanout(group: string, transport: 'ws' | 'sse', subs: number, vps: numbe
 }
 
 /**
+ * The event-day targets of issue 12 that ws-10k (target a) does not cover: (b) 1,000 votes/s
+ * offered while 10k watch, on PostgreSQL; (d) the embedded default (PGlite, TALLY_FLUSH_MS at its
+ * default of 100) with 5k and 10k watching at 200 votes/s. No warm-up: the first second of voting
+ * counts. raw-ws coalescing over the same window delivers the same updates, so the two rows give
+ * the server CPU per delivered event side by side (target c).
+ */
+function eventDay(group: string, subs: number, vps: number, flushMs: number, db: 'postgres' | 'pglite'): Scenario[] {
+  const base = [...TAILS, '--transport', 'ws', '--subscribers', String(quick ? Math.min(subs, 1000) : subs), '--votes-per-sec', String(vps), '--duration', D(20)];
+  return [
+    {
+      group,
+      name: `${group}-ovation`,
+      label: `ovation (${db === 'postgres' ? 'PostgreSQL' : 'embedded PGlite'}, TALLY_FLUSH_MS=${flushMs})`,
+      args: ['--target', 'ovation', ...(db === 'postgres' ? ['--postgres'] : []), ...base, '--flush-ms', String(flushMs)],
+    },
+    { group, name: `${group}-raw-ws-coalesced`, label: `raw-ws (coalesced ${flushMs} ms)`, args: ['--target', 'raw-ws', ...base, '--flush-ms', String(flushMs)] },
+  ];
+}
+
+/**
  * Fan-out capacity: every vote changes the standings and both targets publish as fast as they
  * can (Ovation with a 5 ms window, raw-ws every vote), far more than the machine can deliver, so
  * delivered events/s is each one's ceiling. Missing seqs are expected here (conflation, skipped
@@ -100,6 +122,9 @@ const all: Scenario[] = [
   ...fanout('sse-10k', 'sse', 10000, 500, 250, 20, false),
   ...capacity('cap-5k', 5000),
   ...capacity('cap-10k', 10000),
+  ...(values['no-postgres'] ? [] : eventDay('day-b-10k-1000', 10000, 1000, 250, 'postgres')),
+  ...eventDay('day-d-embedded-5k', 5000, 200, 100, 'pglite'),
+  ...eventDay('day-d-embedded-10k', 10000, 200, 100, 'pglite'),
 ];
 
 const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
@@ -210,6 +235,8 @@ function runOne(s: Scenario, file: string): Promise<{ code: number | null; stder
 }
 
 type Json = Record<string, any>;
+/** CPU % of a core used by processes other than the run's own during its load window. */
+const otherPct = (r: Json): number => Number(r['cpu']?.['otherPct']);
 
 const results: { scenario: Scenario; result?: Json; error?: string; attempts: number; quietWait: Json[] }[] = [];
 const suiteStart = Date.now();
@@ -223,8 +250,8 @@ for (const [n, s] of scenarios.entries()) {
     // Resume: keep what an earlier invocation measured (the quieter attempt if it retried).
     for (const file of [kept, path.join(outDir, `${s.name}.retry.json`)].filter((x) => existsSync(x))) {
       const r = JSON.parse(readFileSync(file, 'utf8')) as Json;
-      if (!entry.result || Number(r['otherCpuPct']) < Number(entry.result['otherCpuPct'])) {
-        entry.result = { ...r, noisy: Number(r['otherCpuPct']) > Number(values['noisy-pct']) };
+      if (!entry.result || otherPct(r) < otherPct(entry.result)) {
+        entry.result = { ...r, noisy: otherPct(r) > Number(values['noisy-pct']) };
       }
     }
     log(`[${n + 1}/${scenarios.length}] ${s.name}: kept from ${path.relative(ROOT, outDir)}`);
@@ -243,11 +270,11 @@ for (const [n, s] of scenarios.entries()) {
       break;
     }
     const r = JSON.parse(readFileSync(file, 'utf8')) as Json;
-    const noisy = Number(r['otherCpuPct']) > Number(values['noisy-pct']);
-    if (!entry.result || Number(r['otherCpuPct']) < Number(entry.result['otherCpuPct'])) entry.result = { ...r, noisy };
+    const noisy = otherPct(r) > Number(values['noisy-pct']);
+    if (!entry.result || otherPct(r) < otherPct(entry.result)) entry.result = { ...r, noisy };
     delete entry.error;
     log(
-      `  → votes/s ${r['votes']['perSec']}, events/s ${r['events']['perSec']}, p99 ${r['events']['latencyMs']?.['p99'] ?? '-'} ms, RSS ${r['server']['rssPeakMB']} MB, other CPU ${r['otherCpuPct']}%${noisy ? ' (noisy)' : ''}`,
+      `  → votes/s ${r['votes']['perSec']} (p99 ${r['votes']['latencyMs']?.['p99'] ?? '-'} ms), events/s ${r['events']['perSec']}, p99 ${r['events']['latencyMs']?.['p99'] ?? '-'} ms, RSS ${r['server']['rssPeakMB']} MB, other CPU ${otherPct(r)}%${noisy ? ' (noisy)' : ''}${r['trust']?.['trustworthy'] === false ? ', generator NOT TRUSTWORTHY' : ''}`,
     );
     if (!noisy) break;
   }
@@ -257,29 +284,41 @@ for (const [n, s] of scenarios.entries()) {
 const f = (x: unknown, digits = 0): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '–');
 const ratio = (a: unknown, b: unknown): string =>
   typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : '–';
+/** The row's markers: ✗ the generator was not trustworthy (trust.reasons), ⚠ other processes were busy. */
+const marks = (x: Json): string => `${x['trust']?.['trustworthy'] === false ? ' ✗' : ''}${x['noisy'] ? ' ⚠' : ''}`;
+const pct = (x: Json, group: string): string => f(x['cpu']?.['pct']?.[group]);
+const genCpu = (x: Json): string => `${pct(x, 'subscriberGen')} + ${pct(x, 'voteGen')}`;
+const loopP99 = (x: Json): string => `${f(x['generators']?.['subscribers']?.['loopDelayMs']?.['p99'], 1)} / ${f(x['generators']?.['votes']?.['loopDelayMs']?.['p99'], 1)}`;
+const firstSecondP99 = (x: Json): string => f(x['votes']?.['perSecond']?.[0]?.['p99']);
 
 const md: string[] = [];
 md.push(`# Suite ${path.basename(outDir)}`, '');
 md.push(`Machine: ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}. This invocation took ${Math.round((Date.now() - suiteStart) / 1000)} s.`, '');
 const versions = [...new Set(results.flatMap((r) => (r.result?.['code'] ? [`${r.result['code']['commit']} + src ${r.result['code']['srcHash']}${r.result['code']['srcDirty'] ? ' (uncommitted changes)' : ''}`] : [])))];
 md.push(`Code measured: ${versions.join('; ') || 'unknown'}.`, '');
-md.push('⚠ = other processes used more than ' + values['noisy-pct'] + '% of a core during the load (numbers perturbed).', '');
+md.push(
+  `✗ = not trustworthy: a generator's event loop ran late (p99 > ${GENERATOR_DELAY_LIMIT_MS} ms), votes left late, or the vote pool queued a server that answered in time; its latencies time the bench as much as the server (reasons under "Flagged runs"). ` +
+    `⚠ = other processes used more than ${values['noisy-pct']}% of a core during the load (numbers perturbed). ` +
+    'CPU columns: % of one core over the load window (100 = one core); gen = subscriber generator + vote generator; PG = every PostgreSQL process the run started. ' +
+    'Vote latencies at a fixed rate run from each vote\'s due time (open loop).',
+  '',
+);
 const groups = [...new Set(results.map((r) => r.scenario.group))];
 for (const g of groups) {
   const rows = results.filter((r) => r.scenario.group === g);
   const first = rows.find((r) => r.result)?.result;
   if (g === 'castvote') {
     md.push(`## castVote throughput, nobody watching (max rate, 64 concurrent, ${first?.['durationS'] ?? '?'} s)`, '');
-    md.push('| target | votes/s | p50 ms | p99 ms | max ms | failed | server CPU % | RSS peak MB | loadgen CPU % | other CPU % |');
-    md.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    md.push('| target | votes/s | p50 ms | p99 ms | max ms | failed | CPU % server / vote gen / PG / other | RSS peak MB | vote gen loop p99 ms |');
+    md.push('|---|---:|---:|---:|---:|---:|---|---:|---:|');
     for (const r of rows) {
       const x = r.result;
       if (!x) {
-        md.push(`| ${r.scenario.label} | FAILED | | | | | | | | |`);
+        md.push(`| ${r.scenario.label} | FAILED | | | | | | | |`);
         continue;
       }
       md.push(
-        `| ${r.scenario.label} | ${f(x['votes']['perSec'])} | ${f(x['votes']['latencyMs']['p50'], 1)} | ${f(x['votes']['latencyMs']['p99'], 1)} | ${f(x['votes']['latencyMs']['max'], 1)} | ${x['votes']['failed']} | ${x['server']['cpuPctAvg']} | ${x['server']['rssPeakMB']} | ${x['loadgen']['cpuPctAvg']} | ${x['otherCpuPct']}${x['noisy'] ? ' ⚠' : ''} |`,
+        `| ${r.scenario.label}${marks(x)} | ${f(x['votes']['perSec'])} | ${f(x['votes']['latencyMs']['p50'], 1)} | ${f(x['votes']['latencyMs']['p99'], 1)} | ${f(x['votes']['latencyMs']['max'], 1)} | ${x['votes']['failed']} | ${pct(x, 'server')} / ${pct(x, 'voteGen')} / ${pct(x, 'postgres')} / ${f(otherPct(x))} | ${x['server']['rssPeakMB']} | ${f(x['generators']?.['votes']?.['loopDelayMs']?.['p99'], 1)} |`,
       );
     }
     md.push('');
@@ -290,19 +329,19 @@ for (const g of groups) {
     '',
   );
   md.push(
-    '| target | ready | votes/s acked | vote p50 / p99 ms | publishes/s | events/s delivered (demanded) | publish→receipt p50 / p90 / p99 / max ms | missing seqs (subs with gaps) | final ≠ server total | RSS peak MB | server CPU % | loadgen CPU % | other CPU % |',
+    '| target | ready | votes acked % (/s) | vote p50 / p99 ms | vote p99 1st s ms | publishes/s | events/s delivered (demanded) | per watcher /s (slowest s) | publish→receipt p50 / p90 / p99 / max ms | missing seqs (subs with gaps) | final ≠ server total | RSS peak MB | CPU % server / gen / PG / other | server µs per event | gen loop p99 ms subs / votes |',
   );
-  md.push('|---|---:|---:|---|---:|---|---|---|---:|---:|---:|---:|---:|');
+  md.push('|---|---:|---|---|---:|---:|---|---|---|---|---:|---:|---|---:|---|');
   for (const r of rows) {
     const x = r.result;
     if (!x) {
-      md.push(`| ${r.scenario.label} | FAILED | | | | | | | | | | | |`);
+      md.push(`| ${r.scenario.label} | FAILED | | | | | | | | | | | | | |`);
       continue;
     }
     const e = x['events'];
     const l = e['latencyMs'] ?? {};
     md.push(
-      `| ${r.scenario.label} | ${x['setup']['ready']} | ${f(x['votes']['perSec'])} | ${f(x['votes']['latencyMs']['p50'])} / ${f(x['votes']['latencyMs']['p99'])} | ${f(e['publishesPerSec'], 1)} | ${f(e['perSec'])} (${f(e['demandedPerSec'])}) | ${f(l['p50'])} / ${f(l['p90'])} / ${f(l['p99'])} / ${f(l['max'])} | ${f(e['missing'])} (${f(e['subscribersWithGaps'])}) | ${f(e['staleFinal'])} | ${x['server']['rssPeakMB']} | ${x['server']['cpuPctAvg']} | ${x['loadgen']['cpuPctAvg']} | ${x['otherCpuPct']}${x['noisy'] ? ' ⚠' : ''} |`,
+      `| ${r.scenario.label}${marks(x)} | ${x['setup']['ready']} | ${f(x['votes']['ackedPct'], 1)} (${f(x['votes']['perSec'])}) | ${f(x['votes']['latencyMs']['p50'])} / ${f(x['votes']['latencyMs']['p99'])} | ${firstSecondP99(x)} | ${f(e['publishesPerSec'], 1)} | ${f(e['perSec'])} (${f(e['demandedPerSec'])}) | ${f(e['perWatcherPerSec'], 1)} (${f(e['perWatcherPerSecMin'], 1)}) | ${f(l['p50'])} / ${f(l['p90'])} / ${f(l['p99'])} / ${f(l['max'])} | ${f(e['missing'])} (${f(e['subscribersWithGaps'])}) | ${f(e['staleFinal'])} | ${x['server']['rssPeakMB']} | ${pct(x, 'server')} / ${genCpu(x)} / ${pct(x, 'postgres')} / ${f(otherPct(x))} | ${f(x['cpuPerEventUs']?.['server'], 1)} | ${loopP99(x)} |`,
     );
   }
   const ov = rows.find((r) => r.scenario.name.endsWith('-ovation'))?.result;
@@ -311,11 +350,17 @@ for (const g of groups) {
     for (const r of rows) {
       if (!r.result || r.result === ov) continue;
       parts.push(
-        `vs ${r.scenario.label}: events/s ${ratio(ov['events']['perSec'], r.result['events']['perSec'])}, votes/s ${ratio(ov['votes']['perSec'], r.result['votes']['perSec'])}, p99 ${ratio(ov['events']['latencyMs']?.['p99'], r.result['events']['latencyMs']?.['p99'])}, RSS ${ratio(ov['server']['rssPeakMB'], r.result['server']['rssPeakMB'])}`,
+        `vs ${r.scenario.label}: events/s ${ratio(ov['events']['perSec'], r.result['events']['perSec'])}, server CPU per event ${ratio(ov['cpuPerEventUs']?.['server'], r.result['cpuPerEventUs']?.['server'])}, votes/s ${ratio(ov['votes']['perSec'], r.result['votes']['perSec'])}, p99 ${ratio(ov['events']['latencyMs']?.['p99'], r.result['events']['latencyMs']?.['p99'])}, RSS ${ratio(ov['server']['rssPeakMB'], r.result['server']['rssPeakMB'])}`,
       );
     }
     md.push('', `Ovation ratios — ${parts.join('; ')}.`);
   }
+  md.push('');
+}
+const flagged = results.filter((r) => r.result?.['trust']?.['trustworthy'] === false);
+if (flagged.length) {
+  md.push('## Flagged runs (generator not trustworthy)', '');
+  for (const r of flagged) md.push(`- ${r.scenario.name}: ${(r.result!['trust']['reasons'] as string[]).join('; ')}`);
   md.push('');
 }
 const failed = results.filter((r) => r.error);

@@ -28,6 +28,7 @@ import { createRedisFraudStore } from './guards/fraud/fraud.store.redis.js';
 import { createFraudService } from './modules/fraud/fraud.service.js';
 import { openDatabase, type Database } from './infra/database.js';
 import { createLogger, type Logger } from './infra/logger.js';
+import { assertPortFree, listenError } from './infra/port.js';
 import { connectRedis, type RedisConnections } from './infra/redis.js';
 import { createCompetitionsService } from './modules/competitions/competitions.service.js';
 import { createUserRecords, createUsersService } from './modules/users/users.service.js';
@@ -92,6 +93,8 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   const logger = opts.logger ?? createLogger({ level: config.logLevel, json: config.nodeEnv === 'production' });
   const isProd = config.nodeEnv === 'production';
 
+  // A busy port is reported before the database is opened (and its migrations run).
+  await assertPortFree(config.port, config.host);
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -137,7 +140,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   });
   const competitions = createCompetitionsService({
     prisma,
-    onStandingsChanged: (id) => tallies.markDirty(id),
+    tallies,
     onStatusChanged: (competition) => {
       activity.competitionStatusChanged(competition);
       triggers.competitionStatusChanged(competition);
@@ -389,9 +392,10 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     sharedSubscriptions,
     start: () =>
       new Promise((resolve, reject) => {
-        server.once('error', reject);
+        const failed = (error: unknown): void => reject(listenError(error, config.port, config.host));
+        server.once('error', failed);
         server.listen(config.port, config.host, () => {
-          server.off('error', reject);
+          server.off('error', failed);
           const { port } = server.address() as AddressInfo;
           const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
           resolve({ url: `http://${host}:${port}`, port });

@@ -46,12 +46,16 @@ export interface Config {
     typingPerMinute: number;
     /** RATE_LIMIT_PRESENCE_PER_MINUTE [30]: presence updates. */
     presencePerMinute: number;
-    /** RATE_LIMIT_MUTATIONS_PER_MINUTE [120]: any other guarded operation (rules without their own variable). */
+    /** RATE_LIMIT_PLEDGES_PER_MINUTE [30]: investment pool pledges (each is a transaction that re-reads the session's pool and is published to its watchers). */
+    pledgesPerMinute: number;
+    /** RATE_LIMIT_MUTATIONS_PER_MINUTE [120]: every other rate rule (rule names without their own variable, each counted on its own). */
     mutationsPerMinute: number;
     /** RATE_LIMIT_POLLS_PER_MINUTE [600]: polling queries (offerEvents, messageEvents, …), the fallback of clients that cannot stream. */
     pollsPerMinute: number;
-    /** RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE [60]: subscription operations started, on every transport. */
+    /** RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE [60]: subscription operations started, on every transport, once the burst is spent (the bucket's refill). */
     subscriptionsPerMinute: number;
+    /** RATE_LIMIT_SUBSCRIPTIONS_BURST [2 × MAX_SUBSCRIPTIONS_PER_CONNECTION = 200, at least MAX_SUBSCRIPTIONS_PER_CONNECTION]: subscriptions started at once (the bucket's size): a page's and one reconnect's. */
+    subscriptionsBurst: number;
     /** MAX_SUBSCRIPTIONS_PER_USER [100]: live subscriptions at once, across connections, transports and instances. */
     maxSubscriptionsPerUser: number;
     /** RATE_LIMIT_IP_FACTOR [20]: anonymous callers are counted per client IP (often many people behind one NAT) with this many times a rule's budget. */
@@ -117,14 +121,41 @@ export interface Config {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-export class ConfigError extends Error {
+/**
+ * A start-up failure the operator fixes through a variable (a bad value, a busy PORT, a DATA_DIR in
+ * use): main.ts prints the message alone, one line without a stack.
+ */
+export class StartupError extends Error {
   constructor(
     readonly variable: string,
     message: string,
   ) {
-    super(`Invalid configuration: ${variable} ${message}`);
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+export class ConfigError extends StartupError {
+  constructor(variable: string, message: string) {
+    super(variable, `Invalid configuration: ${variable} ${message}`);
     this.name = 'ConfigError';
   }
+}
+
+/**
+ * Secrets that are public: docker-compose.yml's fallback and the README's examples. Anyone can sign
+ * tokens with them, so production refuses them (as it refuses secrets with too few distinct
+ * characters, like a repeated word).
+ */
+const KNOWN_JWT_SECRETS = new Set(['change-me-change-me-change-me-change-me']);
+const PLACEHOLDER_MARKERS = /change[-_ ]?me|replace[-_ ]?me|placeholder|example|your[-_ ]?secret/i;
+const MIN_DISTINCT_SECRET_CHARS = 10;
+
+/** Why `secret` is unfit for production, or undefined. */
+export function weakJwtSecretReason(secret: string): string | undefined {
+  if (KNOWN_JWT_SECRETS.has(secret) || PLACEHOLDER_MARKERS.test(secret)) return 'is a published placeholder';
+  if (new Set(secret).size < MIN_DISTINCT_SECRET_CHARS) return `has fewer than ${MIN_DISTINCT_SECRET_CHARS} distinct characters`;
+  return undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -182,10 +213,20 @@ export function loadConfig(env: Env = process.env): Config {
   if (jwtSecret !== undefined && jwtSecret.length < 32) {
     throw new ConfigError('JWT_SECRET', 'must be at least 32 characters (HS256 needs a 256-bit key)');
   }
+  const weakness = jwtSecret !== undefined && nodeEnv === 'production' ? weakJwtSecretReason(jwtSecret) : undefined;
+  if (weakness) {
+    throw new ConfigError('JWT_SECRET', `${weakness}: with NODE_ENV=production set a random one (e.g. openssl rand -base64 48)`);
+  }
   const fraudAlertThreshold = int(env, 'FRAUD_ALERT_THRESHOLD', 70, { max: 100 });
   const fraudBlockThreshold = int(env, 'FRAUD_BLOCK_THRESHOLD', 80, { max: 100 });
   if (fraudAlertThreshold > fraudBlockThreshold) {
     throw new ConfigError('FRAUD_ALERT_THRESHOLD', `must not exceed FRAUD_BLOCK_THRESHOLD (${fraudBlockThreshold}), got ${fraudAlertThreshold}`);
+  }
+  const maxSubscriptionsPerConnection = int(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, { min: 1 });
+  // A page opens up to MAX_SUBSCRIPTIONS_PER_CONNECTION at once: a smaller burst would refuse it.
+  const subscriptionsBurst = int(env, 'RATE_LIMIT_SUBSCRIPTIONS_BURST', 2 * maxSubscriptionsPerConnection, { min: 1 });
+  if (subscriptionsBurst < maxSubscriptionsPerConnection) {
+    throw new ConfigError('RATE_LIMIT_SUBSCRIPTIONS_BURST', `must be at least MAX_SUBSCRIPTIONS_PER_CONNECTION (${maxSubscriptionsPerConnection}), got ${subscriptionsBurst}`);
   }
   return {
     port: int(env, 'PORT', 4000, { max: 65535 }),
@@ -208,9 +249,11 @@ export function loadConfig(env: Env = process.env): Config {
       messagesPerMinute: int(env, 'RATE_LIMIT_MESSAGES_PER_MINUTE', 30, { min: 1 }),
       typingPerMinute: int(env, 'RATE_LIMIT_TYPING_PER_MINUTE', 60, { min: 1 }),
       presencePerMinute: int(env, 'RATE_LIMIT_PRESENCE_PER_MINUTE', 30, { min: 1 }),
+      pledgesPerMinute: int(env, 'RATE_LIMIT_PLEDGES_PER_MINUTE', 30, { min: 1 }),
       mutationsPerMinute: int(env, 'RATE_LIMIT_MUTATIONS_PER_MINUTE', 120, { min: 1 }),
       pollsPerMinute: int(env, 'RATE_LIMIT_POLLS_PER_MINUTE', 600, { min: 1 }),
       subscriptionsPerMinute: int(env, 'RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE', 60, { min: 1 }),
+      subscriptionsBurst,
       maxSubscriptionsPerUser: int(env, 'MAX_SUBSCRIPTIONS_PER_USER', 100, { min: 1 }),
       ipFactor: int(env, 'RATE_LIMIT_IP_FACTOR', 20, { min: 1, max: 1_000_000 }),
       blockBaseMs: int(env, 'RATE_LIMIT_BLOCK_BASE_MS', 60_000, { min: 0, max: 86_400_000 }),
@@ -235,7 +278,7 @@ export function loadConfig(env: Env = process.env): Config {
     presenceOfflineGraceMs: int(env, 'PRESENCE_OFFLINE_GRACE_MS', 5000, { min: 0 }),
     presenceAwayAfterMs: int(env, 'PRESENCE_AWAY_AFTER_MS', 300_000, { min: 100 }),
     presenceConnectionTtlMs: int(env, 'PRESENCE_CONNECTION_TTL_MS', 30_000, { min: 300, max: 3_600_000 }),
-    maxSubscriptionsPerConnection: int(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, { min: 1 }),
+    maxSubscriptionsPerConnection,
     resumeWindowSeconds: int(env, 'RESUME_WINDOW_SECONDS', 300, { min: 1, max: 30 * 86_400 }),
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 8000, { min: 100, max: 60_000 }),

@@ -41,7 +41,7 @@ export interface Services {
   channels: ChannelsService;
   /** Presence derived from connections, and follows. */
   presence: PresenceService;
-  /** auth → rate → fraud, in that order: `await ctx.services.guards.run(ctx, { rate, fraud })`. */
+  /** rate → fraud after scope-auth, run for every mutation by its `guard` declaration (src/schema/guard-plugin.ts). */
   guards: Guards;
   /** Fraud alerts and decision counts for admins (the checks themselves are the guards' fraud stage). */
   fraud: FraudService;

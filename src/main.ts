@@ -1,27 +1,34 @@
 /** Process entry: loadConfig() → createApp() → start(); SIGTERM/SIGINT → stop() within 10 s. */
-import { ConfigError, loadConfig } from './config.js';
-import { createApp } from './app.js';
+import { fileURLToPath } from 'node:url';
+import { StartupError, loadConfig } from './config.js';
+import { banner } from './banner.js';
+import { assertDataDirFree } from './infra/data-dir-lock.js';
+import { assertPortFree } from './infra/port.js';
 
 const HARD_EXIT_MS = 10_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // A busy PORT or DATA_DIR fails now, before loading the app takes seconds (createApp checks
+  // again, and the database's lock is what really guards DATA_DIR).
+  await assertPortFree(config.port, config.host);
+  if (!config.databaseUrl) await assertDataDirFree(config.dataDir);
+  const { createApp } = await import('./app.js');
   const app = await createApp(config);
-  const { url } = await app.start();
+  let url: string;
+  try {
+    ({ url } = await app.start());
+  } catch (error) {
+    await app.stop().catch(() => undefined); // the database is open: close it cleanly
+    throw error;
+  }
   const pubsub = config.redisUrl ? 'Redis' : 'in-process';
   const db = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`;
   app.logger.info(`Ovation ready: database ${db}, pubsub ${pubsub}`);
-  process.stdout.write(
-    [
-      '',
-      `  GraphiQL        ${url}/graphql`,
-      `  graphql-ws      ${url.replace(/^http/, 'ws')}/graphql`,
-      `  graphql-sse     ${url}/graphql/stream`,
-      `  Get a token     npm run token -- --sub alice --name Alice --role ADMIN`,
-      `                  then send it as "Authorization: Bearer <token>" (GraphiQL: Headers tab)`,
-      '',
-    ].join('\n') + '\n',
-  );
+  // src/main.ts through tsx, or dist/main.js: either way the package root is one level up.
+  const compiled = import.meta.url.endsWith('.js');
+  const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+  process.stdout.write(banner({ url, config, packageRoot, cwd: process.cwd(), compiled }) + '\n');
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -45,7 +52,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  if (error instanceof StartupError) {
     process.stderr.write(`${error.message}\n`);
   } else {
     process.stderr.write(`Ovation failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -16,7 +16,15 @@ export interface HttpResult {
   text: string;
 }
 
-export function post(agent: http.Agent, url: URL, body: string, headers: Record<string, string> = {}, timeoutMs = 30_000): Promise<HttpResult> {
+/** `onRequest` sees the request before it is sent (the vote generator times its socket assignment). */
+export function post(
+  agent: http.Agent,
+  url: URL,
+  body: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 30_000,
+  onRequest?: (req: http.ClientRequest) => void,
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
@@ -42,6 +50,7 @@ export function post(agent: http.Agent, url: URL, body: string, headers: Record<
     );
     req.on('timeout', () => req.destroy(new Error(`request timed out after ${timeoutMs} ms`)));
     req.on('error', reject);
+    onRequest?.(req);
     req.end(body);
   });
 }

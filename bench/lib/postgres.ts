@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { track, untrack } from './children.js';
+import { stopChild, trackChild } from './children.js';
 import { freePort } from './targets.js';
 
 const PG_BIN = process.env['PG_BIN'] ?? '/usr/lib/postgresql/15/bin';
@@ -47,47 +47,19 @@ export async function startPostgres(
   };
   const run = asPostgres(uid, gid, 'postgres', ['-D', data, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])]);
   const [cmd, args] = opts.priority ? ['nice', ['-n', String(opts.priority), run.cmd, ...run.args]] : [run.cmd, run.args];
-  const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error('could not spawn postgres');
-  const pid = child.pid;
-  track(pid, 'postgres');
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
-  child.stderr.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      untrack(pid);
-      resolve();
-    }),
-  );
+  const child = trackChild(spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }), 'postgres');
+  const { pid } = child;
 
   const stop = async (): Promise<void> => {
-    if (!exited) {
-      try {
-        process.kill(pid, 'SIGINT');
-      } catch {
-        /* gone */
-      }
-      const killer = setTimeout(() => {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }, 15_000);
-      await exit;
-      clearTimeout(killer);
-    }
+    await stopChild(child, 'SIGINT', 15_000); // SIGINT: PostgreSQL's fast shutdown
     rmSync(dir, { recursive: true, force: true });
   };
 
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (exited) {
+    if (child.hasExited()) {
       await stop();
-      throw new Error(`postgres exited during start-up:\n${output}`);
+      throw new Error(`postgres exited during start-up:\n${child.output()}`);
     }
     try {
       execFileSync(path.join(PG_BIN, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q'], { stdio: 'ignore' });
@@ -95,7 +67,7 @@ export async function startPostgres(
     } catch {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`postgres not ready within 30 s:\n${output}`);
+        throw new Error(`postgres not ready within 30 s:\n${child.output()}`);
       }
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -129,37 +129,127 @@ export function readMachineCpu(): { busy: number; irq: number; steal: number; to
   }
 }
 
-/** CPU seconds used so far by `root` and all its live descendants (e.g. a postmaster and its backends). */
-export function treeCpuSeconds(root: number): number {
-  const parent = new Map<number, number>();
-  const cpu = new Map<number, number>();
-  let entries: string[] = [];
+interface StatCpu {
+  ppid: number;
+  /** utime + stime of the process (all its threads), seconds. */
+  own: number;
+  /** cutime + cstime: its children that have exited and been waited for, seconds. */
+  reaped: number;
+}
+
+function readStatCpu(pid: number): StatCpu | undefined {
   try {
-    entries = readdirSync('/proc');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')';
+    // f[1] = ppid (field 4), f[11..14] = utime, stime, cutime, cstime (fields 14-17).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), own: (Number(f[11]) + Number(f[12])) / clkTck, reaped: (Number(f[13]) + Number(f[14])) / clkTck };
   } catch {
-    return Number.NaN;
+    return undefined;
   }
-  for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parent.set(Number(name), Number(f[1]));
-      cpu.set(Number(name), (Number(f[11]) + Number(f[12])) / clkTck);
-    } catch {
-      /* exited meanwhile */
+}
+
+/** Direct children of `pid` from /proc/<pid>/task/<tid>/children (every thread's), or undefined if unsupported. */
+function childrenOf(pid: number): number[] | undefined {
+  try {
+    const out: number[] = [];
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c) out.push(Number(c));
     }
+    return out;
+  } catch {
+    return undefined;
   }
-  let total = 0;
-  for (const [pid, seconds] of cpu) {
+}
+
+/** `root` and its live descendants. */
+function processTree(root: number): number[] {
+  const direct = childrenOf(root);
+  if (direct) {
+    const tree = [root];
+    for (let i = 0; i < tree.length && tree.length < 10_000; i++) tree.push(...(i === 0 ? direct : (childrenOf(tree[i]!) ?? [])));
+    return tree;
+  }
+  // No children files (kernel without CONFIG_PROC_CHILDREN): scan /proc for parent links.
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStatCpu(Number(name));
+    if (st) parent.set(Number(name), st.ppid);
+  }
+  return [...parent.keys()].filter((pid) => {
     let p: number | undefined = pid;
     for (let depth = 0; p !== undefined && p > 1 && depth < 32; depth++) {
-      if (p === root) {
-        total += seconds;
-        break;
-      }
+      if (p === root) return true;
       p = parent.get(p);
     }
+    return false;
+  });
+}
+
+/**
+ * CPU seconds used so far by `root` and all its descendants, the ones that have exited included:
+ * each live process's own time plus what its exited children left in its cutime/cstime. So the
+ * difference of two readings is exact even when, say, a PostgreSQL backend ends in between
+ * (its time moves from itself to the postmaster's cutime). With `tree` false, `root` alone.
+ */
+export function cpuSeconds(root: number, tree = true): number {
+  let total = 0;
+  let found = false;
+  for (const pid of tree ? processTree(root) : [root]) {
+    const st = readStatCpu(pid);
+    if (!st) continue;
+    found = true;
+    total += tree ? st.own + st.reaped : st.own;
   }
-  return total;
+  return found ? total : Number.NaN;
+}
+
+/** The processes whose CPU a run accounts for apart, by name (e.g. server, postgres). */
+export type CpuGroups = Record<string, { pid: number; tree: boolean } | undefined>;
+
+export interface CpuSnapshot {
+  t: number;
+  machine: ReturnType<typeof readMachineCpu>;
+  groups: Record<string, number>;
+}
+
+export function snapshotCpu(groups: CpuGroups): CpuSnapshot {
+  const out: Record<string, number> = {};
+  for (const [name, g] of Object.entries(groups)) if (g) out[name] = cpuSeconds(g.pid, g.tree);
+  return { t: Date.now(), machine: readMachineCpu(), groups: out };
+}
+
+export interface CpuSplit {
+  windowS: number;
+  /** Per group, % of one core over the window (100 = one core busy; nproc × 100 = the machine). */
+  pct: Record<string, number>;
+  /** Process time of everything else on the machine: busy (user+nice+system) minus the groups. */
+  otherPct: number;
+  /** Kernel interrupt work (irq+softirq: loopback TCP mostly), largely charged to no process. */
+  softirqPct: number;
+  stealPct: number;
+  machineBusyPct: number;
+}
+
+/** CPU per group between two snapshots; "other" is the machine's busy time the groups do not explain. */
+export function cpuSplit(a: CpuSnapshot, b: CpuSnapshot): CpuSplit {
+  const windowS = Math.max(0.001, (b.t - a.t) / 1000);
+  const pct = (x: number): number => Math.round((x / windowS) * 1000) / 10;
+  const groups: Record<string, number> = {};
+  let accounted = 0;
+  for (const name of Object.keys(b.groups)) {
+    const d = (b.groups[name] ?? Number.NaN) - (a.groups[name] ?? Number.NaN);
+    groups[name] = pct(d);
+    if (Number.isFinite(d)) accounted += d;
+  }
+  const busy = b.machine.busy - a.machine.busy;
+  return {
+    windowS: Math.round(windowS * 1000) / 1000,
+    pct: groups,
+    otherPct: Math.max(0, pct(busy - accounted)),
+    softirqPct: pct(b.machine.irq - a.machine.irq),
+    stealPct: pct(b.machine.steal - a.machine.steal),
+    machineBusyPct: pct(busy),
+  };
 }

@@ -68,6 +68,29 @@ export class Histogram {
   }
 }
 
+/**
+ * Exact percentiles of `values` (nearest rank, as Histogram.percentile), in the same shape as
+ * Histogram.summary(). Sorts a copy; for the vote log (at most a few hundred thousand values).
+ */
+export function percentiles(values: ArrayLike<number>): Percentiles {
+  const sorted = Float64Array.from(values).sort();
+  const n = sorted.length;
+  const r = (x: number): number => (Number.isFinite(x) ? Math.round(x * 10) / 10 : Number.NaN);
+  const at = (q: number): number => (n === 0 ? Number.NaN : sorted[Math.max(1, Math.ceil(q * n)) - 1]!);
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return {
+    count: n,
+    min: r(n ? sorted[0]! : Number.NaN),
+    mean: r(n ? sum / n : Number.NaN),
+    p50: r(at(0.5)),
+    p90: r(at(0.9)),
+    p99: r(at(0.99)),
+    p999: r(at(0.999)),
+    max: r(n ? sorted[n - 1]! : Number.NaN),
+  };
+}
+
 export const round = (x: number, digits = 1): number => {
   if (!Number.isFinite(x)) return x;
   const f = 10 ** digits;

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBuilt, REFERENCE_BUILD_DIR } from './build.js';
-import { track, untrack } from './children.js';
+import { stopChild, trackChild, type ExitStatus } from './children.js';
 import { getStatus } from './http.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -44,7 +44,7 @@ export interface RunningTarget {
   wsUrl: string;
   startMs: number;
   output(): string;
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<ExitStatus>;
 }
 
 export function freePort(): Promise<number> {
@@ -99,45 +99,13 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
   const started = Date.now();
   // `nice` execs the command, so the PID is still the server's and every thread inherits the value.
   const [cmd, cmdArgs] = opts.priority ? ['nice', ['-n', String(opts.priority), process.execPath, ...args]] : [process.execPath, args];
-  const child = spawn(cmd, cmdArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`could not spawn ${opts.target}`);
-  const pid = child.pid;
-  track(pid, opts.target);
-  let output = '';
-  const append = (chunk: Buffer): void => {
-    output += chunk.toString();
-    if (output.length > OUTPUT_LIMIT) output = output.slice(-OUTPUT_LIMIT / 2);
-  };
-  child.stdout.on('data', append);
-  child.stderr.on('data', append);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      untrack(pid);
-      resolve({ code, signal });
-    }),
-  );
-  let hasExited = false;
-  void exited.then(() => (hasExited = true));
+  const child = trackChild(spawn(cmd, cmdArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }), opts.target, OUTPUT_LIMIT);
+  const { pid, output } = child;
 
-  let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
-  const stop = (): Promise<{ code: number | null; signal: NodeJS.Signals | null }> =>
+  let stopping: Promise<ExitStatus> | undefined;
+  const stop = (): Promise<ExitStatus> =>
     (stopping ??= (async () => {
-      if (!hasExited) {
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          /* gone */
-        }
-      }
-      const killer = setTimeout(() => {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }, 20_000);
-      const result = await exited;
-      clearTimeout(killer);
+      const result = await stopChild(child, 'SIGTERM', 20_000);
       if (dataDir) await rm(dataDir, { recursive: true, force: true });
       return result;
     })());
@@ -146,9 +114,9 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
   const deadline = started + (opts.readyTimeoutMs ?? 120_000);
   try {
     for (;;) {
-      if (hasExited) throw new Error(`${opts.target} exited during start-up:\n${output.slice(-4000)}`);
+      if (child.hasExited()) throw new Error(`${opts.target} exited during start-up:\n${output().slice(-4000)}`);
       if ((await getStatus(`${url}/ready`)) === 200) break;
-      if (Date.now() > deadline) throw new Error(`${opts.target} not ready within ${opts.readyTimeoutMs ?? 120_000} ms:\n${output.slice(-4000)}`);
+      if (Date.now() > deadline) throw new Error(`${opts.target} not ready within ${opts.readyTimeoutMs ?? 120_000} ms:\n${output().slice(-4000)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } catch (error) {
@@ -163,7 +131,7 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
     graphqlUrl: `${url}/graphql`,
     wsUrl: `ws://127.0.0.1:${port}/graphql`,
     startMs: Date.now() - started,
-    output: () => output,
+    output,
     stop,
   };
 }

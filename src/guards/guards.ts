@@ -1,8 +1,9 @@
 /**
  * The guard pipeline every mutation passes, in one order: authentication (scope-auth on the
- * field, before the resolver runs), then rate limits, then fraud checks, then the service.
- * Resolvers call `ctx.guards.run(ctx, { rate, fraud })` first thing; nothing else decides the
- * order. Each stage is an interface with its implementation chosen in app.ts.
+ * field), then rate limits, then fraud checks, then the service. A mutation declares its stages
+ * in its definition (`guard: { rate, fraud }`), and src/schema/guard-plugin.ts calls `run` with
+ * them after scope-auth and before the resolver; resolvers never call it, and nothing else decides
+ * the order. Each stage is an interface with its implementation chosen in app.ts.
  */
 import type { Viewer } from './auth.js';
 
@@ -24,7 +25,8 @@ export interface RateGuard {
 }
 
 export type FraudSubject =
-  | { kind: 'vote'; competitionId: string; submissionIds: readonly string[] }
+  /** `votes`: QUADRATIC only, the votes the ballot sets on its submission (re-allocating them is an adjustment, not a new action). */
+  | { kind: 'vote'; competitionId: string; submissionIds: readonly string[]; votes?: number | null }
   | { kind: 'reaction'; sessionId: string };
 
 export interface FraudGuard {
@@ -32,8 +34,9 @@ export interface FraudGuard {
   check(subject: FraudSubject, caller: Caller): Promise<void>;
 }
 
+/** One call's stages: its rate rule, and the fraud check's subject when the operation has one. */
 export interface GuardSpec {
-  rate?: RateRule;
+  rate: RateRule;
   fraud?: FraudSubject;
 }
 
@@ -44,7 +47,7 @@ export interface Guards {
 export function createGuards(stages: { rate: RateGuard; fraud: FraudGuard }): Guards {
   return {
     async run(caller, spec) {
-      if (spec.rate !== undefined) await stages.rate.consume(spec.rate, caller);
+      await stages.rate.consume(spec.rate, caller);
       if (spec.fraud !== undefined) await stages.fraud.check(spec.fraud, caller);
     },
   };

@@ -6,6 +6,39 @@
  */
 
 /**
+ * The refusal step HIT and BUCKET share: one more strike, and a block of
+ * base * 2^(strikes - 1) (capped), or until the limit frees a call (`frees`, ms) if later.
+ * Expects `frees` set, KEYS[2] (strikes), KEYS[3] (block) and ARGV[4..6] as HIT documents them.
+ */
+const STRIKE = `
+local strikes = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[6]))
+local block = 0
+local base = tonumber(ARGV[4])
+if base > 0 then
+  local exponent = strikes - 1
+  if exponent > 40 then exponent = 40 end
+  block = math.min(base * 2 ^ exponent, tonumber(ARGV[5]))
+end
+local retry = math.floor(math.max(frees, block))
+if block > 0 then redis.call('SET', KEYS[3], '1', 'PX', retry) end
+return { 0, 0, retry, strikes }
+`;
+
+/** Refused while blocked: the block's time left, no new strike. */
+const WHILE_BLOCKED = `
+local blocked = redis.call('PTTL', KEYS[3])
+if blocked > 0 then
+  return { 0, 0, blocked, tonumber(redis.call('GET', KEYS[2]) or '0') }
+end
+`;
+
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/**
  * HIT: sliding-log rate limit with escalating blocks.
  *
  * KEYS[1]  rl:{<identity>|<field identity>}:log      ZSET   member = call id, score = admission time (ms)
@@ -24,17 +57,10 @@
  * base * 2^(strikes - 1) (capped), or until the window frees a slot if later; refusals during a
  * block add no strike.
  */
-export const HIT_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+export const HIT_LUA = `${NOW}
 local window = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
-
-local blocked = redis.call('PTTL', KEYS[3])
-if blocked > 0 then
-  return { 0, 0, blocked, tonumber(redis.call('GET', KEYS[2]) or '0') }
-end
-
+${WHILE_BLOCKED}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
 if count < max then
@@ -47,20 +73,39 @@ local frees = window
 local oldest = redis.call('ZRANGE', KEYS[1], count - max, count - max, 'WITHSCORES')
 if oldest[2] then frees = tonumber(oldest[2]) + window - now end
 if frees < 1 then frees = 1 end
+${STRIKE}`;
 
-local strikes = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[6]))
-local block = 0
-local base = tonumber(ARGV[4])
-if base > 0 then
-  local exponent = strikes - 1
-  if exponent > 40 then exponent = 40 end
-  block = math.min(base * 2 ^ exponent, tonumber(ARGV[5]))
+/**
+ * BUCKET: token bucket with the same escalating blocks as HIT.
+ *
+ * KEYS[1]  rl:{<identity>|<field identity>}:bucket   HASH   d = debt, t = when it was computed (ms);
+ *                                                           expires when the bucket is full again
+ * KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[4..6]     as HIT (ARGV[2]: tokens refilled per window)
+ * ARGV[3]  burst: the bucket's size
+ * Returns  { admitted (1|0), remaining tokens, retryAfterMs, strikes }
+ *
+ * One token comes back every window / max ms, up to burst. In integers (a token every 333.3 ms
+ * must not drift): each admitted call adds `window` to the debt, each millisecond pays `max` back
+ * (never below 0), and a call is admitted iff debt + window <= burst * window. Refused calls add
+ * nothing; retryAfter is when the debt has come down far enough, or the block's end. This is GCRA
+ * with its theoretical arrival time scaled by max. Mirrored step for step by rate-limit.memory.ts.
+ */
+export const BUCKET_LUA = `${NOW}
+${WHILE_BLOCKED}
+local window = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+local capacity = tonumber(ARGV[3]) * window
+local state = redis.call('HMGET', KEYS[1], 'd', 't')
+local debt = math.max(0, (tonumber(state[1]) or 0) - (now - (tonumber(state[2]) or now)) * max)
+if debt + window <= capacity then
+  debt = debt + window
+  redis.call('HSET', KEYS[1], 'd', debt, 't', now)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(debt / max))
+  return { 1, math.floor((capacity - debt) / window), 0, 0 }
 end
-local retry = math.floor(math.max(frees, block))
-if block > 0 then redis.call('SET', KEYS[3], '1', 'PX', retry) end
-return { 0, 0, retry, strikes }
-`;
+
+local frees = math.ceil((debt + window - capacity) / max)
+${STRIKE}`;
 
 /**
  * ACQUIRE: one more live subscription for an identity, if it holds fewer than max on every

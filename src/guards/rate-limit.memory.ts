@@ -1,13 +1,17 @@
 /**
  * In-process rate-limit store and live-subscription counter (no Redis configured): the same
  * semantics as the Redis scripts (rate-limit.lua.ts), exact because each step is synchronous.
+ * Sliding-log and token-bucket rules share the escalation (strikes, blocks).
  */
-import { blockDurationMs, type RateDecision, type RateLimitStore } from './rate-limit.js';
+import { blockDurationMs, type Escalation, type RateDecision, type RateLimit, type RateLimitStore } from './rate-limit.js';
 import type { LiveSubscriptionCounter } from './subscription-limits.js';
 
 interface Entry {
-  /** Admission times, oldest first. */
+  /** Sliding-log rules: admission times, oldest first. */
   log: number[];
+  /** Token-bucket rules: the bucket's debt (see takeFromBucket) at `debtAt` (ms). */
+  debt: number;
+  debtAt: number;
   strikes: number;
   strikesExpireAt: number;
   blockedUntil: number;
@@ -26,13 +30,26 @@ export function createMemoryRateLimitStore(opts: { now?: () => number; sweepInte
   const timer = setInterval(sweep, opts.sweepIntervalMs ?? 30_000);
   timer.unref();
 
-  function hit(key: string, limit: { windowMs: number; max: number }, escalation: Parameters<RateLimitStore['hit']>[2]): RateDecision {
+  function hit(key: string, limit: RateLimit, escalation: Escalation): RateDecision {
     const t = now();
     let entry = entries.get(key);
-    if (!entry) entries.set(key, (entry = { log: [], strikes: 0, strikesExpireAt: 0, blockedUntil: 0, idleAt: 0 }));
+    if (!entry) entries.set(key, (entry = { log: [], debt: 0, debtAt: 0, strikes: 0, strikesExpireAt: 0, blockedUntil: 0, idleAt: 0 }));
     if (entry.strikesExpireAt <= t) entry.strikes = 0;
     if (entry.blockedUntil > t) return { admitted: false, remaining: 0, retryAfterMs: entry.blockedUntil - t, strikes: entry.strikes };
+    const frees = limit.burst === undefined ? takeFromLog(entry, t, limit) : takeFromBucket(entry, t, { ...limit, burst: limit.burst });
+    if (typeof frees !== 'number') return frees;
 
+    entry.strikes += 1;
+    entry.strikesExpireAt = t + escalation.strikeTtlMs;
+    const block = blockDurationMs(entry.strikes, escalation);
+    const retryAfterMs = Math.max(frees, block);
+    if (block > 0) entry.blockedUntil = t + retryAfterMs;
+    entry.idleAt = Math.max(entry.idleAt, entry.strikesExpireAt, entry.blockedUntil);
+    return { admitted: false, remaining: 0, retryAfterMs, strikes: entry.strikes };
+  }
+
+  /** The admission, or when the window frees a slot (ms from now). */
+  function takeFromLog(entry: Entry, t: number, limit: RateLimit): RateDecision | number {
     // Keep calls inside (t - window, t], like ZREMRANGEBYSCORE -inf (t - window).
     let expired = 0;
     while (expired < entry.log.length && entry.log[expired]! <= t - limit.windowMs) expired += 1;
@@ -44,14 +61,23 @@ export function createMemoryRateLimitStore(opts: { now?: () => number; sweepInte
       entry.idleAt = Math.max(entry.idleAt, t + limit.windowMs);
       return { admitted: true, remaining: limit.max - count - 1, retryAfterMs: 0, strikes: 0 };
     }
-    const frees = Math.max(1, entry.log[count - limit.max]! + limit.windowMs - t);
-    entry.strikes += 1;
-    entry.strikesExpireAt = t + escalation.strikeTtlMs;
-    const block = blockDurationMs(entry.strikes, escalation);
-    const retryAfterMs = Math.max(frees, block);
-    if (block > 0) entry.blockedUntil = t + retryAfterMs;
-    entry.idleAt = Math.max(entry.idleAt, entry.strikesExpireAt, entry.blockedUntil);
-    return { admitted: false, remaining: 0, retryAfterMs, strikes: entry.strikes };
+    return Math.max(1, entry.log[count - limit.max]! + limit.windowMs - t);
+  }
+
+  /**
+   * Step for step as BUCKET_LUA (which documents the arithmetic): the admission, or when a token
+   * comes back (ms from now).
+   */
+  function takeFromBucket(entry: Entry, t: number, limit: RateLimit & { burst: number }): RateDecision | number {
+    const capacity = limit.burst * limit.windowMs;
+    const debt = Math.max(0, entry.debt - (t - entry.debtAt) * limit.max);
+    if (debt + limit.windowMs <= capacity) {
+      entry.debt = debt + limit.windowMs;
+      entry.debtAt = t;
+      entry.idleAt = Math.max(entry.idleAt, t + Math.ceil(entry.debt / limit.max));
+      return { admitted: true, remaining: Math.floor((capacity - entry.debt) / limit.windowMs), retryAfterMs: 0, strikes: 0 };
+    }
+    return Math.ceil((debt + limit.windowMs - capacity) / limit.max);
   }
 
   return {

@@ -1,11 +1,12 @@
 /**
  * The rate-limit store and the live-subscription counter on Redis, shared by every instance:
- * each check is one Lua script call (rate-limit.lua.ts), atomic on the server, so limits are
- * exact across instances under any concurrency. Keys use a hash tag per identity and rule.
+ * each check is one Lua script call (rate-limit.lua.ts: HIT for sliding-log rules, BUCKET for
+ * token-bucket rules), atomic on the server, so limits are exact across instances under any
+ * concurrency. Keys use a hash tag per identity and rule.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ACQUIRE_LUA, HEARTBEAT_LUA, HIT_LUA, RELEASE_LUA } from './rate-limit.lua.js';
+import { ACQUIRE_LUA, BUCKET_LUA, HEARTBEAT_LUA, HIT_LUA, RELEASE_LUA } from './rate-limit.lua.js';
 import type { RateLimitStore } from './rate-limit.js';
 import type { LiveSubscriptionCounter } from './subscription-limits.js';
 
@@ -15,6 +16,7 @@ interface Script {
 }
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
 const HIT = script(HIT_LUA);
+const BUCKET = script(BUCKET_LUA);
 const ACQUIRE = script(ACQUIRE_LUA);
 const RELEASE = script(RELEASE_LUA);
 const HEARTBEAT = script(HEARTBEAT_LUA);
@@ -41,15 +43,17 @@ export function createRedisRateLimitStore(deps: { redis: Redis; instanceId: stri
   return {
     async hit(key, limit, escalation) {
       const base = `${prefix}:{${keyPart(key)}}`;
-      const callId = `${instanceId}:${(counter = (counter + 1) % Number.MAX_SAFE_INTEGER)}`;
-      const reply = (await run(redis, HIT, [`${base}:log`, `${base}:strikes`, `${base}:block`], [
-        limit.windowMs,
-        limit.max,
-        callId,
-        escalation.blockBaseMs,
-        escalation.blockMaxMs,
-        escalation.strikeTtlMs,
-      ])) as [number, number, number, number];
+      const blocks = [escalation.blockBaseMs, escalation.blockMaxMs, escalation.strikeTtlMs];
+      const reply = (
+        limit.burst === undefined
+          ? await run(redis, HIT, [`${base}:log`, `${base}:strikes`, `${base}:block`], [
+              limit.windowMs,
+              limit.max,
+              `${instanceId}:${(counter = (counter + 1) % Number.MAX_SAFE_INTEGER)}`, // call id
+              ...blocks,
+            ])
+          : await run(redis, BUCKET, [`${base}:bucket`, `${base}:strikes`, `${base}:block`], [limit.windowMs, limit.max, limit.burst, ...blocks])
+      ) as [number, number, number, number];
       return { admitted: reply[0] === 1, remaining: Number(reply[1]), retryAfterMs: Number(reply[2]), strikes: Number(reply[3]) };
     },
     close: async () => undefined,

@@ -9,8 +9,13 @@
  * read-then-write (`getForIdentity`, then `setForIdentity` with the whole timestamp list), so two
  * instances (or two concurrent calls on one) both read "29 of 30" and both pass. Here one call is
  * one atomic check-and-count in the store: a Lua script on Redis (rate-limit.lua.ts), a
- * synchronous step in memory (rate-limit.memory.ts). Both keep an exact sliding log: a call is
- * admitted iff fewer than `max` calls were admitted in the last `window`.
+ * synchronous step in memory (rate-limit.memory.ts). Both implement the same two kinds of rule:
+ * - `{ window, max }`: an exact sliding log; a call is admitted iff fewer than `max` calls were
+ *   admitted in the last `window`;
+ * - `{ window, max, burst }`: a token bucket of `burst` tokens, full at first, refilled at `max`
+ *   per `window` (one every window/max); a call is admitted iff a token is left. For
+ *   work that legitimately comes in bursts: a page opening its subscriptions at once.
+ * Refused calls count for nothing in either.
  *
  * Escalation: the first over-limit call of an episode is a strike; it blocks the identity for this
  * rule for `blockBaseMs × 2^(strikes − 1)` (capped at `blockMaxMs`), or until the window frees a
@@ -27,10 +32,20 @@ import type { Config } from '../config.js';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Caller, RateGuard, RateRule } from './guards.js';
 
-/** A rule as graphql-rate-limit spells it (`window` in its `ms` syntax: '1m', '30s', '500ms'). */
-export type RateLimitOptions = Pick<GraphQLRateLimitDirectiveArgs, 'window' | 'max' | 'message' | 'identityArgs'>;
+/**
+ * A rule as graphql-rate-limit spells it (`window` in its `ms` syntax: '1m', '30s', '500ms'), plus
+ * an optional `burst`: then `max` per `window` is the bucket's refill and `burst` its size.
+ */
+export type RateLimitOptions = Pick<GraphQLRateLimitDirectiveArgs, 'window' | 'max' | 'message' | 'identityArgs'> & { burst?: number };
 
-/** The rule every guarded operation without its own rule uses. */
+/** One rule's limit for one identity, as the store counts it: a sliding log, or a token bucket with `burst`. */
+export interface RateLimit {
+  windowMs: number;
+  max: number;
+  burst?: number;
+}
+
+/** The budget of every rule name without its own entry in rateRulesFromConfig (each such name is still counted on its own). */
 export const DEFAULT_RULE = 'mutations';
 /** Subscription operations started (src/guards/subscription-limits.ts). */
 export const SUBSCRIPTIONS_RULE = 'subscriptions';
@@ -53,7 +68,7 @@ export interface RateDecision {
 
 /** The counting step: atomic across every caller of the same store. */
 export interface RateLimitStore {
-  hit(key: string, limit: { windowMs: number; max: number }, escalation: Escalation): Promise<RateDecision>;
+  hit(key: string, limit: RateLimit, escalation: Escalation): Promise<RateDecision>;
   close(): Promise<void>;
 }
 
@@ -66,7 +81,8 @@ export function rateRulesFromConfig(rate: Config['rateLimit']): Record<string, R
     typing: { window: '1m', max: rate.typingPerMinute },
     presence: { window: '1m', max: rate.presencePerMinute },
     polls: { window: '1m', max: rate.pollsPerMinute },
-    [SUBSCRIPTIONS_RULE]: { window: '1m', max: rate.subscriptionsPerMinute },
+    pledges: { window: '1m', max: rate.pledgesPerMinute },
+    [SUBSCRIPTIONS_RULE]: { window: '1m', max: rate.subscriptionsPerMinute, burst: rate.subscriptionsBurst },
     [DEFAULT_RULE]: { window: '1m', max: rate.mutationsPerMinute },
   };
 }
@@ -140,7 +156,7 @@ export function formatRateLimitError({ fieldName, max, window }: FormatErrorInpu
   return `Too many ${fieldName} requests: at most ${max} per ${describeWindow(window)}`;
 }
 
-export function rateLimited(message: string, details: { retryAfterMs: number; rule: string; limit: number; windowMs: number }): AppError {
+export function rateLimited(message: string, details: { retryAfterMs: number; rule: string; limit: number; windowMs: number; burst?: number }): AppError {
   return new AppError(ErrorCode.RATE_LIMITED, message, { ...details, retryAfterMs: Math.max(1, Math.ceil(details.retryAfterMs)) });
 }
 
@@ -148,13 +164,14 @@ interface CompiledRule {
   name: string;
   windowMs: number;
   max: number;
+  burst: number | undefined;
   message: string | undefined;
   identityArgs: readonly string[];
 }
 
 export interface RateLimiter extends RateGuard {
   /** Counts one call; resolves with the decision (never throws RATE_LIMITED). `args` feed identityArgs. */
-  check(rule: RateRule, caller: Caller, args?: Record<string, unknown>): Promise<RateDecision & { limit: number; windowMs: number }>;
+  check(rule: RateRule, caller: Caller, args?: Record<string, unknown>): Promise<RateDecision & { limit: number; windowMs: number; burst?: number }>;
   /** Like `consume`, with the operation's arguments for rules that have identityArgs. */
   consumeWithArgs(rule: RateRule, caller: Caller, args: Record<string, unknown>): Promise<void>;
   close(): Promise<void>;
@@ -171,7 +188,9 @@ export function createRateLimiter(deps: {
   const compile = (name: string, options: RateLimitOptions): CompiledRule => {
     const max = options.max ?? 5;
     if (!Number.isInteger(max) || max < 1) throw new Error(`rate rule ${name}: max must be a positive integer`);
-    return { name, windowMs: parseWindow(options.window), max, message: options.message, identityArgs: options.identityArgs ?? [] };
+    const { burst } = options;
+    if (burst !== undefined && (!Number.isInteger(burst) || burst < 1)) throw new Error(`rate rule ${name}: burst must be a positive integer`);
+    return { name, windowMs: parseWindow(options.window), max, burst, message: options.message, identityArgs: options.identityArgs ?? [] };
   };
   const rules = new Map(Object.entries(deps.rules).map(([name, options]) => [name, compile(name, options)]));
   const fallback = rules.get(DEFAULT_RULE) ?? compile(DEFAULT_RULE, { window: '1m', max: 120 });
@@ -180,21 +199,26 @@ export function createRateLimiter(deps: {
   async function check(ruleName: RateRule, caller: Caller, args: Record<string, unknown> = {}) {
     const rule = rules.get(ruleName) ?? { ...fallback, name: ruleName };
     const who = callerIdentity(caller);
-    const max = who.anonymous ? rule.max * deps.ipFactor : rule.max;
+    // An IP is many people: its bucket is as many times larger as it refills faster.
+    const factor = who.anonymous ? deps.ipFactor : 1;
+    const limit: RateLimit = { windowMs: rule.windowMs, max: rule.max * factor };
+    if (rule.burst !== undefined) limit.burst = rule.burst * factor;
     // graphql-rate-limit's key: the field identity (rule name + identityArgs values), per context identity.
     const key = `${who.id}|${getFieldIdentity(rule.name, rule.identityArgs, args)}`;
-    const decision = await deps.store.hit(key, { windowMs: rule.windowMs, max }, deps.escalation);
-    return { ...decision, limit: max, windowMs: rule.windowMs };
+    const decision = await deps.store.hit(key, limit, deps.escalation);
+    return { ...decision, limit: limit.max, windowMs: limit.windowMs, ...(limit.burst !== undefined && { burst: limit.burst }) };
   }
 
   async function consumeWithArgs(ruleName: RateRule, caller: Caller, args: Record<string, unknown>): Promise<void> {
     const decision = await check(ruleName, caller, args);
     if (decision.admitted) return;
     const rule = rules.get(ruleName);
+    const { limit, windowMs, burst } = decision;
     const message =
       rule?.message ??
-      formatError({ fieldName: ruleName, contextIdentity: callerIdentity(caller).id, max: decision.limit, window: decision.windowMs });
-    throw rateLimited(message, { retryAfterMs: decision.retryAfterMs, rule: ruleName, limit: decision.limit, windowMs: decision.windowMs });
+      formatError({ fieldName: ruleName, contextIdentity: callerIdentity(caller).id, max: limit, window: windowMs }) +
+        (burst === undefined ? '' : `, after a burst of ${burst}`);
+    throw rateLimited(message, { retryAfterMs: decision.retryAfterMs, rule: ruleName, limit, windowMs, ...(burst !== undefined && { burst }) });
   }
 
   return {

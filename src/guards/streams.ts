@@ -5,7 +5,9 @@
  * - on SSE (Yoga's distinct-connection mode and graphql-sse's single-connection mode) the stream
  *   ends with a final UNAUTHENTICATED error at the token's `exp` ("token expired") or when the
  *   user's tokens are revoked ("token revoked: …", "account disabled"). graphql-ws does this per
- *   connection instead (ws.ts: close 4403, in-band refresh), so its streams are left alone here;
+ *   connection instead (ws.ts: close 4403, in-band refresh), so its streams are left alone here,
+ *   except those of an operation that carried its own token (GraphiQL's Headers tab, see ws.ts):
+ *   the connection does not know that token, so its stream ends here like an SSE stream;
  * - on every transport, an error thrown by a stream (an AppError a module ends its stream with, a
  *   subscriber cut off as too slow) becomes one final result with the catalogue's
  *   `extensions.code` (masked like any other error), then the stream completes, instead of a
@@ -133,6 +135,8 @@ function viewerEnding(viewer: Viewer, access: UserAccess): { reason: Promise<App
 /** Set by ws.ts on the operations of a graphql-ws connection, which guards itself per connection. */
 export interface TransportMarker {
   transport?: 'graphql-ws';
+  /** graphql-ws: whose token the viewer is, the connection's (guarded by ws.ts) or the operation's own (guarded here). */
+  viewerFrom?: 'connection' | 'operation';
 }
 
 /** Only turns an error thrown by `source` into a last value: the cheap wrapper for streams without a deadline. */
@@ -169,7 +173,8 @@ export function useStreamGuards(deps: { access: UserAccess; maskError: (error: u
   return {
     onSubscribe({ args }) {
       const context = args.contextValue as Partial<Context> & TransportMarker;
-      const viewer = context.transport === 'graphql-ws' ? null : (context.viewer ?? null);
+      const guardedByConnection = context.transport === 'graphql-ws' && context.viewerFrom !== 'operation';
+      const viewer = guardedByConnection ? null : (context.viewer ?? null);
       return {
         onSubscribeResult({ result, setResult }) {
           if (!isAsyncIterable(result)) return;

@@ -1,8 +1,12 @@
 /**
  * Limits on subscriptions, for every transport (graphql-ws, both SSE modes): an envelop plugin on
  * `onSubscribe`, so it sees each subscriber before any execution is shared.
- * - rate: rule `subscriptions` (RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE) per user, per IP when
- *   anonymous, with the same escalation as every other rule;
+ * - rate: rule `subscriptions`, a token bucket per user (per IP when anonymous) of
+ *   RATE_LIMIT_SUBSCRIPTIONS_BURST starts (default 2 × MAX_SUBSCRIPTIONS_PER_CONNECTION: a page
+ *   opening all its subscriptions at once, and one reconnect of it) refilled at
+ *   RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE, with the same escalation as every other rule. A client
+ *   reconnecting in a loop and re-opening everything empties the bucket by its third round; the
+ *   first refusal blocks it (1, 2, 4… min), so a reconnect storm gets the refill at most;
  * - concurrency: at most MAX_SUBSCRIPTIONS_PER_USER live subscriptions per user across every
  *   connection, transport and instance (per IP × RATE_LIMIT_IP_FACTOR when anonymous); the slot is
  *   released when the subscription ends.

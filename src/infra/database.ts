@@ -11,6 +11,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { applyMigrations, pgliteRunner, pgPoolRunner } from './migrate.js';
 
 export interface Database {
@@ -23,7 +24,7 @@ export interface Database {
 }
 
 export interface OpenDatabaseOptions {
-  /** A `postgresql://` URL. Unset: embedded PGlite under `<dataDir>/pglite`. */
+  /** A `postgresql://` URL. Unset: embedded PGlite under `<dataDir>/pglite`, locked to this process (data-dir-lock.ts). */
   databaseUrl?: string | undefined;
   /** Where embedded data lives (created if missing). Unused with a URL. */
   dataDir: string;
@@ -69,27 +70,38 @@ async function openPostgres(databaseUrl: string, poolSize: number, log: (msg: st
 }
 
 async function openPGlite(dataDir: string, log: (msg: string) => void): Promise<Database> {
+  // Before PGlite touches a file: a second process on these files would lose writes.
+  const lock = await lockDataDir(dataDir);
   const dir = path.resolve(dataDir, 'pglite');
-  await mkdir(dir, { recursive: true });
-  const db = await PGlite.create(dir);
+  let db: PGlite | undefined;
   try {
+    await mkdir(dir, { recursive: true });
+    db = await PGlite.create(dir);
     // Before Prisma exists: PGlite has one session, and the migrations' BEGIN..COMMIT must not
     // interleave with anyone else's statements.
     await applyMigrations(pgliteRunner(db), MIGRATIONS_DIR, log);
   } catch (err) {
-    await db.close().catch(() => undefined);
+    await db?.close().catch(() => undefined);
+    await lock.release();
     throw err;
   }
+  const pglite = db;
   // The adapter runs each interactive transaction inside PGlite's transaction(), which holds
   // PGlite's mutex: transactions and queries from concurrent requests queue instead of
   // interleaving on the one session. (A query through `prisma` instead of `tx` inside a
   // transaction callback would wait for the transaction itself, until its timeout.)
   const prisma = new PrismaClient({
-    adapter: new PrismaPGlite(db),
+    adapter: new PrismaPGlite(pglite),
     transactionOptions: { maxWait: PGLITE_TRANSACTION_MAX_WAIT_MS },
   });
   log(`database: embedded PGlite in ${dir}`);
-  return wrap(prisma, 'pglite', () => db.close());
+  return wrap(prisma, 'pglite', async () => {
+    try {
+      await pglite.close();
+    } finally {
+      await lock.release();
+    }
+  });
 }
 
 function wrap(prisma: PrismaClient, kind: Database['kind'], closeDriver: () => Promise<void>): Database {

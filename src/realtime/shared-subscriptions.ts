@@ -98,6 +98,8 @@ interface Subscriber {
   retryArmed: boolean;
   /** Given to the sink on every write: made once, not per result. */
   retry: () => void;
+  /** The source completed while the client was behind: done once the backlog is written. */
+  ending: boolean;
 }
 
 interface SharedStream {
@@ -169,6 +171,14 @@ export function createSharedStream(
     }
   };
 
+  /** The iterator reports done once its queue is empty (queued results still drain). */
+  const complete = (subscriber: Subscriber): void => {
+    subscriber.done = true;
+    const wake = subscriber.waiting;
+    subscriber.waiting = undefined;
+    wake?.({ value: undefined, done: true });
+  };
+
   /** Writes the backlog through the sink until it is empty or the client is busy again. */
   const flushBacklog = (subscriber: Subscriber): void => {
     const sink = subscriber.sink!;
@@ -185,11 +195,9 @@ export function createSharedStream(
         return;
       }
       subscriber.backlog.shift();
-      if (outcome === 'closed') {
-        subscriber.backlog.length = 0;
-        return;
-      }
+      if (outcome === 'closed') subscriber.backlog.length = 0;
     }
+    if (subscriber.ending && !subscriber.done) complete(subscriber);
   };
 
   const deliver = (subscriber: Subscriber, frame: Frame): void => {
@@ -215,13 +223,10 @@ export function createSharedStream(
 
   const finish = (subscriber: Subscriber, failure?: Error): void => {
     if (subscriber.done) return;
-    subscriber.done = true;
     subscriber.failed = failure;
     subscriber.backlog.length = 0;
     subscribers.delete(subscriber);
-    const wake = subscriber.waiting;
-    subscriber.waiting = undefined;
-    wake?.({ value: undefined, done: true });
+    complete(subscriber);
     if (subscribers.size === 0 && !ended) {
       ended = true;
       onEmpty();
@@ -293,12 +298,11 @@ export function createSharedStream(
         onEmpty();
       }
       for (const subscriber of [...subscribers]) {
-        // Let queued results drain; the iterator reports done once its queue is empty.
-        subscriber.done = true;
         subscribers.delete(subscriber);
-        const wake = subscriber.waiting;
-        subscriber.waiting = undefined;
-        wake?.({ value: undefined, done: true });
+        // A client that is behind gets what it was owed (a closed competition's final tally)
+        // before its stream completes: the retry writes the backlog, then completes it.
+        if (subscriber.backlog.length > 0) subscriber.ending = true;
+        else complete(subscriber);
       }
     }
   })();
@@ -311,6 +315,7 @@ export function createSharedStream(
         done: false,
         backlog: [],
         retryArmed: false,
+        ending: false,
         retry: () => {
           subscriber.retryArmed = false;
           flushBacklog(subscriber);

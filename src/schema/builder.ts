@@ -3,6 +3,7 @@ import SchemaBuilder from '@pothos/core';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import StreamCursorsPlugin from './stream-cursors.plugin.js';
+import GuardPlugin from './guard-plugin.js';
 import type { Context } from '../context.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
@@ -19,7 +20,9 @@ export const builder = new SchemaBuilder<{
   };
   DefaultFieldNullability: false;
 }>({
-  plugins: [ScopeAuthPlugin, PrismaPlugin, StreamCursorsPlugin],
+  // Order matters: the first plugin wraps outermost, so scope-auth decides before the guards run
+  // (auth → rate → fraud → resolver, see guard-plugin.ts).
+  plugins: [ScopeAuthPlugin, GuardPlugin, PrismaPlugin, StreamCursorsPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     // Subscriptions are checked when they start, not only on each event.
@@ -31,6 +34,8 @@ export const builder = new SchemaBuilder<{
     unauthorizedError: (_parent, ctx, info) =>
       ctx.viewer === null ? unauthenticated() : forbidden(`${info.parentType.name}.${info.fieldName} requires another role`),
   },
+  // Every mutation's `guard: { rate, fraud }` (guard-plugin.ts), run by the pipeline in src/guards/guards.ts.
+  guards: { run: (ctx, spec) => ctx.services.guards.run(ctx, spec) },
   prisma: {
     client: (ctx) => ctx.prisma,
     dmmf: getDatamodel(),

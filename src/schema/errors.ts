@@ -37,9 +37,12 @@ export function createMaskError(opts: { exposeInternals: boolean; onUnexpected: 
         return withExtensions(graphqlError, inner.message, { ...inner.extensions, code, retryable: RETRYABLE[code as ErrorCode] });
       }
       // Parse/validation/coercion problems; keep Yoga's finer code (and HTTP status) as `reason`.
-      const { code: reason, http, ...rest } = inner.extensions ?? {};
+      // Yoga's "invalid JSON" error carries the parser's message as `originalError`, which quotes
+      // the request body: internals, kept for development only.
+      const { code: reason, http, originalError, ...rest } = inner.extensions ?? {};
       return withExtensions(graphqlError, inner.message, {
         ...rest,
+        ...(opts.exposeInternals && originalError !== undefined && { originalError }),
         ...(http !== undefined && { http }),
         code: ErrorCode.BAD_USER_INPUT,
         retryable: false,

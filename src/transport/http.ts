@@ -1,6 +1,6 @@
 /**
- * The one Yoga instance: HTTP queries and mutations, GraphiQL (assets served from this process,
- * no CDN), SSE in Yoga's distinct-connection mode on /graphql, and the graphql-sse
+ * The one Yoga instance: HTTP queries and mutations, GraphiQL (graphiql.ts: assets served from
+ * this process, no CDN, compressed and cached), SSE in Yoga's distinct-connection mode on /graphql, and the graphql-sse
  * single-connection mode on /graphql/stream. graphql-ws (ws.ts) runs through the same
  * `getEnveloped`, so every transport shares these plugins and this context.
  */
@@ -17,6 +17,7 @@ import { parseLastEventId, type CursorContext } from '../realtime/cursors.js';
 import type { DirectSinkContext } from '../realtime/shared-subscriptions.js';
 import { useErrorCatalogue } from '../schema/errors.js';
 import { useRequestBodyLimit, useRequestParamErrors } from '../guards/limits.js';
+import { useGraphiQL } from './graphiql.js';
 import { useGraphQLSSE } from './graphql-sse.js';
 import { useSseTransport } from './sse.js';
 
@@ -98,10 +99,8 @@ export function createYogaServer(deps: {
     landingPage: false,
     logging: quietExpectedErrors(logger),
     maskedErrors: { maskError, isDev: deps.exposeInternals },
-    graphiql: { title: 'Ovation GraphiQL', subscriptionsProtocol: 'WS' },
-    // Loaded on the first GraphiQL page view: the bundled IDE is ~30 MB of strings in the heap
-    // that a server nobody browses would carry for its whole life.
-    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
+    // useGraphiQL (graphiql.ts) serves it: a small page, compressed and cacheable assets.
+    graphiql: false,
     batching: { limit: deps.limits?.maxBatchSize ?? 10 }, // more operations in one request: 413
     // useRequestBodyLimit (below) enforces the limit on every path, bodies without a
     // Content-Length included; Yoga's own check would pipe each body through a TransformStream
@@ -120,6 +119,8 @@ export function createYogaServer(deps: {
       return { ...initial, viewer: viewer ?? null, clientIp, deviceId, lastEventSeq, prisma, services };
     },
     plugins: [
+      // The IDE's page and assets, and GET /: before anything reads a body or checks a method.
+      useGraphiQL({ graphqlEndpoint: GRAPHQL_PATH, title: 'Ovation GraphiQL', options: { subscriptionsProtocol: 'WS' } }),
       useErrorCatalogue(maskError),
       // Every path with a body (/graphql, graphql-sse's /graphql/stream): 413 before a handler reads it.
       useRequestBodyLimit({ maxBytes: deps.limits?.maxRequestBodyBytes ?? 1_048_576 }),

@@ -3,6 +3,17 @@
  * adapter: the connection is authenticated once from connectionParams.authorization, and every
  * operation runs through Yoga's `getEnveloped`, the same pipeline and context as HTTP and SSE.
  *
+ * An operation may also carry its own token, as `Authorization` (any case) in its subscribe
+ * message's `payload.extensions.headers`: that is where GraphiQL's WebSocket fetcher puts its
+ * Headers tab (it sends nothing in connection_init). Such an operation runs as the token's user,
+ * guarded like an SSE stream (streams.ts: it ends with a final UNAUTHENTICATED at the token's exp
+ * or when the user's tokens are revoked; the socket stays open), and while a subscription of it
+ * lives its user counts as connected (presence). A bad token is UNAUTHENTICATED for that
+ * operation only. One socket is one user: the connection_init token's, else the first valid
+ * operation token binds it; an operation with another user's token is FORBIDDEN (one socket must
+ * not act for several users). Operations without a token run as the connection (anonymous, or
+ * its connection_init user).
+ *
  * A connection does not outlive its token: at the token's `exp` the server closes it with 4403
  * "token expired", and when the user's tokens are revoked (role change, disabled) with 4403 and
  * the reason. In-band refresh: a `ping` message with payload `{ authorization: "Bearer <JWT>" }`
@@ -11,11 +22,11 @@
  * token that is invalid, for another sub or another role closes the connection with 4403.
  */
 import type { Server } from 'node:http';
-import { type GraphQLError, type ExecutionArgs } from 'graphql';
+import { getOperationAST, type GraphQLError, type ExecutionArgs } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AppError, unauthenticated } from '../errors.js';
+import { AppError, forbidden, unauthenticated } from '../errors.js';
 import type { UserAccess } from '../guards/access.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
 import { runAt } from '../guards/streams.js';
@@ -31,7 +42,25 @@ type ConnectionExtra = {
   viewer?: Viewer | null;
   /** Moves the connection's deadline to a refreshed token's expiry. */
   refreshed?: (viewer: Viewer) => void;
+  /** The one user this socket may act as: the connection_init token's, else the first operation token's. */
+  userId?: string;
+  /**
+   * Presence of the live subscriptions authenticated by their own token, by their subscribe
+   * payload (unique per message, unlike an id a client may reuse once completed); each ends with
+   * its operation (onComplete) or the socket.
+   */
+  operationLeases?: Map<unknown, { close(): void }>;
 };
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** An operation's own credentials: `extensions.headers.Authorization` (any case), as GraphiQL sends them; undefined: none. */
+export function operationAuthorization(extensions: unknown): unknown {
+  const headers = isRecord(extensions) ? extensions['headers'] : undefined;
+  if (!isRecord(headers)) return undefined;
+  const name = Object.keys(headers).find((key) => key.toLowerCase() === 'authorization');
+  return name === undefined ? undefined : headers[name];
+}
 
 /** How graphql-ws clients learn why: 4403 Forbidden with a reason (at most 123 bytes). */
 const close = (socket: WebSocket, reason: string): void => socket.close(CloseCode.Forbidden, reason.slice(0, 123));
@@ -128,8 +157,9 @@ export function attachGraphqlWs(deps: {
   limits: { maxPayloadBytes: number; connectionInitTimeoutMs: number; maxOperationsPerConnection: number };
   /**
    * Presence (src/modules/presence): every authenticated connection is a live connection of its
-   * user from before the ack until the socket closes. Operations count as activity through the
-   * shared Yoga pipeline (presence.plugin.ts), so nothing else is needed here.
+   * user from before the ack until the socket closes, and so is every subscription authenticated
+   * by its own token, from before it starts until it ends. Operations count as activity through
+   * the shared Yoga pipeline (presence.plugin.ts).
    */
   trackConnection?: (viewer: Viewer) => { ready: Promise<void>; close(): void };
 }): WsTransport {
@@ -153,10 +183,16 @@ export function attachGraphqlWs(deps: {
           return false;
         }
         ctx.extra.viewer = viewer;
+        if (viewer) ctx.extra.userId = viewer.id;
         // The user row exists from the first connection, not only from the first operation.
         if (viewer) await deps.ensureUser(viewer);
         if (viewer) ctx.extra.refreshed = guardConnection(ctx.extra.socket, viewer, deps.access);
         const socket = ctx.extra.socket;
+        const operationLeases = (ctx.extra.operationLeases = new Map());
+        socket.once('close', () => {
+          for (const lease of operationLeases.values()) lease.close();
+          operationLeases.clear();
+        });
         if (viewer && deps.trackConnection && socket.readyState === socket.OPEN) {
           // Presence: registered before the ack (so the client's first operation already counts
           // it), ended by the socket's close, whatever closes it (client, keep-alive, 4403, 1001).
@@ -191,19 +227,38 @@ export function attachGraphqlWs(deps: {
         // graphql-ws reserves the id before this hook: the count includes this operation.
         const inFlight = Object.keys(ctx.subscriptions).length;
         if (inFlight > deps.limits.maxOperationsPerConnection) return [tooManyOperations(deps.limits.maxOperationsPerConnection)];
+        const toErrors = (errors: readonly unknown[]): GraphQLError[] =>
+          errors.map((e) => deps.maskError(e, 'Unexpected error.') as GraphQLError);
+        let viewer = ctx.extra.viewer ?? null;
+        let viewerFrom: 'connection' | 'operation' = 'connection';
+        const authorization = operationAuthorization(params.extensions);
+        if (authorization !== undefined) {
+          let own: Viewer | null;
+          try {
+            own = await authenticator.authenticate(authorization);
+          } catch (error) {
+            return toErrors([error]); // UNAUTHENTICATED for this operation; a JWKS outage masked
+          }
+          if (own) {
+            // Checked and bound in one step after the await: two operations racing to bind cannot both win.
+            ctx.extra.userId ??= own.id;
+            if (own.id !== ctx.extra.userId) return toErrors([forbidden('this connection acts for another user; open a new connection for this token')]);
+            viewer = own;
+            viewerFrom = 'operation';
+          }
+        }
         const enveloped = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
           transport: 'graphql-ws',
-          viewer: ctx.extra.viewer ?? null,
+          viewerFrom,
+          viewer,
           clientIp: clientIpOf(ctx.extra.request.socket.remoteAddress, headerOf(ctx.extra.request.headers['x-forwarded-for']), deps.trustProxy),
           deviceId: deviceIdOf(ctx.connectionParams?.['deviceId']),
           directSink: directSinkFor(ctx.extra.socket, id),
         });
-        const toErrors = (errors: readonly unknown[]): GraphQLError[] =>
-          errors.map((e) => deps.maskError(e, 'Unexpected error.') as GraphQLError);
         let document;
         try {
           document = enveloped.parse(params.query);
@@ -212,6 +267,16 @@ export function attachGraphqlWs(deps: {
         }
         const errors = enveloped.validate(enveloped.schema, document);
         if (errors.length > 0) return toErrors(errors);
+        const { operationLeases } = ctx.extra;
+        if (viewerFrom === 'operation' && viewer && deps.trackConnection && operationLeases && ctx.extra.socket.readyState === ctx.extra.socket.OPEN) {
+          if (getOperationAST(document, params.operationName)?.operation === 'subscription') {
+            // Counted before it starts (like a connection before its ack); ended by onComplete,
+            // which graphql-ws calls however the operation ends, or by the socket's close.
+            const lease = deps.trackConnection(viewer);
+            operationLeases.set(params, lease);
+            await lease.ready; // never rejects; bounded wait
+          }
+        }
         return {
           schema: enveloped.schema,
           operationName: params.operationName,
@@ -220,6 +285,12 @@ export function attachGraphqlWs(deps: {
           contextValue: await enveloped.contextFactory(),
           rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
         };
+      },
+      onComplete: (ctx, _id, params) => {
+        const lease = ctx.extra.operationLeases?.get(params);
+        if (!lease) return;
+        ctx.extra.operationLeases?.delete(params);
+        lease.close();
       },
     },
     wsServer,

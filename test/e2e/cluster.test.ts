@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { CastVoteDocument, LeaderboardDocument, TallyUpdatedDocument } from '../generated/graphql.js';
+import { CastVoteDocument, CloseCompetitionDocument, LeaderboardDocument, TallyUntilClosedDocument, TallyUpdatedDocument } from '../generated/graphql.js';
 import { subscribe, type Feed } from '../support/clients.js';
 
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
@@ -107,6 +107,43 @@ describe('two instances', () => {
         for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(40);
         expect(updates.length).toBeLessThan(voters / 2);
       }
+    } finally {
+      await Promise.all(feeds.map((feed) => feed.close()));
+    }
+  });
+
+  it('end every watcher on both instances and transports with the final standings when the other instance closes the competition', async () => {
+    const { competitionId, submissionIds } = await openCompetition(a.graphqlUrl, 2);
+    const feeds = [
+      subscribe('graphql-ws', a.url, TallyUntilClosedDocument, { competitionId }),
+      subscribe('sse', a.url, TallyUntilClosedDocument, { competitionId }),
+      subscribe('graphql-sse', a.url, TallyUntilClosedDocument, { competitionId }),
+      subscribe('graphql-ws', b.url, TallyUntilClosedDocument, { competitionId }),
+    ];
+    try {
+      await Promise.all(feeds.map((feed) => feed.waitFor((r) => r.data !== undefined)));
+      const voters = 30;
+      await Promise.all(
+        Array.from({ length: voters }, async (_, i) => {
+          const token = await tokenFor({ sub: `closing-voter-${i}` });
+          const target = i % 2 === 0 ? a : b;
+          dataOf(await execute(fetch, target.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, token));
+        }),
+      );
+      const admin = await tokenFor({ sub: 'e2e-admin', role: 'ADMIN' });
+      dataOf(await execute(fetch, b.graphqlUrl, CloseCompetitionDocument, { id: competitionId }, admin));
+
+      await Promise.all(feeds.map((feed) => feed.ended));
+      const finals = feeds.map((feed) => feed.results.at(-1)?.data?.tallyUpdated);
+      for (const [i, feed] of feeds.entries()) {
+        expect(finals[i]).toMatchObject({ status: 'CLOSED', totalVotes: voters });
+        expect(feed.results.slice(0, -1).every((r) => r.data?.tallyUpdated.status === 'OPEN')).toBe(true);
+      }
+      expect(new Set(finals.map((f) => f?.seq)).size).toBe(1);
+
+      const late = subscribe('graphql-ws', a.url, TallyUntilClosedDocument, { competitionId });
+      await late.ended;
+      expect(late.results.map((r) => r.data?.tallyUpdated)).toEqual([finals[0]]);
     } finally {
       await Promise.all(feeds.map((feed) => feed.close()));
     }

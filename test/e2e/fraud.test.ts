@@ -1,8 +1,9 @@
 /**
  * Fraud detection end to end, through the real server process (src/main.ts) with its defaults
- * (FRAUD_ALERT_THRESHOLD 70, FRAUD_BLOCK_THRESHOLD 80): a small honest crowd behind realistic NATs
- * is never flagged, 25 sock puppets on one device are stopped from the 6th, and a bot voting
- * every 500 ms is blocked within a few ballots. The large, simulated-clock version of this is
+ * (FRAUD_ALERT_THRESHOLD 70, FRAUD_BLOCK_THRESHOLD 80): a small honest crowd behind realistic NATs,
+ * one of them stepping a QUADRATIC allocation, is never flagged; 25 sock puppets on one device are
+ * stopped from the 5th, a burst of new accounts voting at first sight is flagged from the 6th, and
+ * a bot voting every 500 ms is blocked within a few ballots. The large, simulated-clock version of this is
  * bench/fraud-sim.ts (FRAUD.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,8 +60,9 @@ describe('fraud detection through the real server', () => {
     await server?.stop();
   });
 
-  async function competition(votingMethod: 'SIMPLE' | 'APPROVAL', submissions: number) {
-    const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: `Fraud ${votingMethod}`, votingMethod } }, admin));
+  async function competition(votingMethod: 'SIMPLE' | 'APPROVAL' | 'QUADRATIC', submissions: number) {
+    const credits = votingMethod === 'QUADRATIC' ? { creditsPerVoter: 50 } : {};
+    const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: `Fraud ${votingMethod}`, votingMethod, ...credits } }, admin));
     const ids: string[] = [];
     for (let i = 0; i < submissions; i += 1) {
       ids.push(dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: `S${i}` } }, admin)).createSubmission.id);
@@ -72,6 +74,7 @@ describe('fraud detection through the real server', () => {
   it('lets an honest crowd through and stops sock puppets and a metronomic bot', async () => {
     const simple = await competition('SIMPLE', 6);
     const approval = await competition('APPROVAL', 5);
+    const quadratic = await competition('QUADRATIC', 3);
     const random = rng(42);
 
     // 150 voters: 50 on their own IP, the rest behind NATs of 10, 10, 10, 10, 15, 15 and 30;
@@ -111,6 +114,14 @@ describe('fraud detection through the real server', () => {
     });
     expect(honestErrors).toEqual([]);
 
+    // A QUADRATIC voter of the crowd using the +/− buttons: 1…5 votes on one submission, then
+    // 1…3 on another, one castVote per step.
+    const allocator = voters[3]!;
+    for (const [submission, votes] of [[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [1, 1], [1, 2], [1, 3]] as const) {
+      const input = { competitionId: quadratic.competitionId, submissionId: quadratic.submissionIds[submission]!, votes };
+      expect(codesOf(await gql(CastVoteDocument, { input }, tokens.get(allocator.sub), from(allocator.ip, allocator.deviceId)))).toEqual([]);
+    }
+
     // 25 fresh sock puppets on one IP and one device, all for the least popular submission.
     const target = simple.submissionIds[5]!;
     const votesFor = async () => dataOf(await gql(LeaderboardDocument, { competitionId: simple.competitionId })).leaderboard.find((e) => e.submissionId === target)!.votes;
@@ -121,9 +132,20 @@ describe('fraud detection through the real server', () => {
       const result = await gql(CastVoteDocument, { input: { competitionId: simple.competitionId, submissionId: target } }, await tokenFor({ sub: `puppet-${i}` }), farm);
       puppetCodes.push(codesOf(result));
     }
-    expect(puppetCodes).toEqual([...Array(5).fill([]), ...Array(20).fill(['FRAUD_BLOCKED'])]);
+    // Accounts on the device: 3 → 40, 4 → 60; quick accounts on the IP: 4 → 23.3, 5 → 46.7. The
+    // 4th scores 69.3, the 5th 86.7 (BLOCK).
+    expect(puppetCodes).toEqual([...Array(4).fill([]), ...Array(21).fill(['FRAUD_BLOCKED'])]);
     await sleep(300); // tally flush
-    expect((await votesFor()) - before).toBe(5);
+    expect((await votesFor()) - before).toBe(4);
+
+    // A script's burst: 12 new tokens on one IP, each voting at first sight, a new device id and
+    // a different submission each: flagged from the 6th quick account, every vote counted.
+    const burstCodes: unknown[][] = [];
+    for (let i = 0; i < 12; i += 1) {
+      const input = { competitionId: simple.competitionId, submissionId: simple.submissionIds[i % 6]! };
+      burstCodes.push(codesOf(await gql(CastVoteDocument, { input }, await tokenFor({ sub: `burst-${i}` }), from('203.0.113.77', `burst-phone-${i}`))));
+    }
+    expect(burstCodes).toEqual(Array(12).fill([]));
 
     // A bot re-casting approval ballots every 500 ms.
     const botCodes: unknown[][] = [];
@@ -150,14 +172,18 @@ describe('fraud detection through the real server', () => {
     const byUser = alerts.fraudAlerts.map((a) => a.userId!);
     expect(byUser.filter((u) => u.startsWith('crowd-'))).toEqual([]);
     expect(byUser.filter((u) => u.startsWith('puppet-')).sort()).toEqual(Array.from({ length: 21 }, (_, i) => `puppet-${i + 4}`).sort());
+    const burstAlerts = alerts.fraudAlerts.filter((a) => a.userId!.startsWith('burst-'));
+    expect(burstAlerts.map((a) => [a.userId, a.rule, a.action]).sort()).toEqual(
+      Array.from({ length: 7 }, (_, i) => [`burst-${i + 5}`, 'NEW_ACCOUNT_BULK', 'FLAG']).sort(),
+    );
     const botAlert = alerts.fraudAlerts.find((a) => a.userId === 'metronome' && a.action === 'BLOCK')!;
     expect((botAlert.details as { rules: { rule: string }[] }).rules.map((r) => r.rule)).toEqual(expect.arrayContaining(['BOT_CADENCE', 'RAPID_VOTING']));
 
     const { fraudStats } = dataOf(await gql(FraudStatsDocument, { competitionId: simple.competitionId }, admin));
-    expect(fraudStats.votes).toEqual({ allowed: voters.length + 4, flagged: 1, blocked: 20 });
+    expect(fraudStats.votes).toEqual({ allowed: voters.length + 4 + 5, flagged: 7, blocked: 21 });
     console.log(
-      `fraud e2e: ${ballots.length} honest ballots from ${voters.length} voters → 0 flagged, 0 blocked; ` +
-        `25 puppets → 4 allowed, 1 flagged, 20 blocked; bot → first blocked at ballot ${firstBlocked + 1} of 10`,
+      `fraud e2e: ${ballots.length} honest ballots from ${voters.length} voters and 8 QUADRATIC steps → 0 flagged, 0 blocked; ` +
+        `25 puppets → 4 allowed, 21 blocked; a burst of 12 → 5 allowed, 7 flagged; bot → first blocked at ballot ${firstBlocked + 1} of 10`,
     );
   });
 });

@@ -52,6 +52,7 @@ const rows: Row[] = [
   // ------------------------------------------------------------------------------ queries
   { op: 'me', query: 'query { me { id } }', expect: PUBLIC },
   { op: 'competition', query: 'query($id: ID!) { competition(id: $id) { id } }', variables: (f) => ({ id: f.competitionId }), expect: PUBLIC },
+  { op: 'competitions', query: 'query { competitions(first: 5) { id } }', expect: PUBLIC },
   { op: 'leaderboard', query: 'query($id: ID!) { leaderboard(competitionId: $id) { rank } }', variables: (f) => ({ id: f.competitionId }), expect: PUBLIC },
   { op: 'session', query: 'query($id: ID!) { session(id: $id) { id } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
   { op: 'sessions', query: 'query($id: ID!) { sessions(competitionId: $id) { id } }', variables: (f) => ({ id: f.competitionId }), expect: PUBLIC },

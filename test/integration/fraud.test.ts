@@ -4,7 +4,11 @@
  *   two Redis stores on one Redis see each other's traffic;
  * - FLAG counts the vote and raises an alert that fraudAlerts and fraudAlertRaised show;
  *   BLOCK answers FRAUD_BLOCKED and counts nothing (BallotEntry unchanged); reactions too;
- * - two app instances on one Redis see each other's traffic (SHARED_IP across instances);
+ * - a QUADRATIC voter stepping an allocation is never flagged; a burst of brand-new accounts on
+ *   one IP voting within a second of first sight is flagged (and counted), the venue crowd around
+ *   it is not;
+ * - two app instances on one Redis see each other's traffic (DUPLICATE_BALLOT and SHARED_IP across
+ *   instances);
  * - FRAUD_DETECTION_ENABLED=false checks nothing; the admin fields refuse everyone else.
  * Fraud detection is off in the generic test environment (test/support/app.ts); every app here
  * turns it on. Client IPs come from X-Forwarded-For (TRUST_PROXY=true), device ids from x-device-id.
@@ -23,6 +27,7 @@ import {
   type FraudAlertRaisedSubscription,
   type FraudAlertRaisedSubscriptionVariables,
   FraudStatsDocument,
+  MeDocument,
   OpenCompetitionDocument,
   SendReactionDocument,
 } from '../generated/graphql.js';
@@ -84,7 +89,10 @@ describe.each([
       ip: '198.51.100.1',
       deviceId: null,
       instantAccount: false,
+      quickAccount: false,
       ballot: null,
+      target: null,
+      adjustable: false,
       ...o,
       id: `${prefix}-${(id += 1)}`,
       ...(o.userId && { userId: `${prefix}-${o.userId}` }),
@@ -112,13 +120,13 @@ describe.each([
     const store = newStore();
     const obs = scenario();
     const at = 7_000_000;
-    const r1 = await store.observe(obs({ userId: 'a', at, deviceId: 'd1', instantAccount: true, ballot: 'B1' }));
-    const r2 = await store.observe(obs({ userId: 'b', at: at + 1, deviceId: 'd1', instantAccount: false, ballot: 'B1' }));
-    const r3 = await store.observe(obs({ userId: 'a', at: at + 2, deviceId: 'd1', instantAccount: true, ballot: 'B1' }));
-    const r4 = await store.observe(obs({ userId: 'c', at: at + 3, deviceId: 'd2', instantAccount: true, ballot: 'B2' }));
+    const r1 = await store.observe(obs({ userId: 'a', at, deviceId: 'd1', instantAccount: true, ballot: 'B1', target: 'B1' }));
+    const r2 = await store.observe(obs({ userId: 'b', at: at + 1, deviceId: 'd1', instantAccount: false, ballot: 'B1', target: 'B1' }));
+    const r3 = await store.observe(obs({ userId: 'a', at: at + 2, deviceId: 'd1', instantAccount: true, ballot: 'B1', target: 'B1' }));
+    const r4 = await store.observe(obs({ userId: 'c', at: at + 3, deviceId: 'd2', instantAccount: true, ballot: 'B2', target: 'B2' }));
     // Other kind, other competition, other IP: separate windows.
     const other = await store.observe(obs({ userId: 'd', at: at + 4, kind: 'reaction', deviceId: 'd1', instantAccount: true }));
-    const r5 = await store.observe(obs({ userId: 'e', at: at + 300_002, deviceId: 'd1', ballot: 'B1' }));
+    const r5 = await store.observe(obs({ userId: 'e', at: at + 300_002, deviceId: 'd1', ballot: 'B1', target: 'B1' }));
     expect([r1, r2, r3, r4, other, r5].map((r) => [r.ipUsers, r.ipInstantUsers, r.deviceUsers, r.ballotRepeats, r.ipSameBallotUsers])).toEqual([
       [1, 1, 1, 1, 1],
       [2, 1, 2, 1, 2],
@@ -127,6 +135,59 @@ describe.each([
       [1, 1, 1, null, null],
       // 300 002: b (at + 1) has left the 5-minute window; a (at + 2) is exactly on its edge and stays.
       [3, 2, 2, 1, 2],
+    ]);
+  });
+
+  it('counts quick accounts per IP within 5 minutes', async () => {
+    const store = newStore();
+    const obs = scenario();
+    const at = 13_000_000;
+    const counts = [];
+    for (const [userId, offset, quick] of [['a', 0, true], ['b', 1, true], ['a', 2, true], ['c', 3, false], ['d', 300_002, false]] as const) {
+      counts.push(await store.observe(obs({ userId, at: at + offset, instantAccount: true, quickAccount: quick })));
+    }
+    // d at 300 002: b has left the window, a (at + 2) is on its edge and stays.
+    expect(counts.map((r) => [r.ipUsers, r.ipInstantUsers, r.ipQuickUsers])).toEqual([
+      [1, 1, 1],
+      [2, 2, 2],
+      [2, 2, 2],
+      [3, 3, 2],
+      [3, 3, 1],
+    ]);
+  });
+
+  it('keeps QUADRATIC adjustments of a target out of the user timeline, and counts exact repeats', async () => {
+    const store = newStore();
+    const obs = scenario();
+    const at = 15_000_000;
+    const cast = (offset: number, target: string, votes: number) =>
+      store.observe(obs({ userId: 'q', at: at + offset, target, ballot: `${target}#${votes}`, adjustable: true }));
+    const results = [
+      await cast(0, 'T1', 1),
+      await cast(1_000, 'T1', 2), // adjustment
+      await cast(2_000, 'T2', 1), // a new target: an action
+      await cast(3_000, 'T1', 3),
+      await cast(4_000, 'T1', 3), // adjustment and an exact repeat
+      await cast(600_500, 'T1', 1), // T1's cast at 0 has left the 10-minute window, its adjustments have not
+      await cast(1_300_000, 'T1', 2), // nothing within 10 min: an action again
+    ];
+    expect(results.map((r) => [r.adjustment, r.userActions10s, r.userActions10m, r.ballotRepeats, r.ipSameBallotUsers])).toEqual([
+      [false, 1, 1, 1, 1],
+      [true, 1, 1, 1, 1],
+      [false, 2, 2, 1, 1],
+      [true, 2, 2, 1, 1],
+      [true, 2, 2, 2, 1],
+      [true, 0, 1, 1, 1], // the timeline holds only T2's cast at 2 000
+      [false, 1, 1, 1, 1],
+    ]);
+    expect(results[3]!.recentTimes).toEqual([at, at + 2_000]);
+    // Without the adjustable flag (RANKED, APPROVAL, SIMPLE) every cast is an action.
+    const plain = [];
+    for (let i = 0; i < 3; i += 1) plain.push(await store.observe(obs({ userId: 'r', at: at + i, target: 'T1', ballot: 'T1' })));
+    expect(plain.map((r) => [r.adjustment, r.userActions10s, r.ballotRepeats])).toEqual([
+      [false, 1, 1],
+      [false, 2, 2],
+      [false, 3, 3],
     ]);
   });
 
@@ -181,8 +242,8 @@ describe.each(backends)('fraud checks on $name', (backend) => {
     await infra?.stop();
   });
 
-  async function openCompetition(submissions: number, app: TestApp = t) {
-    const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Fraud night', votingMethod: 'SIMPLE' } }, admin, fetch, app));
+  async function openCompetition(submissions: number, app: TestApp = t, method: { votingMethod: 'SIMPLE' | 'QUADRATIC'; creditsPerVoter?: number } = { votingMethod: 'SIMPLE' }) {
+    const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Fraud night', ...method } }, admin, fetch, app));
     const ids: string[] = [];
     for (let i = 0; i < submissions; i += 1) {
       const { createSubmission } = dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: `Startup ${i}` } }, admin, fetch, app));
@@ -218,7 +279,10 @@ describe.each(backends)('fraud checks on $name', (backend) => {
     try {
       await untilLive([feed, everything], competitionId);
       const tablet = from('203.0.113.10', 'shared-tablet');
-      const voters = await Promise.all(Array.from({ length: 6 }, (_, i) => tokenFor({ sub: `tablet-${backend.name}-${i}` })));
+      // Accounts opened an hour ago: only the shared device is remarkable.
+      const ids = Array.from({ length: 6 }, (_, i) => `tablet-${backend.name}-${i}`);
+      await t.app.database.prisma.user.createMany({ data: ids.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 3600_000) })) });
+      const voters = await Promise.all(ids.map((sub) => tokenFor({ sub })));
       const results = [];
       for (const [i, voter] of voters.entries()) {
         results.push(await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i]! } }, voter, tablet));
@@ -276,6 +340,46 @@ describe.each(backends)('fraud checks on $name', (backend) => {
     }
   });
 
+  it('lets a QUADRATIC voter step an allocation 1, 2, 3, 4, 5, 6 votes and on to the next submission', async () => {
+    const { competitionId, submissionIds } = await openCompetition(3, t, { votingMethod: 'QUADRATIC', creditsPerVoter: 100 });
+    const voter = await tokenFor({ sub: `allocator-${backend.name}` });
+    const phone = from('192.0.2.50', 'allocator-phone');
+    dataOf(await gql(MeDocument, {}, voter, phone)); // opens the app
+    const steps: [number, number][] = [[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [0, 6], [1, 1], [1, 2], [1, 3], [0, 5]];
+    const remaining = [];
+    for (const [submission, votes] of steps) {
+      const result = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[submission]!, votes } }, voter, phone);
+      expect(result.errors).toBeUndefined();
+      remaining.push(result.data!.castVote.creditsRemaining);
+    }
+    expect(remaining).toEqual([99, 96, 91, 84, 75, 64, 63, 60, 55, 66]);
+    await t.app.services.fraud.drain();
+    expect(dataOf(await gql(FraudAlertsDocument, { competitionId }, admin)).fraudAlerts).toEqual([]);
+  });
+
+  it('flags a burst of brand-new accounts voting within a second of first sight, not the venue crowd around it', async () => {
+    const { competitionId, submissionIds } = await openCompetition(6);
+    const wifi = (deviceId: string) => from('198.51.100.150', deviceId);
+    // The venue: 30 people whose app opened minutes ago.
+    const venue = Array.from({ length: 30 }, (_, i) => `venue-${backend.name}-${i}`);
+    await t.app.database.prisma.user.createMany({ data: venue.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 4 * 60_000) })) });
+    // A script on the same Wi-Fi: 10 new tokens whose first request is the vote, among the venue's votes.
+    const burst = Array.from({ length: 10 }, (_, i) => `burst-${backend.name}-${i}`);
+    const order = venue.flatMap((id, i) => (i % 3 === 2 ? [id, burst[(i - 2) / 3]!] : [id]));
+    for (const [i, id] of order.entries()) {
+      const result = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 6]! } }, await tokenFor({ sub: id }), wifi(`phone-${id}`));
+      expect(result.errors).toBeUndefined(); // FLAG counts
+    }
+    expect(await t.app.database.prisma.ballotEntry.count({ where: { competitionId } })).toBe(40);
+    await t.app.services.fraud.drain();
+    const { fraudAlerts } = dataOf(await gql(FraudAlertsDocument, { competitionId }, admin));
+    // Quick accounts on the IP: 6 → 70 (FLAG). The venue's people are never quick.
+    expect(fraudAlerts.map((a) => [a.userId, a.rule, a.action]).reverse()).toEqual(burst.slice(5).map((id) => [id, 'NEW_ACCOUNT_BULK', 'FLAG']));
+    expect((fraudAlerts[4]!.details as { rules: unknown[] }).rules).toEqual([
+      expect.objectContaining({ rule: 'NEW_ACCOUNT_BULK', score: 70, quickAccountsOnIp5m: 6 }),
+    ]);
+  });
+
   it('checks reactions too: the alert carries the session and its competition', async () => {
     const prisma = t.app.database.prisma;
     const competition = await prisma.competition.create({ data: { title: 'Live', votingMethod: 'SIMPLE', status: 'OPEN' } });
@@ -320,30 +424,36 @@ describe.each(backends)('fraud checks on $name', (backend) => {
     expect(dataOf(await gql(FraudAlertsDocument, { first: 1 }, admin)).fraudAlerts).toEqual(all.slice(0, 1));
   });
 
-  it.runIf(backend.name.includes('Redis'))('two instances on one Redis see each other’s traffic (SHARED_IP across instances)', async () => {
-    // Every non-zero score alerts, nothing blocks: SHARED_IP starts above 0 at 26 accounts on one IP.
+  it.runIf(backend.name.includes('Redis'))('two instances on one Redis see each other’s traffic (DUPLICATE_BALLOT and SHARED_IP across instances)', async () => {
+    // Every non-zero score alerts, nothing blocks.
     const env = { ...infra.env, ...FRAUD_ON, FRAUD_ALERT_THRESHOLD: '1', FRAUD_BLOCK_THRESHOLD: '100' };
     const [a, b] = await Promise.all([startTestApp(env), startTestApp(env)]);
     try {
       const { competitionId, submissionIds } = await openCompetition(5, a);
-      // Established accounts (no NEW_ACCOUNT_BULK), each with its own device, ballots spread over 5 submissions.
+      // Established accounts (no NEW_ACCOUNT_BULK), each with its own device, all for one
+      // submission: DUPLICATE_BALLOT's crowd counts from the 8th account, SHARED_IP from the 26th.
       const users = Array.from({ length: 30 }, (_, i) => `office-${i}`);
       await a.app.database.prisma.user.createMany({ data: users.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 3600_000) })) });
       for (const [i, id] of users.entries()) {
         const app = i % 2 === 0 ? a : b;
-        const result = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 5]! } }, await tokenFor({ sub: id }), from('198.51.100.77', `phone-${i}`), app);
+        const result = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, await tokenFor({ sub: id }), from('198.51.100.77', `phone-${i}`), app);
         expect(result.errors).toBeUndefined();
       }
       await Promise.all([a.app.services.fraud.drain(), b.app.services.fraud.drain()]);
       const { fraudAlerts } = dataOf(await gql(FraudAlertsDocument, { competitionId }, admin, fetch, b));
-      // Each instance served 15 accounts: only the shared windows reach 27–30.
-      const seen = fraudAlerts.map((x) => [x.userId, x.rule, x.action, (x.details as { rules: { accounts5m: number }[] }).rules[0]!.accounts5m] as const);
-      expect([...seen].sort((x, y) => x[3] - y[3])).toEqual(
-        [26, 27, 28, 29].map((i) => [`office-${i}`, 'SHARED_IP', 'FLAG', i + 1]),
+      type Rules = { rules: { rule: string; sameBallotAccountsOnIp5m?: number; accounts5m?: number }[] };
+      const counted = (alert: (typeof fraudAlerts)[number], rule: string) => {
+        const found = (alert.details as Rules).rules.find((r) => r.rule === rule);
+        return found ? (found.sameBallotAccountsOnIp5m ?? found.accounts5m) : null;
+      };
+      // Each instance served 15 accounts: only the shared windows reach 16–30.
+      const seen = fraudAlerts.map((x) => [x.userId, x.rule, x.action, counted(x, 'DUPLICATE_BALLOT'), counted(x, 'SHARED_IP')] as const);
+      expect([...seen].sort((x, y) => x[3]! - y[3]!)).toEqual(
+        Array.from({ length: 23 }, (_, k) => k + 7).map((i) => [`office-${i}`, 'DUPLICATE_BALLOT', 'FLAG', i + 1, i >= 25 ? i + 1 : null]),
       );
       await sleep(1_200); // decision counters flush every second
       const { fraudStats } = dataOf(await gql(FraudStatsDocument, { competitionId }, admin, fetch, a));
-      expect(fraudStats.votes).toEqual({ allowed: 26, flagged: 4, blocked: 0 });
+      expect(fraudStats.votes).toEqual({ allowed: 7, flagged: 23, blocked: 0 });
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }

@@ -194,6 +194,41 @@ describe.each(backends)('offers on $name', (backend) => {
     }
   });
 
+  /** An offer with the contract's MakeOfferInput fields only (EQUITY's equityPercentage is one of them). */
+  const contractOffer = (type: 'EQUITY' | 'LOAN' | 'ROYALTY', sessionId: string, submissionId: string, amount: number): { input: MakeOfferInput } => ({
+    input: { sessionId, submissionId, type, amount, ...(type === 'EQUITY' && { equityPercentage: 10 }) },
+  });
+
+  it.each(['EQUITY', 'LOAN', 'ROYALTY'] as const)(
+    'makes, counters, accepts and withdraws a %s offer with the contract fields alone',
+    async (type) => {
+      const { sessionId, submissionIds, founders } = await stage(2);
+      const [s0, s1] = submissionIds as [string, string];
+      const [founder0, founder1] = founders as [string, string];
+      const unset = { interestRatePercent: null, termMonths: null, royaltyPercent: null };
+
+      // make, withdraw
+      const first = dataOf(await gql(MakeOfferDocument, contractOffer(type, sessionId, s0, 50_000), judge2)).makeOffer;
+      expect(first).toMatchObject({ type, amount: 50_000, status: 'PENDING', ...unset, equityPercentage: type === 'EQUITY' ? 10 : null });
+      expect(dataOf(await gql(WithdrawOfferDocument, { offerId: first.id }, judge2)).withdrawOffer.status).toBe('WITHDRAWN');
+
+      // make, counter (counterAmount, and counterEquityPercentage for EQUITY), the judge accepts the counter
+      const offer = dataOf(await gql(MakeOfferDocument, contractOffer(type, sessionId, s0, 100_000), judge)).makeOffer;
+      const counterTerms = { counterAmount: 120_000, ...(type === 'EQUITY' && { counterEquityPercentage: 8 }) };
+      const counter = dataOf(
+        await gql(RespondToOfferDocument, { input: { offerId: offer.id, response: 'COUNTER', ...counterTerms } }, founder0),
+      ).respondToOffer;
+      expect(counter).toMatchObject({ type, amount: 120_000, status: 'PENDING', ...unset, counterOf: { id: offer.id, status: 'COUNTERED' } });
+      const accepted = dataOf(await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'ACCEPT' } }, judge)).respondToOffer;
+      expect(accepted).toMatchObject({ id: counter.id, status: 'ACCEPTED' });
+
+      // make, the founder accepts
+      const direct = dataOf(await gql(MakeOfferDocument, contractOffer(type, sessionId, s1, 70_000), judge)).makeOffer;
+      const taken = dataOf(await gql(RespondToOfferDocument, { input: { offerId: direct.id, response: 'ACCEPT' } }, founder1)).respondToOffer;
+      expect(taken).toMatchObject({ id: direct.id, type, status: 'ACCEPTED', ...unset });
+    },
+  );
+
   it('lets only the right people act', async () => {
     const { sessionId, submissionIds, founders, founderIds } = await stage(2);
     const [s0, s1] = submissionIds as [string, string];
@@ -270,7 +305,7 @@ describe.each(backends)('offers on $name', (backend) => {
     { name: 'EQUITY without equity', over: { equityPercentage: null }, field: 'input.equityPercentage' },
     { name: 'equity over 100', over: { equityPercentage: 100.5 }, field: 'input.equityPercentage' },
     { name: 'LOAN terms on EQUITY', over: { termMonths: 12 }, field: 'input.termMonths' },
-    { name: 'LOAN without a term', over: { type: 'LOAN', equityPercentage: null, interestRatePercent: 5 }, field: 'input.termMonths' },
+    { name: 'LOAN term of 0 months', over: { type: 'LOAN', equityPercentage: null, termMonths: 0 }, field: 'input.termMonths' },
     { name: 'ROYALTY with equity', over: { type: 'ROYALTY', royaltyPercent: 3 }, field: 'input.equityPercentage' },
     { name: 'blank condition', over: { conditions: ['ok', ' '] }, field: 'input.conditions[1]' },
     { name: 'expiry 0', over: { expiresInSeconds: 0 }, field: 'input.expiresInSeconds' },

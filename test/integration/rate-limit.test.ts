@@ -1,9 +1,12 @@
 /**
  * Rate limits across instances: two apps on one PostgreSQL and one Redis count every call in one
- * atomic Redis script, so a burst split over both admits exactly the limit. Escalation and the
- * live-subscription counter against real Redis; anonymous callers by IP, with and without
- * TRUST_PROXY (embedded apps).
+ * atomic Redis script, so a burst split over both admits exactly the limit. Escalation, the
+ * subscription token bucket and the live-subscription counter against real Redis; subscription
+ * starts with the product's defaults (a page opens its subscriptions at once, a reconnect storm
+ * is refused) on every transport, in memory and on Redis; anonymous callers by IP, with and
+ * without TRUST_PROXY (embedded apps).
  */
+import { createClient as createSseClient } from 'graphql-sse';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,6 +22,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres.js';
+import { rawSocket, type RawSocket } from '../support/raw-ws.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -128,6 +132,107 @@ describe('two instances, one Redis', () => {
   });
 });
 
+type Message = Record<string, unknown>;
+type Extensions = Record<string, unknown> | undefined;
+const extensionsOf = (payload: unknown): Extensions =>
+  (payload as { errors?: { extensions?: Record<string, unknown> }[] } | undefined)?.errors?.[0]?.extensions;
+
+/** Opens a graphql-ws connection and sends `count` subscribe messages at once; resolves with each operation's first message. */
+async function openOnOneSocket(wsUrl: string, token: string, count: number, query: string): Promise<{ ws: RawSocket; firsts: Message[] }> {
+  const ws = rawSocket(wsUrl);
+  ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+  await ws.next((m) => m['type'] === 'connection_ack');
+  const ids = Array.from({ length: count }, (_, i) => `op${i}`);
+  for (const id of ids) ws.send(JSON.stringify({ type: 'subscribe', id, payload: { query } }));
+  const firsts = new Map<string, Message>();
+  // Operations answer in any order: scan everything received whenever a message arrives.
+  await ws.next(() => {
+    for (const m of ws.messages) if (typeof m['id'] === 'string' && !firsts.has(m['id'])) firsts.set(m['id'], m);
+    return firsts.size === count;
+  }, 30_000);
+  return { ws, firsts: ids.map((id) => firsts.get(id)!) };
+}
+
+describe.each([
+  { backend: 'in memory', redis: false },
+  { backend: 'on Redis', redis: true },
+])('subscription starts $backend, with the product defaults', ({ redis: onRedis }) => {
+  const PAGE = 100; // MAX_SUBSCRIPTIONS_PER_CONNECTION's default: what one page may open on one connection
+  let app: TestApp;
+  let competitionId: string;
+  const tally = () => `subscription { tallyUpdated(competitionId: "${competitionId}") { seq } }`;
+  beforeAll(async () => {
+    const backend = onRedis ? { DATABASE_URL: await createTestDatabase(postgres.url), REDIS_URL: redisServer.url } : {};
+    // Undefined: the defaults, which test/support/limits.ts raises for every other test.
+    app = await startTestApp({ ...backend, RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: undefined, RATE_LIMIT_SUBSCRIPTIONS_BURST: undefined, MAX_SUBSCRIPTIONS_PER_USER: undefined });
+    ({ competitionId } = await approvalCompetition(app.graphqlUrl));
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it(`graphql-ws: a page opens ${PAGE} subscriptions on one connection at once; every one is live`, async () => {
+    const { ws, firsts } = await openOnOneSocket(app.wsUrl, await tokenFor({ sub: `page-ws-${onRedis}` }), PAGE, tally());
+    try {
+      expect(firsts.map((m) => extensionsOf(m['payload'])?.['code'] ?? m['type'])).toEqual(Array(PAGE).fill('next'));
+      expect(firsts.every((m) => (m['payload'] as { data?: { tallyUpdated?: unknown } }).data?.tallyUpdated != null)).toBe(true);
+    } finally {
+      ws.close();
+    }
+  });
+
+  it(`graphql-sse single connection: ${PAGE} operations on one stream at once; every one is live`, async () => {
+    const token = await tokenFor({ sub: `page-graphql-sse-${onRedis}` });
+    const client = createSseClient({ url: `${app.url}/graphql/stream`, singleConnection: true, retryAttempts: 0, headers: { authorization: `Bearer ${token}` } });
+    const iterators = Array.from({ length: PAGE }, () => client.iterate<{ tallyUpdated: unknown }>({ query: tally() }));
+    try {
+      const firsts = await Promise.all(iterators.map(async (it) => (await it.next()).value));
+      expect(firsts.map((r) => extensionsOf(r)?.['code'] ?? (r?.data?.tallyUpdated ? 'live' : 'nothing'))).toEqual(Array(PAGE).fill('live'));
+    } finally {
+      await Promise.all(iterators.map((it) => it.return?.()));
+      client.dispose();
+    }
+  });
+
+  it(`SSE (distinct connections): ${PAGE} streams at once; every one is live`, async () => {
+    const token = await tokenFor({ sub: `page-sse-${onRedis}` });
+    const feeds = Array.from({ length: PAGE }, () => subscribe('sse', app.url, TallyUpdatedDocument, { competitionId }, token));
+    try {
+      const firsts = await Promise.all(feeds.map((f) => f.waitFor(() => true, 30_000)));
+      expect(firsts.map((r) => extensionsOf(r)?.['code'] ?? (r.data?.tallyUpdated ? 'live' : 'nothing'))).toEqual(Array(PAGE).fill('live'));
+    } finally {
+      await Promise.all(feeds.map((f) => f.close()));
+    }
+  });
+
+  it('a reconnect storm (reconnecting in a loop, re-opening every subscription) is refused with RATE_LIMITED and retryAfterMs', async () => {
+    const token = await tokenFor({ sub: `storm-${onRedis}` });
+    // A competition that does not exist: an admitted start answers NOT_FOUND and holds no live
+    // slot, so only the start rate decides (not MAX_SUBSCRIPTIONS_PER_USER, whose slots a closed
+    // socket frees asynchronously).
+    const query = 'subscription { tallyUpdated(competitionId: "gone") { seq } }';
+    const started = Date.now();
+    const rounds: (string | undefined)[][] = [];
+    let refusal: Extensions;
+    for (let round = 0; round < 5 && refusal === undefined; round += 1) {
+      const { ws, firsts } = await openOnOneSocket(app.wsUrl, token, PAGE, query);
+      ws.close();
+      const codes = firsts.map((m) => extensionsOf(m['payload'])?.['code'] as string | undefined);
+      rounds.push(codes);
+      refusal = firsts.map((m) => extensionsOf(m['payload'])).find((e) => e?.['code'] === 'RATE_LIMITED');
+    }
+    const admitted = rounds.flat().filter((code) => code === 'NOT_FOUND').length;
+    // The page and one full reconnect pass (burst 2 × 100); the third round is refused.
+    expect(rounds.slice(0, 2).map((codes) => codes.filter((c) => c === 'NOT_FOUND').length)).toEqual([PAGE, PAGE]);
+    expect(rounds).toHaveLength(3);
+    expect(refusal).toMatchObject({ code: 'RATE_LIMITED', retryable: true, rule: 'subscriptions', limit: 60, windowMs: 60_000, burst: 200 });
+    expect(refusal?.['retryAfterMs']).toBeGreaterThan(0);
+    // Beyond the burst only the refill (1 a second) got through, until the first refusal blocked the rest.
+    expect(admitted).toBeLessThanOrEqual(2 * PAGE + Math.ceil((Date.now() - started) / 1_000) + 1);
+    expect(rounds[2]!.filter((c) => c === 'RATE_LIMITED').length).toBeGreaterThan(PAGE / 2);
+  });
+});
+
 describe('Redis store', () => {
   it('is exact across connections: 1000 concurrent hits from two "instances" against 300', async () => {
     const one = createRedisRateLimitStore({ redis: redis(), instanceId: 'one' });
@@ -169,6 +274,39 @@ describe('Redis store', () => {
     expect(refused.retryAfterMs).toBeLessThanOrEqual(1_000);
   });
 
+  it('token bucket: exact across connections, 1000 concurrent hits from two "instances" against a burst of 300', async () => {
+    const one = createRedisRateLimitStore({ redis: redis(), instanceId: 'one' });
+    const two = createRedisRateLimitStore({ redis: redis(), instanceId: 'two' });
+    const none: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
+    const limit = { windowMs: 3_600_000, max: 1, burst: 300 }; // no token comes back during the test
+    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => (i % 2 ? one : two).hit('exact-bucket', limit, none)));
+    expect(results.filter((r) => r.admitted)).toHaveLength(300);
+    expect(results.filter((r) => r.admitted).map((r) => r.remaining).sort((x, y) => x - y)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(results.filter((r) => !r.admitted && r.retryAfterMs > 3_000_000)).toHaveLength(700);
+  });
+
+  it('token bucket: a token back every window / max, never more than the burst; refusals escalate like the log', async () => {
+    const store = createRedisRateLimitStore({ redis: redis(), instanceId: 'bucket' });
+    const limit = { windowMs: 1_000, max: 5, burst: 3 }; // a token every 200 ms
+    const none: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
+    const remaining = [];
+    for (let i = 0; i < 3; i += 1) remaining.push((await store.hit('bucket', limit, none)).remaining);
+    expect(remaining).toEqual([2, 1, 0]);
+    const refused = await store.hit('bucket', limit, none);
+    expect(refused).toMatchObject({ admitted: false, strikes: 1 });
+    expect(refused.retryAfterMs).toBeGreaterThan(100);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(200);
+    await sleep(refused.retryAfterMs + 5);
+    expect(await store.hit('bucket', limit, none)).toMatchObject({ admitted: true, remaining: 0 });
+    await sleep(1_000); // 5 tokens' worth; the bucket holds 3
+    for (let i = 0; i < 3; i += 1) expect((await store.hit('bucket', limit, none)).admitted).toBe(true);
+    const escalation: Escalation = { blockBaseMs: 500, blockMaxMs: 500, strikeTtlMs: 60_000 };
+    expect(await store.hit('bucket', limit, escalation)).toMatchObject({ admitted: false, retryAfterMs: 500, strikes: 2 });
+    const during = await store.hit('bucket', limit, escalation);
+    expect(during).toMatchObject({ admitted: false, strikes: 2 }); // blocked: no new strike
+    expect(during.retryAfterMs).toBeLessThanOrEqual(500);
+  });
+
   it('live subscriptions: shared max across instances; a dead instance stops counting after its TTL', async () => {
     const deadConnection = redis();
     const dying = createRedisLiveSubscriptionCounter({ redis: deadConnection, instanceId: 'dying', ttlMs: 300 });
@@ -199,7 +337,13 @@ describe.each([
 ])('anonymous callers by IP, TRUST_PROXY=$trustProxy', ({ trustProxy, sharedBucket }) => {
   let app: TestApp;
   beforeAll(async () => {
-    app = await startTestApp({ TRUST_PROXY: trustProxy, RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '2', RATE_LIMIT_IP_FACTOR: '1' });
+    app = await startTestApp({
+      TRUST_PROXY: trustProxy,
+      RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '2',
+      RATE_LIMIT_SUBSCRIPTIONS_BURST: '2',
+      MAX_SUBSCRIPTIONS_PER_CONNECTION: '2',
+      RATE_LIMIT_IP_FACTOR: '1',
+    });
   });
   afterAll(async () => {
     await app?.stop();

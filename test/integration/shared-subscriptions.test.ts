@@ -4,7 +4,7 @@
  * leaving ends it.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CastVoteDocument, TallyUpdatedDocument } from '../generated/graphql.js';
+import { CastVoteDocument, CloseCompetitionDocument, TallyUntilClosedDocument, TallyUpdatedDocument } from '../generated/graphql.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { subscribe } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
@@ -60,4 +60,30 @@ it('gives a late subscriber the latest standings first', async () => {
   } finally {
     await early.close();
   }
+});
+
+it('ends the shared stream for every subscriber after the final standings when the competition closes', async () => {
+  const { competitionId, submissionIds } = await openCompetition(t.graphqlUrl, 2);
+  const feeds = [
+    ...Array.from({ length: 20 }, () => subscribe('graphql-ws', t.url, TallyUntilClosedDocument, { competitionId })),
+    ...Array.from({ length: 5 }, () => subscribe('sse', t.url, TallyUntilClosedDocument, { competitionId })),
+  ];
+  try {
+    await Promise.all(feeds.map((feed) => feed.waitFor((r) => r.data !== undefined)));
+    expect(t.app.sharedSubscriptions.stats()).toEqual({ streams: 1, subscribers: 25 });
+    for (let i = 0; i < 4; i += 1) {
+      const token = await tokenFor({ sub: `closing-shared-${i}` });
+      dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, token));
+    }
+    const admin = await tokenFor({ sub: 'e2e-admin', role: 'ADMIN' });
+    dataOf(await execute(fetch, t.graphqlUrl, CloseCompetitionDocument, { id: competitionId }, admin));
+    await Promise.all(feeds.map((feed) => feed.ended));
+    const finals = feeds.map((feed) => feed.results.at(-1)?.data);
+    expect(finals[0]?.tallyUpdated).toMatchObject({ status: 'CLOSED', totalVotes: 4 });
+    expect(new Set(finals.map((f) => JSON.stringify(f))).size).toBe(1); // the same final update for everyone
+    expect(feeds.every((feed) => feed.results.every((r) => !r.errors))).toBe(true);
+  } finally {
+    await Promise.all(feeds.map((feed) => feed.close()));
+  }
+  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
 });

@@ -5,17 +5,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CastVoteDocument,
+  CastVoteOnSubmissionDocument,
   CloseCompetitionDocument,
   CompetitionDocument,
+  CompetitionsDocument,
   CreateCompetitionDocument,
   CreateSubmissionDocument,
   LeaderboardDocument,
+  LeaderboardTitlesDocument,
   MeDocument,
   OpenCompetitionDocument,
+  TallyUntilClosedDocument,
 } from '../generated/graphql.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
+import { subscribe, type Transport } from '../support/clients.js';
 import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+
+/** `promise`, or a rejection naming `what` after `ms`: a stream that never ends fails the test with a reason. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 describe.each(backends)('voting on $name', (backend) => {
   let infra: Awaited<ReturnType<typeof backend.start>>;
@@ -193,6 +207,109 @@ describe.each(backends)('voting on $name', (backend) => {
     for (const entry of leaderboard) expect(entry.votes).toBe(counts.get(entry.submissionId) ?? 0);
     expect(leaderboard.map((e) => e.rank)).toEqual([1, 1, 1]);
   });
+
+  it('lists competitions newest first, only those with the status when given; first 1..100, default 50', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      made.push(dataOf(await gql(CreateCompetitionDocument, { input: { title: `Listed ${i}`, votingMethod: 'SIMPLE' } }, admin)).createCompetition.id);
+    }
+    // Newer than anything else in this database, in creation order, whatever the clock's resolution.
+    for (const [i, id] of made.entries()) {
+      await t.app.database.prisma.competition.update({ where: { id }, data: { createdAt: new Date(Date.UTC(2100, 0, 1 + i)) } });
+    }
+    const [draft, open, closed] = made as [string, string, string];
+    dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: draft, title: 'Listed pitch' } }, admin));
+    dataOf(await gql(OpenCompetitionDocument, { id: open }, admin));
+    dataOf(await gql(OpenCompetitionDocument, { id: closed }, admin));
+    dataOf(await gql(CloseCompetitionDocument, { id: closed }, admin));
+
+    const newest = dataOf(await gql(CompetitionsDocument, { first: 3 })).competitions;
+    expect(newest.map((c) => [c.id, c.title, c.status, c.submissions])).toEqual([
+      [closed, 'Listed 2', 'CLOSED', []],
+      [open, 'Listed 1', 'OPEN', []],
+      [draft, 'Listed 0', 'DRAFT', [{ title: 'Listed pitch' }]],
+    ]);
+    for (const [status, id] of [['DRAFT', draft], ['OPEN', open], ['CLOSED', closed]] as const) {
+      const listed = dataOf(await gql(CompetitionsDocument, { status, first: 100 })).competitions;
+      expect(listed[0]?.id).toBe(id);
+      expect(listed.every((c) => c.status === status)).toBe(true);
+      const times = listed.map((c) => Date.parse(c.createdAt));
+      expect(times).toEqual([...times].sort((a, b) => b - a));
+    }
+
+    await t.app.database.prisma.competition.createMany({
+      data: Array.from({ length: 50 }, (_, i) => ({ title: `Bulk ${i}`, votingMethod: 'SIMPLE' as const })),
+    });
+    expect(dataOf(await gql(CompetitionsDocument, {})).competitions).toHaveLength(50);
+    expect(dataOf(await gql(CompetitionsDocument, { first: 100 })).competitions.length).toBeGreaterThanOrEqual(53);
+    for (const first of [0, 101, -1]) {
+      const result = await gql(CompetitionsDocument, { first });
+      expect(codesOf(result)).toEqual(['BAD_USER_INPUT']);
+      expect(result.errors?.[0]?.extensions?.['field']).toBe('first');
+    }
+  });
+
+  it("shows each tally entry's submission and the submission of a SIMPLE vote (none for a RANKED ballot)", async () => {
+    const { competitionId, submissionIds } = await openCompetition(2);
+    const [s0, s1] = submissionIds as [string, string];
+    const voter = await tokenFor({ sub: 'titled-voter' });
+    const input = { competitionId, submissionId: s1, idempotencyKey: 'titled' };
+    const cast = dataOf(await gql(CastVoteOnSubmissionDocument, { input }, voter)).castVote.vote;
+    expect(cast.submission).toEqual({ id: s1, title: 'Startup 1' });
+    // An idempotent replay reports the same vote, submission included.
+    expect(dataOf(await gql(CastVoteOnSubmissionDocument, { input }, voter)).castVote.vote).toEqual(cast);
+
+    const { leaderboard } = dataOf(await gql(LeaderboardTitlesDocument, { competitionId }));
+    expect(leaderboard).toEqual([
+      { submissionId: s1, rank: 1, submission: { id: s1, competitionId, title: 'Startup 1' } },
+      { submissionId: s0, rank: 2, submission: { id: s0, competitionId, title: 'Startup 0' } },
+    ]);
+
+    const ranked = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Ranked', votingMethod: 'RANKED' } }, admin)).createCompetition;
+    const a = dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: ranked.id, title: 'A' } }, admin)).createSubmission;
+    dataOf(await gql(OpenCompetitionDocument, { id: ranked.id }, admin));
+    const ballot = dataOf(await gql(CastVoteOnSubmissionDocument, { input: { competitionId: ranked.id, ranking: [a.id] } }, voter));
+    expect(ballot.castVote.vote.submission).toBeNull();
+  });
+
+  it.each<Transport>(['graphql-ws', 'sse', 'graphql-sse'])(
+    'over %s, tells tallyUpdated watchers that the competition closed (every acknowledged vote in the final update), then completes',
+    async (transport) => {
+      const { competitionId, submissionIds } = await openCompetition(2);
+      const feed = subscribe(transport, t.url, TallyUntilClosedDocument, { competitionId });
+      try {
+        const first = await feed.waitFor((r) => r.data !== undefined);
+        expect(first.data?.tallyUpdated).toMatchObject({ status: 'OPEN', totalVotes: 0 });
+
+        const tokens = await Promise.all(Array.from({ length: 30 }, (_, i) => tokenFor({ sub: `closing-${transport}-${i}` })));
+        const votes = tokens.map((token, i) => gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, token));
+        await votes[0]; // the close races the other votes
+        dataOf(await gql(CloseCompetitionDocument, { id: competitionId }, admin));
+        const results = await Promise.all(votes);
+        const acknowledged = results.filter((r) => !r.errors).length;
+        expect(results.filter((r) => r.errors).flatMap((r) => codesOf(r)).every((code) => code === 'VOTING_CLOSED')).toBe(true);
+
+        await within(feed.ended, 10_000, 'the stream did not complete');
+        const updates = feed.results.map((r) => r.data!.tallyUpdated);
+        const final = updates.at(-1)!;
+        expect(final).toMatchObject({ competitionId, status: 'CLOSED', totalVotes: acknowledged });
+        expect(final.entries.map((e) => e.submission.title).sort()).toEqual(['Startup 0', 'Startup 1']);
+        expect(updates.slice(0, -1).every((u) => u.status === 'OPEN')).toBe(true);
+        expect(Object.fromEntries(await recount(competitionId))).toEqual(Object.fromEntries(final.entries.filter((e) => e.votes > 0).map((e) => [e.submissionId, e.votes])));
+
+        // A watcher arriving after the close gets the final standings and the end at once.
+        const late = subscribe(transport, t.url, TallyUntilClosedDocument, { competitionId });
+        try {
+          await within(late.ended, 10_000, 'the late stream did not complete');
+          expect(late.results.map((r) => r.data?.tallyUpdated)).toEqual([final]);
+        } finally {
+          await late.close();
+        }
+      } finally {
+        await feed.close();
+      }
+    },
+  );
 
   it('maps GraphQL syntax and validation errors to BAD_USER_INPUT', async () => {
     for (const query of ['{ me { id ', '{ nope }', 'query { leaderboard(competitionId: true) { votes } }']) {

@@ -32,13 +32,15 @@ export async function startServerProcess(
     dataDir?: string;
     /** Node arguments that start the server [the sources through tsx; `['dist/main.js']` for the build]. */
     entry?: string[];
+    /** Working directory [the repository]; e.g. a production install of the build. */
+    cwd?: string;
   } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
   const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ovation-e2e-')));
   const child: ChildProcess = spawn(process.execPath, opts.entry ?? ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     env: {
       ...Object.fromEntries(PASSTHROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
       NODE_ENV: 'test',

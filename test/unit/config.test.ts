@@ -70,6 +70,25 @@ describe('loadConfig', () => {
     expect((error as ConfigError).message).toContain(name);
   });
 
+  describe('JWT_SECRET with NODE_ENV=production', () => {
+    it.each([
+      ["docker-compose.yml's former default", 'change-me-change-me-change-me-change-me'],
+      ['a placeholder word', 'please-change-me-before-going-live-0123456789'],
+      ['a repeated character', 'x'.repeat(32)],
+      ['a repeated short word', 'abcabcabcabcabcabcabcabcabcabcabc'],
+    ])('refuses %s, naming the variable', (_, secret) => {
+      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret })).toThrow(/^Invalid configuration: JWT_SECRET /);
+      expect(() => loadConfig({ NODE_ENV: 'development', JWT_SECRET: secret })).not.toThrow(); // only production refuses
+    });
+
+    it.each([
+      ['base64 (openssl rand -base64 48)', 'qL7v0kq9oJ0mX9kFv5mS1o8mR9q2Hc0yq0a7Pq8i3nQyZk2yWl1b3E9c4K8d7Xq1'],
+      ['hex (openssl rand -hex 32)', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'],
+    ])('accepts a random secret: %s', (_, secret) => {
+      expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }).jwtSecret).toBe(secret);
+    });
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: ' ' })).toMatchObject({ port: 4000, databaseUrl: undefined });
   });

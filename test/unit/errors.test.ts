@@ -39,6 +39,24 @@ describe('maskError', () => {
     });
   });
 
+  // Yoga's error for a body that is not JSON quotes the body in extensions.originalError.
+  const invalidJson = () =>
+    new GraphQLError('POST body sent invalid JSON.', {
+      extensions: {
+        http: { spec: true, status: 400 },
+        code: 'BAD_REQUEST',
+        originalError: { name: 'SyntaxError', message: '"{\\"password\\": hunter2" is not valid JSON' },
+      },
+    });
+
+  it('drops the original error of a request error (it echoes the body) unless internals are exposed', () => {
+    const result = mask(invalidJson(), 'x') as GraphQLError;
+    expect(result.extensions).toEqual({ http: { spec: true, status: 400 }, code: 'BAD_USER_INPUT', retryable: false, reason: 'BAD_REQUEST' });
+    expect(JSON.stringify(result)).not.toContain('hunter2');
+    const dev = createMaskError({ exposeInternals: true, onUnexpected: () => undefined });
+    expect((dev(invalidJson(), 'x') as GraphQLError).extensions).toMatchObject({ originalError: { name: 'SyntaxError' } });
+  });
+
   it('maps an AppError thrown outside a resolver (context creation)', () => {
     const result = mask(badInput('input.x', 'bad'), 'x') as GraphQLError;
     expect(result).toBeInstanceOf(GraphQLError);

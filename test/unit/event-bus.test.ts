@@ -7,7 +7,7 @@ const event = (seq: number, total = seq): TallyEvent => ({
   topic: 'tally:c1',
   seq,
   publishedAt: new Date(0).toISOString(),
-  data: { competitionId: 'c1', totalVotes: total, entries: [] },
+  data: { competitionId: 'c1', status: 'OPEN', totalVotes: total, entries: [] },
 });
 
 function memoryBus() {

@@ -39,6 +39,7 @@ function features(overrides: Partial<FraudFeatures> = {}): FraudFeatures {
     intervalsMs: [],
     ipUsers: 1,
     ipInstantUsers: 0,
+    ipQuickUsers: 0,
     deviceUsers: 1,
     accountAgeMs: 30 * 24 * 3600_000,
     ballot: { size: 1, userRepeats: 1, ipSameBallotUsers: 1 },
@@ -88,17 +89,26 @@ describe('rules', () => {
   });
 
   it.each([
-    [1, 0],
-    [25, 0],
-    [26, 0.8],
-    [50, 20],
-    [75, 32.5],
-    [100, 45],
-    [150, 52.5],
-    [200, 60],
-    [5000, 60],
-  ])('SHARED_IP: %d accounts on one IP in 5 min → %d (never more than 60: alone it neither flags nor blocks)', (users, score) => {
-    expect(sharedIp(features({ ipUsers: users })).score).toBe(score);
+    // [accounts on the IP, quick accounts voting on it (this one quick), score]
+    [5000, 0, 0], // a venue whose people do nothing together: 0, however many
+    [25, 20, 0],
+    [26, 20, 0.8],
+    [50, 20, 20],
+    [75, 20, 32.5],
+    [100, 20, 45],
+    [150, 20, 52.5],
+    [200, 20, 60],
+    [5000, 20, 60],
+    [100, 5, 30], // the burst so far is worth 46.7 of 70: two thirds of 45
+  ])('SHARED_IP: %d accounts on one IP in 5 min, %d quick ones → %d (never more than 60: alone it neither flags nor blocks)', (users, quick, score) => {
+    expect(sharedIp(features({ ipUsers: users, ipQuickUsers: quick, accountAgeMs: 500 })).score).toBe(score);
+  });
+
+  it('SHARED_IP weighs a crowd casting one ballot by how strongly it does', () => {
+    const crowd = (same: number, users: number) => sharedIp(features({ ipUsers: users, ballot: { size: 1, userRepeats: 1, ipSameBallotUsers: same } })).score;
+    expect(crowd(200, 200)).toBe(60); // DUPLICATE_BALLOT 70: in full
+    expect(crowd(150, 200)).toBe(30); // share 0.75: DUPLICATE_BALLOT 70 · 0.5 = 35, half of 60
+    expect(crowd(100, 200)).toBe(0); // a favourite with half the venue's votes: nothing together
   });
 
   it.each([
@@ -151,14 +161,19 @@ describe('rules', () => {
   it.each([
     ['unknown age', { accountAgeMs: null, userActions10m: 20 }, 0],
     ['an 11-minute-old account', { accountAgeMs: 11 * MIN, userActions10m: 20 }, 0],
-    ['young, 4 votes', { accountAgeMs: MIN, userActions10m: 4 }, 0],
-    ['young, 6 votes', { accountAgeMs: MIN, userActions10m: 6 }, 30],
-    ['young, 10 votes', { accountAgeMs: MIN, userActions10m: 10 }, 55],
+    ['young, 20 votes of its own: RAPID_VOTING’s business', { accountAgeMs: MIN, userActions10m: 20 }, 0],
     ['young, 15 instant accounts of 15 on the IP', { accountAgeMs: 1_000, ipUsers: 15, ipInstantUsers: 15 }, 35],
     ['young, 15 instant of 100: a venue', { accountAgeMs: 1_000, ipUsers: 100, ipInstantUsers: 15 }, 0],
     ['young, 40 instant of 60: 60 + 10 · 10 / 70', { accountAgeMs: 1_000, ipUsers: 60, ipInstantUsers: 40 }, 61.4],
     ['young, 20 instant of 50: share 0.4 → a third of 43.3', { accountAgeMs: 1_000, ipUsers: 50, ipInstantUsers: 20 }, 14.4],
     ['old account among 40 instant ones', { accountAgeMs: 3 * 24 * 3600_000, ipUsers: 40, ipInstantUsers: 40 }, 0],
+    ['young but looked for 30 s, among 40 instant accounts of 50', { accountAgeMs: 30_000, ipUsers: 50, ipInstantUsers: 40 }, 0],
+    ['quick (0.5 s after first sight), 5 quick accounts on the IP', { accountAgeMs: 500, ipUsers: 5, ipInstantUsers: 5, ipQuickUsers: 5 }, 46.7],
+    ['quick, 6 quick accounts on the IP', { accountAgeMs: 500, ipUsers: 6, ipInstantUsers: 6, ipQuickUsers: 6 }, 70],
+    ['quick, 10 quick accounts hidden among 300 on a venue IP: no share factor', { accountAgeMs: 500, ipUsers: 300, ipInstantUsers: 10, ipQuickUsers: 10 }, 71.4],
+    ['quick, 50 quick accounts: capped at 75', { accountAgeMs: 1_999, ipUsers: 50, ipInstantUsers: 50, ipQuickUsers: 50 }, 75],
+    ['looked for 5 s, on an IP with 20 quick accounts of 300', { accountAgeMs: 5_000, ipUsers: 300, ipInstantUsers: 30, ipQuickUsers: 20 }, 0],
+    ['a quick reaction among 20 quick accounts: votes only', { kind: 'reaction', ballot: null, accountAgeMs: 500, ipUsers: 300, ipInstantUsers: 20, ipQuickUsers: 20 }, 0],
   ] as const)('NEW_ACCOUNT_BULK: %s', (_name, overrides, score) => {
     expect(newAccountBulk(features(overrides)).score).toBe(score);
   });
@@ -213,11 +228,10 @@ describe('combination and verdict', () => {
     expect(result.primary).toBe('DUPLICATE_BALLOT');
   });
 
-  it('many honest accounts behind one NAT (the test suite on 127.0.0.1) stay below the alert threshold', () => {
+  it('many honest accounts behind one NAT (the test suite on 127.0.0.1) doing nothing together score 0', () => {
     // 500 distinct accounts on one IP within 5 min, varied ballots, nothing else remarkable.
     const result = assess(features({ ipUsers: 500, ipInstantUsers: 20, accountAgeMs: 5 * MIN, ballot: { size: 1, userRepeats: 1, ipSameBallotUsers: 150 } }), T);
-    expect(result.rules.map((r) => r.rule)).toEqual(['SHARED_IP']);
-    expect(result.verdict).toBe('ALLOW');
+    expect(result).toEqual({ score: 0, verdict: 'ALLOW', rules: [], primary: null });
   });
 });
 
@@ -286,10 +300,82 @@ describe('engine and memory store on a fake clock', () => {
     expect(store.size()).toBeLessThan(5 * 700);
   });
 
+  it('never flags a QUADRATIC voter adjusting an allocation step by step, about a second apart', async () => {
+    // Opened the app 30 s ago and looked; then 1, 2, 3, 4, 5 votes on s1, 1, 2, 3 on s2, back to 4 on s1.
+    const start = 5_000_000;
+    const { engine: e } = engine({ q: start - 30_000 });
+    const steps: [string, number][] = [['s1', 1], ['s1', 2], ['s1', 3], ['s1', 4], ['s1', 5], ['s2', 1], ['s2', 2], ['s2', 3], ['s1', 4]];
+    const decisions = [];
+    for (const [i, [submission, votes]] of steps.entries()) {
+      const subject: FraudSubject = { kind: 'vote', competitionId: 'quad', submissionIds: [submission], votes };
+      decisions.push((await e.evaluate(subject, caller('q', '192.0.2.7', 'q-phone'), start + i * 1_000 + (i % 3) * 80))!);
+    }
+    expect(decisions.map((d) => [d.verdict, d.score])).toEqual(steps.map(() => ['ALLOW', 0]));
+    // The adjustments of one submission are one action: two submissions touched, so two actions.
+    expect(decisions.map((d) => d.features.userActions10s)).toEqual([1, 1, 1, 1, 1, 2, 2, 2, 2]);
+  });
+
+  it('still counts every exact repeat of a QUADRATIC ballot (same submission, same votes)', async () => {
+    const { engine: e } = engine();
+    const subject: FraudSubject = { kind: 'vote', competitionId: 'quad', submissionIds: ['s1'], votes: 3 };
+    const repeats = [];
+    for (let i = 0; i < 5; i += 1) repeats.push((await e.evaluate(subject, caller('r'), 1_000_000 + i * 20_000))!.features.ballot!.userRepeats);
+    expect(repeats).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('flags a burst of brand-new accounts on one IP, each voting within a second of first sight', async () => {
+    // 30 tokens seen for the first time within 3 s, each account's first request is its vote
+    // (0.5 s after first sight), ballots spread over 6 submissions, a device id each.
+    const start = 6_000_000;
+    const createdAt: Record<string, number> = {};
+    for (let i = 0; i < 30; i += 1) createdAt[`b${i}`] = start + i * 100;
+    const { engine: e } = engine(createdAt);
+    const decisions = [];
+    for (let i = 0; i < 30; i += 1) decisions.push((await e.evaluate(vote('c-burst', `s${i % 6}`), caller(`b${i}`, '203.0.113.40', `burst-${i}`), start + i * 100 + 500))!);
+    // Quick accounts on the IP: 4 → 23.3, 5 → 46.7, 6 → 70 (FLAG), … 20+ → 75; from the 26th
+    // account SHARED_IP adds a little (30 accounts: 4 → 76). At least FLAG: the votes count and
+    // admins are told; the burst alone never blocks.
+    expect(decisions.map((d) => d.verdict)).toEqual([...Array<string>(5).fill('ALLOW'), ...Array<string>(25).fill('FLAG')]);
+    expect(decisions.slice(3, 6).map((d) => d.score)).toEqual([23.3, 46.7, 70]);
+    expect(decisions[29]!.rules.map((r) => [r.rule, r.score])).toEqual([
+      ['NEW_ACCOUNT_BULK', 75],
+      ['SHARED_IP', 4],
+    ]);
+  });
+
+  it('keeps a venue crowd clean: 300 people on one Wi-Fi IP who opened the app minutes ago and vote in a rush', async () => {
+    // Accounts first seen over the 10 minutes before voting opens (half of them within one
+    // minute when the QR code is shown), then 300 votes within 40 s of "vote now", ballots spread
+    // over 8 submissions, and 30 of them are QUADRATIC voters stepping 1…4 votes a second apart.
+    const open = 10_000_000;
+    const random = ((seed) => () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646)(7);
+    const createdAt: Record<string, number> = {};
+    for (let i = 0; i < 300; i += 1) createdAt[`v${i}`] = i % 2 === 0 ? open - 120_000 + random() * 60_000 : open - 600_000 + random() * 540_000;
+    const { engine: e } = engine(createdAt);
+    const casts: { at: number; user: string; subject: FraudSubject }[] = [];
+    for (let i = 0; i < 300; i += 1) {
+      const at = open + Math.round(random() * 40_000);
+      if (i % 10 === 0) {
+        for (let votes = 1; votes <= 4; votes += 1) casts.push({ at: at + votes * 1_000, user: `v${i}`, subject: { kind: 'vote', competitionId: 'venue-q', submissionIds: ['q1'], votes } });
+      } else casts.push({ at, user: `v${i}`, subject: vote('venue', `s${Math.floor(random() * random() * 8)}`) });
+    }
+    casts.sort((a, b) => a.at - b.at);
+    const alerts = [];
+    for (const c of casts) {
+      const d = (await e.evaluate(c.subject, caller(c.user, '198.51.100.200', `phone-${c.user}`), c.at))!;
+      if (d.verdict !== 'ALLOW') alerts.push([c.user, d.verdict, d.rules.map((r) => r.rule)]);
+    }
+    expect(alerts).toEqual([]);
+  });
+
   it('fingerprints a ballot by its submissions in order', () => {
     expect(ballotFingerprint([])).toBeNull();
     expect(ballotFingerprint(['a', 'b'])).toBe(ballotFingerprint(['a', 'b']));
     expect(ballotFingerprint(['a', 'b'])).not.toBe(ballotFingerprint(['b', 'a']));
+    // QUADRATIC: the votes are part of the ballot, not of its target.
+    expect(ballotFingerprint(['a'], 1)).not.toBe(ballotFingerprint(['a'], 2));
+    expect(ballotFingerprint(['a'], 1)).not.toBe(ballotFingerprint(['a']));
+    expect(ballotFingerprint(['a'], 3)).toBe(ballotFingerprint(['a'], 3));
     expect(gapsOf([1, 3, 6, 10])).toEqual([2, 3, 4]);
   });
 
@@ -388,7 +474,10 @@ describe('memory store', () => {
     ip: 'ip',
     deviceId: null,
     instantAccount: false,
+    quickAccount: false,
     ballot: null,
+    target: null,
+    adjustable: false,
     ...o,
   });
 

@@ -12,6 +12,7 @@ import {
   validatePledgeAmount,
   validateTerms,
   type OfferAction,
+  type OfferTerms,
   type RawTerms,
   type TransitionFacts,
 } from '../../src/modules/offers/offers.rules.js';
@@ -140,6 +141,15 @@ describe('validateTerms', () => {
     });
   });
 
+  it.each<[string, OfferType, RawTerms, Partial<OfferTerms>]>([
+    ['LOAN without terms', 'LOAN', { amount: 10 }, { interestRatePercent: null, termMonths: null }],
+    ['LOAN with a rate only', 'LOAN', { amount: 10, interestRatePercent: 5 }, { interestRatePercent: 5, termMonths: null }],
+    ['LOAN with a term only', 'LOAN', { amount: 10, termMonths: 12 }, { interestRatePercent: null, termMonths: 12 }],
+    ['ROYALTY without a percentage', 'ROYALTY', { amount: 10, royaltyPercent: null }, { royaltyPercent: null }],
+  ])('leaves unset %s terms to be agreed (null)', (_name, type, raw, expected) => {
+    expect(validateTerms(type, raw, MAKE_OFFER_FIELDS, opts)).toMatchObject({ type, amount: 10, equityPercentage: null, ...expected });
+  });
+
   it.each<[string, OfferType, RawTerms, string]>([
     ['zero amount', 'EQUITY', { amount: 0, equityPercentage: 10 }, 'input.amount'],
     ['negative amount', 'EQUITY', { amount: -5, equityPercentage: 10 }, 'input.amount'],
@@ -151,14 +161,13 @@ describe('validateTerms', () => {
     ['EQUITY over 100%', 'EQUITY', { amount: 10, equityPercentage: 100.01 }, 'input.equityPercentage'],
     ['EQUITY with royalty', 'EQUITY', { amount: 10, equityPercentage: 10, royaltyPercent: 2 }, 'input.royaltyPercent'],
     ['EQUITY with a term', 'EQUITY', { amount: 10, equityPercentage: 10, termMonths: 2 }, 'input.termMonths'],
-    ['LOAN without rate', 'LOAN', { amount: 10, termMonths: 12 }, 'input.interestRatePercent'],
-    ['LOAN without term', 'LOAN', { amount: 10, interestRatePercent: 5 }, 'input.termMonths'],
     ['LOAN negative rate', 'LOAN', { amount: 10, interestRatePercent: -1, termMonths: 12 }, 'input.interestRatePercent'],
     ['LOAN rate over 100', 'LOAN', { amount: 10, interestRatePercent: 101, termMonths: 12 }, 'input.interestRatePercent'],
     ['LOAN term 0', 'LOAN', { amount: 10, interestRatePercent: 5, termMonths: 0 }, 'input.termMonths'],
     ['LOAN term 601', 'LOAN', { amount: 10, interestRatePercent: 5, termMonths: 601 }, 'input.termMonths'],
     ['LOAN with equity', 'LOAN', { amount: 10, interestRatePercent: 5, termMonths: 12, equityPercentage: 5 }, 'input.equityPercentage'],
-    ['ROYALTY without royalty', 'ROYALTY', { amount: 10 }, 'input.royaltyPercent'],
+    ['ROYALTY over 100%', 'ROYALTY', { amount: 10, royaltyPercent: 100.5 }, 'input.royaltyPercent'],
+    ['LOAN fractional term', 'LOAN', { amount: 10, termMonths: 1.5 }, 'input.termMonths'],
     ['ROYALTY 0%', 'ROYALTY', { amount: 10, royaltyPercent: 0 }, 'input.royaltyPercent'],
     ['ROYALTY with interest', 'ROYALTY', { amount: 10, royaltyPercent: 3, interestRatePercent: 1 }, 'input.interestRatePercent'],
     ['21 conditions', 'EQUITY', { amount: 10, equityPercentage: 5, conditions: Array.from({ length: 21 }, () => 'c') }, 'input.conditions'],
@@ -211,6 +220,11 @@ describe('counter-offer terms', () => {
     );
     const royalty = { ...base, type: OfferType.ROYALTY, royaltyPercent: 4 };
     expect(validateCounterTerms(royalty, { counterAmount: 9 }, opts).royaltyPercent).toBe(4);
+    // Terms the original left to be agreed stay so, unless the counter names them.
+    const open = { ...base, type: OfferType.LOAN };
+    expect(validateCounterTerms(open, { counterAmount: 9 }, opts)).toMatchObject({ amount: 9, interestRatePercent: null, termMonths: null });
+    expect(validateCounterTerms(open, { counterAmount: 9, counterInterestRatePercent: 3 }, opts)).toMatchObject({ interestRatePercent: 3, termMonths: null });
+    expect(outcome(() => validateCounterTerms(open, { counterAmount: 9, counterTermMonths: 0 }, opts))).toBe('BAD_USER_INPUT:input.counterTermMonths');
     expect(outcome(() => validateCounterTerms(royalty, { counterAmount: 9, counterRoyaltyPercent: 0 }, opts))).toBe(
       'BAD_USER_INPUT:input.counterRoyaltyPercent',
     );

@@ -11,6 +11,7 @@ import {
   parseWindow,
   rateRulesFromConfig,
   type Escalation,
+  type RateLimitOptions,
 } from '../../src/guards/rate-limit.js';
 import { createMemoryLiveSubscriptionCounter, createMemoryRateLimitStore } from '../../src/guards/rate-limit.memory.js';
 import { Role } from '../../src/generated/prisma/enums.js';
@@ -52,11 +53,12 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       typing: { window: '1m', max: 60 },
       presence: { window: '1m', max: 30 },
       polls: { window: '1m', max: 600 },
-      subscriptions: { window: '1m', max: 60 },
+      pledges: { window: '1m', max: 30 },
+      subscriptions: { window: '1m', max: 60, burst: 200 },
       mutations: { window: '1m', max: 120 },
     });
     expect(escalationFromConfig(config.rateLimit)).toEqual({ blockBaseMs: 60_000, blockMaxMs: 960_000, strikeTtlMs: 3_600_000 });
-    expect(config.rateLimit).toMatchObject({ maxSubscriptionsPerUser: 100, ipFactor: 20 });
+    expect(config.rateLimit).toMatchObject({ subscriptionsBurst: 200, maxSubscriptionsPerUser: 100, ipFactor: 20 });
     expect(config.limits).toEqual({
       maxQueryDepth: 12,
       maxQueryComplexity: 5000,
@@ -73,8 +75,10 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       RATE_LIMIT_VOTES_PER_MINUTE: '3',
       RATE_LIMIT_TYPING_PER_MINUTE: '7',
       RATE_LIMIT_PRESENCE_PER_MINUTE: '8',
+      RATE_LIMIT_PLEDGES_PER_MINUTE: '6',
       RATE_LIMIT_MUTATIONS_PER_MINUTE: '9',
       RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '11',
+      RATE_LIMIT_SUBSCRIPTIONS_BURST: '150',
       MAX_SUBSCRIPTIONS_PER_USER: '12',
       RATE_LIMIT_IP_FACTOR: '2',
       RATE_LIMIT_BLOCK_BASE_MS: '1000',
@@ -92,8 +96,10 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       votesPerMinute: 3,
       typingPerMinute: 7,
       presencePerMinute: 8,
+      pledgesPerMinute: 6,
       mutationsPerMinute: 9,
       subscriptionsPerMinute: 11,
+      subscriptionsBurst: 150,
       maxSubscriptionsPerUser: 12,
       ipFactor: 2,
       blockBaseMs: 1000,
@@ -120,6 +126,15 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
     ['WS_CONNECTION_INIT_TIMEOUT_MS', '1e3'],
   ])('%s=%s fails naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
+  it('sizes the subscription burst for a page: 2 × MAX_SUBSCRIPTIONS_PER_CONNECTION by default, never less than it', () => {
+    expect(loadConfig({ MAX_SUBSCRIPTIONS_PER_CONNECTION: '300' }).rateLimit.subscriptionsBurst).toBe(600);
+    expect(loadConfig({ RATE_LIMIT_SUBSCRIPTIONS_BURST: '100' }).rateLimit.subscriptionsBurst).toBe(100);
+    expect(() => loadConfig({ RATE_LIMIT_SUBSCRIPTIONS_BURST: '99' })).toThrow(
+      'RATE_LIMIT_SUBSCRIPTIONS_BURST must be at least MAX_SUBSCRIPTIONS_PER_CONNECTION (100), got 99',
+    );
+    expect(() => loadConfig({ RATE_LIMIT_SUBSCRIPTIONS_BURST: '50', MAX_SUBSCRIPTIONS_PER_CONNECTION: '60' })).toThrow('RATE_LIMIT_SUBSCRIPTIONS_BURST');
   });
 });
 
@@ -234,9 +249,12 @@ describe('memory store: sliding log with escalating blocks', () => {
     await store.close();
   });
 
-  it('is exact under concurrency: 100 calls against 30', async () => {
+  it.each([
+    ['a window of 30', { windowMs: 60_000, max: 30 }],
+    ['a burst of 30 (token bucket)', { windowMs: 3_600_000, max: 1, burst: 30 }],
+  ])('is exact under concurrency: 100 calls against %s', async (_name, limit) => {
     const store = createMemoryRateLimitStore();
-    const results = await Promise.all(Array.from({ length: 100 }, () => store.hit('k', { windowMs: 60_000, max: 30 }, NO_BLOCK)));
+    const results = await Promise.all(Array.from({ length: 100 }, () => store.hit('k', limit, NO_BLOCK)));
     expect(results.filter((r) => r.admitted)).toHaveLength(30);
     expect(results.filter((r) => !r.admitted).every((r) => r.retryAfterMs > 0)).toBe(true);
     await store.close();
@@ -254,8 +272,78 @@ describe('memory store: sliding log with escalating blocks', () => {
   });
 });
 
+describe('memory store: token bucket (rules with a burst)', () => {
+  it('admits the burst at once, then one call per window / max', async () => {
+    const c = clock();
+    const store = createMemoryRateLimitStore({ now: c.now });
+    const limit = { windowMs: 1_000, max: 4, burst: 10 }; // a token every 250 ms
+    const hit = () => store.hit('k', limit, NO_BLOCK);
+    for (let i = 9; i >= 0; i -= 1) expect(await hit()).toEqual({ admitted: true, remaining: i, retryAfterMs: 0, strikes: 0 });
+    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 250, strikes: 1 });
+    c.advance(100);
+    expect(await hit()).toMatchObject({ admitted: false, retryAfterMs: 150 }); // refused calls take nothing
+    c.advance(150);
+    expect(await hit()).toMatchObject({ admitted: true, remaining: 0 });
+    c.advance(1_000); // four tokens back
+    for (let i = 3; i >= 0; i -= 1) expect(await hit()).toMatchObject({ admitted: true, remaining: i });
+    expect(await hit()).toMatchObject({ admitted: false });
+    c.advance(60_000); // never more than the burst
+    for (let i = 0; i < 10; i += 1) expect(await hit()).toMatchObject({ admitted: true });
+    expect(await hit()).toMatchObject({ admitted: false });
+    await store.close();
+  });
+
+  it('refills at a fractional interval without drifting', async () => {
+    const c = clock(0);
+    const store = createMemoryRateLimitStore({ now: c.now });
+    const limit = { windowMs: 1_000, max: 3, burst: 2 }; // a token every 333.3 ms
+    expect(await store.hit('k', limit, NO_BLOCK)).toMatchObject({ admitted: true, remaining: 1 });
+    expect(await store.hit('k', limit, NO_BLOCK)).toMatchObject({ admitted: true, remaining: 0 });
+    expect(await store.hit('k', limit, NO_BLOCK)).toMatchObject({ admitted: false, retryAfterMs: 334 });
+    const admittedAt: number[] = [];
+    while (c.now() < 3_000) {
+      c.advance(1);
+      if ((await store.hit('k', limit, NO_BLOCK)).admitted) admittedAt.push(c.now());
+    }
+    expect(admittedAt).toEqual([334, 667, 1_000, 1_334, 1_667, 2_000, 2_334, 2_667, 3_000]);
+    await store.close();
+  });
+
+  it('escalates like the sliding log: retryAfter is the later of the next token and the block', async () => {
+    const c = clock();
+    const store = createMemoryRateLimitStore({ now: c.now });
+    const limit = { windowMs: 60_000, max: 60, burst: 2 };
+    const escalation: Escalation = { blockBaseMs: 5_000, blockMaxMs: 8_000, strikeTtlMs: 60_000 };
+    const hit = () => store.hit('k', limit, escalation);
+    await hit();
+    await hit();
+    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 5_000, strikes: 1 });
+    c.advance(4_999);
+    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 1, strikes: 1 }); // blocked: no new strike
+    c.advance(1);
+    // Five tokens came back during the block; the bucket holds two at most.
+    expect(await hit()).toMatchObject({ admitted: true, remaining: 1 });
+    expect(await hit()).toMatchObject({ admitted: true, remaining: 0 });
+    expect(await hit()).toMatchObject({ admitted: false, retryAfterMs: 8_000, strikes: 2 });
+    await store.close();
+  });
+
+  it('sweeps a bucket once it is full again', async () => {
+    const c = clock();
+    const store = createMemoryRateLimitStore({ now: c.now, sweepIntervalMs: 5 });
+    await store.hit('a', { windowMs: 10, max: 1, burst: 3 }, NO_BLOCK);
+    c.advance(9);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(store.size()).toBe(1);
+    c.advance(1);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(store.size()).toBe(0);
+    await store.close();
+  });
+});
+
 describe('rate limiter (the RateGuard)', () => {
-  const make = (rules: Record<string, { window?: string; max?: number; message?: string; identityArgs?: string[] }>, ipFactor = 1) =>
+  const make = (rules: Record<string, RateLimitOptions>, ipFactor = 1) =>
     createRateLimiter({ store: createMemoryRateLimitStore(), rules, escalation: NO_BLOCK, ipFactor });
 
   it('throws RATE_LIMITED with retryAfterMs, the rule and the limit', async () => {
@@ -298,6 +386,21 @@ describe('rate limiter (the RateGuard)', () => {
     await limiter.consume('subscriptions', anonymous('198.51.100.1'));
   });
 
+  it('a rule with a burst admits the burst at once and says so when it refuses; anonymous callers get ipFactor × both', async () => {
+    const limiter = make({ subscriptions: { window: '1m', max: 2, burst: 5 } }, 3);
+    for (let i = 0; i < 5; i += 1) await limiter.consume('subscriptions', user('a'));
+    const error = await limiter.consume('subscriptions', user('a')).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'RATE_LIMITED',
+      message: 'Too many subscriptions requests: at most 2 per minute, after a burst of 5',
+      details: { rule: 'subscriptions', limit: 2, windowMs: 60_000, burst: 5, retryAfterMs: 30_000 },
+    });
+    for (let i = 0; i < 15; i += 1) await limiter.consume('subscriptions', anonymous('198.51.100.7'));
+    await expect(limiter.consume('subscriptions', anonymous('198.51.100.7'))).rejects.toMatchObject({
+      details: { limit: 6, burst: 15, retryAfterMs: 10_000 },
+    });
+  });
+
   it('keys by identityArgs like graphql-rate-limit (getFieldIdentity)', async () => {
     const limiter = make({ votes: { max: 1, identityArgs: ['input.competitionId'] } });
     await limiter.consumeWithArgs('votes', user('a'), { input: { competitionId: 'c1' } });
@@ -307,6 +410,8 @@ describe('rate limiter (the RateGuard)', () => {
 
   it('refuses rules that cannot work', () => {
     expect(() => make({ votes: { max: 0 } })).toThrow(/max/);
+    expect(() => make({ votes: { max: 1, burst: 0 } })).toThrow(/burst/);
+    expect(() => make({ votes: { max: 1, burst: 1.5 } })).toThrow(/burst/);
     expect(() => make({ votes: { window: 'never' } })).toThrow(/window/);
   });
 });

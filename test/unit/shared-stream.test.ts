@@ -40,6 +40,11 @@ function source(opts: { conflate?: boolean } = {}) {
       failure = error;
       wake?.();
     },
+    /** The source completes by itself (a tally whose competition closed). */
+    end() {
+      ended = true;
+      wake?.();
+    },
     get ended() {
       return ended;
     },
@@ -197,6 +202,38 @@ describe('shared stream', () => {
     await tick();
     await expect(it.next()).rejects.toThrow(/fell 3 events behind/);
     expect(stream.size()).toBe(1);
+  });
+
+  it('when the source completes, ends every subscriber after its last result, a busy one once it caught up', async () => {
+    const src = source();
+    let emptied = false;
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => (emptied = true));
+    const fast = sink();
+    const slow = sink();
+    const itFast = stream.attach(fast.sink);
+    const itSlow = stream.attach(slow.sink);
+    const itPlain = stream.attach();
+    src.push(tally(1));
+    await tick();
+    slow.state.busy = true;
+    src.push(tally(2)); // the final update
+    src.end();
+    await tick();
+    expect(emptied).toBe(true);
+    expect((await itFast.next()).done).toBe(true);
+    expect(fast.payloads()).toEqual([tally(1), tally(2)]);
+    expect((await itPlain.next()).value).toEqual(tally(2)); // conflated: the newest, then done
+    expect((await itPlain.next()).done).toBe(true);
+
+    let slowDone = false;
+    const slowNext = itSlow.next().then((r) => (slowDone = r.done === true));
+    await tick();
+    expect(slowDone).toBe(false); // its final update is not written yet: not complete before it
+    slow.catchUp();
+    await slowNext;
+    expect(slowDone).toBe(true);
+    expect(slow.payloads()).toEqual([tally(1), tally(2)]);
+    expect(stream.size()).toBe(0);
   });
 
   it('hands results with errors to the iterator, so the pipeline masks them', async () => {

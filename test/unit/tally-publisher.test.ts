@@ -5,17 +5,17 @@
 import { describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/generated/prisma/client.js';
 import { createEventBus, type BusEventTarget } from '../../src/realtime/event-bus.js';
-import { createTallyPublisher } from '../../src/modules/voting/voting.events.js';
+import { createTallyPublisher, untilClosed, type TallyEvent } from '../../src/modules/voting/voting.events.js';
 
 /** Models the competition's TopicSequence row and one submission's count. */
 function fakeDatabase() {
-  const state = { seq: 0, updatedAt: new Date(0), stateHash: null as string | null, votes: 0, transactions: 0, fail: 0 };
+  const state = { seq: 0, updatedAt: new Date(0), stateHash: null as string | null, votes: 0, status: 'OPEN', transactions: 0, fail: 0 };
   const tx = {
     $queryRaw: async (strings: TemplateStringsArray) => {
       const sql = strings.join('?');
       if (sql.includes('"TopicSequence"')) return [{ seq: state.seq, updatedAt: state.updatedAt, stateHash: state.stateHash }];
       if (sql.includes('"votingMethod"') && !sql.includes('"BallotEntry"')) return [{ votingMethod: 'SIMPLE' }];
-      return [{ submissionId: 's1', votes: state.votes, score: state.votes, votesLastMinute: 0, previousMinute: 0 }];
+      return [{ submissionId: 's1', votes: state.votes, score: state.votes, votesLastMinute: 0, previousMinute: 0, status: state.status }];
     },
     // The flush's UPDATE "TopicSequence" SET seq, updatedAt, stateHash.
     $executeRaw: async (_strings: TemplateStringsArray, seq: number, updatedAt: Date, stateHash: string) => {
@@ -124,5 +124,61 @@ describe('tally publisher', () => {
     await sleep(5);
     expect(received.at(-1)?.total).toBe(3);
     sub.close();
+  });
+
+  it('publishes a status change even when the counts are the same', async () => {
+    const { state, publisher, received, sub } = setup(5);
+    state.votes = 2;
+    expect((await publisher.flush('c1')).kind).toBe('published');
+    await sleep(10); // past the window
+    expect((await publisher.flush('c1')).kind).toBe('unchanged');
+    state.status = 'CLOSED';
+    const closed = await publisher.flush('c1');
+    expect(closed).toMatchObject({ kind: 'published', event: { seq: 2, data: { status: 'CLOSED', totalVotes: 2 } } });
+    await sleep(10);
+    expect((await publisher.flush('c1')).kind).toBe('unchanged');
+    expect(received).toEqual([{ seq: 1, total: 2 }, { seq: 2, total: 2 }]);
+    sub.close();
+  });
+});
+
+describe('untilClosed', () => {
+  const tally = (seq: number, status: 'OPEN' | 'CLOSED'): TallyEvent => ({
+    topic: 'tally:c1',
+    seq,
+    publishedAt: new Date(0).toISOString(),
+    data: { competitionId: 'c1', status, totalVotes: seq, entries: [] },
+  });
+
+  function source(events: TallyEvent[]) {
+    let returned = false;
+    const iterator: AsyncIterableIterator<TallyEvent> = {
+      next: async () => (events.length > 0 ? { value: events.shift()!, done: false } : new Promise<IteratorResult<TallyEvent>>(() => undefined)),
+      return: async () => {
+        returned = true;
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return { iterator, returned: () => returned };
+  }
+
+  it('ends after the update that says CLOSED and closes its source', async () => {
+    const src = source([tally(1, 'OPEN'), tally(2, 'CLOSED'), tally(3, 'OPEN')]);
+    const stream = untilClosed(src.iterator);
+    const seen: number[] = [];
+    for await (const event of stream) seen.push(event.seq);
+    expect(seen).toEqual([1, 2]);
+    expect(src.returned()).toBe(true);
+  });
+
+  it('closes its source at once when the watcher leaves while it waits', async () => {
+    const src = source([tally(1, 'OPEN')]);
+    const stream = untilClosed(src.iterator);
+    expect((await stream.next()).value?.seq).toBe(1);
+    const waiting = stream.next(); // no event will come
+    expect(await stream.return!()).toEqual({ value: undefined, done: true });
+    expect(src.returned()).toBe(true);
+    void waiting;
   });
 });

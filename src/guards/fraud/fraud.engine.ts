@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Caller, FraudSubject } from '../guards.js';
-import { assess, CADENCE_SAMPLES, INSTANT_ACCOUNT_MS, type Assessment, type FraudFeatures, type FraudKind, type Thresholds } from './fraud.rules.js';
+import { assess, CADENCE_SAMPLES, INSTANT_ACCOUNT_MS, QUICK_ACCOUNT_MS, type Assessment, type FraudFeatures, type FraudKind, type Thresholds } from './fraud.rules.js';
 import type { FraudStateStore, ObservedCounts } from './fraud.store.js';
 
 export interface FraudDecision extends Assessment {
@@ -25,10 +25,15 @@ export interface FraudDecision extends Assessment {
 const fingerprints = new Map<string, string>();
 const MAX_FINGERPRINTS = 1_024;
 
-/** The ballot's submission ids in the order given (a ranking's order matters); null when empty. */
-export function ballotFingerprint(submissionIds: readonly string[]): string | null {
+/**
+ * The ballot's submission ids in the order given (a ranking's order matters) and, for QUADRATIC,
+ * the votes it sets: 1, 2 and 3 votes on one submission are three ballots. Without `votes`, the
+ * fingerprint of what the ballot is for (its target). Null when empty.
+ */
+export function ballotFingerprint(submissionIds: readonly string[], votes: number | null = null): string | null {
   if (submissionIds.length === 0) return null;
-  const ballot = submissionIds.join('\u0000');
+  const ids = submissionIds.join('\u0000');
+  const ballot = votes === null ? ids : `${ids}\u0001${votes}`;
   let fingerprint = fingerprints.get(ballot);
   if (fingerprint === undefined) {
     fingerprint = createHash('sha256').update(ballot).digest('base64url').slice(0, 16);
@@ -54,6 +59,7 @@ export function featuresOf(kind: FraudKind, counts: ObservedCounts, accountAgeMs
     intervalsMs: gapsOf(counts.recentTimes),
     ipUsers: counts.ipUsers,
     ipInstantUsers: counts.ipInstantUsers,
+    ipQuickUsers: counts.ipQuickUsers,
     deviceUsers: counts.deviceUsers,
     accountAgeMs,
     ballot:
@@ -89,7 +95,9 @@ export function createFraudEngine(deps: {
       const accountAgeMs = createdAt === null ? null : Math.max(0, time - createdAt);
       const kind: FraudKind = subject.kind;
       const scopeId = subject.kind === 'vote' ? subject.competitionId : subject.sessionId;
-      const ballot = subject.kind === 'vote' ? ballotFingerprint(subject.submissionIds) : null;
+      const votes = subject.kind === 'vote' ? (subject.votes ?? null) : null;
+      const target = subject.kind === 'vote' ? ballotFingerprint(subject.submissionIds) : null;
+      const ballot = subject.kind === 'vote' && votes !== null ? ballotFingerprint(subject.submissionIds, votes) : target;
       const counts = await store.observe({
         kind,
         at: time,
@@ -99,7 +107,10 @@ export function createFraudEngine(deps: {
         ip: caller.clientIp,
         deviceId: caller.deviceId,
         instantAccount: accountAgeMs !== null && accountAgeMs < INSTANT_ACCOUNT_MS,
+        quickAccount: accountAgeMs !== null && accountAgeMs < QUICK_ACCOUNT_MS,
         ballot,
+        target,
+        adjustable: votes !== null,
       });
       const features = featuresOf(kind, counts, accountAgeMs, ballot === null || subject.kind !== 'vote' ? null : subject.submissionIds.length);
       return {

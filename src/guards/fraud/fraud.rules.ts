@@ -38,21 +38,34 @@ export const WINDOW = {
 export const CADENCE_SAMPLES = 10;
 /** An account acting less than this long after it was created (first seen) is "instant". */
 export const INSTANT_ACCOUNT_MS = 10_000;
-/** An account younger than this at the action is "young". */
-export const YOUNG_ACCOUNT_MS = WINDOW.user;
+/**
+ * An account acting less than this long after its first sight is "quick": its very first request
+ * was (nearly) the action. People open the app and look before they vote (loading the
+ * submissions alone takes about that long); a script that creates an account and votes with it
+ * does not. The issue's scripts voted within a second; 2 s leaves room for network latency.
+ */
+export const QUICK_ACCOUNT_MS = 2_000;
 
 export interface BallotFeatures {
   /** Submissions on the ballot. */
   size: number;
-  /** Times this user cast exactly this ballot in this competition in the last 10 min, this one included. */
+  /** Times this user cast exactly this ballot (QUADRATIC: with the same votes) in this competition in the last 10 min, this one included. */
   userRepeats: number;
-  /** Distinct accounts that cast exactly this ballot in this competition from this IP in the last 5 min, this one included. */
+  /**
+   * Distinct accounts that cast this ballot in this competition from this IP in the last 5 min,
+   * this one included. QUADRATIC votes are left out: puppets pushing one submission could vary
+   * them for free.
+   */
   ipSameBallotUsers: number;
 }
 
 export interface FraudFeatures {
   kind: FraudKind;
-  /** This user's actions of this kind, this one included: last 10 s, last 60 s, last 10 min. */
+  /**
+   * This user's actions of this kind, this one included: last 10 s, last 60 s, last 10 min. A
+   * QUADRATIC re-allocation of a submission the user voted on in the last 10 min (1, 2, 3 votes…)
+   * is an adjustment of that action, not a new one: it is not counted, here or in intervalsMs.
+   */
   userActions10s: number;
   userActions60s: number;
   userActions10m: number;
@@ -62,6 +75,8 @@ export interface FraudFeatures {
   ipUsers: number;
   /** Of those, accounts that acted within INSTANT_ACCOUNT_MS of their creation. */
   ipInstantUsers: number;
+  /** Distinct accounts on this IP, in any competition, that voted within QUICK_ACCOUNT_MS of their creation, last 5 min. */
+  ipQuickUsers: number;
   /** Distinct accounts on this device id in this competition/session in the last 5 min; null without a device id. */
   deviceUsers: number | null;
   /** Age of the account at this action; null when unknown. */
@@ -129,8 +144,6 @@ export const PARAMS = {
     cadenceMinGaps: 5,
     /** Confidence by number of gaps (a CV from 5 gaps is noisy). */
     cadenceConfidence: [[5, 0.7], [8, 1]],
-    /** A young account's actions in its first 10 min → contribution. */
-    youngBulk: [[4, 0], [6, 30], [10, 55], [20, 70]],
   },
   reaction: {
     rapid10s: [[20, 0], [30, 30], [50, 60], [80, 85]],
@@ -139,12 +152,13 @@ export const PARAMS = {
     cadenceCv: [[0.02, 85], [0.05, 40], [0.1, 0]],
     cadenceMinGaps: 8,
     cadenceConfidence: [[8, 0.8], [10, 1]],
-    youngBulk: [[60, 0], [120, 40], [300, 70]],
   },
 } as const satisfies Record<FraudKind, Record<string, Ramp | number>>;
 
 /** Distinct accounts per IP in 5 min → contribution. Capped at 60: a venue NAT alone never flags. */
 export const SHARED_IP_RAMP: Ramp = [[25, 0], [50, 20], [100, 45], [200, 60]];
+/** The strength of the IP's strongest together-signal at which SHARED_IP counts in full. */
+export const TOGETHER_FULL = 70;
 /** Distinct accounts per device id in 5 min → contribution. Two (a shared family phone) are free. */
 export const DEVICE_RAMP: Ramp = [[2, 0], [3, 40], [4, 60], [5, 75], [6, 85], [10, 95]];
 /** The same user casting the same ballot again (idempotent retries repeat 1–2 times). */
@@ -154,10 +168,19 @@ export const BALLOT_IP_RAMP: Ramp = [[8, 25], [20, 50], [30, 65], [40, 70]];
 export const BALLOT_IP_MIN = 8;
 /** Share of the IP's accounts in this competition that cast this very ballot → factor. Honest NATs split their votes. */
 export const BALLOT_IP_SHARE: Ramp = [[0.6, 0], [0.9, 1]];
-/** Instant accounts per IP in 5 min → contribution before the share factor (only for young accounts). */
+/** Instant accounts per IP in 5 min → contribution before the share factor (for an instant account's action). */
 export const INSTANT_GROUP_RAMP: Ramp = [[8, 0], [15, 35], [30, 60], [100, 70]];
 /** Share of the IP's accounts that are instant → factor. Most honest people look around before acting. */
 export const INSTANT_GROUP_SHARE: Ramp = [[0.3, 0], [0.6, 1]];
+/**
+ * Votes only: quick accounts per IP in 5 min → contribution, for a quick account's vote. No share
+ * factor: an attacker's burst hidden in a venue's crowd counts as much as one on its own IP, while
+ * the venue's people (who looked before voting) are never quick. Capped at 75: alone it flags
+ * (the votes count, admins are told) but never blocks; with the same ballot, one device or a large
+ * IP (SHARED_IP) it does.
+ * Reactions: none, a clap button can be tapped within a second of the app loading.
+ */
+export const QUICK_GROUP_RAMP: Ramp = [[3, 0], [6, 70], [20, 75]];
 
 /** Mean, standard deviation and coefficient of variation of the gaps (population SD). */
 export function cadenceStats(gaps: readonly number[]): { mean: number; sd: number; cv: number } {
@@ -174,11 +197,23 @@ export function cadenceStats(gaps: readonly number[]): { mean: number; sd: numbe
 export function rapidVoting(f: FraudFeatures): RuleResult {
   const p = PARAMS[f.kind];
   const score = Math.max(ramp(f.userActions10s, p.rapid10s), ramp(f.userActions60s, p.rapid60s));
-  return { rule: 'RAPID_VOTING', score: round1(score), details: { last10s: f.userActions10s, last60s: f.userActions60s } };
+  return { rule: 'RAPID_VOTING', score: round1(score), details: { last10s: f.userActions10s, last60s: f.userActions60s, last10m: f.userActions10m } };
 }
 
+/**
+ * SHARED_IP weighs what the IP's accounts do together (the same ballot, instant or quick
+ * accounts), in proportion to how strongly they do it: one person's rapid voting or editing is no
+ * more suspicious because a thousand people share their venue's Wi-Fi, and a venue's favourite
+ * drawing many of its votes is not a farm. Added to everything, the crowd's size flagged exactly
+ * those people.
+ */
 export function sharedIp(f: FraudFeatures): RuleResult {
-  return { rule: 'SHARED_IP', score: round1(ramp(f.ipUsers, SHARED_IP_RAMP)), details: { accounts5m: f.ipUsers } };
+  const together = Math.min(1, Math.max(ballotCrowd(f), instantGroup(f), quickBurst(f)) / TOGETHER_FULL);
+  return {
+    rule: 'SHARED_IP',
+    score: round1(ramp(f.ipUsers, SHARED_IP_RAMP) * together),
+    details: { accounts5m: f.ipUsers, together: Math.round(together * 100) / 100 },
+  };
 }
 
 export function duplicateDevice(f: FraudFeatures): RuleResult {
@@ -195,34 +230,57 @@ export function botCadence(f: FraudFeatures): RuleResult {
   return { rule: 'BOT_CADENCE', score: round1(score), details: { gaps: gaps.length, meanGapMs: Math.round(mean), cv: Math.round(cv * 1000) / 1000 } };
 }
 
+const shareOfIp = (n: number, f: FraudFeatures): number => (f.ipUsers > 0 ? n / f.ipUsers : 0);
+
+/** DUPLICATE_BALLOT (b): many of the IP's accounts casting this very ballot. */
+function ballotCrowd(f: FraudFeatures): number {
+  const b = f.ballot;
+  if (b === null || b.ipSameBallotUsers < BALLOT_IP_MIN) return 0;
+  return ramp(b.ipSameBallotUsers, BALLOT_IP_RAMP) * ramp(shareOfIp(b.ipSameBallotUsers, f), BALLOT_IP_SHARE);
+}
+
+/**
+ * NEW_ACCOUNT_BULK (a): an instant account on an IP whose accounts are mostly instant. Only instant
+ * accounts themselves: a burst on a venue's IP must not flag the venue's people voting next to it.
+ */
+function instantGroup(f: FraudFeatures): number {
+  if (f.accountAgeMs === null || f.accountAgeMs >= INSTANT_ACCOUNT_MS) return 0;
+  return ramp(f.ipInstantUsers, INSTANT_GROUP_RAMP) * ramp(shareOfIp(f.ipInstantUsers, f), INSTANT_GROUP_SHARE);
+}
+
+/** NEW_ACCOUNT_BULK (b): a quick account's vote on an IP with other quick accounts. */
+function quickBurst(f: FraudFeatures): number {
+  const quick = f.kind === 'vote' && f.accountAgeMs !== null && f.accountAgeMs < QUICK_ACCOUNT_MS;
+  return quick ? ramp(f.ipQuickUsers, QUICK_GROUP_RAMP) : 0;
+}
+
 export function duplicateBallot(f: FraudFeatures): RuleResult {
   const b = f.ballot;
   if (b === null) return { rule: 'DUPLICATE_BALLOT', score: 0, details: {} };
   const repeats = ramp(b.userRepeats, BALLOT_REPEAT_RAMP);
-  const share = f.ipUsers > 0 ? b.ipSameBallotUsers / f.ipUsers : 0;
-  const crowd = b.ipSameBallotUsers < BALLOT_IP_MIN ? 0 : ramp(b.ipSameBallotUsers, BALLOT_IP_RAMP) * ramp(share, BALLOT_IP_SHARE);
   return {
     rule: 'DUPLICATE_BALLOT',
-    score: round1(Math.max(repeats, crowd)),
-    details: { repeats10m: b.userRepeats, sameBallotAccountsOnIp5m: b.ipSameBallotUsers, shareOfIp: Math.round(share * 100) / 100 },
+    score: round1(Math.max(repeats, ballotCrowd(f))),
+    details: { repeats10m: b.userRepeats, sameBallotAccountsOnIp5m: b.ipSameBallotUsers, shareOfIp: Math.round(shareOfIp(b.ipSameBallotUsers, f) * 100) / 100 },
   };
 }
 
+/**
+ * New accounts acting in bulk on one IP: instant accounts making up most of its accounts, or quick
+ * ones voting in a burst. A new account's own activity is RAPID_VOTING's business: counting it here
+ * too flagged people editing a ballot on the day they installed the app, and it buys an attacker
+ * nothing (a RANKED or APPROVAL ballot replaces the previous one, QUADRATIC re-allocates).
+ */
 export function newAccountBulk(f: FraudFeatures): RuleResult {
   const age = f.accountAgeMs;
-  const young = age !== null && age < YOUNG_ACCOUNT_MS;
-  if (!young) return { rule: 'NEW_ACCOUNT_BULK', score: 0, details: { accountAgeS: age === null ? null : Math.round(age / 1000) } };
-  const own = ramp(f.userActions10m, PARAMS[f.kind].youngBulk);
-  const share = f.ipUsers > 0 ? f.ipInstantUsers / f.ipUsers : 0;
-  const group = ramp(f.ipInstantUsers, INSTANT_GROUP_RAMP) * ramp(share, INSTANT_GROUP_SHARE);
   return {
     rule: 'NEW_ACCOUNT_BULK',
-    score: round1(Math.max(own, group)),
+    score: round1(Math.max(instantGroup(f), quickBurst(f))),
     details: {
-      accountAgeS: Math.round(age / 1000),
-      actions10m: f.userActions10m,
+      accountAgeS: age === null ? null : Math.round(age / 100) / 10,
       instantAccountsOnIp5m: f.ipInstantUsers,
-      instantShareOfIp: Math.round(share * 100) / 100,
+      instantShareOfIp: Math.round(shareOfIp(f.ipInstantUsers, f) * 100) / 100,
+      quickAccountsOnIp5m: f.ipQuickUsers,
     },
   };
 }

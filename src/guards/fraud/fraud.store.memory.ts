@@ -37,6 +37,12 @@ class Timeline {
       while (i > 0 && t[i - 1]! > at) i -= 1;
       t.splice(i, 0, at);
     }
+    this.trim(cutoff, cap);
+  }
+
+  /** Drops entries before `cutoff`, then the oldest beyond `cap`. */
+  trim(cutoff: number, cap: number): void {
+    const t = this.times;
     let drop = 0;
     while (drop < t.length && t[drop]! < cutoff) drop += 1;
     if (t.length - drop > cap) drop = t.length - cap;
@@ -112,35 +118,46 @@ export function createMemoryFraudStore(): FraudStateStore & { size(): number } {
       sinceSweep += 1;
       if (sinceSweep >= SWEEP_EVERY || o.at - lastSweepAt >= SWEEP_INTERVAL_MS) sweep(o.at);
       const groupCutoff = o.at - WINDOW.group;
+      const userCutoff = o.at - WINDOW.user;
 
+      let adjustment = false;
+      if (o.adjustable && o.target !== null) {
+        const casts = timeline(fraudKeys.userTarget(o.userId, o.scopeId, o.target));
+        casts.add(o.at, userCutoff, USER_TIMELINE_CAP);
+        adjustment = casts.times.length > 1;
+      }
       const user = timeline(fraudKeys.user(o.kind, o.userId));
-      user.add(o.at, o.at - WINDOW.user, USER_TIMELINE_CAP);
+      if (adjustment) user.trim(userCutoff, USER_TIMELINE_CAP);
+      else user.add(o.at, userCutoff, USER_TIMELINE_CAP);
       const recentTimes = user.times.slice(-RECENT_TIMES);
 
       const ipUsers = group(fraudKeys.ip(o.kind, o.scopeId, o.ip)).add(o.userId, o.at, groupCutoff, GROUP_CAP);
-      const instantKey = fraudKeys.ipInstant(o.kind, o.scopeId, o.ip);
-      const ipInstantUsers = o.instantAccount
-        ? group(instantKey).add(o.userId, o.at, groupCutoff, GROUP_CAP)
-        : (groups.get(instantKey)?.trim(groupCutoff, GROUP_CAP) ?? 0);
+      /** Distinct accounts in the group at `key`, this one added when it belongs there. */
+      const subgroup = (key: string, member: boolean): number =>
+        member ? group(key).add(o.userId, o.at, groupCutoff, GROUP_CAP) : (groups.get(key)?.trim(groupCutoff, GROUP_CAP) ?? 0);
+      const ipInstantUsers = subgroup(fraudKeys.ipInstant(o.kind, o.scopeId, o.ip), o.instantAccount);
+      const ipQuickUsers = subgroup(fraudKeys.ipQuick(o.kind, o.ip), o.quickAccount);
       const deviceUsers =
         o.deviceId === null ? null : group(fraudKeys.device(o.kind, o.scopeId, o.deviceId)).add(o.userId, o.at, groupCutoff, GROUP_CAP);
 
       let ballotRepeats: number | null = null;
       let ipSameBallotUsers: number | null = null;
-      if (o.ballot !== null) {
+      if (o.ballot !== null && o.target !== null) {
         const repeats = timeline(fraudKeys.ballotRepeats(o.userId, o.scopeId, o.ballot));
-        repeats.add(o.at, o.at - WINDOW.user, USER_TIMELINE_CAP);
+        repeats.add(o.at, userCutoff, USER_TIMELINE_CAP);
         ballotRepeats = repeats.times.length;
-        ipSameBallotUsers = group(fraudKeys.ipBallot(o.scopeId, o.ip, o.ballot)).add(o.userId, o.at, groupCutoff, GROUP_CAP);
+        ipSameBallotUsers = group(fraudKeys.ipBallot(o.scopeId, o.ip, o.target)).add(o.userId, o.at, groupCutoff, GROUP_CAP);
       }
 
       return {
+        adjustment,
         userActions10s: user.countSince(o.at - WINDOW.burst),
         userActions60s: user.countSince(o.at - WINDOW.minute),
         userActions10m: user.times.length,
         recentTimes,
         ipUsers,
         ipInstantUsers,
+        ipQuickUsers,
         deviceUsers,
         ballotRepeats,
         ipSameBallotUsers,

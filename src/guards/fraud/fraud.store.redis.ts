@@ -25,12 +25,15 @@ import {
 } from './fraud.store.js';
 
 /**
- * KEYS  1 user timeline, 2 ip accounts, 3 ip instant accounts, then [device accounts] if
- *       ARGV[6] = 1, then [ballot repeats, ip ballot accounts] if ARGV[7] = 1
+ * KEYS  1 user timeline, 2 ip accounts, 3 ip instant accounts, 4 ip quick accounts, then
+ *       [device accounts] if ARGV[6] = 1, then [ballot repeats, ip ballot accounts] if
+ *       ARGV[7] = 1, then [user target] if ARGV[17] = 1
  * ARGV  1 at, 2 observation id, 3 user id, 4 instant (1/0), 5 recent times to return,
  *       6 has device, 7 has ballot, 8 since 10 s, 9 since 60 s, 10 since user window,
- *       11 since group window, 12 timeline cap, 13 group cap, 14 user ttl ms, 15 group ttl ms
- * Returns {n10s, n60s, n10m, ipUsers, ipInstant, device|-1, repeats|-1, ipBallot|-1, {member, score, ...}}
+ *       11 since group window, 12 timeline cap, 13 group cap, 14 user ttl ms, 15 group ttl ms,
+ *       16 quick (1/0), 17 adjustable (1/0)
+ * Returns {n10, n60, n10m, ipUsers, ipInstant, device|-1, repeats|-1, ipBallot|-1, {member, score, ...},
+ *          ipQuick, adjustment (1/0)}
  */
 const OBSERVE = `
 local at = ARGV[1]
@@ -57,15 +60,7 @@ local function group(key, cap)
 end
 local userCap = tonumber(ARGV[12])
 local groupCap = tonumber(ARGV[13])
-local user = KEYS[1]
-local n10m = timeline(user, ARGV[10], userCap, ARGV[14])
-local n60 = redis.call('ZCOUNT', user, ARGV[9], '+inf')
-local n10 = redis.call('ZCOUNT', user, ARGV[8], '+inf')
-local recent = redis.call('ZRANGE', user, -tonumber(ARGV[5]), -1, 'WITHSCORES')
-local ipUsers = group(KEYS[2], groupCap)
-local instant
-if ARGV[4] == '1' then instant = group(KEYS[3], groupCap) else instant = trimCard(KEYS[3], ARGV[11], groupCap) end
-local k = 4
+local k = 5
 local device = -1
 if ARGV[6] == '1' then
   device = group(KEYS[k], groupCap)
@@ -76,8 +71,24 @@ local ipBallot = -1
 if ARGV[7] == '1' then
   repeats = timeline(KEYS[k], ARGV[10], userCap, ARGV[14])
   ipBallot = group(KEYS[k + 1], groupCap)
+  k = k + 2
 end
-return {n10, n60, n10m, ipUsers, instant, device, repeats, ipBallot, recent}`;
+local adjustment = 0
+if ARGV[17] == '1' and timeline(KEYS[k], ARGV[10], userCap, ARGV[14]) > 1 then adjustment = 1 end
+local user = KEYS[1]
+local n10m
+if adjustment == 1 then n10m = trimCard(user, ARGV[10], userCap) else n10m = timeline(user, ARGV[10], userCap, ARGV[14]) end
+local n60 = redis.call('ZCOUNT', user, ARGV[9], '+inf')
+local n10 = redis.call('ZCOUNT', user, ARGV[8], '+inf')
+local recent = redis.call('ZRANGE', user, -tonumber(ARGV[5]), -1, 'WITHSCORES')
+local ipUsers = group(KEYS[2], groupCap)
+local function subgroup(key, member)
+  if member == '1' then return group(key, groupCap) end
+  return trimCard(key, ARGV[11], groupCap)
+end
+local instant = subgroup(KEYS[3], ARGV[4])
+local quick = subgroup(KEYS[4], ARGV[16])
+return {n10, n60, n10m, ipUsers, instant, device, repeats, ipBallot, recent, quick, adjustment}`;
 
 interface Script {
   source: string;
@@ -136,9 +147,17 @@ export function createRedisFraudStore(opts: { redis: Redis; flushMs?: number }):
 
   return {
     async observe(o) {
-      const keys = [fraudKeys.user(o.kind, o.userId), fraudKeys.ip(o.kind, o.scopeId, o.ip), fraudKeys.ipInstant(o.kind, o.scopeId, o.ip)];
+      const keys = [
+        fraudKeys.user(o.kind, o.userId),
+        fraudKeys.ip(o.kind, o.scopeId, o.ip),
+        fraudKeys.ipInstant(o.kind, o.scopeId, o.ip),
+        fraudKeys.ipQuick(o.kind, o.ip),
+      ];
+      const hasBallot = o.ballot !== null && o.target !== null;
+      const adjustable = o.adjustable && o.target !== null;
       if (o.deviceId !== null) keys.push(fraudKeys.device(o.kind, o.scopeId, o.deviceId));
-      if (o.ballot !== null) keys.push(fraudKeys.ballotRepeats(o.userId, o.scopeId, o.ballot), fraudKeys.ipBallot(o.scopeId, o.ip, o.ballot));
+      if (hasBallot) keys.push(fraudKeys.ballotRepeats(o.userId, o.scopeId, o.ballot!), fraudKeys.ipBallot(o.scopeId, o.ip, o.target!));
+      if (adjustable) keys.push(fraudKeys.userTarget(o.userId, o.scopeId, o.target!));
       const reply = (await run(OBSERVE_SCRIPT, keys, [
         o.at,
         o.id,
@@ -146,7 +165,7 @@ export function createRedisFraudStore(opts: { redis: Redis; flushMs?: number }):
         o.instantAccount ? 1 : 0,
         RECENT_TIMES,
         o.deviceId !== null ? 1 : 0,
-        o.ballot !== null ? 1 : 0,
+        hasBallot ? 1 : 0,
         o.at - WINDOW.burst,
         o.at - WINDOW.minute,
         o.at - WINDOW.user,
@@ -155,17 +174,21 @@ export function createRedisFraudStore(opts: { redis: Redis; flushMs?: number }):
         GROUP_CAP,
         WINDOW.user,
         WINDOW.group,
-      ])) as [number, number, number, number, number, number, number, number, string[]];
-      const [n10, n60, n10m, ipUsers, ipInstantUsers, device, repeats, ipBallot, recent] = reply;
+        o.quickAccount ? 1 : 0,
+        adjustable ? 1 : 0,
+      ])) as [number, number, number, number, number, number, number, number, string[], number, number];
+      const [n10, n60, n10m, ipUsers, ipInstantUsers, device, repeats, ipBallot, recent, ipQuickUsers, adjustment] = reply;
       const recentTimes: number[] = [];
       for (let i = 1; i < recent.length; i += 2) recentTimes.push(Number(recent[i]));
       return {
+        adjustment: adjustment === 1,
         userActions10s: n10,
         userActions60s: n60,
         userActions10m: n10m,
         recentTimes,
         ipUsers,
         ipInstantUsers,
+        ipQuickUsers,
         deviceUsers: device < 0 ? null : device,
         ballotRepeats: repeats < 0 ? null : repeats,
         ipSameBallotUsers: ipBallot < 0 ? null : ipBallot,

@@ -9,9 +9,14 @@
  *   user timeline     per user and kind: action times of the last 10 min (≤ USER_TIMELINE_CAP)
  *   ip accounts       per kind, scope (competition / session) and IP: distinct users, last 5 min
  *   ip instant        the same, only accounts that acted within INSTANT_ACCOUNT_MS of creation
+ *   ip quick          per kind and IP, in every scope: accounts that acted within QUICK_ACCOUNT_MS of
+ *                     creation (spreading a burst over competitions does not hide it)
  *   device accounts   per kind, scope and device id: distinct users, last 5 min
  *   ballot repeats    per user, competition and ballot fingerprint: a count, 10 min from the first
- *   ip ballot         per competition, IP and ballot fingerprint: distinct users, last 5 min
+ *   ip ballot         per competition, IP and target fingerprint: distinct users, last 5 min
+ *   user target       QUADRATIC: per user, competition and target: cast times, last 10 min; a cast
+ *                     with an earlier one in the window is an adjustment and stays out of the
+ *                     user timeline
  * Distinct-account sets keep at most GROUP_CAP members (the newest); the rules saturate far
  * below that, so an attacker flooding one key costs bounded memory.
  */
@@ -33,18 +38,30 @@ export interface FraudObservation {
   deviceId: string | null;
   /** The account acted within INSTANT_ACCOUNT_MS of its creation. */
   instantAccount: boolean;
-  /** Votes: a fingerprint of the ballot (its submission ids in order); null otherwise. */
+  /** The account acted within QUICK_ACCOUNT_MS of its creation. */
+  quickAccount: boolean;
+  /** Votes: a fingerprint of the exact ballot (its submission ids in order, and QUADRATIC votes); null otherwise. */
   ballot: string | null;
+  /** Votes: a fingerprint of what the ballot is for (its submission ids in order, without QUADRATIC votes); null otherwise. */
+  target: string | null;
+  /**
+   * QUADRATIC: re-casting a target the user cast in the last 10 min re-allocates votes on it (the
+   * UI invites stepping 1, 2, 3…): an adjustment of that action, not a new one.
+   */
+  adjustable: boolean;
 }
 
 export interface ObservedCounts {
+  /** This action was an adjustment: it is not in the user's timeline (the counts and times below). */
+  adjustment: boolean;
   userActions10s: number;
   userActions60s: number;
   userActions10m: number;
-  /** The user's most recent action times (ascending, this one last), at most CADENCE_SAMPLES + 1. */
+  /** The user's most recent action times (ascending; this one last unless it was an adjustment), at most CADENCE_SAMPLES + 1. */
   recentTimes: number[];
   ipUsers: number;
   ipInstantUsers: number;
+  ipQuickUsers: number;
   /** null without a device id. */
   deviceUsers: number | null;
   /** null without a ballot. */
@@ -82,9 +99,11 @@ export const fraudKeys = {
   user: (kind: FraudKind, userId: string) => `fraud:${kind}:u:${userId}`,
   ip: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:ip:${scopeId}:${ip}`,
   ipInstant: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:ipi:${scopeId}:${ip}`,
+  ipQuick: (kind: FraudKind, ip: string) => `fraud:${kind}:ipq:${ip}`,
   device: (kind: FraudKind, scopeId: string, deviceId: string) => `fraud:${kind}:dev:${scopeId}:${deviceId}`,
   ballotRepeats: (userId: string, scopeId: string, ballot: string) => `fraud:vote:ub:${scopeId}:${ballot}:${userId}`,
-  ipBallot: (scopeId: string, ip: string, ballot: string) => `fraud:vote:ipb:${scopeId}:${ballot}:${ip}`,
+  ipBallot: (scopeId: string, ip: string, target: string) => `fraud:vote:ipb:${scopeId}:${target}:${ip}`,
+  userTarget: (userId: string, scopeId: string, target: string) => `fraud:vote:ut:${scopeId}:${target}:${userId}`,
   claim: (key: string) => `fraud:claim:${key}`,
   stats: (kind: FraudKind, scopeId: string) => `fraud:stats:${kind}:${scopeId}`,
 };

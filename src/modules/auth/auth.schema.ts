@@ -27,11 +27,9 @@ builder.mutationFields((t) => ({
   walletChallenge: t.field({
     type: WalletChallengeRef,
     description: 'Starts a wallet sign-in. publicKey: base58 ed25519 public key (Solana-style). Valid for 5 minutes, usable once.',
+    guard: { rate: 'signIn' }, // anonymous: per client IP
     args: { publicKey: t.arg.string({ required: true }) },
-    resolve: async (_root, { publicKey }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'mutations' }); // anonymous: per client IP
-      return ctx.services.auth.walletChallenge(publicKey);
-    },
+    resolve: (_root, { publicKey }, ctx) => ctx.services.auth.walletChallenge(publicKey),
   }),
   walletSignIn: t.field({
     type: SignInPayloadRef,
@@ -45,39 +43,31 @@ builder.mutationFields((t) => ({
       signature: t.arg.string({ required: true }),
       nonce: t.arg.string(),
     },
-    resolve: async (_root, args, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'mutations' });
-      return ctx.services.auth.walletSignIn(args);
-    },
+    guard: { rate: 'signIn' },
+    resolve: (_root, args, ctx) => ctx.services.auth.walletSignIn(args),
   }),
   setUserRole: t.field({
     type: UserRef,
     description: "ADMIN. The stored role wins over the token's from now on; the user's earlier tokens and open connections end.",
     authScopes: { admin: true },
+    guard: { rate: 'users' },
     args: { userId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
-    resolve: async (_root, { userId, role }, ctx) => {
-      await ctx.services.guards.run(ctx, {});
-      return ctx.services.auth.setUserRole(String(userId), role);
-    },
+    resolve: (_root, { userId, role }, ctx) => ctx.services.auth.setUserRole(String(userId), role),
   }),
   disableUser: t.field({
     type: UserRef,
     description: "ADMIN. Every token of the user is refused and their open connections end, until enableUser.",
     authScopes: { admin: true },
+    guard: { rate: 'users' },
     args: { userId: t.arg.id({ required: true }) },
-    resolve: async (_root, { userId }, ctx) => {
-      await ctx.services.guards.run(ctx, {});
-      return ctx.services.auth.disableUser(ctx.viewer!.id, String(userId));
-    },
+    resolve: (_root, { userId }, ctx) => ctx.services.auth.disableUser(ctx.viewer!.id, String(userId)),
   }),
   enableUser: t.field({
     type: UserRef,
     description: 'ADMIN. Lets a disabled user in again; tokens issued before the disable stay refused.',
     authScopes: { admin: true },
+    guard: { rate: 'users' },
     args: { userId: t.arg.id({ required: true }) },
-    resolve: async (_root, { userId }, ctx) => {
-      await ctx.services.guards.run(ctx, {});
-      return ctx.services.auth.enableUser(String(userId));
-    },
+    resolve: (_root, { userId }, ctx) => ctx.services.auth.enableUser(String(userId)),
   }),
 }));

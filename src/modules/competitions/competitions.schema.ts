@@ -1,7 +1,7 @@
 import { CompetitionStatus, VotingMethod } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
 import type { RunoffResult } from '../voting/runoff.js';
-import { RunoffResultRef, TallyEntryRef } from '../voting/voting.schema.js';
+import { RunoffResultRef, TallyEntryRef, VoteRef } from '../voting/voting.schema.js';
 
 const VotingMethodEnum = builder.enumType(VotingMethod, { name: 'VotingMethod' });
 const CompetitionStatusEnum = builder.enumType(CompetitionStatus, { name: 'CompetitionStatus' });
@@ -43,6 +43,24 @@ export const SubmissionRef = builder.prismaObject('Submission', {
   }),
 });
 
+// Submissions beside the voting types (voting.schema.ts cannot import SubmissionRef: this file
+// imports it). Both read the submission cache: a tally's entries cost no query per entry.
+builder.objectField(TallyEntryRef, 'submission', (t) =>
+  t.field({
+    type: SubmissionRef,
+    resolve: (entry, _args, ctx) => ctx.services.competitions.submission(entry.submissionId),
+  }),
+);
+
+builder.objectField(VoteRef, 'submission', (t) =>
+  t.field({
+    type: SubmissionRef,
+    nullable: true,
+    description: 'SIMPLE and QUADRATIC: the submission voted on. Null for RANKED and APPROVAL ballots, which are on several.',
+    resolve: (vote, _args, ctx) => (vote.submissionId === null ? null : ctx.services.competitions.submission(vote.submissionId)),
+  }),
+);
+
 const CreateCompetitionInput = builder.inputType('CreateCompetitionInput', {
   fields: (t) => ({
     title: t.string({ required: true }),
@@ -59,6 +77,15 @@ const CreateSubmissionInput = builder.inputType('CreateSubmissionInput', {
   }),
 });
 
+builder.queryField('competitions', (t) =>
+  t.prismaField({
+    type: ['Competition'],
+    description: 'Newest first; only those with this status when given. first: 1..100 (default 50).',
+    args: { status: t.arg({ type: CompetitionStatusEnum }), first: t.arg.int() },
+    resolve: (query, _root, { status, first }, ctx) => ctx.services.competitions.list({ status, first }, query),
+  }),
+);
+
 builder.queryField('competition', (t) =>
   t.prismaField({
     type: 'Competition',
@@ -73,6 +100,7 @@ builder.mutationFields((t) => ({
     type: CompetitionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'competitions' },
     args: { input: t.arg({ type: CreateCompetitionInput, required: true }) },
     resolve: (_root, { input }, ctx) => ctx.services.competitions.create(input, ctx.viewer!.id),
   }),
@@ -80,6 +108,7 @@ builder.mutationFields((t) => ({
     type: SubmissionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'competitions' },
     args: { input: t.arg({ type: CreateSubmissionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.competitions.addSubmission({
@@ -92,6 +121,7 @@ builder.mutationFields((t) => ({
     type: CompetitionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'competitions' },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => ctx.services.competitions.open(String(id)),
   }),
@@ -99,6 +129,7 @@ builder.mutationFields((t) => ({
     type: CompetitionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'competitions' },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => ctx.services.competitions.close(String(id)),
   }),

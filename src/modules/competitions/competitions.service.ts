@@ -4,7 +4,9 @@ import { badInput, notFound } from '../../errors.js';
 import { ensureTopic } from '../../realtime/sequence.js';
 import { topicName } from '../../realtime/topics.js';
 import { instantRunoff, type RunoffResult } from '../voting/runoff.js';
+import { sequenceStandings, type TallyPublisher } from '../voting/voting.events.js';
 import { invalidTransition } from './competitions.errors.js';
+import { createSubmissionCache } from './submission-cache.js';
 
 /** Every voter's ranking, in order, from the stored ballots. */
 async function computeRunoff(tx: Prisma.TransactionClient, competitionId: string): Promise<RunoffResult> {
@@ -42,6 +44,14 @@ export interface CreateSubmissionInput {
 
 const TITLE_MAX = 200;
 const MAX_CREDITS = 1_000_000;
+const LIST_DEFAULT = 50;
+const LIST_MAX = 100;
+
+export interface ListCompetitionsInput {
+  status?: CompetitionStatus | null;
+  /** 1..100, default 50. */
+  first?: number | null;
+}
 
 function title(field: string, raw: string): string {
   const value = raw.trim();
@@ -51,12 +61,16 @@ function title(field: string, raw: string): string {
 
 export function createCompetitionsService(deps: {
   prisma: PrismaClient;
-  /** Told after a change that alters a competition's standings (a new zero-vote entry). */
-  onStandingsChanged: (competitionId: string) => void;
+  /**
+   * The live tallies: told after a change that alters a competition's standings (a new zero-vote
+   * entry); publishes a status change's update, sequenced in the change's transaction.
+   */
+  tallies: Pick<TallyPublisher, 'markDirty' | 'publish'>;
   /** Told after a committed DRAFT → OPEN or OPEN → CLOSED (activity feed, notifications). Must not throw. */
   onStatusChanged?: (competition: Competition) => void;
 }) {
-  const { prisma, onStandingsChanged } = deps;
+  const { prisma, tallies } = deps;
+  const submissions = createSubmissionCache((ids) => prisma.submission.findMany({ where: { id: { in: [...ids] } } }));
 
   async function require(id: string): Promise<Competition> {
     const competition = await prisma.competition.findUnique({ where: { id } });
@@ -67,16 +81,18 @@ export function createCompetitionsService(deps: {
   /**
    * DRAFT → OPEN → CLOSED; the status check and the write are one conditional UPDATE. Closing
    * waits for votes in flight (they hold the row FOR SHARE) and, for RANKED, stores the
-   * instant-runoff result computed from the final ballots in the same transaction.
+   * instant-runoff result computed from the final ballots in the same transaction. The status is
+   * part of the live standings: their update (for a close, the final one, with every vote
+   * acknowledged before it) takes its seq in this transaction and is published after the commit.
    */
   async function transition(id: string, from: CompetitionStatus, to: CompetitionStatus): Promise<Competition> {
     const now = new Date();
-    const changed = await prisma.$transaction(async (tx) => {
+    const standings = await prisma.$transaction(async (tx) => {
       const { count } = await tx.competition.updateMany({
         where: { id, status: from },
         data: { status: to, ...(to === CompetitionStatus.OPEN ? { openedAt: now } : { closedAt: now }) },
       });
-      if (count === 0) return false;
+      if (count === 0) return null;
       if (to === CompetitionStatus.CLOSED) {
         const { votingMethod } = await tx.competition.findUniqueOrThrow({ where: { id }, select: { votingMethod: true } });
         if (votingMethod === VotingMethod.RANKED) {
@@ -84,11 +100,12 @@ export function createCompetitionsService(deps: {
           await tx.competition.update({ where: { id }, data: { runoffResult: runoff as unknown as Prisma.InputJsonValue } });
         }
       }
-      return true;
+      // After the Competition row lock (the UPDATE above): the lock order of every tally writer.
+      return sequenceStandings(tx, id, null);
     });
     const competition = await require(id);
-    if (!changed) throw invalidTransition(id, competition.status, to);
-    onStandingsChanged(id);
+    if (!standings) throw invalidTransition(id, competition.status, to);
+    if (standings.kind === 'published') tallies.publish(standings.event);
     try {
       deps.onStatusChanged?.(competition);
     } catch {
@@ -100,6 +117,28 @@ export function createCompetitionsService(deps: {
   return {
     require,
     byId: (id: string) => prisma.competition.findUnique({ where: { id } }),
+
+    /** Newest first (created; then id, so a page is stable); `query` adds relations to load. */
+    async list(input: ListCompetitionsInput, query: Pick<Prisma.CompetitionFindManyArgs, 'include' | 'select'> = {}): Promise<Competition[]> {
+      const take = input.first ?? LIST_DEFAULT;
+      if (!Number.isInteger(take) || take < 1 || take > LIST_MAX) throw badInput('first', `first must be 1..${LIST_MAX}`);
+      return prisma.competition.findMany({
+        ...query,
+        where: input.status ? { status: input.status } : {},
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take,
+      });
+    },
+
+    /**
+     * A submission by id, synchronously once cached (submissions never change): for the fields
+     * that show one beside a tally entry or a vote, which must not cost a query per entry.
+     */
+    submission(id: string): Submission | Promise<Submission> {
+      const row = submissions.get(id);
+      if (!(row instanceof Promise)) return row;
+      return row.then((found) => found ?? Promise.reject(notFound('Submission', id)));
+    },
 
     async create(input: CreateCompetitionInput, createdById: string): Promise<Competition> {
       const name = title('input.title', input.title);
@@ -132,7 +171,7 @@ export function createCompetitionsService(deps: {
       const submission = await prisma.submission.create({
         data: { competitionId: competition.id, title: name, founderId: input.founderId ?? null },
       });
-      onStandingsChanged(competition.id);
+      tallies.markDirty(competition.id);
       return submission;
     },
 

@@ -116,9 +116,7 @@ builder.queryField('fraudAlertEvents', (t) =>
     description: 'ADMIN. Polling fallback of fraudAlertRaised: the alerts after afterSeq on that stream.',
     authScopes: { admin: true },
     args: { competitionId: t.arg.id(), afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }), first: t.arg.int({ description: FIRST_DOC }) },
-    resolve: async (_root, args, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'polls' });
-      return ctx.services.fraud.events(args.competitionId == null ? null : String(args.competitionId), { afterSeq: args.afterSeq, first: args.first });
-    },
+    guard: { rate: 'polls' },
+    resolve: (_root, args, ctx) => ctx.services.fraud.events(args.competitionId == null ? null : String(args.competitionId), { afterSeq: args.afterSeq, first: args.first }),
   }),
 );

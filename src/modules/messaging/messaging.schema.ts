@@ -151,32 +151,26 @@ builder.mutationFields((t) => ({
         ' participants.',
     ].join(' '),
     authScopes: { authenticated: true },
+    guard: { rate: 'conversations' },
     args: { participantIds: t.arg.idList({ required: true }), title: t.arg.string() },
-    resolve: async (_root, { participantIds, title }, ctx) => {
-      await ctx.services.guards.run(ctx, {});
-      return ctx.services.messaging.createConversation(ctx.viewer!, participantIds.map(String), title);
-    },
+    resolve: (_root, { participantIds, title }, ctx) => ctx.services.messaging.createConversation(ctx.viewer!, participantIds.map(String), title),
   }),
   sendMessage: t.field({
     type: MessageRef,
     description: "Participants only. Clears the sender's typing indicator; the sender's read position moves to the message.",
     authScopes: { authenticated: true },
+    guard: { rate: 'messages' },
     args: { input: t.arg({ type: SendMessageInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'messages' });
-      return ctx.services.messaging.sendMessage(ctx.viewer!, { ...input, conversationId: String(input.conversationId) });
-    },
+    resolve: (_root, { input }, ctx) => ctx.services.messaging.sendMessage(ctx.viewer!, { ...input, conversationId: String(input.conversationId) }),
   }),
   markConversationRead: t.field({
     type: ReadReceiptRef,
     description:
       "Moves the viewer's read position to upToMessageId; never backwards (an older message leaves it where it is). Returns the position now; the other participants get readReceiptUpdated when it moved.",
     authScopes: { authenticated: true },
+    guard: { rate: 'readReceipts' },
     args: { conversationId: t.arg.id({ required: true }), upToMessageId: t.arg.id({ required: true }) },
-    resolve: async (_root, { conversationId, upToMessageId }, ctx) => {
-      await ctx.services.guards.run(ctx, {});
-      return ctx.services.messaging.markRead(ctx.viewer!, String(conversationId), String(upToMessageId));
-    },
+    resolve: (_root, { conversationId, upToMessageId }, ctx) => ctx.services.messaging.markRead(ctx.viewer!, String(conversationId), String(upToMessageId)),
   }),
   setTyping: t.boolean({
     description: [
@@ -185,41 +179,33 @@ builder.mutationFields((t) => ({
       'refreshes are never dropped. Returns whether the viewer\'s typing state now is isTyping.',
     ].join(' '),
     authScopes: { authenticated: true },
+    guard: { rate: 'typing' },
     args: { conversationId: t.arg.id({ required: true }), isTyping: t.arg.boolean({ required: true }) },
-    resolve: async (_root, { conversationId, isTyping }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'typing' });
-      return ctx.services.messaging.setTyping(ctx.viewer!, String(conversationId), isTyping);
-    },
+    resolve: (_root, { conversationId, isTyping }, ctx) => ctx.services.messaging.setTyping(ctx.viewer!, String(conversationId), isTyping),
   }),
   addParticipants: t.field({
     type: ConversationRef,
     description: 'Groups only; any participant may add signed-in users (BAD_USER_INPUT naming userIds[i] otherwise). Newcomers start with nothing unread.',
     authScopes: { authenticated: true },
+    guard: { rate: 'conversations' },
     args: { conversationId: t.arg.id({ required: true }), userIds: t.arg.idList({ required: true }) },
-    resolve: async (_root, { conversationId, userIds }, ctx) => {
-      await ctx.services.guards.run(ctx, {});
-      return ctx.services.messaging.addParticipants(ctx.viewer!, String(conversationId), userIds.map(String));
-    },
+    resolve: (_root, { conversationId, userIds }, ctx) => ctx.services.messaging.addParticipants(ctx.viewer!, String(conversationId), userIds.map(String)),
   }),
   removeParticipant: t.field({
     type: ConversationRef,
     description:
       "Groups only; the conversation's creator or an ADMIN. The removed user's open messageAdded, readReceiptUpdated and typing subscriptions end with FORBIDDEN, on every instance.",
     authScopes: { authenticated: true },
+    guard: { rate: 'conversations' },
     args: { conversationId: t.arg.id({ required: true }), userId: t.arg.id({ required: true }) },
-    resolve: async (_root, { conversationId, userId }, ctx) => {
-      await ctx.services.guards.run(ctx, {});
-      return ctx.services.messaging.removeParticipant(ctx.viewer!, String(conversationId), String(userId));
-    },
+    resolve: (_root, { conversationId, userId }, ctx) => ctx.services.messaging.removeParticipant(ctx.viewer!, String(conversationId), String(userId)),
   }),
   leaveConversation: t.boolean({
     description: "Groups only. The viewer's open subscriptions to the conversation end with FORBIDDEN.",
     authScopes: { authenticated: true },
+    guard: { rate: 'conversations' },
     args: { conversationId: t.arg.id({ required: true }) },
-    resolve: async (_root, { conversationId }, ctx) => {
-      await ctx.services.guards.run(ctx, {});
-      return ctx.services.messaging.leave(ctx.viewer!, String(conversationId));
-    },
+    resolve: (_root, { conversationId }, ctx) => ctx.services.messaging.leave(ctx.viewer!, String(conversationId)),
   }),
 }));
 
@@ -277,10 +263,8 @@ builder.queryFields((t) => ({
       afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }),
       first: t.arg.int({ description: FIRST_DOC }),
     },
-    resolve: async (_root, { conversationId, afterSeq, first }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'polls' });
-      return ctx.services.messaging.messageEvents(ctx.viewer!, String(conversationId), { afterSeq, first });
-    },
+    guard: { rate: 'polls' },
+    resolve: (_root, { conversationId, afterSeq, first }, ctx) => ctx.services.messaging.messageEvents(ctx.viewer!, String(conversationId), { afterSeq, first }),
   }),
   readReceiptEvents: t.field({
     type: ReadReceiptEventPageRef,
@@ -291,9 +275,7 @@ builder.queryFields((t) => ({
       afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }),
       first: t.arg.int({ description: FIRST_DOC }),
     },
-    resolve: async (_root, { conversationId, afterSeq, first }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'polls' });
-      return ctx.services.messaging.readReceiptEvents(ctx.viewer!, String(conversationId), { afterSeq, first });
-    },
+    guard: { rate: 'polls' },
+    resolve: (_root, { conversationId, afterSeq, first }, ctx) => ctx.services.messaging.readReceiptEvents(ctx.viewer!, String(conversationId), { afterSeq, first }),
   }),
 }));

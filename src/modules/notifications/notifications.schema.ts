@@ -65,30 +65,24 @@ builder.mutationFields((t) => ({
   markNotificationsRead: t.int({
     description: "Marks the viewer's own unread notifications among ids (at most 1000) read; returns how many changed.",
     authScopes: { authenticated: true },
+    guard: { rate: 'notifications' },
     args: { ids: t.arg.idList({ required: true }) },
-    resolve: async (_root, { ids }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'mutations' });
-      return ctx.services.notifications.markRead(ctx.viewer!, ids.map(String));
-    },
+    resolve: (_root, { ids }, ctx) => ctx.services.notifications.markRead(ctx.viewer!, ids.map(String)),
   }),
   sendNotification: t.field({
     type: NotificationRef,
     description: 'ADMIN. With a dedupKey already used by an unexpired notification of the user, returns that one.',
     authScopes: { admin: true },
+    guard: { rate: 'notifications' },
     args: { input: t.arg({ type: SendNotificationInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'mutations' });
-      return ctx.services.notifications.send({ ...input, userId: String(input.userId) });
-    },
+    resolve: (_root, { input }, ctx) => ctx.services.notifications.send({ ...input, userId: String(input.userId) }),
   }),
   announce: t.int({
     description: 'ADMIN: to every user; returns how many were notified.',
     authScopes: { admin: true },
+    guard: { rate: 'notifications' },
     args: { input: t.arg({ type: AnnounceInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'mutations' });
-      return ctx.services.notifications.announce(input);
-    },
+    resolve: (_root, { input }, ctx) => ctx.services.notifications.announce(input),
   }),
 }));
 
@@ -114,9 +108,7 @@ builder.queryField('notificationEvents', (t) =>
     description: "Polling fallback of notificationAdded(afterSeq): the viewer's unexpired notifications after afterSeq, read or not, in seq order.",
     authScopes: { authenticated: true },
     args: { afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }), first: t.arg.int({ description: FIRST_DOC }) },
-    resolve: async (_root, { afterSeq, first }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'polls' });
-      return ctx.services.notifications.events(ctx.viewer!, { afterSeq, first });
-    },
+    guard: { rate: 'polls' },
+    resolve: (_root, { afterSeq, first }, ctx) => ctx.services.notifications.events(ctx.viewer!, { afterSeq, first }),
   }),
 );

@@ -126,11 +126,22 @@ export const COUNTER_FIELDS: FieldNames = {
   expiresInSeconds: 'input.counterExpiresInSeconds',
 };
 
-/** The type-specific terms each offer type requires; the others must be absent. */
+/** The type-specific terms each offer type takes; another type's terms must be absent. */
 const TYPE_TERMS: Record<OfferType, readonly TermField[]> = {
   EQUITY: ['equityPercentage'],
   LOAN: ['interestRatePercent', 'termMonths'],
   ROYALTY: ['royaltyPercent'],
+};
+/**
+ * Of those, the ones an offer cannot stand without. An equity offer without its percentage says
+ * nothing, and the public contract's MakeOfferInput has equityPercentage. It has no LOAN/ROYALTY
+ * terms, so a contract client makes those offers with the amount alone: terms left unset are
+ * stored null and read as "to be agreed" (in the conditions, or a counter-offer).
+ */
+const REQUIRED_TERMS: Record<OfferType, readonly TermField[]> = {
+  EQUITY: ['equityPercentage'],
+  LOAN: [],
+  ROYALTY: [],
 };
 const ALL_TYPE_TERMS: readonly TermField[] = ['equityPercentage', 'interestRatePercent', 'termMonths', 'royaltyPercent'];
 
@@ -156,16 +167,17 @@ export interface ValidationOptions {
 
 /**
  * Validates an offer's terms for `type`: amount > 0 (finite, ≤ MAX_AMOUNT); EQUITY needs
- * equityPercentage in (0, 100]; LOAN needs interestRatePercent in [0, 100] and termMonths in
- * 1..600; ROYALTY needs royaltyPercent in (0, 100]; terms of other types are rejected; at most 20
- * conditions of 1..500 characters (trimmed); expiresInSeconds in minExpirySeconds..604800.
+ * equityPercentage in (0, 100]; LOAN takes interestRatePercent in [0, 100] and termMonths in
+ * 1..600, ROYALTY royaltyPercent in (0, 100], each optional (null: to be agreed) and checked when
+ * given; terms of other types are rejected; at most 20 conditions of 1..500 characters (trimmed);
+ * expiresInSeconds in minExpirySeconds..604800.
  */
 export function validateTerms(type: OfferType, raw: RawTerms, fields: FieldNames, opts: ValidationOptions): OfferTerms {
   const own = TYPE_TERMS[type];
   for (const term of ALL_TYPE_TERMS) {
     if (!own.includes(term) && present(raw[term])) throw badInput(fields[term], `${fields[term]} does not apply to ${type} offers`);
   }
-  for (const term of own) {
+  for (const term of REQUIRED_TERMS[type]) {
     if (!present(raw[term])) throw badInput(fields[term], `${fields[term]} is required for ${type} offers`);
   }
 
@@ -183,11 +195,12 @@ export function validateTerms(type: OfferType, raw: RawTerms, fields: FieldNames
     conditions: [],
     expiresInSeconds: null,
   };
-  if (type === OfferType.EQUITY) terms.equityPercentage = percent(fields.equityPercentage, raw.equityPercentage!);
-  if (type === OfferType.ROYALTY) terms.royaltyPercent = percent(fields.royaltyPercent, raw.royaltyPercent!);
-  if (type === OfferType.LOAN) {
-    terms.interestRatePercent = percent(fields.interestRatePercent, raw.interestRatePercent!, true);
-    const months = raw.termMonths!;
+  // Another type's terms were refused above: what is present here belongs to `type`.
+  if (present(raw.equityPercentage)) terms.equityPercentage = percent(fields.equityPercentage, raw.equityPercentage);
+  if (present(raw.royaltyPercent)) terms.royaltyPercent = percent(fields.royaltyPercent, raw.royaltyPercent);
+  if (present(raw.interestRatePercent)) terms.interestRatePercent = percent(fields.interestRatePercent, raw.interestRatePercent, true);
+  if (present(raw.termMonths)) {
+    const months = raw.termMonths;
     if (!Number.isInteger(months) || months < 1 || months > MAX_TERM_MONTHS) {
       throw badInput(fields.termMonths, `${fields.termMonths} must be a whole number of months from 1 to ${MAX_TERM_MONTHS}`);
     }
@@ -256,7 +269,8 @@ export interface CounteredOffer {
 /**
  * A counter-offer's terms: same type as the original; counterAmount always and
  * counterEquityPercentage (EQUITY) are required; LOAN/ROYALTY terms, conditions and the expiry
- * window default to the original's (the window clamped into the allowed range).
+ * window default to the original's (the window clamped into the allowed range), so a LOAN/ROYALTY
+ * term the original left to be agreed stays unset unless the counter names it.
  */
 export function validateCounterTerms(original: CounteredOffer, input: CounterInput, opts: ValidationOptions): OfferTerms {
   const isLoan = original.type === OfferType.LOAN;

@@ -48,9 +48,9 @@ OfferRef.implement({
     type: t.expose('type', { type: OfferTypeEnum }),
     amount: t.exposeFloat('amount'),
     equityPercentage: t.exposeFloat('equityPercentage', { nullable: true, description: 'EQUITY: 0 < p ≤ 100.' }),
-    interestRatePercent: t.exposeFloat('interestRatePercent', { nullable: true, description: 'LOAN: yearly interest, 0..100.' }),
-    termMonths: t.exposeInt('termMonths', { nullable: true, description: 'LOAN: 1..600.' }),
-    royaltyPercent: t.exposeFloat('royaltyPercent', { nullable: true, description: 'ROYALTY: 0 < p ≤ 100.' }),
+    interestRatePercent: t.exposeFloat('interestRatePercent', { nullable: true, description: 'LOAN: yearly interest, 0..100; null: to be agreed.' }),
+    termMonths: t.exposeInt('termMonths', { nullable: true, description: 'LOAN: 1..600; null: to be agreed.' }),
+    royaltyPercent: t.exposeFloat('royaltyPercent', { nullable: true, description: 'ROYALTY: 0 < p ≤ 100; null: to be agreed.' }),
     conditions: t.exposeStringList('conditions'),
     status: t.field({
       type: OfferStatusEnum,
@@ -90,8 +90,8 @@ OfferRef.implement({
 
 const MakeOfferInput = builder.inputType('MakeOfferInput', {
   description: [
-    'EQUITY needs equityPercentage; LOAN needs interestRatePercent and termMonths; ROYALTY needs royaltyPercent;',
-    "another type's terms are rejected. conditions: at most 20, each 1..500 characters.",
+    'EQUITY needs equityPercentage. LOAN takes interestRatePercent and termMonths, ROYALTY royaltyPercent: optional,',
+    "checked when given, unset = to be agreed. Another type's terms are rejected. conditions: at most 20, each 1..500 characters.",
     'expiresInSeconds: 10..604800 (unset: the offer stands until answered or withdrawn).',
   ].join('\n'),
   fields: (t) => ({
@@ -146,6 +146,7 @@ builder.mutationFields((t) => ({
     type: OfferRef,
     description: 'JUDGE',
     authScopes: (_root, _args, ctx) => ctx.viewer?.role === Role.JUDGE,
+    guard: { rate: 'offers' },
     args: { input: t.arg({ type: MakeOfferInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.offers.makeOffer(ctx.viewer!, {
@@ -161,6 +162,7 @@ builder.mutationFields((t) => ({
       'COUNTER returns the new counter-offer. ACCEPT rejects the submission\'s other pending offers.',
     ].join(' '),
     authScopes: { authenticated: true },
+    guard: { rate: 'offers' },
     args: { input: t.arg({ type: RespondToOfferInput, required: true }) },
     resolve: (_root, { input }, ctx) => ctx.services.offers.respond(ctx.viewer!, { ...input, offerId: String(input.offerId) }),
   }),
@@ -168,6 +170,7 @@ builder.mutationFields((t) => ({
     type: OfferRef,
     description: 'The judge who made it (the founder for a counter-offer), while PENDING.',
     authScopes: { authenticated: true },
+    guard: { rate: 'offers' },
     args: { offerId: t.arg.id({ required: true }) },
     resolve: (_root, { offerId }, ctx) => ctx.services.offers.withdraw(ctx.viewer!, String(offerId)),
   }),
@@ -194,10 +197,8 @@ builder.queryField('offerEvents', (t) =>
       afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }),
       first: t.arg.int({ description: FIRST_DOC }),
     },
-    resolve: async (_root, { sessionId, afterSeq, first }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'polls' });
-      return ctx.services.offers.events(String(sessionId), { afterSeq, first });
-    },
+    guard: { rate: 'polls' },
+    resolve: (_root, { sessionId, afterSeq, first }, ctx) => ctx.services.offers.events(String(sessionId), { afterSeq, first }),
   }),
 );
 
@@ -286,6 +287,7 @@ builder.mutationField('pledge', (t) =>
     type: PledgePayloadRef,
     description: 'Signed-in users; not on a submission one founded. BUDGET_EXCEEDED carries extensions.remaining.',
     authScopes: { authenticated: true },
+    guard: { rate: 'pledges' },
     args: { input: t.arg({ type: PledgeInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.investmentPool.pledge(ctx.viewer!, {

@@ -60,31 +60,25 @@ builder.mutationFields((t) => ({
     type: PresenceRef,
     description: `Sets DND, AWAY or ONLINE (clears DND/AWAY) and the status message (trimmed, at most ${MAX_STATUS_MESSAGE} characters; omitted keeps it, null or blank clears it). Held while connected; OFFLINE is not settable (BAD_USER_INPUT); with no live connection: CONFLICT.`,
     authScopes: { authenticated: true },
+    guard: { rate: 'presence' },
     args: { status: t.arg({ type: PresenceStatusEnum, required: true }), statusMessage: t.arg.string() },
-    resolve: async (_root, { status, statusMessage }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'presence' });
-      return ctx.services.presence.setPresence(ctx.viewer!.id, status, statusMessage);
-    },
+    resolve: (_root, { status, statusMessage }, ctx) => ctx.services.presence.setPresence(ctx.viewer!.id, status, statusMessage),
   }),
   follow: t.prismaField({
     type: 'User',
     description: 'Follows a user (idempotent). Yourself: BAD_USER_INPUT; an unknown user: NOT_FOUND.',
     authScopes: { authenticated: true },
+    guard: { rate: 'presence' },
     args: { userId: t.arg.id({ required: true }) },
-    resolve: async (_query, _root, { userId }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'presence' });
-      return ctx.services.presence.follow(ctx.viewer!.id, String(userId));
-    },
+    resolve: (_query, _root, { userId }, ctx) => ctx.services.presence.follow(ctx.viewer!.id, String(userId)),
   }),
   unfollow: t.prismaField({
     type: 'User',
     description: 'Stops following a user (idempotent). An unknown user: NOT_FOUND.',
     authScopes: { authenticated: true },
+    guard: { rate: 'presence' },
     args: { userId: t.arg.id({ required: true }) },
-    resolve: async (_query, _root, { userId }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'presence' });
-      return ctx.services.presence.unfollow(ctx.viewer!.id, String(userId));
-    },
+    resolve: (_query, _root, { userId }, ctx) => ctx.services.presence.unfollow(ctx.viewer!.id, String(userId)),
   }),
 }));
 

@@ -72,10 +72,10 @@ builder.mutationField('sendReaction', (t) =>
   t.boolean({
     description: 'Counts one reaction in the current window of a LIVE session (CONFLICT with reason SESSION_NOT_LIVE otherwise).',
     authScopes: { authenticated: true },
+    guard: { rate: 'reactions', fraud: { kind: 'reaction', subject: ({ input }) => ({ sessionId: String(input.sessionId) }) } },
     args: { input: t.arg({ type: SendReactionInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'reactions', fraud: { kind: 'reaction', sessionId: String(input.sessionId) } });
-      return Boolean(
+    resolve: async (_root, { input }, ctx) =>
+      Boolean(
         await ctx.services.reactions.send(ctx.viewer!, {
           sessionId: String(input.sessionId),
           type: input.type,
@@ -83,8 +83,7 @@ builder.mutationField('sendReaction', (t) =>
           x: input.x,
           y: input.y,
         }),
-      );
-    },
+      ),
   }),
 );
 
@@ -122,9 +121,7 @@ builder.queryField('reactionEvents', (t) =>
       afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }),
       first: t.arg.int({ description: FIRST_DOC }),
     },
-    resolve: async (_root, { sessionId, afterSeq, first }, ctx) => {
-      await ctx.services.guards.run(ctx, { rate: 'polls' });
-      return ctx.services.reactions.events(String(sessionId), { afterSeq, first });
-    },
+    guard: { rate: 'polls' },
+    resolve: (_root, { sessionId, afterSeq, first }, ctx) => ctx.services.reactions.events(String(sessionId), { afterSeq, first }),
   }),
 );

@@ -105,6 +105,7 @@ builder.mutationFields((t) => ({
     type: EventSessionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'sessions' },
     args: { input: t.arg({ type: CreateSessionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.sessions.create({
@@ -117,6 +118,7 @@ builder.mutationFields((t) => ({
     type: EventSessionRef,
     description: 'ADMIN',
     authScopes: { admin: true },
+    guard: { rate: 'sessions' },
     args: { input: t.arg({ type: ControlSessionInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.sessions.control({

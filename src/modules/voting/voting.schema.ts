@@ -1,9 +1,10 @@
+import { CompetitionStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
 import { snapshotThenLive } from '../../realtime/stream.js';
 import type { RunoffResult, RunoffRound, RunoffTally } from './runoff.js';
 import type { TallyEntry } from './tally.js';
-import type { TallyEvent } from './voting.events.js';
-import type { CastVoteResult } from './voting.service.js';
+import { untilClosed, type TallyEvent } from './voting.events.js';
+import type { CastVoteResult, VoteView } from './voting.service.js';
 
 export const TallyEntryRef = builder.objectRef<TallyEntry>('TallyEntry').implement({
   description: [
@@ -62,6 +63,11 @@ export const RunoffResultRef = builder.objectRef<RunoffResult>('RunoffResult').i
 const TallyUpdateRef = builder.objectRef<TallyEvent>('TallyUpdate').implement({
   fields: (t) => ({
     competitionId: t.id({ resolve: (event) => event.data.competitionId }),
+    status: t.field({
+      type: CompetitionStatus,
+      description: "The competition's status. CLOSED: these standings are final and the stream completes after this update.",
+      resolve: (event) => event.data.status,
+    }),
     seq: t.exposeInt('seq', { description: 'Strictly increasing per competition.' }),
     publishedAt: t.field({
       type: 'DateTime',
@@ -77,7 +83,8 @@ const TallyUpdateRef = builder.objectRef<TallyEvent>('TallyUpdate').implement({
   }),
 });
 
-const VoteRef = builder.prismaObject('Vote', {
+/** Vote.submission is added in competitions.schema.ts, beside Submission. */
+export const VoteRef = builder.objectRef<VoteView>('Vote').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     competitionId: t.exposeID('competitionId'),
@@ -125,10 +132,20 @@ builder.mutationField('castVote', (t) =>
   t.field({
     type: CastVotePayload,
     authScopes: { authenticated: true },
+    guard: {
+      rate: 'votes',
+      fraud: {
+        kind: 'vote',
+        subject: ({ input }) => ({
+          competitionId: String(input.competitionId),
+          submissionIds: [input.submissionId, ...(input.ranking ?? []), ...(input.approvals ?? [])].filter((id) => id != null).map(String),
+          // QUADRATIC: the allocation is part of the ballot (adjusting it is not a repeat).
+          votes: input.votes ?? null,
+        }),
+      },
+    },
     args: { input: t.arg({ type: CastVoteInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const submissionIds = [input.submissionId, ...(input.ranking ?? []), ...(input.approvals ?? [])].filter((id) => id != null).map(String);
-      await ctx.services.guards.run(ctx, { rate: 'votes', fraud: { kind: 'vote', competitionId: String(input.competitionId), submissionIds } });
+    resolve: (_root, { input }, ctx) => {
       return ctx.services.voting.castVote(ctx.viewer!, {
         competitionId: String(input.competitionId),
         submissionId: input.submissionId == null ? null : String(input.submissionId),
@@ -144,13 +161,17 @@ builder.mutationField('castVote', (t) =>
 builder.subscriptionField('tallyUpdated', (t) =>
   t.field({
     type: TallyUpdateRef,
-    description: 'The current standings first, then at most one update per TALLY_FLUSH_MS while votes arrive.',
+    description: [
+      'The current standings first, then at most one update per TALLY_FLUSH_MS while votes arrive, and one when the status changes.',
+      'When the competition closes: a final update with status CLOSED (every vote acknowledged before the close counted), then the',
+      'stream completes; subscribing to a CLOSED competition yields its final standings and completes at once.',
+    ].join(' '),
     args: { competitionId: t.arg.id({ required: true }) },
     subscribe: async (_root, { competitionId }, ctx) => {
       const id = String(competitionId);
       await ctx.services.competitions.require(id);
       const { bus, tallies } = ctx.services;
-      return snapshotThenLive(bus.subscribe('tally', id, { conflate: true }), () => tallies.snapshot(id));
+      return untilClosed(snapshotThenLive(bus.subscribe('tally', id, { conflate: true }), () => tallies.snapshot(id)));
     },
     resolve: (event) => event,
   }),

@@ -25,8 +25,15 @@ export interface CastVoteInput {
   idempotencyKey?: string | null;
 }
 
+/**
+ * A vote as the API shows it. submissionId: the submission a SIMPLE or QUADRATIC ballot action is
+ * on, null for RANKED and APPROVAL (whole ballots). It is not stored: it is the request's, and an
+ * idempotent replay only returns the stored vote for the same request (requestHash covers it).
+ */
+export type VoteView = Vote & { submissionId: string | null };
+
 export interface CastVoteResult {
-  vote: Vote;
+  vote: VoteView;
   creditsRemaining: number | null;
 }
 
@@ -58,13 +65,13 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
     return (competition.creditsPerVoter ?? 0) - (await quadraticSpent(prisma, competitionId, voterId));
   }
 
-  async function replay(voterId: string, key: string, hash: string): Promise<CastVoteResult | null> {
+  async function replay(voterId: string, key: string, hash: string, submissionId: string | null): Promise<CastVoteResult | null> {
     // Raw SQL: no query compilation per call on a path every retried keyed vote takes.
     const [existing] = await prisma.$queryRaw<Vote[]>`
       SELECT * FROM "Vote" WHERE "voterId" = ${voterId} AND "idempotencyKey" = ${key}`;
     if (!existing) return null;
     if (existing.requestHash !== hash) throw idempotencyKeyReused(key);
-    return { vote: existing, creditsRemaining: await creditsRemaining(existing.competitionId, voterId) };
+    return { vote: { ...existing, submissionId }, creditsRemaining: await creditsRemaining(existing.competitionId, voterId) };
   }
 
   return {
@@ -74,6 +81,7 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
         throw badInput('input.idempotencyKey', `idempotencyKey must be 1..${IDEMPOTENCY_KEY_MAX} characters`);
       }
       const hash = requestHash(input);
+      const submissionId = input.submissionId ?? null;
       // No key lookup before writing: the batch claims the key together with the ballot and
       // reports a key that was already taken, so a first attempt (nearly every keyed vote) costs
       // no round trip of its own. A retry that the write refuses (voting closed since, budget
@@ -83,14 +91,14 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
         outcome = await writer.write({ voterId: voter.id, competitionId: input.competitionId, ballot: input, idempotencyKey: key, requestHash: hash });
       } catch (error) {
         if (key !== null && error instanceof AppError) {
-          const previous = await replay(voter.id, key, hash);
+          const previous = await replay(voter.id, key, hash, submissionId);
           if (previous) return previous;
         }
         throw error;
       }
-      if (outcome.kind === 'recorded') return { vote: outcome.vote, creditsRemaining: outcome.creditsRemaining };
+      if (outcome.kind === 'recorded') return { vote: { ...outcome.vote, submissionId }, creditsRemaining: outcome.creditsRemaining };
       // The key was taken by a request that committed first: the same request replays, another conflicts.
-      const previous = key === null ? null : await replay(voter.id, key, hash);
+      const previous = key === null ? null : await replay(voter.id, key, hash, submissionId);
       if (previous) return previous;
       throw alreadyVoted(input.competitionId, input.submissionId ?? '');
     },

@@ -1,0 +1,59 @@
+/**
+ * docker-compose.yml, deploy/nginx.conf and the Dockerfile agree with each other and with the
+ * app (test/e2e/production-image.test.ts runs the Dockerfile's steps).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadConfig } from '../../src/config.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
+
+interface Service {
+  build?: unknown;
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition?: string }> | string[];
+}
+const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
+const apps = Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
+
+/** nginx's size syntax: 512, 16k, 2m, 1g. */
+function nginxBytes(size: string): number {
+  const match = /^(\d+)([kmg]?)$/i.exec(size);
+  if (!match) throw new Error(`not an nginx size: ${size}`);
+  return Number(match[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+}
+
+describe('docker-compose.yml', () => {
+  it('runs two app instances from the image', () => {
+    expect(apps.map(([name]) => name)).toEqual(['app1', 'app2']);
+  });
+
+  it('starts the load balancer once every app instance is healthy', () => {
+    const dependsOn = compose.services['lb']?.depends_on;
+    expect(dependsOn).toEqual(Object.fromEntries(apps.map(([name]) => [name, { condition: 'service_healthy' }])));
+    expect(read('Dockerfile')).toMatch(/^HEALTHCHECK /m);
+  });
+
+  it.each(apps)('%s: nginx lets through every body the app may refuse itself (its 413 is JSON, nginx’s is HTML)', (_, app) => {
+    const appLimit = loadConfig({ ...app.environment, JWT_SECRET: undefined }).limits.maxRequestBodyBytes;
+    const nginxLimit = /^\s*client_max_body_size\s+(\S+);/m.exec(read('deploy/nginx.conf'))?.[1];
+    expect(nginxLimit).toBeDefined();
+    expect(nginxBytes(nginxLimit!)).toBeGreaterThan(appLimit);
+  });
+
+  it.each(apps)('%s: has no default JWT_SECRET (a published one would sign anyone’s tokens)', (_, app) => {
+    expect(app.environment?.['JWT_SECRET']).toMatch(/^\$\{JWT_SECRET:\?[^}]+\}$/);
+  });
+});
+
+describe('Dockerfile', () => {
+  it("runs a Node major that package.json's engines declare (and CI tests)", () => {
+    const majors = [...read('Dockerfile').matchAll(/^FROM node:(\d+)/gm)].map((m) => m[1]);
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+    expect(majors.length).toBeGreaterThan(0);
+    for (const major of majors) expect(engines.split('||').map((range) => range.trim())).toContainEqual(expect.stringMatching(new RegExp(`^\\^${major}\\.`)));
+  });
+});
