@@ -84,6 +84,7 @@ describe('every mutation declares its guards', () => {
       notificationEvents: polls,
       fraudAlertEvents: polls,
       channelEvents: polls,
+      tally: polls,
     });
   });
 });
