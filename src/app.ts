@@ -57,7 +57,9 @@ import { usePresence } from './modules/presence/presence.plugin.js';
 import { createPresenceService, MAX_PRESENCE_IDS } from './modules/presence/presence.service.js';
 import { createMemoryPresenceStore } from './modules/presence/presence.store.memory.js';
 import { createRedisPresenceStore } from './modules/presence/presence.store.redis.js';
+import { useStreamCursors } from './realtime/cursors.js';
 import { createEventBus, type BusEventTarget } from './realtime/event-bus.js';
+import { createHistoryPruner } from './realtime/event-log.js';
 import { useSharedSubscriptions, type SharedSubscriptionsPlugin } from './realtime/shared-subscriptions.js';
 import { createMaskError } from './schema/errors.js';
 import { schema } from './schema/index.js';
@@ -152,12 +154,14 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
       ? createRedisReactionStore({ redis: redis.publisher, windowMs: config.reactionWindowMs })
       : createMemoryReactionStore({ windowMs: config.reactionWindowMs }),
     windowMs: config.reactionWindowMs,
+    resumeWindowSeconds: config.resumeWindowSeconds,
     sessionStatus: (sessionId) => sessions.status(sessionId),
     onError: (message, details) => logger.error(message, details),
   });
   const offers = createOffersService({
     prisma,
     bus,
+    resumeWindowSeconds: config.resumeWindowSeconds,
     minExpirySeconds: config.offerMinExpirySeconds,
     sweepIntervalMs: 1_000, // persists and publishes EXPIRED offers; every instance sweeps, each row once
     onError: (error) => logger.error('offer expiry sweep failed; retrying', { error }),
@@ -169,6 +173,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   const messaging = createMessagingService({
     prisma,
     bus,
+    resumeWindowSeconds: config.resumeWindowSeconds,
     typing: redis
       ? createRedisTypingStore({ redis: redis.publisher, ttlMs: config.typingTtlMs, onError: (error) => logger.error('typing expiry sweep failed; retrying', { error }) })
       : createMemoryTypingStore({ ttlMs: config.typingTtlMs }),
@@ -194,7 +199,19 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   // Fraud checks on votes and reactions: windows in Redis when configured (every instance's traffic
   // counts), alerts stored and published off the hot path. FRAUD_DETECTION_ENABLED=false: no checks.
   const fraudStore = redis ? createRedisFraudStore({ redis: redis.publisher }) : createMemoryFraudStore();
-  const fraud = createFraudService({ prisma, bus, store: fraudStore, onError: (message, details) => logger.error(message, details) });
+  const fraud = createFraudService({
+    prisma,
+    bus,
+    store: fraudStore,
+    resumeWindowSeconds: config.resumeWindowSeconds,
+    onError: (message, details) => logger.error(message, details),
+  });
+  // Resume histories (src/realtime/event-log.ts) are kept RESUME_WINDOW_SECONDS, then pruned.
+  const historyPruner = createHistoryPruner({
+    prisma,
+    windowSeconds: config.resumeWindowSeconds,
+    onError: (error) => logger.warn('resume history prune failed; retrying', { error }),
+  });
   const fraudGuard = config.fraudDetectionEnabled
     ? createFraudGuard({
         engine: createFraudEngine({
@@ -304,6 +321,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
       }),
       usePresence({ tracker: presence.tracker, authenticator, graphqlSsePath: GRAPHQL_SSE_PATH, onError: (message, details) => logger.error(message, details) }),
       useTallyViewerCount(viewers),
+      useStreamCursors(), // wraps graphql-js's subscribe directly: before sharedSubscriptions
       sharedSubscriptions,
     ],
     readiness: async () => {
@@ -356,6 +374,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     await messaging.close(); // stops typing expiry timers / sweeps
     await fraud.close(); // alerts already raised are stored and published
     await fraudStore.close(); // decision counters flushed
+    await historyPruner.close();
     await viewers.close();
     await liveSubscriptions.close();
     await rateLimiter.close();

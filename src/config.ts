@@ -50,6 +50,8 @@ export interface Config {
     pledgesPerMinute: number;
     /** RATE_LIMIT_MUTATIONS_PER_MINUTE [120]: every other rate rule (rule names without their own variable, each counted on its own). */
     mutationsPerMinute: number;
+    /** RATE_LIMIT_POLLS_PER_MINUTE [600]: polling queries (offerEvents, messageEvents, …), the fallback of clients that cannot stream. */
+    pollsPerMinute: number;
     /** RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE [60]: subscription operations started, on every transport, once the burst is spent (the bucket's refill). */
     subscriptionsPerMinute: number;
     /** RATE_LIMIT_SUBSCRIPTIONS_BURST [2 × MAX_SUBSCRIPTIONS_PER_CONNECTION = 200, at least MAX_SUBSCRIPTIONS_PER_CONNECTION]: subscriptions started at once (the bucket's size): a page's and one reconnect's. */
@@ -102,6 +104,11 @@ export interface Config {
   presenceConnectionTtlMs: number;
   /** MAX_SUBSCRIPTIONS_PER_CONNECTION [100] */
   maxSubscriptionsPerConnection: number;
+  /**
+   * RESUME_WINDOW_SECONDS [300]: events of resumable streams (reactions, offers, read receipts,
+   * fraud alerts) are kept at least this long for clients resuming with afterSeq / Last-Event-ID.
+   */
+  resumeWindowSeconds: number;
   /** WS_KEEP_ALIVE_MS [12000]: graphql-ws ping interval; a peer that misses a pong for as long is dropped. SSE pings every 12 s (Yoga's and graphql-sse's own). */
   wsKeepAliveMs: number;
   /** SHUTDOWN_TIMEOUT_MS [8000]: in-flight work gets this long after SIGTERM before a forced exit. */
@@ -244,6 +251,7 @@ export function loadConfig(env: Env = process.env): Config {
       presencePerMinute: int(env, 'RATE_LIMIT_PRESENCE_PER_MINUTE', 30, { min: 1 }),
       pledgesPerMinute: int(env, 'RATE_LIMIT_PLEDGES_PER_MINUTE', 30, { min: 1 }),
       mutationsPerMinute: int(env, 'RATE_LIMIT_MUTATIONS_PER_MINUTE', 120, { min: 1 }),
+      pollsPerMinute: int(env, 'RATE_LIMIT_POLLS_PER_MINUTE', 600, { min: 1 }),
       subscriptionsPerMinute: int(env, 'RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE', 60, { min: 1 }),
       subscriptionsBurst,
       maxSubscriptionsPerUser: int(env, 'MAX_SUBSCRIPTIONS_PER_USER', 100, { min: 1 }),
@@ -271,6 +279,7 @@ export function loadConfig(env: Env = process.env): Config {
     presenceAwayAfterMs: int(env, 'PRESENCE_AWAY_AFTER_MS', 300_000, { min: 100 }),
     presenceConnectionTtlMs: int(env, 'PRESENCE_CONNECTION_TTL_MS', 30_000, { min: 300, max: 3_600_000 }),
     maxSubscriptionsPerConnection,
+    resumeWindowSeconds: int(env, 'RESUME_WINDOW_SECONDS', 300, { min: 1, max: 30 * 86_400 }),
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 8000, { min: 100, max: 60_000 }),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),

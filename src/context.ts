@@ -2,6 +2,7 @@ import type { YogaInitialContext } from 'graphql-yoga';
 import type { PrismaClient } from './generated/prisma/client.js';
 import type { Viewer } from './guards/auth.js';
 import type { Caller, Guards } from './guards/guards.js';
+import type { CursorContext } from './realtime/cursors.js';
 import type { EventBus } from './realtime/event-bus.js';
 import type { CompetitionsService } from './modules/competitions/competitions.service.js';
 import type { UsersService } from './modules/users/users.service.js';
@@ -48,7 +49,7 @@ export interface Services {
 }
 
 /** Per-operation context, the same shape on HTTP, SSE and graphql-ws. */
-export interface Context extends YogaInitialContext, Caller {
+export interface Context extends YogaInitialContext, Caller, CursorContext {
   /** null for anonymous callers. */
   viewer: Viewer | null;
   prisma: PrismaClient;

@@ -14,6 +14,7 @@ export const ErrorCode = {
   BUDGET_EXCEEDED: 'BUDGET_EXCEEDED',
   RATE_LIMITED: 'RATE_LIMITED',
   FRAUD_BLOCKED: 'FRAUD_BLOCKED',
+  RESYNC_REQUIRED: 'RESYNC_REQUIRED',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -30,6 +31,8 @@ export const RETRYABLE: Record<ErrorCode, boolean> = {
   BUDGET_EXCEEDED: false,
   RATE_LIMITED: true,
   FRAUD_BLOCKED: false,
+  // The same cursor fails again: refetch the state, then subscribe without afterSeq.
+  RESYNC_REQUIRED: false,
   INTERNAL_SERVER_ERROR: true,
 };
 
@@ -61,3 +64,16 @@ export const forbidden = (message: string): AppError => new AppError(ErrorCode.F
 
 export const conflict = (message: string, details: Record<string, unknown> = {}): AppError =>
   new AppError(ErrorCode.CONFLICT, message, details);
+
+/**
+ * A resume cursor that cannot be served: the events after it are no longer kept, or it is ahead
+ * of the topic. `reason` says which; `latestSeq` is where a client that refetched continues.
+ */
+export const resyncRequired = (reason: 'NOT_KEPT' | 'AHEAD', afterSeq: number, latestSeq: number): AppError =>
+  new AppError(
+    ErrorCode.RESYNC_REQUIRED,
+    reason === 'AHEAD'
+      ? `afterSeq ${afterSeq} is ahead of the stream (latest seq ${latestSeq}): refetch, then subscribe without afterSeq`
+      : `the events after seq ${afterSeq} are no longer kept: refetch, then subscribe without afterSeq`,
+    { reason, afterSeq, latestSeq },
+  );

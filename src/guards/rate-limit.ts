@@ -80,6 +80,7 @@ export function rateRulesFromConfig(rate: Config['rateLimit']): Record<string, R
     messages: { window: '1m', max: rate.messagesPerMinute },
     typing: { window: '1m', max: rate.typingPerMinute },
     presence: { window: '1m', max: rate.presencePerMinute },
+    polls: { window: '1m', max: rate.pollsPerMinute },
     pledges: { window: '1m', max: rate.pledgesPerMinute },
     [SUBSCRIPTIONS_RULE]: { window: '1m', max: rate.subscriptionsPerMinute, burst: rate.subscriptionsBurst },
     [DEFAULT_RULE]: { window: '1m', max: rate.mutationsPerMinute },

@@ -17,10 +17,12 @@
  * - 'events': every event matters (bursts, transitions): no replay, a bounded per-subscriber
  *   queue; a subscriber that falls `maxBuffer` behind is ended with an error.
  * Operations that mix shared and other root fields, or use fragments/directives at the root,
- * run unshared.
+ * run unshared; so do resuming ones (an `afterSeq`, or SSE's Last-Event-ID): each replays its own
+ * past before it is live.
  */
-import { getOperationAST, Kind, print, type DocumentNode, type ExecutionResult } from 'graphql';
+import { getOperationAST, Kind, print, type ArgumentNode, type DocumentNode, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { seqOf, type CursorContext } from './cursors.js';
 
 export type SharedKind = 'snapshot' | 'events';
 
@@ -28,8 +30,11 @@ export type SharedKind = 'snapshot' | 'events';
 export interface EncodedResult {
   /** The result's JSON, UTF-8. */
   json(): Buffer;
-  /** `encode(json())`, once per encoder for every subscriber: a transport's framing (an SSE event). */
-  framed(encode: (json: Buffer) => Buffer): Buffer;
+  /**
+   * `encode(json(), seq)`, once per encoder for every subscriber: a transport's framing (an SSE
+   * event with its `id:`). `seq`: the event's seq (cursors.ts), when it has one.
+   */
+  framed(encode: (json: Buffer, seq: number | undefined) => Buffer): Buffer;
 }
 
 /**
@@ -58,7 +63,7 @@ interface Frame extends EncodedResult {
 function frameOf(result: ExecutionResult): Frame {
   let text: string | undefined;
   let json: Buffer | undefined;
-  let framings: Map<(json: Buffer) => Buffer, Buffer> | undefined;
+  let framings: Map<(json: Buffer, seq: number | undefined) => Buffer, Buffer> | undefined;
   const serialised = (): string => (text ??= JSON.stringify(result));
   if (!result.errors) {
     // Yoga's SSE and JSON processors call `result.stringify` when present (non-enumerable, so it
@@ -74,7 +79,7 @@ function frameOf(result: ExecutionResult): Frame {
     framed(encode) {
       framings ??= new Map();
       let bytes = framings.get(encode);
-      if (!bytes) framings.set(encode, (bytes = encode(frame.json())));
+      if (!bytes) framings.set(encode, (bytes = encode(frame.json(), seqOf(result))));
       return bytes;
     },
   };
@@ -341,6 +346,14 @@ export function createSharedStream(
   };
 }
 
+/** Whether a root field's arguments carry a resume cursor (`afterSeq` that is not null). */
+function resumes(args: readonly ArgumentNode[], variables: Record<string, unknown>): boolean {
+  const cursor = args.find((a) => a.name.value === 'afterSeq')?.value;
+  if (!cursor) return false;
+  if (cursor.kind === Kind.VARIABLE) return variables[cursor.name.value] !== null && variables[cursor.name.value] !== undefined;
+  return cursor.kind !== Kind.NULL;
+}
+
 export interface SharedSubscriptionsOptions {
   /** Root subscription fields whose results do not depend on the viewer. */
   fields: Record<string, SharedKind>;
@@ -356,7 +369,7 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
   const { fields, maxBuffer = 1_000 } = options;
   const streams = new Map<string, SharedStream>();
 
-  function kindOf(document: DocumentNode, operationName: string | null | undefined): SharedKind | undefined {
+  function kindOf(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): SharedKind | undefined {
     const operation = getOperationAST(document, operationName);
     if (operation?.operation !== 'subscription') return undefined;
     let kind: SharedKind | undefined;
@@ -364,6 +377,7 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
       if (selection.kind !== Kind.FIELD || selection.directives?.length) return undefined;
       const fieldKind = fields[selection.name.value];
       if (!fieldKind || (kind && kind !== fieldKind)) return undefined;
+      if (resumes(selection.arguments ?? [], variables)) return undefined;
       kind = fieldKind;
     }
     return kind;
@@ -372,7 +386,9 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
   return {
     stats: () => ({ streams: streams.size, subscribers: [...streams.values()].reduce((n, s) => n + s.size(), 0) }),
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
-      const kind = kindOf(args.document, args.operationName);
+      // A resuming subscriber replays its own past first (resume.ts): it runs on its own.
+      if ((args.contextValue as CursorContext | undefined)?.lastEventSeq !== undefined) return;
+      const kind = kindOf(args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
       if (!kind) return;
       const key = `${printOnce(args.document)}\u0000${args.operationName ?? ''}\u0000${stableJson(args.variableValues ?? {})}`;
       setSubscribeFn(async (subscribeArgs) => {

@@ -2,6 +2,7 @@
 import SchemaBuilder from '@pothos/core';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import StreamCursorsPlugin from './stream-cursors.plugin.js';
 import GuardPlugin from './guard-plugin.js';
 import type { Context } from '../context.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
@@ -21,7 +22,7 @@ export const builder = new SchemaBuilder<{
 }>({
   // Order matters: the first plugin wraps outermost, so scope-auth decides before the guards run
   // (auth → rate → fraud → resolver, see guard-plugin.ts).
-  plugins: [ScopeAuthPlugin, GuardPlugin, PrismaPlugin],
+  plugins: [ScopeAuthPlugin, GuardPlugin, PrismaPlugin, StreamCursorsPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     // Subscriptions are checked when they start, not only on each event.

@@ -75,6 +75,16 @@ declare global {
       /** Rate rule (and fraud check) every call passes after scope-auth and before the resolver. */
       guard: FieldGuard<InputShapeFromFields<Args>>;
     }
+    interface QueryFieldOptions<
+      Types extends SchemaTypes,
+      Type extends TypeParam<Types>,
+      Nullable extends FieldNullability<Type>,
+      Args extends InputFieldMap,
+      ResolveReturnShape,
+    > {
+      /** Queries clients repeat in a loop (polling) declare a rate rule too. */
+      guard?: FieldGuard<InputShapeFromFields<Args>>;
+    }
   }
 }
 
@@ -86,8 +96,9 @@ export class PothosGuardPlugin<Types extends SchemaTypes> extends BasePlugin<Typ
   override onOutputFieldConfig(fieldConfig: PothosOutputFieldConfig<Types>): PothosOutputFieldConfig<Types> {
     const guard = declaredGuard(fieldConfig);
     const field = `${fieldConfig.parentType}.${fieldConfig.name}`;
-    if (fieldConfig.kind !== 'Mutation') {
-      if (guard !== undefined) throw new PothosSchemaError(`${field}: \`guard\` is for mutation fields (subscriptions are limited in src/guards/subscription-limits.ts)`);
+    if (fieldConfig.kind === 'Query' && guard === undefined) return fieldConfig;
+    if (fieldConfig.kind !== 'Mutation' && fieldConfig.kind !== 'Query') {
+      if (guard !== undefined) throw new PothosSchemaError(`${field}: \`guard\` is for mutation and query fields (subscriptions are limited in src/guards/subscription-limits.ts)`);
       return fieldConfig;
     }
     if (typeof guard?.rate !== 'string' || guard.rate === '') {

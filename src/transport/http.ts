@@ -13,6 +13,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
 import type { TransportMarker } from '../guards/streams.js';
 import type { Logger } from '../infra/logger.js';
+import { parseLastEventId, type CursorContext } from '../realtime/cursors.js';
 import type { DirectSinkContext } from '../realtime/shared-subscriptions.js';
 import { useErrorCatalogue } from '../schema/errors.js';
 import { useRequestBodyLimit, useRequestParamErrors } from '../guards/limits.js';
@@ -26,7 +27,7 @@ export interface ServerContext {
 }
 
 /** Set by the graphql-ws adapter, which authenticates (and guards) once per connection. */
-export interface PreauthenticatedContext extends TransportMarker, DirectSinkContext {
+export interface PreauthenticatedContext extends TransportMarker, DirectSinkContext, CursorContext {
   viewer?: Viewer | null;
   clientIp?: string;
   deviceId?: string | null;
@@ -112,7 +113,10 @@ export function createYogaServer(deps: {
       const clientIp =
         initial.clientIp ?? clientIpOf(initial.req?.socket?.remoteAddress, initial.request.headers.get('x-forwarded-for'), deps.trustProxy);
       const deviceId = initial.deviceId !== undefined ? initial.deviceId : deviceIdOf(initial.request.headers.get('x-device-id'));
-      return { ...initial, viewer: viewer ?? null, clientIp, deviceId, prisma, services };
+      // SSE: a browser's EventSource reconnects with the id of the last event it got (cursors.ts).
+      // graphql-ws operations have no request of their own.
+      const lastEventSeq = initial.lastEventSeq ?? parseLastEventId(initial.request?.headers.get('last-event-id'));
+      return { ...initial, viewer: viewer ?? null, clientIp, deviceId, lastEventSeq, prisma, services };
     },
     plugins: [
       // The IDE's page and assets, and GET /: before anything reads a body or checks a method.

@@ -15,6 +15,7 @@ import type { ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { ExecutionResult, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { seqOf } from '../realtime/cursors.js';
 import type { DirectSink, DirectSinkContext } from '../realtime/shared-subscriptions.js';
 
 const PING_INTERVAL_MS = 12_000;
@@ -33,8 +34,13 @@ const COMPLETE = Buffer.from('event: complete\ndata:\n\n');
 const NEXT_PREFIX = Buffer.from('event: next\ndata: ');
 const EVENT_END = Buffer.from('\n\n');
 
-/** One `event: next` message around a result's JSON (JSON never contains a raw newline). */
-const nextEvent = (json: Buffer): Buffer => Buffer.concat([NEXT_PREFIX, json, EVENT_END]);
+/**
+ * One `event: next` message around a result's JSON (JSON never contains a raw newline), with the
+ * event's seq as its `id:` when it has one: a browser's EventSource sends it back as
+ * `Last-Event-ID` when it reconnects, and the operation resumes after it (cursors.ts).
+ */
+const nextEvent = (json: Buffer, seq: number | undefined): Buffer =>
+  seq === undefined ? Buffer.concat([NEXT_PREFIX, json, EVENT_END]) : Buffer.concat([Buffer.from(`event: next\nid: ${seq}\ndata: `), json, EVENT_END]);
 
 /** What Yoga's stringifier does: internal extensions (`http`, `unexpected`) never reach clients. */
 function clientJson(result: ExecutionResult): string {
@@ -90,7 +96,7 @@ class SseChannel {
         const { value, done } = await iterator.next();
         if (this.closed) return;
         if (done) break;
-        if (value != null) this.body.write(nextEvent(Buffer.from(clientJson(value))));
+        if (value != null) this.body.write(nextEvent(Buffer.from(clientJson(value)), seqOf(value)));
       }
       if (!this.closed) this.body.end(COMPLETE);
     } catch (error) {

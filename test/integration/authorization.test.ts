@@ -73,6 +73,19 @@ const rows: Row[] = [
   { op: 'fraudStats', query: 'query { fraudStats { __typename } }', expect: ADMIN_ONLY },
   { op: 'channelEvents (public channel)', query: 'query { channelEvents(channel: "lobby") { hasMore } }', expect: PUBLIC },
   { op: 'channelEvents (admin:*)', query: 'query { channelEvents(channel: "admin:ops") { hasMore } }', expect: ADMIN_ONLY },
+  // Polling fallbacks of the resumable streams: who may poll is who may subscribe.
+  { op: 'tally', query: 'query($id: ID!) { tally(competitionId: $id) { seq } }', variables: (f) => ({ id: f.competitionId }), expect: PUBLIC },
+  { op: 'reactionEvents', query: 'query($id: ID!) { reactionEvents(sessionId: $id) { cursor } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
+  { op: 'offerEvents', query: 'query($id: ID!) { offerEvents(sessionId: $id) { cursor } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
+  { op: 'messageEvents', query: 'query($id: ID!) { messageEvents(conversationId: $id) { cursor } }', variables: (f) => ({ id: f.directId }), expect: PARTICIPANTS },
+  {
+    op: 'readReceiptEvents',
+    query: 'query($id: ID!) { readReceiptEvents(conversationId: $id) { cursor } }',
+    variables: (f) => ({ id: f.directId }),
+    expect: PARTICIPANTS,
+  },
+  { op: 'notificationEvents', query: 'query { notificationEvents { cursor } }', expect: SIGNED_IN },
+  { op: 'fraudAlertEvents', query: 'query { fraudAlertEvents { cursor } }', expect: ADMIN_ONLY },
 
   // ---------------------------------------------------------------------------- mutations
   {

@@ -100,14 +100,15 @@ describe.each(backends)('notifications on $name', (backend) => {
 
   it('keeps one notification per dedupKey within its TTL, and a new one after it expired', async () => {
     const carol = await user('carol');
-    const input = { userId: carol.id, type: 'REMINDER', title: 'Once', dedupKey: 'remind-1', ttlSeconds: 1 };
+    // 3 s: the eight concurrent sends must all land within the TTL, also on a loaded machine.
+    const input = { userId: carol.id, type: 'REMINDER', title: 'Once', dedupKey: 'remind-1', ttlSeconds: 3 };
     const sent = await Promise.all(Array.from({ length: 8 }, () => gql(SendNotificationDocument, { input }, admin)));
     const ids = new Set(sent.map((r) => dataOf(r).sendNotification.id));
     expect(ids.size).toBe(1);
     // Another key, or another user with the same key, is another notification.
     const other = dataOf(await gql(SendNotificationDocument, { input: { ...input, dedupKey: 'remind-2' } }, admin)).sendNotification;
     expect(ids.has(other.id)).toBe(false);
-    await sleep(1_100);
+    await sleep(3_100);
     const later = dataOf(await gql(SendNotificationDocument, { input }, admin)).sendNotification;
     expect(ids.has(later.id)).toBe(false);
     expect(await t.app.database.prisma.notification.count({ where: { userId: carol.id, dedupKey: 'remind-1' } })).toBe(2);

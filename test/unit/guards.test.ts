@@ -64,11 +64,28 @@ describe('every mutation declares its guards', () => {
     expect(mutationFields[name]?.extensions['guard']).toEqual(expected);
   });
 
-  it('no Query or Subscription field carries a guard (subscriptions are limited by subscription-limits.ts)', () => {
-    const others = [schema.getQueryType()!, schema.getSubscriptionType()!].flatMap((type) =>
-      Object.values(type.getFields()).filter((field) => field.extensions['guard'] !== undefined).map((field) => `${type.name}.${field.name}`),
+  it('no Subscription field carries a guard (subscriptions are limited by subscription-limits.ts)', () => {
+    const guarded = Object.values(schema.getSubscriptionType()!.getFields()).filter((field) => field.extensions['guard'] !== undefined);
+    expect(guarded.map((field) => field.name)).toEqual([]);
+  });
+
+  it('every polling query (the fallback of a resumable subscription) counts against the polls rule, and no other query is guarded', () => {
+    const guarded = Object.fromEntries(
+      Object.values(schema.getQueryType()!.getFields())
+        .filter((field) => field.extensions['guard'] !== undefined)
+        .map((field) => [field.name, field.extensions['guard']]),
     );
-    expect(others).toEqual([]);
+    const polls = { rate: 'polls', fraud: null };
+    expect(guarded).toEqual({
+      offerEvents: polls,
+      reactionEvents: polls,
+      messageEvents: polls,
+      readReceiptEvents: polls,
+      notificationEvents: polls,
+      fraudAlertEvents: polls,
+      channelEvents: polls,
+      tally: polls,
+    });
   });
 });
 
@@ -207,6 +224,6 @@ describe('the schema does not build', () => {
         }),
       }),
     });
-    expect(() => builder.toSchema()).toThrow(/Subscription\.ticks: `guard` is for mutation fields/);
+    expect(() => builder.toSchema()).toThrow(/Subscription\.ticks: `guard` is for mutation and query fields/);
   });
 });

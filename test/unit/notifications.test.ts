@@ -12,6 +12,7 @@ import {
   type NotifyInput,
 } from '../../src/modules/notifications/notifications.rules.js';
 import { createMemoryNotificationAudience } from '../../src/modules/notifications/notifications.store.memory.js';
+import { resumableStream } from '../../src/realtime/resume.js';
 import { backlogThenLive } from '../../src/modules/notifications/notifications.stream.js';
 import { offerNotice } from '../../src/modules/notifications/notifications.triggers.js';
 import { createEventBus, type BusEventTarget } from '../../src/realtime/event-bus.js';
@@ -195,47 +196,63 @@ describe('backlogThenLive', () => {
     return out;
   }
 
+  /** The live part as the service opens it: a resumable stream over `sub`, with the stored events as history. */
+  const liveOver = (bus: ReturnType<typeof memoryBus>, stored: NotificationView[], skip?: (e: NotificationEvent) => boolean) => (seq: number) =>
+    resumableStream<NotificationView>({
+      initial: bus.subscribe('notifications', 'u1'),
+      subscribe: () => bus.subscribe('notifications', 'u1'),
+      history: {
+        read: async (after, upTo, limit) => stored.filter((v) => v.seq > after && v.seq <= upTo).sort((a, b) => a.seq - b.seq).slice(0, limit).map(ev),
+        latest: async () => Math.max(0, ...stored.map((v) => v.seq)),
+      },
+      afterSeq: seq,
+      gapWaitMs: 1_000,
+      skip,
+    });
+
   it('pages the backlog, then delivers live events after its seq, in seq order, each once', async () => {
     const bus = memoryBus();
-    const sub = bus.subscribe('notifications', 'u1');
     // Stored: seq 1..6, 6 already read (not in the backlog), the rest read in pages of 2. Live:
     // 6, 4 and 5 again (published while the backlog was read), then 8 before 7 (two instances racing).
     const backlog = [view(3, 'HIGH'), view(1), view(2), view(4), view(5)];
-    const stream = backlogThenLive(sub, {
+    const stored = [...backlog, view(6)];
+    let abandoned = 0;
+    const stream = await backlogThenLive({
       pageSize: 2,
-      gapWaitMs: 1_000,
-      keyOf: (e) => e.data.id,
-      start: async () => {
-        bus.publish('notifications', 'u1', ev(view(6)));
-        bus.publish('notifications', 'u1', ev(view(4)));
-        return { seq: 6, page: backlog.slice(0, 2).map(ev) };
-      },
+      start: async () => ({ seq: 6, page: backlog.slice(0, 2).map(ev) }),
       nextPage: async (last) => {
         const i = backlog.findIndex((v) => v.id === last.data.id);
         bus.publish('notifications', 'u1', ev(view(5)));
         return backlog.slice(i + 1, i + 3).map(ev);
       },
+      live: async (seq) => {
+        const live = await liveOver(bus, stored)(seq);
+        bus.publish('notifications', 'u1', ev(view(6)));
+        bus.publish('notifications', 'u1', ev(view(4)));
+        return live;
+      },
+      abandon: () => (abandoned += 1),
     });
     const first = await take(stream, 5);
+    stored.push(view(7), view(8));
     bus.publish('notifications', 'u1', ev(view(8)));
     bus.publish('notifications', 'u1', ev(view(7)));
     const rest = await take(stream, 2);
     expect([...first, ...rest].map((e) => e.data.id)).toEqual(['n3', 'n1', 'n2', 'n4', 'n5', 'n7', 'n8']);
     await stream.return!();
     expect(bus.size()).toBe(0);
+    expect(abandoned).toBe(0);
   });
 
-  it('skips live events the backlog delivered and ones that fail keep()', async () => {
+  it('skips live events the subscriber does not get', async () => {
     const bus = memoryBus();
-    const sub = bus.subscribe('notifications', 'u1');
-    const stream = backlogThenLive(sub, {
+    const stored = [view(1)];
+    const stream = await backlogThenLive({
       pageSize: 10,
-      gapWaitMs: 1_000,
-      keyOf: (e) => e.data.id,
-      keep: (e) => e.data.type !== 'EXPIRED',
-      // No topic row yet: seq 0, but a racing first notification made it into the backlog.
-      start: async () => ({ seq: 0, page: [ev(view(1))] }),
+      start: async () => ({ seq: 1, page: [ev(view(1))] }),
       nextPage: async () => [],
+      live: liveOver(bus, stored, (e) => e.data.type === 'EXPIRED'),
+      abandon: () => undefined,
     });
     expect((await stream.next()).value?.data.id).toBe('n1');
     bus.publish('notifications', 'u1', ev(view(1)));
@@ -247,18 +264,33 @@ describe('backlogThenLive', () => {
 
   it('ends a subscriber waiting for an event when returned', async () => {
     const bus = memoryBus();
-    const stream = backlogThenLive(bus.subscribe('notifications', 'u1'), {
+    const stream = await backlogThenLive({
       pageSize: 10,
-      gapWaitMs: 1_000,
-      keyOf: (e) => e.data.id,
       start: async () => ({ seq: 0, page: [] }),
       nextPage: async () => [],
+      live: liveOver(bus, []),
+      abandon: () => undefined,
     });
     const pending = stream.next();
     await new Promise((resolve) => setTimeout(resolve, 10));
     await stream.return!();
     expect(await pending).toEqual({ value: undefined, done: true });
     expect(bus.size()).toBe(0);
+  });
+
+  it('abandons (closes what it opened) when the backlog cannot be read', async () => {
+    let abandoned = 0;
+    const failing = backlogThenLive({
+      pageSize: 10,
+      start: async () => {
+        throw new Error('database down');
+      },
+      nextPage: async () => [],
+      live: liveOver(memoryBus(), []),
+      abandon: () => (abandoned += 1),
+    });
+    await expect(failing).rejects.toThrow('database down');
+    expect(abandoned).toBe(1);
   });
 });
 

@@ -52,6 +52,7 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       messages: { window: '1m', max: 30 },
       typing: { window: '1m', max: 60 },
       presence: { window: '1m', max: 30 },
+      polls: { window: '1m', max: 600 },
       pledges: { window: '1m', max: 30 },
       subscriptions: { window: '1m', max: 60, burst: 200 },
       mutations: { window: '1m', max: 120 },

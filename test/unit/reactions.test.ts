@@ -184,9 +184,14 @@ describe('Redis window hash', () => {
 
 /** A transaction that keeps ReactionWindow rows by (sessionId, windowStart) and hands out seqs. */
 function fakeDatabase() {
-  const state = { seq: 0, rows: new Map<string, { total: number }>(), fail: 0 };
+  const state = { seq: 0, rows: new Map<string, { total: number }>(), fail: 0, logged: 0 };
   const tx = {
     $queryRaw: async () => [{ seq: ++state.seq }],
+    // The resume history's append (event-log.ts): one row per burst.
+    $executeRaw: async () => {
+      state.logged += 1;
+      return 1;
+    },
     reactionWindow: {
       createMany: async ({ data }: { data: { sessionId: string; windowStart: Date; total: number }[] }) => {
         let count = 0;
@@ -303,6 +308,7 @@ describe('reaction publishing', () => {
     await other.close();
     expect(received).toHaveLength(1);
     expect(db.state.rows.size).toBe(1);
+    expect(db.state.logged).toBe(1); // the burst is in the resume history once
     sub.close();
   });
 

@@ -42,6 +42,7 @@ builder.queryField('channelEvents', (t) =>
       'A competition\'s activity feed is "activity:<competitionId>".',
     ].join(' '),
     args: { channel: t.arg.string({ required: true }), afterSeq: t.arg.int(), first: t.arg.int() },
+    guard: { rate: 'polls' },
     resolve: (_root, { channel, afterSeq, first }, ctx) => ctx.services.channels.history(ctx.viewer, channel, { afterSeq, first }),
   }),
 );

@@ -11,7 +11,8 @@ import { Prisma, type PrismaClient } from '../../generated/prisma/client.js';
 import type { Viewer } from '../../guards/auth.js';
 import type { EventBus } from '../../realtime/event-bus.js';
 import { currentSeq, nextSeq } from '../../realtime/sequence.js';
-import { backlogThenLive } from '../notifications/notifications.stream.js';
+import { latestSeq } from '../../realtime/event-log.js';
+import { resumableStream } from '../../realtime/resume.js';
 import { channelTopic, publishChannelEvent, toChannelEvent, type ChannelEventView, type ChannelRealtimeEvent } from './channels.events.js';
 import {
   HISTORY_DEFAULT_LIMIT,
@@ -70,13 +71,13 @@ export function createChannelsService(deps: {
   bus: EventBus;
   /** Events kept per channel (older ones are pruned when a new one is stored). */
   historyLimit?: number;
-  /** How long a subscriber waits for a missing seq before moving on. */
+  /** How long a subscriber waits on the bus for a missing seq before reading it from the history. */
   gapWaitMs?: number;
   now?: () => Date;
 }) {
   const { prisma, bus } = deps;
   const historyLimit = deps.historyLimit ?? HISTORY_DEFAULT_LIMIT;
-  const gapWaitMs = deps.gapWaitMs ?? 1_000;
+  const gapWaitMs = deps.gapWaitMs ?? 150;
   const clock = deps.now ?? (() => new Date());
   const replayPage = 200;
 
@@ -144,36 +145,25 @@ export function createChannelsService(deps: {
     },
 
     /**
-     * channelEvent: with afterSeq, the retained events after it first (oldest first), then live
-     * ones; without, live ones from now. Seqs strictly increase. Resolves once live on the broker.
+     * channelEvent: with afterSeq, the retained events after it first (oldest first; RESYNC_REQUIRED
+     * when they were pruned or afterSeq is ahead), then live ones; without, live ones from now.
+     * Seqs strictly increase, with no gap. Resolves once live on the broker.
      */
     async subscribe(viewer: Viewer | null, channel: string, afterSeqArg?: number | null): Promise<AsyncIterableIterator<ChannelRealtimeEvent>> {
       validateChannel(channel);
       assertCanRead(viewer, channel);
       const afterSeq = validateAfterSeq(afterSeqArg);
       const topic = channelTopic(channel);
-      const subscription = bus.subscribe('channel', channel);
-      try {
-        await subscription.ready;
-        return backlogThenLive(subscription, {
-          pageSize: replayPage,
-          gapWaitMs,
-          keyOf: (event) => String(event.seq),
-          // No TopicSequence row is created for a channel nobody published to: without one,
-          // currentSeq is 0 and the replay's `seq <= latest` bound keeps a racing first event live-only.
-          start: () =>
-            prisma.$transaction(async (tx) => {
-              const latest = await currentSeq(tx, topic);
-              if (afterSeq === null || afterSeq >= latest) return { seq: Math.max(latest, afterSeq ?? 0), page: [] };
-              const page = await readAfter(tx, channel, afterSeq, latest, replayPage);
-              return { seq: latest, page: page.map(toChannelEvent) };
-            }),
-          nextPage: async (last, latest) => (await readAfter(prisma, channel, last.seq, latest, replayPage)).map(toChannelEvent),
-        });
-      } catch (error) {
-        subscription.close();
-        throw error;
-      }
+      return resumableStream<ChannelEventView>({
+        subscribe: () => bus.subscribe('channel', channel),
+        afterSeq,
+        gapWaitMs,
+        pageSize: replayPage,
+        history: {
+          read: async (after, upTo, limit) => (await readAfter(prisma, channel, after, upTo, limit)).map(toChannelEvent),
+          latest: () => latestSeq(prisma, topic),
+        },
+      });
     },
   };
 }

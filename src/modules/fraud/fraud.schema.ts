@@ -1,12 +1,16 @@
 import { FraudAction } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
+import { AFTER_SEQ_DOC, FIRST_DOC, POLL_AFTER_SEQ_DOC, eventPageRef } from '../../schema/event-page.js';
 import type { DecisionCounts } from '../../guards/fraud/fraud.store.js';
 import type { FraudAlertEvent, FraudAlertView } from './fraud.events.js';
 import { ALERTS_DEFAULT_FIRST, ALERTS_MAX_FIRST, type FraudRuleCount, type FraudStats } from './fraud.service.js';
 
 const FraudActionEnum = builder.enumType(FraudAction, { name: 'FraudAction' });
 
-const FraudAlertRef = builder.objectRef<FraudAlertView>('FraudAlert').implement({
+/** An alert from a query (seq null) or from a stream event (the seq of the topic it was delivered on). */
+type FraudAlertNode = FraudAlertView & { seq?: number | null };
+
+const FraudAlertRef = builder.objectRef<FraudAlertNode>('FraudAlert').implement({
   description: 'One flagged or blocked vote or reaction (one per user, rule and action per minute).',
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -27,6 +31,11 @@ const FraudAlertRef = builder.objectRef<FraudAlertView>('FraudAlert').implement(
       description: 'kind (vote | reaction), submissionIds or sessionId, rules [{ rule, score, ... }], ip, deviceId.',
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (alert) => alert.createdAt }),
+    seq: t.int({
+      nullable: true,
+      description: "Set on every event fraudAlertRaised delivers: that stream's seq (the competition's, or the all-competitions one), the resume cursor.",
+      resolve: (alert) => alert.seq ?? null,
+    }),
   }),
 });
 
@@ -85,10 +94,29 @@ builder.queryField('fraudStats', (t) =>
 builder.subscriptionField('fraudAlertRaised', (t) =>
   t.field({
     type: FraudAlertRef,
-    description: 'ADMIN. Alerts as they are stored, live from subscribing (no snapshot); of every competition when competitionId is null.',
+    description:
+      'ADMIN. Alerts as they are stored, in seq order, live from subscribing (no snapshot) or after afterSeq; of every competition when competitionId is null (its own seq).',
     authScopes: { admin: true },
-    args: { competitionId: t.arg.id() },
-    subscribe: (_root, args, ctx) => ctx.services.fraud.subscribe(args.competitionId == null ? null : String(args.competitionId)),
-    resolve: (event: FraudAlertEvent) => event.data,
+    args: { competitionId: t.arg.id(), afterSeq: t.arg.int({ description: AFTER_SEQ_DOC }) },
+    subscribe: (_root, args, ctx) => ctx.services.fraud.subscribe(args.competitionId == null ? null : String(args.competitionId), args.afterSeq),
+    resolve: (event: FraudAlertEvent) => ({ ...event.data, seq: event.seq }),
+  }),
+);
+
+const FraudAlertEventPageRef = eventPageRef<FraudAlertView, FraudAlertNode>(
+  'FraudAlertEventPage',
+  FraudAlertRef,
+  (event) => ({ ...event.data, seq: event.seq }),
+  'fraud alerts',
+);
+
+builder.queryField('fraudAlertEvents', (t) =>
+  t.field({
+    type: FraudAlertEventPageRef,
+    description: 'ADMIN. Polling fallback of fraudAlertRaised: the alerts after afterSeq on that stream.',
+    authScopes: { admin: true },
+    args: { competitionId: t.arg.id(), afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }), first: t.arg.int({ description: FIRST_DOC }) },
+    guard: { rate: 'polls' },
+    resolve: (_root, args, ctx) => ctx.services.fraud.events(args.competitionId == null ? null : String(args.competitionId), { afterSeq: args.afterSeq, first: args.first }),
   }),
 );

@@ -14,8 +14,9 @@ import { badInput } from '../../errors.js';
 import type { FraudAlertInput, FraudAlertSink } from '../../guards/fraud/fraud.guard.js';
 import type { DecisionCounts, FraudStateStore } from '../../guards/fraud/fraud.store.js';
 import type { EventBus } from '../../realtime/event-bus.js';
-import { currentSeq, nextSeq } from '../../realtime/sequence.js';
-import { inSeqOrder } from '../../realtime/stream.js';
+import { appendToLog, eventLogHistory } from '../../realtime/event-log.js';
+import { readEventPage, resumableStream, type EventPage } from '../../realtime/resume.js';
+import { nextSeq } from '../../realtime/sequence.js';
 import { ALL_ALERTS, fraudAlertTopic, viewOfAlert, type FraudAlertEvent, type FraudAlertView } from './fraud.events.js';
 
 export const ALERTS_DEFAULT_FIRST = 50;
@@ -39,8 +40,13 @@ export interface FraudStats {
 export interface FraudService extends FraudAlertSink {
   /** Stored alerts, newest first; of one competition or of all. */
   list(competitionId: string | null, first: number | null | undefined): Promise<FraudAlertView[]>;
-  /** Alerts stored from now on, in seq order; resolves once the subscription is live. */
-  subscribe(competitionId: string | null): Promise<AsyncIterableIterator<FraudAlertEvent>>;
+  /**
+   * Alerts in seq order, stored from now on or after `afterSeq` (from the history; RESYNC_REQUIRED
+   * when no longer kept or ahead); resolves once the subscription is live.
+   */
+  subscribe(competitionId: string | null, afterSeq?: number | null): Promise<AsyncIterableIterator<FraudAlertEvent>>;
+  /** fraudAlertEvents: the polling counterpart of subscribe. */
+  events(competitionId: string | null, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<FraudAlertView>>;
   stats(competitionId: string | null): Promise<FraudStats>;
   /** Resolves when every alert raised so far is stored (or dropped). */
   drain(): Promise<void>;
@@ -58,12 +64,16 @@ export function createFraudService(deps: {
   dedupeMs?: number;
   maxQueue?: number;
   gapWaitMs?: number;
+  /** RESUME_WINDOW_SECONDS: how long alert events are kept for resuming. */
+  resumeWindowSeconds?: number;
   now?: () => number;
 }): FraudService {
   const { prisma, bus, store } = deps;
   const dedupeMs = deps.dedupeMs ?? 60_000;
   const maxQueue = deps.maxQueue ?? 1_000;
-  const gapWaitMs = deps.gapWaitMs ?? 1_000;
+  const gapWaitMs = deps.gapWaitMs ?? 150;
+  const history = (competitionId: string | null) =>
+    eventLogHistory<FraudAlertView>(prisma, fraudAlertTopic(competitionId), deps.resumeWindowSeconds ?? 300);
   const now = deps.now ?? Date.now;
   const queue: FraudAlertInput[] = [];
   const sessionCompetition = new Map<string, string | null>();
@@ -98,6 +108,12 @@ export function createFraudService(deps: {
       // Always 'all' first, then the competition: one lock order on every instance.
       const allSeq = await nextSeq(tx, fraudAlertTopic(null));
       const competitionSeq = competitionId === null ? null : await nextSeq(tx, fraudAlertTopic(competitionId));
+      // The resume history of both streams, committed with their seqs.
+      const data = viewOfAlert(row);
+      await appendToLog(tx, [
+        { topic: fraudAlertTopic(null), seq: allSeq, publishedAt: '', data },
+        ...(competitionSeq === null ? [] : [{ topic: fraudAlertTopic(competitionId), seq: competitionSeq, publishedAt: '', data }]),
+      ]);
       return { row, allSeq, competitionSeq };
     });
     const data = viewOfAlert(row);
@@ -146,16 +162,17 @@ export function createFraudService(deps: {
       return rows.map(viewOfAlert);
     },
 
-    async subscribe(competitionId) {
-      const subscription = bus.subscribe('fraudAlert', competitionId ?? ALL_ALERTS);
-      try {
-        await subscription.ready;
-        const afterSeq = await currentSeq(prisma, fraudAlertTopic(competitionId));
-        return inSeqOrder(subscription, { startAfter: async () => afterSeq, gapWaitMs });
-      } catch (error) {
-        subscription.close();
-        throw error;
-      }
+    subscribe(competitionId, afterSeq) {
+      return resumableStream({
+        subscribe: () => bus.subscribe('fraudAlert', competitionId ?? ALL_ALERTS),
+        history: history(competitionId),
+        afterSeq,
+        gapWaitMs,
+      });
+    },
+
+    events(competitionId, args) {
+      return readEventPage(history(competitionId), args);
     },
 
     async stats(competitionId) {

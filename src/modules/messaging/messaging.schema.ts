@@ -6,8 +6,9 @@
  */
 import type { ObjectRef } from '@pothos/core';
 import { builder } from '../../schema/builder.js';
+import { AFTER_SEQ_DOC, FIRST_DOC, POLL_AFTER_SEQ_DOC, eventPageRef } from '../../schema/event-page.js';
 import { accessEnded, notParticipant } from './messaging.errors.js';
-import type { MessageView, ReadReceiptView, TypingView, UserView } from './messaging.events.js';
+import type { MessageEventData, MessageView, ReadReceiptView, TypingView, UserView } from './messaging.events.js';
 import { BODY_MAX_CHARS, CLIENT_MESSAGE_ID_MAX, MAX_PARTICIPANTS, PAGE_DEFAULT, PAGE_MAX } from './messaging.rules.js';
 import type { ConversationView } from './messaging.service.js';
 import { isAccessLost, type AccessLost } from './messaging.stream.js';
@@ -36,7 +37,15 @@ const MessageRef = builder.objectRef<MessageView>('Message').implement({
   }),
 });
 
-const ReadReceiptRef = builder.objectRef<ReadReceiptView>('ReadReceipt').implement({
+/** A receipt from a query or mutation (seq null) or from a stream event (the event's seq). */
+type ReadReceiptNode = ReadReceiptView & { seq?: number | null };
+
+/** A stream event's payload with its seq (the resume cursor), or FORBIDDEN as payloadOf says. */
+function withSeq<T>(event: { data: T; seq: number } | AccessLost): T & { seq: number } {
+  return { ...payloadOf(event), seq: (event as { seq: number }).seq };
+}
+
+const ReadReceiptRef = builder.objectRef<ReadReceiptNode>('ReadReceipt').implement({
   description: "A participant's read position: everything up to and including lastReadMessageId.",
   fields: (t) => ({
     conversationId: t.exposeID('conversationId'),
@@ -44,6 +53,11 @@ const ReadReceiptRef = builder.objectRef<ReadReceiptView>('ReadReceipt').impleme
     lastReadMessageId: t.exposeID('lastReadMessageId'),
     lastReadSeq: t.exposeInt('lastReadSeq', { description: 'The seq of lastReadMessageId.' }),
     readAt: t.field({ type: 'DateTime', resolve: (r) => r.readAt }),
+    seq: t.int({
+      nullable: true,
+      description: "Set on every event readReceiptUpdated delivers: the conversation's receipt-event seq (the resume cursor).",
+      resolve: (r) => r.seq ?? null,
+    }),
   }),
 });
 
@@ -199,20 +213,21 @@ builder.subscriptionFields((t) => ({
   messageAdded: t.field({
     type: MessageRef,
     description:
-      'Participants only. Messages committed from now on, in seq order. Ends with a FORBIDDEN error when the viewer stops being a participant.',
+      'Participants only. Messages in seq order, committed from now on, or every one after afterSeq first (as far back as the conversation goes). Ends with a FORBIDDEN error when the viewer stops being a participant.',
     authScopes: { authenticated: true },
-    args: { conversationId: t.arg.id({ required: true }) },
-    subscribe: (_root, { conversationId }, ctx) => ctx.services.messaging.subscribeMessages(ctx.viewer!, String(conversationId)),
+    args: { conversationId: t.arg.id({ required: true }), afterSeq: t.arg.int({ description: AFTER_SEQ_DOC }) },
+    subscribe: (_root, { conversationId, afterSeq }, ctx) => ctx.services.messaging.subscribeMessages(ctx.viewer!, String(conversationId), afterSeq),
     resolve: (event) => payloadOf(event),
   }),
   readReceiptUpdated: t.field({
     type: ReadReceiptRef,
     description:
-      "Participants only. The other participants' read positions as they move forward (the viewer's own are not echoed: markConversationRead returns it; a message's author has read up to it). Ends with FORBIDDEN when the viewer stops being a participant.",
+      "Participants only. The other participants' read positions as they move forward, in seq order, from now on or after afterSeq (the viewer's own are not echoed: markConversationRead returns it; a message's author has read up to it). Ends with FORBIDDEN when the viewer stops being a participant.",
     authScopes: { authenticated: true },
-    args: { conversationId: t.arg.id({ required: true }) },
-    subscribe: (_root, { conversationId }, ctx) => ctx.services.messaging.subscribeReadReceipts(ctx.viewer!, String(conversationId)),
-    resolve: (event) => payloadOf(event),
+    args: { conversationId: t.arg.id({ required: true }), afterSeq: t.arg.int({ description: AFTER_SEQ_DOC }) },
+    subscribe: (_root, { conversationId, afterSeq }, ctx) =>
+      ctx.services.messaging.subscribeReadReceipts(ctx.viewer!, String(conversationId), afterSeq),
+    resolve: (event) => withSeq(event),
   }),
   typing: t.field({
     type: TypingEventRef,
@@ -222,5 +237,45 @@ builder.subscriptionFields((t) => ({
     args: { conversationId: t.arg.id({ required: true }) },
     subscribe: (_root, { conversationId }, ctx) => ctx.services.messaging.subscribeTyping(ctx.viewer!, String(conversationId)),
     resolve: (event) => payloadOf(event),
+  }),
+}));
+
+const MessageEventPageRef = eventPageRef<MessageEventData, MessageView>(
+  'MessageEventPage',
+  MessageRef,
+  ({ data: { recipients: _recipients, ...message } }) => message,
+  'messages',
+);
+const ReadReceiptEventPageRef = eventPageRef<ReadReceiptView, ReadReceiptNode>(
+  'ReadReceiptEventPage',
+  ReadReceiptRef,
+  (event) => ({ ...event.data, seq: event.seq }),
+  "other participants' read receipts",
+);
+
+builder.queryFields((t) => ({
+  messageEvents: t.field({
+    type: MessageEventPageRef,
+    description: 'Participants only. Polling fallback of messageAdded: the messages after afterSeq.',
+    authScopes: { authenticated: true },
+    args: {
+      conversationId: t.arg.id({ required: true }),
+      afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }),
+      first: t.arg.int({ description: FIRST_DOC }),
+    },
+    guard: { rate: 'polls' },
+    resolve: (_root, { conversationId, afterSeq, first }, ctx) => ctx.services.messaging.messageEvents(ctx.viewer!, String(conversationId), { afterSeq, first }),
+  }),
+  readReceiptEvents: t.field({
+    type: ReadReceiptEventPageRef,
+    description: "Participants only. Polling fallback of readReceiptUpdated: the other participants' receipts after afterSeq.",
+    authScopes: { authenticated: true },
+    args: {
+      conversationId: t.arg.id({ required: true }),
+      afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }),
+      first: t.arg.int({ description: FIRST_DOC }),
+    },
+    guard: { rate: 'polls' },
+    resolve: (_root, { conversationId, afterSeq, first }, ctx) => ctx.services.messaging.readReceiptEvents(ctx.viewer!, String(conversationId), { afterSeq, first }),
   }),
 }));

@@ -25,7 +25,8 @@ import type { Viewer } from '../../guards/auth.js';
 import { userAccessEvent } from '../auth/auth.events.js';
 import type { EventBus, TopicSubscription } from '../../realtime/event-bus.js';
 import { currentSeq, ensureTopic, nextSeq } from '../../realtime/sequence.js';
-import { inSeqOrder } from '../../realtime/stream.js';
+import { appendToLog, eventLogHistory, latestSeq } from '../../realtime/event-log.js';
+import { readEventPage, resumableStream, type EventPage, type TopicHistory } from '../../realtime/resume.js';
 import { topicName, type RealtimeEvent, type TopicMap } from '../../realtime/topics.js';
 import {
   accessTopic,
@@ -91,8 +92,10 @@ export interface MessagingServiceDeps {
   prisma: PrismaClient;
   bus: EventBus;
   typing: TypingStore;
-  /** How long a messageAdded/readReceiptUpdated subscriber waits for a missing seq. */
+  /** How long a messageAdded/readReceiptUpdated subscriber waits on the bus for a missing seq before reading it from the history. */
   gapTimeoutMs?: number;
+  /** RESUME_WINDOW_SECONDS: how long read receipts are kept for resuming (messages are their own history). */
+  resumeWindowSeconds?: number;
   /**
    * Called after every committed message (not for idempotent resends) with the participants other
    * than the author. For other modules (notifications); must not throw or block.
@@ -155,7 +158,7 @@ export const toMessageView = (row: MessageRow): MessageView => ({
 
 export function createMessagingService(deps: MessagingServiceDeps) {
   const { prisma, bus, typing } = deps;
-  const gapWaitMs = deps.gapTimeoutMs ?? 1_000;
+  const gapWaitMs = deps.gapTimeoutMs ?? 150;
   const onError = deps.onError ?? (() => undefined);
 
   // ------------------------------------------------------------------------------ helpers
@@ -481,7 +484,9 @@ export function createMessagingService(deps: MessagingServiceDeps) {
         };
         if (moved.length === 0) return { receipt, event: null };
         const topic = readReceiptsTopic(conversationId);
-        return { receipt, event: sequenced(topic, await nextSeq(tx, topic), receipt) };
+        const event = sequenced(topic, await nextSeq(tx, topic), receipt);
+        await appendToLog(tx, [event]); // the resume history, committed with the seq
+        return { receipt, event };
       });
       if (event) bus.publish('readReceipts', conversationId, stamp(event));
       return receipt;
@@ -549,24 +554,48 @@ export function createMessagingService(deps: MessagingServiceDeps) {
       return true;
     },
 
-    /** New messages from now on, in seq order; ends with ACCESS_LOST when the viewer is removed. */
-    subscribeMessages(viewer: Viewer, conversationId: string): Promise<AsyncIterableIterator<MessageEvent | AccessLost>> {
-      return watch(viewer, conversationId, 'messages', (subscription, afterSeq) => inSeqOrder(subscription, { startAfter: async () => afterSeq, gapWaitMs }), {
-        lostIn: (event) => !event.data.recipients.includes(viewer.id),
-      });
+    /**
+     * Messages in seq order, from now on or after `afterSeq` (replayed from the conversation's
+     * messages: resuming works as far back as they go); ends with ACCESS_LOST when the viewer is removed.
+     */
+    subscribeMessages(viewer: Viewer, conversationId: string, afterSeq?: number | null): Promise<AsyncIterableIterator<MessageEvent | AccessLost>> {
+      return watch(
+        viewer,
+        conversationId,
+        'messages',
+        (initial) => resumableStream({ initial, subscribe: () => bus.subscribe('messages', conversationId), history: messageHistory(conversationId), afterSeq, gapWaitMs }),
+        { lostIn: (event) => !event.data.recipients.includes(viewer.id) },
+      );
     },
 
-    /** Other participants' read positions as they move, in seq order (the viewer's own are not echoed). */
-    subscribeReadReceipts(viewer: Viewer, conversationId: string): Promise<AsyncIterableIterator<ReadReceiptEvent | AccessLost>> {
-      return watch(viewer, conversationId, 'readReceipts', (subscription, afterSeq) => inSeqOrder(subscription, { startAfter: async () => afterSeq, gapWaitMs }), {
-        skip: (event) => event.data.user.id === viewer.id,
-      });
+    /** messageEvents: the polling counterpart of messageAdded (participants only). */
+    async messageEvents(viewer: Viewer, conversationId: string, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<MessageEventData>> {
+      await requireParticipant(prisma, conversationId, viewer.id);
+      return readEventPage(messageHistory(conversationId), args);
+    },
+
+    /** Other participants' read positions as they move, in seq order, from now on or after `afterSeq` (the viewer's own are not echoed). */
+    subscribeReadReceipts(viewer: Viewer, conversationId: string, afterSeq?: number | null): Promise<AsyncIterableIterator<ReadReceiptEvent | AccessLost>> {
+      return watch(
+        viewer,
+        conversationId,
+        'readReceipts',
+        (initial) =>
+          resumableStream({ initial, subscribe: () => bus.subscribe('readReceipts', conversationId), history: receiptHistory(conversationId), afterSeq, gapWaitMs }),
+        { skip: (event) => event.data.user.id === viewer.id },
+      );
+    },
+
+    /** readReceiptEvents: the polling counterpart of readReceiptUpdated (participants only; the viewer's own skipped). */
+    async readReceiptEvents(viewer: Viewer, conversationId: string, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<ReadReceiptView>> {
+      await requireParticipant(prisma, conversationId, viewer.id);
+      return readEventPage(receiptHistory(conversationId), args, (event) => event.data.user.id === viewer.id);
     },
 
     /** Other participants' typing changes (never the viewer's own; stale ones dropped). */
     subscribeTyping(viewer: Viewer, conversationId: string): Promise<AsyncIterableIterator<TypingEvent | AccessLost>> {
       const lastByUser = new Map<string, number>();
-      return watch(viewer, conversationId, 'typing', (subscription) => subscription, {
+      return watch(viewer, conversationId, 'typing', async (subscription) => subscription, {
         skip: (event) => {
           const userId = event.data.user.id;
           if (userId === viewer.id) return true;
@@ -586,14 +615,14 @@ export function createMessagingService(deps: MessagingServiceDeps) {
 
   /**
    * Subscribes to `kind` and the access topic, waits until both are live, then checks the viewer
-   * (access seq first, so a removal committed after the check is always seen) and reads the
-   * stream's start seq.
+   * (access seq first, so a removal committed after the check is always seen) and opens the
+   * source stream over the subscription.
    */
   async function watch<K extends 'messages' | 'readReceipts' | 'typing'>(
     viewer: Viewer,
     conversationId: string,
     kind: K,
-    order: (subscription: TopicSubscription<RealtimeEvent<TopicMap[K]>>, afterSeq: number) => AsyncIterator<RealtimeEvent<TopicMap[K]>>,
+    source: (subscription: TopicSubscription<RealtimeEvent<TopicMap[K]>>) => Promise<AsyncIterator<RealtimeEvent<TopicMap[K]>>>,
     opts: Pick<UntilAccessLostOptions<RealtimeEvent<TopicMap[K]>>, 'lostIn' | 'skip'>,
   ): Promise<AsyncIterableIterator<RealtimeEvent<TopicMap[K]> | AccessLost>> {
     const access = bus.subscribe('conversationAccess', conversationId);
@@ -602,13 +631,40 @@ export function createMessagingService(deps: MessagingServiceDeps) {
       await Promise.all([access.ready, subscription.ready]);
       const accessSeq = await currentSeq(prisma, accessTopic(conversationId));
       await requireParticipant(prisma, conversationId, viewer.id);
-      const afterSeq = kind === 'typing' ? 0 : await currentSeq(prisma, topicName(kind, conversationId));
-      return untilAccessLost(order(subscription, afterSeq), access, { conversationId, viewerId: viewer.id, afterSeq: accessSeq, ...opts });
+      return untilAccessLost(await source(subscription), access, { conversationId, viewerId: viewer.id, afterSeq: accessSeq, ...opts });
     } catch (error) {
       access.close();
       subscription.close();
       throw error;
     }
+  }
+
+  /**
+   * The history of `messages:<id>` is the Message table itself (a message's seq is its topic seq),
+   * so resuming works as far back as the messages go. Recipients are today's participants: the
+   * viewer was checked to be one when the stream started.
+   */
+  function messageHistory(conversationId: string): TopicHistory<MessageEventData> {
+    const topic = messagesTopic(conversationId);
+    return {
+      async read(afterSeq, upTo, limit) {
+        const rows = await prisma.message.findMany({
+          where: { conversationId, seq: { gt: afterSeq, lte: upTo } },
+          orderBy: { seq: 'asc' },
+          take: limit,
+          include: MESSAGE_INCLUDE,
+        });
+        if (rows.length === 0) return [];
+        const participants = await prisma.conversationParticipant.findMany({ where: { conversationId }, select: { userId: true } });
+        const recipients = participants.map((p) => p.userId);
+        return rows.map((row) => ({ topic, seq: row.seq, publishedAt: row.createdAt.toISOString(), data: { ...toMessageView(row), recipients } }));
+      },
+      latest: () => latestSeq(prisma, topic),
+    };
+  }
+
+  function receiptHistory(conversationId: string): TopicHistory<ReadReceiptView> {
+    return eventLogHistory<ReadReceiptView>(prisma, readReceiptsTopic(conversationId), deps.resumeWindowSeconds ?? 300);
   }
 }
 

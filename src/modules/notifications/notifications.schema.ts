@@ -5,6 +5,7 @@
  */
 import { NotificationPriority } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
+import { FIRST_DOC, POLL_AFTER_SEQ_DOC, eventPageRef } from '../../schema/event-page.js';
 import type { NotificationView } from './notifications.events.js';
 
 const NotificationPriorityEnum = builder.enumType(NotificationPriority, {
@@ -88,10 +89,26 @@ builder.mutationFields((t) => ({
 builder.subscriptionField('notificationAdded', (t) =>
   t.field({
     type: NotificationRef,
-    description:
-      "The viewer's own notifications: first every unread, unexpired one still queued (highest priority first, then oldest first), then live ones.",
+    description: [
+      "The viewer's own notifications. Without afterSeq: first every unread, unexpired one still queued (highest priority first, then oldest first), then live ones.",
+      'With afterSeq: every unexpired one with a greater seq, read or not, in seq order, then live ones (RESYNC_REQUIRED when afterSeq is ahead). Over SSE, Last-Event-ID does the same.',
+    ].join(' '),
     authScopes: { authenticated: true },
-    subscribe: (_root, _args, ctx) => ctx.services.notifications.subscribe(ctx.viewer!),
+    args: { afterSeq: t.arg.int() },
+    subscribe: (_root, { afterSeq }, ctx) => ctx.services.notifications.subscribe(ctx.viewer!, afterSeq),
     resolve: (event) => event.data,
+  }),
+);
+
+const NotificationEventPageRef = eventPageRef<NotificationView, NotificationView>('NotificationEventPage', NotificationRef, (event) => event.data, 'the viewer\'s notifications (unexpired ones, read or not)');
+
+builder.queryField('notificationEvents', (t) =>
+  t.field({
+    type: NotificationEventPageRef,
+    description: "Polling fallback of notificationAdded(afterSeq): the viewer's unexpired notifications after afterSeq, read or not, in seq order.",
+    authScopes: { authenticated: true },
+    args: { afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }), first: t.arg.int({ description: FIRST_DOC }) },
+    guard: { rate: 'polls' },
+    resolve: (_root, { afterSeq, first }, ctx) => ctx.services.notifications.events(ctx.viewer!, { afterSeq, first }),
   }),
 );

@@ -19,6 +19,8 @@ import { Prisma, type PrismaClient } from '../../generated/prisma/client.js';
 import type { NotificationPriority } from '../../generated/prisma/enums.js';
 import type { Viewer } from '../../guards/auth.js';
 import type { EventBus, TopicSubscription } from '../../realtime/event-bus.js';
+import { latestSeq } from '../../realtime/event-log.js';
+import { readEventPage, resumableStream, type EventPage, type TopicHistory } from '../../realtime/resume.js';
 import { currentSeq, ensureTopic, nextSeq } from '../../realtime/sequence.js';
 import { notificationsTopic, publishNotification, toEvent, toView, type NotificationEvent, type NotificationView } from './notifications.events.js';
 import { userNotFound } from './notifications.errors.js';
@@ -62,7 +64,7 @@ export interface NotificationsServiceDeps {
   bulkChunk?: number;
   /** Events published before yielding to the event loop in bulk sends. */
   publishBatch?: number;
-  /** How long a subscriber waits for a missing seq before moving on. */
+  /** How long a subscriber waits on the bus for a missing seq before reading it from the table. */
   gapWaitMs?: number;
   /** Backlog rows read per page by a subscriber. */
   backlogPage?: number;
@@ -100,7 +102,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps) {
   const { prisma, bus, audience } = deps;
   const bulkChunk = deps.bulkChunk ?? 5_000;
   const publishBatch = deps.publishBatch ?? 1_000;
-  const gapWaitMs = deps.gapWaitMs ?? 1_000;
+  const gapWaitMs = deps.gapWaitMs ?? 150;
   const backlogPage = deps.backlogPage ?? 100;
   const clock = deps.now ?? (() => new Date());
 
@@ -313,55 +315,76 @@ export function createNotificationsService(deps: NotificationsServiceDeps) {
     },
 
     /**
-     * notificationAdded: the viewer's unread, unexpired backlog (priority, then age), then live
-     * notifications, with no gap and no duplicate. Resolves once the subscription is live.
+     * notificationAdded. Without afterSeq: the viewer's unread, unexpired backlog (priority, then
+     * age), then live notifications. With afterSeq: every unexpired one with a greater seq, read or
+     * not, in seq order (RESYNC_REQUIRED when afterSeq is ahead), then live ones. No gap, no
+     * duplicate. Resolves once the subscription is live.
      */
-    async subscribe(viewer: Viewer): Promise<AsyncIterableIterator<NotificationEvent>> {
+    async subscribe(viewer: Viewer, afterSeq?: number | null): Promise<AsyncIterableIterator<NotificationEvent>> {
       const userId = viewer.id;
       const topic = notificationsTopic(userId);
-      const subscription = bus.subscribe('notifications', userId);
+      // Counted as listening before anything is read, so a bulk send never skips this subscriber.
       const release = audience.track(userId);
-      // The audience counts this subscription until it closes, however it closes.
-      const tracked: TopicSubscription<NotificationEvent> = {
-        ready: subscription.ready,
-        next: () => subscription.next(),
-        return: () => {
-          release();
-          return subscription.return!();
-        },
-        close: () => {
-          release();
-          subscription.close();
-        },
-        [Symbol.asyncIterator]: () => tracked,
-      };
-      let stream: AsyncIterableIterator<NotificationEvent>;
+      const live = (after: number | null | undefined, initial?: TopicSubscription<NotificationEvent>) =>
+        resumableStream({
+          initial,
+          subscribe: () => bus.subscribe('notifications', userId),
+          history: history(userId),
+          afterSeq: after,
+          gapWaitMs,
+          skip: (event) => !isLive(event.data.expiresAt, clock()),
+          onFinish: release,
+        });
+      if (afterSeq !== null && afterSeq !== undefined) return live(afterSeq);
+      const subscription = bus.subscribe('notifications', userId);
       try {
         await subscription.ready;
-        stream = backlogThenLive(tracked, {
-          pageSize: backlogPage,
-          gapWaitMs,
-          keyOf: (event) => event.data.id,
-          keep: (event) => isLive(event.data.expiresAt, clock()),
-          start: () =>
-            prisma.$transaction(async (tx) => {
-              // The row exists (and is locked FOR SHARE) before the backlog is read: an insert
-              // for this user waits, so the backlog holds exactly the seqs up to `seq`.
-              await ensureTopic(tx, topic);
-              const seq = await currentSeq(tx, topic);
-              const page = await backlogPageAfter(tx, userId, seq, null);
-              return { seq, page: page.map((view) => ({ topic, seq: view.seq, publishedAt: view.createdAt, data: view })) };
-            }),
-          nextPage: async (last, seq) =>
-            (await backlogPageAfter(prisma, userId, seq, last.data)).map((view) => ({ topic, seq: view.seq, publishedAt: view.createdAt, data: view })),
-        });
       } catch (error) {
-        tracked.close();
+        subscription.close();
+        release();
         throw error;
       }
-      return stream;
+      return backlogThenLive({
+        pageSize: backlogPage,
+        start: () =>
+          prisma.$transaction(async (tx) => {
+            // The row exists (and is locked FOR SHARE) before the backlog is read: an insert
+            // for this user waits, so the backlog holds exactly the seqs up to `seq`.
+            await ensureTopic(tx, topic);
+            const seq = await currentSeq(tx, topic);
+            const page = await backlogPageAfter(tx, userId, seq, null);
+            return { seq, page: page.map(toEvent) };
+          }),
+        nextPage: async (last, seq) => (await backlogPageAfter(prisma, userId, seq, last.data)).map(toEvent),
+        live: (seq) => live(seq, subscription),
+        abandon: () => {
+          subscription.close();
+          release();
+        },
+      });
+    },
+
+    /** notificationEvents: the polling counterpart of notificationAdded with afterSeq (expired ones skipped). */
+    async events(viewer: Viewer, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<NotificationView>> {
+      return readEventPage(history(viewer.id), args, (event) => !isLive(event.data.expiresAt, clock()));
     },
   };
+
+  /** The history of `notifications:<userId>` is the Notification table itself (seq = topic seq). */
+  function history(userId: string): TopicHistory<NotificationView> {
+    const topic = notificationsTopic(userId);
+    return {
+      async read(afterSeq, upTo, limit) {
+        const rows = await prisma.$queryRaw<NotificationRow[]>`
+          SELECT ${SELECT_COLUMNS} FROM "Notification"
+          WHERE "userId" = ${userId} AND "seq" > ${afterSeq}::int AND "seq" <= ${upTo}::int
+          ORDER BY "seq" ASC
+          LIMIT ${limit}::int`;
+        return rows.map((row) => toEvent(rowView(row)));
+      },
+      latest: () => latestSeq(prisma, topic),
+    };
+  }
 }
 
 export type NotificationsService = ReturnType<typeof createNotificationsService>;

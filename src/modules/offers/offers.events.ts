@@ -13,6 +13,7 @@
 import type { Prisma } from '../../generated/prisma/client.js';
 import { Role, type OfferStatus, type OfferType } from '../../generated/prisma/enums.js';
 import type { EventBus } from '../../realtime/event-bus.js';
+import { appendToLog } from '../../realtime/event-log.js';
 import { nextSeq } from '../../realtime/sequence.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
 
@@ -139,6 +140,7 @@ export async function sequenceOfferEvents(tx: SeqTx, changed: readonly OfferView
     const topic = offersTopic(view.sessionId);
     events.push({ topic, seq: await nextSeq(tx, topic), publishedAt: '', data: view });
   }
+  await appendToLog(tx, events); // the resume history: committed with the seqs
   return events;
 }
 

@@ -10,6 +10,7 @@
 import type { ObjectRef } from '@pothos/core';
 import { OfferStatus, OfferType, Role } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
+import { AFTER_SEQ_DOC, FIRST_DOC, POLL_AFTER_SEQ_DOC, eventPageRef } from '../../schema/event-page.js';
 import type { OfferView, PoolEvent, PoolEntry, UserView } from './offers.events.js';
 import { effectiveStatus } from './offers.rules.js';
 import type { MyPledges, PledgeResult } from './pool.service.js';
@@ -178,10 +179,26 @@ builder.mutationFields((t) => ({
 builder.subscriptionField('offerUpdated', (t) =>
   t.field({
     type: OfferRef,
-    description: "Every offer transition in the session from now on (made, countered, answered, withdrawn, expired), in seq order. Public.",
-    args: { sessionId: t.arg.id({ required: true }) },
-    subscribe: (_root, { sessionId }, ctx) => ctx.services.offers.subscribe(String(sessionId)),
+    description: 'Every offer transition in the session (made, countered, answered, withdrawn, expired), in seq order, from now on or after afterSeq. Public.',
+    args: { sessionId: t.arg.id({ required: true }), afterSeq: t.arg.int({ description: AFTER_SEQ_DOC }) },
+    subscribe: (_root, { sessionId, afterSeq }, ctx) => ctx.services.offers.subscribe(String(sessionId), afterSeq),
     resolve: (event) => ({ ...event.data, seq: event.seq }),
+  }),
+);
+
+const OfferEventPageRef = eventPageRef<OfferView, OfferNode>('OfferEventPage', OfferRef, (event) => ({ ...event.data, seq: event.seq }), 'offer transitions');
+
+builder.queryField('offerEvents', (t) =>
+  t.field({
+    type: OfferEventPageRef,
+    description: 'Polling fallback of offerUpdated: the transitions after afterSeq. Public.',
+    args: {
+      sessionId: t.arg.id({ required: true }),
+      afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }),
+      first: t.arg.int({ description: FIRST_DOC }),
+    },
+    guard: { rate: 'polls' },
+    resolve: (_root, { sessionId, afterSeq, first }, ctx) => ctx.services.offers.events(String(sessionId), { afterSeq, first }),
   }),
 );
 

@@ -16,8 +16,8 @@ import { OfferStatus, Role, SessionStatus, type OfferType } from '../../generate
 import { badInput, notFound } from '../../errors.js';
 import type { Viewer } from '../../guards/auth.js';
 import type { EventBus } from '../../realtime/event-bus.js';
-import { inSeqOrder } from '../../realtime/stream.js';
-import { currentSeq } from '../../realtime/sequence.js';
+import { eventLogHistory } from '../../realtime/event-log.js';
+import { readEventPage, resumableStream, type EventPage } from '../../realtime/resume.js';
 import {
   OFFER_INCLUDE,
   buildViews,
@@ -70,8 +70,10 @@ export interface OffersServiceDeps {
   minExpirySeconds?: number;
   /** How often this instance persists and publishes expiries; 0 disables the sweeper. */
   sweepIntervalMs?: number;
-  /** How long an offerUpdated subscriber waits for a missing seq before moving on. */
+  /** How long an offerUpdated subscriber waits on the bus for a missing seq before reading it from the history. */
   gapTimeoutMs?: number;
+  /** RESUME_WINDOW_SECONDS: how long offer events are kept for resuming. */
+  resumeWindowSeconds?: number;
   now?: () => Date;
   onError?: (error: unknown) => void;
   /**
@@ -128,7 +130,8 @@ const termsData = (terms: OfferTerms, now: Date) => ({
 export function createOffersService(deps: OffersServiceDeps) {
   const { prisma, bus } = deps;
   const minExpirySeconds = deps.minExpirySeconds ?? DEFAULT_MIN_EXPIRY_SECONDS;
-  const gapTimeoutMs = deps.gapTimeoutMs ?? 1_000;
+  const gapTimeoutMs = deps.gapTimeoutMs ?? 150;
+  const history = (sessionId: string) => eventLogHistory<OfferView>(prisma, offersTopic(sessionId), deps.resumeWindowSeconds ?? 300);
   const clock = deps.now ?? (() => new Date());
   const onError = deps.onError ?? (() => undefined);
   const committed = (events: readonly OfferEvent[]): void => {
@@ -365,20 +368,18 @@ export function createOffersService(deps: OffersServiceDeps) {
     requireSession,
 
     /**
-     * The session's offer transitions from now on, in seq order. Resolves once the subscription
-     * is live on the broker.
+     * The session's offer transitions in seq order: after `afterSeq` (replayed from the history,
+     * RESYNC_REQUIRED when no longer kept or ahead), else from now on. Resolves once live on the broker.
      */
-    async subscribe(sessionId: string): Promise<AsyncIterableIterator<OfferEvent>> {
+    async subscribe(sessionId: string, afterSeq?: number | null): Promise<AsyncIterableIterator<OfferEvent>> {
       await requireSession(sessionId);
-      const subscription = bus.subscribe('offers', sessionId);
-      try {
-        await subscription.ready;
-        const afterSeq = await currentSeq(prisma, offersTopic(sessionId));
-        return inSeqOrder(subscription, { startAfter: async () => afterSeq, gapWaitMs: gapTimeoutMs });
-      } catch (error) {
-        subscription.close();
-        throw error;
-      }
+      return resumableStream({ subscribe: () => bus.subscribe('offers', sessionId), history: history(sessionId), afterSeq, gapWaitMs: gapTimeoutMs });
+    },
+
+    /** offerEvents: the polling counterpart of offerUpdated. */
+    async events(sessionId: string, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<OfferView>> {
+      await requireSession(sessionId);
+      return readEventPage(history(sessionId), args);
     },
 
     /** Expires due offers now (the sweeper does this every sweepIntervalMs). */

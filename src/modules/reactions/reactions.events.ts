@@ -14,6 +14,7 @@
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import type { ReactionType } from '../../generated/prisma/enums.js';
 import type { EventBus } from '../../realtime/event-bus.js';
+import { appendToLog } from '../../realtime/event-log.js';
 import { nextSeq } from '../../realtime/sequence.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
 import {
@@ -124,7 +125,9 @@ export function createReactionPublisher(deps: {
         counts: toCountList(aggregate.counts),
         heatmap,
       };
-      return { topic, seq, publishedAt: '', data } satisfies ReactionBurstEvent;
+      const event = { topic, seq, publishedAt: '', data } satisfies ReactionBurstEvent;
+      await appendToLog(tx, [event]); // the resume history, committed with the seq
+      return event;
     });
     if (!event) return null;
     event.publishedAt = new Date().toISOString();

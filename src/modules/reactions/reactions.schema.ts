@@ -1,6 +1,7 @@
 import { ReactionType } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
-import type { ReactionBurstEvent } from './reactions.events.js';
+import { AFTER_SEQ_DOC, FIRST_DOC, POLL_AFTER_SEQ_DOC, eventPageRef } from '../../schema/event-page.js';
+import type { ReactionBurstData, ReactionBurstEvent } from './reactions.events.js';
 import { STATS_MAX_SECONDS, type ReactionStats } from './reactions.service.js';
 
 const HEATMAP_DOC =
@@ -101,9 +102,26 @@ builder.queryField('reactionStats', (t) =>
 builder.subscriptionField('reactions', (t) =>
   t.field({
     type: ReactionBurstRef,
-    description: 'One burst per REACTION_WINDOW_MS window that had reactions, live from subscribing (no snapshot); anyone may watch.',
-    args: { sessionId: t.arg.id({ required: true }) },
-    subscribe: (_root, { sessionId }, ctx) => ctx.services.reactions.subscribe(String(sessionId)),
+    description:
+      'One burst per REACTION_WINDOW_MS window that had reactions, in seq order: live from subscribing (no snapshot), or after afterSeq; anyone may watch.',
+    args: { sessionId: t.arg.id({ required: true }), afterSeq: t.arg.int({ description: AFTER_SEQ_DOC }) },
+    subscribe: (_root, { sessionId, afterSeq }, ctx) => ctx.services.reactions.subscribe(String(sessionId), afterSeq),
     resolve: (event) => event,
+  }),
+);
+
+const ReactionEventPageRef = eventPageRef<ReactionBurstData, ReactionBurstEvent>('ReactionEventPage', ReactionBurstRef, (event) => event, 'reaction bursts');
+
+builder.queryField('reactionEvents', (t) =>
+  t.field({
+    type: ReactionEventPageRef,
+    description: 'Polling fallback of reactions: the bursts after afterSeq; anyone may read.',
+    args: {
+      sessionId: t.arg.id({ required: true }),
+      afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }),
+      first: t.arg.int({ description: FIRST_DOC }),
+    },
+    guard: { rate: 'polls' },
+    resolve: (_root, { sessionId, afterSeq, first }, ctx) => ctx.services.reactions.events(String(sessionId), { afterSeq, first }),
   }),
 );

@@ -11,7 +11,8 @@ import { SessionStatus, type ReactionType } from '../../generated/prisma/enums.j
 import { AppError, ErrorCode, badInput } from '../../errors.js';
 import type { Viewer } from '../../guards/auth.js';
 import type { EventBus } from '../../realtime/event-bus.js';
-import { currentSeq } from '../../realtime/sequence.js';
+import { eventLogHistory } from '../../realtime/event-log.js';
+import { readEventPage, resumableStream, type EventPage } from '../../realtime/resume.js';
 import { topicName } from '../../realtime/topics.js';
 import {
   REACTION_TYPES,
@@ -25,8 +26,7 @@ import {
   type ReactionEntry,
 } from './aggregate.js';
 import { sessionNotFound, sessionNotLive } from './reactions.errors.js';
-import { inSeqOrder } from '../../realtime/stream.js';
-import { createReactionPublisher, type ReactionBurstEvent, type ReactionPublisher } from './reactions.events.js';
+import { createReactionPublisher, type ReactionBurstData, type ReactionBurstEvent, type ReactionPublisher } from './reactions.events.js';
 import type { ReactionStore } from './reactions.store.js';
 
 export interface SendReactionInput {
@@ -102,10 +102,14 @@ export function createReactionsService(deps: {
    * fresh on this instance and at most a second old for changes made on others.
    */
   sessionStatus: (sessionId: string) => Promise<SessionStatus | null>;
+  /** RESUME_WINDOW_SECONDS: how long bursts are kept for resuming. */
+  resumeWindowSeconds?: number;
   now?: () => number;
 }) {
   const { prisma, bus, store, windowMs, onError } = deps;
   const now = deps.now ?? Date.now;
+  const history = (sessionId: string) =>
+    eventLogHistory<ReactionBurstData>(prisma, topicName('reactions', sessionId), deps.resumeWindowSeconds ?? 300);
   const publisher: ReactionPublisher = createReactionPublisher({
     prisma,
     bus,
@@ -184,14 +188,24 @@ export function createReactionsService(deps: {
     /** NOT_FOUND unless the session exists (status through the cache). */
     requireSession,
 
-    /** Live bursts of the session, in seq order, from the moment the subscription is live. */
-    async subscribe(sessionId: string): Promise<AsyncIterableIterator<ReactionBurstEvent>> {
+    /**
+     * The session's bursts in seq order: after `afterSeq` (replayed from the history;
+     * RESYNC_REQUIRED when no longer kept or ahead), else from the moment the subscription is live.
+     */
+    async subscribe(sessionId: string, afterSeq?: number | null): Promise<AsyncIterableIterator<ReactionBurstEvent>> {
       await requireSession(sessionId);
-      const topic = topicName('reactions', sessionId);
-      return inSeqOrder(bus.subscribe('reactions', sessionId, { maxBuffer: SUBSCRIBER_MAX_BUFFER }), {
-        startAfter: () => currentSeq(prisma, topic),
-        gapWaitMs: Math.min(2_000, Math.max(200, 2 * windowMs)),
+      return resumableStream({
+        subscribe: () => bus.subscribe('reactions', sessionId, { maxBuffer: SUBSCRIBER_MAX_BUFFER }),
+        history: history(sessionId),
+        afterSeq,
+        gapWaitMs: Math.min(500, Math.max(100, windowMs)),
       });
+    },
+
+    /** reactionEvents: the polling counterpart of reactions. */
+    async events(sessionId: string, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<ReactionBurstData>> {
+      await requireSession(sessionId);
+      return readEventPage(history(sessionId), args);
     },
 
     /** Analytics from the durable windows: the completed windows of the last `lastSeconds`. */

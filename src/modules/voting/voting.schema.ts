@@ -158,6 +158,20 @@ builder.mutationField('castVote', (t) =>
   }),
 );
 
+builder.queryField('tally', (t) =>
+  t.field({
+    type: TallyUpdateRef,
+    description: 'The current standings as tallyUpdated delivers them (seq of the latest published update): what a client that cannot stream polls.',
+    args: { competitionId: t.arg.id({ required: true }) },
+    guard: { rate: 'polls' },
+    resolve: async (_root, { competitionId }, ctx) => {
+      const id = String(competitionId);
+      await ctx.services.competitions.require(id);
+      return ctx.services.tallies.snapshot(id);
+    },
+  }),
+);
+
 builder.subscriptionField('tallyUpdated', (t) =>
   t.field({
     type: TallyUpdateRef,
