@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
+import { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -212,11 +213,12 @@ interface Producer {
   readonly lost: number;
   /** Resolves once `n` more ticks are done. */
   ticksLater(n: number): Promise<void>;
-  stop(): Promise<void>;
+  /** Ends the loop; then, with `lastVia`, commits one more event per stream through that instance. */
+  stop(lastVia?: ServerProcess): Promise<void>;
 }
 
 /**
- * Commits one event per stream every TICK_MS, each through `target(field)`, until stopped.
+ * Commits one event per stream every TICK_MS, each through `target(field, tick)`, until stopped.
  * `isDown(server)`: failures there are expected (an instance being killed), not test failures.
  */
 function startProducer(
@@ -230,22 +232,25 @@ function startProducer(
   let ticks = 0;
   let lost = 0;
   let stopped = false;
+  const tick = (via: (field: string) => ServerProcess): Promise<unknown> => {
+    const i = ticks;
+    return Promise.all(
+      STREAMS.map(async (c) => {
+        const server = via(c.field);
+        try {
+          await c.produce(server, s, i);
+          acknowledged[c.field]! += 1;
+        } catch (error) {
+          if (isDown(server)) lost += 1;
+          else failures.push(`${c.field} #${i} on ${server.url}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }),
+    );
+  };
   const loop = (async () => {
     while (!stopped && ticks < MAX_TICKS) {
       const started = Date.now();
-      const i = ticks;
-      await Promise.all(
-        STREAMS.map(async (c) => {
-          const server = target(c.field, i);
-          try {
-            await c.produce(server, s, i);
-            acknowledged[c.field]! += 1;
-          } catch (error) {
-            if (isDown(server)) lost += 1;
-            else failures.push(`${c.field} #${i} on ${server.url}: ${error instanceof Error ? error.message : String(error)}`);
-          }
-        }),
-      );
+      await tick((field) => target(field, ticks));
       ticks += 1;
       for (const waiter of waiters.filter((w) => ticks >= w.at)) {
         waiters.splice(waiters.indexOf(waiter), 1);
@@ -269,9 +274,13 @@ function startProducer(
         `${n} more producer ticks`,
         new Promise<void>((resolve) => waiters.push({ at: ticks + n, resolve })),
       ),
-    async stop() {
+    async stop(lastVia) {
       stopped = true;
       await loop;
+      if (lastVia) {
+        await tick(() => lastVia);
+        ticks += 1;
+      }
     },
   };
 }
@@ -294,11 +303,11 @@ async function history(server: ServerProcess, c: StreamCase, s: Stage): Promise<
 }
 
 /**
- * Stops the producer and reads what every subscriber must have received: each stream's history
+ * Stops the producer (see Producer.stop for `lastVia`) and reads what every subscriber must have received: each stream's history
  * once every acknowledged reaction is in a committed burst (the last windows close after the stop).
  */
-async function finalHistories(server: ServerProcess, s: Stage, producer: Producer): Promise<Map<string, Item[]>> {
-  await producer.stop();
+async function finalHistories(server: ServerProcess, s: Stage, producer: Producer, lastVia?: ServerProcess): Promise<Map<string, Item[]>> {
+  await producer.stop(lastVia);
   expect(producer.failures).toEqual([]);
   const reactions = stream('reactions');
   await until(10_000, 'every acknowledged reaction in a burst', async () => {
@@ -446,6 +455,36 @@ describe('resume across a lost connection and a lost instance', () => {
       await producer.stop();
       await closeAll(subs.map(({ sub }) => sub));
       await proxy.close();
+    }
+  });
+
+  it('a publish that fails: the instance lives on, and subscribers on both instances get its committed events from the history', async () => {
+    // An instance whose Redis user may not PUBLISH: it commits each event (with its history) and
+    // its publish fails, as when Redis is gone past the client's retries. Nobody hears of those
+    // events on the bus; the next event published reveals the gap, which the history fills.
+    const admin = new Redis(cluster.redisUrl);
+    await admin.call('ACL', 'SETUSER', 'resume-nopublish', 'on', '>resume-secret', '~*', '&*', '+@all', '-publish');
+    await admin.quit();
+    const port = new URL(cluster.redisUrl).port;
+    const p = await startServerProcess({ ...cluster.env, REDIS_URL: `redis://resume-nopublish:resume-secret@127.0.0.1:${port}` });
+    const s = await stage(b);
+    const subs = [...subscribers(s, b.url), ...subscribers(s, p.url)].map((x, i) => ({ ...x, label: `${x.label} on ${i < 8 ? 'B' : 'P'}` }));
+    const producer = startProducer(s, (_field, tick) => (tick % 2 === 0 ? p : b));
+    try {
+      await producer.ticksLater(12);
+      // The last events go through B, so that a gap at the end is revealed too.
+      const histories = await finalHistories(b, s, producer, b);
+      for (const { label, c, sub } of subs) {
+        const expected = histories.get(c.field)!;
+        await within(15_000, `${label} up to seq ${expected.length}`, sub.waitForSeq(expected.length, 15_000));
+        expectExact(label, sub.items(), expected);
+        expect({ label, errors: sub.serverErrors(), connections: sub.connections }).toEqual({ label, errors: [], connections: 1 });
+      }
+      expect((await fetch(`${p.url}/health`)).status).toBe(200);
+    } finally {
+      await producer.stop();
+      await closeAll(subs.map(({ sub }) => sub));
+      await p.stop();
     }
   });
 
