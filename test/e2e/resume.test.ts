@@ -7,8 +7,11 @@
  * the same events the polling query pages through. Over graphql-ws and Yoga's distinct SSE with
  * afterSeq; over SSE the way EventSource does it (the same URL again, `Last-Event-ID` from the
  * last `id:`), both as a fetch client and as a real Chromium EventSource behind a proxy that
- * moves to the surviving instance. Cursors that cannot be served fail at once with
- * RESYNC_REQUIRED: AHEAD for one ahead of the topic, NOT_KEPT beyond RESUME_WINDOW_SECONDS.
+ * moves to the surviving instance. An instance whose events are committed but never published
+ * (its PUBLISH fails) serves on, and every subscriber still gets them, from the history. Cursors
+ * that cannot be served fail at once with RESYNC_REQUIRED: AHEAD for one ahead of the topic,
+ * NOT_KEPT beyond RESUME_WINDOW_SECONDS (on a third instance with a 2 s window: A and B keep the
+ * default, so that the browser's own ~3 s reconnection delay stays well inside it).
  *
  * The SIGKILL test is last: the cluster has one instance after it.
  */
