@@ -114,7 +114,11 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     ? createBusRedisEventTarget({
         publisher: redis.publisher,
         subscriber: redis.subscriber,
-        onPublishError: (error, topic) => logger.error('event bus publish failed (resumable streams fill the gap from their history)', { topic, error }),
+        onPublishError: (error, topic, willRetry) =>
+          logger.error(willRetry ? 'event bus publish failed; retrying' : 'event bus publish given up (resumable streams fill the gap from their history)', {
+            topic,
+            error,
+          }),
       })
     : (new EventTarget() as BusEventTarget);
   // On Redis, a PING on the subscriber connection is answered only after every SUBSCRIBE sent
