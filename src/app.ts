@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import type { Config } from './config.js';
 import type { Services } from './context.js';
 import { createRemoteJWKSet } from 'jose';
@@ -61,6 +60,7 @@ import { useStreamCursors } from './realtime/cursors.js';
 import { createEventBus, type BusEventTarget } from './realtime/event-bus.js';
 import { createHistoryPruner } from './realtime/event-log.js';
 import { deliveryPoliciesOf, useDeliveryPolicies, type DeliveryStats } from './realtime/delivery.js';
+import { createBusRedisEventTarget } from './realtime/redis-event-target.js';
 import { useSharedSubscriptions, type SharedSubscriptionsPlugin } from './realtime/shared-subscriptions.js';
 import { createMaskError } from './schema/errors.js';
 import { schema } from './schema/index.js';
@@ -114,7 +114,15 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   const prisma = database.prisma;
 
   const eventTarget: BusEventTarget = redis
-    ? createRedisEventTarget({ publishClient: redis.publisher, subscribeClient: redis.subscriber })
+    ? createBusRedisEventTarget({
+        publisher: redis.publisher,
+        subscriber: redis.subscriber,
+        onPublishError: (error, topic, willRetry) =>
+          logger.error(willRetry ? 'event bus publish failed; retrying' : 'event bus publish given up (resumable streams fill the gap from their history)', {
+            topic,
+            error,
+          }),
+      })
     : (new EventTarget() as BusEventTarget);
   // On Redis, a PING on the subscriber connection is answered only after every SUBSCRIBE sent
   // before it: that is the moment a new subscription is live.

@@ -58,11 +58,11 @@ const ID = '[\\w-]+';
 const BLOCKS: Record<string, ShellBlock | GraphqlBlock> = {
   token: { lang: 'sh', session: 'token', prints: [/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/m] },
   http: { lang: 'sh', session: 'transports', prints: [new RegExp(`"createCompetition":\\{"id":"${ID}","status":"DRAFT"\\}`)] },
-  sse: { lang: 'sh', session: 'transports', until: /event: next\ndata: \{"data":\{"tallyUpdated":\{"seq":\d+,"totalVotes":0,"entries":\[\]\}\}\}/ },
+  sse: { lang: 'sh', session: 'transports', until: /event: next\nid: \d+\ndata: \{"data":\{"tallyUpdated":\{"seq":\d+,"totalVotes":0,"entries":\[\]\}\}\}/ },
   'walkthrough-tokens': { lang: 'sh', session: 'walkthrough' },
   'walkthrough-create': { lang: 'sh', session: 'walkthrough', prints: [new RegExp(`^competition ${ID}, pitches ${ID} ${ID} ${ID}$`, 'm')] },
   'walkthrough-open': { lang: 'sh', session: 'walkthrough', prints: [/"openCompetition":\{"status":"OPEN","openedAt":"[\d-]+T/] },
-  'walkthrough-watch': { lang: 'sh', session: 'walkthrough', waitFor: /event: next\ndata: \{"data":\{"tallyUpdated":\{"seq":\d+,"totalVotes":0,/ },
+  'walkthrough-watch': { lang: 'sh', session: 'walkthrough', waitFor: /event: next\nid: \d+\ndata: \{"data":\{"tallyUpdated":\{"seq":\d+,"totalVotes":0,/ },
   'walkthrough-vote': {
     lang: 'sh',
     session: 'walkthrough',
