@@ -59,6 +59,7 @@ import { createRedisPresenceStore } from './modules/presence/presence.store.redi
 import { useStreamCursors } from './realtime/cursors.js';
 import { createEventBus, type BusEventTarget } from './realtime/event-bus.js';
 import { createHistoryPruner } from './realtime/event-log.js';
+import { deliveryPoliciesOf, useDeliveryPolicies, type DeliveryStats } from './realtime/delivery.js';
 import { createBusRedisEventTarget } from './realtime/redis-event-target.js';
 import { useSharedSubscriptions, type SharedSubscriptionsPlugin } from './realtime/shared-subscriptions.js';
 import { createMaskError } from './schema/errors.js';
@@ -73,6 +74,8 @@ export interface App {
   readonly database: Database;
   readonly logger: Logger;
   readonly sharedSubscriptions: SharedSubscriptionsPlugin;
+  /** Results held for clients that are behind, and subscriptions ended as slow consumers (delivery.ts). */
+  deliveryStats(): DeliveryStats;
   /** Listens on config.port (0 = any free port); resolves with the bound URL. */
   start(): Promise<{ url: string; port: number }>;
   /** Graceful: stop accepting, end subscriptions (WS 1001), finish in-flight work, disconnect. */
@@ -296,16 +299,11 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     exposeInternals: config.nodeEnv === 'development',
     onUnexpected: (error) => logger.error('unexpected error in a GraphQL operation', { error }),
   });
-  // Only public root fields whose payload is the same for every viewer may share one execution.
-  const sharedSubscriptions = useSharedSubscriptions({
-    fields: {
-      tallyUpdated: 'snapshot',
-      sessionUpdated: 'snapshot',
-      investmentPoolUpdated: 'snapshot',
-      reactions: 'events',
-      offerUpdated: 'events',
-    },
-  });
+  // Each Subscription field declares its delivery (src/schema/delivery-plugin.ts): whether its
+  // payload is the same for every viewer (one shared execution) and what a slow watcher gets.
+  const deliveryPolicies = deliveryPoliciesOf(schema);
+  const sharedSubscriptions = useSharedSubscriptions({ policies: deliveryPolicies });
+  const delivery = useDeliveryPolicies({ policies: deliveryPolicies, maxClientBufferBytes: config.subscriptionClientBufferBytes });
   let stopping = false;
   const yoga = createYogaServer({
     schema,
@@ -316,7 +314,11 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     maskError,
     exposeInternals: config.nodeEnv === 'development',
     trustProxy: config.trustProxy,
-    limits: { maxBatchSize: config.limits.maxBatchSize, maxRequestBodyBytes: config.limits.maxRequestBodyBytes },
+    limits: {
+      maxBatchSize: config.limits.maxBatchSize,
+      maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
+      clientBufferBytes: config.subscriptionClientBufferBytes,
+    },
     extraPlugins: [
       useQueryLimits({ maxDepth: config.limits.maxQueryDepth, maxComplexity: config.limits.maxQueryComplexity, maxTokens: config.limits.maxQueryTokens }),
       useStreamGuards({ access, maskError }),
@@ -331,6 +333,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
       useTallyViewerCount(viewers),
       useStreamCursors(), // wraps graphql-js's subscribe directly: before sharedSubscriptions
       sharedSubscriptions,
+      delivery, // after sharedSubscriptions: it leaves the operations they serve alone
     ],
     readiness: async () => {
       if (stopping) throw new Error('shutting down');
@@ -359,6 +362,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
       maxPayloadBytes: config.limits.wsMaxMessageBytes,
       connectionInitTimeoutMs: config.limits.wsConnectionInitTimeoutMs,
       maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
+      clientBufferBytes: config.subscriptionClientBufferBytes,
     },
     trackConnection: (viewer) => presence.tracker.open(viewer.id, 'graphql-ws'),
   });
@@ -398,6 +402,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     database,
     logger,
     sharedSubscriptions,
+    deliveryStats: () => delivery.stats(),
     start: () =>
       new Promise((resolve, reject) => {
         const failed = (error: unknown): void => reject(listenError(error, config.port, config.host));

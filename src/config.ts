@@ -109,6 +109,12 @@ export interface Config {
    * fraud alerts) are kept at least this long for clients resuming with afterSeq / Last-Event-ID.
    */
   resumeWindowSeconds: number;
+  /**
+   * SUBSCRIPTION_CLIENT_BUFFER_BYTES [1048576]: bytes written for a client and not yet taken by its
+   * connection beyond which its subscriptions hold results back (snapshot fields keep the newest,
+   * event fields up to their maxQueued, then end with RATE_LIMITED / SLOW_CONSUMER).
+   */
+  subscriptionClientBufferBytes: number;
   /** WS_KEEP_ALIVE_MS [12000]: graphql-ws ping interval; a peer that misses a pong for as long is dropped. SSE pings every 12 s (Yoga's and graphql-sse's own). */
   wsKeepAliveMs: number;
   /** SHUTDOWN_TIMEOUT_MS [8000]: in-flight work gets this long after SIGTERM before a forced exit. */
@@ -280,6 +286,7 @@ export function loadConfig(env: Env = process.env): Config {
     presenceConnectionTtlMs: int(env, 'PRESENCE_CONNECTION_TTL_MS', 30_000, { min: 300, max: 3_600_000 }),
     maxSubscriptionsPerConnection,
     resumeWindowSeconds: int(env, 'RESUME_WINDOW_SECONDS', 300, { min: 1, max: 30 * 86_400 }),
+    subscriptionClientBufferBytes: int(env, 'SUBSCRIPTION_CLIENT_BUFFER_BYTES', 1_048_576, { min: 1_024, max: 1_073_741_824 }),
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 8000, { min: 100, max: 60_000 }),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),

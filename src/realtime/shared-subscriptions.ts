@@ -23,6 +23,7 @@
 import { getOperationAST, Kind, print, type ArgumentNode, type DocumentNode, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { seqOf, type CursorContext } from './cursors.js';
+import { slowConsumerResult, type ClientBacklogContext, type DeliveryPolicy } from './delivery.js';
 
 export type SharedKind = 'snapshot' | 'events';
 
@@ -154,7 +155,20 @@ export function createSharedStream(
   let latest: Frame | undefined;
   let ended = false;
 
-  const fellBehind = (): Error => new Error(`subscriber fell ${maxBuffer} events behind and was disconnected`);
+  /**
+   * An event stream's subscriber that fell maxBuffer behind: its stream ends with RATE_LIMITED
+   * (SLOW_CONSUMER), delivered as its last result; it resumes from its cursor (delivery.ts).
+   */
+  const endSlow = (subscriber: Subscriber): void => {
+    subscriber.backlog.length = 0;
+    subscriber.queue.length = 0;
+    const result = slowConsumerResult(maxBuffer);
+    const wake = subscriber.waiting;
+    subscriber.waiting = undefined;
+    if (wake) wake({ value: result, done: false });
+    else subscriber.queue.push(result);
+    finish(subscriber);
+  };
 
   /** The iterator's path: one result per next(), through the Yoga pipeline's per-result hooks. */
   const deliverSlow = (subscriber: Subscriber, result: ExecutionResult): void => {
@@ -165,7 +179,7 @@ export function createSharedStream(
     } else if (kind === 'snapshot') {
       subscriber.queue[0] = result;
     } else if (subscriber.queue.length >= maxBuffer) {
-      finish(subscriber, fellBehind());
+      endSlow(subscriber);
     } else {
       subscriber.queue.push(result);
     }
@@ -216,7 +230,7 @@ export function createSharedStream(
       return;
     }
     if (kind === 'snapshot' && subscriber.backlog.length > 0) subscriber.backlog[subscriber.backlog.length - 1] = frame;
-    else if (subscriber.backlog.length >= maxBuffer) return finish(subscriber, fellBehind());
+    else if (subscriber.backlog.length >= maxBuffer) return endSlow(subscriber);
     else subscriber.backlog.push(frame);
     if (!subscriber.retryArmed) flushBacklog(subscriber);
   };
@@ -355,10 +369,21 @@ function resumes(args: readonly ArgumentNode[], variables: Record<string, unknow
 }
 
 export interface SharedSubscriptionsOptions {
-  /** Root subscription fields whose results do not depend on the viewer. */
-  fields: Record<string, SharedKind>;
-  maxBuffer?: number;
+  /**
+   * Every Subscription field's delivery policy (src/schema/delivery-plugin.ts): those declared
+   * `shared` (results that do not depend on the viewer) share executions, snapshot ones
+   * conflating, event ones holding up to their maxQueued per subscriber.
+   */
+  policies: ReadonlyMap<string, DeliveryPolicy>;
 }
+
+interface SharedField {
+  kind: SharedKind;
+  maxBuffer: number;
+}
+
+/** A snapshot stream's read-ahead bound (older snapshots are dropped first, so it only caps memory). */
+const SNAPSHOT_MAX_BUFFER = 1_000;
 
 export interface SharedSubscriptionsPlugin extends Plugin {
   /** Shared streams and their subscribers, for metrics and tests. */
@@ -366,21 +391,25 @@ export interface SharedSubscriptionsPlugin extends Plugin {
 }
 
 export function useSharedSubscriptions(options: SharedSubscriptionsOptions): SharedSubscriptionsPlugin {
-  const { fields, maxBuffer = 1_000 } = options;
+  const fields = new Map<string, SharedField>();
+  for (const [name, policy] of options.policies) {
+    if (!policy.shared) continue;
+    fields.set(name, policy.kind === 'snapshot' ? { kind: 'snapshot', maxBuffer: SNAPSHOT_MAX_BUFFER } : { kind: 'events', maxBuffer: policy.maxQueued });
+  }
   const streams = new Map<string, SharedStream>();
 
-  function kindOf(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): SharedKind | undefined {
+  function sharedFieldOf(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): SharedField | undefined {
     const operation = getOperationAST(document, operationName);
     if (operation?.operation !== 'subscription') return undefined;
-    let kind: SharedKind | undefined;
+    let shared: SharedField | undefined;
     for (const selection of operation.selectionSet.selections) {
       if (selection.kind !== Kind.FIELD || selection.directives?.length) return undefined;
-      const fieldKind = fields[selection.name.value];
-      if (!fieldKind || (kind && kind !== fieldKind)) return undefined;
+      const field = fields.get(selection.name.value);
+      if (!field || (shared && (shared.kind !== field.kind || shared.maxBuffer !== field.maxBuffer))) return undefined;
       if (resumes(selection.arguments ?? [], variables)) return undefined;
-      kind = fieldKind;
+      shared = field;
     }
-    return kind;
+    return shared;
   }
 
   return {
@@ -388,11 +417,14 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
       // A resuming subscriber replays its own past first (resume.ts): it runs on its own.
       if ((args.contextValue as CursorContext | undefined)?.lastEventSeq !== undefined) return;
-      const kind = kindOf(args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
-      if (!kind) return;
+      const shared = sharedFieldOf(args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
+      if (!shared) return;
       const key = `${printOnce(args.document)}\u0000${args.operationName ?? ''}\u0000${stableJson(args.variableValues ?? {})}`;
       setSubscribeFn(async (subscribeArgs) => {
-        const sink = (subscribeArgs.contextValue as DirectSinkContext | undefined)?.directSink;
+        const context = subscribeArgs.contextValue as (DirectSinkContext & ClientBacklogContext) | undefined;
+        const sink = context?.directSink;
+        // This operation's backpressure is the shared stream's (per subscriber), not delivery.ts's.
+        if (context) context.sharedDelivery = true;
         const existing = streams.get(key);
         if (existing) return existing.attach(sink);
         const source = await subscribeFn(subscribeArgs);
@@ -404,7 +436,7 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
           void (source as AsyncIterableIterator<ExecutionResult>).return?.();
           return raced.attach(sink);
         }
-        const stream = createSharedStream(source as AsyncIterableIterator<ExecutionResult>, kind, maxBuffer, () => {
+        const stream = createSharedStream(source as AsyncIterableIterator<ExecutionResult>, shared.kind, shared.maxBuffer, () => {
           if (streams.get(key) === stream) streams.delete(key);
         });
         streams.set(key, stream);

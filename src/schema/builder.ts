@@ -3,6 +3,7 @@ import SchemaBuilder from '@pothos/core';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import StreamCursorsPlugin from './stream-cursors.plugin.js';
+import DeliveryPlugin from './delivery-plugin.js';
 import GuardPlugin from './guard-plugin.js';
 import type { Context } from '../context.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
@@ -22,7 +23,7 @@ export const builder = new SchemaBuilder<{
 }>({
   // Order matters: the first plugin wraps outermost, so scope-auth decides before the guards run
   // (auth → rate → fraud → resolver, see guard-plugin.ts).
-  plugins: [ScopeAuthPlugin, GuardPlugin, PrismaPlugin, StreamCursorsPlugin],
+  plugins: [ScopeAuthPlugin, GuardPlugin, PrismaPlugin, StreamCursorsPlugin, DeliveryPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     // Subscriptions are checked when they start, not only on each event.

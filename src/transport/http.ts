@@ -88,7 +88,7 @@ export function createYogaServer(deps: {
   /** Runs last, so it wraps the final subscribe function (see shared-subscriptions.ts). */
   extraPlugins?: Plugin[];
   /** MAX_BATCH_SIZE and MAX_REQUEST_BODY_BYTES (README "Limits"). */
-  limits?: { maxBatchSize: number; maxRequestBodyBytes: number };
+  limits?: { maxBatchSize: number; maxRequestBodyBytes: number; clientBufferBytes?: number };
 }): Yoga {
   const { schema, prisma, services, authenticator, logger, maskError } = deps;
 
@@ -126,7 +126,7 @@ export function createYogaServer(deps: {
       useRequestBodyLimit({ maxBytes: deps.limits?.maxRequestBodyBytes ?? 1_048_576 }),
       useRequestParamErrors(), // ?variables=oops is the client's error (400), not an internal one
       useGraphQLSSE({ endpoint: GRAPHQL_SSE_PATH, maskError }), // request errors answered 4xx, masked (graphql-sse.ts)
-      useSseTransport({ endpoint: GRAPHQL_PATH }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
+      useSseTransport({ endpoint: GRAPHQL_PATH, clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576 }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
       useReady({ endpoint: '/ready', check: deps.readiness }),
       ...(deps.extraPlugins ?? []),
     ],

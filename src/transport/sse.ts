@@ -19,8 +19,6 @@ import { seqOf } from '../realtime/cursors.js';
 import type { DirectSink, DirectSinkContext } from '../realtime/shared-subscriptions.js';
 
 const PING_INTERVAL_MS = 12_000;
-/** Unsent bytes above which a direct write waits for the client (then the newest snapshot wins). */
-const MAX_BUFFERED_BYTES = 1 << 20;
 
 const HEADERS = {
   'Content-Type': 'text/event-stream',
@@ -60,7 +58,8 @@ class SseChannel {
   readonly body = new PassThrough();
   private closed = false;
 
-  constructor() {
+  /** @param maxBufferedBytes unsent bytes above which a direct write waits for the client (delivery.ts). */
+  constructor(private readonly maxBufferedBytes: number) {
     this.body.write(COMMENT); // some browsers wait for a first byte before they report the response
     this.body.once('close', () => (this.closed = true));
   }
@@ -68,7 +67,7 @@ class SseChannel {
   readonly sink: DirectSink = {
     write: (result, retry) => {
       if (this.closed || this.body.writableEnded) return 'closed';
-      if (this.body.writableLength > MAX_BUFFERED_BYTES) {
+      if (this.body.writableLength > this.maxBufferedBytes) {
         this.body.once('drain', retry);
         return 'busy';
       }
@@ -118,7 +117,7 @@ function wantsSse(request: Request, endpoint: string): boolean {
   return url.slice(start, end === -1 ? undefined : end) === endpoint;
 }
 
-export function useSseTransport(options: { endpoint: string }): Plugin<DirectSinkContext> {
+export function useSseTransport(options: { endpoint: string; clientBufferBytes: number }): Plugin<DirectSinkContext> {
   const channels = new WeakMap<Request, SseChannel>();
   return {
     onContextBuilding({ context, extendContext }) {
@@ -126,8 +125,10 @@ export function useSseTransport(options: { endpoint: string }): Plugin<DirectSin
       // graphql-ws sets its own sink; graphql-sse (another path) consumes its iterators itself.
       if (!request || (context as DirectSinkContext).directSink || !wantsSse(request, options.endpoint)) return;
       let channel = channels.get(request);
-      if (!channel) channels.set(request, (channel = new SseChannel()));
-      extendContext({ directSink: channel.sink });
+      if (!channel) channels.set(request, (channel = new SseChannel(options.clientBufferBytes)));
+      const body = channel.body;
+      // Backpressure (src/realtime/delivery.ts): what this client has not taken yet.
+      extendContext({ directSink: channel.sink, clientBacklog: () => body.writableLength } as DirectSinkContext);
     },
     onResultProcess({ request, result, setResultProcessor, serverContext }) {
       const channel = channels.get(request);

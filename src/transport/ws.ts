@@ -92,8 +92,6 @@ function refreshToken(payload: unknown): unknown {
   return payload && typeof payload === 'object' && 'authorization' in payload ? (payload as Record<string, unknown>)['authorization'] : undefined;
 }
 
-/** Unsent bytes above which a direct write waits for the client to catch up (then the newest snapshot wins). */
-const DIRECT_MAX_BUFFERED_BYTES = 1 << 20;
 const DIRECT_RETRY_MS = 50;
 
 /**
@@ -102,12 +100,12 @@ const DIRECT_RETRY_MS = 50;
  * would have built (it would stringify the whole message again per subscriber, and pass every
  * result through several async iterators first: 12% and ~10% of the CPU at 10k subscribers).
  */
-function directSinkFor(socket: WebSocket, id: string): DirectSink {
+function directSinkFor(socket: WebSocket, id: string, maxBufferedBytes: number): DirectSink {
   const prefix = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
   const retryWhenDrained = (retry: () => void): void => {
     const check = (): void => {
       if (socket.readyState !== socket.OPEN) return;
-      if (socket.bufferedAmount > DIRECT_MAX_BUFFERED_BYTES) setTimeout(check, DIRECT_RETRY_MS).unref();
+      if (socket.bufferedAmount > maxBufferedBytes) setTimeout(check, DIRECT_RETRY_MS).unref();
       else retry();
     };
     setTimeout(check, DIRECT_RETRY_MS).unref();
@@ -115,7 +113,7 @@ function directSinkFor(socket: WebSocket, id: string): DirectSink {
   return {
     write(result, retry) {
       if (socket.readyState !== socket.OPEN) return 'closed';
-      if (socket.bufferedAmount > DIRECT_MAX_BUFFERED_BYTES) {
+      if (socket.bufferedAmount > maxBufferedBytes) {
         retryWhenDrained(retry);
         return 'busy';
       }
@@ -154,7 +152,13 @@ export function attachGraphqlWs(deps: {
   /** Maps GraphQL request errors (syntax, validation) like the HTTP path does. */
   maskError: (error: unknown, message: string) => Error;
   /** Protocol limits (src/guards/ws-limits.ts; README "Limits"). */
-  limits: { maxPayloadBytes: number; connectionInitTimeoutMs: number; maxOperationsPerConnection: number };
+  limits: {
+    maxPayloadBytes: number;
+    connectionInitTimeoutMs: number;
+    maxOperationsPerConnection: number;
+    /** SUBSCRIPTION_CLIENT_BUFFER_BYTES: unsent bytes above which this client's results wait (delivery.ts). */
+    clientBufferBytes: number;
+  };
   /**
    * Presence (src/modules/presence): every authenticated connection is a live connection of its
    * user from before the ack until the socket closes, and so is every subscription authenticated
@@ -257,7 +261,9 @@ export function attachGraphqlWs(deps: {
           viewer,
           clientIp: clientIpOf(ctx.extra.request.socket.remoteAddress, headerOf(ctx.extra.request.headers['x-forwarded-for']), deps.trustProxy),
           deviceId: deviceIdOf(ctx.connectionParams?.['deviceId']),
-          directSink: directSinkFor(ctx.extra.socket, id),
+          directSink: directSinkFor(ctx.extra.socket, id, deps.limits.clientBufferBytes),
+          // Backpressure (src/realtime/delivery.ts): what this client has not taken yet.
+          clientBacklog: () => ctx.extra.socket.bufferedAmount,
         });
         let document;
         try {

@@ -46,8 +46,10 @@ describe('cpuSplit', () => {
 describe.runIf(existsSync('/proc/self/stat'))('cpuSeconds', () => {
   it("counts a descendant's CPU after it has exited (a PostgreSQL backend that ends mid-run)", async () => {
     const before = { tree: cpuSeconds(process.pid, true), own: cpuSeconds(process.pid, false) };
-    // A child that burns ~400 ms of CPU and exits; Node reaps it, moving its time into our cutime.
-    const child = spawn(process.execPath, ['-e', 'const e = Date.now() + 400; while (Date.now() < e);'], { stdio: 'ignore' });
+    // A child that burns 400 ms of its own CPU time (not wall time: the machine may be loaded) and
+    // exits; Node reaps it, moving its time into our cutime.
+    const burn = 'const e = process.cpuUsage().user + 400_000; while (process.cpuUsage().user < e);';
+    const child = spawn(process.execPath, ['-e', burn], { stdio: 'ignore' });
     await new Promise((resolve) => child.once('exit', resolve));
     const after = { tree: cpuSeconds(process.pid, true), own: cpuSeconds(process.pid, false) };
     const descendants = after.tree - before.tree - (after.own - before.own);

@@ -60,6 +60,7 @@ builder.mutationField('publishToChannel', (t) =>
 
 builder.subscriptionField('channelEvent', (t) =>
   t.field({
+    delivery: { kind: 'events', maxQueued: 100 },
     type: ChannelEventRef,
     description: [
       'With afterSeq: every kept event after it (oldest first), then live ones; without: live ones from now.',

@@ -33,6 +33,7 @@ builder.queryField('liveDashboard', (t) =>
 
 builder.subscriptionField('dashboardUpdated', (t) =>
   t.field({
+    delivery: { kind: 'snapshot' },
     type: LiveDashboardRef,
     description: 'ADMIN. The live dashboard, refreshed every second.',
     authScopes: { admin: true },

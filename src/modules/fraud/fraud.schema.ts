@@ -93,6 +93,7 @@ builder.queryField('fraudStats', (t) =>
 
 builder.subscriptionField('fraudAlertRaised', (t) =>
   t.field({
+    delivery: { kind: 'events', maxQueued: 100 },
     type: FraudAlertRef,
     description:
       'ADMIN. Alerts as they are stored, in seq order, live from subscribing (no snapshot) or after afterSeq; of every competition when competitionId is null (its own seq).',

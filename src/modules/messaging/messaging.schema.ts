@@ -211,6 +211,7 @@ builder.mutationFields((t) => ({
 
 builder.subscriptionFields((t) => ({
   messageAdded: t.field({
+    delivery: { kind: 'events', maxQueued: 100 },
     type: MessageRef,
     description:
       'Participants only. Messages in seq order, committed from now on, or every one after afterSeq first (as far back as the conversation goes). Ends with a FORBIDDEN error when the viewer stops being a participant.',
@@ -220,6 +221,7 @@ builder.subscriptionFields((t) => ({
     resolve: (event) => payloadOf(event),
   }),
   readReceiptUpdated: t.field({
+    delivery: { kind: 'events', maxQueued: 100 },
     type: ReadReceiptRef,
     description:
       "Participants only. The other participants' read positions as they move forward, in seq order, from now on or after afterSeq (the viewer's own are not echoed: markConversationRead returns it; a message's author has read up to it). Ends with FORBIDDEN when the viewer stops being a participant.",
@@ -230,6 +232,7 @@ builder.subscriptionFields((t) => ({
     resolve: (event) => withSeq(event),
   }),
   typing: t.field({
+    delivery: { kind: 'events', maxQueued: 50 },
     type: TypingEventRef,
     description:
       "Participants only; never echoes the subscriber's own typing. Ends with FORBIDDEN when the viewer stops being a participant.",

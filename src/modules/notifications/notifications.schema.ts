@@ -88,6 +88,7 @@ builder.mutationFields((t) => ({
 
 builder.subscriptionField('notificationAdded', (t) =>
   t.field({
+    delivery: { kind: 'events', maxQueued: 100 },
     type: NotificationRef,
     description: [
       "The viewer's own notifications. Without afterSeq: first every unread, unexpired one still queued (highest priority first, then oldest first), then live ones.",

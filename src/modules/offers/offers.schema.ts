@@ -178,6 +178,7 @@ builder.mutationFields((t) => ({
 
 builder.subscriptionField('offerUpdated', (t) =>
   t.field({
+    delivery: { kind: 'events', maxQueued: 100, shared: true },
     type: OfferRef,
     description: 'Every offer transition in the session (made, countered, answered, withdrawn, expired), in seq order, from now on or after afterSeq. Public.',
     args: { sessionId: t.arg.id({ required: true }), afterSeq: t.arg.int({ description: AFTER_SEQ_DOC }) },
@@ -300,6 +301,7 @@ builder.mutationField('pledge', (t) =>
 
 builder.subscriptionField('investmentPoolUpdated', (t) =>
   t.field({
+    delivery: { kind: 'snapshot', shared: true },
     type: InvestmentPoolRef,
     description: 'The pool now, then after every pledge that changes it (conflated: a slow watcher skips to the latest). Public.',
     args: { sessionId: t.arg.id({ required: true }) },

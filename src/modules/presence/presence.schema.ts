@@ -84,6 +84,7 @@ builder.mutationFields((t) => ({
 
 builder.subscriptionFields((t) => ({
   presenceChanged: t.field({
+    delivery: { kind: 'events', maxQueued: 200 },
     type: PresenceRef,
     description: `The current Presence of every id (1..${MAX_PRESENCE_IDS}) first, then each change of any of them.`,
     args: { userIds: t.arg.idList({ required: true }) },
@@ -91,6 +92,7 @@ builder.subscriptionFields((t) => ({
     resolve: (view) => view,
   }),
   followingPresenceChanged: t.field({
+    delivery: { kind: 'events', maxQueued: 200 },
     type: PresenceRef,
     description: `presenceChanged over the people you follow when the subscription starts (the newest ${MAX_FOLLOWING_WATCHED}); subscribe again after follow/unfollow.`,
     authScopes: { authenticated: true },

@@ -101,6 +101,7 @@ builder.queryField('reactionStats', (t) =>
 
 builder.subscriptionField('reactions', (t) =>
   t.field({
+    delivery: { kind: 'events', maxQueued: 64, shared: true },
     type: ReactionBurstRef,
     description:
       'One burst per REACTION_WINDOW_MS window that had reactions, in seq order: live from subscribing (no snapshot), or after afterSeq; anyone may watch.',

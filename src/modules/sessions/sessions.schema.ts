@@ -132,6 +132,7 @@ builder.mutationFields((t) => ({
 
 builder.subscriptionField('sessionUpdated', (t) =>
   t.field({
+    delivery: { kind: 'snapshot', shared: true },
     type: EventSessionRef,
     description: 'The session now (snapshot), then every later state; everyone may watch.',
     args: { sessionId: t.arg.id({ required: true }) },

@@ -174,6 +174,7 @@ builder.queryField('tally', (t) =>
 
 builder.subscriptionField('tallyUpdated', (t) =>
   t.field({
+    delivery: { kind: 'snapshot', shared: true },
     type: TallyUpdateRef,
     description: [
       'The current standings first, then at most one update per TALLY_FLUSH_MS while votes arrive, and one when the status changes.',
