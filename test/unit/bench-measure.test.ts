@@ -46,15 +46,15 @@ describe('cpuSplit', () => {
 describe.runIf(existsSync('/proc/self/stat'))('cpuSeconds', () => {
   it("counts a descendant's CPU after it has exited (a PostgreSQL backend that ends mid-run)", async () => {
     const before = { tree: cpuSeconds(process.pid, true), own: cpuSeconds(process.pid, false) };
-    // A child that burns 400 ms of its own CPU time (not wall time: the machine may be loaded) and
+    // A child that burns 200 ms of its own CPU time (not wall time: the machine may be loaded) and
     // exits; Node reaps it, moving its time into our cutime.
-    const burn = 'const e = process.cpuUsage().user + 400_000; while (process.cpuUsage().user < e);';
+    const burn = 'const e = process.cpuUsage().user + 200_000; while (process.cpuUsage().user < e);';
     const child = spawn(process.execPath, ['-e', burn], { stdio: 'ignore' });
     await new Promise((resolve) => child.once('exit', resolve));
     const after = { tree: cpuSeconds(process.pid, true), own: cpuSeconds(process.pid, false) };
     const descendants = after.tree - before.tree - (after.own - before.own);
-    expect(descendants).toBeGreaterThan(0.25);
-  });
+    expect(descendants).toBeGreaterThan(0.15);
+  }, 60_000);
 
   it('is NaN for a process that does not exist', () => {
     expect(cpuSeconds(2 ** 22 + 12_345, true)).toBeNaN();

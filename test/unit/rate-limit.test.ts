@@ -387,7 +387,14 @@ describe('rate limiter (the RateGuard)', () => {
   });
 
   it('a rule with a burst admits the burst at once and says so when it refuses; anonymous callers get ipFactor × both', async () => {
-    const limiter = make({ subscriptions: { window: '1m', max: 2, burst: 5 } }, 3);
+    // A frozen clock: on a loaded machine real time passing between calls would refill the bucket.
+    const clock = 1_000_000;
+    const limiter = createRateLimiter({
+      store: createMemoryRateLimitStore({ now: () => clock }),
+      rules: { subscriptions: { window: '1m', max: 2, burst: 5 } },
+      escalation: NO_BLOCK,
+      ipFactor: 3,
+    });
     for (let i = 0; i < 5; i += 1) await limiter.consume('subscriptions', user('a'));
     const error = await limiter.consume('subscriptions', user('a')).catch((e: unknown) => e);
     expect(error).toMatchObject({
