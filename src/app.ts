@@ -308,7 +308,11 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     maskError,
     exposeInternals: config.nodeEnv === 'development',
     trustProxy: config.trustProxy,
-    limits: { maxBatchSize: config.limits.maxBatchSize, maxRequestBodyBytes: config.limits.maxRequestBodyBytes },
+    limits: {
+      maxBatchSize: config.limits.maxBatchSize,
+      maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
+      maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+    },
     extraPlugins: [
       useQueryLimits({ maxDepth: config.limits.maxQueryDepth, maxComplexity: config.limits.maxQueryComplexity, maxTokens: config.limits.maxQueryTokens }),
       useStreamGuards({ access, maskError }),

@@ -30,6 +30,8 @@ export type SharedKind = 'snapshot' | 'events';
 export interface EncodedResult {
   /** The result's JSON, UTF-8. */
   json(): Buffer;
+  /** The seq of the event it was made from (cursors.ts), when it has one. */
+  readonly seq: number | undefined;
   /**
    * `encode(json(), seq)`, once per encoder for every subscriber: a transport's framing (an SSE
    * event with its `id:`). `seq`: the event's seq (cursors.ts), when it has one.
@@ -75,11 +77,12 @@ function frameOf(result: ExecutionResult): Frame {
   }
   const frame: Frame = {
     result,
+    seq: seqOf(result),
     json: () => (json ??= Buffer.from(serialised())),
     framed(encode) {
       framings ??= new Map();
       let bytes = framings.get(encode);
-      if (!bytes) framings.set(encode, (bytes = encode(frame.json(), seqOf(result))));
+      if (!bytes) framings.set(encode, (bytes = encode(frame.json(), frame.seq)));
       return bytes;
     },
   };
