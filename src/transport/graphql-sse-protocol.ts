@@ -177,6 +177,10 @@ class EventStream {
     return new this.deps.Response(channel.body as never, { status: 200, headers: STREAM_HEADERS });
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** A new operation id on this stream; undefined when it is in flight already. */
   add(id: string): Operation | undefined {
     if (this.operations.has(id)) return undefined;
@@ -401,6 +405,8 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
   async function operation(request: Request, url: URL, stream: EventStream): Promise<Response> {
     const read = await paramsOf(request, url);
     if ('response' in read) return read.response;
+    // The stream may have closed while the body was read: its operations would run for nobody.
+    if (stream.isClosed) return notFound();
     const { params } = read;
     const { extensions } = params;
     const rawId = extensions?.['operationId'];

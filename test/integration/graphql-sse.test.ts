@@ -233,6 +233,34 @@ describe('graphql-sse protocol', () => {
     expect((await postOperation(t, tokenA, 'again', '{ __typename }')).status).toBe(404);
   });
 
+  it('an operation whose stream closes while its body is still arriving does not run (404)', async () => {
+    const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+    const stream = await openStream(t, await reserve(t));
+    await stream.reader.waitFor((f) => f.comment);
+    const body = Buffer.from(JSON.stringify({ query: TALLY, variables: { id: competitionId }, extensions: { operationId: 'late' } }));
+    const { request } = await import('node:http');
+    const answered = new Promise<number>((resolve, reject) => {
+      const req = request(`${t.url}/graphql/stream`, { agent: false, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length, [TOKEN_HEADER]: stream.token } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.write(body.subarray(0, 10));
+      req.once('socket', (socket) =>
+        socket.once('connect', async () => {
+          stream.close();
+          // The reservation is gone once the server saw the stream close.
+          await expect
+            .poll(async () => (await fetch(`${t.url}/graphql/stream?operationId=x`, { method: 'DELETE', headers: { [TOKEN_HEADER]: stream.token } })).status, { timeout: 5_000 })
+            .toBe(404);
+          req.end(body.subarray(10));
+        }),
+      );
+    });
+    expect(await answered).toBe(404);
+    expect(t.app.sharedSubscriptions.stats()).toEqual({ streams: 0, subscribers: 0 });
+  });
+
   it('DELETE stops one operation (no more events, no complete); its id is free again; a query gets next then complete', async () => {
     const { competitionId } = await openCompetition(t.graphqlUrl, 1);
     const stream = await openStream(t, await reserve(t));
