@@ -318,6 +318,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
       maxBatchSize: config.limits.maxBatchSize,
       maxRequestBodyBytes: config.limits.maxRequestBodyBytes,
       clientBufferBytes: config.subscriptionClientBufferBytes,
+      maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
     },
     extraPlugins: [
       useQueryLimits({ maxDepth: config.limits.maxQueryDepth, maxComplexity: config.limits.maxQueryComplexity, maxTokens: config.limits.maxQueryTokens }),

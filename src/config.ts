@@ -102,7 +102,7 @@ export interface Config {
   presenceAwayAfterMs: number;
   /** PRESENCE_CONNECTION_TTL_MS [30000]: a connection entry its instance stopped refreshing (every ttl/3) expires after this long. */
   presenceConnectionTtlMs: number;
-  /** MAX_SUBSCRIPTIONS_PER_CONNECTION [100] */
+  /** MAX_SUBSCRIPTIONS_PER_CONNECTION [100]: operations in flight on one graphql-ws connection or graphql-sse stream. */
   maxSubscriptionsPerConnection: number;
   /**
    * RESUME_WINDOW_SECONDS [300]: events of resumable streams (reactions, offers, read receipts,

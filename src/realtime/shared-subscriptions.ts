@@ -31,6 +31,8 @@ export type SharedKind = 'snapshot' | 'events';
 export interface EncodedResult {
   /** The result's JSON, UTF-8. */
   json(): Buffer;
+  /** The seq of the event it was made from (cursors.ts), when it has one. */
+  readonly seq: number | undefined;
   /**
    * `encode(json(), seq)`, once per encoder for every subscriber: a transport's framing (an SSE
    * event with its `id:`). `seq`: the event's seq (cursors.ts), when it has one.
@@ -76,11 +78,12 @@ function frameOf(result: ExecutionResult): Frame {
   }
   const frame: Frame = {
     result,
+    seq: seqOf(result),
     json: () => (json ??= Buffer.from(serialised())),
     framed(encode) {
       framings ??= new Map();
       let bytes = framings.get(encode);
-      if (!bytes) framings.set(encode, (bytes = encode(frame.json(), seqOf(result))));
+      if (!bytes) framings.set(encode, (bytes = encode(frame.json(), frame.seq)));
       return bytes;
     },
   };
@@ -415,10 +418,11 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
   return {
     stats: () => ({ streams: streams.size, subscribers: [...streams.values()].reduce((n, s) => n + s.size(), 0) }),
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
-      // A resuming subscriber replays its own past first (resume.ts): it runs on its own.
-      if ((args.contextValue as CursorContext | undefined)?.lastEventSeq !== undefined) return;
       const shared = sharedFieldOf(args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
       if (!shared) return;
+      // A resuming subscriber of an event stream replays its own past first (resume.ts): it runs on
+      // its own. Snapshot streams start with the current state whatever the cursor: still shared.
+      if (shared.kind === 'events' && (args.contextValue as CursorContext | undefined)?.lastEventSeq !== undefined) return;
       const key = `${printOnce(args.document)}\u0000${args.operationName ?? ''}\u0000${stableJson(args.variableValues ?? {})}`;
       setSubscribeFn(async (subscribeArgs) => {
         const context = subscribeArgs.contextValue as (DirectSinkContext & ClientBacklogContext) | undefined;

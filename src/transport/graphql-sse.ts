@@ -1,77 +1,88 @@
 /**
- * graphql-sse (single-connection mode, and its distinct-connection GET/POST) on /graphql/stream:
- * `@graphql-yoga/plugin-graphql-sse`'s plugin, with its request errors answered as the client's.
+ * graphql-sse on /graphql/stream (single-connection mode, and its distinct-connection GET/POST):
+ * the protocol as graphql-sse-protocol.ts implements it, each operation run through Yoga's
+ * `getEnveloped` (the same plugins and context as HTTP, Yoga's SSE and graphql-ws).
  *
- * The stock plugin calls `enveloped.parse()` and `contextFactory()` without catching: a syntax
- * error (`GET /graphql/stream?query={`), a document over the protocol limits or a bad token
- * rejects graphql-sse's handler, which Yoga answers with a 500 carrying the stack. And it returns
- * validation errors as `{ errors }` without `data`, which graphql-sse takes for execution
- * arguments ("Unable to detect operation AST"). Here parse, validation and context errors are
- * masked like every other transport's (catalogue code, `retryable`) and answered 400 (401/403 for
- * UNAUTHENTICATED/FORBIDDEN) before any stream starts.
+ * Why not graphql-sse's own handler: it serialises every result once per subscriber (at 2,000
+ * single-connection watchers of one tally, one JSON.stringify each per update), writes no `id:`
+ * (so no resume), and its request errors were answered without the catalogue (a syntax error
+ * became a 500 with a stack). Here shared results reach each stream through a direct sink
+ * (shared-subscriptions.ts), serialised once; request errors (syntax, validation, a bad token or
+ * Last-Event-ID, a mutation over GET) are masked like every other transport's (catalogue code,
+ * `retryable`) and answered 400 (401/403 for UNAUTHENTICATED/FORBIDDEN, 405 for a mutation over
+ * GET) before any stream starts.
  */
-import { getOperationAST, type DocumentNode, type GraphQLError } from 'graphql';
-import { createHandler } from 'graphql-sse/lib/use/fetch';
-import type { Plugin } from 'graphql-yoga';
-import { AppError, ErrorCode } from '../errors.js';
+import type { ServerResponse } from 'node:http';
+import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLError } from 'graphql';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { AppError, badInput, ErrorCode } from '../errors.js';
+import { createGraphqlSseHandler, type GraphQLParams, type OperationExtras, type Prepared, type Refusal } from './graphql-sse-protocol.js';
 
 type MaskError = (error: unknown, message: string) => Error;
 
 const STATUS: Partial<Record<string, number>> = { [ErrorCode.UNAUTHENTICATED]: 401, [ErrorCode.FORBIDDEN]: 403 };
 
-function refusal(errors: readonly GraphQLError[]): never {
-  const code = errors[0]?.extensions?.['code'];
-  const json = errors.map((e) => {
-    const { http: _http, ...extensions } = e.extensions ?? {}; // Yoga's status hint, not for clients
-    return { ...e.toJSON(), extensions };
-  });
-  // graphql-sse's Response tuple: [body, init]
-  return [
-    JSON.stringify({ errors: json }),
-    { status: (typeof code === 'string' && STATUS[code]) || 400, headers: { 'content-type': 'application/json; charset=utf-8' } },
-  ] as never;
-}
-
-export function useGraphQLSSE(options: { endpoint?: string; maskError: MaskError }): Plugin {
+export function useGraphQLSSE(options: { endpoint?: string; maskError: MaskError; maxOperationsPerStream: number; clientBufferBytes: number }): Plugin {
   const { endpoint = '/graphql/stream', maskError } = options;
-  const ctxForReq = new WeakMap<Request, Record<string, unknown>>();
-  let handler: ((request: Request) => Promise<Response>) | undefined;
   const mask = (errors: readonly unknown[]): GraphQLError[] => errors.map((e) => maskError(e, 'Unexpected error.') as GraphQLError);
+  const refuse = (errors: readonly unknown[]): Refusal => {
+    const refused = mask(errors);
+    const code = refused[0]?.extensions?.['code'];
+    // Yoga's own request checks say which status they mean (405 + Allow for a mutation over GET).
+    const http = refused[0]?.extensions?.['http'] as { status?: unknown; headers?: Record<string, string> } | undefined;
+    const status = typeof http?.status === 'number' ? http.status : (typeof code === 'string' && STATUS[code]) || 400;
+    return { refused, status, headers: http?.headers };
+  };
+  // Request errors graphql-js returns as a result (variable coercion) carry no catalogue code yet:
+  // what useErrorCatalogue does for HTTP results (maskError keeps codes already given).
+  const normalize = (result: ExecutionResult): ExecutionResult => (result.errors?.length ? { ...result, errors: mask(result.errors) } : result);
+
+  let handle: ReturnType<typeof createGraphqlSseHandler> | undefined;
+  /** Node's req/res for each request, for the operation's context (as Yoga gives them on /graphql). */
+  const serverContexts = new WeakMap<Request, Record<string, unknown>>();
 
   return {
     onYogaInit({ yoga }) {
-      handler = createHandler(
-        {
-          async onSubscribe(req, params) {
-            const enveloped = yoga.getEnveloped({ ...ctxForReq.get(req.raw), request: req.raw, params });
-            let document: DocumentNode;
-            try {
-              document = enveloped.parse(params.query);
-            } catch (error) {
-              return refusal(mask([error]));
-            }
-            const errors = enveloped.validate(enveloped.schema, document);
-            if (errors.length > 0) return refusal(mask(errors));
-            let contextValue: unknown;
-            try {
-              contextValue = await enveloped.contextFactory();
-            } catch (error) {
-              if (!(error instanceof AppError) && !(error instanceof Error && 'extensions' in error)) throw error;
-              return refusal(mask([error]));
-            }
-            const args = { schema: enveloped.schema, document, contextValue, variableValues: params.variables, operationName: params.operationName };
-            const operation = getOperationAST(document, params.operationName);
-            return (operation?.operation === 'subscription' ? enveloped.subscribe : enveloped.execute)(args) as never;
-          },
+      handle = createGraphqlSseHandler({
+        maskError,
+        maxOperationsPerStream: options.maxOperationsPerStream,
+        clientBufferBytes: options.clientBufferBytes,
+        Response: yoga.fetchAPI.Response,
+        async prepare(request: Request, params: GraphQLParams, extras: OperationExtras): Promise<Prepared | Refusal> {
+          const enveloped = yoga.getEnveloped({ ...serverContexts.get(request), request, params, ...extras });
+          let document: DocumentNode;
+          try {
+            document = enveloped.parse(params.query);
+          } catch (error) {
+            return refuse([error]);
+          }
+          const errors = enveloped.validate(enveloped.schema, document);
+          if (errors.length > 0) return refuse(errors);
+          // Yoga's parse already refused a mutation over GET (405) and a document without a clear operation.
+          const operation = getOperationAST(document, params.operationName);
+          if (!operation) return refuse([badInput('operationName', 'operationName must name one of the document’s operations')]);
+          let contextValue: unknown;
+          try {
+            contextValue = await enveloped.contextFactory();
+          } catch (error) {
+            if (!(error instanceof AppError) && !(error instanceof Error && 'extensions' in error)) throw error;
+            return refuse([error]);
+          }
+          const args = { schema: enveloped.schema, document, contextValue, variableValues: params.variables, operationName: params.operationName };
+          const run = operation.operation === 'subscription' ? enveloped.subscribe : enveloped.execute;
+          return {
+            async run() {
+              const result = (await run(args)) as ExecutionResult | AsyncIterable<ExecutionResult>;
+              return isAsyncIterable(result) ? result : normalize(result);
+            },
+          };
         },
-        yoga.fetchAPI as never,
-      ) as (request: Request) => Promise<Response>;
+      });
     },
-    onRequest({ request, endResponse, serverContext }) {
-      const [path] = request.url.split('?');
-      if (!path?.endsWith(endpoint) || !handler) return;
-      ctxForReq.set(request, serverContext as Record<string, unknown>);
-      return handler(request).then(endResponse);
+    onRequest({ request, url, endResponse, serverContext }) {
+      if (!handle || !url.pathname.endsWith(endpoint)) return;
+      serverContexts.set(request, serverContext as Record<string, unknown>);
+      return handle(request, url, (serverContext as { res?: ServerResponse }).res).then(endResponse);
     },
   };
 }

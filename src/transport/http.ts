@@ -87,8 +87,8 @@ export function createYogaServer(deps: {
   readiness: () => Promise<void>;
   /** Runs last, so it wraps the final subscribe function (see shared-subscriptions.ts). */
   extraPlugins?: Plugin[];
-  /** MAX_BATCH_SIZE and MAX_REQUEST_BODY_BYTES (README "Limits"). */
-  limits?: { maxBatchSize: number; maxRequestBodyBytes: number; clientBufferBytes?: number };
+  /** MAX_BATCH_SIZE, MAX_REQUEST_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION and SUBSCRIPTION_CLIENT_BUFFER_BYTES (README "Limits", "Backpressure"). */
+  limits?: { maxBatchSize: number; maxRequestBodyBytes: number; maxSubscriptionsPerConnection?: number; clientBufferBytes?: number };
 }): Yoga {
   const { schema, prisma, services, authenticator, logger, maskError } = deps;
 
@@ -114,8 +114,9 @@ export function createYogaServer(deps: {
         initial.clientIp ?? clientIpOf(initial.req?.socket?.remoteAddress, initial.request.headers.get('x-forwarded-for'), deps.trustProxy);
       const deviceId = initial.deviceId !== undefined ? initial.deviceId : deviceIdOf(initial.request.headers.get('x-device-id'));
       // SSE: a browser's EventSource reconnects with the id of the last event it got (cursors.ts).
-      // graphql-ws operations have no request of their own.
-      const lastEventSeq = initial.lastEventSeq ?? parseLastEventId(initial.request?.headers.get('last-event-id'));
+      // graphql-ws operations have no request of their own; graphql-sse's single-connection
+      // operations get theirs from their stream's cursor map (graphql-sse-protocol.ts), even none.
+      const lastEventSeq = 'lastEventSeq' in initial ? initial.lastEventSeq : parseLastEventId(initial.request?.headers.get('last-event-id'));
       return { ...initial, viewer: viewer ?? null, clientIp, deviceId, lastEventSeq, prisma, services };
     },
     plugins: [
@@ -125,7 +126,13 @@ export function createYogaServer(deps: {
       // Every path with a body (/graphql, graphql-sse's /graphql/stream): 413 before a handler reads it.
       useRequestBodyLimit({ maxBytes: deps.limits?.maxRequestBodyBytes ?? 1_048_576 }),
       useRequestParamErrors(), // ?variables=oops is the client's error (400), not an internal one
-      useGraphQLSSE({ endpoint: GRAPHQL_SSE_PATH, maskError }), // request errors answered 4xx, masked (graphql-sse.ts)
+      // graphql-sse's protocol over this pipeline: request errors answered 4xx, masked; ids for resume (graphql-sse.ts)
+      useGraphQLSSE({
+        endpoint: GRAPHQL_SSE_PATH,
+        maskError,
+        maxOperationsPerStream: deps.limits?.maxSubscriptionsPerConnection ?? 100,
+        clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576,
+      }),
       useSseTransport({ endpoint: GRAPHQL_PATH, clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576 }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
       useReady({ endpoint: '/ready', check: deps.readiness }),
       ...(deps.extraPlugins ?? []),

@@ -28,7 +28,7 @@ const HEADERS = {
 };
 
 const COMMENT = Buffer.from(':\n\n');
-const COMPLETE = Buffer.from('event: complete\ndata:\n\n');
+export const COMPLETE = Buffer.from('event: complete\ndata:\n\n');
 const NEXT_PREFIX = Buffer.from('event: next\ndata: ');
 const EVENT_END = Buffer.from('\n\n');
 
@@ -37,11 +37,11 @@ const EVENT_END = Buffer.from('\n\n');
  * event's seq as its `id:` when it has one: a browser's EventSource sends it back as
  * `Last-Event-ID` when it reconnects, and the operation resumes after it (cursors.ts).
  */
-const nextEvent = (json: Buffer, seq: number | undefined): Buffer =>
+export const nextEvent = (json: Buffer, seq: number | undefined): Buffer =>
   seq === undefined ? Buffer.concat([NEXT_PREFIX, json, EVENT_END]) : Buffer.concat([Buffer.from(`event: next\nid: ${seq}\ndata: `), json, EVENT_END]);
 
 /** What Yoga's stringifier does: internal extensions (`http`, `unexpected`) never reach clients. */
-function clientJson(result: ExecutionResult): string {
+export function clientJson(result: ExecutionResult): string {
   const custom = (result as { stringify?: (r: ExecutionResult) => string }).stringify;
   if (!result.errors?.length && !result.extensions?.['http']) return custom ? custom(result) : JSON.stringify(result);
   const { http: _http, ...extensions } = result.extensions ?? {};
@@ -53,28 +53,70 @@ function clientJson(result: ExecutionResult): string {
   return JSON.stringify({ ...result, errors, extensions: Object.keys(extensions).length > 0 ? extensions : undefined });
 }
 
-/** One SSE response: its body, and the sink that shared streams write to. */
-class SseChannel {
+/**
+ * One SSE response: its body (a Node stream, piped into the response as is), and the sink that
+ * shared streams write to. Also graphql-sse's (graphql-sse.ts), whose single-connection streams
+ * carry many operations over one channel.
+ */
+export class SseChannel {
   readonly body = new PassThrough();
   private closed = false;
+  /** Direct writers waiting for the client to catch up: one 'drain' listener for all of them. */
+  private readonly drainWaiters = new Set<() => void>();
 
   /** @param maxBufferedBytes unsent bytes above which a direct write waits for the client (delivery.ts). */
   constructor(private readonly maxBufferedBytes: number) {
     this.body.write(COMMENT); // some browsers wait for a first byte before they report the response
-    this.body.once('close', () => (this.closed = true));
+    this.body.once('close', () => {
+      this.closed = true;
+      this.drainWaiters.clear();
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed || this.body.writableEnded;
+  }
+
+  /**
+   * A direct write: the frame is built (and sent) only if the client keeps up; 'busy': `retry`
+   * runs once it drained its backlog.
+   */
+  offer(frame: () => Buffer, retry: () => void): 'sent' | 'busy' | 'closed' {
+    if (this.isClosed) return 'closed';
+    if (this.body.writableLength > this.maxBufferedBytes) {
+      if (this.drainWaiters.size === 0) {
+        this.body.once('drain', () => {
+          const waiters = [...this.drainWaiters];
+          this.drainWaiters.clear();
+          for (const wake of waiters) wake();
+        });
+      }
+      this.drainWaiters.add(retry);
+      return 'busy';
+    }
+    this.body.write(frame());
+    return 'sent';
+  }
+
+  /** Writes unless the client is gone (the iterator's path: results queue behind each other). */
+  write(bytes: Buffer): void {
+    if (!this.isClosed) this.body.write(bytes);
   }
 
   readonly sink: DirectSink = {
-    write: (result, retry) => {
-      if (this.closed || this.body.writableEnded) return 'closed';
-      if (this.body.writableLength > this.maxBufferedBytes) {
-        this.body.once('drain', retry);
-        return 'busy';
-      }
-      this.body.write(result.framed(nextEvent));
-      return 'sent';
-    },
+    write: (result, retry) => this.offer(() => result.framed(nextEvent), retry),
   };
+
+  /** A `:` comment every PING_INTERVAL_MS while nothing else is waiting to go out; returns the stop. */
+  keepAlive(): () => void {
+    const ping = setInterval(() => {
+      if (!this.isClosed && this.body.writableLength === 0) this.body.write(COMMENT);
+    }, PING_INTERVAL_MS);
+    ping.unref();
+    const stop = (): void => clearInterval(ping);
+    this.body.once('close', stop);
+    return stop;
+  }
 
   /** Writes the iterator's results after whatever the sink wrote, then `complete`. */
   async pump(iterator: AsyncIterator<ExecutionResult>): Promise<void> {
@@ -82,12 +124,8 @@ class SseChannel {
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
       return;
     }
-    const ping = setInterval(() => {
-      if (!this.closed && this.body.writableLength === 0) this.body.write(COMMENT);
-    }, PING_INTERVAL_MS);
-    ping.unref();
+    const stopPing = this.keepAlive();
     this.body.once('close', () => {
-      clearInterval(ping);
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
     });
     try {
@@ -101,12 +139,12 @@ class SseChannel {
     } catch (error) {
       this.body.destroy(error as Error);
     } finally {
-      clearInterval(ping);
+      stopPing();
     }
   }
 }
 
-/** Requests this transport answers: SSE on Yoga's endpoint (graphql-sse's own path runs its own handler). */
+/** Requests this transport answers: SSE on Yoga's endpoint (graphql-sse's own path has its own handler). */
 function wantsSse(request: Request, endpoint: string): boolean {
   const accept = request.headers.get('accept') ?? '';
   // multipart/mixed too: Yoga may choose it for incremental delivery, so leave such requests to Yoga.
@@ -122,7 +160,7 @@ export function useSseTransport(options: { endpoint: string; clientBufferBytes: 
   return {
     onContextBuilding({ context, extendContext }) {
       const request = (context as { request?: Request }).request;
-      // graphql-ws sets its own sink; graphql-sse (another path) consumes its iterators itself.
+      // graphql-ws and graphql-sse (graphql-sse.ts, another path) set their own sinks.
       if (!request || (context as DirectSinkContext).directSink || !wantsSse(request, options.endpoint)) return;
       let channel = channels.get(request);
       if (!channel) channels.set(request, (channel = new SseChannel(options.clientBufferBytes)));

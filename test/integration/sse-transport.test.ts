@@ -1,13 +1,15 @@
 /**
  * Yoga's distinct-connection SSE as src/transport/sse.ts writes it: the exact wire format for
- * shared (direct) and unshared results, a single result answered as next + complete, and the
- * shared stream released when the client goes away.
+ * shared (direct) and unshared results (each `next` with its event's seq as `id:`), a single
+ * result answered as next + complete, and the shared stream released when the client goes away.
+ * graphql-sse's /graphql/stream: test/integration/graphql-sse.test.ts.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CastVoteDocument } from '../generated/graphql.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { openCompetition } from '../e2e/support.js';
+import { parseBlock } from '../support/sse-frames.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -32,18 +34,13 @@ async function readUntil(body: ReadableStream<Uint8Array>, until: (text: string)
   return { text, reader };
 }
 
-/** `event: next`, the event's seq as its `id:` (the resume cursor), then the result. */
-const NEXT = /^event: next\nid: (\d+)\ndata: (.*)$/s;
-const events = (text: string) =>
+type TallyEvent = { id?: string; data: { tallyUpdated: { seq: number; totalVotes: number } } };
+const events = (text: string): TallyEvent[] =>
   text
     .split('\n\n')
-    .map((block) => NEXT.exec(block))
-    .filter((match) => match !== null)
-    .map((match) => {
-      const result = JSON.parse(match[2]!) as { data: { tallyUpdated: { seq: number; totalVotes: number } } };
-      expect(Number(match[1])).toBe(result.data.tallyUpdated.seq);
-      return result;
-    });
+    .map(parseBlock)
+    .filter((frame) => frame.event === 'next')
+    .map((frame) => ({ id: frame.id, ...(JSON.parse(frame.data!) as Omit<TallyEvent, 'id'>) }));
 
 it('streams a shared subscription in the event-stream format, one event per update, and releases it on disconnect', async () => {
   const { competitionId, submissionIds } = await openCompetition(t.graphqlUrl, 1);
@@ -70,10 +67,11 @@ it('streams a shared subscription in the event-stream format, one event per upda
     if (done) throw new Error('stream ended early');
     text += decoder.decode(value, { stream: true });
   }
-  // Every block is a comment or a complete next event; seqs only go up.
-  for (const block of text.split('\n\n').filter(Boolean)) expect(block === ':' || NEXT.test(block)).toBe(true);
+  // Every block is a comment or a complete next event with its seq as id; seqs only go up.
+  for (const block of text.split('\n\n').filter(Boolean)) expect(block === ':' || /^event: next\nid: \d+\ndata: \{.*\}$/.test(block)).toBe(true);
   const seqs = events(text).map((e) => e.data.tallyUpdated.seq);
   expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+  expect(events(text).map((e) => e.id)).toEqual(seqs.map(String));
 
   controller.abort();
   await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });

@@ -1,0 +1,501 @@
+/**
+ * The GraphQL over SSE protocol (graphql-sse's PROTOCOL.md) on one path, without the library's
+ * handler: reservations, single-connection streams and their operations, distinct-connection
+ * streams, and resume cursors. It knows no GraphQL server: `prepare` (graphql-sse.ts, through
+ * Yoga's pipeline) turns a request into something to run, or refuses it.
+ *
+ * Requests (the token is `X-GraphQL-Event-Stream-Token`, or `?token=`):
+ * - `PUT` (Accept text/plain or any): a reservation; 201 with a new token (unguessable: it is
+ *   what lets a request post to, or read, the stream).
+ * - `Accept: text/event-stream`, GET or POST: with a token, the reservation's one stream (404
+ *   unknown token, 409 already open); without, one operation streamed on its own response
+ *   (distinct-connection mode: `event: next` with the result, `id: <seq>`, then `complete`).
+ * - `POST` (or GET) with a token and `extensions.operationId`: an operation whose results go out
+ *   on the stream as `event: next` `{"id":<operationId>,"payload":<result>}`, then
+ *   `event: complete` `{"id":<operationId>}`; 202, or 409 for an id in flight on that stream.
+ *   At most `maxOperationsPerStream` in flight: one more gets a RATE_LIMITED result (rule
+ *   `subscriptionsPerConnection`) and `complete`, like graphql-ws's per-connection cap.
+ * - `DELETE ?operationId=` with a token: stops that operation (nothing more is sent for it); 200.
+ * Request errors are JSON `{ errors }` with the catalogue's codes (400, 401, 403, 404, 405, 409,
+ * 415), answered before any stream starts. A `:` comment every 12 s keeps streams alive. When a
+ * stream's response closes, its reservation and every operation on it end.
+ *
+ * Resume. Each `next` carries an `id:` that a client sends back as `Last-Event-ID` when it
+ * reconnects (a browser's EventSource does it by itself):
+ * - distinct mode: the event's seq (cursors.ts), exactly as Yoga's SSE on /graphql writes it;
+ * - single-connection mode: the stream's cursor map after that event, `<opId>:<seq>,<opId>:<seq>`,
+ *   each operation id percent-encoded (encodeURIComponent), one entry per operation whose events
+ *   carry a seq, at most `maxOperationsPerStream` entries. A stream request with `Last-Event-ID`
+ *   seeds its stream's map: an operation later posted on it with an id found there resumes after
+ *   that seq (its context's `lastEventSeq`, like afterSeq). A seeded entry stays in the ids until
+ *   its operation's own events replace it, so a second reconnect before those loses nothing.
+ *   No entries yet: no `id:` line. An operation that ends leaves the map.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { ExecutionResult, GraphQLError } from 'graphql';
+import { AppError, badInput, conflict, ErrorCode } from '../errors.js';
+import { tooManyOperations } from '../guards/subscription-limits.js';
+import { seqOf } from '../realtime/cursors.js';
+import type { DirectSink } from '../realtime/shared-subscriptions.js';
+import { clientJson, COMPLETE, nextEvent, SseChannel } from './sse.js';
+
+export const TOKEN_HEADER = 'x-graphql-event-stream-token';
+const TOKEN_PARAM = 'token';
+
+export interface GraphQLParams {
+  query: string;
+  variables?: Record<string, unknown> | null;
+  operationName?: string | null;
+  extensions?: Record<string, unknown> | null;
+}
+
+/** What an operation's context gets from the transport. */
+export interface OperationExtras {
+  directSink: DirectSink;
+  /** Backpressure (src/realtime/delivery.ts): bytes written for this client not yet taken. */
+  clientBacklog: () => number;
+  /** Single-connection mode only: the stream's cursor for this operation id (set even when undefined). */
+  lastEventSeq?: number;
+}
+
+/** A request answered with errors before anything runs; `errors` are already masked. */
+export interface Refusal {
+  refused: readonly GraphQLError[];
+  status: number;
+  headers?: Record<string, string>;
+}
+
+export interface Prepared {
+  /** Executes or subscribes; single results come with their errors already in the catalogue's form. */
+  run(): Promise<ExecutionResult | AsyncIterable<ExecutionResult>>;
+}
+
+export interface GraphqlSseDeps {
+  prepare(request: Request, params: GraphQLParams, extras: OperationExtras): Promise<Prepared | Refusal>;
+  maskError: (error: unknown, message: string) => Error;
+  maxOperationsPerStream: number;
+  /** SUBSCRIPTION_CLIENT_BUFFER_BYTES: unsent bytes above which a stream's results wait (delivery.ts). */
+  clientBufferBytes: number;
+  Response: typeof Response;
+}
+
+const isRefusal = (value: Prepared | Refusal): value is Refusal => 'refused' in value;
+
+const STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  connection: 'keep-alive',
+  'cache-control': 'no-cache',
+  'content-encoding': 'none',
+};
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** The media types of an Accept header, without parameters; none sent: `*` `/` `*`. */
+function acceptedTypes(header: string | null): string[] {
+  if (!header) return ['*/*'];
+  return header.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
+}
+const acceptsAny = (types: string[], wanted: string): boolean => {
+  const [major] = wanted.split('/');
+  return types.some((type) => type === wanted || type === '*/*' || type === `${major}/*`);
+};
+
+/**
+ * A stream request's `Last-Event-ID` in single-connection mode: the cursor map our ids carry.
+ * Absent or empty: none. Anything this server could not have written is BAD_USER_INPUT.
+ */
+export function parseCursorMap(header: string | null | undefined, maxEntries: number): Map<string, number> {
+  const cursors = new Map<string, number>();
+  if (header === null || header === undefined || header === '') return cursors;
+  const invalid = (): AppError =>
+    badInput('Last-Event-ID', 'Last-Event-ID must be the id of an event this stream sent: <operationId>:<seq>, comma-separated');
+  const entries = header.split(',');
+  if (entries.length > maxEntries) throw invalid();
+  for (const entry of entries) {
+    const match = /^([^:]+):(\d{1,10})$/.exec(entry);
+    const seq = match ? Number(match[2]) : NaN;
+    if (!match || !(seq <= 2_147_483_647)) throw invalid();
+    let id: string;
+    try {
+      id = decodeURIComponent(match[1]!);
+    } catch {
+      throw invalid();
+    }
+    if (cursors.has(id)) throw invalid();
+    cursors.set(id, seq);
+  }
+  return cursors;
+}
+
+interface Cursor {
+  /** The operation id as it appears in `id:` lines. */
+  encoded: string;
+  seq: number;
+}
+
+/** The `id:` value for a cursor map (see the header); '' when it is empty. */
+export function formatCursorMap(cursors: Iterable<Cursor>): string {
+  let line = '';
+  for (const { encoded, seq } of cursors) line += `${line ? ',' : ''}${encoded}:${seq}`;
+  return line;
+}
+
+interface Operation {
+  id: string;
+  /** `"<id>"`: the id as a JSON string, for frames. */
+  json: string;
+  iterator?: AsyncIterator<ExecutionResult>;
+  /** Ended (completed, stopped by DELETE, or its stream closed): nothing more is written for it. */
+  stopped: boolean;
+}
+
+/** A reservation and, once connected, its one event stream. */
+class EventStream {
+  readonly operations = new Map<string, Operation>();
+  /** Resume cursors by operation id, oldest entry first (seeded ones included). */
+  private readonly cursors = new Map<string, Cursor>();
+  private channel: SseChannel | undefined;
+  connected = false;
+  private closed = false;
+
+  constructor(
+    private readonly deps: GraphqlSseDeps,
+    private readonly onClosed: () => void,
+  ) {}
+
+  /** Bytes written to this stream that its client has not taken yet. */
+  backlog(): number {
+    return this.channel?.body.writableLength ?? 0;
+  }
+
+  /** Output for operations posted before the stream connects waits in the channel's buffer. */
+  private out(): SseChannel {
+    if (!this.channel) {
+      this.channel = new SseChannel(this.deps.clientBufferBytes);
+      this.channel.body.once('close', () => this.close());
+    }
+    return this.channel;
+  }
+
+  connect(seeds: Map<string, number>, res: ServerResponse | undefined): Response {
+    this.connected = true;
+    for (const [id, seq] of seeds) if (!this.operations.has(id)) this.remember(id, seq);
+    const channel = this.out();
+    channel.keepAlive();
+    watchClose(res, channel);
+    return new this.deps.Response(channel.body as never, { status: 200, headers: STREAM_HEADERS });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** A new operation id on this stream; undefined when it is in flight already. */
+  add(id: string): Operation | undefined {
+    if (this.operations.has(id)) return undefined;
+    const operation: Operation = { id, json: JSON.stringify(id), stopped: false };
+    this.operations.set(id, operation);
+    this.out();
+    return operation;
+  }
+
+  /** The cursor an operation posted with this id resumes from (a seeded one). */
+  cursorOf(id: string): number | undefined {
+    return this.cursors.get(id)?.seq;
+  }
+
+  /** Where shared results for this operation go: straight onto the stream, framed for it. */
+  sinkFor(operation: Operation): DirectSink {
+    return {
+      write: (result, retry) => (operation.stopped ? 'closed' : this.out().offer(() => this.next(operation, result.json(), result.seq), retry)),
+    };
+  }
+
+  /** Sends what `run()` produced: an iterator's results as they come, or one result. */
+  start(operation: Operation, result: ExecutionResult | AsyncIterable<ExecutionResult>): void {
+    if (Symbol.asyncIterator in result) {
+      operation.iterator = result[Symbol.asyncIterator]();
+      void this.pump(operation, operation.iterator);
+      return;
+    }
+    this.out().write(this.next(operation, Buffer.from(clientJson(result)), seqOf(result)));
+    this.finish(operation);
+  }
+
+  /** One result and `complete` for an operation that is not let in (over the per-stream cap). */
+  refuse(id: string, error: GraphQLError): void {
+    const operation: Operation = { id, json: JSON.stringify(id), stopped: false };
+    this.out().write(this.next(operation, Buffer.from(clientJson({ data: null, errors: [error] })), undefined));
+    this.out().write(completeEvent(operation));
+  }
+
+  /** A refused or abandoned operation that never started: its id is free again, a seeded cursor stays. */
+  drop(operation: Operation): void {
+    operation.stopped = true;
+    if (this.operations.get(operation.id) === operation) this.operations.delete(operation.id);
+  }
+
+  /** DELETE: the client is done with it; nothing more (not even `complete`) is sent for it. */
+  stop(id: string): void {
+    const operation = this.operations.get(id);
+    if (!operation) return;
+    this.operations.delete(id);
+    this.cursors.delete(id);
+    release(operation);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed();
+    for (const operation of this.operations.values()) release(operation);
+    this.operations.clear();
+    this.channel?.body.destroy();
+  }
+
+  private async pump(operation: Operation, iterator: AsyncIterator<ExecutionResult>): Promise<void> {
+    try {
+      for (;;) {
+        const { value, done } = await iterator.next();
+        if (operation.stopped) return;
+        if (done) break;
+        if (value != null) this.out().write(this.next(operation, Buffer.from(clientJson(value)), seqOf(value)));
+      }
+    } catch (error) {
+      // Stream errors normally arrive as results (streams.ts); anything else ends this operation only.
+      if (operation.stopped) return;
+      const masked = this.deps.maskError(error, 'Unexpected error.') as GraphQLError;
+      this.out().write(this.next(operation, Buffer.from(clientJson({ errors: [masked] })), undefined));
+    }
+    this.finish(operation);
+  }
+
+  /** The operation ended on the server's side: `complete`, and its cursor leaves the map. */
+  private finish(operation: Operation): void {
+    if (operation.stopped) return;
+    operation.stopped = true;
+    if (this.operations.get(operation.id) === operation) this.operations.delete(operation.id);
+    this.cursors.delete(operation.id);
+    this.out().write(completeEvent(operation));
+  }
+
+  /** Keeps the map within maxOperationsPerStream: an entry for an id not in flight (a seed never re-posted) makes room. */
+  private remember(id: string, seq: number): void {
+    const known = this.cursors.get(id);
+    if (known) {
+      known.seq = seq;
+      return;
+    }
+    if (this.cursors.size >= this.deps.maxOperationsPerStream) {
+      for (const key of this.cursors.keys()) {
+        if (this.operations.has(key)) continue;
+        this.cursors.delete(key);
+        break;
+      }
+    }
+    this.cursors.set(id, { encoded: encodeURIComponent(id), seq });
+  }
+
+  /** `event: next` for one operation, with the stream's cursor map (after this event) as its id. */
+  private next(operation: Operation, json: Buffer, seq: number | undefined): Buffer {
+    if (seq !== undefined && !operation.stopped) this.remember(operation.id, seq);
+    const ids = formatCursorMap(this.cursors.values());
+    const head = `event: next\n${ids ? `id: ${ids}\n` : ''}data: {"id":${operation.json},"payload":`;
+    const headBytes = Buffer.byteLength(head);
+    const frame = Buffer.allocUnsafe(headBytes + json.length + 3);
+    frame.write(head, 0, headBytes, 'utf8');
+    json.copy(frame, headBytes);
+    frame.write('}\n\n', headBytes + json.length, 'latin1');
+    return frame;
+  }
+}
+
+const completeEvent = (operation: Operation): Buffer => Buffer.from(`event: complete\ndata: {"id":${operation.json}}\n\n`);
+
+function release(operation: Operation): void {
+  operation.stopped = true;
+  void Promise.resolve(operation.iterator?.return?.()).catch(() => undefined);
+}
+
+/**
+ * @whatwg-node/server destroys a streamed body when the response closes, but only once it pipes
+ * it; a client gone before that point must end the stream (and its operations) too.
+ */
+function watchClose(res: ServerResponse | undefined, channel: SseChannel): void {
+  if (!res) return;
+  if (res.closed || res.destroyed) channel.body.destroy();
+  else res.once('close', () => channel.body.destroy());
+}
+
+/** The GraphQL-over-HTTP parameters of a GET (search params) or a JSON POST; an AppError (400) or 415. */
+async function readParams(request: Request, url: URL): Promise<GraphQLParams | AppError | 415> {
+  let raw: Record<string, unknown>;
+  if (request.method === 'GET') {
+    const search = url.searchParams;
+    raw = { query: search.get('query') ?? undefined, operationName: search.get('operationName') };
+    for (const key of ['variables', 'extensions']) {
+      const text = search.get(key);
+      if (text === null) continue;
+      try {
+        raw[key] = JSON.parse(text) as unknown;
+      } catch {
+        return badInput(key, `${key} must be a JSON object`);
+      }
+    }
+  } else {
+    if (!request.headers.get('content-type')?.toLowerCase().includes('application/json')) return 415;
+    let body: unknown;
+    try {
+      body = JSON.parse(await request.text());
+    } catch {
+      return badInput('body', 'the request body must be JSON');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return badInput('body', 'the request body must be a JSON object');
+    raw = body as Record<string, unknown>;
+  }
+  const { query, variables, operationName, extensions } = raw;
+  if (typeof query !== 'string') return badInput('query', query === undefined ? 'Missing query' : 'query must be a string');
+  const isObject = (value: unknown): boolean => value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value));
+  if (!isObject(variables)) return badInput('variables', 'variables must be a JSON object');
+  if (!isObject(extensions)) return badInput('extensions', 'extensions must be a JSON object');
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return badInput('operationName', 'operationName must be a string');
+  return {
+    query,
+    variables: variables as GraphQLParams['variables'],
+    operationName: operationName as GraphQLParams['operationName'],
+    extensions: extensions as GraphQLParams['extensions'],
+  };
+}
+
+/**
+ * The protocol's request handler. `res` is the Node response (for a client that leaves before the
+ * body is piped); the returned Response is complete or streams.
+ */
+export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request, url: URL, res: ServerResponse | undefined) => Promise<Response> {
+  const streams = new Map<string, EventStream>();
+
+  const json = (status: number, errors: readonly GraphQLError[], headers: Record<string, string> = {}): Response => {
+    const body = errors.map((error) => {
+      const { http: _http, ...extensions } = error.extensions ?? {}; // Yoga's status hint, not for clients
+      return { ...error.toJSON(), extensions };
+    });
+    return new deps.Response(JSON.stringify({ errors: body }), { status, headers: { 'content-type': JSON_TYPE, ...headers } });
+  };
+  const fail = (status: number, error: AppError, headers?: Record<string, string>): Response =>
+    json(status, [deps.maskError(error, error.message) as GraphQLError], headers);
+  const refusal = (r: Refusal): Response => json(r.status, r.refused, r.headers);
+  const notFound = (): Response => fail(404, new AppError(ErrorCode.NOT_FOUND, 'Stream not found: reserve one first (PUT)'));
+  const methodNotAllowed = (allow: string): Response =>
+    fail(405, badInput('method', `${allow} only`), { allow });
+  const paramsOf = async (request: Request, url: URL): Promise<{ params: GraphQLParams } | { response: Response }> => {
+    const params = await readParams(request, url);
+    if (params === 415) return { response: fail(415, badInput('content-type', 'send the operation as application/json')) };
+    return params instanceof AppError ? { response: fail(400, params) } : { params };
+  };
+
+  /** Distinct-connection mode: one operation, its own stream. */
+  async function distinct(request: Request, url: URL, res: ServerResponse | undefined): Promise<Response> {
+    const read = await paramsOf(request, url);
+    if ('response' in read) return read.response;
+    const channel = new SseChannel(deps.clientBufferBytes);
+    // The context reads Last-Event-ID (a seq) from the request itself, as on /graphql.
+    const prepared = await deps.prepare(request, read.params, { directSink: channel.sink, clientBacklog: () => channel.body.writableLength });
+    if (isRefusal(prepared)) return refusal(prepared);
+    const result = await prepared.run();
+    watchClose(res, channel);
+    if (Symbol.asyncIterator in result) void channel.pump(result[Symbol.asyncIterator]());
+    else {
+      channel.write(nextEvent(Buffer.from(clientJson(result)), seqOf(result)));
+      channel.body.end(COMPLETE);
+    }
+    return new deps.Response(channel.body as never, { status: 200, headers: STREAM_HEADERS });
+  }
+
+  async function operation(request: Request, url: URL, stream: EventStream): Promise<Response> {
+    const read = await paramsOf(request, url);
+    if ('response' in read) return read.response;
+    // The stream may have closed while the body was read: its operations would run for nobody.
+    if (stream.isClosed) return notFound();
+    const { params } = read;
+    const { extensions } = params;
+    const rawId = extensions?.['operationId'];
+    const id = rawId === undefined || rawId === null ? '' : String(rawId as string | number);
+    if (!id) return fail(400, badInput('extensions.operationId', 'Operation ID is missing: send it as extensions.operationId'));
+    if (stream.operations.size >= deps.maxOperationsPerStream && !stream.operations.has(id)) {
+      stream.refuse(id, tooManyOperations(deps.maxOperationsPerStream));
+      return new deps.Response(null, { status: 202 });
+    }
+    const op = stream.add(id);
+    if (!op) return fail(409, conflict('Operation with ID already exists on this stream'));
+    let started = false;
+    try {
+      const prepared = await deps.prepare(request, params, {
+        directSink: stream.sinkFor(op),
+        clientBacklog: () => stream.backlog(),
+        lastEventSeq: stream.cursorOf(id),
+      });
+      if (isRefusal(prepared)) return refusal(prepared);
+      // Stopped meanwhile (DELETE, or the stream closed): nothing to run.
+      if (op.stopped) return new deps.Response(null, { status: 204 });
+      const result = await prepared.run();
+      if (op.stopped) {
+        if (Symbol.asyncIterator in result) void Promise.resolve(result[Symbol.asyncIterator]().return?.()).catch(() => undefined);
+        return new deps.Response(null, { status: 204 });
+      }
+      stream.start(op, result);
+      started = true;
+      return new deps.Response(null, { status: 202 });
+    } finally {
+      if (!started) stream.drop(op);
+    }
+  }
+
+  return async function handle(request, url, res) {
+    const token = request.headers.get(TOKEN_HEADER) || url.searchParams.get(TOKEN_PARAM) || undefined;
+    const accept = acceptedTypes(request.headers.get('accept'));
+    const method = request.method;
+
+    if (accept.includes('text/event-stream')) {
+      if (method !== 'GET' && method !== 'POST') return methodNotAllowed('GET, POST');
+      if (token === undefined) return distinct(request, url, res);
+      const stream = streams.get(token);
+      if (!stream) return notFound();
+      if (stream.connected) return fail(409, conflict('Stream already open'));
+      let seeds: Map<string, number>;
+      try {
+        seeds = parseCursorMap(request.headers.get('last-event-id'), deps.maxOperationsPerStream);
+      } catch (error) {
+        if (error instanceof AppError) return fail(400, error);
+        throw error;
+      }
+      return stream.connect(seeds, res);
+    }
+
+    if (method === 'PUT') {
+      if (!acceptsAny(accept, 'text/plain')) return new deps.Response(null, { status: 406 });
+      // Always a new token, whatever the request carries: graphql-sse's client sends its previous
+      // token along when it reconnects, which the old stream may still hold for a moment.
+      const key = randomUUID();
+      const stream: EventStream = new EventStream(deps, () => {
+        if (streams.get(key) === stream) streams.delete(key);
+      });
+      streams.set(key, stream);
+      return new deps.Response(key, { status: 201, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    }
+
+    if (method === 'DELETE') {
+      const stream = token === undefined ? undefined : streams.get(token);
+      if (!stream) return notFound();
+      const id = url.searchParams.get('operationId');
+      if (!id) return fail(400, badInput('operationId', 'Operation ID is missing: send ?operationId='));
+      stream.stop(id);
+      return new deps.Response(null, { status: 200 });
+    }
+
+    if (method !== 'GET' && method !== 'POST') return methodNotAllowed('GET, POST, PUT, DELETE');
+    const stream = token === undefined ? undefined : streams.get(token);
+    if (!stream) return notFound();
+    if (!acceptsAny(accept, 'application/json')) return new deps.Response(null, { status: 406 });
+    return operation(request, url, stream);
+  };
+}

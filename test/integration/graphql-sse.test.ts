@@ -1,0 +1,358 @@
+/**
+ * graphql-sse on /graphql/stream (src/transport/graphql-sse-protocol.ts over Yoga's pipeline):
+ * - graphql-sse's own client, single-connection and distinct, for queries, mutations and
+ *   subscriptions;
+ * - resume: in single-connection mode each `next` carries the stream's cursor map as its `id:`, and
+ *   a new stream opened with it as `Last-Event-ID` resumes every re-posted operation exactly (no
+ *   duplicate, no gap); in distinct mode (and on Yoga's /graphql, also as a GET the way a browser's
+ *   EventSource asks) the id is the seq and Last-Event-ID resumes as afterSeq would. Both backends;
+ * - the protocol's answers: reservations, 404/405/406/409, request errors masked (400/401) before a
+ *   stream starts, DELETE, operations posted before the stream connects, the per-stream cap, a
+ *   stream's end releasing its operations, shared results written once for every stream.
+ */
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
+import { createClient } from 'graphql-sse';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CastVoteDocument, ChannelEventDocument, ChannelEventsDocument, PublishToChannelDocument } from '../generated/graphql.js';
+import { openCompetition } from '../e2e/support.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { backends } from '../support/backends.js';
+import { dataOf, execute, tokenFor } from '../support/graphql.js';
+import { readSse, type SseFrame, type SseReader } from '../support/sse-frames.js';
+
+const TOKEN_HEADER = 'x-graphql-event-stream-token';
+let serial = 0;
+const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(serial += 1)}`;
+
+/** A reservation (PUT): its token. */
+async function reserve(t: TestApp): Promise<string> {
+  const response = await fetch(`${t.url}/graphql/stream`, { method: 'PUT' });
+  expect(response.status).toBe(201);
+  return response.text();
+}
+
+interface OpenStream {
+  token: string;
+  response: Response;
+  reader: SseReader;
+  close(): void;
+}
+
+async function openStream(t: TestApp, token: string, headers: Record<string, string> = {}): Promise<OpenStream> {
+  const abort = new AbortController();
+  const response = await fetch(`${t.url}/graphql/stream`, { headers: { accept: 'text/event-stream', [TOKEN_HEADER]: token, ...headers }, signal: abort.signal });
+  return { token, response, reader: readSse(response), close: () => abort.abort() };
+}
+
+function postOperation<V>(t: TestApp, token: string | undefined, operationId: string | undefined, document: TypedDocumentNode<unknown, V> | string, variables?: V, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${t.url}/graphql/stream`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token !== undefined && { [TOKEN_HEADER]: token }), ...headers },
+    body: JSON.stringify({ query: typeof document === 'string' ? document : print(document), variables, extensions: operationId === undefined ? {} : { operationId } }),
+  });
+}
+
+/** A `next` frame of single-connection mode: `{ id, payload }`. */
+const payloadOf = (frame: SseFrame) => JSON.parse(frame.data!) as { id: string; payload: { data?: Record<string, { seq: number }> | null; errors?: { extensions?: Record<string, unknown> }[] } };
+const isNextFor = (operationId: string) => (frame: SseFrame) => frame.event === 'next' && payloadOf(frame).id === operationId;
+const isCompleteFor = (operationId: string) => (frame: SseFrame) => frame.event === 'complete' && (JSON.parse(frame.data!) as { id: string }).id === operationId;
+
+/** The id line our contract promises: `<opId>:<seq>` entries, percent-encoded ids, in first-seen order. */
+const cursorLine = (cursors: Map<string, number>) => [...cursors].map(([id, seq]) => `${encodeURIComponent(id)}:${seq}`).join(',');
+
+const errorBody = async (response: Response) => (await response.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+
+describe.each(backends)('resume over graphql-sse on $name', (backend) => {
+  let infra: Awaited<ReturnType<typeof backend.start>>;
+  let t: TestApp;
+  let admin: string;
+
+  beforeAll(async () => {
+    infra = await backend.start();
+    t = await startTestApp(infra.env);
+    admin = await tokenFor({ sub: 'gsse-admin', role: 'ADMIN' });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await infra?.stop();
+  });
+
+  const publish = async (channel: string, n: number) => {
+    for (let i = 0; i < n; i += 1) dataOf(await execute(fetch, t.graphqlUrl, PublishToChannelDocument, { channel, type: 'tick', data: {} }, admin));
+  };
+
+  it('single connection: ids carry every operation’s cursor; a new stream with that Last-Event-ID resumes each re-posted operation exactly', async () => {
+    const [scores, news] = [`app:${unique('scores')}`, `app:${unique('news')}`];
+    // Operation ids with both separators of the id format in them: they travel percent-encoded.
+    const [scoresOp, newsOp] = ['scores:1', 'news,2'];
+    await publish(scores, 2);
+    await publish(news, 2);
+
+    const first = await openStream(t, await reserve(t));
+    expect(first.response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect((await postOperation(t, first.token, scoresOp, ChannelEventDocument, { channel: scores, afterSeq: 0 })).status).toBe(202);
+    await first.reader.waitFor((f) => isNextFor(scoresOp)(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 2);
+    expect((await postOperation(t, first.token, newsOp, ChannelEventDocument, { channel: news, afterSeq: 0 })).status).toBe(202);
+    await first.reader.waitFor((f) => isNextFor(newsOp)(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 2);
+    await publish(scores, 1);
+    const last = await first.reader.waitFor((f) => isNextFor(scoresOp)(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 3);
+    expect(first.reader.frames.filter((f) => f.event === 'next').map((f) => f.id)).toEqual([
+      'scores%3A1:1',
+      'scores%3A1:2',
+      'scores%3A1:2,news%2C2:1',
+      'scores%3A1:2,news%2C2:2',
+      'scores%3A1:3,news%2C2:2',
+    ]);
+    first.close();
+
+    // Missed while disconnected:
+    await publish(scores, 1); // 4
+    await publish(news, 2); // 3, 4
+
+    const second = await openStream(t, await reserve(t), { 'last-event-id': last.id! });
+    expect(second.response.status).toBe(200);
+    // The client repeats its operations as it first sent them (afterSeq 0): the stream's cursors win.
+    for (const [op, channel] of [
+      [scoresOp, scores],
+      [newsOp, news],
+    ] as const) {
+      expect((await postOperation(t, second.token, op, ChannelEventDocument, { channel, afterSeq: 0 })).status).toBe(202);
+    }
+    await second.reader.waitFor((f) => isNextFor(scoresOp)(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 4);
+    await second.reader.waitFor((f) => isNextFor(newsOp)(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 4);
+    await publish(scores, 1); // 5, live
+    await second.reader.waitFor((f) => isNextFor(scoresOp)(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 5);
+    const nexts = second.reader.frames.filter((f) => f.event === 'next');
+    const seqs = (op: string) => nexts.filter(isNextFor(op)).map((f) => payloadOf(f).payload.data?.['channelEvent']?.seq);
+    expect(seqs(scoresOp)).toEqual([4, 5]);
+    expect(seqs(newsOp)).toEqual([3, 4]);
+    // Every id is the map after its event, starting from the seeded one (both entries from the first event on).
+    const cursors = new Map([
+      [scoresOp, 3],
+      [newsOp, 2],
+    ]);
+    for (const frame of nexts) {
+      const { id, payload } = payloadOf(frame);
+      cursors.set(id, payload.data!['channelEvent']!.seq);
+      expect(frame.id).toBe(cursorLine(cursors));
+    }
+    second.close();
+  });
+
+  it.each([
+    ['POST', '/graphql/stream'],
+    ['GET', '/graphql/stream'],
+    ['GET', '/graphql'],
+  ])('distinct connection (%s %s): id is the seq; Last-Event-ID resumes after it', async (method, path) => {
+    const channel = `app:${unique('distinct')}`;
+    await publish(channel, 3);
+    const query = print(ChannelEventDocument);
+    const variables = { channel }; // no afterSeq: what an EventSource repeats on every reconnect
+    const url = method === 'GET' ? `${t.url}${path}?query=${encodeURIComponent(query)}&variables=${encodeURIComponent(JSON.stringify(variables))}` : `${t.url}${path}`;
+    const abort = new AbortController();
+    // What a browser's EventSource sends when it reconnects after the event with id 1.
+    const response = await fetch(url, {
+      method,
+      signal: abort.signal,
+      headers: { accept: 'text/event-stream', 'cache-control': 'no-cache', 'last-event-id': '1', ...(method === 'POST' && { 'content-type': 'application/json' }) },
+      ...(method === 'POST' && { body: JSON.stringify({ query, variables }) }),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = readSse(response);
+    await reader.waitFor((f) => f.id === '3');
+    await publish(channel, 1);
+    await reader.waitFor((f) => f.id === '4');
+    abort.abort();
+    expect(reader.nexts<{ data: { channelEvent: { seq: number } } }>().map((e) => [e.id, e.data.data.channelEvent.seq])).toEqual([
+      ['2', 2],
+      ['3', 3],
+      ['4', 4],
+    ]);
+  });
+});
+
+describe('graphql-sse protocol', () => {
+  let t: TestApp;
+  let admin: string;
+  const MAX_OPERATIONS = 3;
+
+  beforeAll(async () => {
+    t = await startTestApp({ MAX_SUBSCRIPTIONS_PER_CONNECTION: String(MAX_OPERATIONS) });
+    admin = await tokenFor({ sub: 'gsse-protocol-admin', role: 'ADMIN' });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  const TALLY = 'subscription ($id: ID!) { tallyUpdated(competitionId: $id) { seq totalVotes } }';
+
+  it.each([true, false])('graphql-sse’s client (singleConnection: %s): a query, a mutation and a subscription', async (singleConnection) => {
+    const { competitionId, submissionIds } = await openCompetition(t.graphqlUrl, 1);
+    const client = createClient({ url: `${t.url}/graphql/stream`, singleConnection, retryAttempts: 0, headers: { authorization: `Bearer ${admin}` } });
+    try {
+      const all = async <T>(request: { query: string; variables?: Record<string, unknown> }) => {
+        const results: T[] = [];
+        for await (const result of client.iterate<T>(request)) results.push(result as T);
+        return results;
+      };
+      expect(await all({ query: '{ __typename }' })).toEqual([{ data: { __typename: 'Query' } }]);
+      const channel = `app:${unique('client')}`;
+      expect(await all({ query: print(PublishToChannelDocument), variables: { channel, type: 'tick', data: { n: 1 } } })).toMatchObject([
+        { data: { publishToChannel: { seq: 1, type: 'tick' } } },
+      ]);
+      const tally = client.iterate<{ tallyUpdated: { totalVotes: number } }>({ query: TALLY, variables: { id: competitionId } });
+      expect((await tally.next()).value).toMatchObject({ data: { tallyUpdated: { totalVotes: 0 } } });
+      dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, await tokenFor({ sub: unique('voter') })));
+      expect((await tally.next()).value).toMatchObject({ data: { tallyUpdated: { totalVotes: 1 } } });
+      await tally.return?.();
+    } finally {
+      client.dispose();
+    }
+  });
+
+  it('runs operations posted before the stream connects, and shares one tally execution among streams, each frame with its operation’s cursor', async () => {
+    const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+    const [tokenA, tokenB] = [await reserve(t), await reserve(t)];
+    // Streaming to a reservation that is not connected yet is allowed: it waits for the stream.
+    expect((await postOperation(t, tokenA, 'tally', TALLY, { id: competitionId })).status).toBe(202);
+    const a = await openStream(t, tokenA);
+    const b = await openStream(t, tokenB);
+    expect((await postOperation(t, tokenB, 'mine', TALLY, { id: competitionId })).status).toBe(202);
+    const [fa, fb] = await Promise.all([a.reader.waitFor(isNextFor('tally')), b.reader.waitFor(isNextFor('mine'))]);
+    expect(t.app.sharedSubscriptions.stats()).toEqual({ streams: 1, subscribers: 2 });
+    const seq = payloadOf(fa).payload.data!['tallyUpdated']!.seq;
+    expect(fa.id).toBe(`tally:${seq}`);
+    expect(fb.id).toBe(`mine:${payloadOf(fb).payload.data!['tallyUpdated']!.seq}`);
+    expect(a.reader.frames[0]).toEqual({ comment: true });
+    a.close();
+    b.close();
+    // A stream's end ends its operations (and its reservation).
+    await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+    expect((await postOperation(t, tokenA, 'again', '{ __typename }')).status).toBe(404);
+  });
+
+  it('an operation whose stream closes while its body is still arriving does not run (404)', async () => {
+    const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+    const stream = await openStream(t, await reserve(t));
+    await stream.reader.waitFor((f) => f.comment);
+    const body = Buffer.from(JSON.stringify({ query: TALLY, variables: { id: competitionId }, extensions: { operationId: 'late' } }));
+    const { request } = await import('node:http');
+    const answered = new Promise<number>((resolve, reject) => {
+      const req = request(`${t.url}/graphql/stream`, { agent: false, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length, [TOKEN_HEADER]: stream.token } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.write(body.subarray(0, 10));
+      req.once('socket', (socket) =>
+        socket.once('connect', async () => {
+          stream.close();
+          // The reservation is gone once the server saw the stream close.
+          await expect
+            .poll(async () => (await fetch(`${t.url}/graphql/stream?operationId=x`, { method: 'DELETE', headers: { [TOKEN_HEADER]: stream.token } })).status, { timeout: 5_000 })
+            .toBe(404);
+          req.end(body.subarray(10));
+        }),
+      );
+    });
+    expect(await answered).toBe(404);
+    expect(t.app.sharedSubscriptions.stats()).toEqual({ streams: 0, subscribers: 0 });
+  });
+
+  it('DELETE stops one operation (no more events, no complete); its id is free again; a query gets next then complete', async () => {
+    const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+    const stream = await openStream(t, await reserve(t));
+    const token = stream.token;
+    expect((await postOperation(t, token, 'watch', TALLY, { id: competitionId })).status).toBe(202);
+    await stream.reader.waitFor(isNextFor('watch'));
+    expect(t.app.sharedSubscriptions.stats().subscribers).toBe(1);
+    const deleted = await fetch(`${t.url}/graphql/stream?operationId=watch`, { method: 'DELETE', headers: { [TOKEN_HEADER]: token } });
+    expect(deleted.status).toBe(200);
+    await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+    expect((await postOperation(t, token, 'q', '{ __typename }')).status).toBe(202);
+    const answer = await stream.reader.waitFor(isNextFor('q'));
+    expect(payloadOf(answer).payload).toEqual({ data: { __typename: 'Query' } });
+    await stream.reader.waitFor(isCompleteFor('q'));
+    expect(stream.reader.frames.some(isCompleteFor('watch'))).toBe(false);
+    expect((await postOperation(t, token, 'watch', TALLY, { id: competitionId })).status).toBe(202);
+    await expect.poll(() => stream.reader.frames.filter(isNextFor('watch')).length).toBe(2);
+    stream.close();
+  });
+
+  it(`refuses operation ${MAX_OPERATIONS + 1} in flight on one stream with RATE_LIMITED, then complete; the stream goes on`, async () => {
+    const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+    const stream = await openStream(t, await reserve(t));
+    for (let i = 0; i < MAX_OPERATIONS; i += 1) expect((await postOperation(t, stream.token, `op${i}`, TALLY, { id: competitionId })).status).toBe(202);
+    expect((await postOperation(t, stream.token, 'one-more', TALLY, { id: competitionId })).status).toBe(202);
+    const refused = await stream.reader.waitFor(isNextFor('one-more'));
+    expect(payloadOf(refused).payload).toMatchObject({ data: null, errors: [{ extensions: { code: 'RATE_LIMITED', rule: 'subscriptionsPerConnection', limit: MAX_OPERATIONS } }] });
+    await stream.reader.waitFor(isCompleteFor('one-more'));
+    for (let i = 0; i < MAX_OPERATIONS; i += 1) await stream.reader.waitFor(isNextFor(`op${i}`));
+    stream.close();
+  });
+
+  it('a mutation sent with GET is refused (405) and not run', async () => {
+    const channel = `app:${unique('get-mutation')}`;
+    const query = `mutation { publishToChannel(channel: "${channel}", type: "x") { seq } }`;
+    const response = await fetch(`${t.url}/graphql/stream?query=${encodeURIComponent(query)}`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${admin}` } });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
+    expect((await errorBody(response)).errors[0]).toEqual({
+      message: 'Can only perform a mutation operation from a POST request.',
+      extensions: { code: 'BAD_USER_INPUT', retryable: false, reason: 'BAD_REQUEST' },
+    });
+    expect(dataOf(await execute(fetch, t.graphqlUrl, ChannelEventsDocument, { channel })).channelEvents.latestSeq).toBe(0);
+  });
+
+  type Case = [name: string, status: number, code: string | null, request: () => Promise<Response>];
+  const cases: Case[] = [
+    ['an operation for an unknown token', 404, 'NOT_FOUND', () => postOperation(t, 'no-such-token', 'a', '{ __typename }')],
+    ['a stream for an unknown token', 404, 'NOT_FOUND', () => fetch(`${t.url}/graphql/stream?token=no-such-token`, { headers: { accept: 'text/event-stream' } })],
+    ['an operation without a token', 404, 'NOT_FOUND', () => postOperation(t, undefined, 'a', '{ __typename }')],
+    ['DELETE for an unknown token', 404, 'NOT_FOUND', () => fetch(`${t.url}/graphql/stream?operationId=a`, { method: 'DELETE', headers: { [TOKEN_HEADER]: 'nope' } })],
+    ['PATCH', 405, 'BAD_USER_INPUT', () => fetch(`${t.url}/graphql/stream`, { method: 'PATCH' })],
+    ['PUT asking for JSON', 406, null, () => fetch(`${t.url}/graphql/stream`, { method: 'PUT', headers: { accept: 'application/json' } })],
+    ['an operation asking for HTML', 406, null, async () => postOperation(t, await reserve(t), 'a', '{ __typename }', undefined, { accept: 'text/html' })],
+    ['an operation without operationId', 400, 'BAD_USER_INPUT', async () => postOperation(t, await reserve(t), undefined, '{ __typename }')],
+    ['a syntax error', 400, 'BAD_USER_INPUT', async () => postOperation(t, await reserve(t), 'a', '{')],
+    ['a validation error', 400, 'BAD_USER_INPUT', async () => postOperation(t, await reserve(t), 'a', '{ nope }')],
+    ['a body that is not JSON', 400, 'BAD_USER_INPUT', async () => fetch(`${t.url}/graphql/stream`, { method: 'POST', headers: { 'content-type': 'application/json', [TOKEN_HEADER]: await reserve(t) }, body: '{' })],
+    ['a form body', 415, 'BAD_USER_INPUT', async () => fetch(`${t.url}/graphql/stream`, { method: 'POST', headers: { 'content-type': 'text/plain', [TOKEN_HEADER]: await reserve(t) }, body: 'query={}' })],
+    ['a bad token', 401, 'UNAUTHENTICATED', async () => postOperation(t, await reserve(t), 'a', '{ __typename }', undefined, { authorization: 'Bearer not-a-jwt' })],
+    ['a distinct stream with a syntax error', 400, 'BAD_USER_INPUT', () => fetch(`${t.url}/graphql/stream?query=${encodeURIComponent('{')}`, { headers: { accept: 'text/event-stream' } })],
+    ['a distinct stream with a bad Last-Event-ID', 400, 'BAD_USER_INPUT', () => fetch(`${t.url}/graphql/stream?query=${encodeURIComponent('{ __typename }')}`, { headers: { accept: 'text/event-stream', 'last-event-id': 'a:1' } })],
+    ...['5', 'a', 'a:', ':1', 'a:1,a:2', 'a:99999999999', '%E0%A4%A:1', 'a:1,b:2,c:3,d:4'].map(
+      (id): Case => [`a single-connection stream with Last-Event-ID ${id}`, 400, 'BAD_USER_INPUT', async () => fetch(`${t.url}/graphql/stream`, { headers: { accept: 'text/event-stream', [TOKEN_HEADER]: await reserve(t), 'last-event-id': id } })],
+    ),
+  ];
+  it.each(cases)('answers %s with %i before anything starts', async (_name, status, code, request) => {
+    const response = await request();
+    expect(response.status).toBe(status);
+    const text = await response.text();
+    if (code === null) return;
+    const { errors } = JSON.parse(text) as { errors: { extensions: Record<string, unknown> }[] };
+    expect(errors[0]!.extensions).toMatchObject({ code, retryable: false });
+    expect(text).not.toMatch(/"http"|stack|    at /);
+  });
+
+  it('answers 409 for a second stream on one reservation and for an operation id in flight; PUT always makes a new token', async () => {
+    const token = await reserve(t);
+    const stream = await openStream(t, token);
+    expect(stream.response.status).toBe(200);
+    const again = await fetch(`${t.url}/graphql/stream`, { headers: { accept: 'text/event-stream', [TOKEN_HEADER]: token } });
+    expect(again.status).toBe(409);
+    expect((await errorBody(again)).errors[0]!.extensions['code']).toBe('CONFLICT');
+    // graphql-sse's client sends its last token along when it reserves again.
+    const fresh = await fetch(`${t.url}/graphql/stream`, { method: 'PUT', headers: { [TOKEN_HEADER]: token } });
+    expect(fresh.status).toBe(201);
+    expect(await fresh.text()).not.toBe(token);
+    const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+    expect((await postOperation(t, token, 'x', TALLY, { id: competitionId })).status).toBe(202);
+    const duplicate = await postOperation(t, token, 'x', TALLY, { id: competitionId });
+    expect(duplicate.status).toBe(409);
+    expect((await errorBody(duplicate)).errors[0]!.extensions['code']).toBe('CONFLICT');
+    stream.close();
+  });
+});
