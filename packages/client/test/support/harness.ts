@@ -14,7 +14,7 @@ let serial = 0;
 export const uniqueChannel = (prefix: string): string => `kit-${prefix}-${Date.now().toString(36)}-${(serial += 1)}`;
 
 /** Waiters woken on every change, each with its own deadline. */
-class Changes {
+export class Changes {
   private readonly waiters = new Set<() => void>();
   notify(): void {
     for (const wake of [...this.waiters]) wake();
