@@ -4,6 +4,9 @@
  * refused → graphql-sse → polling, and back up), a silent network, token refresh, RESYNC_REQUIRED
  * (RESUME_WINDOW_SECONDS=1), a server killed and restarted.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   CreateConversationDocument,
@@ -21,12 +24,17 @@ import { startProxy, type Proxy } from '../support/proxy.js';
 const RESUME_WINDOW_MS = 1_000;
 
 let server: ServerProcess;
+/** The server's data, kept by the test: a restarted server opens it again. */
+let dataDir: string;
 let proxy: Proxy;
 let admin: string;
 const clients: OvationClient[] = [];
 
+const ENV = { RESUME_WINDOW_SECONDS: String(RESUME_WINDOW_MS / 1000) };
+
 beforeAll(async () => {
-  server = await startServerProcess({ RESUME_WINDOW_SECONDS: String(RESUME_WINDOW_MS / 1000) });
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-kit-'));
+  server = await startServerProcess(ENV, { dataDir });
   proxy = await startProxy(server.url);
   admin = await adminToken();
 });
@@ -38,6 +46,7 @@ afterEach(() => {
 afterAll(async () => {
   await proxy?.close();
   await server?.stop();
+  await rm(dataDir, { recursive: true, force: true });
 });
 
 function client(options: Partial<Parameters<typeof kitClient>[0]> = {}) {
@@ -274,15 +283,16 @@ describe('server restart', () => {
     const { client: kit, live, statuses } = client();
     const feed = recordChannel(kit, channel, { afterSeq: 0 });
     await live('ws');
-    await feed.reach(await publish(channel));
-    const { dataDir } = server;
+    await feed.reach(await publishMany(channel, 3));
     await server.stop('SIGKILL');
     const before = statuses.length;
-    server = await startServerProcess({ RESUME_WINDOW_SECONDS: String(RESUME_WINDOW_MS / 1000) }, { dataDir });
+    server = await startServerProcess(ENV, { dataDir });
     proxy.redirect(server.url);
     const last = await publishMany(channel, 3);
+    expect(last).toBe(6); // the same database: the channel went on where it was
     await live('ws', before, 30_000);
     await feed.reach(last);
-    expect(feed.seqs()).toEqual(await history(channel));
+    expect(feed.seqs()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await history(channel)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 });
