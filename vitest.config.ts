@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // Three tiers, run one after another (sequence.groupOrder): unit, then integration, then e2e.
 //   npm test                  all tiers
 //   npm run test:unit         vitest run --project unit   (likewise integration, e2e)
+//   npm run test:client       the client kit's tests (packages/client/test: unit and e2e tiers)
 // Every tier runs in child processes (pool 'forks'), so a test that starts servers (redis-server,
 // postgres, chromium) can always clean them up by PID.
 //
@@ -31,7 +32,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'packages/*/test/unit/**/*.test.ts'],
           environment: 'node',
           pool: 'forks',
           maxWorkers: Math.min(cpus, 4),
@@ -57,7 +58,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
-          include: ['test/e2e/**/*.test.ts'],
+          include: ['test/e2e/**/*.test.ts', 'packages/*/test/e2e/**/*.test.ts'],
           environment: 'node',
           pool: 'forks',
           // One file at a time: e2e files start the whole stack and a browser.

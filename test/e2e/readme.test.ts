@@ -31,7 +31,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleOf, fencedBlocks, type FencedBlock } from '../../scripts/readme-examples.js';
 import { resolveJwtSecret, signToken, type TokenClaims } from '../../src/guards/auth.js';
-import { CastVoteDocument, CreateCompetitionDocument, CreateSubmissionDocument, OpenCompetitionDocument } from '../generated/graphql.js';
+import { CastVoteDocument, CreateCompetitionDocument, CreateSubmissionDocument, OpenCompetitionDocument, PublishToChannelDocument } from '../generated/graphql.js';
 import { dataOf, execute } from '../support/graphql.js';
 import { OutputTail } from '../support/processes.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
@@ -86,8 +86,34 @@ interface ExampleContext {
 }
 type Example = (ctx: ExampleContext) => Promise<void>;
 
+/**
+ * A client example that prints `<seq> <type>` for each event of the channel it is given. It
+ * follows from now, so events are published until it shows one; the next ones must follow it in
+ * order, none missing.
+ */
+async function followsChannel({ server, run, token }: ExampleContext, channel: string): Promise<void> {
+  const admin = await token({ sub: 'readme-admin', role: 'ADMIN' });
+  const publish = async (): Promise<number> =>
+    dataOf(await execute(fetch, server.graphqlUrl, PublishToChannelDocument, { channel, type: 'score', data: { home: 1 } }, admin)).publishToChannel.seq;
+  const example = run([channel]);
+  const printed = (): number[] => [...example.output.matchAll(/^(\d+) score$/gm)].map((m) => Number(m[1]));
+  for (const deadline = Date.now() + WAIT_MS; printed().length === 0; ) {
+    if (Date.now() > deadline || !example.alive) throw new Error(`${channel}: no event shown; output:\n${example.output}`);
+    await publish();
+    await example.waitFor(/^\d+ score$/m, 0, 300).catch(() => undefined);
+  }
+  await publish();
+  const last = await publish();
+  await example.waitFor(new RegExp(`^${last} score$`, 'm'));
+  const seqs = printed();
+  expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+}
+
 /** Client examples, run while the server runs. */
 const EXAMPLES: Record<string, Example> = {
+  'examples/kit-urql.ts': (ctx) => followsChannel(ctx, 'readme-urql'),
+  'examples/kit-apollo.ts': (ctx) => followsChannel(ctx, 'readme-apollo'),
+  'examples/eventsource.ts': (ctx) => followsChannel(ctx, 'readme-eventsource'),
   'examples/tally-ws.ts': async ({ server, run, token }) => {
     const admin = await token({ sub: 'readme-admin', role: 'ADMIN' });
     const { createCompetition } = dataOf(await execute(fetch, server.graphqlUrl, CreateCompetitionDocument, { input: { title: 'WS', votingMethod: 'SIMPLE' } }, admin));
