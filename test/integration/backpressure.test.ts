@@ -25,7 +25,9 @@ describe('backpressure', () => {
   beforeAll(async () => {
     // 256 KiB: a watcher that reads keeps well below it (events are ~15 KB); the stalled one passes
     // it once the kernel's socket buffers (a few MB on loopback) are full.
-    t = await startTestApp({ SUBSCRIPTION_CLIENT_BUFFER_BYTES: '262144' });
+    // Keep-alive off for the test's length: a stalled client also misses its pongs and would be
+    // dropped after WS_KEEP_ALIVE_MS, which is not what this test looks at.
+    t = await startTestApp({ SUBSCRIPTION_CLIENT_BUFFER_BYTES: '262144', WS_KEEP_ALIVE_MS: '600000' });
   });
   afterAll(async () => {
     await t?.stop();
