@@ -44,6 +44,8 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', i
  * last one waits for all the others, so Prisma's 2 s default to start one is too short.
  */
 const PGLITE_TRANSACTION_MAX_WAIT_MS = 30_000;
+/** How long an interactive transaction may wait for a pooled PostgreSQL connection. */
+const POSTGRES_TRANSACTION_MAX_WAIT_MS = 10_000;
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
   const log = opts.log ?? (() => undefined);
@@ -64,7 +66,10 @@ async function openPostgres(databaseUrl: string, poolSize: number, log: (msg: st
     throw err;
   }
   // An external pool: the adapter never ends it, close() below does.
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  // A burst (a room voting at once, a bulk announcement) queues more interactive transactions than
+  // the pool has connections: waiting for one is better than failing the request after Prisma's
+  // default 2 s. The statement timeout still bounds a transaction once it runs.
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: { maxWait: POSTGRES_TRANSACTION_MAX_WAIT_MS } });
   log(`database: PostgreSQL at ${redactUrl(databaseUrl)} (pool of ${poolSize})`);
   return wrap(prisma, 'postgres', () => pool.end());
 }
