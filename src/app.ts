@@ -65,6 +65,7 @@ import { useSharedSubscriptions, type SharedSubscriptionsPlugin } from './realti
 import { createMaskError } from './schema/errors.js';
 import { schema } from './schema/index.js';
 import { GRAPHQL_SSE_PATH, createYogaServer, type Yoga } from './transport/http.js';
+import { SseChannels } from './transport/sse.js';
 import { attachGraphqlWs, type WsTransport } from './transport/ws.js';
 
 export interface App {
@@ -305,8 +306,10 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   const sharedSubscriptions = useSharedSubscriptions({ policies: deliveryPolicies });
   const delivery = useDeliveryPolicies({ policies: deliveryPolicies, maxClientBufferBytes: config.subscriptionClientBufferBytes });
   let stopping = false;
+  const sseChannels = new SseChannels();
   const yoga = createYogaServer({
     schema,
+    sseChannels,
     prisma,
     services,
     authenticator,
@@ -374,7 +377,10 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await ws.close(); // 1001 Going Away to every graphql-ws client
-    bus.closeAll(); // SSE streams complete and their responses end
+    // SSE responses end without `complete`, as a dropped connection: clients reconnect elsewhere
+    // with their cursors (the kit, an EventSource); then every stream's subscription is released.
+    sseChannels.abortAll();
+    bus.closeAll();
     const forced = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
     await closed;
     clearTimeout(forced);

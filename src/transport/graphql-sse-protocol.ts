@@ -38,7 +38,7 @@ import { AppError, badInput, conflict, ErrorCode } from '../errors.js';
 import { tooManyOperations } from '../guards/subscription-limits.js';
 import { seqOf } from '../realtime/cursors.js';
 import type { DirectSink } from '../realtime/shared-subscriptions.js';
-import { clientJson, COMPLETE, nextEvent, SseChannel } from './sse.js';
+import { clientJson, COMPLETE, nextEvent, type SseChannel, type SseChannels } from './sse.js';
 
 export const TOKEN_HEADER = 'x-graphql-event-stream-token';
 const TOKEN_PARAM = 'token';
@@ -77,6 +77,8 @@ export interface GraphqlSseDeps {
   maxOperationsPerStream: number;
   /** SUBSCRIPTION_CLIENT_BUFFER_BYTES: unsent bytes above which a stream's results wait (delivery.ts). */
   clientBufferBytes: number;
+  /** The server's SSE responses (shutdown ends them without `complete`). */
+  channels: SseChannels;
   Response: typeof Response;
 }
 
@@ -171,7 +173,7 @@ class EventStream {
   /** Output for operations posted before the stream connects waits in the channel's buffer. */
   private out(): SseChannel {
     if (!this.channel) {
-      this.channel = new SseChannel(this.deps.clientBufferBytes);
+      this.channel = this.deps.channels.open(this.deps.clientBufferBytes);
       this.channel.body.once('close', () => this.close());
     }
     return this.channel;
@@ -397,7 +399,7 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
   async function distinct(request: Request, url: URL, res: ServerResponse | undefined): Promise<Response> {
     const read = await paramsOf(request, url);
     if ('response' in read) return read.response;
-    const channel = new SseChannel(deps.clientBufferBytes);
+    const channel = deps.channels.open(deps.clientBufferBytes);
     // The context reads Last-Event-ID (a seq) from the request itself, as on /graphql.
     const prepared = await deps.prepare(request, read.params, { directSink: channel.sink, clientBacklog: () => channel.body.writableLength });
     if (isRefusal(prepared)) return refusal(prepared);

@@ -16,13 +16,20 @@ import type { ServerResponse } from 'node:http';
 import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, badInput, ErrorCode } from '../errors.js';
+import type { SseChannels } from './sse.js';
 import { createGraphqlSseHandler, type GraphQLParams, type OperationExtras, type Prepared, type Refusal } from './graphql-sse-protocol.js';
 
 type MaskError = (error: unknown, message: string) => Error;
 
 const STATUS: Partial<Record<string, number>> = { [ErrorCode.UNAUTHENTICATED]: 401, [ErrorCode.FORBIDDEN]: 403 };
 
-export function useGraphQLSSE(options: { endpoint?: string; maskError: MaskError; maxOperationsPerStream: number; clientBufferBytes: number }): Plugin {
+export function useGraphQLSSE(options: {
+  endpoint?: string;
+  maskError: MaskError;
+  maxOperationsPerStream: number;
+  clientBufferBytes: number;
+  channels: SseChannels;
+}): Plugin {
   const { endpoint = '/graphql/stream', maskError } = options;
   const mask = (errors: readonly unknown[]): GraphQLError[] => errors.map((e) => maskError(e, 'Unexpected error.') as GraphQLError);
   const refuse = (errors: readonly unknown[]): Refusal => {
@@ -47,6 +54,7 @@ export function useGraphQLSSE(options: { endpoint?: string; maskError: MaskError
         maskError,
         maxOperationsPerStream: options.maxOperationsPerStream,
         clientBufferBytes: options.clientBufferBytes,
+        channels: options.channels,
         Response: yoga.fetchAPI.Response,
         async prepare(request: Request, params: GraphQLParams, extras: OperationExtras): Promise<Prepared | Refusal> {
           const enveloped = yoga.getEnveloped({ ...serverContexts.get(request), request, params, ...extras });

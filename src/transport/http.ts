@@ -19,7 +19,7 @@ import { useErrorCatalogue } from '../schema/errors.js';
 import { useRequestBodyLimit, useRequestParamErrors } from '../guards/limits.js';
 import { useGraphiQL } from './graphiql.js';
 import { useGraphQLSSE } from './graphql-sse.js';
-import { useSseTransport } from './sse.js';
+import { useSseTransport, type SseChannels } from './sse.js';
 
 export interface ServerContext {
   req: IncomingMessage;
@@ -87,6 +87,8 @@ export function createYogaServer(deps: {
   readiness: () => Promise<void>;
   /** Runs last, so it wraps the final subscribe function (see shared-subscriptions.ts). */
   extraPlugins?: Plugin[];
+  /** Every SSE response of this server, both modes: shutdown ends them without `complete` (sse.ts). */
+  sseChannels: SseChannels;
   /** MAX_BATCH_SIZE, MAX_REQUEST_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION and SUBSCRIPTION_CLIENT_BUFFER_BYTES (README "Limits", "Backpressure"). */
   limits?: { maxBatchSize: number; maxRequestBodyBytes: number; maxSubscriptionsPerConnection?: number; clientBufferBytes?: number };
 }): Yoga {
@@ -132,8 +134,9 @@ export function createYogaServer(deps: {
         maskError,
         maxOperationsPerStream: deps.limits?.maxSubscriptionsPerConnection ?? 100,
         clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576,
+        channels: deps.sseChannels,
       }),
-      useSseTransport({ endpoint: GRAPHQL_PATH, clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576 }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
+      useSseTransport({ endpoint: GRAPHQL_PATH, clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576, channels: deps.sseChannels }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
       useReady({ endpoint: '/ready', check: deps.readiness }),
       ...(deps.extraPlugins ?? []),
     ],

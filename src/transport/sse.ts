@@ -58,6 +58,32 @@ export function clientJson(result: ExecutionResult): string {
  * shared streams write to. Also graphql-sse's (graphql-sse.ts), whose single-connection streams
  * carry many operations over one channel.
  */
+/**
+ * The SSE responses of one server, so that shutdown can end them without `complete`: a client
+ * (an EventSource, the client kit) takes a response that just ends as a dropped connection and
+ * reconnects with its cursor to another instance; `complete` would tell it the stream is over
+ * (graphql-ws gets 1001 Going Away for the same reason).
+ */
+export class SseChannels {
+  private readonly live = new Set<SseChannel>();
+
+  open(maxBufferedBytes: number): SseChannel {
+    const channel = new SseChannel(maxBufferedBytes);
+    this.live.add(channel);
+    channel.body.once('close', () => this.live.delete(channel));
+    return channel;
+  }
+
+  /** Ends every open response abruptly (no `complete`): shutdown. */
+  abortAll(): void {
+    for (const channel of [...this.live]) channel.body.destroy();
+  }
+
+  size(): number {
+    return this.live.size;
+  }
+}
+
 export class SseChannel {
   readonly body = new PassThrough();
   private closed = false;
@@ -155,7 +181,7 @@ function wantsSse(request: Request, endpoint: string): boolean {
   return url.slice(start, end === -1 ? undefined : end) === endpoint;
 }
 
-export function useSseTransport(options: { endpoint: string; clientBufferBytes: number }): Plugin<DirectSinkContext> {
+export function useSseTransport(options: { endpoint: string; clientBufferBytes: number; channels: SseChannels }): Plugin<DirectSinkContext> {
   const channels = new WeakMap<Request, SseChannel>();
   return {
     onContextBuilding({ context, extendContext }) {
@@ -163,7 +189,7 @@ export function useSseTransport(options: { endpoint: string; clientBufferBytes: 
       // graphql-ws and graphql-sse (graphql-sse.ts, another path) set their own sinks.
       if (!request || (context as DirectSinkContext).directSink || !wantsSse(request, options.endpoint)) return;
       let channel = channels.get(request);
-      if (!channel) channels.set(request, (channel = new SseChannel(options.clientBufferBytes)));
+      if (!channel) channels.set(request, (channel = options.channels.open(options.clientBufferBytes)));
       const body = channel.body;
       // Backpressure (src/realtime/delivery.ts): what this client has not taken yet.
       extendContext({ directSink: channel.sink, clientBacklog: () => body.writableLength } as DirectSinkContext);

@@ -1,5 +1,6 @@
 /**
- * SIGTERM: subscriptions end (graphql-ws 1001, SSE stream completes), acknowledged votes are
+ * SIGTERM: subscriptions end as dropped connections (graphql-ws 1001; an SSE response ends
+ * without `complete`, so clients reconnect elsewhere with their cursors), acknowledged votes are
  * kept, and the process exits 0 well within 10 s. Then a restart on the same DATA_DIR (PGlite)
  * serves the same standings.
  */
@@ -7,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { print } from 'graphql';
 import WebSocket from 'ws';
 import { CastVoteDocument, LeaderboardDocument, TallyUpdatedDocument } from '../generated/graphql.js';
 import { subscribe } from '../support/clients.js';
@@ -32,6 +34,21 @@ it('stops gracefully and keeps every acknowledged vote across a restart', async 
   const wsClosed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
   const sse = subscribe('sse', server.url, TallyUpdatedDocument, { competitionId });
   await sse.waitFor((r) => r.data !== undefined);
+  // The same stream read raw: what its last bytes are.
+  const raw = await fetch(server.graphqlUrl, {
+    method: 'POST',
+    headers: { accept: 'text/event-stream', 'content-type': 'application/json' },
+    body: JSON.stringify({ query: print(TallyUpdatedDocument), variables: { competitionId } }),
+  });
+  const rawText = (async () => {
+    let text = '';
+    try {
+      for await (const chunk of raw.body as unknown as AsyncIterable<Uint8Array>) text += Buffer.from(chunk).toString();
+    } catch {
+      // an aborted response may also end with an error: the point is what arrived before
+    }
+    return text;
+  })();
 
   // Votes in flight while the signal arrives: whatever was acknowledged must survive.
   const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => tokenFor({ sub: `shutdown-${i}` })));
@@ -49,6 +66,9 @@ it('stops gracefully and keeps every acknowledged vote across a restart', async 
   expect(exit.ms).toBeLessThan(10_000);
   expect(await wsClosed).toBe(1001);
   await sse.ended;
+  const text = await rawText;
+  expect(text).toContain('event: next');
+  expect(text).not.toContain('event: complete');
 
   const restarted = await startServerProcess({}, { dataDir });
   try {
