@@ -73,6 +73,11 @@ export interface App {
   readonly database: Database;
   readonly logger: Logger;
   readonly sharedSubscriptions: SharedSubscriptionsPlugin;
+  /**
+   * This process among the instances sharing Redis (presence, live-subscription and viewer
+   * counters are kept per instance); `GET /health` answers it in `x-yoga-id`.
+   */
+  readonly instanceId: string;
   /** Listens on config.port (0 = any free port); resolves with the bound URL. */
   start(): Promise<{ url: string; port: number }>;
   /** Graceful: stop accepting, end subscriptions (WS 1001), finish in-flight work, disconnect. */
@@ -300,6 +305,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   });
   let stopping = false;
   const yoga = createYogaServer({
+    id: instanceId,
     schema,
     prisma,
     services,
@@ -390,6 +396,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     database,
     logger,
     sharedSubscriptions,
+    instanceId,
     start: () =>
       new Promise((resolve, reject) => {
         const failed = (error: unknown): void => reject(listenError(error, config.port, config.host));

@@ -120,7 +120,7 @@ export function subscribe<T, V extends Record<string, unknown>>(
 }
 
 /** Yoga's distinct-connection SSE: one POST per operation, `event: next` frames, then `complete`. */
-async function* distinctSse<T>(
+export async function* distinctSse<T>(
   url: string,
   query: string,
   variables: Record<string, unknown>,
