@@ -6,7 +6,6 @@
  * reconnect, and SIGTERM stops every worker cleanly. Also: what graphql-sse's single-connection
  * mode does across workers, and the start-up refusals.
  */
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { print } from 'graphql';
@@ -17,11 +16,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CastVoteDocument, LeaderboardDocument, TallyUpdatedDocument, type TallyUpdatedSubscription } from '../generated/graphql.js';
 import { distinctSse, subscribe } from '../support/clients.js';
-import { dataOf, execute, tokenFor, TEST_JWT_SECRET, type Fetch } from '../support/graphql.js';
+import { dataOf, execute, tokenFor, type Fetch } from '../support/graphql.js';
 import { createTestDatabase, startPostgres } from '../support/postgres.js';
 import { freePort } from '../support/ports.js';
 import { startRedis } from '../support/redis.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { isAlive } from '../support/processes.js';
+import { startExpectingExit, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
 
 type Tally = TallyUpdatedSubscription['tallyUpdated'];
@@ -182,15 +182,6 @@ async function untilOutput(server: ServerProcess, predicate: (output: string) =>
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 let databaseUrl: string;
 let server: ServerProcess;
 let stopInfra: (() => Promise<void>) | undefined;
@@ -317,7 +308,7 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
         return replacement !== undefined && replacement.pid !== victim.pid;
       });
       const after = workersIn(server.output());
-      expect(alive(victim.pid)).toBe(false);
+      expect(isAlive(victim.pid)).toBe(false);
       const other = slot === 1 ? 2 : 1;
       expect(after.get(other)).toEqual(before.get(other)); // the other worker served on
       expect(after.get(slot)!.instance).not.toBe(victim.instance); // a new instance, not the dead one's
@@ -384,31 +375,11 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     expect(exit.code).toBe(0);
     expect(exit.ms).toBeLessThan(10_000);
     expect(await Promise.all(sockets.map((s) => s.closed))).toEqual([1001, 1001, 1001, 1001]);
-    for (const worker of workers) expect(alive(worker.pid)).toBe(false);
+    for (const worker of workers) expect(isAlive(worker.pid)).toBe(false);
     expect(server.output()).toContain('all workers stopped');
     await Promise.all(sse.map((feed) => feed.ended));
   });
 });
-
-/** `npm start`'s command with `env`, expected to exit by itself; killed after 90 s. */
-function startExpectingExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: new URL('../..', import.meta.url),
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], HOST: '127.0.0.1', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', NODE_ENV: 'test', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stderr, stdout });
-    }),
-  );
-}
 
 describe('WORKERS start-up', () => {
   it.each([
