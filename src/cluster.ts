@@ -37,7 +37,10 @@ export function tellPrimary(message: WorkerMessage): Promise<void> {
 
 /** `base` with `fields` added to every entry (a worker's pid, so that N workers' lines can be told apart). */
 export function withFields(base: Logger, fields: Record<string, unknown>): Logger {
-  const add = (log: Logger['info']): Logger['info'] => (message, extra) => log(message, { ...extra, ...fields });
+  // Yoga logs an Error (or another value) where fields go: it stays whole, as `detail`.
+  const merge = (extra: unknown): Record<string, unknown> =>
+    extra === undefined ? fields : typeof extra === 'object' && extra !== null && !(extra instanceof Error) ? { ...extra, ...fields } : { detail: extra, ...fields };
+  const add = (log: Logger['info']): Logger['info'] => (message, extra) => log(message, merge(extra));
   return { debug: add(base.debug), info: add(base.info), warn: add(base.warn), error: add(base.error) };
 }
 
