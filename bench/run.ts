@@ -2,7 +2,7 @@
  * One benchmark scenario against one target, start to finish:
  *
  *   npx tsx bench/run.ts --target ovation|stock-yoga|raw-ws --subscribers 10000 --transport ws|sse \
- *     --votes-per-sec 500 --duration 20 --flush-ms 250 [--postgres | --database-url URL] [--cpu-prof]
+ *     --votes-per-sec 500 --duration 20 --flush-ms 250 [--postgres | --database-url URL] [--redis] [--workers N] [--cpu-prof]
  *
  * 1. starts the target as a child process (ovation with a fresh temp DATA_DIR → embedded PGlite,
  *    or on PostgreSQL), waits for /ready, creates an OPEN SIMPLE competition with a few submissions;
@@ -63,6 +63,7 @@ const { values } = parseArgs({
     'database-url': { type: 'string' },
     redis: { type: 'boolean', default: false },
     'pool-size': { type: 'string' },
+    workers: { type: 'string', default: '1' },
     'server-env': { type: 'string', multiple: true },
     priority: { type: 'string', default: '0' },
     'cpu-prof': { type: 'boolean', default: false },
@@ -90,7 +91,9 @@ if (values.help) {
       '  --postgres                 ovation on a throwaway PostgreSQL 15 (else embedded PGlite)',
       '  --database-url URL         ovation on this PostgreSQL instead',
       '  --redis                    ovation with REDIS_URL on a throwaway redis-server ($REDIS_SERVER_BIN or PATH)',
-      '  --pool-size N              ovation DATABASE_POOL_SIZE',
+      '  --pool-size N              ovation DATABASE_POOL_SIZE (per worker)',
+      '  --workers N                ovation WORKERS: N processes on one port (N > 1 implies --postgres --redis);',
+      '                             server CPU counts the primary and every worker',
       '  --server-env KEY=VALUE     extra environment for the server (repeatable)',
       '  --priority=N               nice value for the server and PostgreSQL (e.g. -10 on a shared machine; root only);',
       '                             start this process with `nice -n N` too',
@@ -138,11 +141,14 @@ try {
 } catch {
   /* not Linux */
 }
-const usePostgres = values.postgres || values['database-url'] !== undefined;
-const useRedis = values.redis && target === 'ovation';
+const workers = target === 'ovation' ? Number(values.workers) : 1;
+if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
+// More than one worker needs the shared services (src/config.ts refuses to start without them).
+const usePostgres = values.postgres || values['database-url'] !== undefined || workers > 1;
+const useRedis = (values.redis || workers > 1) && target === 'ovation';
 const scenario =
   values.scenario ??
-  `${target}-${subscribers > 0 ? `${transport}-${subscribers}subs` : 'nosubs'}-${votesPerSec > 0 ? `${votesPerSec}vps` : `max${voteConcurrency}c`}-f${flushMs}${target === 'ovation' ? (usePostgres ? '-pg' : '-pglite') + (useRedis ? '-redis' : '') : ''}`;
+  `${target}-${subscribers > 0 ? `${transport}-${subscribers}subs` : 'nosubs'}-${votesPerSec > 0 ? `${votesPerSec}vps` : `max${voteConcurrency}c`}-f${flushMs}${target === 'ovation' ? (usePostgres ? '-pg' : '-pglite') + (useRedis ? '-redis' : '') + (workers > 1 ? `-w${workers}` : '') : ''}`;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const resultsDir = path.join(ROOT, 'bench', 'results');
 const outFile = values.out ?? path.join(resultsDir, `${stamp}-${scenario}.json`);
@@ -209,7 +215,7 @@ async function main() {
   const subscriberGenProc = new ProcSampler(process.pid).start();
 
   let databaseUrl = values['database-url'];
-  if (values.postgres && target === 'ovation') {
+  if (usePostgres && databaseUrl === undefined && target === 'ovation') {
     pg = await startPostgres({ log, priority });
     databaseUrl = pg.url;
   }
@@ -224,16 +230,19 @@ async function main() {
     jwtSecret: secret,
     ...(databaseUrl && target === 'ovation' ? { databaseUrl } : {}),
     ...(cpuProfDir ? { cpuProfDir } : {}),
+    workers,
     env: {
       ...(redis ? { REDIS_URL: redis.url } : {}),
       ...(values['pool-size'] ? { DATABASE_POOL_SIZE: values['pool-size'] } : {}),
+      ...(workers > 1 ? { WORKERS: String(workers) } : {}),
       ...Object.fromEntries((values['server-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
     },
   });
   log(`SERVER_PID ${server.pid}`);
   const serverStartMs = server.startMs;
   log(`  ${target} ready in ${serverStartMs} ms at ${server.url}`);
-  const serverProc = new ProcSampler(server.pid).start();
+  // With workers, RSS and CPU samples sum the primary and its workers.
+  const serverProc = new ProcSampler(server.pid, 500, workers > 1).start();
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   const setup = await setupCompetition(agent, new URL(server.graphqlUrl), signHs256(secret, { sub: 'bench-admin', role: 'ADMIN' }), submissions);
@@ -450,6 +459,9 @@ async function main() {
     warmupS,
     flushMs,
     database: target === 'ovation' ? (usePostgres ? 'postgres' : 'pglite') : 'memory',
+    redis: useRedis,
+    /** Server processes behind the port (ovation WORKERS; the primary comes on top with more than one). */
+    workers,
     startedAt: new Date(loadStart).toISOString(),
     code: codeVersion(),
     priority: { server: priority, generators: os.getPriority() },
@@ -511,6 +523,16 @@ async function main() {
     server: { ...serverStats, rssAfterRampMB, exit },
     /** % of one core over the load window, per process group; other = machine busy time beyond them. */
     cpu,
+    /**
+     * CPU per vote acknowledged in the load window, per process group (with watchers the server's
+     * includes their fan-out: subtract the nobody-watching figure to get the fan-out's share).
+     */
+    cpuPerVoteUs: Object.fromEntries(
+      ['server', 'postgres', 'redis'].map((group) => [
+        group,
+        votes.acked > 0 && cpu.pct[group] !== undefined ? round(((cpu.pct[group] / 100) * cpu.windowS * 1e6) / votes.acked, 1) : null,
+      ]),
+    ),
     /** CPU per delivered update over the load window (target c compares the server's with raw-ws's). */
     cpuPerEventUs: {
       server: delivered > 0 ? round((serverCpuSeconds * 1e6) / delivered, 2) : null,
@@ -544,6 +566,7 @@ function table(r: Result): string {
     .join('; ');
   const rows: [string, string][] = [
     ['scenario', r.scenario],
+    ['server processes (WORKERS)', String(r.workers)],
     ['subscribers ready / failed', `${r.setup.ready} / ${r.setup.failed} (ramp ${r.setup.rampMs} ms)`],
     ['votes acked / offered (%)', `${votes.acked} / ${votes.offered} (${votes.ackedPct}%)`],
     ['  failed / unanswered / not sent', `${votes.failed} / ${votes.unanswered} / ${votes.notSent}`],
@@ -569,6 +592,7 @@ function table(r: Result): string {
     ],
     ['CPU % other / softirq / steal (100 = 1 core)', `${pct(cpu.otherPct)} / ${pct(cpu.softirqPct)} / ${pct(cpu.stealPct)}`],
     ['CPU µs per delivered event: server / generators', `${r.cpuPerEventUs.server ?? '–'} / ${r.cpuPerEventUs.generators ?? '–'}`],
+    ['CPU µs per acked vote: server / postgres / redis', `${r.cpuPerVoteUs['server'] ?? '–'} / ${r.cpuPerVoteUs['postgres'] ?? '–'} / ${r.cpuPerVoteUs['redis'] ?? '–'}`],
     ['gen event-loop delay p50/p99/max ms: subs', d(r.generators.subscribers.loopDelayMs)],
     ['gen event-loop delay p50/p99/max ms: votes', d(r.generators.votes.loopDelayMs)],
     ['trustworthy', r.trust.trustworthy ? 'yes' : `NO: ${r.trust.reasons.join('; ')}`],

@@ -3,7 +3,7 @@
  * fresh load generator and a fresh server each time), run one after another, each bounded in
  * time. Writes bench/results/<timestamp>-suite/{<scenario>.json, summary.json, summary.md}.
  *
- *   npx tsx bench/suite.ts [--only ws-10k,castvote] [--quick] [--no-postgres] [--quiet-wait 60] [--retry]
+ *   npx tsx bench/suite.ts [--only ws-10k,castvote,workers] [--quick] [--no-postgres] [--quiet-wait 60] [--retry]
  *                          [--dir bench/results/<existing>-suite]   (resume: keeps results already there)
  *                          [--priority=-10]   (nice value for generator, server and PostgreSQL; root only)
  *
@@ -109,6 +109,21 @@ function capacity(group: string, subs: number): Scenario[] {
 }
 
 const castVote = [...TAILS, '--subscribers', '0', '--votes-per-sec', '0', '--vote-concurrency', '64', '--duration', D(20), '--warmup', D(5), '--flush-ms', '100'];
+
+/**
+ * WORKERS=1 against WORKERS=2 (issue 12 f), both on PostgreSQL and Redis (more than one worker
+ * needs them; one gets them too, so that only the process count differs): castVote at max rate
+ * with nobody watching and with 5k graphql-ws watchers. CPU per vote and per delivered event
+ * (server = the primary and every worker) are what a larger host's capacity is computed from.
+ */
+function workersGroup(): Scenario[] {
+  const watchers = quick ? 1000 : 5000;
+  const watching = [...TAILS, '--transport', 'ws', '--subscribers', String(watchers), '--votes-per-sec', '0', '--vote-concurrency', '64', '--duration', D(20), '--warmup', D(5), '--flush-ms', '100'];
+  return [1, 2].flatMap((n) => [
+    { group: 'workers', name: `workers-castvote-w${n}`, label: `WORKERS=${n}, nobody watching`, args: ['--target', 'ovation', '--postgres', '--redis', ...castVote, '--workers', String(n)] },
+    { group: 'workers', name: `workers-${watchers / 1000}k-w${n}`, label: `WORKERS=${n}, ${watchers} ws watchers`, args: ['--target', 'ovation', '--postgres', '--redis', ...watching, '--workers', String(n)] },
+  ]);
+}
 const all: Scenario[] = [
   { group: 'castvote', name: 'castvote-ovation-pglite', label: 'ovation, embedded PGlite', args: ['--target', 'ovation', ...castVote] },
   ...(values['no-postgres']
@@ -125,6 +140,7 @@ const all: Scenario[] = [
   ...(values['no-postgres'] ? [] : eventDay('day-b-10k-1000', 10000, 1000, 250, 'postgres')),
   ...eventDay('day-d-embedded-5k', 5000, 200, 100, 'pglite'),
   ...eventDay('day-d-embedded-10k', 10000, 200, 100, 'pglite'),
+  ...(values['no-postgres'] ? [] : workersGroup()),
 ];
 
 const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
@@ -307,6 +323,36 @@ const groups = [...new Set(results.map((r) => r.scenario.group))];
 for (const g of groups) {
   const rows = results.filter((r) => r.scenario.group === g);
   const first = rows.find((r) => r.result)?.result;
+  if (g === 'workers') {
+    md.push(`## WORKERS=1 against 2: castVote at max rate (64 concurrent, ${first?.['durationS'] ?? '?'} s), PostgreSQL + Redis`, '');
+    md.push('| scenario | votes/s | p50 / p99 / max ms | events/s delivered | CPU % server / PG / Redis / other | µs per vote: server / PG / Redis | server µs per event | RSS peak MB (all processes) |');
+    md.push('|---|---:|---|---:|---|---|---:|---:|');
+    for (const r of rows) {
+      const x = r.result;
+      if (!x) {
+        md.push(`| ${r.scenario.label} | FAILED | | | | | | |`);
+        continue;
+      }
+      const v = x['cpuPerVoteUs'] ?? {};
+      md.push(
+        `| ${r.scenario.label}${marks(x)} | ${f(x['votes']['perSec'])} | ${f(x['votes']['latencyMs']['p50'], 1)} / ${f(x['votes']['latencyMs']['p99'], 1)} / ${f(x['votes']['latencyMs']['max'], 1)} | ${f(x['events']['perSec'])} | ${pct(x, 'server')} / ${pct(x, 'postgres')} / ${pct(x, 'redis')} / ${f(otherPct(x))} | ${f(v['server'], 1)} / ${f(v['postgres'], 1)} / ${f(v['redis'], 1)} | ${f(x['cpuPerEventUs']?.['server'], 2)} | ${x['server']['rssPeakMB']} |`,
+      );
+    }
+    const byName = (name: string): Json | undefined => rows.find((r) => r.scenario.name === name)?.result;
+    const pairs = [...new Set(rows.map((r) => r.scenario.name.replace(/-w\d+$/, '')))];
+    for (const base of pairs) {
+      const one = byName(`${base}-w1`);
+      const two = byName(`${base}-w2`);
+      if (one && two) {
+        md.push(
+          '',
+          `${base}: WORKERS=2 / WORKERS=1 — votes/s ${ratio(two['votes']['perSec'], one['votes']['perSec'])}, p99 ${ratio(two['votes']['latencyMs']['p99'], one['votes']['latencyMs']['p99'])}, server CPU per vote ${ratio(two['cpuPerVoteUs']?.['server'], one['cpuPerVoteUs']?.['server'])}, events/s ${ratio(two['events']['perSec'], one['events']['perSec'])}.`,
+        );
+      }
+    }
+    md.push('');
+    continue;
+  }
   if (g === 'castvote') {
     md.push(`## castVote throughput, nobody watching (max rate, 64 concurrent, ${first?.['durationS'] ?? '?'} s)`, '');
     md.push('| target | votes/s | p50 ms | p99 ms | max ms | failed | CPU % server / vote gen / PG / other | RSS peak MB | vote gen loop p99 ms |');

@@ -77,6 +77,11 @@ export interface App {
   readonly sharedSubscriptions: SharedSubscriptionsPlugin;
   /** Results held for clients that are behind, and subscriptions ended as slow consumers (delivery.ts). */
   deliveryStats(): DeliveryStats;
+  /**
+   * This process among the instances sharing Redis (presence, live-subscription and viewer
+   * counters are kept per instance); `GET /health` answers it in `x-yoga-id`.
+   */
+  readonly instanceId: string;
   /** Listens on config.port (0 = any free port); resolves with the bound URL. */
   start(): Promise<{ url: string; port: number }>;
   /** Graceful: stop accepting, end subscriptions (WS 1001), finish in-flight work, disconnect. */
@@ -308,6 +313,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   let stopping = false;
   const sseChannels = new SseChannels();
   const yoga = createYogaServer({
+    id: instanceId,
     schema,
     sseChannels,
     prisma,
@@ -410,6 +416,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     logger,
     sharedSubscriptions,
     deliveryStats: () => delivery.stats(),
+    instanceId,
     start: () =>
       new Promise((resolve, reject) => {
         const failed = (error: unknown): void => reject(listenError(error, config.port, config.host));

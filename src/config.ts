@@ -3,6 +3,7 @@
  * names the variable. Names and defaults follow the API contract's header; units are in the
  * property names.
  */
+import os from 'node:os';
 import path from 'node:path';
 
 export type NodeEnv = 'development' | 'production' | 'test';
@@ -12,6 +13,11 @@ export interface Config {
   port: number;
   /** HOST [0.0.0.0]. */
   host: string;
+  /**
+   * WORKERS [1]: server processes on this host, all behind PORT (node:cluster, src/cluster.ts);
+   * `auto` = the cores available to this process. More than one needs DATABASE_URL and REDIS_URL.
+   */
+  workers: number;
   nodeEnv: NodeEnv;
   /** DATA_DIR [./.data]: embedded PGlite data and the generated dev JWT secret. Absolute. */
   dataDir: string;
@@ -213,6 +219,31 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return raw;
 }
 
+const MAX_WORKERS = 256;
+
+/**
+ * WORKERS: a count, or `auto` for the cores this process may use. Workers share nothing in
+ * memory: the embedded database and the in-process pubsub would each be one per worker (votes
+ * split over N databases, events reaching a worker's own subscribers only), so anything but 1
+ * needs both shared services — `auto` too, even where it comes to 1, so that a configuration
+ * does not start on a one-core laptop and fail on the server.
+ */
+function workers(env: Env, shared: { databaseUrl: string | undefined; redisUrl: string | undefined }): number {
+  const raw = str(env, 'WORKERS');
+  if (raw === undefined) return 1;
+  const auto = raw.toLowerCase() === 'auto';
+  if (!auto && !/^\d+$/.test(raw)) throw new ConfigError('WORKERS', `must be a number of processes or auto, got "${raw}"`);
+  const value = auto ? Math.min(MAX_WORKERS, os.availableParallelism()) : int(env, 'WORKERS', 1, { min: 1, max: MAX_WORKERS });
+  const missing = [shared.databaseUrl ? [] : ['DATABASE_URL'], shared.redisUrl ? [] : ['REDIS_URL']].flat().join(' and ');
+  if ((auto || value > 1) && missing) {
+    throw new ConfigError(
+      'WORKERS',
+      `${raw} needs ${missing}: workers share no memory, so neither the embedded database nor the in-process pubsub can serve them (set ${missing}, or WORKERS=1)`,
+    );
+  }
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = oneOf(env, 'NODE_ENV', ['development', 'production', 'test'] as const, 'development');
   const jwtSecret = str(env, 'JWT_SECRET');
@@ -234,14 +265,17 @@ export function loadConfig(env: Env = process.env): Config {
   if (subscriptionsBurst < maxSubscriptionsPerConnection) {
     throw new ConfigError('RATE_LIMIT_SUBSCRIPTIONS_BURST', `must be at least MAX_SUBSCRIPTIONS_PER_CONNECTION (${maxSubscriptionsPerConnection}), got ${subscriptionsBurst}`);
   }
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
   return {
     port: int(env, 'PORT', 4000, { max: 65535 }),
     host: str(env, 'HOST') ?? '0.0.0.0',
+    workers: workers(env, { databaseUrl, redisUrl }),
     nodeEnv,
     dataDir: path.resolve(str(env, 'DATA_DIR') ?? './.data'),
-    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databaseUrl,
     databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, { min: 1, max: 1000 }),
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl,
     jwtSecret,
     jwksUrl: url(env, 'JWKS_URL', ['http:', 'https:']),
     jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, { max: 86_400_000 }),

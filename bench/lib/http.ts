@@ -68,12 +68,17 @@ export async function graphql<T>(agent: http.Agent, url: URL, query: string, var
 }
 
 export function getStatus(url: string, timeoutMs = 2_000): Promise<number> {
+  return getHead(url, timeoutMs).then((r) => r.status);
+}
+
+/** Status and headers of a GET on a connection of its own (0 when it fails). */
+export function getHead(url: string, timeoutMs = 2_000): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
       res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
     });
     req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
+    req.on('error', () => resolve({ status: 0, headers: {} }));
   });
 }

@@ -41,6 +41,16 @@ export interface WindowStats {
   cpuPctPeak: number;
 }
 
+/** RSS and CPU of `root` and its live descendants (a cluster primary and its workers), summed. */
+export function readProcTree(root: number): ProcSample | undefined {
+  let sum: ProcSample | undefined;
+  for (const pid of processTree(root)) {
+    const s = readProc(pid);
+    if (s) sum = sum ? { t: s.t, rssKb: sum.rssKb + s.rssKb, cpuSeconds: sum.cpuSeconds + s.cpuSeconds } : s;
+  }
+  return sum;
+}
+
 export class ProcSampler {
   readonly samples: ProcSample[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -48,6 +58,8 @@ export class ProcSampler {
   constructor(
     readonly pid: number,
     private readonly intervalMs = 500,
+    /** Sum over the process tree (a replaced worker's CPU drops out: per-second figures only). */
+    private readonly tree = false,
   ) {}
 
   start(): this {
@@ -58,7 +70,7 @@ export class ProcSampler {
   }
 
   sample(): void {
-    const s = readProc(this.pid);
+    const s = this.tree ? readProcTree(this.pid) : readProc(this.pid);
     if (s) this.samples.push(s);
   }
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBuilt, REFERENCE_BUILD_DIR } from './build.js';
 import { stopChild, trackChild, type ExitStatus } from './children.js';
-import { getStatus } from './http.js';
+import { getHead, getStatus } from './http.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -34,6 +34,8 @@ export interface TargetOptions {
   readyTimeoutMs?: number;
   /** Scheduling priority (nice value, negative = ahead of other work; root only). 0 = inherit. */
   priority?: number;
+  /** ovation WORKERS: ready once this many distinct instances answer /health (default 1). */
+  workers?: number;
 }
 
 export interface RunningTarget {
@@ -45,6 +47,20 @@ export interface RunningTarget {
   startMs: number;
   output(): string;
   stop(): Promise<ExitStatus>;
+}
+
+/**
+ * Distinct instance ids (`x-yoga-id`) answering /health over new connections: with WORKERS, /ready
+ * answers as soon as the first worker listens, and load must not start before every one does.
+ */
+async function instancesAnswering(url: string, expected: number): Promise<number> {
+  if (expected <= 1) return 1;
+  const ids = new Set<string>();
+  for (let i = 0; i < expected * 4 && ids.size < expected; i++) {
+    const { headers } = await getHead(`${url}/health`);
+    if (typeof headers['x-yoga-id'] === 'string') ids.add(headers['x-yoga-id']);
+  }
+  return ids.size;
 }
 
 export function freePort(): Promise<number> {
@@ -115,7 +131,7 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
   try {
     for (;;) {
       if (child.hasExited()) throw new Error(`${opts.target} exited during start-up:\n${output().slice(-4000)}`);
-      if ((await getStatus(`${url}/ready`)) === 200) break;
+      if ((await getStatus(`${url}/ready`)) === 200 && (await instancesAnswering(url, opts.workers ?? 1)) >= (opts.workers ?? 1)) break;
       if (Date.now() > deadline) throw new Error(`${opts.target} not ready within ${opts.readyTimeoutMs ?? 120_000} ms:\n${output().slice(-4000)}`);
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -2,6 +2,7 @@
  * PORT checked before anything else starts: a busy port is found before the database is opened
  * (migrations, the embedded database's lock), and reported in one line that names it.
  */
+import cluster from 'node:cluster';
 import net from 'node:net';
 import { StartupError } from '../config.js';
 
@@ -19,9 +20,13 @@ export function listenError(error: unknown, port: number, host: string): unknown
 /**
  * Binds PORT on HOST and lets it go again. Another process may still take it before the server
  * listens for real; that listen reports the same way (listenError).
+ *
+ * A cluster worker does not check: its primary did, once, before forking, and from the first
+ * worker's listen on the primary holds the port for all of them (this exclusive probe would then
+ * find it busy).
  */
 export async function assertPortFree(port: number, host: string): Promise<void> {
-  if (port === 0) return; // any free port
+  if (port === 0 || cluster.isWorker) return; // 0: any free port
   const probe = net.createServer();
   await new Promise<void>((resolve, reject) => {
     probe.once('error', (error) => reject(listenError(error, port, host)));

@@ -75,6 +75,8 @@ function quietExpectedErrors(logger: Logger): Logger {
 export const GRAPHQL_SSE_PATH = '/graphql/stream';
 
 export function createYogaServer(deps: {
+  /** This process's instance id: `GET /health` answers it in `x-yoga-id` (which worker or instance served). */
+  id?: string;
   schema: GraphQLSchema;
   prisma: PrismaClient;
   services: Services;
@@ -95,6 +97,7 @@ export function createYogaServer(deps: {
   const { schema, prisma, services, authenticator, logger, maskError } = deps;
 
   return createYoga<ServerContext & PreauthenticatedContext, Context>({
+    ...(deps.id === undefined ? {} : { id: deps.id }),
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
     healthCheckEndpoint: '/health',

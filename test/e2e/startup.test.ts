@@ -3,7 +3,6 @@
  * another server holds stop the start at once, in one line naming the variable, before anything
  * is opened or answered. A holder killed with SIGKILL does not block the next start.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -13,7 +12,7 @@ import { afterAll, expect, it } from 'vitest';
 import { CompetitionDocument } from '../generated/graphql.js';
 import { dataOf, execute, TEST_JWT_SECRET } from '../support/graphql.js';
 import { freePort } from '../support/ports.js';
-import { startServerProcess } from '../support/server-process.js';
+import { startExpectingExit, startServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -26,26 +25,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ovation-startup-'));
   dirs.push(dir);
   return dir;
-}
-
-/** `npm start`'s command with `env`, expected to exit by itself; killed after 60 s. */
-function startExpectingExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], HOST: '127.0.0.1', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stderr, stdout });
-    }),
-  );
 }
 
 it('a busy PORT stops the start before the database is opened, in one line naming the port', async () => {

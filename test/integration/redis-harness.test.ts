@@ -3,6 +3,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.js';
+import { isAlive } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 
 /** Resolves with how a TCP connection attempt to 127.0.0.1:port ended. */
@@ -19,15 +20,6 @@ function tryConnect(port: number): Promise<'connected' | string> {
     });
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('startRedis', () => {

@@ -152,7 +152,7 @@ export async function* sseMessages(body: AsyncIterable<Uint8Array>): AsyncGenera
 }
 
 /** Yoga's distinct-connection SSE: one POST per operation, `event: next` frames, then `complete`. */
-async function* distinctSse<T>(
+export async function* distinctSse<T>(
   url: string,
   query: string,
   variables: Record<string, unknown>,

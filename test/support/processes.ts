@@ -36,3 +36,13 @@ export function killOnExit(child: ChildProcess): void {
   live.add(child);
   child.once('exit', () => live.delete(child));
 }
+
+/** Whether a process with this PID exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

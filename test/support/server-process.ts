@@ -26,6 +26,29 @@ export interface ServerProcess {
 
 const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT'];
 
+/**
+ * `npm start`'s command with `env` (on 127.0.0.1, the test JWT secret, LOG_LEVEL=info), expected
+ * to exit by itself: a start-up that fails. Killed after `timeoutMs`.
+ */
+export function startExpectingExit(env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], HOST: '127.0.0.1', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stderr, stdout });
+    }),
+  );
+}
+
 export async function startServerProcess(
   env: Record<string, string> = {},
   opts: {

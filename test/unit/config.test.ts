@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
@@ -86,6 +87,33 @@ describe('loadConfig', () => {
       ['hex (openssl rand -hex 32)', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'],
     ])('accepts a random secret: %s', (_, secret) => {
       expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }).jwtSecret).toBe(secret);
+    });
+  });
+
+  describe('WORKERS', () => {
+    const shared = { DATABASE_URL: 'postgres://127.0.0.1/db', REDIS_URL: 'redis://127.0.0.1' };
+    it.each([
+      [undefined, {}, 1],
+      ['1', {}, 1],
+      ['3', shared, 3],
+      ['auto', shared, os.availableParallelism()],
+      ['AUTO', shared, os.availableParallelism()],
+    ])('WORKERS=%s (%o) reads as %i', (value, env, expected) => {
+      expect(loadConfig({ ...env, ...(value === undefined ? {} : { WORKERS: value }) }).workers).toBe(expected);
+    });
+
+    it.each([['0'], ['-1'], ['1.5'], ['two'], ['257']])('rejects WORKERS=%s, naming it', (value) => {
+      expect(() => loadConfig({ ...shared, WORKERS: value })).toThrow(/^Invalid configuration: WORKERS /);
+    });
+
+    it.each([
+      ['2', {}, 'DATABASE_URL and REDIS_URL'],
+      ['2', { DATABASE_URL: shared.DATABASE_URL }, 'REDIS_URL'],
+      ['2', { REDIS_URL: shared.REDIS_URL }, 'DATABASE_URL'],
+      // auto needs them even on a one-core machine: the same configuration must start everywhere.
+      ['auto', {}, 'DATABASE_URL and REDIS_URL'],
+    ])('refuses WORKERS=%s without the shared services (%o), naming them', (value, env, missing) => {
+      expect(() => loadConfig({ ...env, WORKERS: value })).toThrow(`Invalid configuration: WORKERS ${value} needs ${missing}: `);
     });
   });
 

@@ -1,0 +1,196 @@
+/**
+ * WORKERS > 1: this process becomes a node:cluster primary that forks that many workers, each a
+ * whole server (createApp) and an instance of its own among those sharing PostgreSQL and Redis,
+ * all accepting on one PORT. The primary serves nothing: it checks PORT once, creates the dev
+ * JWT secret before the workers race for it, replaces a worker that dies (with backoff), passes
+ * SIGTERM/SIGINT on for a graceful stop, and gives up in one line when workers keep dying before
+ * they serve.
+ *
+ * Connections are handed to the workers round-robin by the primary (Node's default on Linux), one
+ * connection to one worker: HTTP keep-alive requests, a graphql-ws socket and an SSE stream stay
+ * on the worker that accepted them. graphql-sse's single-connection mode spreads one client's
+ * requests over several connections and needs more (README "Several workers on one host").
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Config } from './config.js';
+import { resolveJwtSecret } from './guards/auth.js';
+import type { Logger } from './infra/logger.js';
+import { assertPortFree } from './infra/port.js';
+
+/** What a worker tells its primary. */
+export type WorkerMessage =
+  | { ovation: 'ready'; url: string; instanceId: string }
+  /** A failure the operator fixes through a variable: the primary prints it and stops. */
+  | { ovation: 'startup-error'; message: string };
+
+function isWorkerMessage(value: unknown): value is WorkerMessage {
+  return typeof value === 'object' && value !== null && typeof (value as { ovation?: unknown }).ovation === 'string';
+}
+
+/** Worker side: tells the primary, if there is one. Resolves once the message is sent (or at once). */
+export function tellPrimary(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!cluster.isWorker || !process.send || !process.connected) return resolve();
+    process.send(message, undefined, {}, () => resolve());
+  });
+}
+
+/** `base` with `fields` added to every entry (a worker's pid, so that N workers' lines can be told apart). */
+export function withFields(base: Logger, fields: Record<string, unknown>): Logger {
+  // Yoga logs an Error (or another value) where fields go: it stays whole, as `detail`.
+  const merge = (extra: unknown): Record<string, unknown> =>
+    extra === undefined ? fields : typeof extra === 'object' && extra !== null && !(extra instanceof Error) ? { ...extra, ...fields } : { detail: extra, ...fields };
+  const add = (log: Logger['info']): Logger['info'] => (message, extra) => log(message, merge(extra));
+  return { debug: add(base.debug), info: add(base.info), warn: add(base.warn), error: add(base.error) };
+}
+
+/** Workers that exit before serving, one after another, before the primary gives up. */
+export const START_FAILURES_BEFORE_GIVING_UP = 3;
+/** Restart delay of a worker that died: doubles with each death of its slot within a minute. */
+const RESTART_DELAY_MS = { first: 250, max: 15_000, window: 60_000 };
+/** The primary's own margin beyond the workers' hard exit before it kills them. */
+const PRIMARY_MARGIN_MS = 3_000;
+
+export function restartDelayMs(recentDeaths: number): number {
+  return Math.min(RESTART_DELAY_MS.max, RESTART_DELAY_MS.first * 2 ** Math.max(0, recentDeaths - 1));
+}
+
+function describeExit(code: number | null, signal: string | null): string {
+  return signal ? `signal ${signal}` : `code ${code}`;
+}
+
+interface Slot {
+  readonly index: number;
+  worker: Worker | undefined;
+  ready: boolean;
+  instanceId: string | undefined;
+  /** Exit times of this slot's workers within the backoff window. */
+  deaths: number[];
+  restart: NodeJS.Timeout | undefined;
+}
+
+export interface PrimaryOptions {
+  config: Config;
+  logger: Logger;
+  /** A worker's hard exit after SIGTERM (main.ts): the primary waits this plus a margin. */
+  workerHardExitMs: number;
+  /** Once, when every worker first listens: the banner. */
+  onReady(url: string): void;
+}
+
+/** Runs the primary until the workers have stopped; exits the process itself. */
+export async function runPrimary(opts: PrimaryOptions): Promise<void> {
+  const { config, logger } = opts;
+  await assertPortFree(config.port, config.host);
+  // Without JWT_SECRET, the first start writes a dev secret under DATA_DIR: here once, so that the
+  // workers all read the same file rather than racing to write it.
+  if (config.jwtSecret === undefined) await resolveJwtSecret(config);
+
+  const slots: Slot[] = Array.from({ length: config.workers }, (_, index) => ({
+    index: index + 1,
+    worker: undefined,
+    ready: false,
+    instanceId: undefined,
+    deaths: [],
+    restart: undefined,
+  }));
+  let announced = false;
+  let startFailures = 0;
+  let stopping: { reason: 'signal' | 'fatal'; message?: string } | undefined;
+  let unclean = false;
+  let signals = 0;
+
+  const live = (): Slot[] => slots.filter((slot) => slot.worker !== undefined);
+
+  function finishIfDone(): void {
+    if (!stopping || live().length > 0) return;
+    if (stopping.message) process.stderr.write(`${stopping.message}\n`);
+    else logger.info('all workers stopped');
+    process.exit(stopping.reason === 'fatal' || unclean ? 1 : 0);
+  }
+
+  function stopAll(reason: 'signal' | 'fatal', message?: string): void {
+    if (stopping) return;
+    stopping = { reason, ...(message === undefined ? {} : { message }) };
+    for (const slot of slots) clearTimeout(slot.restart);
+    for (const slot of live()) slot.worker?.process.kill('SIGTERM');
+    setTimeout(() => {
+      for (const slot of live()) {
+        logger.error(`worker ${slot.index} (pid ${slot.worker?.process.pid}) did not stop in time; killing it`);
+        slot.worker?.process.kill('SIGKILL');
+      }
+      unclean = true;
+    }, opts.workerHardExitMs + PRIMARY_MARGIN_MS).unref();
+    finishIfDone();
+  }
+
+  function fork(slot: Slot): void {
+    slot.restart = undefined;
+    slot.ready = false;
+    slot.instanceId = undefined;
+    const worker = cluster.fork();
+    slot.worker = worker;
+    worker.on('message', (message: unknown) => {
+      if (!isWorkerMessage(message)) return;
+      if (message.ovation === 'startup-error') {
+        stopAll('fatal', message.message);
+        return;
+      }
+      slot.ready = true;
+      slot.instanceId = message.instanceId;
+      startFailures = 0;
+      logger.info(`worker ${slot.index} ready`, { pid: worker.process.pid, instance: message.instanceId });
+      if (!announced && slots.every((s) => s.ready)) {
+        announced = true;
+        logger.info(`Ovation ready: ${slots.length} workers on one port, database PostgreSQL, pubsub Redis`);
+        opts.onReady(message.url);
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      const wasReady = slot.ready;
+      slot.worker = undefined;
+      slot.ready = false;
+      if (stopping) {
+        // A worker that never served had nothing to drain: still starting (SIGTERM ends it before
+        // it has a handler), or the one whose start-up error stopped everything.
+        const clean = code === 0 || !wasReady;
+        if (!clean) {
+          unclean = true;
+          logger.error(`worker ${slot.index} (pid ${worker.process.pid}) exited with ${describeExit(code, signal)} while stopping`);
+        }
+        finishIfDone();
+        return;
+      }
+      if (!wasReady && (startFailures += 1) >= START_FAILURES_BEFORE_GIVING_UP) {
+        stopAll(
+          'fatal',
+          `Ovation: ${startFailures} workers in a row exited before serving (the last with ${describeExit(code, signal)}; its output is above): giving up`,
+        );
+        return;
+      }
+      const now = Date.now();
+      slot.deaths = [...slot.deaths.filter((t) => now - t < RESTART_DELAY_MS.window), now];
+      const delay = restartDelayMs(slot.deaths.length);
+      logger.error(`worker ${slot.index} (pid ${worker.process.pid}) exited with ${describeExit(code, signal)}; starting another in ${delay} ms`, {
+        ...(slot.instanceId ? { instance: slot.instanceId } : {}),
+        servedBefore: wasReady,
+      });
+      slot.restart = setTimeout(() => fork(slot), delay);
+    });
+  }
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      // A second Ctrl-C means now.
+      for (const slot of live()) slot.worker?.process.kill('SIGKILL');
+      process.exit(1);
+    }
+    logger.info(`${signal} received: stopping ${live().length} workers`);
+    stopAll('signal');
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  for (const slot of slots) fork(slot);
+}

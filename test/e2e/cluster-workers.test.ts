@@ -1,0 +1,418 @@
+/**
+ * WORKERS=2: the real server (src/main.ts) as a cluster primary with two worker processes behind
+ * one port, on real PostgreSQL and Redis. Both workers serve (each an instance: its own id on
+ * /health), subscribers on every transport get every tally update and end on the exact count of
+ * votes cast from many connections, a worker killed with SIGKILL is replaced and its clients
+ * reconnect, and SIGTERM stops every worker cleanly. Also: what graphql-sse's single-connection
+ * mode does across workers, and the start-up refusals.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { print } from 'graphql';
+import { createClient as createSseClient } from 'graphql-sse';
+import { createClient as createWsClient } from 'graphql-ws';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { CastVoteDocument, LeaderboardDocument, TallyUpdatedDocument, type TallyUpdatedSubscription } from '../generated/graphql.js';
+import { distinctSse, subscribe } from '../support/clients.js';
+import { dataOf, execute, tokenFor, type Fetch } from '../support/graphql.js';
+import { createTestDatabase, startPostgres } from '../support/postgres.js';
+import { freePort } from '../support/ports.js';
+import { startRedis } from '../support/redis.js';
+import { isAlive } from '../support/processes.js';
+import { startExpectingExit, startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { openCompetition } from './support.js';
+
+type Tally = TallyUpdatedSubscription['tallyUpdated'];
+type WatchTransport = 'graphql-ws' | 'sse' | 'graphql-sse';
+
+const QUERY = print(TallyUpdatedDocument);
+
+/** Every tally update one subscriber received, over however many connections it took. */
+class Watch {
+  readonly updates: Tally[] = [];
+  /** Index in `updates` where each (re)connection's first result landed. */
+  readonly connections: number[] = [];
+  readonly errors: string[] = [];
+  private readonly waiters = new Set<() => void>();
+  private fresh = true;
+
+  constructor(readonly transport: WatchTransport) {}
+
+  /** The next result starts a new connection (a reconnect). */
+  reconnected(): void {
+    this.fresh = true;
+  }
+
+  push(result: { data?: TallyUpdatedSubscription | null; errors?: readonly unknown[] }): void {
+    if (!result.data) {
+      this.errors.push(JSON.stringify(result.errors));
+      return;
+    }
+    if (this.fresh) this.connections.push(this.updates.length);
+    this.fresh = false;
+    this.updates.push(result.data.tallyUpdated);
+    for (const wake of this.waiters) wake();
+  }
+
+  get last(): Tally | undefined {
+    return this.updates.at(-1);
+  }
+
+  until(predicate: (tally: Tally) => boolean, timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => this.last !== undefined && predicate(this.last);
+      if (check()) return resolve();
+      const timer = setTimeout(() => {
+        this.waiters.delete(wake);
+        reject(new Error(`${this.transport}: no matching update within ${timeoutMs} ms; last ${JSON.stringify(this.last)}, errors ${this.errors.join(' ')}`));
+      }, timeoutMs);
+      const wake = (): void => {
+        if (!check()) return;
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+        resolve();
+      };
+      this.waiters.add(wake);
+    });
+  }
+}
+
+interface Watcher {
+  watch: Watch;
+  close(): Promise<void>;
+}
+
+const retryQuickly = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 100));
+
+/**
+ * A tallyUpdated subscriber that reconnects, as real clients do: graphql-ws and graphql-sse
+ * (distinct connections, the client's default mode) through their clients' retries, Yoga's SSE
+ * like a browser's EventSource (open again once the stream breaks).
+ */
+function watch(transport: WatchTransport, baseUrl: string, competitionId: string): Watcher {
+  const w = new Watch(transport);
+  const variables = { competitionId };
+  if (transport === 'graphql-ws') {
+    const client = createWsClient({
+      url: `${baseUrl.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 50,
+      retryWait: retryQuickly,
+      shouldRetry: () => true,
+      on: { closed: () => w.reconnected() },
+    });
+    const unsubscribe = client.subscribe<TallyUpdatedSubscription>({ query: QUERY, variables }, {
+      next: (result) => w.push(result),
+      error: (error) => w.errors.push(String(error)),
+      complete: () => undefined,
+    });
+    return { watch: w, close: async () => (unsubscribe(), await client.dispose()) };
+  }
+  if (transport === 'graphql-sse') {
+    const client = createSseClient({ url: `${baseUrl}/graphql/stream`, retryAttempts: 50, retry: retryQuickly, on: { connecting: () => w.reconnected() } });
+    const unsubscribe = client.subscribe<TallyUpdatedSubscription>({ query: QUERY, variables }, {
+      next: (result) => w.push(result),
+      error: (error) => w.errors.push(String(error)),
+      complete: () => undefined,
+    });
+    return { watch: w, close: async () => (unsubscribe(), client.dispose()) };
+  }
+  const abort = new AbortController();
+  const done = (async () => {
+    while (!abort.signal.aborted) {
+      w.reconnected();
+      try {
+        for await (const result of distinctSse<TallyUpdatedSubscription>(`${baseUrl}/graphql`, QUERY, variables, undefined, abort.signal)) w.push(result);
+      } catch (error) {
+        w.errors.push(String(error));
+      }
+      if (!abort.signal.aborted) await retryQuickly();
+    }
+  })();
+  return { watch: w, close: async () => (abort.abort(), await done) };
+}
+
+/** fetch on a connection of its own (no keep-alive pool): each request is dealt to a worker afresh. */
+const onNewConnection: Fetch = (input, init) =>
+  new Promise((resolve, reject) => {
+    const request = http.request(input, { method: init?.method ?? 'GET', headers: init?.headers as Record<string, string>, agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const headers = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]));
+      response.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: response.statusCode ?? 0, headers })));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(init?.body as string | undefined);
+  });
+
+/** The instance ids answering /health over `probes` new connections. */
+async function instancesServing(baseUrl: string, probes = 8): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (let i = 0; i < probes; i += 1) {
+    const response = await onNewConnection(`${baseUrl}/health`);
+    expect(response.status).toBe(200);
+    ids.add(response.headers.get('x-yoga-id') ?? 'none');
+  }
+  return ids;
+}
+
+interface WorkerInfo {
+  slot: number;
+  pid: number;
+  instance: string;
+}
+
+/** The workers the primary reported ready (its log at LOG_LEVEL=info), the latest per slot. */
+function workersIn(output: string): Map<number, WorkerInfo> {
+  const workers = new Map<number, WorkerInfo>();
+  for (const match of output.matchAll(/worker (\d+) ready \{"pid":(\d+),"instance":"([^"]+)"\}/g)) {
+    workers.set(Number(match[1]), { slot: Number(match[1]), pid: Number(match[2]), instance: match[3]! });
+  }
+  return workers;
+}
+
+async function untilOutput(server: ServerProcess, predicate: (output: string) => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate(server.output())) {
+    if (Date.now() > deadline) throw new Error(`server output never matched:\n${server.output().slice(-3000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+let databaseUrl: string;
+let server: ServerProcess;
+let stopInfra: (() => Promise<void>) | undefined;
+
+/** Casts one vote per voter, `concurrency` at a time, each on a new connection; all must be acknowledged. */
+async function castVotes(competitionId: string, submissionIds: string[], voters: string[], concurrency = 20): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < voters.length) {
+        const i = next++;
+        const token = await tokenFor({ sub: voters[i]! });
+        const input = { competitionId, submissionId: submissionIds[i % submissionIds.length]! };
+        dataOf(await execute(onNewConnection, server.graphqlUrl, CastVoteDocument, { input }, token));
+      }
+    }),
+  );
+}
+
+async function recount(competitionId: string): Promise<Map<string, number>> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ submissionId: string; n: number }>(
+      'SELECT "submissionId", COUNT(*)::int AS n FROM "BallotEntry" WHERE "competitionId" = $1 GROUP BY 1',
+      [competitionId],
+    );
+    return new Map(rows.map((r) => [r.submissionId, r.n]));
+  } finally {
+    await client.end();
+  }
+}
+
+/** Every watcher's last update shows `total` votes and the stored standings, entry for entry. */
+async function expectExactEverywhere(competitionId: string, watchers: Watcher[], total: number): Promise<void> {
+  await Promise.all(watchers.map(({ watch: w }) => w.until((t) => t.totalVotes === total)));
+  const stored = await recount(competitionId);
+  expect([...stored.values()].reduce((x, y) => x + y, 0)).toBe(total);
+  const { leaderboard } = dataOf(await execute(onNewConnection, server.graphqlUrl, LeaderboardDocument, { competitionId }));
+  for (const entry of leaderboard) expect(entry.votes).toBe(stored.get(entry.submissionId));
+  for (const { watch: w } of watchers) {
+    expect(w.last?.entries, w.transport).toEqual(leaderboard);
+    // seq increases on each connection; a reconnect's first update (the current standings) may
+    // repeat the last one seen, never go back.
+    const seqs = w.updates.map((u) => u.seq);
+    for (let i = 1; i < seqs.length; i += 1) {
+      if (w.connections.includes(i)) expect(seqs[i], w.transport).toBeGreaterThanOrEqual(seqs[i - 1]!);
+      else expect(seqs[i], w.transport).toBeGreaterThan(seqs[i - 1]!);
+    }
+  }
+}
+
+/** Opens `perTransport` watchers of each transport one after another, each live before the next. */
+async function openWatchers(competitionId: string, transports: WatchTransport[], perTransport: number): Promise<Watcher[]> {
+  const watchers: Watcher[] = [];
+  for (let i = 0; i < perTransport; i += 1) {
+    for (const transport of transports) {
+      const watcher = watch(transport, server.url, competitionId);
+      watchers.push(watcher);
+      await watcher.watch.until(() => true);
+    }
+  }
+  return watchers;
+}
+
+describe('WORKERS=2 on PostgreSQL and Redis', () => {
+  beforeAll(async () => {
+    const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+    stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
+    databaseUrl = await createTestDatabase(postgres.url);
+    server = await startServerProcess({ WORKERS: '2', DATABASE_URL: databaseUrl, REDIS_URL: redis.url, LOG_LEVEL: 'info', TALLY_FLUSH_MS: '50' });
+    // /ready answers once the first worker listens; the primary says when both do.
+    await untilOutput(server, (output) => output.includes('Ovation ready: 2 workers'));
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+    await stopInfra?.();
+  });
+
+  it('deals connections to both workers, each an instance of its own (its id on /health)', async () => {
+    const workers = workersIn(server.output());
+    expect([...workers.keys()].sort()).toEqual([1, 2]);
+    expect(new Set([...workers.values()].map((w) => w.pid)).size).toBe(2);
+    expect([...workers.values()].every((w) => w.pid !== server.pid)).toBe(true);
+    expect(await instancesServing(server.url)).toEqual(new Set([...workers.values()].map((w) => w.instance)));
+    // One banner, from the primary, not one per worker.
+    expect(server.output().match(/GraphiQL {8}/g)).toHaveLength(1);
+  });
+
+  it('delivers every tally update on every transport; 200 votes from as many connections end exact', async () => {
+    const { competitionId, submissionIds } = await openCompetition(server.graphqlUrl, 3);
+    const watchers = await openWatchers(competitionId, ['graphql-ws', 'sse', 'graphql-sse'], 3);
+    try {
+      await castVotes(competitionId, submissionIds, Array.from({ length: 200 }, (_, i) => `workers-voter-${i}`));
+      await expectExactEverywhere(competitionId, watchers, 200);
+      // Every update published after the watchers' first one reached all of them alike, whichever
+      // worker holds them and whichever worker published it. (Not necessarily every seq: when two
+      // workers flush back to back, the higher seq's publish can reach Redis first, and the older
+      // one is then dropped everywhere, as README "Transports" says.)
+      const from = Math.max(...watchers.map((w) => w.watch.updates[0]!.seq));
+      const published = (w: Watch): number[] => w.updates.filter((u) => u.seq > from).map((u) => u.seq);
+      const reference = published(watchers[0]!.watch);
+      expect(reference.length).toBeGreaterThan(5);
+      for (const { watch: w } of watchers) {
+        expect(w.connections, w.transport).toEqual([0]); // no reconnect here
+        expect(published(w), w.transport).toEqual(reference);
+      }
+    } finally {
+      await Promise.all(watchers.map((w) => w.close()));
+    }
+  });
+
+  it('replaces a worker killed with SIGKILL; its clients reconnect, on every transport, and end exact', async () => {
+    const { competitionId, submissionIds } = await openCompetition(server.graphqlUrl, 2);
+    const watchers = await openWatchers(competitionId, ['graphql-ws', 'sse', 'graphql-sse'], 4);
+    const reconnected = (): Watcher[] => watchers.filter((w) => w.watch.connections.length > 1);
+    /** SIGKILLs the worker in `slot`; resolves once the primary reports its replacement serving. */
+    const kill = async (slot: number): Promise<void> => {
+      const before = workersIn(server.output());
+      const victim = before.get(slot)!;
+      process.kill(victim.pid, 'SIGKILL');
+      await untilOutput(server, (output) => {
+        const replacement = workersIn(output).get(slot);
+        return replacement !== undefined && replacement.pid !== victim.pid;
+      });
+      const after = workersIn(server.output());
+      expect(isAlive(victim.pid)).toBe(false);
+      const other = slot === 1 ? 2 : 1;
+      expect(after.get(other)).toEqual(before.get(other)); // the other worker served on
+      expect(after.get(slot)!.instance).not.toBe(victim.instance); // a new instance, not the dead one's
+      expect(server.output()).toMatch(new RegExp(`worker ${slot} \\(pid ${victim.pid}\\) exited with signal SIGKILL; starting another in \\d+ ms`));
+      expect(await instancesServing(server.url)).toEqual(new Set([after.get(1)!.instance, after.get(2)!.instance]));
+    };
+    try {
+      await castVotes(competitionId, submissionIds, Array.from({ length: 100 }, (_, i) => `killed-voter-a${i}`));
+      await Promise.all(watchers.map(({ watch: w }) => w.until((t) => t.totalVotes === 100)));
+
+      await kill(2);
+      await castVotes(competitionId, submissionIds, Array.from({ length: 50 }, (_, i) => `killed-voter-b${i}`));
+      await Promise.all(watchers.map(({ watch: w }) => w.until((t) => t.totalVotes === 150)));
+      // The watchers worker 2 held reconnected; the others kept their connection to worker 1.
+      expect(reconnected().length).toBeGreaterThan(0);
+      expect(reconnected().length).toBeLessThan(watchers.length);
+
+      // Then the one that served throughout: now every watcher has lost its worker once.
+      await kill(1);
+      await castVotes(competitionId, submissionIds, Array.from({ length: 50 }, (_, i) => `killed-voter-c${i}`));
+      await expectExactEverywhere(competitionId, watchers, 200);
+      for (const { watch: w } of watchers) expect(w.connections.length, w.transport).toBeGreaterThan(1);
+    } finally {
+      await Promise.all(watchers.map((w) => w.close()));
+    }
+  });
+
+  it('graphql-sse single-connection mode: a stream reserved on one worker is unknown to the other (README)', async () => {
+    const reservation = await onNewConnection(`${server.url}/graphql/stream`, { method: 'PUT' });
+    expect(reservation.status).toBe(201);
+    const token = await reservation.text();
+    // An operation for that stream, on new connections: the worker that made the reservation
+    // accepts it (202), the other one has no such stream (404).
+    const statuses = new Set<number>();
+    for (let i = 0; i < 6; i += 1) {
+      const response = await onNewConnection(`${server.url}/graphql/stream`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-graphql-event-stream-token': token },
+        body: JSON.stringify({ query: '{ __typename }', extensions: { operationId: `op-${i}` } }),
+      });
+      statuses.add(response.status);
+    }
+    expect(statuses).toEqual(new Set([202, 404]));
+  });
+
+  it('SIGTERM stops every worker cleanly: graphql-ws closes 1001, SSE completes, exit 0', async () => {
+    const workers = [...workersIn(server.output()).values()];
+    const { competitionId } = await openCompetition(server.graphqlUrl, 1);
+    // Raw sockets, one per worker at least (connections alternate between them).
+    const sockets = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws');
+        await new Promise((resolve) => socket.once('open', resolve));
+        socket.send(JSON.stringify({ type: 'connection_init' }));
+        await new Promise((resolve) => socket.once('message', resolve)); // connection_ack
+        // In an object: an async function returning the promise itself would wait for the close.
+        return { closed: new Promise<number>((resolve) => socket.once('close', (code) => resolve(code))) };
+      }),
+    );
+    // Streams that do not reconnect: one that does may open again during the drain (README).
+    const sse = Array.from({ length: 4 }, () => subscribe('sse', server.url, TallyUpdatedDocument, { competitionId }));
+    await Promise.all(sse.map((feed) => feed.waitFor((r) => r.data !== undefined)));
+    const exit = await server.stop('SIGTERM');
+    expect(exit.code).toBe(0);
+    expect(exit.ms).toBeLessThan(10_000);
+    expect(await Promise.all(sockets.map((s) => s.closed))).toEqual([1001, 1001, 1001, 1001]);
+    for (const worker of workers) expect(isAlive(worker.pid)).toBe(false);
+    expect(server.output()).toContain('all workers stopped');
+    await Promise.all(sse.map((feed) => feed.ended));
+  });
+});
+
+describe('WORKERS start-up', () => {
+  it.each([
+    ['neither', {}, 'DATABASE_URL and REDIS_URL'],
+    ['no REDIS_URL', { DATABASE_URL: 'postgres://127.0.0.1:1/x' }, 'REDIS_URL'],
+    ['no DATABASE_URL, WORKERS=auto', { REDIS_URL: 'redis://127.0.0.1:1', WORKERS: 'auto' }, 'DATABASE_URL'],
+  ])('refuses more than one worker without shared services (%s), in one line naming them', async (_, env, missing) => {
+    const result = await startExpectingExit({ WORKERS: '2', PORT: String(await freePort()), ...env });
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^Invalid configuration: WORKERS \\w+ needs ${missing}: `));
+    expect(result.stdout).toBe('');
+  });
+
+  it('checks PORT once, in the primary, and stops in one line when it is busy', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen({ port: 0, host: '127.0.0.1' }, resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const result = await startExpectingExit({ WORKERS: '2', PORT: String(port), DATABASE_URL: 'postgres://127.0.0.1:1/x', REDIS_URL: 'redis://127.0.0.1:1' });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toEqual([`PORT ${port} is already in use on 127.0.0.1: stop what holds it, or set PORT to a free port`]);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it('gives up in one line when workers keep dying before they serve', async () => {
+    // Nothing listens on port 1: every worker fails to open the database at once.
+    const result = await startExpectingExit({ WORKERS: '2', PORT: String(await freePort()), DATABASE_URL: 'postgres://127.0.0.1:1/x', REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n').at(-1)).toMatch(/^Ovation: 3 workers in a row exited before serving \(the last with code 1; its output is above\): giving up$/);
+    expect(result.stderr).toMatch(/worker \d \(pid \d+\) exited with code 1; starting another in 250 ms/);
+  }, 90_000);
+});
