@@ -4,7 +4,7 @@
  * (PGlite or PostgreSQL, in-process or Redis pubsub). Tests and main.ts both use createApp().
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Services } from './context.js';
@@ -381,7 +381,11 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   async function shutdown(): Promise<void> {
     stopping = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Keep-alive connections would outlive the drain (until the client's own idle timeout): every
+    // response from now on closes its connection, and idle ones are closed as they become idle.
+    server.on('request', (_request, response: ServerResponse) => response.setHeader('Connection', 'close'));
     server.closeIdleConnections();
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
     await ws.close(); // 1001 Going Away to every graphql-ws client
     // SSE responses end without `complete`, as a dropped connection: clients reconnect elsewhere
     // with their cursors (the kit, an EventSource); then every stream's subscription is released.
@@ -390,6 +394,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     const forced = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
     await closed;
     clearTimeout(forced);
+    clearInterval(idle);
     await services.voting.drain(); // votes in a batch are written (and answered) before the end
     await tallies.close(); // votes already acknowledged still get their broadcast
     await reactions.close(); // pending reaction windows are published and persisted now
