@@ -354,7 +354,7 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     expect(statuses).toEqual(new Set([202, 404]));
   });
 
-  it('SIGTERM stops every worker cleanly: graphql-ws closes 1001, SSE completes, exit 0', async () => {
+  it('SIGTERM stops every worker cleanly: graphql-ws closes 1001, SSE ends, exit 0', async () => {
     const workers = [...workersIn(server.output()).values()];
     const { competitionId } = await openCompetition(server.graphqlUrl, 1);
     // Raw sockets, one per worker at least (connections alternate between them).
