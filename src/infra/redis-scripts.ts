@@ -3,8 +3,8 @@
  * (`defineScript`, next to its Lua in a `<store>.lua.ts` module) and bound to a connection
  * (`bindScripts`), which registers it there with ioredis's own `defineCommand`. Calling it is
  * then ioredis's job: EVAL with the source the first time on a socket, EVALSHA after that, and on
- * NOSCRIPT (a Redis restart, a failover to a replica that never saw the script, SCRIPT FLUSH)
- * EVAL again, singly and per command inside a pipeline alike.
+ * NOSCRIPT (the server lost its script cache: a restart, a failover, SCRIPT FLUSH) EVAL again,
+ * singly and per command inside a pipeline alike.
  *
  * Not inside MULTI: there a NOSCRIPT comes back only in EXEC's reply, after the transaction's
  * other commands ran, so nothing can retry it (and ioredis keeps taking the script for loaded on

@@ -54,6 +54,9 @@ describe('Redis scripts', () => {
     ]);
     expect(await scripts.touch([a, b, key()], [])).toBe(3);
     expect(await scripts.add.many([])).toEqual([]);
+    // A pipeline is not a transaction: a failing call fails the batch, the others still ran.
+    await expect(scripts.add.many([{ keys: [b], args: [1, 'ran'] }, { keys: [a], args: ['not a number', 'fails'] }])).rejects.toThrow(/not an integer/);
+    expect(await redis.mget(a, b)).toEqual(['11', '3']);
   });
 
   it('keeps working after SCRIPT FLUSH, singly and in a pipeline, where a bare EVALSHA fails', async () => {
