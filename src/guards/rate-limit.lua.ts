@@ -1,9 +1,13 @@
 /**
- * The Redis scripts of the rate limiter, one atomic step each (EVALSHA). They live in a .ts
- * module rather than a .lua file so that `npm run build` (tsc) ships them in dist/ with the code
- * that loads them (the Docker image copies dist/ only). Time is Redis's own (TIME), so instances
- * with skewed clocks still share one window.
+ * The Redis scripts of the rate limiter, one atomic step each (src/infra/redis-scripts.ts runs
+ * them). They live in a .ts module rather than a .lua file so that `npm run build` (tsc) ships
+ * them in dist/ with the code that loads them (the Docker image copies dist/ only). Time is
+ * Redis's own (TIME), so instances with skewed clocks still share one window.
  */
+import { defineScript, LUA_NOW_MS } from '../infra/redis-scripts.js';
+
+/** { admitted (1|0), remaining, retryAfterMs, strikes } */
+export type RateReply = [admitted: number, remaining: number, retryAfterMs: number, strikes: number];
 
 /**
  * The refusal step HIT and BUCKET share: one more strike, and a block of
@@ -33,11 +37,6 @@ if blocked > 0 then
 end
 `;
 
-const NOW = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`;
-
 /**
  * HIT: sliding-log rate limit with escalating blocks.
  *
@@ -56,8 +55,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * are not logged. The first refusal of an episode is a strike and blocks for
  * base * 2^(strikes - 1) (capped), or until the window frees a slot if later; refusals during a
  * block add no strike.
+ *
+ * Slot: KEYS[2] and KEYS[3] share KEYS[1]'s hash tag {<identity>}: one slot.
  */
-export const HIT_LUA = `${NOW}
+export const HIT = defineScript<RateReply>({
+  name: 'rateLimitHit',
+  keys: 3,
+  lua: `${LUA_NOW_MS}
 local window = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 ${WHILE_BLOCKED}
@@ -73,7 +77,8 @@ local frees = window
 local oldest = redis.call('ZRANGE', KEYS[1], count - max, count - max, 'WITHSCORES')
 if oldest[2] then frees = tonumber(oldest[2]) + window - now end
 if frees < 1 then frees = 1 end
-${STRIKE}`;
+${STRIKE}`,
+});
 
 /**
  * BUCKET: token bucket with the same escalating blocks as HIT.
@@ -89,8 +94,13 @@ ${STRIKE}`;
  * (never below 0), and a call is admitted iff debt + window <= burst * window. Refused calls add
  * nothing; retryAfter is when the debt has come down far enough, or the block's end. This is GCRA
  * with its theoretical arrival time scaled by max. Mirrored step for step by rate-limit.memory.ts.
+ *
+ * Slot: as HIT, one hash tag {<identity>}.
  */
-export const BUCKET_LUA = `${NOW}
+export const BUCKET = defineScript<RateReply>({
+  name: 'rateLimitBucket',
+  keys: 3,
+  lua: `${LUA_NOW_MS}
 ${WHILE_BLOCKED}
 local window = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
@@ -105,10 +115,11 @@ if debt + window <= capacity then
 end
 
 local frees = math.ceil((debt + window - capacity) / max)
-${STRIKE}`;
+${STRIKE}`,
+});
 
 /**
- * ACQUIRE: one more live subscription for an identity, if it holds fewer than max on every
+ * LIVE_ACQUIRE: one more live subscription for an identity, if it holds fewer than max on every
  * instance together.
  *
  * KEYS[1]  rl:{live:<identity>}   HASH  instance id -> live subscriptions it holds for the identity
@@ -117,10 +128,14 @@ ${STRIKE}`;
  * ARGV[2]  max
  * ARGV[3]  heartbeat ttl (ms)
  * Returns  { admitted (1|0), live subscriptions of the identity (after this one when admitted) }
+ *
+ * Slot: two slots. KEYS[2] is one key for every identity, so it cannot share KEYS[1]'s hash tag
+ * {live:<identity>}; on Redis Cluster the instance deadlines must move next to each identity.
  */
-export const ACQUIRE_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+export const LIVE_ACQUIRE = defineScript<[admitted: number, live: number]>({
+  name: 'liveSubscriptionAcquire',
+  keys: 2,
+  lua: `${LUA_NOW_MS}
 local fields = redis.call('HGETALL', KEYS[1])
 local total = 0
 for i = 1, #fields, 2 do
@@ -139,30 +154,37 @@ if total >= tonumber(ARGV[2]) then return { 0, total } end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
-return { 1, total + 1 }
-`;
+return { 1, total + 1 }`,
+});
 
 /**
- * RELEASE: one live subscription fewer.
+ * LIVE_RELEASE: one live subscription fewer.
  * KEYS[1]  rl:{live:<identity>}   ARGV[1] this instance's id
+ * Returns  what the instance still holds for the identity
+ * Slot: one key.
  */
-export const RELEASE_LUA = `
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+export const LIVE_RELEASE = defineScript<number>({
+  name: 'liveSubscriptionRelease',
+  keys: 1,
+  lua: `local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return n
-`;
+return n`,
+});
 
 /**
- * HEARTBEAT: this instance is alive; keep the identities it holds subscriptions for.
+ * LIVE_HEARTBEAT: this instance is alive; keep the identities it holds subscriptions for.
  * KEYS[1]  rl:live:instances   KEYS[2..n] rl:{live:<identity>} held by this instance
  * ARGV[1]  this instance's id  ARGV[2] heartbeat ttl (ms)
+ * Returns  1
+ * Slot: as many as identities, like LIVE_ACQUIRE (the instance deadlines are one key for all).
  */
-export const HEARTBEAT_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+export const LIVE_HEARTBEAT = defineScript<1>({
+  name: 'liveSubscriptionHeartbeat',
+  keys: 'dynamic',
+  lua: `${LUA_NOW_MS}
 local ttl = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl * 10)
 for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl * 2) end
-return 1
-`;
+return 1`,
+});

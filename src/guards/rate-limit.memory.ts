@@ -65,8 +65,8 @@ export function createMemoryRateLimitStore(opts: { now?: () => number; sweepInte
   }
 
   /**
-   * Step for step as BUCKET_LUA (which documents the arithmetic): the admission, or when a token
-   * comes back (ms from now).
+   * Step for step as BUCKET in rate-limit.lua.ts (which documents the arithmetic): the
+   * admission, or when a token comes back (ms from now).
    */
   function takeFromBucket(entry: Entry, t: number, limit: RateLimit & { burst: number }): RateDecision | number {
     const capacity = limit.burst * limit.windowMs;

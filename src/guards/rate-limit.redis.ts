@@ -6,30 +6,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ACQUIRE_LUA, BUCKET_LUA, HEARTBEAT_LUA, HIT_LUA, RELEASE_LUA } from './rate-limit.lua.js';
+import { bindScripts } from '../infra/redis-scripts.js';
+import { BUCKET, HIT, LIVE_ACQUIRE, LIVE_HEARTBEAT, LIVE_RELEASE } from './rate-limit.lua.js';
 import type { RateLimitStore } from './rate-limit.js';
 import type { LiveSubscriptionCounter } from './subscription-limits.js';
-
-interface Script {
-  source: string;
-  sha: string;
-}
-const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
-const HIT = script(HIT_LUA);
-const BUCKET = script(BUCKET_LUA);
-const ACQUIRE = script(ACQUIRE_LUA);
-const RELEASE = script(RELEASE_LUA);
-const HEARTBEAT = script(HEARTBEAT_LUA);
-
-/** EVALSHA, loading the script on NOSCRIPT (after a Redis restart or failover). */
-async function run(redis: Redis, s: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-  try {
-    return await redis.evalsha(s.sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
-    return redis.eval(s.source, keys.length, ...keys, ...args);
-  }
-}
 
 /** Keys hold user ids and IPs as given; hash long ones so a key stays small. */
 function keyPart(text: string): string {
@@ -39,21 +19,21 @@ function keyPart(text: string): string {
 export function createRedisRateLimitStore(deps: { redis: Redis; instanceId: string; prefix?: string }): RateLimitStore {
   const { redis, instanceId } = deps;
   const prefix = deps.prefix ?? 'rl';
+  const scripts = bindScripts(redis, { HIT, BUCKET });
   let counter = 0;
   return {
     async hit(key, limit, escalation) {
       const base = `${prefix}:{${keyPart(key)}}`;
       const blocks = [escalation.blockBaseMs, escalation.blockMaxMs, escalation.strikeTtlMs];
-      const reply = (
+      const reply =
         limit.burst === undefined
-          ? await run(redis, HIT, [`${base}:log`, `${base}:strikes`, `${base}:block`], [
+          ? await scripts.HIT([`${base}:log`, `${base}:strikes`, `${base}:block`], [
               limit.windowMs,
               limit.max,
               `${instanceId}:${(counter = (counter + 1) % Number.MAX_SAFE_INTEGER)}`, // call id
               ...blocks,
             ])
-          : await run(redis, BUCKET, [`${base}:bucket`, `${base}:strikes`, `${base}:block`], [limit.windowMs, limit.max, limit.burst, ...blocks])
-      ) as [number, number, number, number];
+          : await scripts.BUCKET([`${base}:bucket`, `${base}:strikes`, `${base}:block`], [limit.windowMs, limit.max, limit.burst, ...blocks]);
       return { admitted: reply[0] === 1, remaining: Number(reply[1]), retryAfterMs: Number(reply[2]), strikes: Number(reply[3]) };
     },
     close: async () => undefined,
@@ -72,6 +52,7 @@ export function createRedisLiveSubscriptionCounter(deps: {
   const prefix = deps.prefix ?? 'rl';
   const instancesKey = `${prefix}:live:instances`;
   const hashKey = (identity: string) => `${prefix}:{live:${keyPart(identity)}}`;
+  const scripts = bindScripts(redis, { LIVE_ACQUIRE, LIVE_RELEASE, LIVE_HEARTBEAT });
   /** Live subscriptions this instance holds, per identity hash key. */
   const held = new Map<string, number>();
 
@@ -79,7 +60,7 @@ export function createRedisLiveSubscriptionCounter(deps: {
     const keys = [...held.keys()];
     // One call per 500 identities keeps each script short.
     for (let i = 0; i === 0 || i < keys.length; i += 500) {
-      await run(redis, HEARTBEAT, [instancesKey, ...keys.slice(i, i + 500)], [instanceId, ttlMs]);
+      await scripts.LIVE_HEARTBEAT([instancesKey, ...keys.slice(i, i + 500)], [instanceId, ttlMs]);
     }
   }
   const timer = setInterval(() => void heartbeat().catch((error) => deps.onError?.(error)), Math.max(100, Math.floor(ttlMs / 3)));
@@ -88,7 +69,7 @@ export function createRedisLiveSubscriptionCounter(deps: {
   return {
     async acquire(identity, max) {
       const key = hashKey(identity);
-      const reply = (await run(redis, ACQUIRE, [key, instancesKey], [instanceId, max, ttlMs])) as [number, number];
+      const reply = await scripts.LIVE_ACQUIRE([key, instancesKey], [instanceId, max, ttlMs]);
       if (reply[0] !== 1) return { admitted: false, current: Number(reply[1]) };
       held.set(key, (held.get(key) ?? 0) + 1);
       let released = false;
@@ -101,7 +82,7 @@ export function createRedisLiveSubscriptionCounter(deps: {
           const left = (held.get(key) ?? 1) - 1;
           if (left > 0) held.set(key, left);
           else held.delete(key);
-          void run(redis, RELEASE, [key], [instanceId]).catch((error) => deps.onError?.(error));
+          void scripts.LIVE_RELEASE([key], [instanceId]).catch((error) => deps.onError?.(error));
         },
       };
     },

@@ -3,39 +3,19 @@
  * `reactions:<sessionId>:<window>`, with a field per reaction type (`t:CLAP`), the intensity sum
  * (`i`), a field per non-empty heat map cell (`c:<flat index>`) and, once closed, `_closed`.
  *
- * Both operations are Lua scripts (EVALSHA: one round trip each, atomic on the server):
+ * Both operations are Lua scripts (reactions.lua.ts: one round trip each, atomic on the server):
  * - add: refuse if `_closed` is set, else HINCRBY type, intensity and cell, and refresh the TTL;
  * - close: HSETNX `_closed` (only the first caller across instances succeeds) and HGETALL in
  *   the same step, so no increment can land between "read" and "closed" and be lost.
  * Plain pipelined HINCRBYs plus a separate `SET NX` claim could not give that guarantee: an
  * increment arriving after the claimer's HGETALL would silently miss every burst.
  */
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ReactionType } from '../../generated/prisma/enums.js';
+import { bindScripts } from '../../infra/redis-scripts.js';
 import { emptyAggregate, HEATMAP_CELLS, type WindowAggregate } from './aggregate.js';
+import { ADD, CLOSE } from './reactions.lua.js';
 import { retainMs, type ReactionStore } from './reactions.store.js';
-
-const ADD = `
-if redis.call('HEXISTS', KEYS[1], '_closed') == 1 then return 0 end
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('HINCRBY', KEYS[1], 'i', ARGV[2])
-if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[3], 1) end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1`;
-
-const CLOSE = `
-if redis.call('HSETNX', KEYS[1], '_closed', '1') == 0 then return false end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return redis.call('HGETALL', KEYS[1])`;
-
-interface Script {
-  source: string;
-  sha: string;
-}
-const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
-const ADD_SCRIPT = script(ADD);
-const CLOSE_SCRIPT = script(CLOSE);
 
 export const reactionWindowKey = (sessionId: string, window: number): string => `reactions:${sessionId}:${window}`;
 
@@ -61,25 +41,17 @@ export function createRedisReactionStore(opts: { redis: Redis; windowMs: number 
   const { redis } = opts;
   const ttl = String(retainMs(opts.windowMs));
 
-  /** EVALSHA, loading the script once per server (after a restart or SCRIPT FLUSH too). */
-  async function run(s: Script, key: string, args: (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(s.sha, 1, key, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return redis.eval(s.source, 1, key, ...args);
-    }
-  }
+  const scripts = bindScripts(redis, { ADD, CLOSE });
 
   return {
     async add(sessionId, window, entry) {
       const cell = entry.cell === null ? '' : `c:${entry.cell}`;
-      const added = await run(ADD_SCRIPT, reactionWindowKey(sessionId, window), [`t:${entry.type}`, entry.intensity, cell, ttl]);
+      const added = await scripts.ADD([reactionWindowKey(sessionId, window)], [`t:${entry.type}`, entry.intensity, cell, ttl]);
       return added === 1;
     },
     async close(sessionId, window) {
-      const reply = await run(CLOSE_SCRIPT, reactionWindowKey(sessionId, window), [ttl]);
-      return Array.isArray(reply) ? parseWindowHash(reply as string[]) : null;
+      const reply = await scripts.CLOSE([reactionWindowKey(sessionId, window)], [ttl]);
+      return Array.isArray(reply) ? parseWindowHash(reply) : null;
     },
   };
 }
