@@ -41,6 +41,8 @@ import {
   BREAK,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { AppError, ErrorCode } from '../errors.js';
+import { toGraphQLError } from '../schema/errors.js';
 
 export const DEFAULT_LIST_SIZE = 10;
 const PAGING_ARGS = new Set(['first', 'last', 'limit', 'take']);
@@ -58,7 +60,7 @@ export interface Measure {
 }
 
 function badInput(message: string, reason: string, extra: Record<string, unknown>, nodes?: readonly FieldNode[] | OperationDefinitionNode): GraphQLError {
-  return new GraphQLError(message, { nodes, extensions: { code: 'BAD_USER_INPUT', retryable: false, reason, ...extra } });
+  return toGraphQLError(new AppError(ErrorCode.BAD_USER_INPUT, message, { reason, ...extra }), nodes);
 }
 
 /** Selection depth and estimated cost of one operation. Fragments are measured once each (no fragment bombs). */
@@ -369,9 +371,10 @@ export function useRequestParamErrors(): Plugin {
           return await parse(request);
         } catch (error) {
           if (!(error instanceof SyntaxError)) throw error;
-          throw new GraphQLError(`Request parameters are not valid JSON: ${error.message}`, {
-            extensions: { http: { status: 400 }, code: 'BAD_REQUEST' },
-          });
+          // `http` is Yoga's status hint (400); the pipeline never shows it to clients.
+          throw toGraphQLError(
+            new AppError(ErrorCode.BAD_USER_INPUT, `Request parameters are not valid JSON: ${error.message}`, { reason: 'BAD_REQUEST', http: { status: 400 } }),
+          );
         }
       });
     },

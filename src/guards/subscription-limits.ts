@@ -15,9 +15,10 @@
  * event. If the store fails (Redis unreachable), subscriptions are let through and logged: reading
  * a live stream is not worth refusing for a limiter outage.
  */
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import type { ExecutionResult, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError } from '../errors.js';
+import { toGraphQLError } from '../schema/errors.js';
 import type { Caller } from './guards.js';
 import { callerIdentity, rateLimited, SUBSCRIPTIONS_RULE, type RateLimiter } from './rate-limit.js';
 
@@ -31,11 +32,6 @@ export interface LiveSubscriptionCounter {
 
 /** When a refused-for-concurrency client may try again: a hint, as a slot frees when another subscription ends. */
 export const CONCURRENCY_RETRY_AFTER_MS = 1_000;
-
-/** An AppError in its final wire form (code, retryable, details), for results built outside resolvers. */
-export function toGraphQLError(error: AppError): GraphQLError {
-  return new GraphQLError(error.message, { extensions: { ...error.details, code: error.code, retryable: error.retryable } });
-}
 
 export function useSubscriptionLimits(deps: {
   limiter: RateLimiter;

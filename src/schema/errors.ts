@@ -4,7 +4,7 @@
  * (syntax, validation, variable coercion) are the client's input, so BAD_USER_INPUT; anything else
  * is unexpected: logged, and masked as INTERNAL_SERVER_ERROR with no internals.
  */
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import { GraphQLError, type ASTNode, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, ErrorCode, RETRYABLE } from '../errors.js';
 
@@ -18,6 +18,14 @@ function withExtensions(error: GraphQLError, message: string, extensions: Record
     path: error.path,
     extensions,
   });
+}
+
+/**
+ * An AppError in its final wire form (message, `code`, `retryable`, its details), for errors a
+ * plugin or a scalar returns outside a resolver: the one way to build a client-facing error.
+ */
+export function toGraphQLError(error: AppError, nodes?: ReadonlyArray<ASTNode> | ASTNode): GraphQLError {
+  return new GraphQLError(error.message, { nodes, originalError: error, extensions: { ...error.details, code: error.code, retryable: error.retryable } });
 }
 
 export function createMaskError(opts: { exposeInternals: boolean; onUnexpected: (error: unknown) => void }) {

@@ -1,13 +1,13 @@
-import { GraphQLError, Kind, type ValueNode } from 'graphql';
+import { Kind, type ValueNode } from 'graphql';
+import { AppError, ErrorCode } from '../errors.js';
+import { toGraphQLError } from './errors.js';
 import { builder } from './builder.js';
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 function parseDateTime(value: unknown): Date {
   if (typeof value !== 'string' || !ISO_DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
-    throw new GraphQLError('DateTime must be an ISO-8601 string with a time zone, e.g. 2026-01-31T12:00:00Z', {
-      extensions: { code: 'BAD_USER_INPUT' },
-    });
+    throw toGraphQLError(new AppError(ErrorCode.BAD_USER_INPUT, 'DateTime must be an ISO-8601 string with a time zone, e.g. 2026-01-31T12:00:00Z'));
   }
   return new Date(value);
 }
@@ -37,7 +37,7 @@ function literalToJson(ast: ValueNode, variables: Record<string, unknown> | null
     case Kind.VARIABLE:
       return variables?.[ast.name.value];
     default:
-      throw new GraphQLError('JSON does not accept enum literals', { extensions: { code: 'BAD_USER_INPUT' } });
+      throw toGraphQLError(new AppError(ErrorCode.BAD_USER_INPUT, 'JSON does not accept enum literals'));
   }
 }
 

@@ -4,8 +4,8 @@
  * that does not exist (existence is never revealed). Every subscription here depends on the
  * viewer (membership, no self-echo), so none of them is a shared subscription.
  */
-import type { ObjectRef } from '@pothos/core';
 import { builder } from '../../schema/builder.js';
+import { UserViewRef } from '../users/users.schema.js';
 import { AFTER_SEQ_DOC, FIRST_DOC, POLL_AFTER_SEQ_DOC, eventPageRef } from '../../schema/event-page.js';
 import { accessEnded, notParticipant } from './messaging.errors.js';
 import type { MessageEventData, MessageView, ReadReceiptView, TypingView, UserView } from './messaging.events.js';
@@ -13,9 +13,6 @@ import { BODY_MAX_CHARS, CLIENT_MESSAGE_ID_MAX, MAX_PARTICIPANTS, PAGE_DEFAULT, 
 import type { ConversationView } from './messaging.service.js';
 import { isAccessLost, type AccessLost } from './messaging.stream.js';
 
-type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
-/** The User type of users.schema.ts, by name (id, name, role: what a UserView holds). */
-const UserType = 'User' as unknown as ObjectRef<BuilderTypes, UserView>;
 
 /** The payload of a stream event, or FORBIDDEN when the viewer lost access (the stream's last event). */
 function payloadOf<T>(event: { data: T } | AccessLost): T {
@@ -27,7 +24,7 @@ const MessageRef = builder.objectRef<MessageView>('Message').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     conversationId: t.exposeID('conversationId'),
-    author: t.field({ type: UserType, resolve: (m) => m.author }),
+    author: t.field({ type: UserViewRef, resolve: (m) => m.author }),
     body: t.exposeString('body', { description: `Trimmed, 1..${BODY_MAX_CHARS} characters.` }),
     clientMessageId: t.exposeString('clientMessageId', { nullable: true }),
     createdAt: t.field({ type: 'DateTime', resolve: (m) => m.createdAt }),
@@ -49,7 +46,7 @@ const ReadReceiptRef = builder.objectRef<ReadReceiptNode>('ReadReceipt').impleme
   description: "A participant's read position: everything up to and including lastReadMessageId.",
   fields: (t) => ({
     conversationId: t.exposeID('conversationId'),
-    user: t.field({ type: UserType, resolve: (r) => r.user }),
+    user: t.field({ type: UserViewRef, resolve: (r) => r.user }),
     lastReadMessageId: t.exposeID('lastReadMessageId'),
     lastReadSeq: t.exposeInt('lastReadSeq', { description: 'The seq of lastReadMessageId.' }),
     readAt: t.field({ type: 'DateTime', resolve: (r) => r.readAt }),
@@ -64,7 +61,7 @@ const ReadReceiptRef = builder.objectRef<ReadReceiptNode>('ReadReceipt').impleme
 const TypingEventRef = builder.objectRef<TypingView>('TypingEvent').implement({
   fields: (t) => ({
     conversationId: t.exposeID('conversationId'),
-    user: t.field({ type: UserType, resolve: (e) => e.user }),
+    user: t.field({ type: UserViewRef, resolve: (e) => e.user }),
     isTyping: t.exposeBoolean('isTyping'),
   }),
 });
@@ -81,7 +78,7 @@ const ConversationRef = builder.objectRef<ConversationView>('Conversation').impl
     id: t.exposeID('id'),
     title: t.exposeString('title', { nullable: true }),
     isDirect: t.exposeBoolean('isDirect'),
-    participants: t.field({ type: [UserType], description: 'In the order they joined.', resolve: (c) => c.participants }),
+    participants: t.field({ type: [UserViewRef], description: 'In the order they joined.', resolve: (c) => c.participants }),
     messages: t.field({
       type: [MessageRef],
       description: [

@@ -7,9 +7,9 @@
  * checks who that user is to the offer (founder of the submission, judge of a counter-offer,
  * author).
  */
-import type { ObjectRef } from '@pothos/core';
 import { OfferStatus, OfferType, Role } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
+import { UserViewRef } from '../users/users.schema.js';
 import { AFTER_SEQ_DOC, FIRST_DOC, POLL_AFTER_SEQ_DOC, eventPageRef } from '../../schema/event-page.js';
 import type { OfferView, PoolEvent, PoolEntry, UserView } from './offers.events.js';
 import { effectiveStatus } from './offers.rules.js';
@@ -22,12 +22,6 @@ const OfferTypeEnum = builder.enumType(OfferType, { name: 'OfferType' });
 const OfferStatusEnum = builder.enumType(OfferStatus, { name: 'OfferStatus' });
 const OfferResponseEnum = builder.enumType('OfferResponse', { values: ['ACCEPT', 'REJECT', 'COUNTER'] as const });
 
-type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
-/**
- * The User type of users.schema.ts, by name (that file does not export its ref; Pothos resolves
- * type names when it builds the schema). User exposes id, name and role: what a UserView holds.
- */
-const UserType = 'User' as unknown as ObjectRef<BuilderTypes, UserView>;
 
 const OfferRef = builder.objectRef<OfferNode>('Offer');
 OfferRef.implement({
@@ -39,9 +33,9 @@ OfferRef.implement({
     id: t.exposeID('id'),
     sessionId: t.exposeID('sessionId'),
     submissionId: t.exposeID('submissionId'),
-    judge: t.field({ type: UserType, description: 'The judge this negotiation is with (also on counter-offers).', resolve: (o) => o.judge }),
+    judge: t.field({ type: UserViewRef, description: 'The judge this negotiation is with (also on counter-offers).', resolve: (o) => o.judge }),
     author: t.field({
-      type: UserType,
+      type: UserViewRef,
       description: "Who made this offer: the judge, or the submission's founder for a counter-offer.",
       resolve: (o) => o.author,
     }),

@@ -1,3 +1,4 @@
+import type { ObjectRef } from '@pothos/core';
 import { Role } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
 
@@ -10,6 +11,21 @@ export const UserRef = builder.prismaObject('User', {
     role: t.expose('role', { type: RoleEnum }),
   }),
 });
+
+/** What other modules put in a User field: the fields User exposes, and nothing more. */
+export interface UserView {
+  id: string;
+  name: string;
+  role: Role;
+}
+
+type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
+/**
+ * The User type for fields that resolve to a UserView (an offer's judge, a message's author, …)
+ * instead of a Prisma row. The one cast of its kind: User's fields read only id, name and role,
+ * which a UserView has.
+ */
+export const UserViewRef = UserRef as unknown as ObjectRef<BuilderTypes, UserView>;
 
 builder.queryField('me', (t) =>
   t.prismaField({
