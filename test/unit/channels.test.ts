@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import type { Viewer } from '../../src/guards/auth.js';
 import type { OfferView } from '../../src/modules/offers/offers.events.js';
-import { milestoneOf, offerActivity, tapPublishes } from '../../src/modules/channels/activity.js';
+import { milestoneOf, offerActivity } from '../../src/modules/channels/activity.js';
+import { createDomainEvents } from '../../src/domain-events.js';
 import {
   assertApiCanPublish,
   assertCanRead,
@@ -13,7 +14,6 @@ import {
   validateData,
   validateType,
 } from '../../src/modules/channels/channels.rules.js';
-import { createEventBus, type BusEventTarget } from '../../src/realtime/event-bus.js';
 
 const codeOf = (fn: () => unknown): string | null => {
   try {
@@ -112,21 +112,19 @@ describe('activity feed rules', () => {
     expect(offerActivity({ ...base, status, counterOfId } as OfferView)?.type ?? null).toBe(type);
   });
 
-  it('taps publishes without changing delivery', async () => {
-    const bus = createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
+  it('domain events reach every subscriber in order; a failing handler is reported and never stops the others', () => {
+    const failures: string[] = [];
+    const events = createDomainEvents((_error, name) => failures.push(name));
     const seen: string[] = [];
-    const tapped = tapPublishes(
-      bus,
-      (kind, id) => {
-        seen.push(`${kind}:${id}`);
-        throw new Error('a failing tap never breaks publishing');
-      },
-      () => seen.push('error'),
-    );
-    const sub = bus.subscribe('channel', 'news');
-    tapped.publish('channel', 'news', { topic: 'channel:news', seq: 1, publishedAt: '', data: { channel: 'news', seq: 1, type: 'T', data: {}, createdAt: '' } });
-    expect((await sub.next()).value?.seq).toBe(1);
-    expect(seen).toEqual(['channel:news', 'error']);
-    sub.close();
+    events.on('competition.statusChanged', (c) => seen.push(`a:${c.id}`));
+    events.on('competition.statusChanged', () => {
+      throw new Error('a failing reaction never breaks the emitter');
+    });
+    events.on('competition.statusChanged', (c) => seen.push(`b:${c.id}`));
+    events.on('offers.committed', () => seen.push('offers'));
+    events.emit('competition.statusChanged', { id: 'c1', title: 'T', status: 'OPEN' });
+    events.emit('competition.statusChanged', { id: 'c2', title: 'T', status: 'CLOSED' });
+    expect(seen).toEqual(['a:c1', 'b:c1', 'a:c2', 'b:c2']);
+    expect(failures).toEqual(['competition.statusChanged', 'competition.statusChanged']);
   });
 });

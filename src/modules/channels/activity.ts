@@ -2,9 +2,8 @@
  * The competition activity feed: channel `activity:<competitionId>`, public, written by the server.
  *
  * Fed from the commit points, on the instance that committed (never by subscribing to every
- * topic on every instance): competitions (opened/closed, a hook of the competitions service),
- * offers (every transition, the offers service's onCommitted hook), sessions and tallies (their
- * publishes on the bus, seen through tapPublishes() on the publishing instance only).
+ * topic on every instance): the domain events (src/domain-events.ts) of competitions
+ * (opened/closed), offers (every transition), sessions and tallies (this instance's publishes).
  *
  * Event types and data:
  * - COMPETITION_OPENED / COMPETITION_CLOSED  { competitionId, title }
@@ -22,8 +21,7 @@
  */
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { CompetitionStatus, OfferStatus } from '../../generated/prisma/enums.js';
-import type { EventBus } from '../../realtime/event-bus.js';
-import type { RealtimeEvent, TopicKind, TopicMap } from '../../realtime/topics.js';
+import type { DomainEventMap, DomainEvents } from '../../domain-events.js';
 import type { OfferEvent, OfferView } from '../offers/offers.events.js';
 import type { SessionEvent } from '../sessions/sessions.events.js';
 import type { TallyEvent } from '../voting/voting.events.js';
@@ -72,31 +70,13 @@ export function offerActivity(offer: OfferView): { type: string; data: Record<st
   };
 }
 
-export type PublishTap = <K extends TopicKind>(kind: K, entityId: string, event: RealtimeEvent<TopicMap[K]>) => void;
-
-/**
- * The same bus, with `tap` told of every publish made through it (after the bus accepted it).
- * Hand it to a publisher to observe its commits on its own instance; subscribers are untouched.
- */
-export function tapPublishes(bus: EventBus, tap: PublishTap, onError: (error: unknown) => void = () => undefined): EventBus {
-  return {
-    ...bus,
-    publish(kind, entityId, event) {
-      bus.publish(kind, entityId, event);
-      try {
-        tap(kind, entityId, event);
-      } catch (error) {
-        onError(error);
-      }
-    },
-  };
-}
-
 const SESSION_CACHE_MAX = 10_000;
 
 export function createActivityFeed(deps: {
   prisma: PrismaClient;
   channels: Pick<ChannelsService, 'publish'>;
+  /** The commits it reports (subscribed at creation). */
+  events: Pick<DomainEvents, 'on'>;
   milestoneEvery?: number;
   onError: (error: unknown, details: Record<string, unknown>) => void;
 }) {
@@ -165,16 +145,15 @@ export function createActivityFeed(deps: {
     );
   }
 
-  return {
-    competitionStatusChanged(competition: { id: string; title: string; status: CompetitionStatus }): void {
+  function competitionStatusChanged(competition: DomainEventMap['competition.statusChanged']): void {
       if (competition.status !== CompetitionStatus.OPEN && competition.status !== CompetitionStatus.CLOSED) return;
       const type = competition.status === CompetitionStatus.OPEN ? 'COMPETITION_OPENED' : 'COMPETITION_CLOSED';
       enqueue(activityChannel(competition.id), type, () =>
         channels.publish(activityChannel(competition.id), type, { competitionId: competition.id, title: competition.title }),
       );
-    },
+  }
 
-    offersCommitted(events: readonly OfferEvent[]): void {
+  function offersCommitted(events: readonly OfferEvent[]): void {
       const entries = events.flatMap((event) => {
         const entry = offerActivity(event.data);
         return entry ? [{ sessionId: event.data.sessionId, ...entry }] : [];
@@ -189,17 +168,14 @@ export function createActivityFeed(deps: {
           enqueue(activityChannel(competitionId), entry.type, () => channels.publish(activityChannel(competitionId), entry.type, entry.data));
         }
       });
-    },
+  }
 
-    sessionChanged,
-    tallyPublished,
+  deps.events.on('competition.statusChanged', competitionStatusChanged);
+  deps.events.on('offers.committed', offersCommitted);
+  deps.events.on('session.changed', sessionChanged);
+  deps.events.on('tally.published', tallyPublished);
 
-    /** The tap for tapPublishes(): session transitions and tally updates. */
-    onPublish: ((kind, _entityId, event) => {
-      if (kind === 'session') sessionChanged(event as SessionEvent);
-      else if (kind === 'tally') tallyPublished(event as TallyEvent);
-    }) as PublishTap,
-
+  return {
     /** Resolves when the activity work queued so far is done (shutdown, tests). */
     async settle(): Promise<void> {
       while (queues.size > 0) await Promise.allSettled([...queues.values()]);

@@ -7,6 +7,7 @@ import { instantRunoff, type RunoffResult } from '../voting/runoff.js';
 import { sequenceStandings, type TallyPublisher } from '../voting/voting.events.js';
 import { invalidTransition } from './competitions.errors.js';
 import { createSubmissionCache } from './submission-cache.js';
+import type { DomainEvents } from '../../domain-events.js';
 
 /** Every voter's ranking, in order, from the stored ballots. */
 async function computeRunoff(tx: Prisma.TransactionClient, competitionId: string): Promise<RunoffResult> {
@@ -66,8 +67,8 @@ export function createCompetitionsService(deps: {
    * entry); publishes a status change's update, sequenced in the change's transaction.
    */
   tallies: Pick<TallyPublisher, 'markDirty' | 'publish'>;
-  /** Told after a committed DRAFT → OPEN or OPEN → CLOSED (activity feed, notifications). Must not throw. */
-  onStatusChanged?: (competition: Competition) => void;
+  /** Where a committed DRAFT → OPEN or OPEN → CLOSED is announced (activity feed, notifications). */
+  events?: Pick<DomainEvents, 'emit'>;
 }) {
   const { prisma, tallies } = deps;
   const submissions = createSubmissionCache((ids) => prisma.submission.findMany({ where: { id: { in: [...ids] } } }));
@@ -106,11 +107,7 @@ export function createCompetitionsService(deps: {
     const competition = await require(id);
     if (!standings) throw invalidTransition(id, competition.status, to);
     if (standings.kind === 'published') tallies.publish(standings.event);
-    try {
-      deps.onStatusChanged?.(competition);
-    } catch {
-      // a listener's failure never undoes or fails the committed transition
-    }
+    deps.events?.emit('competition.statusChanged', { id: competition.id, title: competition.title, status: competition.status });
     return competition;
   }
 

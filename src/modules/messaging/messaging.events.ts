@@ -17,17 +17,13 @@
  *
  * Payloads cross Redis as JSON: plain objects, times as ISO strings.
  */
-import { Role } from '../../generated/prisma/enums.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
 
-export interface UserView {
-  id: string;
-  name: string;
-  role: Role;
-}
+export type { UserView } from '../users/users.service.js';
 
-export const userView = (user: { id: string; name: string; role: Role } | null | undefined, id: string): UserView =>
-  user ? { id: user.id, name: user.name, role: user.role } : { id, name: id, role: Role.AUDIENCE };
+import { userView, type UserView } from '../users/users.service.js';
+
+export { userView };
 
 export interface MessageView {
   id: string;

@@ -66,6 +66,7 @@ import {
 } from './messaging.rules.js';
 import { untilAccessLost, type AccessLost, type UntilAccessLostOptions } from './messaging.stream.js';
 import type { TypingChange, TypingStore } from './messaging.typing.store.js';
+import type { DomainEvents } from '../../domain-events.js';
 
 export interface ConversationView {
   id: string;
@@ -97,10 +98,10 @@ export interface MessagingServiceDeps {
   /** RESUME_WINDOW_SECONDS: how long read receipts are kept for resuming (messages are their own history). */
   resumeWindowSeconds?: number;
   /**
-   * Called after every committed message (not for idempotent resends) with the participants other
-   * than the author. For other modules (notifications); must not throw or block.
+   * Where every committed message (not an idempotent resend) is announced, with the participants
+   * other than the author ('message.committed': notifications).
    */
-  onMessageCommitted?: (message: MessageView, recipients: string[]) => void;
+  events?: Pick<DomainEvents, 'emit'>;
   onError?: (error: unknown, context: string) => void;
 }
 
@@ -442,16 +443,7 @@ export function createMessagingService(deps: MessagingServiceDeps) {
       bus.publish('messages', conversationId, event);
       const { recipients, ...message } = committed;
       await clearTyping(conversationId, author);
-      if (deps.onMessageCommitted) {
-        try {
-          deps.onMessageCommitted(
-            message,
-            recipients.filter((id) => id !== viewer.id),
-          );
-        } catch (error) {
-          onError(error, 'onMessageCommitted failed');
-        }
-      }
+      deps.events?.emit('message.committed', { message, recipients: recipients.filter((id) => id !== viewer.id) });
       return message;
     },
 

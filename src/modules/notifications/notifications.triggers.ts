@@ -1,6 +1,6 @@
 /**
- * Domain events → notifications. Called from other modules' commit points (wired in app.ts),
- * after their commit; never fails the operation that caused it (errors go to onError). Every
+ * Domain events → notifications: subscribed to other modules' commits (src/domain-events.ts), on
+ * the committing instance; never fails the operation that caused it (errors go to onError). Every
  * notification carries a dedupKey derived from the event, so a repeated hook call never
  * notifies twice.
  *
@@ -16,6 +16,8 @@
  */
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import { CompetitionStatus, NotificationPriority, OfferStatus } from '../../generated/prisma/enums.js';
+import type { DomainEventMap, DomainEvents } from '../../domain-events.js';
+import type { MessageView } from '../messaging/messaging.events.js';
 import type { OfferEvent, OfferView } from '../offers/offers.events.js';
 import type { NotificationsService, NotifyInput } from './notifications.service.js';
 
@@ -86,19 +88,15 @@ export function offerNotice(offer: OfferView, submission: SubmissionFacts): Offe
   }
 }
 
-export interface CommittedMessage {
-  id: string;
-  conversationId: string;
-  authorId: string;
-  authorName?: string | null;
-  body: string;
-}
-
 const MESSAGE_PREVIEW = 200;
 
 export function createNotificationTriggers(deps: {
   prisma: PrismaClient;
   notifications: Pick<NotificationsService, 'notify' | 'notifyMany'>;
+  /** The commits that notify someone (subscribed at creation). */
+  events: Pick<DomainEvents, 'on'>;
+  /** How many live connections presence counts for each user, across the cluster. */
+  connections: (userIds: readonly string[]) => Promise<ReadonlyMap<string, number>>;
   onError: (error: unknown, details: Record<string, unknown>) => void;
 }) {
   const { prisma, notifications, onError } = deps;
@@ -110,8 +108,18 @@ export function createNotificationTriggers(deps: {
     void promise.finally(() => inFlight.delete(promise));
   }
 
+  deps.events.on('offers.committed', offersCommitted);
+  deps.events.on('competition.statusChanged', competitionStatusChanged);
+  deps.events.on('message.committed', ({ message, recipients }) => messageCommitted(message, recipients));
+
   return {
-    offersCommitted(events: readonly OfferEvent[]): void {
+    /** Resolves when the notifications triggered so far are written (shutdown, tests). */
+    async settle(): Promise<void> {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+
+  function offersCommitted(events: readonly OfferEvent[]): void {
       const offers = events.map((e) => e.data).filter((o) => o.status !== OfferStatus.COUNTERED);
       if (offers.length === 0) return;
       run('offer notifications', async () => {
@@ -125,9 +133,9 @@ export function createNotificationTriggers(deps: {
           if (notice) await notifications.notify(notice.userId, notice.input);
         }
       });
-    },
+  }
 
-    competitionStatusChanged(competition: { id: string; title: string; status: CompetitionStatus }): void {
+  function competitionStatusChanged(competition: DomainEventMap['competition.statusChanged']): void {
       if (competition.status !== CompetitionStatus.OPEN && competition.status !== CompetitionStatus.CLOSED) return;
       const opened = competition.status === CompetitionStatus.OPEN;
       run(`competition ${competition.status} notifications`, async () => {
@@ -151,41 +159,27 @@ export function createNotificationTriggers(deps: {
           dedupKey: `competition:${competition.id}:${competition.status}`,
         });
       });
-    },
+  }
 
-    /**
-     * A message was committed: recipients (participants other than the author) without a live
-     * connection get a MESSAGE notification. `connections` answers per user how many live
-     * connections presence counts across the cluster.
-     */
-    messageCommitted(
-      message: CommittedMessage,
-      recipients: readonly string[],
-      connections: (userIds: readonly string[]) => Promise<ReadonlyMap<string, number>>,
-    ): void {
-      const others = [...new Set(recipients)].filter((id) => id !== message.authorId);
+  /** A message was committed: recipients (participants other than the author) without a live connection get a MESSAGE notification. */
+  function messageCommitted(message: MessageView, recipients: readonly string[]): void {
+      const others = [...new Set(recipients)].filter((id) => id !== message.author.id);
       if (others.length === 0) return;
       run('message notifications', async () => {
-        const counts = await connections(others);
+        const counts = await deps.connections(others);
         const offline = others.filter((id) => (counts.get(id) ?? 0) === 0);
         if (offline.length === 0) return;
         const preview = message.body.length > MESSAGE_PREVIEW ? `${message.body.slice(0, MESSAGE_PREVIEW - 1)}…` : message.body;
         await notifications.notifyMany(offline, {
           type: 'MESSAGE',
-          title: `New message from ${message.authorName ?? message.authorId}`,
+          title: `New message from ${message.author.name}`,
           body: preview,
           priority: NotificationPriority.NORMAL,
-          data: { conversationId: message.conversationId, messageId: message.id, authorId: message.authorId },
+          data: { conversationId: message.conversationId, messageId: message.id, authorId: message.author.id },
           dedupKey: `message:${message.id}`,
         });
       });
-    },
-
-    /** Resolves when the notifications triggered so far are written (shutdown, tests). */
-    async settle(): Promise<void> {
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    },
-  };
+  }
 }
 
 export type NotificationTriggers = ReturnType<typeof createNotificationTriggers>;

@@ -11,17 +11,14 @@
  * Payloads cross Redis as JSON: plain objects, times as ISO strings.
  */
 import type { Prisma } from '../../generated/prisma/client.js';
-import { Role, type OfferStatus, type OfferType } from '../../generated/prisma/enums.js';
+import type { OfferStatus, OfferType } from '../../generated/prisma/enums.js';
 import type { EventBus } from '../../realtime/event-bus.js';
 import { appendToLog } from '../../realtime/event-log.js';
 import { nextSeq } from '../../realtime/sequence.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
 
-export interface UserView {
-  id: string;
-  name: string;
-  role: Role;
-}
+import { userView, type UserView } from '../users/users.service.js';
+export type { UserView };
 
 /** An offer as the API shows it, the same shape in query results and in events. */
 export interface OfferView {
@@ -84,8 +81,6 @@ export type OfferRow = Prisma.OfferGetPayload<{ include: typeof OFFER_INCLUDE }>
 type Db = Pick<Prisma.TransactionClient, 'offer' | 'user'>;
 
 const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString());
-const userView = (user: { id: string; name: string; role: Role } | undefined, id: string): UserView =>
-  user ? { id: user.id, name: user.name, role: user.role } : { id, name: id, role: Role.AUDIENCE };
 
 function toView(row: OfferRow, users: Map<string, UserView>, counterOf: OfferView | null): OfferView {
   return {

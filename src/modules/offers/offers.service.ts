@@ -39,6 +39,7 @@ import {
   type CounterInput,
   type OfferTerms,
 } from './offers.rules.js';
+import type { DomainEvents } from '../../domain-events.js';
 
 export interface MakeOfferInput {
   sessionId: string;
@@ -77,11 +78,10 @@ export interface OffersServiceDeps {
   now?: () => Date;
   onError?: (error: unknown) => void;
   /**
-   * Told after every commit that changed offers (made, answered, withdrawn, expired), once its
-   * events are published: notifications and the activity feed. Must not throw (it is caught and
-   * reported to onError); the offer operation never fails because of it.
+   * Where every commit that changed offers (made, answered, withdrawn, expired) is announced once
+   * its events are published ('offers.committed': notifications, the activity feed).
    */
-  onCommitted?: (events: readonly OfferEvent[]) => void;
+  events?: Pick<DomainEvents, 'emit'>;
 }
 
 type Tx = Prisma.TransactionClient;
@@ -135,12 +135,7 @@ export function createOffersService(deps: OffersServiceDeps) {
   const clock = deps.now ?? (() => new Date());
   const onError = deps.onError ?? (() => undefined);
   const committed = (events: readonly OfferEvent[]): void => {
-    if (events.length === 0 || !deps.onCommitted) return;
-    try {
-      deps.onCommitted(events);
-    } catch (error) {
-      onError(error);
-    }
+    if (events.length > 0) deps.events?.emit('offers.committed', events);
   };
 
   /**

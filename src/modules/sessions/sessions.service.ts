@@ -28,6 +28,7 @@ import { PRESENTATION_SECONDS_MAX, applyAction, validateSeconds, type SessionAct
 import { competitionClosed, concurrentUpdate, staleSeq } from './sessions.errors.js';
 import { readSnapshot, readState, sessionTopic, toState, type SessionEvent, type SessionView } from './sessions.events.js';
 import { createStatusCache, type StatusEntry } from './status-cache.js';
+import type { DomainEvents } from '../../domain-events.js';
 
 export interface CreateSessionInput {
   competitionId: string;
@@ -65,6 +66,8 @@ function timerOf(row: EventSession): TimerState {
 export function createSessionsService(deps: {
   prisma: PrismaClient;
   bus: EventBus;
+  /** Where this instance's session publishes are announced ('session.changed': the activity feed). */
+  events?: Pick<DomainEvents, 'emit'>;
   competitions: Pick<CompetitionsService, 'byId' | 'open' | 'close'>;
   /** Epoch ms; injectable for tests. */
   now?: () => number;
@@ -239,6 +242,7 @@ export function createSessionsService(deps: {
         }
         event.publishedAt = new Date(now()).toISOString();
         bus.publish('session', sessionId, event);
+        deps.events?.emit('session.changed', event);
         statuses.put(sessionId, { status: event.data.status, seq: event.seq });
         return view(event);
       }

@@ -1,6 +1,7 @@
 import type { ObjectRef } from '@pothos/core';
 import { Role } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
+import type { UserView } from './users.service.js';
 
 export const RoleEnum = builder.enumType(Role, { name: 'Role' });
 
@@ -12,12 +13,6 @@ export const UserRef = builder.prismaObject('User', {
   }),
 });
 
-/** What other modules put in a User field: the fields User exposes, and nothing more. */
-export interface UserView {
-  id: string;
-  name: string;
-  role: Role;
-}
 
 type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
 /**

@@ -9,6 +9,17 @@ const MAX_BATCH = 500;
 /** createdAt of users just read, for the fraud check later in the same request (guards/fraud/account-age.ts). */
 const RECENT_CREATED_AT_LIMIT = 10_000;
 
+/** A user as other modules show it (an offer's judge, a message's author): what User exposes. */
+export interface UserView {
+  id: string;
+  name: string;
+  role: Role;
+}
+
+/** The view of a user row; a user that no longer exists shows as its id. */
+export const userView = (user: { id: string; name: string; role: Role } | null | undefined, id: string): UserView =>
+  user ? { id: user.id, name: user.name, role: user.role } : { id, name: id, role: 'AUDIENCE' };
+
 export interface UsersService {
   /**
    * Creates the user on first sight of its sub, and follows name/role changes in the token; an

@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { CompetitionStatus } from '../../generated/prisma/enums.js';
+import type { DomainEvents } from '../../domain-events.js';
 import type { EventBus } from '../../realtime/event-bus.js';
 import { currentSeq } from '../../realtime/sequence.js';
 import { cancellableStream } from '../../realtime/stream.js';
@@ -161,16 +162,22 @@ const MAX_RETRY_DELAY_MS = 5_000;
 export function createTallyPublisher(deps: {
   prisma: PrismaClient;
   bus: EventBus;
+  /** Where this instance's tally publishes are announced ('tally.published': vote milestones). */
+  events?: Pick<DomainEvents, 'emit'>;
   flushMs: number;
   onError: (error: unknown, competitionId: string) => void;
 }): TallyPublisher {
   const { prisma, bus, flushMs, onError } = deps;
+  const publishTally = (event: TallyEvent): void => {
+    bus.publish('tally', event.data.competitionId, event);
+    deps.events?.emit('tally.published', event);
+  };
   const states = new Map<string, FlushState>();
   let closing = false;
 
   async function flush(competitionId: string, opts: { ignoreWindow?: boolean } = {}): Promise<FlushOutcome> {
     const outcome = await prisma.$transaction((tx) => sequenceStandings(tx, competitionId, opts.ignoreWindow ? null : flushMs));
-    if (outcome.kind === 'published') bus.publish('tally', competitionId, outcome.event);
+    if (outcome.kind === 'published') publishTally(outcome.event);
     return outcome;
   }
 
@@ -230,7 +237,7 @@ export function createTallyPublisher(deps: {
       state.dirty = true;
       schedule(competitionId, state);
     },
-    publish: (event) => bus.publish('tally', event.data.competitionId, event),
+    publish: publishTally,
     flush: (competitionId) => flush(competitionId),
     async snapshot(competitionId) {
       const topic = topicName('tally', competitionId);

@@ -1,0 +1,23 @@
+import type { Module, ModuleContext } from '../module.js';
+import { createNotificationsService, type NotificationsService } from './notifications.service.js';
+import { createNotificationTriggers } from './notifications.triggers.js';
+
+/**
+ * Notifications, and the triggers that raise them from other modules' commits (offers,
+ * competitions, messages to users with no live connection: `connections` from presence).
+ */
+export function createNotificationsModule(
+  ctx: ModuleContext,
+  deps: { connections: (userIds: readonly string[]) => Promise<ReadonlyMap<string, number>> },
+): Module<NotificationsService> {
+  const { prisma, bus, events, logger } = ctx;
+  const notifications = createNotificationsService({ prisma, bus, audience: ctx.stores.notificationAudience });
+  const triggers = createNotificationTriggers({
+    prisma,
+    notifications,
+    events,
+    connections: deps.connections,
+    onError: (error, details) => logger.error('notification trigger failed', { ...details, error }),
+  });
+  return { service: notifications, close: () => triggers.settle() };
+}

@@ -1,0 +1,30 @@
+import type { Module, ModuleContext } from '../module.js';
+import { createTallyPublisher, type TallyPublisher } from './voting.events.js';
+import { createVotingService, type VotingService } from './voting.service.js';
+
+export interface VotingModule extends Module<VotingService> {
+  /** The live standings: flushes coalesce committed votes into one update per competition. */
+  readonly tallies: TallyPublisher;
+}
+
+export function createVotingModule(ctx: ModuleContext): VotingModule {
+  const { prisma, config, database, logger } = ctx;
+  const tallies = createTallyPublisher({
+    prisma,
+    bus: ctx.bus,
+    events: ctx.events,
+    flushMs: config.tallyFlushMs,
+    onError: (error, competitionId) => logger.error('tally flush failed; retrying', { competitionId, error }),
+  });
+  // Group commits: PGlite has one session; on PostgreSQL a few batches overlap on the pool.
+  const writerConcurrency = database.kind === 'pglite' ? 1 : Math.max(1, Math.min(4, config.databasePoolSize >> 1));
+  const voting = createVotingService({ prisma, tallies, writerConcurrency });
+  return {
+    service: voting,
+    tallies,
+    async close() {
+      await voting.drain(); // votes in a batch are written (and answered) first
+      await tallies.close(); // then every acknowledged vote still gets its broadcast
+    },
+  };
+}

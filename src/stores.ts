@@ -1,0 +1,109 @@
+/**
+ * The one place that decides memory or Redis. With REDIS_URL every piece of cross-instance state
+ * lives in Redis (the bus's topics, counters, windows, presence entries: every instance sees every
+ * other's); without it, in this process, which is exact for one instance. Each store is an
+ * interface in its module with a memory and a Redis implementation side by side (centrifuge's
+ * shape); modules receive the chosen one and never ask which it is.
+ */
+import type { Config } from './config.js';
+import type { Logger } from './infra/logger.js';
+import type { RedisConnections } from './infra/redis.js';
+import type { RateLimitStore } from './guards/rate-limit.js';
+import { createMemoryLiveSubscriptionCounter, createMemoryRateLimitStore } from './guards/rate-limit.memory.js';
+import { createRedisLiveSubscriptionCounter, createRedisRateLimitStore } from './guards/rate-limit.redis.js';
+import type { LiveSubscriptionCounter } from './guards/subscription-limits.js';
+import type { FraudStateStore } from './guards/fraud/fraud.store.js';
+import { createMemoryFraudStore } from './guards/fraud/fraud.store.memory.js';
+import { createRedisFraudStore } from './guards/fraud/fraud.store.redis.js';
+import type { ViewerCounter } from './modules/dashboard/dashboard.store.js';
+import { createMemoryViewerCounter } from './modules/dashboard/dashboard.store.memory.js';
+import { createRedisViewerCounter } from './modules/dashboard/dashboard.store.redis.js';
+import type { TypingStore } from './modules/messaging/messaging.typing.store.js';
+import { createMemoryTypingStore } from './modules/messaging/messaging.typing.store.memory.js';
+import { createRedisTypingStore } from './modules/messaging/messaging.typing.store.redis.js';
+import type { NotificationAudience } from './modules/notifications/notifications.store.js';
+import { createMemoryNotificationAudience } from './modules/notifications/notifications.store.memory.js';
+import { createRedisNotificationAudience } from './modules/notifications/notifications.store.redis.js';
+import type { PresenceStore } from './modules/presence/presence.store.js';
+import { createMemoryPresenceStore } from './modules/presence/presence.store.memory.js';
+import { createRedisPresenceStore } from './modules/presence/presence.store.redis.js';
+import type { ReactionStore } from './modules/reactions/reactions.store.js';
+import { createMemoryReactionStore } from './modules/reactions/reactions.store.memory.js';
+import { createRedisReactionStore } from './modules/reactions/reactions.store.redis.js';
+import { createEventBus, type BusEventTarget, type EventBus } from './realtime/event-bus.js';
+import { createBusRedisEventTarget } from './realtime/redis-event-target.js';
+
+export interface Stores {
+  /** Reaction windows: every accepted reaction in exactly one published aggregate. */
+  reactions: ReactionStore;
+  /** Who is typing, with expiry (messaging stops its timers: messaging.close). */
+  typing: TypingStore;
+  /** Users with a live notifications stream (recipient fan-out). */
+  notificationAudience: NotificationAudience;
+  /** Connection entries with heartbeats; a dead instance's entries expire. */
+  presence: PresenceStore;
+  /** Fraud windows and decision counters. */
+  fraud: FraudStateStore;
+  /** Live tally watchers per competition (dashboard). */
+  viewers: ViewerCounter;
+  /** Rate-limit buckets and strikes: one atomic check per call. */
+  rateLimit: RateLimitStore;
+  /** Live subscriptions per user (the per-user cap). */
+  liveSubscriptions: LiveSubscriptionCounter;
+  /** Flushes and stops the stores that hold timers or buffered counters. */
+  close(): Promise<void>;
+}
+
+export function createStores(deps: { redis: RedisConnections | undefined; config: Config; instanceId: string; logger: Logger }): Stores {
+  const { redis, config, instanceId, logger } = deps;
+  const closeAll = (stores: Omit<Stores, 'close'>) => async (): Promise<void> => {
+    // Typing and presence are stopped by their services; these hold their own timers.
+    await stores.fraud.close();
+    await stores.viewers.close();
+    await stores.liveSubscriptions.close();
+    await stores.rateLimit.close();
+  };
+  if (redis) {
+    const r = redis.publisher; // a plain command connection
+    const stores = {
+      reactions: createRedisReactionStore({ redis: r, windowMs: config.reactionWindowMs }),
+      typing: createRedisTypingStore({ redis: r, ttlMs: config.typingTtlMs, onError: (error) => logger.error('typing expiry sweep failed; retrying', { error }) }),
+      notificationAudience: createRedisNotificationAudience({ redis: r }),
+      presence: createRedisPresenceStore({ redis: r, offlineGraceMs: config.presenceOfflineGraceMs }),
+      fraud: createRedisFraudStore({ redis: r }),
+      viewers: createRedisViewerCounter({ redis: r, instanceId }),
+      rateLimit: createRedisRateLimitStore({ redis: r, instanceId }),
+      liveSubscriptions: createRedisLiveSubscriptionCounter({ redis: r, instanceId, onError: (error) => logger.warn('live subscription count failed', { error }) }),
+    };
+    return { ...stores, close: closeAll(stores) };
+  }
+  const stores = {
+    reactions: createMemoryReactionStore({ windowMs: config.reactionWindowMs }),
+    typing: createMemoryTypingStore({ ttlMs: config.typingTtlMs }),
+    notificationAudience: createMemoryNotificationAudience(),
+    presence: createMemoryPresenceStore({ offlineGraceMs: config.presenceOfflineGraceMs }),
+    fraud: createMemoryFraudStore(),
+    viewers: createMemoryViewerCounter(),
+    rateLimit: createMemoryRateLimitStore(),
+    liveSubscriptions: createMemoryLiveSubscriptionCounter(),
+  };
+  return { ...stores, close: closeAll(stores) };
+}
+
+/**
+ * The realtime bus: topics through Redis pubsub when configured (every instance's subscribers see
+ * every publish), else an in-process EventTarget.
+ */
+export function createBus(redis: RedisConnections | undefined, logger: Logger): EventBus {
+  if (!redis) return createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
+  const eventTarget = createBusRedisEventTarget({
+    publisher: redis.publisher,
+    subscriber: redis.subscriber,
+    onPublishError: (error, topic, willRetry) =>
+      logger.error(willRetry ? 'event bus publish failed; retrying' : 'event bus publish given up (resumable streams fill the gap from their history)', { topic, error }),
+  });
+  // A PING on the subscriber connection is answered only after every SUBSCRIBE sent before it:
+  // that is the moment a new subscription is live.
+  const subscriber = redis.subscriber;
+  return createEventBus({ eventTarget, barrier: async () => void (await subscriber.ping()) });
+}
