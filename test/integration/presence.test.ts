@@ -17,7 +17,7 @@ import {
   SetPresenceDocument,
   UnfollowDocument,
 } from '../generated/graphql.js';
-import type { PresenceView } from '../../src/modules/presence/presence.state.js';
+import type { PresenceView } from '../../src/modules/presence/presence.rules.js';
 import { createRedisPresenceStore } from '../../src/modules/presence/presence.store.redis.js';
 import { createPresenceTracker, type PresenceTracker } from '../../src/modules/presence/presence.tracker.js';
 import { startTestApp, type TestApp } from '../support/app.js';

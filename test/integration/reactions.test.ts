@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { totalOf, type ReactionEntry } from '../../src/modules/reactions/aggregate.js';
+import { totalOf, type ReactionEntry } from '../../src/modules/reactions/reactions.rules.js';
 import type { ReactionStore } from '../../src/modules/reactions/reactions.store.js';
 import { createMemoryReactionStore } from '../../src/modules/reactions/reactions.store.memory.js';
 import { createRedisReactionStore, reactionWindowKey } from '../../src/modules/reactions/reactions.store.redis.js';

@@ -26,7 +26,7 @@ import { createUserAccess } from '../../src/guards/access.js';
 import { createUserRecords } from '../../src/modules/users/users.service.js';
 import { JwksUnavailableError, createAuthenticator, createTokenIssuer, type Viewer } from '../../src/guards/auth.js';
 import { catchStreamErrors, runAt, streamUntil } from '../../src/guards/streams.js';
-import { challengeMessage, decodeBase58, verifyEd25519 } from '../../src/modules/auth/wallet.js';
+import { challengeMessage, decodeBase58, verifyEd25519 } from '../../src/modules/auth/auth.rules.js';
 import { createEventBus, type BusEventTarget } from '../../src/realtime/event-bus.js';
 
 const SECRET = new TextEncoder().encode('unit-secret-unit-secret-unit-secret-0123');

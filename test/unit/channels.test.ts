@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import type { Viewer } from '../../src/guards/auth.js';
 import type { OfferView } from '../../src/modules/offers/offers.events.js';
-import { milestoneOf, offerActivity } from '../../src/modules/channels/activity.js';
+import { milestoneOf, offerActivity } from '../../src/modules/channels/channels.triggers.js';
 import { createDomainEvents } from '../../src/domain-events.js';
 import {
   assertApiCanPublish,

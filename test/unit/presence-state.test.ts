@@ -1,6 +1,6 @@
 /** Presence derivation: connections × activity × hand-set status × grace, at a fixed clock. */
 import { describe, expect, it } from 'vitest';
-import { derivePresence, nextDeadline, nextPresenceSeq, type PresenceFacts } from '../../src/modules/presence/presence.state.js';
+import { derivePresence, nextDeadline, nextPresenceSeq, type PresenceFacts } from '../../src/modules/presence/presence.rules.js';
 
 const rules = { awayAfterMs: 1_000, offlineGraceMs: 500 };
 const NOW = 10_000;

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBus } from '../../src/realtime/event-bus.js';
 import { presenceStream, publishPresence } from '../../src/modules/presence/presence.events.js';
-import type { PresenceView } from '../../src/modules/presence/presence.state.js';
+import type { PresenceView } from '../../src/modules/presence/presence.rules.js';
 import { createMemoryPresenceStore } from '../../src/modules/presence/presence.store.memory.js';
 import type { PresenceStore } from '../../src/modules/presence/presence.store.js';
 import { createPresenceTracker, type PresenceTracker } from '../../src/modules/presence/presence.tracker.js';

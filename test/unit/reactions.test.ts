@@ -17,7 +17,7 @@ import {
   windowOf,
   windowStartMs,
   type ReactionEntry,
-} from '../../src/modules/reactions/aggregate.js';
+} from '../../src/modules/reactions/reactions.rules.js';
 import { createReactionPublisher, type ReactionBurstEvent } from '../../src/modules/reactions/reactions.events.js';
 import { inSeqOrder } from '../../src/realtime/stream.js';
 import { completedSpan, createReactionsService, validateReaction, type SendReactionInput } from '../../src/modules/reactions/reactions.service.js';

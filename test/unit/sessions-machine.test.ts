@@ -12,7 +12,7 @@ import {
   type SessionAction,
   type SessionShape,
   type TimerState,
-} from '../../src/modules/sessions/machine.js';
+} from '../../src/modules/sessions/sessions.rules.js';
 
 const T0 = 1_700_000_000_000;
 const shape: SessionShape = { id: 's1', presentationSeconds: 120, length: 3 };

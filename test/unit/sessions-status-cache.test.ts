@@ -1,7 +1,7 @@
 /** The sessions status cache: staleness bound, single-flight loads, seq-ordered write-through. */
 import { describe, expect, it } from 'vitest';
 import type { SessionStatus } from '../../src/generated/prisma/enums.js';
-import { createStatusCache, type StatusEntry } from '../../src/modules/sessions/status-cache.js';
+import { createStatusCache, type StatusEntry } from '../../src/modules/sessions/sessions.cache.js';
 
 function setup(maxAgeMs = 1_000, maxEntries = 100) {
   let clock = 0;

@@ -19,7 +19,7 @@ import type { UserAccess } from '../../guards/access.js';
 import type { IssueToken } from '../../guards/auth.js';
 import type { EventBus } from '../../realtime/event-bus.js';
 import { userAccessEvent, type UserAccessChange } from './auth.events.js';
-import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, challengeMessage, decodeBase58, encodeBase58, verifyEd25519 } from './wallet.js';
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, challengeMessage, decodeBase58, encodeBase58, verifyEd25519 } from './auth.rules.js';
 
 export interface WalletChallengeView {
   nonce: string;

@@ -1,5 +1,5 @@
 import type { Module, ModuleContext } from '../module.js';
-import { createActivityFeed } from './activity.js';
+import { createActivityFeed } from './channels.triggers.js';
 import { createChannelsService, type ChannelsService } from './channels.service.js';
 
 /** Channels, and the competition activity feed written into them from other modules' commits. */

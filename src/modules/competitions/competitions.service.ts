@@ -6,7 +6,7 @@ import { topicName } from '../../realtime/topics.js';
 import { instantRunoff, type RunoffResult } from '../voting/runoff.js';
 import { sequenceStandings, type TallyPublisher } from '../voting/voting.events.js';
 import { invalidTransition } from './competitions.errors.js';
-import { createSubmissionCache } from './submission-cache.js';
+import { createSubmissionCache } from './competitions.cache.js';
 import type { DomainEvents } from '../../domain-events.js';
 
 /** Every voter's ranking, in order, from the stored ballots. */

@@ -13,11 +13,11 @@
  */
 import type { EventBus, TopicSubscription } from '../../realtime/event-bus.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
-import type { PresenceView } from './presence.state.js';
+import type { PresenceView } from './presence.rules.js';
 import type { AnnouncedPresence } from './presence.tracker.js';
 import { cancellableStream } from '../../realtime/stream.js';
 
-export type { PresenceView } from './presence.state.js';
+export type { PresenceView } from './presence.rules.js';
 export type PresenceEvent = RealtimeEvent<PresenceView>;
 
 export function publishPresence(bus: EventBus, userId: string, seq: number, view: PresenceView): void {

@@ -1,5 +1,5 @@
 import { builder } from '../../schema/builder.js';
-import type { PresenceView } from './presence.state.js';
+import type { PresenceView } from './presence.rules.js';
 import { MAX_FOLLOWING_WATCHED, MAX_PRESENCE_IDS, MAX_STATUS_MESSAGE } from './presence.service.js';
 
 const PresenceStatusEnum = builder.enumType('PresenceStatus', {

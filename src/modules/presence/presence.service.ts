@@ -19,7 +19,7 @@ import { notFound } from '../../errors.js';
 import type { EventBus } from '../../realtime/event-bus.js';
 import { cannotFollowSelf, notConnected, offlineNotSettable, statusMessageTooLong, userIdCount } from './presence.errors.js';
 import { presenceStream, publishPresence } from './presence.events.js';
-import type { PresenceRules, PresenceStatus, PresenceView } from './presence.state.js';
+import type { PresenceRules, PresenceStatus, PresenceView } from './presence.rules.js';
 import type { PresenceStore } from './presence.store.js';
 import { createPresenceTracker, type AnnouncedPresence, type PresenceTracker } from './presence.tracker.js';
 

@@ -3,7 +3,7 @@
  * the Redis store, so the same tracker runs on it; JavaScript's single thread makes every step
  * atomic. `now` is injectable for tests.
  */
-import { nextPresenceSeq, offlineView, viewKey, type ManualStatus, type PresenceView } from './presence.state.js';
+import { nextPresenceSeq, offlineView, viewKey, type ManualStatus, type PresenceView } from './presence.rules.js';
 import {
   DEFAULT_RECHECK_MS,
   DEFAULT_RETAIN_OFFLINE_MS,

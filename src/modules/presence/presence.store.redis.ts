@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { bindScripts } from '../../infra/redis-scripts.js';
 import { ACTIVITY, CLAIM, CLOSE, DUE, HEARTBEAT, OPEN, READ, SET_STATUS, type ReadReply } from './presence.lua.js';
-import { offlineView, viewKey, type ManualStatus, type PresenceView } from './presence.state.js';
+import { offlineView, viewKey, type ManualStatus, type PresenceView } from './presence.rules.js';
 import {
   DEFAULT_RECHECK_MS,
   DEFAULT_RETAIN_OFFLINE_MS,

@@ -1,7 +1,7 @@
 /**
  * Where presence facts live, shared by every instance: the memory store (one process, the
  * embedded default) or Redis. The store only keeps facts and makes each step atomic; the rules
- * (presence.state.ts) and the announcing (presence.tracker.ts) are the same for both.
+ * (presence.rules.ts) and the announcing (presence.tracker.ts) are the same for both.
  *
  * Per user:
  * - connection entries `connectionId → expiresAt` (the store's clock). The owning instance
@@ -18,7 +18,7 @@
  * derivation older than the announced one. So each change is announced once, cluster-wide,
  * whichever instance sees it first.
  */
-import type { ManualStatus, PresenceFacts, PresenceView } from './presence.state.js';
+import type { ManualStatus, PresenceFacts, PresenceView } from './presence.rules.js';
 
 export interface PresenceRecord extends PresenceFacts {
   userId: string;

@@ -13,7 +13,7 @@
  * Presence never breaks a connection: store failures are logged, and heartbeats repair them
  * (an entry the store lost is opened again).
  */
-import { derivePresence, nextDeadline, viewKey, type ManualStatus, type PresenceRules, type PresenceView } from './presence.state.js';
+import { derivePresence, nextDeadline, viewKey, type ManualStatus, type PresenceRules, type PresenceView } from './presence.rules.js';
 import type { PresenceClaim, PresenceRecord, PresenceStore } from './presence.store.js';
 
 export type PresenceTransport = 'graphql-ws' | 'sse';

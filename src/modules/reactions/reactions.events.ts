@@ -25,7 +25,7 @@ import {
   windowEndMs,
   windowStartMs,
   type WindowAggregate,
-} from './aggregate.js';
+} from './reactions.rules.js';
 import type { ReactionStore } from './reactions.store.js';
 
 /** The payload of one burst (crosses Redis as JSON: ISO strings, plain objects). */

@@ -24,7 +24,7 @@ import {
   HEATMAP_CELLS,
   HEATMAP_SIZE,
   type ReactionEntry,
-} from './aggregate.js';
+} from './reactions.rules.js';
 import { sessionNotFound, sessionNotLive } from './reactions.errors.js';
 import { createReactionPublisher, type ReactionBurstData, type ReactionBurstEvent, type ReactionPublisher } from './reactions.events.js';
 import type { ReactionStore } from './reactions.store.js';

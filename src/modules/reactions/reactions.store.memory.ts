@@ -1,5 +1,5 @@
 /** In-process ReactionStore: the single-instance (no REDIS_URL) implementation. */
-import { addEntry, emptyAggregate, type WindowAggregate } from './aggregate.js';
+import { addEntry, emptyAggregate, type WindowAggregate } from './reactions.rules.js';
 import { retainMs, type ReactionStore } from './reactions.store.js';
 
 interface Slot {

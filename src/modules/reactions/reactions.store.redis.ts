@@ -13,7 +13,7 @@
 import type { Redis } from 'ioredis';
 import { ReactionType } from '../../generated/prisma/enums.js';
 import { bindScripts } from '../../infra/redis-scripts.js';
-import { emptyAggregate, HEATMAP_CELLS, type WindowAggregate } from './aggregate.js';
+import { emptyAggregate, HEATMAP_CELLS, type WindowAggregate } from './reactions.rules.js';
 import { ADD, CLOSE } from './reactions.lua.js';
 import { retainMs, type ReactionStore } from './reactions.store.js';
 

@@ -4,7 +4,7 @@
  * step, and `add` refuses a closed window, so every accepted reaction is in exactly one
  * published window: the one it was added to, or (refused, then retried by the caller) a later one.
  */
-import type { ReactionEntry, WindowAggregate } from './aggregate.js';
+import type { ReactionEntry, WindowAggregate } from './reactions.rules.js';
 
 export interface ReactionStore {
   /**

@@ -2,7 +2,7 @@ import type { Submission } from '../../generated/prisma/client.js';
 import { SessionStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
 import { SubmissionRef } from '../competitions/competitions.schema.js';
-import { SessionAction, remainingMsAt } from './machine.js';
+import { SessionAction, remainingMsAt } from './sessions.rules.js';
 import type { SessionSubmission, SessionView } from './sessions.events.js';
 
 export const SessionStatusEnum = builder.enumType(SessionStatus, { name: 'SessionStatus' });

@@ -1,7 +1,7 @@
 /**
  * Event-day sessions: a competition's running order with a server-authoritative countdown.
  *
- * A transition reads the row, computes the next state with the pure machine (machine.ts) and
+ * A transition reads the row, computes the next state with the pure machine (sessions.rules.ts) and
  * writes it with ONE compare-and-set UPDATE (WHERE every mutable column still equals what was
  * read), taking the session topic's next seq in the same transaction and publishing after the
  * commit. Two admins pressing NEXT at once therefore never lose or double an update: if both read
@@ -24,10 +24,10 @@ import type { EventBus } from '../../realtime/event-bus.js';
 import { ensureTopic, nextSeq } from '../../realtime/sequence.js';
 import { snapshotThenLive } from '../../realtime/stream.js';
 import type { CompetitionsService } from '../competitions/competitions.service.js';
-import { PRESENTATION_SECONDS_MAX, applyAction, validateSeconds, type SessionAction, type TimerState } from './machine.js';
+import { PRESENTATION_SECONDS_MAX, applyAction, validateSeconds, type SessionAction, type TimerState } from './sessions.rules.js';
 import { competitionClosed, concurrentUpdate, staleSeq } from './sessions.errors.js';
 import { readSnapshot, readState, sessionTopic, toState, type SessionEvent, type SessionView } from './sessions.events.js';
-import { createStatusCache, type StatusEntry } from './status-cache.js';
+import { createStatusCache, type StatusEntry } from './sessions.cache.js';
 import type { DomainEvents } from '../../domain-events.js';
 
 export interface CreateSessionInput {
@@ -283,7 +283,7 @@ export function createSessionsService(deps: {
     /**
      * The session's status for hot paths in other modules (null: no such session). Cached per
      * instance: changes made on this instance are seen at once, changes made on another instance
-     * within `statusMaxAgeMs` (default 1 s). See status-cache.ts.
+     * within `statusMaxAgeMs` (default 1 s). See sessions.cache.ts.
      */
     status: (sessionId: string): Promise<SessionStatus | null> => statuses.get(sessionId),
   };
