@@ -27,6 +27,7 @@ import { createMessagingModule } from './modules/messaging/messaging.module.js';
 import type { Module, ModuleContext } from './modules/module.js';
 import { createNotificationsModule } from './modules/notifications/notifications.module.js';
 import { createOffersModule } from './modules/offers/offers.module.js';
+import { createPoolModule } from './modules/pool/pool.module.js';
 import { createPresenceModule } from './modules/presence/presence.module.js';
 import { createReactionsModule } from './modules/reactions/reactions.module.js';
 import { createSessionsModule } from './modules/sessions/sessions.module.js';
@@ -112,6 +113,7 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
   const sessions = install('sessions', createSessionsModule(ctx, { competitions: competitions.service }));
   const reactions = install('reactions', createReactionsModule(ctx, { sessions: sessions.service }));
   const offers = install('offers', createOffersModule(ctx));
+  const pool = install('pool', createPoolModule(ctx));
   const messaging = install('messaging', createMessagingModule(ctx));
   const fraud = install('fraud', createFraudModule(ctx, { records: users.records }));
   const dashboard = install('dashboard', createDashboardModule(ctx, { reactions: reactions.service }));
@@ -135,7 +137,7 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
     reactions: reactions.service,
     sessions: sessions.service,
     offers: offers.service,
-    investmentPool: offers.pool,
+    investmentPool: pool.service,
     guards: guards.guards,
     fraud: fraud.service,
     dashboard: dashboard.service,

@@ -11,7 +11,7 @@ import type { TallyPublisher } from './modules/voting/voting.events.js';
 import type { ReactionsService } from './modules/reactions/reactions.service.js';
 import type { SessionsService } from './modules/sessions/sessions.service.js';
 import type { OffersService } from './modules/offers/offers.service.js';
-import type { InvestmentPoolService } from './modules/offers/pool.service.js';
+import type { InvestmentPoolService } from './modules/pool/pool.service.js';
 import type { DashboardService } from './modules/dashboard/dashboard.service.js';
 import type { AuthService } from './modules/auth/auth.service.js';
 import type { UserAccess } from './guards/access.js';

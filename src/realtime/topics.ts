@@ -8,7 +8,8 @@
 import type { TallySnapshot } from '../modules/voting/voting.events.js';
 import type { ReactionBurstData } from '../modules/reactions/reactions.events.js';
 import type { SessionState } from '../modules/sessions/sessions.events.js';
-import type { OfferView, PoolSnapshot } from '../modules/offers/offers.events.js';
+import type { OfferView } from '../modules/offers/offers.events.js';
+import type { PoolSnapshot } from '../modules/pool/pool.events.js';
 import type { PresenceView } from '../modules/presence/presence.events.js';
 import type { FraudAlertView } from '../modules/fraud/fraud.events.js';
 import type { NotificationView } from '../modules/notifications/notifications.events.js';

@@ -7,6 +7,7 @@ import '../modules/voting/voting.schema.js';
 import '../modules/reactions/reactions.schema.js';
 import '../modules/sessions/sessions.schema.js';
 import '../modules/offers/offers.schema.js';
+import '../modules/pool/pool.schema.js';
 import '../modules/dashboard/dashboard.schema.js';
 import '../modules/auth/auth.schema.js';
 import '../modules/fraud/fraud.schema.js';

@@ -9,14 +9,14 @@ import {
   effectiveStatus,
   rejectCounterFields,
   validateCounterTerms,
-  validatePledgeAmount,
   validateTerms,
   type OfferAction,
   type OfferTerms,
   type RawTerms,
   type TransitionFacts,
 } from '../../src/modules/offers/offers.rules.js';
-import { buildPool } from '../../src/modules/offers/pool.service.js';
+import { buildPool } from '../../src/modules/pool/pool.service.js';
+import { validatePledgeAmount } from '../../src/modules/pool/pool.rules.js';
 import { createEventBus, type BusEventTarget } from '../../src/realtime/event-bus.js';
 import type { RealtimeEvent } from '../../src/realtime/topics.js';
 

@@ -27,7 +27,7 @@ import type { EventBus, TopicSubscription } from '../../realtime/event-bus.js';
 import { currentSeq, ensureTopic, nextSeq } from '../../realtime/sequence.js';
 import { appendToLog, eventLogHistory, latestSeq } from '../../realtime/event-log.js';
 import { readEventPage, resumableStream, type EventPage, type TopicHistory } from '../../realtime/resume.js';
-import { topicName, type RealtimeEvent, type TopicMap } from '../../realtime/topics.js';
+import type { RealtimeEvent, TopicMap } from '../../realtime/topics.js';
 import {
   accessTopic,
   messagesTopic,

@@ -17,13 +17,14 @@
  */
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.js';
 import type { NotificationPriority } from '../../generated/prisma/enums.js';
+import { notFound } from '../../errors.js';
 import type { Viewer } from '../../guards/auth.js';
 import type { EventBus, TopicSubscription } from '../../realtime/event-bus.js';
 import { latestSeq } from '../../realtime/event-log.js';
 import { readEventPage, resumableStream, type EventPage, type TopicHistory } from '../../realtime/resume.js';
 import { currentSeq, ensureTopic, nextSeq } from '../../realtime/sequence.js';
 import { notificationsTopic, publishNotification, toEvent, toView, type NotificationEvent, type NotificationView } from './notifications.events.js';
-import { userNotFound } from './notifications.errors.js';
+
 import {
   dedupHit,
   expiresAtFor,
@@ -281,7 +282,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps) {
     async send(input: SendNotificationInput): Promise<NotificationView> {
       const draft = validateNotify(input);
       const user = await prisma.user.findUnique({ where: { id: input.userId }, select: { id: true } });
-      if (!user) throw userNotFound(input.userId);
+      if (!user) throw notFound('User', input.userId);
       return (await insertOne(input.userId, draft)).notification;
     },
 

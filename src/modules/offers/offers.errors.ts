@@ -1,4 +1,4 @@
-import { AppError, ErrorCode, conflict, forbidden } from '../../errors.js';
+import { type AppError, conflict, forbidden } from '../../errors.js';
 
 /** The offer is no longer PENDING (answered, withdrawn, countered or already expired and swept). */
 export const offerNotPending = (offerId: string, status: string): AppError =>
@@ -22,9 +22,6 @@ export const negotiationOpen = (submissionId: string, offerId: string): AppError
     reason: 'NEGOTIATION_OPEN',
   });
 
-export const sessionEnded = (sessionId: string): AppError =>
-  conflict(`Session ${sessionId} has ended`, { sessionId, status: 'ENDED', reason: 'SESSION_ENDED' });
-
 export const onlyJudges = (): AppError => forbidden('Only judges make offers');
 
 export const ownSubmission = (submissionId: string): AppError =>
@@ -38,14 +35,3 @@ export const notResponder = (offerId: string, isCounter: boolean): AppError =>
   );
 
 export const notAuthor = (offerId: string): AppError => forbidden(`Only the author of offer ${offerId} may withdraw it`);
-
-/**
- * The pledge would take the caller's total in the session over its budget. `remaining` is what the
- * caller has not pledged yet (budget minus the current total, before this request).
- */
-export const budgetExceeded = (sessionId: string, budget: number, remaining: number): AppError =>
-  new AppError(ErrorCode.BUDGET_EXCEEDED, `This pledge exceeds your budget of ${budget} in session ${sessionId}; ${remaining} left`, {
-    sessionId,
-    budget,
-    remaining,
-  });

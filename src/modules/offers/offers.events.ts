@@ -1,12 +1,10 @@
 /**
- * What the offers module publishes, and how a subscriber reads it.
+ * What the offers module publishes (the investment pool's topic: src/modules/pool/pool.events.ts), and how a subscriber reads it.
  *
  * - `offers:<sessionId>`: one event per offer transition (made, countered, accepted, rejected,
  *   withdrawn, expired), its seq taken with nextSeq in the transition's transaction. An event
  *   stream, not snapshots: never conflated; subscribers get the events in seq order (see
  *   inSeqOrder), starting after the seq current when they subscribed.
- * - `investmentPool:<sessionId>`: a full snapshot of the session's pool totals after each pledge
- *   that changed something (conflated, snapshot-first).
  *
  * Payloads cross Redis as JSON: plain objects, times as ISO strings.
  */
@@ -49,29 +47,7 @@ export interface OfferView {
 
 export type OfferEvent = RealtimeEvent<OfferView>;
 
-export interface PoolEntry {
-  submissionId: string;
-  /** Sum of the pledges on this submission. */
-  amount: number;
-  /** Users with a pledge on this submission. */
-  backers: number;
-}
-
-export interface PoolSnapshot {
-  sessionId: string;
-  /** Each user's budget in this session. */
-  budgetPerBacker: number;
-  totalAmount: number;
-  /** Distinct users with any pledge in the session. */
-  backers: number;
-  /** The running order's submissions (zeros included), then any other pledged one by id. */
-  entries: PoolEntry[];
-}
-
-export type PoolEvent = RealtimeEvent<PoolSnapshot>;
-
 export const offersTopic = (sessionId: string): string => topicName('offers', sessionId);
-export const poolTopic = (sessionId: string): string => topicName('investmentPool', sessionId);
 
 // --------------------------------------------------------------------------------- views
 

@@ -28,7 +28,8 @@ import {
   type OfferRow,
   type OfferView,
 } from './offers.events.js';
-import { alreadyAccepted, negotiationOpen, onlyJudges, ownSubmission, sessionEnded } from './offers.errors.js';
+import { alreadyAccepted, negotiationOpen, onlyJudges, ownSubmission } from './offers.errors.js';
+import { sessionEnded } from '../sessions/sessions.errors.js';
 import {
   DEFAULT_MIN_EXPIRY_SECONDS,
   MAKE_OFFER_FIELDS,

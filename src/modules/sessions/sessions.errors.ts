@@ -33,3 +33,7 @@ export const staleSeq = (sessionId: string, action: string, status: string, expe
 
 export const competitionClosed = (competitionId: string, what: string): AppError =>
   conflict(`competition ${competitionId} is CLOSED: cannot ${what}`, { competitionId, status: 'CLOSED', reason: 'COMPETITION_CLOSED' });
+
+/** Offers and pledges are refused once a session has ENDED. */
+export const sessionEnded = (sessionId: string): AppError =>
+  conflict(`Session ${sessionId} has ended`, { sessionId, status: 'ENDED', reason: 'SESSION_ENDED' });

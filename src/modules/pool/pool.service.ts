@@ -16,9 +16,11 @@ import type { Viewer } from '../../guards/auth.js';
 import type { EventBus } from '../../realtime/event-bus.js';
 import { currentSeq, nextSeq } from '../../realtime/sequence.js';
 import { snapshotThenLive } from '../../realtime/stream.js';
-import { poolTopic, type PoolEntry, type PoolEvent, type PoolSnapshot } from './offers.events.js';
-import { budgetExceeded, ownSubmission, sessionEnded } from './offers.errors.js';
-import { validatePledgeAmount } from './offers.rules.js';
+import { ownSubmission } from '../offers/offers.errors.js';
+import { sessionEnded } from '../sessions/sessions.errors.js';
+import { budgetExceeded } from './pool.errors.js';
+import { poolTopic, type PoolEntry, type PoolEvent, type PoolSnapshot } from './pool.events.js';
+import { validatePledgeAmount } from './pool.rules.js';
 
 export interface PledgeInput {
   sessionId: string;
