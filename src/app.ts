@@ -65,6 +65,8 @@ import { useSharedSubscriptions, type SharedSubscriptionsPlugin } from './realti
 import { createMaskError } from './schema/errors.js';
 import { schema } from './schema/index.js';
 import { GRAPHQL_SSE_PATH, createYogaServer, type Yoga } from './transport/http.js';
+import { createMemoryGraphqlSseStore } from './transport/graphql-sse.store.memory.js';
+import { createRedisGraphqlSseRelay, createRedisGraphqlSseStore } from './transport/graphql-sse.store.redis.js';
 import { SseChannels } from './transport/sse.js';
 import { attachGraphqlWs, type WsTransport } from './transport/ws.js';
 
@@ -312,10 +314,19 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   const delivery = useDeliveryPolicies({ policies: deliveryPolicies, maxClientBufferBytes: config.subscriptionClientBufferBytes });
   let stopping = false;
   const sseChannels = new SseChannels();
+  // graphql-sse's single-connection streams: with Redis any instance may get a stream's requests,
+  // and forwards them to the one holding it (graphql-sse.store.ts).
+  const graphqlSse = redis
+    ? {
+        store: createRedisGraphqlSseStore({ redis: redis.publisher, reservationTtlMs: config.graphqlSseReservationTtlMs, onError: (error) => logger.warn('graphql-sse stream refresh failed', { error }) }),
+        relay: createRedisGraphqlSseRelay({ publisher: redis.publisher, subscriber: redis.subscriber, instanceId, onError: (message, details) => logger.error(message, details) }),
+      }
+    : { store: createMemoryGraphqlSseStore({ reservationTtlMs: config.graphqlSseReservationTtlMs }) };
   const yoga = createYogaServer({
     id: instanceId,
     schema,
     sseChannels,
+    graphqlSse,
     prisma,
     services,
     authenticator,
@@ -408,6 +419,8 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     await viewers.close();
     await liveSubscriptions.close();
     await rateLimiter.close();
+    await graphqlSse.relay?.close();
+    await graphqlSse.store.close(); // streams ended above: their entries are deleted
     await yoga.dispose();
     await redis?.close();
     await database.close();
