@@ -9,6 +9,11 @@
  */
 import { defineScript } from '../infra/redis-scripts.js';
 
+/** Lua: what ENQUEUE and DEQUEUE answer for a reservation that is not (or no longer) waiting for its stream. */
+const RESERVED_ONLY = `local owner = redis.call('HGET', KEYS[1], 'owner')
+if not owner then return {0} end
+if owner ~= '' then return {2, owner} end`;
+
 /**
  * CONNECT: a stream opens on an instance; the queued operations leave with the answer.
  * KEYS[1]  gsse:{<token>}   HASH (above)
@@ -43,9 +48,7 @@ export const ENQUEUE = defineScript<[0 | 1 | 3 | 4] | [2, string]>({
   name: 'gsseEnqueue',
   keys: 1,
   lua: `
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if not owner then return {0} end
-if owner ~= '' then return {2, owner} end
+${RESERVED_ONLY}
 local field = 'p:' .. ARGV[1]
 if redis.call('HEXISTS', KEYS[1], field) == 1 then return {3} end
 if redis.call('HLEN', KEYS[1]) - 2 >= tonumber(ARGV[3]) then return {4} end
@@ -64,9 +67,7 @@ export const DEQUEUE = defineScript<[0 | 1] | [2, string]>({
   name: 'gsseDequeue',
   keys: 1,
   lua: `
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if not owner then return {0} end
-if owner ~= '' then return {2, owner} end
+${RESERVED_ONLY}
 redis.call('HDEL', KEYS[1], 'p:' .. ARGV[1])
 return {1}`,
 });
