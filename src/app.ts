@@ -155,6 +155,7 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
     id: instanceId,
     schema,
     sseChannels,
+    graphqlSse: stores.graphqlSse,
     prisma: database.prisma,
     services,
     authenticator: auth.authenticator,

@@ -110,6 +110,8 @@ export interface Config {
   presenceConnectionTtlMs: number;
   /** MAX_SUBSCRIPTIONS_PER_CONNECTION [100]: operations in flight on one graphql-ws connection or graphql-sse stream. */
   maxSubscriptionsPerConnection: number;
+  /** GRAPHQL_SSE_RESERVATION_TTL_MS [60000]: a graphql-sse reservation (PUT) that no stream connected to within this long is forgotten. */
+  graphqlSseReservationTtlMs: number;
   /**
    * RESUME_WINDOW_SECONDS [300]: events of resumable streams (reactions, offers, read receipts,
    * fraud alerts) are kept at least this long for clients resuming with afterSeq / Last-Event-ID.
@@ -319,6 +321,7 @@ export function loadConfig(env: Env = process.env): Config {
     presenceAwayAfterMs: int(env, 'PRESENCE_AWAY_AFTER_MS', 300_000, { min: 100 }),
     presenceConnectionTtlMs: int(env, 'PRESENCE_CONNECTION_TTL_MS', 30_000, { min: 300, max: 3_600_000 }),
     maxSubscriptionsPerConnection,
+    graphqlSseReservationTtlMs: int(env, 'GRAPHQL_SSE_RESERVATION_TTL_MS', 60_000, { min: 100, max: 3_600_000 }),
     resumeWindowSeconds: int(env, 'RESUME_WINDOW_SECONDS', 300, { min: 1, max: 30 * 86_400 }),
     subscriptionClientBufferBytes: int(env, 'SUBSCRIPTION_CLIENT_BUFFER_BYTES', 1_048_576, { min: 1_024, max: 1_073_741_824 }),
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),

@@ -32,6 +32,9 @@ import { createMemoryReactionStore } from './modules/reactions/reactions.store.m
 import { createRedisReactionStore } from './modules/reactions/reactions.store.redis.js';
 import { createEventBus, type BusEventTarget, type EventBus } from './realtime/event-bus.js';
 import { createBusRedisEventTarget } from './realtime/redis-event-target.js';
+import type { GraphqlSseRelay, GraphqlSseStore } from './transport/graphql-sse.store.js';
+import { createMemoryGraphqlSseStore } from './transport/graphql-sse.store.memory.js';
+import { createRedisGraphqlSseRelay, createRedisGraphqlSseStore } from './transport/graphql-sse.store.redis.js';
 
 export interface Stores {
   /** Reaction windows: every accepted reaction in exactly one published aggregate. */
@@ -50,6 +53,11 @@ export interface Stores {
   rateLimit: RateLimitStore;
   /** Live subscriptions per user (the per-user cap). */
   liveSubscriptions: LiveSubscriptionCounter;
+  /**
+   * graphql-sse single-connection mode: reservations and which instance holds each stream; with
+   * Redis, any instance may get a stream's requests and the relay forwards them to its holder.
+   */
+  graphqlSse: { store: GraphqlSseStore; relay?: GraphqlSseRelay };
   /** Flushes and stops the stores that hold timers or buffered counters. */
   close(): Promise<void>;
 }
@@ -62,6 +70,8 @@ export function createStores(deps: { redis: RedisConnections | undefined; config
     await stores.viewers.close();
     await stores.liveSubscriptions.close();
     await stores.rateLimit.close();
+    await stores.graphqlSse.relay?.close();
+    await stores.graphqlSse.store.close(); // streams ended at the drain: their entries are deleted
   };
   if (redis) {
     const r = redis.publisher; // a plain command connection
@@ -74,6 +84,10 @@ export function createStores(deps: { redis: RedisConnections | undefined; config
       viewers: createRedisViewerCounter({ redis: r, instanceId }),
       rateLimit: createRedisRateLimitStore({ redis: r, instanceId }),
       liveSubscriptions: createRedisLiveSubscriptionCounter({ redis: r, instanceId, onError: (error) => logger.warn('live subscription count failed', { error }) }),
+      graphqlSse: {
+        store: createRedisGraphqlSseStore({ redis: r, reservationTtlMs: config.graphqlSseReservationTtlMs, onError: (error) => logger.warn('graphql-sse stream refresh failed', { error }) }),
+        relay: createRedisGraphqlSseRelay({ publisher: r, subscriber: redis.subscriber, instanceId, onError: (message, details) => logger.error(message, details) }),
+      },
     };
     return { ...stores, close: closeAll(stores) };
   }
@@ -86,6 +100,7 @@ export function createStores(deps: { redis: RedisConnections | undefined; config
     viewers: createMemoryViewerCounter(),
     rateLimit: createMemoryRateLimitStore(),
     liveSubscriptions: createMemoryLiveSubscriptionCounter(),
+    graphqlSse: { store: createMemoryGraphqlSseStore({ reservationTtlMs: config.graphqlSseReservationTtlMs }) },
   };
   return { ...stores, close: closeAll(stores) };
 }

@@ -38,6 +38,7 @@ import { AppError, badInput, conflict, ErrorCode } from '../errors.js';
 import { tooManyOperations } from '../guards/subscription-limits.js';
 import { seqOf } from '../realtime/cursors.js';
 import type { DirectSink } from '../realtime/shared-subscriptions.js';
+import type { GraphqlSseRelay, GraphqlSseStore, RelayedAnswer, RelayedRequest, RequestEnvelope } from './graphql-sse.store.js';
 import { clientJson, COMPLETE, nextEvent, type SseChannel, type SseChannels } from './sse.js';
 
 export const TOKEN_HEADER = 'x-graphql-event-stream-token';
@@ -57,6 +58,8 @@ export interface OperationExtras {
   clientBacklog: () => number;
   /** Single-connection mode only: the stream's cursor for this operation id (set even when undefined). */
   lastEventSeq?: number;
+  /** Set for a request received by another process, or queued: the client's IP as it was seen then. */
+  clientIp?: string;
 }
 
 /** A request answered with errors before anything runs; `errors` are already masked. */
@@ -79,10 +82,20 @@ export interface GraphqlSseDeps {
   clientBufferBytes: number;
   /** The server's SSE responses (shutdown ends them without `complete`). */
   channels: SseChannels;
+  /** Reservations and where each stream is held (graphql-sse.store.ts). */
+  store: GraphqlSseStore;
+  /** Requests for streams other instances hold; absent with one process (the memory store). */
+  relay?: GraphqlSseRelay;
+  /** This instance, as the store names the holder of a stream. */
+  instanceId: string;
+  /** The client's IP as this process sees it: carried along with a request run elsewhere or later. */
+  clientIp(request: Request): string;
+  onError?(message: string, details: Record<string, unknown>): void;
   Response: typeof Response;
+  Request: typeof Request;
 }
 
-const isRefusal = (value: Prepared | Refusal): value is Refusal => 'refused' in value;
+const isRefusal = (value: unknown): value is Refusal => typeof value === 'object' && value !== null && 'refused' in value;
 
 const STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -151,41 +164,32 @@ interface Operation {
   stopped: boolean;
 }
 
-/** A reservation and, once connected, its one event stream. */
+/** A connected stream, in the process that answered its GET (or POST), with all its operations. */
 class EventStream {
   readonly operations = new Map<string, Operation>();
   /** Resume cursors by operation id, oldest entry first (seeded ones included). */
   private readonly cursors = new Map<string, Cursor>();
-  private channel: SseChannel | undefined;
-  connected = false;
+  private readonly channel: SseChannel;
   private closed = false;
 
   constructor(
     private readonly deps: GraphqlSseDeps,
     private readonly onClosed: () => void,
-  ) {}
+  ) {
+    this.channel = deps.channels.open(deps.clientBufferBytes);
+    this.channel.body.once('close', () => this.close());
+  }
 
   /** Bytes written to this stream that its client has not taken yet. */
   backlog(): number {
-    return this.channel?.body.writableLength ?? 0;
+    return this.channel.body.writableLength;
   }
 
-  /** Output for operations posted before the stream connects waits in the channel's buffer. */
-  private out(): SseChannel {
-    if (!this.channel) {
-      this.channel = this.deps.channels.open(this.deps.clientBufferBytes);
-      this.channel.body.once('close', () => this.close());
-    }
-    return this.channel;
-  }
-
-  connect(seeds: Map<string, number>, res: ServerResponse | undefined): Response {
-    this.connected = true;
-    for (const [id, seq] of seeds) if (!this.operations.has(id)) this.remember(id, seq);
-    const channel = this.out();
-    channel.keepAlive();
-    watchClose(res, channel);
-    return new this.deps.Response(channel.body as never, { status: 200, headers: STREAM_HEADERS });
+  open(seeds: Map<string, number>, res: ServerResponse | undefined): Response {
+    for (const [id, seq] of seeds) this.remember(id, seq);
+    this.channel.keepAlive();
+    watchClose(res, this.channel);
+    return new this.deps.Response(this.channel.body as never, { status: 200, headers: STREAM_HEADERS });
   }
 
   get isClosed(): boolean {
@@ -197,7 +201,6 @@ class EventStream {
     if (this.operations.has(id)) return undefined;
     const operation: Operation = { id, json: JSON.stringify(id), stopped: false };
     this.operations.set(id, operation);
-    this.out();
     return operation;
   }
 
@@ -209,7 +212,7 @@ class EventStream {
   /** Where shared results for this operation go: straight onto the stream, framed for it. */
   sinkFor(operation: Operation): DirectSink {
     return {
-      write: (result, retry) => (operation.stopped ? 'closed' : this.out().offer(() => this.next(operation, result.json(), result.seq), retry)),
+      write: (result, retry) => (operation.stopped ? 'closed' : this.channel.offer(() => this.next(operation, result.json(), result.seq), retry)),
     };
   }
 
@@ -220,15 +223,15 @@ class EventStream {
       void this.pump(operation, operation.iterator);
       return;
     }
-    this.out().write(this.next(operation, Buffer.from(clientJson(result)), seqOf(result)));
+    this.channel.write(this.next(operation, Buffer.from(clientJson(result)), seqOf(result)));
     this.finish(operation);
   }
 
-  /** One result and `complete` for an operation that is not let in (over the per-stream cap). */
-  refuse(id: string, error: GraphQLError): void {
+  /** One result and `complete` for an operation that is not let in: over the per-stream cap, or refused when it ran at last (queued). */
+  refuse(id: string, result: ExecutionResult): void {
     const operation: Operation = { id, json: JSON.stringify(id), stopped: false };
-    this.out().write(this.next(operation, Buffer.from(clientJson({ data: null, errors: [error] })), undefined));
-    this.out().write(completeEvent(operation));
+    this.channel.write(this.next(operation, Buffer.from(clientJson(result)), undefined));
+    this.channel.write(completeEvent(operation));
   }
 
   /** A refused or abandoned operation that never started: its id is free again, a seeded cursor stays. */
@@ -261,13 +264,13 @@ class EventStream {
         const { value, done } = await iterator.next();
         if (operation.stopped) return;
         if (done) break;
-        if (value != null) this.out().write(this.next(operation, Buffer.from(clientJson(value)), seqOf(value)));
+        if (value != null) this.channel.write(this.next(operation, Buffer.from(clientJson(value)), seqOf(value)));
       }
     } catch (error) {
       // Stream errors normally arrive as results (streams.ts); anything else ends this operation only.
       if (operation.stopped) return;
       const masked = this.deps.maskError(error, 'Unexpected error.') as GraphQLError;
-      this.out().write(this.next(operation, Buffer.from(clientJson({ errors: [masked] })), undefined));
+      this.channel.write(this.next(operation, Buffer.from(clientJson({ errors: [masked] })), undefined));
     }
     this.finish(operation);
   }
@@ -278,7 +281,7 @@ class EventStream {
     operation.stopped = true;
     if (this.operations.get(operation.id) === operation) this.operations.delete(operation.id);
     this.cursors.delete(operation.id);
-    this.out().write(completeEvent(operation));
+    this.channel.write(completeEvent(operation));
   }
 
   /** Keeps the map within maxOperationsPerStream: an entry for an id not in flight (a seed never re-posted) makes room. */
@@ -369,11 +372,19 @@ async function readParams(request: Request, url: URL): Promise<GraphQLParams | A
   };
 }
 
+/** Hop-by-hop and framing headers: not part of a request rebuilt elsewhere. */
+const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'te', 'trailer']);
+
+/** A shared result has nowhere to go while an operation is only checked (queued, not run). */
+const NO_SINK: DirectSink = { write: () => 'closed' };
+
 /**
  * The protocol's request handler. `res` is the Node response (for a client that leaves before the
  * body is piped); the returned Response is complete or streams.
  */
 export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request, url: URL, res: ServerResponse | undefined) => Promise<Response> {
+  const { store, relay } = deps;
+  /** The streams this process holds, by token. */
   const streams = new Map<string, EventStream>();
 
   const json = (status: number, errors: readonly GraphQLError[], headers: Record<string, string> = {}): Response => {
@@ -387,6 +398,7 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
     json(status, [deps.maskError(error, error.message) as GraphQLError], headers);
   const refusal = (r: Refusal): Response => json(r.status, r.refused, r.headers);
   const notFound = (): Response => fail(404, new AppError(ErrorCode.NOT_FOUND, 'Stream not found: reserve one first (PUT)'));
+  const accepted = (): Response => new deps.Response(null, { status: 202 });
   const methodNotAllowed = (allow: string): Response =>
     fail(405, badInput('method', `${allow} only`), { allow });
   const paramsOf = async (request: Request, url: URL): Promise<{ params: GraphQLParams } | { response: Response }> => {
@@ -394,6 +406,13 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
     if (params === 415) return { response: fail(415, badInput('content-type', 'send the operation as application/json')) };
     return params instanceof AppError ? { response: fail(400, params) } : { params };
   };
+  const operationIdOf = (params: GraphQLParams): string => {
+    const raw = params.extensions?.['operationId'];
+    return raw === undefined || raw === null ? '' : String(raw as string | number);
+  };
+  const missingOperationId = (): Response => fail(400, badInput('extensions.operationId', 'Operation ID is missing: send it as extensions.operationId'));
+  const missingDeleteId = (): Response => fail(400, badInput('operationId', 'Operation ID is missing: send ?operationId='));
+  const report = (message: string) => (error: unknown) => deps.onError?.(message, { error });
 
   /** Distinct-connection mode: one operation, its own stream. */
   async function distinct(request: Request, url: URL, res: ServerResponse | undefined): Promise<Response> {
@@ -413,44 +432,176 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
     return new deps.Response(channel.body as never, { status: 200, headers: STREAM_HEADERS });
   }
 
-  async function operation(request: Request, url: URL, stream: EventStream): Promise<Response> {
-    const read = await paramsOf(request, url);
-    if ('response' in read) return read.response;
-    // The stream may have closed while the body was read: its operations would run for nobody.
-    if (stream.isClosed) return notFound();
-    const { params } = read;
-    const { extensions } = params;
-    const rawId = extensions?.['operationId'];
-    const id = rawId === undefined || rawId === null ? '' : String(rawId as string | number);
-    if (!id) return fail(400, badInput('extensions.operationId', 'Operation ID is missing: send it as extensions.operationId'));
-    if (stream.operations.size >= deps.maxOperationsPerStream && !stream.operations.has(id)) {
-      stream.refuse(id, tooManyOperations(deps.maxOperationsPerStream));
-      return new deps.Response(null, { status: 202 });
-    }
-    const op = stream.add(id);
-    if (!op) return fail(409, conflict('Operation with ID already exists on this stream'));
+  /** Prepares and starts an operation taken on `stream`; a refusal frees its id again. */
+  async function launch(stream: EventStream, op: Operation, request: Request, params: GraphQLParams, clientIp: string | undefined): Promise<Refusal | 'started' | 'stopped'> {
     let started = false;
     try {
       const prepared = await deps.prepare(request, params, {
         directSink: stream.sinkFor(op),
         clientBacklog: () => stream.backlog(),
-        lastEventSeq: stream.cursorOf(id),
+        lastEventSeq: stream.cursorOf(op.id),
+        ...(clientIp !== undefined && { clientIp }),
       });
-      if (isRefusal(prepared)) return refusal(prepared);
+      if (isRefusal(prepared)) return prepared;
       // Stopped meanwhile (DELETE, or the stream closed): nothing to run.
-      if (op.stopped) return new deps.Response(null, { status: 204 });
+      if (op.stopped) return 'stopped';
       const result = await prepared.run();
       if (op.stopped) {
         if (Symbol.asyncIterator in result) void Promise.resolve(result[Symbol.asyncIterator]().return?.()).catch(() => undefined);
-        return new deps.Response(null, { status: 204 });
+        return 'stopped';
       }
       stream.start(op, result);
       started = true;
-      return new deps.Response(null, { status: 202 });
+      return 'started';
     } finally {
       if (!started) stream.drop(op);
     }
   }
+
+  /** An operation for a stream this process holds (posted here, or forwarded by another instance with the client's IP). */
+  async function operation(request: Request, url: URL, stream: EventStream, clientIp?: string): Promise<Response> {
+    const read = await paramsOf(request, url);
+    if ('response' in read) return read.response;
+    // The stream may have closed while the body was read: its operations would run for nobody.
+    if (stream.isClosed) return notFound();
+    const id = operationIdOf(read.params);
+    if (!id) return missingOperationId();
+    if (stream.operations.size >= deps.maxOperationsPerStream && !stream.operations.has(id)) {
+      stream.refuse(id, { data: null, errors: [tooManyOperations(deps.maxOperationsPerStream)] });
+      return accepted();
+    }
+    const op = stream.add(id);
+    if (!op) return fail(409, conflict('Operation with ID already exists on this stream'));
+    const outcome = await launch(stream, op, request, read.params, clientIp);
+    if (isRefusal(outcome)) return refusal(outcome);
+    return outcome === 'started' ? accepted() : new deps.Response(null, { status: 204 });
+  }
+
+  /** Opens a reservation's stream here: its operations (queued ones first) run in this process. */
+  async function open(request: Request, token: string, res: ServerResponse | undefined): Promise<Response> {
+    if (streams.has(token)) return fail(409, conflict('Stream already open'));
+    let seeds: Map<string, number>;
+    try {
+      seeds = parseCursorMap(request.headers.get('last-event-id'), deps.maxOperationsPerStream);
+    } catch (error) {
+      if (error instanceof AppError) return fail(400, error);
+      throw error;
+    }
+    // Other instances forward this stream's requests here from the moment the store names us.
+    await relay?.ready;
+    const connected = await store.connect(token, deps.instanceId);
+    if (connected === 'unknown') return notFound();
+    if (connected === 'open') return fail(409, conflict('Stream already open'));
+    const stream: EventStream = new EventStream(deps, () => {
+      if (streams.get(token) === stream) streams.delete(token);
+      store.release(token).catch(report('graphql-sse: releasing a stream failed'));
+    });
+    streams.set(token, stream);
+    const response = stream.open(seeds, res);
+    // Operations posted before the stream opened take their ids now (a repeat is a 409), then run
+    // in the order they were posted, as if posted now (a refusal is their result, then complete).
+    const queued = connected.pending.flatMap((pending) => {
+      const op = stream.add(pending.id);
+      return op ? [{ op, pending }] : [];
+    });
+    if (queued.length > 0) {
+      void (async () => {
+        for (const { op, pending } of queued) {
+          const request = requestOf(pending.request);
+          const read = await paramsOf(request, new URL(request.url));
+          let refused: ExecutionResult | undefined;
+          if ('response' in read) refused = (await read.response.json()) as ExecutionResult;
+          else {
+            const outcome = await launch(stream, op, request, read.params, pending.request.clientIp);
+            if (isRefusal(outcome)) refused = { errors: outcome.refused };
+          }
+          if (refused) {
+            stream.drop(op);
+            stream.refuse(op.id, refused);
+          }
+        }
+      })().catch(report('graphql-sse: running queued operations failed'));
+    }
+    return response;
+  }
+
+  /** What another process needs to run a request here (its body read once, here). */
+  async function envelopeOf(request: Request): Promise<RequestEnvelope> {
+    const headers: [string, string][] = [];
+    request.headers.forEach((value, name) => {
+      if (!NOT_FORWARDED.has(name)) headers.push([name, value]);
+    });
+    const body = request.method === 'GET' || request.method === 'HEAD' ? null : await request.text();
+    return { method: request.method, url: request.url, headers, body, clientIp: deps.clientIp(request) };
+  }
+  const requestOf = (envelope: RequestEnvelope): Request =>
+    new deps.Request(envelope.url, { method: envelope.method, headers: envelope.headers, body: envelope.body });
+
+  /** The answer of the instance holding the stream, to a request this process received. */
+  async function forward(owner: string, forwarded: RelayedRequest): Promise<Response> {
+    // Named by the store but not here: this process's stream just ended.
+    if (owner === deps.instanceId || !relay) return notFound();
+    const answer = await relay.forward(owner, forwarded);
+    if (answer === 'gone') return notFound();
+    if (answer === 'timeout') return fail(503, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'The server holding this stream did not answer in time: retry'));
+    return new deps.Response(answer.body, { status: answer.status, headers: answer.headers });
+  }
+
+  /** An operation for a stream this process does not hold: forwarded to its holder, or queued on a reservation not connected yet. */
+  async function remoteOperation(request: Request, url: URL, token: string, accept: string[]): Promise<Response> {
+    const where = await store.locate(token);
+    if (where.state === 'unknown') return notFound();
+    if (!acceptsAny(accept, 'application/json')) return new deps.Response(null, { status: 406 });
+    const envelope = await envelopeOf(request);
+    if (where.state === 'connected') return forward(where.owner, { kind: 'operation', token, request: envelope });
+    // Checked now (400/401/403/415 before the 202), run when the stream connects.
+    const rebuilt = requestOf(envelope);
+    const read = await paramsOf(rebuilt, url);
+    if ('response' in read) return read.response;
+    const id = operationIdOf(read.params);
+    if (!id) return missingOperationId();
+    const prepared = await deps.prepare(rebuilt, read.params, { directSink: NO_SINK, clientBacklog: () => 0, clientIp: envelope.clientIp });
+    if (isRefusal(prepared)) return refusal(prepared);
+    const queued = await store.enqueue(token, { id, request: envelope }, deps.maxOperationsPerStream);
+    if (queued === 'queued') return accepted();
+    if (queued === 'duplicate') return fail(409, conflict('Operation with ID already exists on this stream'));
+    if (queued === 'full') return json(429, [tooManyOperations(deps.maxOperationsPerStream)]);
+    return queued.state === 'connected' ? forward(queued.owner, { kind: 'operation', token, request: envelope }) : notFound();
+  }
+
+  async function remoteDelete(url: URL, token: string): Promise<Response> {
+    const where = await store.locate(token);
+    if (where.state === 'unknown') return notFound();
+    const id = url.searchParams.get('operationId');
+    if (!id) return missingDeleteId();
+    const now = where.state === 'reserved' ? await store.dequeue(token, id) : where;
+    if (now === 'removed') return new deps.Response(null, { status: 200 });
+    return now.state === 'connected' ? forward(now.owner, { kind: 'delete', token, operationId: id }) : notFound();
+  }
+
+  /** A request another instance forwarded to this one, for a stream held here. */
+  async function answerForwarded(forwarded: RelayedRequest): Promise<RelayedAnswer> {
+    const stream = streams.get(forwarded.token);
+    let response: Response;
+    try {
+      if (!stream) response = notFound();
+      else if (forwarded.kind === 'delete') {
+        stream.stop(forwarded.operationId);
+        response = new deps.Response(null, { status: 200 });
+      } else {
+        const request = requestOf(forwarded.request);
+        response = await operation(request, new URL(request.url), stream, forwarded.request.clientIp);
+      }
+    } catch (error) {
+      // What Yoga would answer for a fault in a request taken here: masked, retryable.
+      report('graphql-sse: a forwarded request failed')(error);
+      response = json(500, [deps.maskError(error, 'Unexpected error.') as GraphQLError]);
+    }
+    const headers: [string, string][] = [];
+    response.headers.forEach((value, name) => headers.push([name, value]));
+    return { status: response.status, headers, body: response.body ? await response.text() : null };
+  }
+  relay?.serve(answerForwarded);
 
   return async function handle(request, url, res) {
     const token = request.headers.get(TOKEN_HEADER) || url.searchParams.get(TOKEN_PARAM) || undefined;
@@ -459,18 +610,7 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
 
     if (accept.includes('text/event-stream')) {
       if (method !== 'GET' && method !== 'POST') return methodNotAllowed('GET, POST');
-      if (token === undefined) return distinct(request, url, res);
-      const stream = streams.get(token);
-      if (!stream) return notFound();
-      if (stream.connected) return fail(409, conflict('Stream already open'));
-      let seeds: Map<string, number>;
-      try {
-        seeds = parseCursorMap(request.headers.get('last-event-id'), deps.maxOperationsPerStream);
-      } catch (error) {
-        if (error instanceof AppError) return fail(400, error);
-        throw error;
-      }
-      return stream.connect(seeds, res);
+      return token === undefined ? distinct(request, url, res) : open(request, token, res);
     }
 
     if (method === 'PUT') {
@@ -478,25 +618,24 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
       // Always a new token, whatever the request carries: graphql-sse's client sends its previous
       // token along when it reconnects, which the old stream may still hold for a moment.
       const key = randomUUID();
-      const stream: EventStream = new EventStream(deps, () => {
-        if (streams.get(key) === stream) streams.delete(key);
-      });
-      streams.set(key, stream);
+      await store.reserve(key);
       return new deps.Response(key, { status: 201, headers: { 'content-type': 'text/plain; charset=utf-8' } });
     }
 
     if (method === 'DELETE') {
-      const stream = token === undefined ? undefined : streams.get(token);
-      if (!stream) return notFound();
+      if (token === undefined) return notFound();
+      const stream = streams.get(token);
+      if (!stream) return remoteDelete(url, token);
       const id = url.searchParams.get('operationId');
-      if (!id) return fail(400, badInput('operationId', 'Operation ID is missing: send ?operationId='));
+      if (!id) return missingDeleteId();
       stream.stop(id);
       return new deps.Response(null, { status: 200 });
     }
 
     if (method !== 'GET' && method !== 'POST') return methodNotAllowed('GET, POST, PUT, DELETE');
-    const stream = token === undefined ? undefined : streams.get(token);
-    if (!stream) return notFound();
+    if (token === undefined) return notFound();
+    const stream = streams.get(token);
+    if (!stream) return remoteOperation(request, url, token, accept);
     if (!acceptsAny(accept, 'application/json')) return new deps.Response(null, { status: 406 });
     return operation(request, url, stream);
   };

@@ -16,6 +16,7 @@ import type { ServerResponse } from 'node:http';
 import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, badInput, ErrorCode } from '../errors.js';
+import type { GraphqlSseRelay, GraphqlSseStore } from './graphql-sse.store.js';
 import type { SseChannels } from './sse.js';
 import { createGraphqlSseHandler, type GraphQLParams, type OperationExtras, type Prepared, type Refusal } from './graphql-sse-protocol.js';
 
@@ -29,6 +30,13 @@ export function useGraphQLSSE(options: {
   maxOperationsPerStream: number;
   clientBufferBytes: number;
   channels: SseChannels;
+  /** Reservations and where each stream is held: memory, or Redis with a relay between instances (app.ts). */
+  store: GraphqlSseStore;
+  relay?: GraphqlSseRelay;
+  instanceId: string;
+  /** The client's IP for a request as the context would compute it (trusting the proxy or not). */
+  clientIp(request: Request, serverContext: Record<string, unknown> | undefined): string;
+  onError?(message: string, details: Record<string, unknown>): void;
 }): Plugin {
   const { endpoint = '/graphql/stream', maskError } = options;
   const mask = (errors: readonly unknown[]): GraphQLError[] => errors.map((e) => maskError(e, 'Unexpected error.') as GraphQLError);
@@ -55,7 +63,13 @@ export function useGraphQLSSE(options: {
         maxOperationsPerStream: options.maxOperationsPerStream,
         clientBufferBytes: options.clientBufferBytes,
         channels: options.channels,
+        store: options.store,
+        relay: options.relay,
+        instanceId: options.instanceId,
+        clientIp: (request) => options.clientIp(request, serverContexts.get(request)),
+        onError: options.onError,
         Response: yoga.fetchAPI.Response,
+        Request: yoga.fetchAPI.Request,
         async prepare(request: Request, params: GraphQLParams, extras: OperationExtras): Promise<Prepared | Refusal> {
           const enveloped = yoga.getEnveloped({ ...serverContexts.get(request), request, params, ...extras });
           let document: DocumentNode;

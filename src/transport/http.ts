@@ -19,6 +19,7 @@ import { useErrorCatalogue } from '../schema/errors.js';
 import { useRequestBodyLimit, useRequestParamErrors } from '../guards/limits.js';
 import { useGraphiQL } from './graphiql.js';
 import { useGraphQLSSE } from './graphql-sse.js';
+import type { GraphqlSseRelay, GraphqlSseStore } from './graphql-sse.store.js';
 import { useSseTransport, type SseChannels } from './sse.js';
 
 export interface ServerContext {
@@ -91,6 +92,8 @@ export function createYogaServer(deps: {
   extraPlugins?: Plugin[];
   /** Every SSE response of this server, both modes: shutdown ends them without `complete` (sse.ts). */
   sseChannels: SseChannels;
+  /** graphql-sse's reservations and where each stream is held, and the relay between instances (graphql-sse.store.ts). */
+  graphqlSse: { store: GraphqlSseStore; relay?: GraphqlSseRelay };
   /** MAX_BATCH_SIZE, MAX_REQUEST_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION and SUBSCRIPTION_CLIENT_BUFFER_BYTES (README "Limits", "Backpressure"). */
   limits?: { maxBatchSize: number; maxRequestBodyBytes: number; maxSubscriptionsPerConnection?: number; clientBufferBytes?: number };
 }): Yoga {
@@ -138,6 +141,11 @@ export function createYogaServer(deps: {
         maxOperationsPerStream: deps.limits?.maxSubscriptionsPerConnection ?? 100,
         clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576,
         channels: deps.sseChannels,
+        ...deps.graphqlSse,
+        instanceId: deps.id ?? 'local',
+        clientIp: (request, serverContext) =>
+          clientIpOf((serverContext as Partial<ServerContext> | undefined)?.req?.socket?.remoteAddress, request.headers.get('x-forwarded-for'), deps.trustProxy),
+        onError: (message, details) => logger.error(message, details),
       }),
       useSseTransport({ endpoint: GRAPHQL_PATH, clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576, channels: deps.sseChannels }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
       useReady({ endpoint: '/ready', check: deps.readiness }),

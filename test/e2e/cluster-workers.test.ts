@@ -3,11 +3,12 @@
  * one port, on real PostgreSQL and Redis. Both workers serve (each an instance: its own id on
  * /health), subscribers on every transport get every tally update and end on the exact count of
  * votes cast from many connections, a worker killed with SIGKILL is replaced and its clients
- * reconnect, and SIGTERM stops every worker cleanly. Also: what graphql-sse's single-connection
- * mode does across workers, and the start-up refusals.
+ * reconnect, and SIGTERM stops every worker cleanly. Also: graphql-sse's single-connection mode
+ * with its reservation, stream and operations dealt to different workers, and the start-up refusals.
  */
 import http from 'node:http';
 import net from 'node:net';
+import { Readable } from 'node:stream';
 import { print } from 'graphql';
 import { createClient as createSseClient } from 'graphql-sse';
 import { createClient as createWsClient } from 'graphql-ws';
@@ -20,12 +21,14 @@ import { dataOf, execute, tokenFor, type Fetch } from '../support/graphql.js';
 import { createTestDatabase, startPostgres } from '../support/postgres.js';
 import { freePort } from '../support/ports.js';
 import { startRedis } from '../support/redis.js';
+import { readSse } from '../support/sse-frames.js';
 import { isAlive } from '../support/processes.js';
 import { startExpectingExit, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
 
 type Tally = TallyUpdatedSubscription['tallyUpdated'];
-type WatchTransport = 'graphql-ws' | 'sse' | 'graphql-sse';
+type WatchTransport = 'graphql-ws' | 'sse' | 'graphql-sse' | 'graphql-sse-single';
+const TRANSPORTS: WatchTransport[] = ['graphql-ws', 'sse', 'graphql-sse', 'graphql-sse-single'];
 
 const QUERY = print(TallyUpdatedDocument);
 
@@ -87,9 +90,10 @@ interface Watcher {
 const retryQuickly = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 100));
 
 /**
- * A tallyUpdated subscriber that reconnects, as real clients do: graphql-ws and graphql-sse
- * (distinct connections, the client's default mode) through their clients' retries, Yoga's SSE
- * like a browser's EventSource (open again once the stream breaks).
+ * A tallyUpdated subscriber that reconnects, as real clients do: graphql-ws and graphql-sse (both
+ * of its modes) through their clients' retries, Yoga's SSE like a browser's EventSource (open
+ * again once the stream breaks). graphql-sse's single-connection client sends each of its
+ * requests on a new connection, so its reservation, stream and operations go to either worker.
  */
 function watch(transport: WatchTransport, baseUrl: string, competitionId: string): Watcher {
   const w = new Watch(transport);
@@ -110,8 +114,14 @@ function watch(transport: WatchTransport, baseUrl: string, competitionId: string
     });
     return { watch: w, close: async () => (unsubscribe(), await client.dispose()) };
   }
-  if (transport === 'graphql-sse') {
-    const client = createSseClient({ url: `${baseUrl}/graphql/stream`, retryAttempts: 50, retry: retryQuickly, on: { connecting: () => w.reconnected() } });
+  if (transport === 'graphql-sse' || transport === 'graphql-sse-single') {
+    const client = createSseClient({
+      url: `${baseUrl}/graphql/stream`,
+      retryAttempts: 50,
+      retry: retryQuickly,
+      on: { connecting: () => w.reconnected() },
+      ...(transport === 'graphql-sse-single' && { singleConnection: true, fetchFn: onNewConnection }),
+    });
     const unsubscribe = client.subscribe<TallyUpdatedSubscription>({ query: QUERY, variables }, {
       next: (result) => w.push(result),
       error: (error) => w.errors.push(String(error)),
@@ -134,19 +144,23 @@ function watch(transport: WatchTransport, baseUrl: string, competitionId: string
   return { watch: w, close: async () => (abort.abort(), await done) };
 }
 
-/** fetch on a connection of its own (no keep-alive pool): each request is dealt to a worker afresh. */
-const onNewConnection: Fetch = (input, init) =>
-  new Promise((resolve, reject) => {
-    const request = http.request(input, { method: init?.method ?? 'GET', headers: init?.headers as Record<string, string>, agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      const headers = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]));
-      response.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: response.statusCode ?? 0, headers })));
-      response.on('error', reject);
+/**
+ * fetch on a connection of its own (no keep-alive pool): each request is dealt to a worker afresh.
+ * The body streams (an event stream too) until it ends or `signal` aborts.
+ */
+function onNewConnection(input: string, init?: RequestInit): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const headers = Object.fromEntries(new Headers(init?.headers).entries());
+    const request = http.request(input, { method: init?.method ?? 'GET', headers, agent: false, signal: init?.signal ?? undefined }, (response) => {
+      const received = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]));
+      const status = response.statusCode ?? 0;
+      const body = status === 204 || status === 304 ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>);
+      resolve(new Response(body, { status, headers: received }));
     });
     request.on('error', reject);
     request.end(init?.body as string | undefined);
   });
+}
 
 /** The instance ids answering /health over `probes` new connections. */
 async function instancesServing(baseUrl: string, probes = 8): Promise<Set<string>> {
@@ -273,7 +287,7 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
 
   it('delivers every tally update on every transport; 200 votes from as many connections end exact', async () => {
     const { competitionId, submissionIds } = await openCompetition(server.graphqlUrl, 3);
-    const watchers = await openWatchers(competitionId, ['graphql-ws', 'sse', 'graphql-sse'], 3);
+    const watchers = await openWatchers(competitionId, TRANSPORTS, 3);
     try {
       await castVotes(competitionId, submissionIds, Array.from({ length: 200 }, (_, i) => `workers-voter-${i}`));
       await expectExactEverywhere(competitionId, watchers, 200);
@@ -296,7 +310,7 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
 
   it('replaces a worker killed with SIGKILL; its clients reconnect, on every transport, and end exact', async () => {
     const { competitionId, submissionIds } = await openCompetition(server.graphqlUrl, 2);
-    const watchers = await openWatchers(competitionId, ['graphql-ws', 'sse', 'graphql-sse'], 4);
+    const watchers = await openWatchers(competitionId, TRANSPORTS, 4);
     const reconnected = (): Watcher[] => watchers.filter((w) => w.watch.connections.length > 1);
     /** SIGKILLs the worker in `slot`; resolves once the primary reports its replacement serving. */
     const kill = async (slot: number): Promise<void> => {
@@ -336,22 +350,48 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     }
   });
 
-  it('graphql-sse single-connection mode: a stream reserved on one worker is unknown to the other (README)', async () => {
-    const reservation = await onNewConnection(`${server.url}/graphql/stream`, { method: 'PUT' });
+  it('graphql-sse single-connection mode: reservation, stream, operations and DELETE each on a new connection (either worker)', async () => {
+    const { competitionId } = await openCompetition(server.graphqlUrl, 1);
+    const stream = (path: string, init: RequestInit = {}) => onNewConnection(`${server.url}${path}`, init);
+    const reservation = await stream('/graphql/stream', { method: 'PUT' });
     expect(reservation.status).toBe(201);
     const token = await reservation.text();
-    // An operation for that stream, on new connections: the worker that made the reservation
-    // accepts it (202), the other one has no such stream (404).
-    const statuses = new Set<number>();
-    for (let i = 0; i < 6; i += 1) {
-      const response = await onNewConnection(`${server.url}/graphql/stream`, {
+    const abort = new AbortController();
+    const opened = await stream('/graphql/stream', { headers: { accept: 'text/event-stream', 'x-graphql-event-stream-token': token }, signal: abort.signal });
+    expect(opened.status).toBe(200);
+    const reader = readSse(opened);
+    const post = (operationId: string, query: string, variables?: Record<string, unknown>) =>
+      stream('/graphql/stream', {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-graphql-event-stream-token': token },
-        body: JSON.stringify({ query: '{ __typename }', extensions: { operationId: `op-${i}` } }),
+        body: JSON.stringify({ query, variables, extensions: { operationId } }),
       });
-      statuses.add(response.status);
+    const frameOf = (event: string, operationId: string) => (f: { event?: string; data?: string }) =>
+      f.event === event && (JSON.parse(f.data!) as { id: string }).id === operationId;
+    try {
+      // Connections alternate between the workers: these land on both, whichever holds the stream.
+      for (let i = 0; i < 6; i += 1) expect((await post(`op-${i}`, '{ __typename }')).status).toBe(202);
+      for (let i = 0; i < 6; i += 1) await reader.waitFor(frameOf('complete', `op-${i}`));
+      expect((await post('watch', QUERY, { competitionId })).status).toBe(202);
+      await reader.waitFor(frameOf('next', 'watch'));
+      expect((await post('watch', QUERY, { competitionId })).status).toBe(409);
+      // DELETE on both workers: the first stops it (no complete), the second finds nothing to stop.
+      for (let i = 0; i < 2; i += 1) expect((await stream('/graphql/stream?operationId=watch', { method: 'DELETE', headers: { 'x-graphql-event-stream-token': token } })).status).toBe(200);
+      // Its id is free again once it stopped, wherever it is posted from.
+      expect((await post('watch', '{ __typename }')).status).toBe(202);
+      await reader.waitFor(frameOf('complete', 'watch'));
+      expect(reader.frames.filter(frameOf('complete', 'watch'))).toHaveLength(1);
+    } finally {
+      abort.abort();
     }
-    expect(statuses).toEqual(new Set([202, 404]));
+    // The stream's end is its reservation's: the token is unknown to both workers then.
+    await expect
+      .poll(async () => {
+        const statuses = new Set<number>();
+        for (let i = 0; i < 2; i += 1) statuses.add((await post('late', '{ __typename }')).status);
+        return [...statuses];
+      }, { timeout: 10_000 })
+      .toEqual([404]);
   });
 
   it('SIGTERM stops every worker cleanly: graphql-ws closes 1001, SSE ends, exit 0', async () => {
