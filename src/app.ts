@@ -266,8 +266,8 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     access,
     users: createUsersService({ prisma, records: userRecords }),
     competitions,
-    // Group commits: PGlite has one session; on PostgreSQL a few batches overlap on the pool.
-    voting: createVotingService({ prisma, tallies, writerConcurrency: database.kind === 'pglite' ? 1 : Math.max(1, Math.min(4, config.databasePoolSize >> 1)) }),
+    // Group commits: a few batches overlap on a PostgreSQL pool; one at a time on PGlite's one session.
+    voting: createVotingService({ prisma, tallies, writerConcurrency: Math.max(1, Math.min(4, database.connections >> 1)) }),
     tallies,
     reactions,
     sessions,
