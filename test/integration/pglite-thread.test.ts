@@ -64,6 +64,19 @@ async function client(t: PGliteThread): Promise<pg.Client> {
   return c;
 }
 
+/** Runs an ES module script through tsx in a child process of the repository; killed after 60 s. */
+async function runScript(script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(killer);
+  return { code, stdout, stderr };
+}
+
 /** Inodes of the listening sockets (TCP, TCP6, unix) this process holds. Linux only. */
 function listeningSockets(): Set<string> {
   const mine = new Set<string>();
@@ -148,12 +161,7 @@ describe('reaching the embedded database', () => {
       const { openDatabase } = await import(${JSON.stringify(path.join(ROOT, 'src/infra/database.ts'))});
       try { await openDatabase({ dataDir: ${JSON.stringify(dataDir)} }); console.log('opened'); process.exit(0); }
       catch (error) { console.error(error.message); process.exit(3); }`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { code, stdout, stderr } = await runScript(script);
 
     expect({ code, stdout }).toEqual({ code: 3, stdout: '' });
     expect(stderr.trim()).toBe(
@@ -295,12 +303,7 @@ describe('a database thread that dies', () => {
       const t = await startPGliteThread({ dir: ${JSON.stringify(dir)}, onCrash: exitOnDatabaseLoss });
       setInterval(() => undefined, 1000); // a server would be listening
       await t.worker.terminate();`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    clearTimeout(killer);
+    const { code, stderr } = await runScript(script);
 
     expect(code).toBe(1);
     expect(stderr).toBe('Ovation: the embedded database stopped (its thread exited with code 1); exiting\n');
