@@ -97,14 +97,13 @@ async function openPGlite(dataDir: string, log: (msg: string) => void, onFatal: 
   let pool: pg.Pool | undefined;
   try {
     thread = await startPGliteThread({ dir, log, onCrash: onFatal });
-    const { connect } = thread;
     // One connection: PGlite is one session. Interactive transactions hold it from BEGIN to
     // COMMIT while everything else waits in the pool's queue (in arrival order), so transactions
     // run one after another and never interleave. (A query through `prisma` instead of `tx` inside
     // a transaction callback waits for that transaction itself, until PGLITE_WAIT_MS.) Kept while
     // idle (reconnecting costs a session reset), and unref'd then, as a socket would be.
     pool = new pg.Pool({
-      stream: connect,
+      stream: thread.connect,
       user: 'postgres',
       database: 'postgres',
       max: 1,

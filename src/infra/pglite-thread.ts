@@ -25,10 +25,11 @@ import { GRANTED, type PGliteWorkerData, type WorkerReply, type WorkerRequest } 
 
 export interface PGliteThread {
   /**
-   * A new client connection, for node-postgres' `stream` option. It connects once the session is
-   * its own: PGlite has one, so a second connection waits until the first one has ended.
+   * A new client connection, for node-postgres' `stream` option (a plain function: pass it as it
+   * is). It connects once the session is its own: PGlite has one, so a second connection waits
+   * until the first one has ended.
    */
-  connect(): Duplex;
+  readonly connect: () => Duplex;
   /** Closes PGlite (which writes a checkpoint) and ends the thread. Safe to call twice. */
   close(): Promise<void>;
   /** The thread itself; for tests that need to end it the hard way. */
@@ -81,13 +82,12 @@ export async function startPGliteThread({ dir, onCrash, log = () => undefined }:
   let closing: Promise<void> | undefined;
   return {
     worker,
-    connect() {
-      return new SessionStream((port) => {
+    connect: () =>
+      new SessionStream((port) => {
         if (state !== 'open') return false;
         worker.postMessage({ type: 'session', port } satisfies WorkerRequest, [port]);
         return true;
-      });
-    },
+      }),
     close() {
       closing ??= (async () => {
         if (state !== 'open') return; // crashed: reported already, nothing left to close
