@@ -6,8 +6,13 @@ export interface PGliteWorkerData {
   dir: string;
 }
 
-/** App → database thread. `session`: a new client connection on `port`; `close`: flush, close PGlite, end the thread. */
-export type WorkerRequest = { type: 'session'; port: MessagePort } | { type: 'close' };
+/**
+ * App → database thread. `session`: a new client connection on `port`; `answered` (one Int32 in
+ * shared memory) is set to 1 and notified each time the thread has posted an answer on that port,
+ * so the app's thread may wait for a short one instead of a turn of its event loop. `close`:
+ * flush, close PGlite, end the thread.
+ */
+export type WorkerRequest = { type: 'session'; port: MessagePort; answered: SharedArrayBuffer } | { type: 'close' };
 
 /** Database thread → app, once PGlite is open. */
 export type WorkerReply = { type: 'ready' };

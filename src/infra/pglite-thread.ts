@@ -19,7 +19,7 @@ import { readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { StartupError } from '../config.js';
 import { GRANTED, type PGliteWorkerData, type WorkerReply, type WorkerRequest } from './pglite-protocol.js';
 
@@ -43,6 +43,17 @@ export interface StartPGliteThreadOptions {
   onCrash: (error: Error) => void;
   log?: (msg: string) => void;
 }
+
+/**
+ * How long the app's thread waits, blocked, for the answer to a statement before it lets its event
+ * loop deliver the answer whenever it comes. Answered in time (nearly every statement), a statement
+ * costs what it cost with PGlite in this thread, and a transaction's statements follow one another
+ * within one turn of the loop; each answer left to the loop waits for the turn in progress, which
+ * under a fan-out to thousands of sockets is tens to hundreds of milliseconds, and PGlite's one
+ * session stays held meanwhile. Longer statements (a big recount, a migration) no longer stall the
+ * loop beyond this.
+ */
+const ANSWER_WAIT_MS = 5;
 
 /** close() ends the thread itself when PGlite's own close has not finished by then. */
 const CLOSE_TIMEOUT_MS = 20_000;
@@ -83,9 +94,9 @@ export async function startPGliteThread({ dir, onCrash, log = () => undefined }:
   return {
     worker,
     connect: () =>
-      new SessionStream((port) => {
+      new SessionStream((port, answered) => {
         if (state !== 'open') return false;
-        worker.postMessage({ type: 'session', port } satisfies WorkerRequest, [port]);
+        worker.postMessage({ type: 'session', port, answered } satisfies WorkerRequest, [port]);
         return true;
       }),
     close() {
@@ -175,22 +186,20 @@ async function exists(file: string): Promise<boolean> {
 class SessionStream extends Duplex {
   #port: MessagePort | undefined;
   #outgoing: Buffer[] = [];
+  readonly #answered = new Int32Array(new SharedArrayBuffer(4));
 
   /** `open` hands the other end of the channel to the database thread, or returns false when it is gone. */
-  constructor(private readonly open: (port: MessagePort) => boolean) {
+  constructor(private readonly open: (port: MessagePort, answered: SharedArrayBuffer) => boolean) {
     super({ allowHalfOpen: false });
   }
 
   connect(): this {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
-    port1.on('message', (message: Uint8Array | typeof GRANTED) => {
-      if (message === GRANTED) this.emit('connect');
-      else this.push(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
-    });
+    port1.on('message', (message: Uint8Array | typeof GRANTED) => this.#receive(message));
     // The database thread closed the session (Terminate answered, the database closing) or ended.
     port1.once('close', () => this.push(null));
-    if (!this.open(port2)) {
+    if (!this.open(port2, this.#answered.buffer as SharedArrayBuffer)) {
       port1.close();
       process.nextTick(() => this.destroy(new Error('the embedded database is not running')));
     }
@@ -219,12 +228,12 @@ class SessionStream extends Duplex {
   override _read(): void {}
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#outgoing.push(chunk) === 1) queueMicrotask(() => this.#send());
+    if (this.#outgoing.push(chunk) === 1) queueMicrotask(() => this.#send(true));
     callback();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#send();
+    this.#send(false);
     this.#port?.close();
     callback();
   }
@@ -234,8 +243,14 @@ class SessionStream extends Duplex {
     callback(error);
   }
 
-  #send(): void {
-    if (this.#outgoing.length === 0) return;
+  #receive(message: Uint8Array | typeof GRANTED): void {
+    if (message === GRANTED) this.emit('connect');
+    else this.push(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+  }
+
+  #send(wait: boolean): void {
+    const port = this.#port;
+    if (this.#outgoing.length === 0 || port === undefined) return;
     // A fresh buffer, transferred: pg's buffers are often slices of a shared pool, and cloning a
     // slice would copy the whole pool.
     const message = new Uint8Array(this.#outgoing.reduce((sum, chunk) => sum + chunk.length, 0));
@@ -245,6 +260,32 @@ class SessionStream extends Duplex {
       offset += chunk.length;
     }
     this.#outgoing = [];
-    this.#port?.postMessage(message, [message.buffer]);
+    wait &&= awaitsAnswer(message); // before the transfer detaches it
+    Atomics.store(this.#answered, 0, 0);
+    port.postMessage(message, [message.buffer]);
+    if (!wait) return;
+    // Blocks this thread for ANSWER_WAIT_MS at most, then takes what has been answered out of the
+    // port's queue in order (what the loop already delivered is no longer there).
+    if (Atomics.wait(this.#answered, 0, 0, ANSWER_WAIT_MS) === 'timed-out') return;
+    for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) {
+      this.#receive(next.message as Uint8Array | typeof GRANTED);
+    }
   }
 }
+
+/**
+ * Whether the server answers these client messages now: they include a Sync or a simple Query
+ * (an extended-query sequence is answered at its Sync). The startup message, which has no type
+ * byte, is answered too; pg sends it alone.
+ */
+function awaitsAnswer(messages: Uint8Array): boolean {
+  const view = new DataView(messages.buffer, messages.byteOffset, messages.byteLength);
+  if (messages[0] === 0) return true; // startup: its length comes first, and it is below 16 MB
+  for (let at = 0; at + 5 <= messages.length; at += 1 + view.getInt32(at + 1)) {
+    if (messages[at] === SYNC || messages[at] === QUERY) return true;
+  }
+  return false;
+}
+
+const SYNC = 0x53; // 'S'
+const QUERY = 0x51; // 'Q'

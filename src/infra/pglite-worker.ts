@@ -38,7 +38,10 @@ class Session {
   started = false;
   ended = false;
 
-  constructor(readonly port: MessagePort) {}
+  constructor(
+    readonly port: MessagePort,
+    readonly answered: Int32Array,
+  ) {}
 
   receive(chunk: Uint8Array): void {
     if (this.buffered.length === 0) {
@@ -155,8 +158,8 @@ function ended(session: Session): void {
   });
 }
 
-function attach(port: MessagePort): void {
-  const session = new Session(port);
+function attach(port: MessagePort, answered: SharedArrayBuffer): void {
+  const session = new Session(port, new Int32Array(answered));
   port.on('message', (chunk: Uint8Array) => {
     session.receive(chunk);
     if (session === active) serially(() => pump(session));
@@ -179,7 +182,7 @@ function close(): void {
 parent.on('message', (request: WorkerRequest) => {
   switch (request.type) {
     case 'session':
-      attach(request.port);
+      attach(request.port, request.answered);
       break;
     case 'close':
       close();
@@ -195,6 +198,8 @@ function flush(session: Session, out: Uint8Array[]): void {
   if (out.length === 0) return;
   const reply = out.length === 1 ? out[0]! : concat(out);
   session.port.postMessage(reply, [reply.buffer as ArrayBuffer]);
+  Atomics.store(session.answered, 0, 1);
+  Atomics.notify(session.answered, 0);
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {
