@@ -3,21 +3,28 @@
  * PostgreSQL test harness itself.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, openDatabase, type Database } from '../../src/infra/database.js';
+import { startPGliteThread } from '../../src/infra/pglite-thread.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres.js';
 
 let postgres: PostgresServer | undefined;
 const opened: Database[] = [];
 const tempDirs: string[] = [];
 
+// A PGlite cluster created once (a child process runs initdb: seconds, tens of them on a busy
+// machine) and copied into each DATA_DIR; the migrations are still applied by each open.
+let pgliteTemplate: string | undefined;
+
 beforeAll(async () => {
-  postgres = await startPostgres();
+  const template = path.join(await mkdtemp(path.join(os.tmpdir(), 'ovation-template-')), 'pglite'); // not in tempDirs: kept until afterAll
+  [postgres] = await Promise.all([startPostgres(), startPGliteThread({ dir: template, onCrash: () => undefined }).then((thread) => thread.close())]);
+  pgliteTemplate = template;
 });
 
 afterEach(async () => {
@@ -27,6 +34,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await postgres?.stop();
+  if (pgliteTemplate) await rm(path.dirname(pgliteTemplate), { recursive: true, force: true });
 });
 
 async function tempDir(): Promise<string> {
@@ -51,7 +59,15 @@ interface Kind {
 }
 
 const kinds: Kind[] = [
-  { kind: 'pglite', options: async () => ({ dataDir: await tempDir() }) },
+  {
+    kind: 'pglite',
+    options: async () => {
+      if (!pgliteTemplate) throw new Error('the PGlite template was not created');
+      const dataDir = await tempDir();
+      await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
+      return { dataDir };
+    },
+  },
   {
     kind: 'postgres',
     options: async () => {
@@ -122,7 +138,8 @@ describe.each(kinds)('openDatabase ($kind)', ({ kind, options }) => {
 });
 
 describe('openDatabase (pglite) across restarts', () => {
-  it('keeps data under <dataDir>/pglite and applies nothing on the second start', async () => {
+  // Creates its cluster (initdb in a child process): up to tens of seconds on a busy machine.
+  it('keeps data under <dataDir>/pglite and applies nothing on the second start', { timeout: 90_000 }, async () => {
     const dataDir = path.join(await tempDir(), 'nested', 'data'); // created on demand
     const first = await open({ dataDir });
     await first.prisma.user.create({ data: { id: 'u1', name: 'Ada' } });

@@ -16,8 +16,8 @@ export function createVotingModule(ctx: ModuleContext): VotingModule {
     flushMs: config.tallyFlushMs,
     onError: (error, competitionId) => logger.error('tally flush failed; retrying', { competitionId, error }),
   });
-  // Group commits: PGlite has one session; on PostgreSQL a few batches overlap on the pool.
-  const writerConcurrency = database.kind === 'pglite' ? 1 : Math.max(1, Math.min(4, config.databasePoolSize >> 1));
+  // Group commits: a few batches overlap on a PostgreSQL pool; one at a time on PGlite's one session.
+  const writerConcurrency = Math.max(1, Math.min(4, database.connections >> 1));
   const voting = createVotingService({ prisma, tallies, writerConcurrency });
   return {
     service: voting,
