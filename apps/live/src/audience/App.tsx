@@ -5,7 +5,7 @@
  */
 import { useState } from 'react';
 import { useQuery } from 'urql';
-import { OpenCompetitionsDocument } from '../generated/graphql';
+import { CompetitionDocument, OpenCompetitionsDocument } from '../generated/graphql';
 import { joinAsGuest, param, setParam, type Guest } from '../shared/config';
 import { ConnectionStatus } from '../shared/Status';
 import { useCompetition, useCurrentSession, useStandings } from '../shared/urql';
@@ -39,9 +39,12 @@ export function App({ initialGuest, onJoin }: { initialGuest: Guest | null; onJo
 function Join({ guest, onJoined }: { guest: Guest | null; onJoined: (guest: Guest, competitionId: string) => void }) {
   const [name, setName] = useState(guest?.name ?? '');
   const [error, setError] = useState<string | null>(null);
-  const [{ data, fetching }] = useQuery({ query: OpenCompetitionsDocument });
+  // A link to one competition (audience.html?competition=…) offers just that one; else the open ones.
   const preselected = param('competition');
-  const competitions = data?.competitions ?? [];
+  const [{ data: open, fetching: listing }] = useQuery({ query: OpenCompetitionsDocument, pause: !!preselected });
+  const [{ data: one, fetching: reading }] = useQuery({ query: CompetitionDocument, variables: { id: preselected ?? '' }, pause: !preselected });
+  const fetching = listing || reading;
+  const competitions = preselected ? (one?.competition ? [one.competition] : []) : (open?.competitions ?? []);
 
   async function join(competitionId: string) {
     if (!name.trim()) return setError('Enter your name first.');
@@ -59,13 +62,13 @@ function Join({ guest, onJoined }: { guest: Guest | null; onJoined: (guest: Gues
         Your name
         <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="nickname" maxLength={60} />
       </label>
-      <h2>Open competitions</h2>
+      <h2>{preselected ? 'Competition' : 'Open competitions'}</h2>
       {fetching && <p className="muted">Loading…</p>}
       {!fetching && competitions.length === 0 && <p className="muted">Nothing is open yet. Ask the organiser to open voting.</p>}
       <ul className="plain competitions">
         {competitions.map((c) => (
           <li key={c.id}>
-            <button className={c.id === preselected ? 'primary' : ''} onClick={() => void join(c.id)}>
+            <button className="primary" onClick={() => void join(c.id)}>
               Join {c.title}
             </button>{' '}
             <span className="muted">{c.votingMethod.toLowerCase()} voting</span>

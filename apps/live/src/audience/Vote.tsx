@@ -6,7 +6,7 @@
  *   APPROVAL   the set you approve                       castVote { approvals }
  * The ballot is kept in this browser (the API has no "my ballot" query), so a reload shows it.
  */
-import { useEffect, useState, type Dispatch, type DragEvent, type SetStateAction } from 'react';
+import { useEffect, useRef, useState, type Dispatch, type PointerEvent, type SetStateAction } from 'react';
 import { useMutation } from 'urql';
 import { CastVoteDocument, type LiveCompetitionFragment } from '../generated/graphql';
 import { errorText } from '../shared/kit';
@@ -27,7 +27,7 @@ export function Vote({ competition, closed }: { competition: Competition; closed
   const [{ error, fetching }, castVote] = useMutation(CastVoteDocument);
   const cast = (input: Omit<Parameters<typeof castVote>[0]['input'], 'competitionId'>) =>
     castVote({ input: { competitionId: competition.id, idempotencyKey: crypto.randomUUID(), ...input } });
-  const props = { competition, cast, busy: fetching || closed };
+  const props = { competition, cast, busy: fetching || closed, closed };
   return (
     <section className="panel" aria-label="Vote">
       <h2>Vote <span className="muted">· {competition.votingMethod.toLowerCase()}</span></h2>
@@ -47,7 +47,9 @@ interface BallotProps {
     data?: { castVote: { creditsRemaining?: number | null } } | null;
     error?: unknown;
   }>;
+  /** A vote in flight, or voting closed. */
   busy: boolean;
+  closed: boolean;
 }
 
 function Simple({ competition, cast, busy }: BallotProps) {
@@ -74,14 +76,58 @@ function Simple({ competition, cast, busy }: BallotProps) {
   );
 }
 
-function Quadratic({ competition, cast, busy }: BallotProps) {
+/**
+ * Allocations are batched: a tap changes the ballot here at once, and the changes go to the API
+ * once the taps stop (QUADRATIC_SETTLE_MS), one castVote per pitch changed, decreases first (they
+ * free credits the increases may need). Sending each tap would run into the vote rate limit
+ * (RATE_LIMIT_VOTES_PER_MINUTE, 10 by default) as soon as someone taps + a few times in a row.
+ */
+const QUADRATIC_SETTLE_MS = 700;
+
+function Quadratic({ competition, cast, closed }: BallotProps) {
   const budget = competition.creditsPerVoter ?? 0;
-  const [votes, setVotes] = useBallot<Record<string, number>>(competition.id, {});
-  const spent = Object.values(votes).reduce((sum, v) => sum + v * v, 0);
-  async function set(submissionId: string, value: number) {
-    const result = await cast({ submissionId, votes: value });
-    if (!result.error) setVotes((current) => ({ ...current, [submissionId]: value }));
+  // saved: what the API has; draft: what the voter sees and edits.
+  const [saved, setSaved] = useBallot<Record<string, number>>(competition.id, {});
+  const [draft, setDraft] = useState(saved);
+  const [pending, setPending] = useState(false);
+  const latest = useRef({ saved, draft });
+  latest.current = { saved, draft };
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  // One batch at a time: a batch started while another is in flight waits for it.
+  const queue = useRef<Promise<void>>(Promise.resolve());
+  useEffect(() => () => clearTimeout(timer.current), []);
+
+  const spent = Object.values(draft).reduce((sum, v) => sum + v * v, 0);
+
+  function flush() {
+    queue.current = queue.current.then(async () => {
+      const { saved: before, draft: wanted } = latest.current;
+      const changes = Object.entries(wanted)
+        .filter(([id, v]) => (before[id] ?? 0) !== v)
+        .sort(([a, va], [b, vb]) => va - (before[a] ?? 0) - (vb - (before[b] ?? 0)));
+      for (const [submissionId, votes] of changes) {
+        const result = await cast({ submissionId, votes });
+        // Refused (budget, rate limit, closed): back to what the API has; the error shows.
+        if (result.error) setDraft((d) => ({ ...d, [submissionId]: latest.current.saved[submissionId] ?? 0 }));
+        else {
+          setSaved((s) => ({ ...s, [submissionId]: votes }));
+          latest.current.saved = { ...latest.current.saved, [submissionId]: votes };
+        }
+      }
+      if (!timer.current) setPending(false);
+    });
   }
+
+  function change(submissionId: string, votes: number) {
+    setDraft((d) => ({ ...d, [submissionId]: votes }));
+    setPending(true);
+    clearTimeout(timer.current);
+    timer.current = setTimeout(() => {
+      timer.current = undefined;
+      flush();
+    }, QUADRATIC_SETTLE_MS);
+  }
+
   return (
     <>
       <p className="credits" aria-live="polite">
@@ -89,59 +135,72 @@ function Quadratic({ competition, cast, busy }: BallotProps) {
       </p>
       <ul className="plain ballot">
         {competition.submissions.map((s) => {
-          const v = votes[s.id] ?? 0;
+          const v = draft[s.id] ?? 0;
           const nextCost = (v + 1) * (v + 1) - v * v;
           return (
             <li key={s.id} className="row">
               <span className="grow">{s.title}</span>
-              <button aria-label={`Fewer votes for ${s.title}`} disabled={busy || v === 0} onClick={() => void set(s.id, v - 1)}>
+              <button aria-label={`Fewer votes for ${s.title}`} disabled={closed || v === 0} onClick={() => change(s.id, v - 1)}>
                 −
               </button>
               <output aria-label={`Votes for ${s.title}`}>{v}</output>
-              <button aria-label={`More votes for ${s.title}`} disabled={busy || budget - spent < nextCost} onClick={() => void set(s.id, v + 1)}>
+              <button aria-label={`More votes for ${s.title}`} disabled={closed || budget - spent < nextCost} onClick={() => change(s.id, v + 1)}>
                 +
               </button>
             </li>
           );
         })}
       </ul>
+      <p className="muted" aria-live="polite" data-state={pending ? 'pending' : 'saved'}>
+        {pending ? 'Saving…' : Object.keys(saved).length > 0 ? 'Votes saved.' : 'Tap + to give a pitch votes.'}
+      </p>
     </>
   );
 }
 
+/**
+ * Drag a row (mouse, finger or pen: pointer events, so it works on a phone, where HTML drag and
+ * drop does not) or use its arrows. The row under the pointer is where the dragged one goes.
+ */
 function Ranked({ competition, cast, busy }: BallotProps) {
   const ids = competition.submissions.map((s) => s.id);
   const [saved, setSaved] = useBallot<string[] | null>(competition.id, null);
-  const [order, setOrder] = useState<string[]>(saved ?? ids);
+  const [kept, setOrder] = useState<string[]>(saved ?? ids);
+  // Pitches added since the ballot was saved go last; removed ones drop out.
+  const order = [...kept.filter((id) => ids.includes(id)), ...ids.filter((id) => !kept.includes(id))];
   const [dragged, setDragged] = useState<string | null>(null);
+  const list = useRef<HTMLOListElement>(null);
   const title = (id: string) => competition.submissions.find((s) => s.id === id)?.title ?? id;
   const move = (from: number, to: number) => {
-    if (to < 0 || to >= order.length) return;
+    if (from < 0 || to < 0 || to >= order.length || from === to) return;
     const next = [...order];
     const [item] = next.splice(from, 1);
     next.splice(to, 0, item!);
     setOrder(next);
   };
-  const drop = (event: DragEvent, index: number) => {
-    event.preventDefault();
-    if (dragged !== null) move(order.indexOf(dragged), index);
-    setDragged(null);
+  const startDrag = (event: PointerEvent<HTMLLIElement>, id: string) => {
+    if ((event.target as HTMLElement).closest('button') || event.button !== 0) return;
+    event.currentTarget.setPointerCapture(event.pointerId);
+    setDragged(id);
+  };
+  const dragOver = (event: PointerEvent<HTMLLIElement>) => {
+    if (dragged === null || !list.current) return;
+    const rows = [...list.current.children];
+    const over = rows.findIndex((row) => event.clientY < row.getBoundingClientRect().bottom);
+    move(order.indexOf(dragged), over === -1 ? rows.length - 1 : over);
   };
   return (
     <>
       <p className="muted">Drag to rank, best first (or use the arrows).</p>
-      <ol className="plain ballot ranking" aria-label="Your ranking">
+      <ol className="plain ballot ranking" aria-label="Your ranking" ref={list}>
         {order.map((id, index) => (
           <li
             key={id}
             className={`row rank-item${dragged === id ? ' dragging' : ''}`}
-            draggable
-            onDragStart={(e) => {
-              e.dataTransfer.setData('text/plain', id);
-              setDragged(id);
-            }}
-            onDragOver={(e) => e.preventDefault()}
-            onDrop={(e) => drop(e, index)}
+            onPointerDown={(e) => startDrag(e, id)}
+            onPointerMove={dragOver}
+            onPointerUp={() => setDragged(null)}
+            onPointerCancel={() => setDragged(null)}
             aria-label={`${index + 1}. ${title(id)}`}
           >
             <span className="handle" aria-hidden="true">⠿</span>

@@ -76,9 +76,13 @@ export function TokenForm({ onToken }: { onToken: (token: string) => void }) {
   );
 }
 
+const COMPETITIONS_POLL_MS = 5000;
+
 export function Console() {
   const [selected, setSelected] = useState<string | null>(param('competition'));
-  const { data, error } = useQuery(ConsoleCompetitionsDocument);
+  // No subscription announces new competitions (feeds are per competition): the list is polled,
+  // so ones another organiser (or a script on the API) creates show up within seconds.
+  const { data, error } = useQuery(ConsoleCompetitionsDocument, { pollInterval: COMPETITIONS_POLL_MS });
   const select = (id: string) => {
     setParam('competition', id);
     setSelected(id);
@@ -306,7 +310,7 @@ function RunSession({ initial, competitionId }: { initial: LiveSessionFragment; 
           Pitch {Math.min(session.currentIndex + 1, session.runningOrder.length)} of {session.runningOrder.length} · {session.presentationSeconds} s each
         </p>
         <div className="row" role="group" aria-label="Session controls">
-          {CONTROLS.filter((c) => c.when.includes(session.status) && !(c.action === 'NEXT' && last)).map((c) => (
+          {CONTROLS.filter((c) => c.when.includes(session.status) && !(c.action === 'NEXT' && last) && !(c.action === 'PREVIOUS' && session.currentIndex === 0)).map((c) => (
             <button
               key={c.action}
               className={c.className}
