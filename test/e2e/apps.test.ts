@@ -42,13 +42,16 @@ let browser: Browser;
 let outputDir: string;
 let admin: string;
 
+/** The default vote rate limit (the test support raises every limit): the QUADRATIC ballot must live with it. */
+const VOTES_PER_MINUTE = '10';
+
 /**
  * A server process on the test's data dir: stopped and started again, it keeps its data. Fraud
  * detection on (as in production), with client IPs from X-Forwarded-For: each audience phone is on
  * its own network (audience()), the console test's bot on one of its own.
  */
 async function startServer(): Promise<ServerProcess> {
-  return startServerProcess({ FRAUD_DETECTION_ENABLED: 'true', TRUST_PROXY: 'true' }, { dataDir });
+  return startServerProcess({ FRAUD_DETECTION_ENABLED: 'true', TRUST_PROXY: 'true', RATE_LIMIT_VOTES_PER_MINUTE: VOTES_PER_MINUTE }, { dataDir });
 }
 
 beforeAll(async () => {
