@@ -14,20 +14,19 @@
  * Elements are found by role and accessible name, which also checks the labels. Screenshots go to
  * a fresh directory under the OS temp dir (printed).
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApps } from '../../apps/live/server/build.js';
 import { startAppServer, type AppServer } from '../../apps/live/server/serve.js';
+import { launchChromium } from '../support/chromium.js';
 import { TEST_JWT_SECRET, tokenFor } from '../support/graphql.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { signToken } from '../../src/guards/auth.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const PHONE = { width: 390, height: 844 };
 const PROJECTOR = { width: 1920, height: 1080 };
 const WAIT = { timeout: 30_000 };
@@ -55,7 +54,6 @@ async function startServer(): Promise<ServerProcess> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
   outputDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-apps-'));
   console.info(`Reference apps screenshots: ${outputDir}`);
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-apps-data-'));
@@ -68,19 +66,7 @@ beforeAll(async () => {
     signGuestToken: (claims) => signToken(secret, { ...claims, role: 'AUDIENCE' }),
   });
   admin = await tokenFor({ sub: 'apps-organiser', name: 'Organiser', role: 'ADMIN' });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

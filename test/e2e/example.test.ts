@@ -8,17 +8,16 @@
  * stops the server with it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, expect, it } from 'vitest';
+import { launchChromium } from '../support/chromium.js';
 import { freePort } from '../support/ports.js';
 import { OutputTail, killOnExit } from '../support/processes.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const WAIT = { timeout: 30_000 };
 
 let runner: ChildProcess | undefined;
@@ -37,7 +36,7 @@ afterAll(async () => {
 });
 
 it('npm run example serves the three apps next to a seeded server; Ctrl-C stops both', async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  browser = await launchChromium();
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-example-'));
   const [apiPort, appsPort] = [await freePort(), await freePort()];
   const output = new OutputTail(65_536);
@@ -66,7 +65,6 @@ it('npm run example serves the three apps next to a seeded server; Ctrl-C stops 
   expect(screenUrl).toMatch(/\?competition=[\w-]+$/);
   expect(consoleUrl).toMatch(/#token=eyJ/);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
   const errors: string[] = [];
   const open = async (address: string, viewport: { width: number; height: number }) => {
     const page = await (await browser!.newContext({ viewport })).newPage();

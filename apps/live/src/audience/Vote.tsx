@@ -216,17 +216,7 @@ function Ranked({ competition, cast, busy }: BallotProps) {
           </li>
         ))}
       </ol>
-      <button
-        className="primary"
-        disabled={busy}
-        onClick={async () => {
-          const result = await cast({ ranking: order });
-          if (!result.error) setSaved(order);
-        }}
-      >
-        {saved ? 'Update ranking' : 'Submit ranking'}
-      </button>
-      {saved && <p className="muted">Ranking saved.</p>}
+      <Submit what="ranking" saved={!!saved} busy={busy} onSubmit={async () => !(await cast({ ranking: order })).error && setSaved(order)} />
     </>
   );
 }
@@ -250,17 +240,19 @@ function Approval({ competition, cast, busy }: BallotProps) {
           </li>
         ))}
       </ul>
-      <button
-        className="primary"
-        disabled={busy}
-        onClick={async () => {
-          const result = await cast({ approvals: approved });
-          if (!result.error) setSaved(approved);
-        }}
-      >
-        {saved ? 'Update approvals' : 'Submit approvals'}
+      <Submit what="approvals" saved={!!saved} busy={busy} onSubmit={async () => !(await cast({ approvals: approved })).error && setSaved(approved)} />
+    </>
+  );
+}
+
+/** RANKED and APPROVAL send the whole ballot at once; it replaces the previous one. */
+function Submit({ what, saved, busy, onSubmit }: { what: string; saved: boolean; busy: boolean; onSubmit: () => Promise<unknown> }) {
+  return (
+    <>
+      <button className="primary" disabled={busy} onClick={() => void onSubmit()}>
+        {saved ? 'Update' : 'Submit'} {what}
       </button>
-      {saved && <p className="muted">Approvals saved.</p>}
+      {saved && <p className="muted">{what[0]!.toUpperCase() + what.slice(1)} saved.</p>}
     </>
   );
 }
