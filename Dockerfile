@@ -11,6 +11,8 @@ COPY package.json package-lock.json prisma.config.ts codegen.yml schema.graphql 
 COPY prisma ./prisma
 COPY scripts ./scripts
 COPY test/operations ./test/operations
+# codegen.yml's other input (the reference apps' documents): without it the install's codegen fails.
+COPY apps/live/src/graphql ./apps/live/src/graphql
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
