@@ -14,15 +14,13 @@
  * as the embedded default runs. Both share the machine with whatever else runs: the ratio of two
  * competitions measured in alternation is the figure to read, not the absolute times.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { openDatabase, type Database } from '../src/infra/database.js';
+import type { Database } from '../src/infra/database.js';
 import { readStandings, sequenceStandings } from '../src/modules/voting/voting.events.js';
-import { startPostgres } from './lib/postgres.js';
+import { backendsOf, withDatabase } from './lib/database.js';
 
+const POOL_SIZE = 4;
 const { values } = parseArgs({
   options: {
     backend: { type: 'string', default: 'postgres,pglite' },
@@ -114,46 +112,37 @@ const quantile = (xs: number[], q: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 };
 
-async function measure(backend: string): Promise<void> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ovation-flush-bench-'));
-  const pg = backend === 'postgres' ? await startPostgres() : undefined;
-  const db = await openDatabase({ databaseUrl: pg?.url, dataDir, poolSize: 4 });
-  try {
-    const competitions: { stored: number; id: string; flush: number[]; read: number[]; before: number[] }[] = [];
-    for (const stored of storedCounts) {
-      const started = Date.now();
-      competitions.push({ stored, id: await createCompetition(db, stored), flush: [], read: [], before: [] });
-      console.error(`${backend}: ${stored} stored ballots written in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    }
-    if (!values['no-analyze']) await db.prisma.$executeRawUnsafe('ANALYZE');
-    for (let round = 0; round < flushes + 5; round += 1) {
-      for (const c of round % 2 === 0 ? competitions : [...competitions].reverse()) {
-        await liveBallots(db, c.id);
-        const flush = await timed(() => db.prisma.$transaction((tx) => sequenceStandings(tx, c.id, null)));
-        const read = await timed(() => readStandings(db.prisma, c.id, new Date()));
-        // The old recount is slow at 1M: every 10th round is plenty to show it.
-        const before = round % 10 === 0 ? await timed(() => recountAsBefore(db, c.id, new Date())) : undefined;
-        if (round >= 5) {
-          c.flush.push(flush);
-          c.read.push(read);
-          if (before !== undefined) c.before.push(before);
-        }
+async function measure(backend: string, db: Database): Promise<void> {
+  const competitions: { stored: number; id: string; flush: number[]; read: number[]; before: number[] }[] = [];
+  for (const stored of storedCounts) {
+    const started = Date.now();
+    competitions.push({ stored, id: await createCompetition(db, stored), flush: [], read: [], before: [] });
+    console.error(`${backend}: ${stored} stored ballots written in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  if (!values['no-analyze']) await db.prisma.$executeRawUnsafe('ANALYZE');
+  for (let round = 0; round < flushes + 5; round += 1) {
+    for (const c of round % 2 === 0 ? competitions : [...competitions].reverse()) {
+      await liveBallots(db, c.id);
+      const flush = await timed(() => db.prisma.$transaction((tx) => sequenceStandings(tx, c.id, null)));
+      const read = await timed(() => readStandings(db.prisma, c.id, new Date()));
+      // The old recount is slow at 1M: every 10th round is plenty to show it.
+      const before = round % 10 === 0 ? await timed(() => recountAsBefore(db, c.id, new Date())) : undefined;
+      if (round >= 5) {
+        c.flush.push(flush);
+        c.read.push(read);
+        if (before !== undefined) c.before.push(before);
       }
     }
-    const base = competitions[0]!;
-    for (const c of competitions) {
-      const line = (name: string, xs: number[], ref: number[]) =>
-        `${backend.padEnd(8)} ${String(c.stored).padStart(9)} stored  ${name.padEnd(16)} p50 ${quantile(xs, 0.5).toFixed(2).padStart(8)} ms  p90 ${quantile(xs, 0.9).toFixed(2).padStart(8)} ms  (n=${xs.length})  p50 × ${(quantile(xs, 0.5) / quantile(ref, 0.5)).toFixed(2)} of ${base.stored}`;
-      console.log(line('flush (tx)', c.flush, base.flush));
-      console.log(line('read (leaderboard)', c.read, base.read));
-      console.log(line('old recount read', c.before, base.before));
-    }
-  } finally {
-    await db.close();
-    await pg?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const base = competitions[0]!;
+  for (const c of competitions) {
+    const line = (name: string, xs: number[], ref: number[]) =>
+      `${backend.padEnd(8)} ${String(c.stored).padStart(9)} stored  ${name.padEnd(16)} p50 ${quantile(xs, 0.5).toFixed(2).padStart(8)} ms  p90 ${quantile(xs, 0.9).toFixed(2).padStart(8)} ms  (n=${xs.length})  p50 × ${(quantile(xs, 0.5) / quantile(ref, 0.5)).toFixed(2)} of ${base.stored}`;
+    console.log(line('flush (tx)', c.flush, base.flush));
+    console.log(line('read (leaderboard)', c.read, base.read));
+    console.log(line('old recount read', c.before, base.before));
   }
 }
 
-for (const backend of values.backend.split(',')) await measure(backend);
+for (const backend of backendsOf(values.backend)) await withDatabase(backend, POOL_SIZE, (db) => measure(backend, db));
 process.exit(0);

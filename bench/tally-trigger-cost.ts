@@ -10,15 +10,13 @@
  * replacing the ballot of a voter who already voted every other round. 64 callers each send their
  * next vote when the previous one is answered (as bench:castvote's 64 connections).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { openDatabase, type Database } from '../src/infra/database.js';
+import type { Database } from '../src/infra/database.js';
 import { createVoteWriter } from '../src/modules/voting/vote-writer.js';
-import { startPostgres } from './lib/postgres.js';
+import { backendsOf, withDatabase } from './lib/database.js';
 
+const POOL_SIZE = 10;
 const { values } = parseArgs({
   options: {
     backend: { type: 'string', default: 'postgres,pglite' },
@@ -45,61 +43,52 @@ async function competition(db: Database, method: 'SIMPLE' | 'RANKED'): Promise<{
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function measure(backend: string): Promise<void> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ovation-trigger-bench-'));
-  const pg = backend === 'postgres' ? await startPostgres() : undefined;
-  const db = await openDatabase({ databaseUrl: pg?.url, dataDir, poolSize: 10 });
-  try {
-    const voters = (rounds + 1) * 4 * votesPerRun; // SIMPLE: a new voter per vote; RANKED: new voters every other run
-    await db.prisma.$executeRawUnsafe(`INSERT INTO "User" ("id", "name", "updatedAt") SELECT 'bench-' || g, 'voter', now() FROM generate_series(1, $1::int) g`, voters);
-    // As the app: PGlite has one session, PostgreSQL min(4, pool / 2) batches at once.
-    const writer = createVoteWriter({ prisma: db.prisma, concurrency: backend === 'pglite' ? 1 : 4, onCommitted: () => undefined });
-    const results: Record<string, Record<'on' | 'off', number[]>> = { SIMPLE: { on: [], off: [] }, RANKED: { on: [], off: [] } };
-    let nextVoter = 0;
-    for (const method of ['SIMPLE', 'RANKED'] as const) {
-      const c = await competition(db, method);
-      let rankedVoters: number[] = [];
-      for (let round = -1; round < rounds; round += 1) {
-        // Round -1 warms up (Prisma's query plans, the JIT, the server's caches) and is not recorded.
-        for (const mode of (round + 2) % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
-          await db.prisma.$executeRawUnsafe(`ALTER TABLE "BallotEntry" ${mode === 'on' ? 'ENABLE' : 'DISABLE'} TRIGGER USER`);
-          // RANKED: every other run replaces the ballots of the previous run's voters.
-          const ids = method === 'RANKED' && (round + 2) % 2 === 1 && rankedVoters.length > 0
-            ? rankedVoters
-            : Array.from({ length: votesPerRun }, () => (nextVoter += 1));
-          if (method === 'RANKED') rankedVoters = ids;
-          const started = process.hrtime.bigint();
-          let next = 0;
-          // CLIENTS callers, each writing its next vote once the previous one is answered (as bench:castvote's 64 connections).
-          await Promise.all(Array.from({ length: CLIENTS }, async () => {
-            while (next < ids.length) {
-              const v = ids[next++]!;
-              await writer.write({
-                voterId: `bench-${v}`,
-                competitionId: c.id,
-                ballot: method === 'SIMPLE' ? { submissionId: c.submissions[v % 4]! } : { ranking: [...c.submissions.slice(v % 4), ...c.submissions.slice(0, v % 4)] },
-                idempotencyKey: null,
-                requestHash: String(v),
-              });
-            }
-          }));
-          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-          if (round >= 0) results[method]![mode].push(ids.length / seconds);
-        }
+async function measure(backend: string, db: Database): Promise<void> {
+  const voters = (rounds + 1) * 4 * votesPerRun; // SIMPLE: a new voter per vote; RANKED: new voters every other run
+  await db.prisma.$executeRawUnsafe(`INSERT INTO "User" ("id", "name", "updatedAt") SELECT 'bench-' || g, 'voter', now() FROM generate_series(1, $1::int) g`, voters);
+  // As the app: PGlite has one session, PostgreSQL min(4, pool / 2) batches at once.
+  const writer = createVoteWriter({ prisma: db.prisma, concurrency: backend === 'pglite' ? 1 : 4, onCommitted: () => undefined });
+  const results: Record<string, Record<'on' | 'off', number[]>> = { SIMPLE: { on: [], off: [] }, RANKED: { on: [], off: [] } };
+  let nextVoter = 0;
+  for (const method of ['SIMPLE', 'RANKED'] as const) {
+    const c = await competition(db, method);
+    let rankedVoters: number[] = [];
+    for (let round = -1; round < rounds; round += 1) {
+      // Round -1 warms up (Prisma's query plans, the JIT, the server's caches) and is not recorded.
+      for (const mode of (round + 2) % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+        await db.prisma.$executeRawUnsafe(`ALTER TABLE "BallotEntry" ${mode === 'on' ? 'ENABLE' : 'DISABLE'} TRIGGER USER`);
+        // RANKED: every other run replaces the ballots of the previous run's voters.
+        const ids = method === 'RANKED' && (round + 2) % 2 === 1 && rankedVoters.length > 0
+          ? rankedVoters
+          : Array.from({ length: votesPerRun }, () => (nextVoter += 1));
+        if (method === 'RANKED') rankedVoters = ids;
+        const started = process.hrtime.bigint();
+        let next = 0;
+        // CLIENTS callers, each writing its next vote once the previous one is answered (as bench:castvote's 64 connections).
+        await Promise.all(Array.from({ length: CLIENTS }, async () => {
+          while (next < ids.length) {
+            const v = ids[next++]!;
+            await writer.write({
+              voterId: `bench-${v}`,
+              competitionId: c.id,
+              ballot: method === 'SIMPLE' ? { submissionId: c.submissions[v % 4]! } : { ranking: [...c.submissions.slice(v % 4), ...c.submissions.slice(0, v % 4)] },
+              idempotencyKey: null,
+              requestHash: String(v),
+            });
+          }
+        }));
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        if (round >= 0) results[method]![mode].push(ids.length / seconds);
       }
     }
-    await db.prisma.$executeRawUnsafe(`ALTER TABLE "BallotEntry" ENABLE TRIGGER USER`);
-    for (const [method, r] of Object.entries(results)) {
-      const on = median(r.on);
-      const off = median(r.off);
-      console.log(`${backend.padEnd(8)} ${method.padEnd(7)} votes/s written, median of ${rounds}: triggers on ${on.toFixed(0)}, off ${off.toFixed(0)}, on/off ${(on / off).toFixed(2)}  (on: ${r.on.map((x) => x.toFixed(0)).join(' ')}; off: ${r.off.map((x) => x.toFixed(0)).join(' ')})`);
-    }
-  } finally {
-    await db.close();
-    await pg?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+  }
+  await db.prisma.$executeRawUnsafe(`ALTER TABLE "BallotEntry" ENABLE TRIGGER USER`);
+  for (const [method, r] of Object.entries(results)) {
+    const on = median(r.on);
+    const off = median(r.off);
+    console.log(`${backend.padEnd(8)} ${method.padEnd(7)} votes/s written, median of ${rounds}: triggers on ${on.toFixed(0)}, off ${off.toFixed(0)}, on/off ${(on / off).toFixed(2)}  (on: ${r.on.map((x) => x.toFixed(0)).join(' ')}; off: ${r.off.map((x) => x.toFixed(0)).join(' ')})`);
   }
 }
 
-for (const backend of values.backend.split(',')) await measure(backend);
+for (const backend of backendsOf(values.backend)) await withDatabase(backend, POOL_SIZE, (db) => measure(backend, db));
 process.exit(0);
