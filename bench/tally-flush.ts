@@ -1,7 +1,8 @@
 /**
  * What a tally flush costs as ballots accumulate (issue 12, target e): competitions with 1,000 and
  * 1,000,000 stored ballots side by side in ONE database, the ballots written straight into
- * BallotEntry by SQL an hour ago (history: momentum only looks at the last two minutes). Then,
+ * BallotEntry by SQL an hour ago (history: momentum only looks at the last two minutes;
+ * --history-age-s under 120 makes them all recent, to see what momentum costs). Then,
  * alternating between the competitions, a few live ballots are written (as a vote batch would)
  * and the flush transaction is timed (sequenceStandings without the window: fold the deltas, read
  * the standings, take the seq), as is the read alone (leaderboard, Query.tally) and, for
@@ -9,6 +10,7 @@
  *
  *   npx tsx bench/tally-flush.ts [--backend postgres,pglite] [--stored 1000,1000000] [--flushes 100]
  *                                [--submissions 5] [--method SIMPLE|QUADRATIC|RANKED|APPROVAL] [--no-analyze]
+ *                                [--history-age-s 3600]   (e.g. 30: every stored ballot is recent, what momentum reads)
  *
  * PostgreSQL: a throwaway PostgreSQL 15 (bench/lib/postgres.ts). PGlite: on disk in a temp dir,
  * as the embedded default runs. Both share the machine with whatever else runs: the ratio of two
@@ -29,6 +31,8 @@ const { values } = parseArgs({
     submissions: { type: 'string', default: '5' },
     method: { type: 'string', default: 'RANKED' },
     'no-analyze': { type: 'boolean', default: false },
+    /** How long ago the stored ballots were written [3600]: under 120 s, momentum counts them all. */
+    'history-age-s': { type: 'string', default: '3600' },
   },
 });
 const storedCounts = values.stored.split(',').map(Number);
@@ -76,7 +80,7 @@ async function createCompetition(db: Database, stored: number): Promise<string> 
     await db.prisma.$executeRawUnsafe(
       `INSERT INTO "BallotEntry" ("competitionId", "voterId", "submissionId", "votes", "position", "updatedAt")
        SELECT $1, 'history-' || g, s."id", CASE WHEN $2 = 'QUADRATIC' THEN 1 + g % 5 ELSE 1 END,
-              CASE WHEN $2 = 'RANKED' THEN s.ord END, now() - interval '1 hour'
+              CASE WHEN $2 = 'RANKED' THEN s.ord END, now() - make_interval(secs => ${Number(values['history-age-s'])})
        FROM generate_series($3::int, $4::int) g
        JOIN (SELECT "id", row_number() OVER (ORDER BY "id")::int AS ord FROM "Submission" WHERE "competitionId" = $1) s
          ON $5::int > 1 OR s.ord = 1 + g % ${submissionCount}`,

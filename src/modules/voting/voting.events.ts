@@ -1,12 +1,12 @@
 /**
  * Live tallies. A vote marks its competition dirty; at most one TallyUpdate per competition per
  * `flushMs` is built from the running totals (TallyTotal, kept by triggers on BallotEntry: see
- * foldTallyDeltas) and published. The window is kept in
- * the competition's TopicSequence row, so it holds across every instance: whichever instance
- * flushes first in a window reads the totals and publishes once; the others see the window taken
- * and retry when it ends. Standings equal to the last published ones publish nothing. So bursts
- * cost one read and one fan-out per window in the whole cluster, whatever the number of ballots
- * stored, and the update after the last vote is exact.
+ * foldTallyDeltas) and published. The window is kept in the competition's TopicSequence row, so
+ * it holds across every instance: whichever instance flushes first in a window reads the totals
+ * and publishes once; the others see the window taken and retry when it ends. Standings equal to
+ * the last published ones publish nothing. So bursts cost one read and one fan-out per window in
+ * the whole cluster, whatever the number of ballots stored, and the update after the last vote is
+ * exact.
  *
  * The competition's status is part of the standings. A status change (open, close) takes its
  * update's seq in its own transaction, outside the window (sequenceStandings with no window), and
