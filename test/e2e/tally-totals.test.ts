@@ -12,7 +12,7 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 import { subscribe } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
-import { addSubmission, burst, foldedTotals, openCompetitions, recount, standingsOf, type ScenarioCompetition, type Sql } from '../support/voting-scenario.js';
+import { addSubmission, burst, runningTotals, openCompetitions, recount, standingsOf, type ScenarioCompetition, type Sql } from '../support/voting-scenario.js';
 
 let cluster: Cluster;
 let restarted: ServerProcess | undefined;
@@ -76,7 +76,7 @@ describe('running tally totals on two instances', () => {
           expect(final?.status).toBe('CLOSED');
           expect(standingsOf(final!.entries), `final standings of ${competition.method}`).toEqual(expected);
         }
-        expect(await foldedTotals(sql, competition.id)).toEqual({ pendingDeltas: 0, standings: expected });
+        expect(await runningTotals(sql, competition.id)).toEqual(expected);
       } finally {
         await Promise.all(feeds.map((feed) => feed.close()));
       }

@@ -2,22 +2,24 @@
  * The running tally totals on both backends: whatever happens to the ballots (concurrent bursts of
  * every method, idempotent retries, replaced ballots, submissions added after votes, a restart on
  * the same database), leaderboard, Query.tally and the final published standings equal a recount
- * of the stored ballots by SQL; and a flush reads the totals, not the stored ballots.
+ * of the stored ballots by SQL; a flush reads the totals, not the stored ballots; the changes made
+ * through a connection that has ended are folded into TallyTotal.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CastVoteDocument, CloseCompetitionDocument, LeaderboardDocument, TallyDocument, TallyStandingsUntilClosedDocument } from '../generated/graphql.js';
 import { sequenceStandings } from '../../src/modules/voting/voting.events.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { backends, postgresRedis } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import {
   addSubmission,
   burst,
-  foldedTotals,
+  runningTotals,
   openCompetitions,
   recount,
   standingsOf,
@@ -85,8 +87,7 @@ describe.each(backends)('running tally totals on $name', (backend) => {
         expect(final?.status).toBe('CLOSED');
         const expected = await recount(sql, competition.id);
         expect(standingsOf(final!.entries), `final standings of ${competition.method}`).toEqual(expected);
-        // The close folded every delta: the totals alone are the recount.
-        expect(await foldedTotals(sql, competition.id)).toEqual({ pendingDeltas: 0, standings: expected });
+        expect(await runningTotals(sql, competition.id)).toEqual(expected);
       } finally {
         await feed.close();
       }
@@ -147,5 +148,42 @@ describe.each(backends)('running tally totals on $name', (backend) => {
       const { leaderboard } = dataOf(await execute(fetch, t.graphqlUrl, LeaderboardDocument, { competitionId: competition.id }));
       expect(standingsOf(leaderboard)).toEqual(await recount(sql, competition.id));
     }
+  });
+
+  // PGlite has a single connection, which never ends while the app runs.
+  it.skipIf(backend !== postgresRedis)('folds the changes made through a connection that has ended into the totals', async () => {
+    const [competition] = await openCompetitions(t.graphqlUrl, admin, 2);
+    const [s0, s1] = competition!.submissionIds as [string, string];
+    const other = new pg.Client({ connectionString: infra.env['DATABASE_URL'] });
+    await other.connect();
+    const [{ pid }] = (await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+    await other.query(
+      `INSERT INTO "BallotEntry" ("competitionId", "voterId", "submissionId", "updatedAt")
+       SELECT $1, 'other-connection-' || g, CASE WHEN g <= 5 THEN $2 ELSE $3 END, now() FROM generate_series(1, 7) g`,
+      [competition!.id, s0, s1],
+    );
+    const deltasOf = () =>
+      sql<{ submissionId: string; voters: number }>(
+        `SELECT "submissionId", "voters" FROM "TallyDelta" WHERE "competitionId" = $1 AND "backend" = $2 ORDER BY "voters" DESC`,
+        [competition!.id, pid],
+      );
+    expect(await deltasOf()).toEqual([{ submissionId: s0, voters: 5 }, { submissionId: s1, voters: 2 }]);
+
+    // A flush leaves a live connection's rows where they are (they keep accumulating in place) ...
+    await t.app.database.prisma.$transaction((tx) => sequenceStandings(tx, competition!.id, null));
+    expect(await deltasOf()).toHaveLength(2);
+    // ... and folds those of a connection that has ended.
+    await other.end();
+    await expect.poll(async () => (await sql<{ n: number }>('SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE "pid" = $1', [pid]))[0]?.n).toBe(0);
+    await t.app.database.prisma.$transaction((tx) => sequenceStandings(tx, competition!.id, null));
+    expect(await deltasOf()).toEqual([]);
+    const totals = await sql<{ submissionId: string; voters: number }>(
+      `SELECT "submissionId", "voters" FROM "TallyTotal" WHERE "competitionId" = $1 ORDER BY "voters" DESC`,
+      [competition!.id],
+    );
+    expect(totals).toEqual([{ submissionId: s0, voters: 5 }, { submissionId: s1, voters: 2 }]);
+    expect(await runningTotals(sql, competition!.id)).toEqual(await recount(sql, competition!.id));
+    const { leaderboard } = dataOf(await execute(fetch, t.graphqlUrl, LeaderboardDocument, { competitionId: competition!.id }));
+    expect(standingsOf(leaderboard)).toEqual(await recount(sql, competition!.id));
   });
 });

@@ -157,24 +157,25 @@ export async function recount(sql: Sql, competitionId: string): Promise<Standing
   ));
 }
 
-/**
- * TallyTotal alone (what a fold leaves) and how many TallyDelta rows still wait to be folded: after
- * a flush or a close with no vote since, no delta waits and the totals equal the recount.
- */
-export async function foldedTotals(sql: Sql, competitionId: string): Promise<{ pendingDeltas: number; standings: Standing[] }> {
-  const [pending] = await sql<{ n: number }>(`SELECT COUNT(*)::int AS n FROM "TallyDelta" WHERE "competitionId" = $1`, [competitionId]);
+/** TallyTotal + TallyDelta straight from the tables (what every read adds up), in submission order. */
+export async function runningTotals(sql: Sql, competitionId: string): Promise<Standing[]> {
   const standings = await sql<Standing>(
-    `SELECT s."id" AS "submissionId", COALESCE(t."voters", 0) AS "votes",
+    `WITH running AS (
+       SELECT "submissionId", "voters", "votes", "positions" FROM "TallyTotal" WHERE "competitionId" = $1
+       UNION ALL
+       SELECT "submissionId", "voters", "votes", "positions" FROM "TallyDelta" WHERE "competitionId" = $1)
+     SELECT s."id" AS "submissionId", COALESCE(SUM(r."voters"), 0)::int AS "votes",
             (CASE WHEN c."votingMethod" = 'RANKED'
-                  THEN (SELECT COUNT(*) FROM "Submission" x WHERE x."competitionId" = c."id") * COALESCE(t."voters", 0) - COALESCE(t."positions", 0)
-                  ELSE COALESCE(t."votes", 0) END)::float8 AS "score"
+                  THEN (SELECT COUNT(*) FROM "Submission" x WHERE x."competitionId" = c."id") * COALESCE(SUM(r."voters"), 0) - COALESCE(SUM(r."positions"), 0)
+                  ELSE COALESCE(SUM(r."votes"), 0) END)::float8 AS "score"
      FROM "Competition" c
      JOIN "Submission" s ON s."competitionId" = c."id"
-     LEFT JOIN "TallyTotal" t ON t."competitionId" = c."id" AND t."submissionId" = s."id"
-     WHERE c."id" = $1`,
+     LEFT JOIN running r ON r."submissionId" = s."id"
+     WHERE c."id" = $1
+     GROUP BY c."id", c."votingMethod", s."id"`,
     [competitionId],
   );
-  return { pendingDeltas: pending!.n, standings: inSubmissionOrder(standings) };
+  return inSubmissionOrder(standings);
 }
 
 /** Published or queried entries in the recount's shape and order, checking they are sorted by score. */

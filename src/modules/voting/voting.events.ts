@@ -42,9 +42,10 @@ const MINUTE_MS = 60_000;
  * (RANKED: Borda points n - position, i.e. n * voters - sum of positions); momentum over the two
  * minutes before `now`. Null when the competition does not exist.
  *
- * Cost: one row per submission (TallyTotal, plus the TallyDelta rows written since the last fold)
- * and the ballots changed in the last two minutes (momentum, through BallotEntry's updatedAt
- * index), never the stored ballots as a whole, so a competition's history does not slow it down.
+ * Cost: one TallyTotal row per submission and one TallyDelta row per submission and connection
+ * that wrote ballots (foldTallyDeltas), plus the ballots changed in the last two minutes
+ * (momentum, through BallotEntry's updatedAt index); never the stored ballots as a whole, so a
+ * competition's history does not slow it down.
  */
 export async function readStandings(
   tx: Pick<Prisma.TransactionClient, '$queryRaw'>,
@@ -85,17 +86,22 @@ export async function readStandings(
 }
 
 /**
- * Moves the competition's TallyDelta rows into TallyTotal: one statement, after which its
- * totals alone equal a recount of the ballots committed so far (deltas committed meanwhile stay
- * for the next fold). Run by every flush, so the deltas a read adds up stay few (those of the
- * last flush window). Safe beside concurrent writers and folds: a delta row is moved once (the
- * DELETE that takes it), and the totals are updated in submission order.
+ * Moves the competition's TallyDelta rows of connections that have ended into TallyTotal, so the
+ * rows a read adds up stay as few as the connections that write (those of live connections go on
+ * accumulating in place: folding them would only create dead rows). One statement; a row that a
+ * connection holds (a new connection that got an ended one's process id) is left for a later
+ * fold rather than waited for, so a fold never waits for a writer. Run by every flush.
  */
 export async function foldTallyDeltas(tx: Pick<Prisma.TransactionClient, '$executeRaw'>, competitionId: string): Promise<void> {
   await tx.$executeRaw`
-    WITH moved AS (
-      DELETE FROM "TallyDelta" WHERE "competitionId" = ${competitionId}
-      RETURNING "submissionId", "voters", "votes", "positions"
+    WITH gone AS (
+      SELECT d."submissionId", d."backend" FROM "TallyDelta" d
+      WHERE d."competitionId" = ${competitionId} AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a."pid" = d."backend")
+      FOR UPDATE SKIP LOCKED
+    ), moved AS (
+      DELETE FROM "TallyDelta" d USING gone
+      WHERE d."competitionId" = ${competitionId} AND d."submissionId" = gone."submissionId" AND d."backend" = gone."backend"
+      RETURNING d."submissionId", d."voters", d."votes", d."positions"
     ), sums AS (
       SELECT "submissionId", SUM("voters")::int AS voters, SUM("votes")::bigint AS votes, SUM("positions")::bigint AS positions
       FROM moved GROUP BY 1
