@@ -86,18 +86,26 @@ export interface Burst {
 /**
  * Round `round` of `voters` voters on every competition, all at once, spread over `graphqlUrls`:
  * each ballot is sent twice at the same moment with one idempotency key (both answers must be the
- * same vote, or the same refusal), and SIMPLE voters also vote once more without a key.
- * Refusals the rules allow (ALREADY_VOTED, BUDGET_EXCEEDED) are fine; anything else fails.
+ * same vote, or the same refusal); SIMPLE voters also vote once more without a key, and every
+ * fourth sends another ballot with the same key. Refusals the rules allow (ALREADY_VOTED,
+ * IDEMPOTENCY_KEY_REUSED, BUDGET_EXCEEDED) are fine; anything else fails.
  */
 export async function burst(graphqlUrls: readonly string[], competitions: readonly ScenarioCompetition[], round: number, voters: number, prefix: string): Promise<Burst> {
   const tokens = await Promise.all(Array.from({ length: voters }, (_, v) => tokenFor({ sub: `${prefix}-voter-${v}` })));
   const keyed: { token: string; input: Record<string, unknown> }[] = [];
   const single: { token: string; input: Record<string, unknown> }[] = [];
+  const rivals: { token: string; input: Record<string, unknown> }[] = [];
   for (const competition of competitions) {
     for (let v = 0; v < voters; v += 1) {
       const input = { competitionId: competition.id, ...ballotOf(competition, v, round) };
-      keyed.push({ token: tokens[v]!, input: { ...input, idempotencyKey: `${prefix}-${round}-${competition.method}-${v}` } });
-      if (competition.method === 'SIMPLE') single.push({ token: tokens[v]!, input: { competitionId: competition.id, ...ballotOf(competition, v, round + 1) } });
+      const idempotencyKey = `${prefix}-${round}-${competition.method}-${v}`;
+      keyed.push({ token: tokens[v]!, input: { ...input, idempotencyKey } });
+      if (competition.method === 'SIMPLE') {
+        single.push({ token: tokens[v]!, input: { competitionId: competition.id, ...ballotOf(competition, v, round + 1) } });
+        // The same key with another ballot at the same moment: one of them counts, and a ballot
+        // written for the loser is taken back in its transaction.
+        if (v % 4 === 0) rivals.push({ token: tokens[v]!, input: { competitionId: competition.id, ...ballotOf(competition, v, round + 2), idempotencyKey } });
+      }
     }
   }
   let sent = 0;
@@ -114,18 +122,19 @@ export async function burst(graphqlUrls: readonly string[], competitions: readon
     if (previous !== undefined) expect(outcome(a), `${key} replayed`).toEqual(previous);
     else if (outcome(a).startsWith('ok ')) accepted.set(key, outcome(a));
   };
-  const fire = async () => {
-    const pairs = keyed.map((request) => Promise.all([send(request), send(request)]));
-    const singles = single.map(send);
-    for (const [i, [a, b]] of (await Promise.all(pairs)).entries()) checkPair(a, b, String(keyed[i]!.input['idempotencyKey']));
-    for (const result of await Promise.all(singles)) expect(['ok', 'CONFLICT:ALREADY_VOTED']).toContain(outcome(result).split(' ')[0]);
+  const sendPairs = async () => {
+    const pairs = await Promise.all(keyed.map((request) => Promise.all([send(request), send(request)])));
+    for (const [i, [a, b]] of pairs.entries()) checkPair(a, b, String(keyed[i]!.input['idempotencyKey']));
   };
-  await fire();
+  const singles = single.map(send);
+  const rivalry = rivals.map(send);
+  await sendPairs();
+  for (const result of await Promise.all(singles)) expect(['ok', 'CONFLICT:ALREADY_VOTED']).toContain(outcome(result).split(' ')[0]);
+  for (const result of await Promise.all(rivalry)) expect(['ok', 'CONFLICT:ALREADY_VOTED', 'CONFLICT:IDEMPOTENCY_KEY_REUSED']).toContain(outcome(result).split(' ')[0]);
   return {
     async retry(graphqlUrls) {
       urls = graphqlUrls;
-      const pairs = keyed.map((request) => Promise.all([send(request), send(request)]));
-      for (const [i, [a, b]] of (await Promise.all(pairs)).entries()) checkPair(a, b, String(keyed[i]!.input['idempotencyKey']));
+      await sendPairs();
     },
   };
 }
@@ -137,7 +146,7 @@ function outcome(result: GraphQLResponse<unknown>): string {
   const code = String(error.extensions?.['code']);
   const reason = error.extensions?.['reason'];
   const label = reason === undefined ? code : `${code}:${String(reason)}`;
-  expect(['CONFLICT:ALREADY_VOTED', 'BUDGET_EXCEEDED']).toContain(label);
+  expect(['CONFLICT:ALREADY_VOTED', 'CONFLICT:IDEMPOTENCY_KEY_REUSED', 'BUDGET_EXCEEDED']).toContain(label);
   return label;
 }
 
