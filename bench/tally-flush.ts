@@ -11,6 +11,8 @@
  *   npx tsx bench/tally-flush.ts [--backend postgres,pglite] [--stored 1000,1000000] [--flushes 100]
  *                                [--submissions 5] [--method SIMPLE|QUADRATIC|RANKED|APPROVAL] [--no-analyze]
  *                                [--history-age-s 3600]   (e.g. 30: every stored ballot is recent, what momentum reads)
+ *                                [--close]   (then close each competition once, timed: for RANKED the
+ *                                             instant-runoff reads every stored ballot, once per competition)
  *
  * PostgreSQL: a throwaway PostgreSQL 15 (bench/lib/postgres.ts). PGlite: on disk in a temp dir,
  * as the embedded default runs. Both share the machine with whatever else runs: the ratio of two
@@ -19,6 +21,7 @@
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../src/infra/database.js';
+import { createCompetitionsService } from '../src/modules/competitions/competitions.service.js';
 import { readStandings, sequenceStandings } from '../src/modules/voting/voting.events.js';
 import { backendsOf, withDatabase } from './lib/database.js';
 
@@ -33,6 +36,7 @@ const { values } = parseArgs({
     'no-analyze': { type: 'boolean', default: false },
     /** How long ago the stored ballots were written [3600]: under 120 s, momentum counts them all. */
     'history-age-s': { type: 'string', default: '3600' },
+    close: { type: 'boolean', default: false },
   },
 });
 const storedCounts = values.stored.split(',').map(Number);
@@ -145,6 +149,17 @@ async function measure(backend: string, db: Database): Promise<void> {
     console.log(line('flush (tx)', c.flush, base.flush));
     console.log(line('read (leaderboard)', c.read, base.read));
     console.log(line('old recount read', c.before, base.before));
+  }
+  if (!values.close) return;
+  // The close as the API runs it (final standings, and for RANKED the runoff over every ballot),
+  // once per competition: the one step that reads the whole history, and only once.
+  const competitionsService = createCompetitionsService({ prisma: db.prisma, tallies: { markDirty: () => undefined, publish: () => undefined } });
+  for (const c of competitions) {
+    let failure = '';
+    const ms = await timed(() => competitionsService.close(c.id).catch((error: unknown) => {
+      failure = `  FAILED: ${String(error instanceof Error ? error.message : error).split('\n').filter(Boolean).at(-1)}`;
+    }));
+    console.log(`${backend.padEnd(8)} ${String(c.stored).padStart(9)} stored  close (${method}) ${ms.toFixed(0).padStart(8)} ms${failure}`);
   }
 }
 
