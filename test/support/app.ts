@@ -16,8 +16,10 @@ export interface TestApp {
   stop(): Promise<void>;
 }
 
-export async function startTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-test-'));
+/** opts.dataDir: start on this DATA_DIR (e.g. again after a stop) and leave it in place on stop. */
+export async function startTestApp(env: Record<string, string | undefined> = {}, opts: { dataDir?: string } = {}): Promise<TestApp> {
+  const ownDataDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ovation-test-')));
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -42,7 +44,7 @@ export async function startTestApp(env: Record<string, string | undefined> = {})
     dataDir,
     async stop() {
       await app.stop();
-      await rm(dataDir, { recursive: true, force: true });
+      if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

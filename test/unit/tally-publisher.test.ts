@@ -17,9 +17,9 @@ function fakeDatabase() {
       if (sql.includes('"votingMethod"') && !sql.includes('"BallotEntry"')) return [{ votingMethod: 'SIMPLE' }];
       return [{ submissionId: 's1', votes: state.votes, score: state.votes, votesLastMinute: 0, previousMinute: 0, status: state.status }];
     },
-    // The flush's UPDATE "TopicSequence" SET seq, updatedAt, stateHash.
-    $executeRaw: async (_strings: TemplateStringsArray, seq: number, updatedAt: Date, stateHash: string) => {
-      Object.assign(state, { seq, updatedAt, stateHash });
+    // The flush's UPDATE "TopicSequence" SET seq, updatedAt, stateHash (and the fold of the tally deltas, a no-op here).
+    $executeRaw: async (strings: TemplateStringsArray, seq: number, updatedAt: Date, stateHash: string) => {
+      if (strings.join('?').includes('UPDATE "TopicSequence"')) Object.assign(state, { seq, updatedAt, stateHash });
       return 1;
     },
   };

@@ -11,6 +11,11 @@
  *
  * Rows are handled in (competitionId, voterId) order, so concurrent batches on several instances
  * take their locks in one order and cannot deadlock.
+ *
+ * The running totals the tallies read need nothing here: triggers on BallotEntry add each
+ * statement's net change per submission to the TallyDelta row of the connection running it, in
+ * the statement (see the migration *_tally_totals), and roll back with it. No statement is added
+ * to a batch, and batches on other connections never wait on a hot submission's total.
  */
 import { randomUUID } from 'node:crypto';
 import type { Prisma, PrismaClient, Vote } from '../../generated/prisma/client.js';

@@ -1,11 +1,12 @@
 /**
  * Live tallies. A vote marks its competition dirty; at most one TallyUpdate per competition per
- * `flushMs` is built from a recount of the stored ballots and published. The window is kept in
- * the competition's TopicSequence row, so it holds across every instance: whichever instance
- * flushes first in a window recounts and publishes once; the others see the window taken and
- * retry when it ends. A recount whose standings equal the last published ones publishes nothing.
- * So bursts cost one recount and one fan-out per window in the whole cluster, and the update
- * after the last vote is exact.
+ * `flushMs` is built from the running totals (TallyTotal, kept by triggers on BallotEntry: see
+ * foldTallyDeltas) and published. The window is kept in the competition's TopicSequence row, so
+ * it holds across every instance: whichever instance flushes first in a window reads the totals
+ * and publishes once; the others see the window taken and retry when it ends. Standings equal to
+ * the last published ones publish nothing. So bursts cost one read and one fan-out per window in
+ * the whole cluster, whatever the number of ballots stored, and the update after the last vote is
+ * exact.
  *
  * The competition's status is part of the standings. A status change (open, close) takes its
  * update's seq in its own transaction, outside the window (sequenceStandings with no window), and
@@ -39,8 +40,13 @@ const MINUTE_MS = 60_000;
 
 /**
  * Every submission with its count, zero rows included; score by the competition's method
- * (RANKED: Borda points n - position); momentum over the two minutes before `now`. Null when the
- * competition does not exist.
+ * (RANKED: Borda points n - position, i.e. n * voters - sum of positions); momentum over the two
+ * minutes before `now`. Null when the competition does not exist.
+ *
+ * Cost: one TallyTotal row per submission and one TallyDelta row per submission and connection
+ * that wrote ballots (foldTallyDeltas), plus the ballots changed in the last two minutes
+ * (momentum, through BallotEntry's updatedAt index); never the stored ballots as a whole, so a
+ * competition's history does not slow it down.
  */
 export async function readStandings(
   tx: Pick<Prisma.TransactionClient, '$queryRaw'>,
@@ -53,24 +59,62 @@ export async function readStandings(
   // such competition; one row without a submissionId, a competition without submissions.
   const rows = await tx.$queryRaw<(Omit<TallyCount, 'submissionId'> & { submissionId: string | null; previousMinute: number; status: CompetitionStatus })[]>`
     WITH c AS (SELECT "votingMethod" = 'RANKED' AS ranked, "status"::text AS status FROM "Competition" WHERE "id" = ${competitionId}),
-         n AS (SELECT COUNT(*)::int AS n FROM "Submission" WHERE "competitionId" = ${competitionId})
-    SELECT s."id" AS "submissionId",
-           COUNT(b."submissionId")::int AS "votes",
-           CASE WHEN c.ranked THEN COALESCE(SUM(GREATEST((SELECT n FROM n) - b."position", 0)), 0)
-                ELSE COALESCE(SUM(b."votes"), 0) END::float8 AS "score",
-           COUNT(b."submissionId") FILTER (WHERE b."updatedAt" > ${minuteAgo})::int AS "votesLastMinute",
-           COUNT(b."submissionId") FILTER (WHERE b."updatedAt" > ${twoMinutesAgo} AND b."updatedAt" <= ${minuteAgo})::int AS "previousMinute",
-           c.status AS "status"
-    FROM c
-    LEFT JOIN "Submission" s ON s."competitionId" = ${competitionId}
-    LEFT JOIN "BallotEntry" b ON b."competitionId" = s."competitionId" AND b."submissionId" = s."id"
-    GROUP BY c.ranked, c.status, s."id"`;
+         n AS (SELECT COUNT(*)::bigint AS n FROM "Submission" WHERE "competitionId" = ${competitionId}),
+         pending AS (
+           SELECT "submissionId", SUM("voters")::bigint AS voters, SUM("votes")::bigint AS votes, SUM("positions")::bigint AS positions
+           FROM "TallyDelta" WHERE "competitionId" = ${competitionId} GROUP BY 1),
+         recent AS (
+           SELECT "submissionId", COUNT(*) FILTER (WHERE "updatedAt" > ${minuteAgo}) AS last, COUNT(*) FILTER (WHERE "updatedAt" <= ${minuteAgo}) AS previous
+           FROM "BallotEntry" WHERE "competitionId" = ${competitionId} AND "updatedAt" > ${twoMinutesAgo} GROUP BY 1),
+         counts AS (
+           SELECT s."id", COALESCE(t."voters", 0) + COALESCE(p.voters, 0) AS voters, COALESCE(t."votes", 0) + COALESCE(p.votes, 0) AS votes,
+                  COALESCE(t."positions", 0) + COALESCE(p.positions, 0) AS positions, COALESCE(r.last, 0) AS last, COALESCE(r.previous, 0) AS previous
+           FROM "Submission" s
+           LEFT JOIN "TallyTotal" t ON t."competitionId" = s."competitionId" AND t."submissionId" = s."id"
+           LEFT JOIN pending p ON p."submissionId" = s."id"
+           LEFT JOIN recent r ON r."submissionId" = s."id"
+           WHERE s."competitionId" = ${competitionId})
+    SELECT counts."id" AS "submissionId", counts.voters::int AS "votes",
+           (CASE WHEN c.ranked THEN (SELECT n FROM n) * counts.voters - counts.positions ELSE counts.votes END)::float8 AS "score",
+           counts.last::int AS "votesLastMinute", counts.previous::int AS "previousMinute", c.status AS "status"
+    FROM c LEFT JOIN counts ON true`;
   if (rows.length === 0) return null;
   const counts = rows
     .filter((row): row is typeof row & { submissionId: string } => row.submissionId !== null)
     .map(({ previousMinute, status: _status, ...count }) => ({ ...count, momentum: count.votesLastMinute! - previousMinute }));
   const entries = rankEntries(counts);
   return { competitionId, status: rows[0]!.status, totalVotes: totalVotes(entries), entries };
+}
+
+/**
+ * Moves the competition's TallyDelta rows of connections that have ended into TallyTotal, so the
+ * rows a read adds up stay as few as the connections that write (those of live connections go on
+ * accumulating in place: folding them would only create dead rows). One statement; a row that a
+ * connection holds (a new connection that got an ended one's process id) is left for a later
+ * fold rather than waited for, so a fold never waits for a writer. Run by every flush.
+ */
+export async function foldTallyDeltas(tx: Pick<Prisma.TransactionClient, '$executeRaw'>, competitionId: string): Promise<void> {
+  await tx.$executeRaw`
+    WITH gone AS (
+      SELECT d."submissionId", d."backend" FROM "TallyDelta" d
+      WHERE d."competitionId" = ${competitionId} AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a."pid" = d."backend")
+      FOR UPDATE SKIP LOCKED
+    ), moved AS (
+      DELETE FROM "TallyDelta" d USING gone
+      WHERE d."competitionId" = ${competitionId} AND d."submissionId" = gone."submissionId" AND d."backend" = gone."backend"
+      RETURNING d."submissionId", d."voters", d."votes", d."positions"
+    ), sums AS (
+      SELECT "submissionId", SUM("voters")::int AS voters, SUM("votes")::bigint AS votes, SUM("positions")::bigint AS positions
+      FROM moved GROUP BY 1
+    )
+    INSERT INTO "TallyTotal" ("competitionId", "submissionId", "voters", "votes", "positions")
+    SELECT ${competitionId}, sums."submissionId", sums.voters, sums.votes, sums.positions
+    FROM sums JOIN "Submission" s ON s."id" = sums."submissionId" AND s."competitionId" = ${competitionId}
+    ORDER BY sums."submissionId"
+    ON CONFLICT ("competitionId", "submissionId") DO UPDATE
+      SET "voters" = "TallyTotal"."voters" + EXCLUDED."voters",
+          "votes" = "TallyTotal"."votes" + EXCLUDED."votes",
+          "positions" = "TallyTotal"."positions" + EXCLUDED."positions"`;
 }
 
 /** What identifies "the same standings": momentum drifts with time and does not count. */
@@ -81,7 +125,7 @@ function standingsHash(snapshot: TallySnapshot): string {
 }
 
 /**
- * Recounts the competition and takes the next seq for its standings in `tx`, unless they equal
+ * Reads the competition's standings and takes the next seq for them in `tx`, unless they equal
  * the last sequenced ones or (with `windowMs`) an update was sequenced less than windowMs ago.
  * The caller publishes a 'published' event after its commit. Locks the competition's
  * TopicSequence row: callers that lock the Competition row lock it first.
@@ -97,6 +141,7 @@ export async function sequenceStandings(tx: Tx, competitionId: string, windowMs:
   if (windowMs !== null && row.seq > 0 && sinceLast >= 0 && sinceLast < windowMs) {
     return { kind: 'window-taken', retryInMs: windowMs - sinceLast };
   }
+  await foldTallyDeltas(tx, competitionId);
   const snapshot = await readStandings(tx, competitionId, now);
   if (!snapshot) return { kind: 'missing' };
   const hash = standingsHash(snapshot);
@@ -138,7 +183,7 @@ export interface TallyPublisher {
   markDirty(competitionId: string): void;
   /** Publishes an update another module sequenced in its transaction (a status change), after its commit. */
   publish(event: TallyEvent): void;
-  /** Recounts and publishes unless the cluster-wide window is taken or nothing changed. */
+  /** Reads the standings and publishes unless the cluster-wide window is taken or nothing changed. */
   flush(competitionId: string): Promise<FlushOutcome>;
   /** The current standings with the seq of the latest published state (for a new subscriber). */
   snapshot(competitionId: string): Promise<TallyEvent>;
@@ -202,7 +247,7 @@ export function createTallyPublisher(deps: {
         // finding the window still taken and retrying (2.8 instead of 4 updates/s at 250 ms).
         if (outcome.kind === 'published') state.lastFlushAt = Date.parse(outcome.event.publishedAt);
         if (outcome.kind === 'window-taken') {
-          // Whoever holds the window may have recounted before our vote committed: try again.
+          // Whoever holds the window may have read the standings before our vote committed: try again.
           state.dirty = true;
           state.retryAt = Date.now() + outcome.retryInMs;
         }

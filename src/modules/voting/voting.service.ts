@@ -1,9 +1,11 @@
 /**
- * Casting votes. The stored ballots (BallotEntry rows) are the truth; every tally is a recount of
- * them. Votes are written in group commits by vote-writer.ts: within its batch's transaction the
- * competition row is read FOR SHARE (votes never race a close), each voter's ballot change is
- * serialised (replacing ballots and quadratic budgets stay exact under concurrency), and the
- * idempotency key is claimed together with the ballot, all or nothing.
+ * Casting votes. The stored ballots (BallotEntry rows) are the truth; the tallies read running
+ * totals that triggers on BallotEntry keep equal to a recount of them (TallyTotal, see
+ * foldTallyDeltas in voting.events.ts), whichever statement changes a ballot. Votes are written
+ * in group commits by vote-writer.ts: within its batch's transaction the competition row is read
+ * FOR SHARE (votes never race a close), each voter's ballot change is serialised (replacing
+ * ballots and quadratic budgets stay exact under concurrency), and the idempotency key is claimed
+ * together with the ballot, all or nothing.
  */
 import { createHash } from 'node:crypto';
 import type { PrismaClient, Vote } from '../../generated/prisma/client.js';
@@ -106,7 +108,7 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
     /** Resolves once every vote accepted so far is written (shutdown). */
     drain: () => writer.drain(),
 
-    /** Exact standings, recounted from the stored ballots. */
+    /** Exact standings, from the running totals (one row per submission, whatever the history). */
     async leaderboard(competitionId: string): Promise<TallyEntry[]> {
       const standings = await readStandings(prisma, competitionId, new Date());
       if (!standings) throw notFound('Competition', competitionId);
