@@ -22,7 +22,8 @@ import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../src/infra/database.js';
 import { createCompetitionsService } from '../src/modules/competitions/competitions.service.js';
-import { readStandings, sequenceStandings } from '../src/modules/voting/voting.events.js';
+import { sequenceStandings } from '../src/modules/voting/voting.events.js';
+import { readStandings } from '../src/modules/voting/voting.queries.js';
 import { backendsOf, withDatabase } from './lib/database.js';
 
 const POOL_SIZE = 4;

@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../src/infra/database.js';
-import { createVoteWriter } from '../src/modules/voting/vote-writer.js';
+import { createVoteWriter } from '../src/modules/voting/voting.writer.js';
 import { backendsOf, withDatabase } from './lib/database.js';
 
 const POOL_SIZE = 10;

@@ -7,7 +7,7 @@ import type { EventBus } from './realtime/event-bus.js';
 import type { CompetitionsService } from './modules/competitions/competitions.service.js';
 import type { UsersService } from './modules/users/users.service.js';
 import type { VotingService } from './modules/voting/voting.service.js';
-import type { TallyPublisher } from './modules/voting/voting.events.js';
+import type { TallyPublisher } from './modules/voting/voting.publisher.js';
 import type { ReactionsService } from './modules/reactions/reactions.service.js';
 import type { SessionsService } from './modules/sessions/sessions.service.js';
 import type { OffersService } from './modules/offers/offers.service.js';

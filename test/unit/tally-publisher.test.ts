@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/generated/prisma/client.js';
 import { createEventBus, type BusEventTarget } from '../../src/realtime/event-bus.js';
-import { createTallyPublisher, untilClosed, type TallyEvent } from '../../src/modules/voting/voting.events.js';
+import type { TallyEvent } from '../../src/modules/voting/voting.events.js';
+import { createTallyPublisher } from '../../src/modules/voting/voting.publisher.js';
+import { untilClosed } from '../../src/modules/voting/voting.stream.js';
 
 /** Models the competition's TopicSequence row and one submission's count. */
 function fakeDatabase() {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rankEntries, totalVotes } from '../../src/modules/voting/tally.js';
+import { rankEntries, totalVotes } from '../../src/modules/voting/voting.rules.js';
 
 describe('rankEntries', () => {
   it.each([

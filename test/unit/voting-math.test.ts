@@ -1,8 +1,8 @@
 /** The voting math, with cases computed by hand. */
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { bordaPoints, parseBallot, quadraticCost, type BallotInput } from '../../src/modules/voting/ballot.js';
-import { instantRunoff } from '../../src/modules/voting/runoff.js';
+import { bordaPoints, parseBallot, quadraticCost, type BallotInput } from '../../src/modules/voting/voting.rules.js';
+import { instantRunoff } from '../../src/modules/voting/voting.rules.js';
 import type { VotingMethod } from '../../src/generated/prisma/enums.js';
 
 const IDS = new Set(['a', 'b', 'c', 'd']);

@@ -1,6 +1,6 @@
 import { CompetitionStatus, VotingMethod } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
-import type { RunoffResult } from '../voting/runoff.js';
+import type { RunoffResult } from '../voting/voting.rules.js';
 import { RunoffResultRef, TallyEntryRef, VoteRef } from '../voting/voting.schema.js';
 
 const VotingMethodEnum = builder.enumType(VotingMethod, { name: 'VotingMethod' });

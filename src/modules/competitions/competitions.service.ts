@@ -3,8 +3,9 @@ import { CompetitionStatus, VotingMethod } from '../../generated/prisma/enums.js
 import { badInput, notFound } from '../../errors.js';
 import { ensureTopic } from '../../realtime/sequence.js';
 import { topicName } from '../../realtime/topics.js';
-import { instantRunoff, type RunoffResult } from '../voting/runoff.js';
-import { sequenceStandings, type TallyPublisher } from '../voting/voting.events.js';
+import { instantRunoff, type RunoffResult } from '../voting/voting.rules.js';
+import { sequenceStandings } from '../voting/voting.events.js';
+import type { TallyPublisher } from '../voting/voting.publisher.js';
 import { invalidTransition } from './competitions.errors.js';
 import { createSubmissionCache } from './competitions.cache.js';
 import type { DomainEvents } from '../../domain-events.js';

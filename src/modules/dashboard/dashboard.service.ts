@@ -4,8 +4,8 @@
  */
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import { notFound } from '../../errors.js';
-import { readStandings } from '../voting/voting.events.js';
-import type { TallyEntry } from '../voting/tally.js';
+import { readStandings } from '../voting/voting.queries.js';
+import type { TallyEntry } from '../voting/voting.rules.js';
 import type { ViewerCounter } from './dashboard.store.js';
 
 export interface Dashboard {

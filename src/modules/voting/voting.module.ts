@@ -1,5 +1,5 @@
 import type { Module, ModuleContext } from '../module.js';
-import { createTallyPublisher, type TallyPublisher } from './voting.events.js';
+import { createTallyPublisher, type TallyPublisher } from './voting.publisher.js';
 import { createVotingService, type VotingService } from './voting.service.js';
 
 export interface VotingModule extends Module<VotingService> {

@@ -1,9 +1,10 @@
 import { CompetitionStatus } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
 import { snapshotThenLive } from '../../realtime/stream.js';
-import type { RunoffResult, RunoffRound, RunoffTally } from './runoff.js';
-import type { TallyEntry } from './tally.js';
-import { untilClosed, type TallyEvent } from './voting.events.js';
+import type { RunoffResult, RunoffRound, RunoffTally } from './voting.rules.js';
+import type { TallyEntry } from './voting.rules.js';
+import type { TallyEvent } from './voting.events.js';
+import { untilClosed } from './voting.stream.js';
 import type { CastVoteResult, VoteView } from './voting.service.js';
 
 export const TallyEntryRef = builder.objectRef<TallyEntry>('TallyEntry').implement({

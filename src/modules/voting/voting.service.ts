@@ -1,8 +1,8 @@
 /**
  * Casting votes. The stored ballots (BallotEntry rows) are the truth; the tallies read running
  * totals that triggers on BallotEntry keep equal to a recount of them (TallyTotal, see
- * foldTallyDeltas in voting.events.ts), whichever statement changes a ballot. Votes are written
- * in group commits by vote-writer.ts: within its batch's transaction the competition row is read
+ * foldTallyDeltas in voting.queries.ts), whichever statement changes a ballot. Votes are written
+ * in group commits by voting.writer.ts: within its batch's transaction the competition row is read
  * FOR SHARE (votes never race a close), each voter's ballot change is serialised (replacing
  * ballots and quadratic budgets stay exact under concurrency), and the idempotency key is claimed
  * together with the ballot, all or nothing.
@@ -12,11 +12,12 @@ import type { PrismaClient, Vote } from '../../generated/prisma/client.js';
 import { VotingMethod } from '../../generated/prisma/enums.js';
 import { AppError, badInput, notFound } from '../../errors.js';
 import type { Viewer } from '../../guards/auth.js';
-import { quadraticCost } from './ballot.js';
-import { createVoteWriter, type VoteOutcome } from './vote-writer.js';
+import { quadraticCost } from './voting.rules.js';
+import { createVoteWriter, type VoteOutcome } from './voting.writer.js';
 import { alreadyVoted, idempotencyKeyReused } from './voting.errors.js';
-import { readStandings, type TallyPublisher } from './voting.events.js';
-import type { TallyEntry } from './tally.js';
+import type { TallyPublisher } from './voting.publisher.js';
+import { readStandings } from './voting.queries.js';
+import type { TallyEntry } from './voting.rules.js';
 
 export interface CastVoteInput {
   competitionId: string;

@@ -22,7 +22,7 @@ import type { Prisma, PrismaClient, Vote } from '../../generated/prisma/client.j
 import { CompetitionStatus, VotingMethod } from '../../generated/prisma/enums.js';
 import { AppError, notFound } from '../../errors.js';
 import { votingClosed } from '../competitions/competitions.errors.js';
-import { parseBallot, quadraticCost, type Ballot, type BallotInput } from './ballot.js';
+import { parseBallot, quadraticCost, type Ballot, type BallotInput } from './voting.rules.js';
 import { alreadyVoted, budgetExceeded } from './voting.errors.js';
 
 export interface VoteRequest {

@@ -1,0 +1,156 @@
+/**
+ * Live tallies. A vote marks its competition dirty; at most one TallyUpdate per competition per
+ * `flushMs` is built from the running totals (TallyTotal, kept by triggers on BallotEntry: see
+ * foldTallyDeltas) and published. The window is kept in the competition's TopicSequence row, so
+ * it holds across every instance: whichever instance flushes first in a window reads the totals
+ * and publishes once; the others see the window taken and retry when it ends. Standings equal to
+ * the last published ones publish nothing. So bursts cost one read and one fan-out per window in
+ * the whole cluster, whatever the number of ballots stored, and the update after the last vote is
+ * exact.
+ *
+ * The competition's status is part of the standings. A status change (open, close) takes its
+ * update's seq in its own transaction, outside the window (sequenceStandings with no window), and
+ * publishes it after the commit: the update that says CLOSED is the last one, and it counts every
+ * vote acknowledged before the close (votes hold the competition row FOR SHARE, so the close
+ * commits after them and a later vote finds it CLOSED). tallyUpdated ends after it (untilClosed).
+ */
+import type { PrismaClient } from '../../generated/prisma/client.js';
+import type { DomainEvents } from '../../domain-events.js';
+import type { EventBus } from '../../realtime/event-bus.js';
+import { currentSeq } from '../../realtime/sequence.js';
+import { topicName } from '../../realtime/topics.js';
+
+import { readStandings } from './voting.queries.js';
+import { sequenceStandings, type FlushOutcome, type TallyEvent } from './voting.events.js';
+
+export interface TallyPublisher {
+  markDirty(competitionId: string): void;
+  /** Publishes an update another module sequenced in its transaction (a status change), after its commit. */
+  publish(event: TallyEvent): void;
+  /** Reads the standings and publishes unless the cluster-wide window is taken or nothing changed. */
+  flush(competitionId: string): Promise<FlushOutcome>;
+  /** The current standings with the seq of the latest published state (for a new subscriber). */
+  snapshot(competitionId: string): Promise<TallyEvent>;
+  /** Publishes whatever is still dirty and waits for in-flight flushes. */
+  close(): Promise<void>;
+}
+
+interface FlushState {
+  dirty: boolean;
+  lastFlushAt: number;
+  failures: number;
+  retryAt?: number;
+  timer?: NodeJS.Timeout;
+  /** Forgets an idle competition once its throttle window has passed. */
+  idleTimer?: NodeJS.Timeout;
+  running?: Promise<void>;
+}
+
+const MAX_RETRY_DELAY_MS = 5_000;
+
+export function createTallyPublisher(deps: {
+  prisma: PrismaClient;
+  bus: EventBus;
+  /** Where this instance's tally publishes are announced ('tally.published': vote milestones). */
+  events?: Pick<DomainEvents, 'emit'>;
+  flushMs: number;
+  onError: (error: unknown, competitionId: string) => void;
+}): TallyPublisher {
+  const { prisma, bus, flushMs, onError } = deps;
+  const publishTally = (event: TallyEvent): void => {
+    bus.publish('tally', event.data.competitionId, event);
+    deps.events?.emit('tally.published', event);
+  };
+  const states = new Map<string, FlushState>();
+  let closing = false;
+
+  async function flush(competitionId: string, opts: { ignoreWindow?: boolean } = {}): Promise<FlushOutcome> {
+    const outcome = await prisma.$transaction((tx) => sequenceStandings(tx, competitionId, opts.ignoreWindow ? null : flushMs));
+    if (outcome.kind === 'published') publishTally(outcome.event);
+    return outcome;
+  }
+
+  function schedule(competitionId: string, state: FlushState): void {
+    if (state.timer || state.running) return;
+    const backoff = state.failures === 0 ? 0 : Math.min(flushMs * 2 ** state.failures, MAX_RETRY_DELAY_MS);
+    const now = Date.now();
+    const delay = closing ? 0 : Math.max(0, state.lastFlushAt + flushMs - now, (state.retryAt ?? 0) - now, backoff);
+    state.timer = setTimeout(() => run(competitionId, state), delay);
+  }
+
+  function run(competitionId: string, state: FlushState): void {
+    state.timer = undefined;
+    state.dirty = false;
+    state.retryAt = undefined;
+    state.lastFlushAt = Date.now();
+    state.running = flush(competitionId, { ignoreWindow: closing }).then(
+      (outcome) => {
+        state.failures = 0;
+        // The window opened when the standings were read inside the transaction, later than this
+        // run began: counting the next one from there keeps the cadence at flushMs instead of
+        // finding the window still taken and retrying (2.8 instead of 4 updates/s at 250 ms).
+        if (outcome.kind === 'published') state.lastFlushAt = Date.parse(outcome.event.publishedAt);
+        if (outcome.kind === 'window-taken') {
+          // Whoever holds the window may have read the standings before our vote committed: try again.
+          state.dirty = true;
+          state.retryAt = Date.now() + outcome.retryInMs;
+        }
+      },
+      (error: unknown) => {
+        // The votes are committed; only their broadcast failed. Retry with backoff.
+        state.failures += 1;
+        state.dirty = true;
+        onError(error, competitionId);
+      },
+    );
+    void state.running.finally(() => {
+      state.running = undefined;
+      if (state.dirty && !(closing && state.failures > 0)) schedule(competitionId, state);
+      else if (!state.dirty) {
+        state.idleTimer = setTimeout(() => {
+          if (!state.dirty && !state.running && !state.timer) states.delete(competitionId);
+        }, flushMs);
+        state.idleTimer.unref();
+      }
+    });
+  }
+
+  return {
+    markDirty(competitionId) {
+      let state = states.get(competitionId);
+      if (!state) {
+        state = { dirty: false, lastFlushAt: 0, failures: 0 };
+        states.set(competitionId, state);
+      }
+      clearTimeout(state.idleTimer);
+      state.dirty = true;
+      schedule(competitionId, state);
+    },
+    publish: publishTally,
+    flush: (competitionId) => flush(competitionId),
+    async snapshot(competitionId) {
+      const topic = topicName('tally', competitionId);
+      return prisma.$transaction(async (tx) => {
+        const seq = await currentSeq(tx, topic);
+        const data = await readStandings(tx, competitionId, new Date());
+        if (!data) throw new Error(`competition ${competitionId} vanished`);
+        return { topic, seq, publishedAt: new Date().toISOString(), data };
+      });
+    },
+    async close() {
+      closing = true;
+      for (const [competitionId, state] of states) {
+        clearTimeout(state.idleTimer);
+        if (state.timer) {
+          clearTimeout(state.timer);
+          run(competitionId, state);
+        }
+      }
+      // Loop: a flush finishing may find its competition dirty again and run once more.
+      while ([...states.values()].some((s) => s.running || s.timer)) {
+        await Promise.all([...states.values()].map((s) => s.running).filter(Boolean));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    },
+  };
+}
