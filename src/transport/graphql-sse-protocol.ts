@@ -421,7 +421,8 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
     const { params } = read;
     const { extensions } = params;
     const rawId = extensions?.['operationId'];
-    const id = rawId === undefined || rawId === null ? '' : String(rawId as string | number);
+    // Not a string or number (an object would become '[object Object]'): as if missing.
+    const id = typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : '';
     if (!id) return fail(400, badInput('extensions.operationId', 'Operation ID is missing: send it as extensions.operationId'));
     if (stream.operations.size >= deps.maxOperationsPerStream && !stream.operations.has(id)) {
       stream.refuse(id, tooManyOperations(deps.maxOperationsPerStream));

@@ -316,6 +316,7 @@ describe('graphql-sse protocol', () => {
     ['PUT asking for JSON', 406, null, () => fetch(`${t.url}/graphql/stream`, { method: 'PUT', headers: { accept: 'application/json' } })],
     ['an operation asking for HTML', 406, null, async () => postOperation(t, await reserve(t), 'a', '{ __typename }', undefined, { accept: 'text/html' })],
     ['an operation without operationId', 400, 'BAD_USER_INPUT', async () => postOperation(t, await reserve(t), undefined, '{ __typename }')],
+    ['an operation whose operationId is an object', 400, 'BAD_USER_INPUT', async () => fetch(`${t.url}/graphql/stream`, { method: 'POST', headers: { 'content-type': 'application/json', [TOKEN_HEADER]: await reserve(t) }, body: JSON.stringify({ query: '{ __typename }', extensions: { operationId: { id: 'a' } } }) })],
     ['a syntax error', 400, 'BAD_USER_INPUT', async () => postOperation(t, await reserve(t), 'a', '{')],
     ['a validation error', 400, 'BAD_USER_INPUT', async () => postOperation(t, await reserve(t), 'a', '{ nope }')],
     ['a body that is not JSON', 400, 'BAD_USER_INPUT', async () => fetch(`${t.url}/graphql/stream`, { method: 'POST', headers: { 'content-type': 'application/json', [TOKEN_HEADER]: await reserve(t) }, body: '{' })],
