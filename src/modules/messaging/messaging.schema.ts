@@ -8,7 +8,7 @@ import { builder } from '../../schema/builder.js';
 import { UserViewRef } from '../users/users.schema.js';
 import { AFTER_SEQ_DOC, FIRST_DOC, POLL_AFTER_SEQ_DOC, eventPageRef } from '../../schema/event-page.js';
 import { accessEnded, notParticipant } from './messaging.errors.js';
-import type { MessageEventData, MessageView, ReadReceiptView, TypingView, UserView } from './messaging.events.js';
+import type { MessageEventData, MessageView, ReadReceiptView, TypingView } from './messaging.events.js';
 import { BODY_MAX_CHARS, CLIENT_MESSAGE_ID_MAX, MAX_PARTICIPANTS, PAGE_DEFAULT, PAGE_MAX } from './messaging.rules.js';
 import type { ConversationView } from './messaging.service.js';
 import { isAccessLost, type AccessLost } from './messaging.stream.js';

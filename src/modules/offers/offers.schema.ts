@@ -11,7 +11,7 @@ import { OfferStatus, OfferType, Role } from '../../generated/prisma/enums.js';
 import { builder } from '../../schema/builder.js';
 import { UserViewRef } from '../users/users.schema.js';
 import { AFTER_SEQ_DOC, FIRST_DOC, POLL_AFTER_SEQ_DOC, eventPageRef } from '../../schema/event-page.js';
-import type { OfferView, PoolEvent, PoolEntry, UserView } from './offers.events.js';
+import type { OfferView, PoolEvent, PoolEntry } from './offers.events.js';
 import { effectiveStatus } from './offers.rules.js';
 import type { MyPledges, PledgeResult } from './pool.service.js';
 
