@@ -35,7 +35,7 @@
  * would refuse some allocator steps with RATE_LIMITED, and stop the fastest attacks sooner), so
  * the fraud stage sees more honest casts here than it would in production.
  */
-import { createFraudEngine, type FraudDecision } from '../src/guards/fraud/fraud.engine.js';
+import { createFraudEngine } from '../src/guards/fraud/fraud.engine.js';
 import type { Caller, FraudSubject } from '../src/guards/guards.js';
 import type { FraudRule } from '../src/guards/fraud/fraud.rules.js';
 import { createMemoryFraudStore } from '../src/guards/fraud/fraud.store.memory.js';
@@ -437,7 +437,7 @@ async function replay(events: SimEvent[], thresholds: { alert: number; block: nu
   const allUsers = new Map<string, Set<string>>();
   for (const e of events) {
     const caller: Caller = { viewer: { id: e.user.id, name: e.user.id, role: 'AUDIENCE' }, clientIp: e.user.ip, deviceId: e.user.deviceId };
-    const decision = (await engine.evaluate(e.subject, caller, e.at)) as FraudDecision;
+    const decision = (await engine.evaluate(e.subject, caller, e.at))!;
     let r = results.get(e.group);
     if (!r) {
       results.set(e.group, (r = { votes: 0, flagged: 0, blocked: 0, usersHit: 0, users: 0, firstDetection: null, rules: {} }));
@@ -470,7 +470,7 @@ const pct = (n: number, d: number): string => (d === 0 ? '–' : `${((100 * n) /
 /** A fixed sub-seed per seed and label, so adding a scenario does not change the others' draws. */
 const subSeed = (seed: number, label: string): number => [...label].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, seed * 7919 + 2166136261);
 
-type Row = { seed: number; scenario: string; group: string; result: GroupResult };
+interface Row { seed: number; scenario: string; group: string; result: GroupResult }
 
 async function main(): Promise<void> {
   const seeds = arg('seeds', 5);

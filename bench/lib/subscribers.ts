@@ -158,8 +158,7 @@ export class SubscriberPool {
       };
       const t = (body.payload?.data ?? body.data)?.tallyUpdated;
       const ok =
-        t &&
-        t.competitionId === this.opts.competitionId &&
+        t?.competitionId === this.opts.competitionId &&
         Array.isArray(t.entries) &&
         t.entries.length === this.opts.submissions &&
         t.entries.reduce((sum, e) => sum + e.votes, 0) === t.totalVotes &&

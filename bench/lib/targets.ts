@@ -84,7 +84,7 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
   const port = await freePort();
   const profArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
   const baseEnv: Record<string, string> = Object.fromEntries(
-    PASSTHROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+    PASSTHROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
   );
   let dataDir: string | undefined;
   let args: string[];

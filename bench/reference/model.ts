@@ -59,7 +59,7 @@ export function rank(competition: Competition): TallyEntry[] {
   rows.sort((a, b) => (b.score !== a.score ? b.score - a.score : a.submissionId < b.submissionId ? -1 : a.submissionId > b.submissionId ? 1 : 0));
   rows.forEach((row, i) => {
     const prev = rows[i - 1];
-    row.rank = prev && prev.score === row.score ? prev.rank : i + 1;
+    row.rank = prev?.score === row.score ? prev.rank : i + 1;
   });
   return rows;
 }

@@ -169,7 +169,7 @@ wss.on('connection', (socket) => {
   socket.on('message', (data) => {
     let msg: { type?: string; id?: string; payload?: { query?: string; variables?: Vars } };
     try {
-      msg = JSON.parse(String(data)) as typeof msg;
+      msg = JSON.parse((data as Buffer).toString()) as typeof msg; // binaryType 'nodebuffer'
     } catch {
       socket.close(4400, 'Invalid message');
       return;
@@ -190,7 +190,7 @@ wss.on('connection', (socket) => {
           return;
         }
         let byId = wsSubs.get(competitionId);
-        if (!byId) wsSubs.set(competitionId, (byId = new Map()));
+        if (!byId) wsSubs.set(competitionId, (byId = new Map<string, Set<WebSocket>>()));
         let set = byId.get(id);
         if (!set) byId.set(id, (set = new Set()));
         set.add(socket);

@@ -83,7 +83,7 @@ export function createUserAccess(deps: {
     const entry: Entry = { subscription: bus.subscribe('user', userId, { conflate: true }), loadedAt: 0, version: 0 };
     entries.set(userId, entry);
     if (entries.size > maxEntries) {
-      const [oldestId, oldest] = entries.entries().next().value as [string, Entry];
+      const [oldestId, oldest] = entries.entries().next().value!;
       entries.delete(oldestId);
       oldest.subscription.close();
     }

@@ -179,7 +179,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     } catch {
       throw unauthenticated('invalid token');
     }
-    if (alg === SECRET_ALGORITHM) return verifyHs256(token, header) as JWTPayload;
+    if (alg === SECRET_ALGORITHM) return verifyHs256(token, header);
     try {
       if (jwksKey && (JWKS_ALGORITHMS as readonly string[]).includes(alg ?? '')) {
         return (await jwtVerify(token, jwksKey, { ...checks, algorithms: [...JWKS_ALGORITHMS] })).payload;
@@ -225,7 +225,7 @@ function viewerOf(payload: JWTPayload): Viewer {
   }
   return {
     id: sub,
-    name: (name as string | undefined) || sub,
+    name: name || sub,
     role: (role as Role | undefined) ?? Role.AUDIENCE,
     ...(exp !== undefined && { expiresAt: exp }),
     ...(iat !== undefined && { issuedAt: iat }),

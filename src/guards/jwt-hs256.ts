@@ -56,14 +56,14 @@ function decodeJsonSegment(segment: string): Record<string, unknown> | undefined
 export function compactHeader(token: string): Record<string, unknown> | undefined {
   const first = token.indexOf('.');
   const second = token.indexOf('.', first + 1);
-  if (first <= 0 || second < 0 || token.indexOf('.', second + 1) !== -1) return undefined;
+  if (first <= 0 || second < 0 || token.includes('.', second + 1)) return undefined;
   const segment = token.slice(0, first);
   // Every token of one issuer carries the same few header bytes: decode each distinct one once.
   const known = headers.get(segment);
   if (known) return known;
   const header = decodeJsonSegment(segment);
   if (header && segment.length <= MAX_CACHED_HEADER_LENGTH) {
-    if (headers.size >= MAX_CACHED_HEADERS) headers.delete(headers.keys().next().value as string);
+    if (headers.size >= MAX_CACHED_HEADERS) headers.delete(headers.keys().next().value!);
     headers.set(segment, Object.freeze(header));
   }
   return header;
@@ -90,7 +90,7 @@ export function createHs256Verifier(secret: Uint8Array, checks: Hs256Checks): (t
   return (token, header) => {
     const first = token.indexOf('.');
     const second = token.indexOf('.', first + 1);
-    if (first <= 0 || second < 0 || token.indexOf('.', second + 1) !== -1) throw invalid();
+    if (first <= 0 || second < 0 || token.includes('.', second + 1)) throw invalid();
     checkCrit(header);
 
     const signature = token.slice(second + 1);

@@ -28,6 +28,7 @@ import {
   Kind,
   type ASTVisitor,
   type DocumentNode,
+  type ExecutionArgs,
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLField,
@@ -35,6 +36,7 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  type Source,
   type ValidationContext,
   type ValidationRule,
   visit,
@@ -257,23 +259,25 @@ export function useQueryLimits(opts: QueryLimits & { maxTokens: number }): Plugi
   return {
     onParse({ setParseFn, parseFn }) {
       setParseFn((source, options) => {
-        const text = typeof source === 'string' ? source : source.body;
+        const text = typeof source === 'string' ? source : (source as Source).body;
         const nesting = bracketNesting(text, nestingLimit);
         if (nesting > nestingLimit) {
           throw badInput(`Document nests brackets more than ${nestingLimit} deep`, 'QUERY_TOO_DEEP', { maxNesting: nestingLimit });
         }
-        return parseFn(source, { ...options, maxTokens: opts.maxTokens });
+        return parseFn(source, { ...options, maxTokens: opts.maxTokens }) as DocumentNode;
       });
     },
     onValidate({ addValidationRule }) {
       addValidationRule(rule);
     },
     onExecute({ args, setResultAndStopExecution }) {
-      const errors = recheck(args.schema, args.document, args.operationName, args.variableValues);
+      const { schema, document, operationName, variableValues } = args as ExecutionArgs;
+      const errors = recheck(schema, document, operationName, variableValues);
       if (errors.length > 0) setResultAndStopExecution({ errors });
     },
     onSubscribe({ args, setResultAndStopExecution }) {
-      const errors = recheck(args.schema, args.document, args.operationName, args.variableValues);
+      const { schema, document, operationName, variableValues } = args as ExecutionArgs;
+      const errors = recheck(schema, document, operationName, variableValues);
       if (errors.length > 0) setResultAndStopExecution({ data: null, errors });
     },
   };

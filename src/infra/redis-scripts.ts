@@ -65,7 +65,7 @@ const registered = new WeakMap<Redis, Map<string, string>>();
  */
 export function bindScripts<S extends Record<string, RedisScript<unknown>>>(redis: Redis, scripts: S): { [K in keyof S]: BoundScript<ReplyOf<S[K]>> } {
   let known = registered.get(redis);
-  if (!known) registered.set(redis, (known = new Map()));
+  if (!known) registered.set(redis, (known = new Map<string, string>()));
   const bound: Record<string, BoundScript<unknown>> = {};
   for (const [key, script] of Object.entries(scripts)) {
     const lua = known.get(script.name);

@@ -32,7 +32,7 @@ export async function connectRedis(url: string, log: Logger): Promise<RedisConne
   } catch (error) {
     publisher.disconnect();
     subscriber.disconnect();
-    throw new Error(`Cannot connect to REDIS_URL: ${(error as Error).message}`);
+    throw new Error(`Cannot connect to REDIS_URL: ${(error as Error).message}`, { cause: error });
   }
   return {
     publisher,

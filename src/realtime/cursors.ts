@@ -76,7 +76,7 @@ export function useStreamCursors(): Plugin {
   return {
     onSubscribe({ subscribeFn, setSubscribeFn }) {
       setSubscribeFn(async (args) => {
-        const result = await subscribeFn(args);
+        const result: unknown = await subscribeFn(args);
         if (!isAsyncIterable(result)) return result;
         const context = args.contextValue as CursorContext;
         return mapIterator((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), (value) => {

@@ -16,7 +16,7 @@
  * nobody else waits for it. Shared subscriptions apply the same policies per subscriber
  * (shared-subscriptions.ts); this plugin covers every other operation.
  */
-import { GraphQLError, getOperationAST, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, ErrorCode } from '../errors.js';
 import type { DeliveryPolicy } from '../schema/delivery-plugin.js';
@@ -114,8 +114,9 @@ export function boundedDelivery(
   void (async () => {
     try {
       for (;;) {
-        const { value, done } = await source.next();
-        if (done || ended) break;
+        const step = await source.next();
+        if (step.done || ended) break;
+        const { value } = step;
         if (policy.kind === 'snapshot' && !value.errors && !held.some((r) => r.errors)) {
           setHeld([value]); // the whole state: the newest replaces what was waiting
         } else if (policy.kind === 'events' && held.length >= policy.maxQueued && (behind() || held.length >= HARD_LIMIT_FACTOR * policy.maxQueued)) {
@@ -190,7 +191,8 @@ export function useDeliveryPolicies(options: { policies: Map<string, DeliveryPol
         onSubscribeResult({ result, setResult }) {
           const context = args.contextValue as ClientBacklogContext;
           if (!isAsyncIterable(result) || context.sharedDelivery || !context.clientBacklog) return;
-          const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
+          const { document, operationName } = args as ExecutionArgs;
+          const root = getOperationAST(document, operationName)?.selectionSet.selections[0];
           const policy = root?.kind === 'Field' ? options.policies.get(root.name.value) : undefined;
           if (!policy) return;
           setResult(

@@ -50,7 +50,7 @@ export function createEventBus(deps: {
   const live = new Set<TopicSubscription<unknown>>();
   return {
     publish(kind, entityId, event) {
-      eventTarget.dispatchEvent(new CustomEvent(topicName(kind, entityId), { detail: event }) as TypedEvent);
+      eventTarget.dispatchEvent(new CustomEvent(topicName(kind, entityId), { detail: event }));
     },
     subscribe(kind, entityId, options = {}) {
       const subscription = subscribeTopic<RealtimeEvent<TopicMap[typeof kind]>>(

@@ -20,7 +20,7 @@
  * run unshared; so do resuming ones (an `afterSeq`, or SSE's Last-Event-ID): each replays its own
  * past before it is live.
  */
-import { getOperationAST, Kind, print, type ArgumentNode, type DocumentNode, type ExecutionResult } from 'graphql';
+import { getOperationAST, Kind, print, type ArgumentNode, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { seqOf, type CursorContext } from './cursors.js';
 import { slowConsumerResult, type ClientBacklogContext, type DeliveryPolicy } from './delivery.js';
@@ -418,12 +418,13 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
   return {
     stats: () => ({ streams: streams.size, subscribers: [...streams.values()].reduce((n, s) => n + s.size(), 0) }),
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
-      const shared = sharedFieldOf(args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
+      const { document, operationName, variableValues } = args as ExecutionArgs;
+      const shared = sharedFieldOf(document, operationName, variableValues ?? {});
       if (!shared) return;
       // A resuming subscriber of an event stream replays its own past first (resume.ts): it runs on
       // its own. Snapshot streams start with the current state whatever the cursor: still shared.
       if (shared.kind === 'events' && (args.contextValue as CursorContext | undefined)?.lastEventSeq !== undefined) return;
-      const key = `${printOnce(args.document)}\u0000${args.operationName ?? ''}\u0000${stableJson(args.variableValues ?? {})}`;
+      const key = `${printOnce(document)}\u0000${operationName ?? ''}\u0000${stableJson(variableValues ?? {})}`;
       setSubscribeFn(async (subscribeArgs) => {
         const context = subscribeArgs.contextValue as (DirectSinkContext & ClientBacklogContext) | undefined;
         const sink = context?.directSink;
@@ -431,7 +432,7 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
         if (context) context.sharedDelivery = true;
         const existing = streams.get(key);
         if (existing) return existing.attach(sink);
-        const source = await subscribeFn(subscribeArgs);
+        const source: unknown = await subscribeFn(subscribeArgs);
         // Errors before the stream starts (NOT_FOUND, FORBIDDEN) are this subscriber's alone.
         if (!isAsyncIterable(source)) return source;
         const raced = streams.get(key);

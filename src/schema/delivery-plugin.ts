@@ -37,6 +37,8 @@ export type DeliveryPolicy =
 
 const pluginName = 'delivery';
 
+// Declaration merging repeats Pothos's type parameters, used or not.
+/* eslint-disable @typescript-eslint/no-unused-vars */
 declare global {
   export namespace PothosSchemaTypes {
     interface Plugins<Types extends SchemaTypes> {
@@ -55,6 +57,7 @@ declare global {
     }
   }
 }
+/* eslint-enable @typescript-eslint/no-unused-vars */
 
 export class PothosDeliveryPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
   override onOutputFieldConfig(fieldConfig: PothosOutputFieldConfig<Types>): PothosOutputFieldConfig<Types> {

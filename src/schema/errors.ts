@@ -24,7 +24,7 @@ function withExtensions(error: GraphQLError, message: string, extensions: Record
  * An AppError in its final wire form (message, `code`, `retryable`, its details), for errors a
  * plugin or a scalar returns outside a resolver: the one way to build a client-facing error.
  */
-export function toGraphQLError(error: AppError, nodes?: ReadonlyArray<ASTNode> | ASTNode): GraphQLError {
+export function toGraphQLError(error: AppError, nodes?: readonly ASTNode[] | ASTNode): GraphQLError {
   return new GraphQLError(error.message, { nodes, originalError: error, extensions: { ...error.details, code: error.code, retryable: error.retryable } });
 }
 
@@ -39,7 +39,7 @@ export function createMaskError(opts: { exposeInternals: boolean; onUnexpected: 
     }
 
     if (graphqlError && (graphqlError.originalError === undefined || graphqlError.originalError instanceof GraphQLError)) {
-      const inner = (graphqlError.originalError as GraphQLError | undefined) ?? graphqlError;
+      const inner = graphqlError.originalError ?? graphqlError;
       const code = inner.extensions?.code;
       if (typeof code === 'string' && CATALOGUE.has(code)) {
         return withExtensions(graphqlError, inner.message, { ...inner.extensions, code, retryable: RETRYABLE[code as ErrorCode] });

@@ -57,6 +57,8 @@ export interface GuardPluginOptions<Types extends SchemaTypes> {
 
 const pluginName = 'guards';
 
+// Declaration merging repeats Pothos's type parameters, used or not.
+/* eslint-disable @typescript-eslint/no-unused-vars */
 declare global {
   export namespace PothosSchemaTypes {
     interface Plugins<Types extends SchemaTypes> {
@@ -87,6 +89,7 @@ declare global {
     }
   }
 }
+/* eslint-enable @typescript-eslint/no-unused-vars */
 
 function declaredGuard<Types extends SchemaTypes>(fieldConfig: PothosOutputFieldConfig<Types>): FieldGuard<Record<string, unknown>> | undefined {
   return (fieldConfig.pothosOptions as { guard?: FieldGuard<Record<string, unknown>> }).guard;

@@ -29,7 +29,6 @@ export class StreamCursorsPlugin<Types extends SchemaTypes> extends BasePlugin<T
 const pluginName = 'streamCursors';
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   export namespace PothosSchemaTypes {
     export interface Plugins<Types extends SchemaTypes> {
       streamCursors: StreamCursorsPlugin<Types>;

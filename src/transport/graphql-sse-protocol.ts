@@ -408,7 +408,8 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
   };
   const operationIdOf = (params: GraphQLParams): string => {
     const raw = params.extensions?.['operationId'];
-    return raw === undefined || raw === null ? '' : String(raw as string | number);
+    // Not a string or number (an object would become '[object Object]'): as if missing.
+    return typeof raw === 'string' || typeof raw === 'number' ? String(raw) : '';
   };
   const missingOperationId = (): Response => fail(400, badInput('extensions.operationId', 'Operation ID is missing: send it as extensions.operationId'));
   const missingDeleteId = (): Response => fail(400, badInput('operationId', 'Operation ID is missing: send ?operationId='));

@@ -13,7 +13,7 @@
  * GET) before any stream starts.
  */
 import type { ServerResponse } from 'node:http';
-import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLError } from 'graphql';
+import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, badInput, ErrorCode } from '../errors.js';
 import type { GraphqlSseRelay, GraphqlSseStore } from './graphql-sse.store.js';
@@ -44,8 +44,8 @@ export function useGraphQLSSE(options: {
     const refused = mask(errors);
     const code = refused[0]?.extensions?.['code'];
     // Yoga's own request checks say which status they mean (405 + Allow for a mutation over GET).
-    const http = refused[0]?.extensions?.['http'] as { status?: unknown; headers?: Record<string, string> } | undefined;
-    const status = typeof http?.status === 'number' ? http.status : (typeof code === 'string' && STATUS[code]) || 400;
+    const http = refused[0]?.extensions?.http as { status?: unknown; headers?: Record<string, string> } | undefined;
+    const status = typeof http?.status === 'number' ? http.status : (typeof code === 'string' ? STATUS[code] : undefined) ?? 400;
     return { refused, status, headers: http?.headers };
   };
   // Request errors graphql-js returns as a result (variable coercion) carry no catalogue code yet:
@@ -74,11 +74,11 @@ export function useGraphQLSSE(options: {
           const enveloped = yoga.getEnveloped({ ...serverContexts.get(request), request, params, ...extras });
           let document: DocumentNode;
           try {
-            document = enveloped.parse(params.query);
+            document = enveloped.parse(params.query) as DocumentNode;
           } catch (error) {
             return refuse([error]);
           }
-          const errors = enveloped.validate(enveloped.schema, document);
+          const errors = enveloped.validate(enveloped.schema, document) as readonly GraphQLError[];
           if (errors.length > 0) return refuse(errors);
           // Yoga's parse already refused a mutation over GET (405) and a document without a clear operation.
           const operation = getOperationAST(document, params.operationName);
@@ -90,7 +90,7 @@ export function useGraphQLSSE(options: {
             if (!(error instanceof AppError) && !(error instanceof Error && 'extensions' in error)) throw error;
             return refuse([error]);
           }
-          const args = { schema: enveloped.schema, document, contextValue, variableValues: params.variables, operationName: params.operationName };
+          const args = { schema: enveloped.schema as GraphQLSchema, document, contextValue, variableValues: params.variables, operationName: params.operationName };
           const run = operation.operation === 'subscription' ? enveloped.subscribe : enveloped.execute;
           return {
             async run() {
@@ -103,7 +103,7 @@ export function useGraphQLSSE(options: {
     },
     onRequest({ request, url, endResponse, serverContext }) {
       if (!handle || !url.pathname.endsWith(endpoint)) return;
-      serverContexts.set(request, serverContext as Record<string, unknown>);
+      serverContexts.set(request, serverContext);
       return handle(request, url, (serverContext as { res?: ServerResponse }).res).then(endResponse);
     },
   };

@@ -41,7 +41,7 @@ export function createTransports(deps: {
   trackConnection: (viewer: Viewer) => { ready: Promise<void>; close(): void };
 }): Transports {
   const { config, yoga } = deps;
-  const server: Server = createServer(yoga);
+  const server: Server = createServer(yoga.requestListener);
   // Long-lived streams must not be cut by Node's default request timeouts.
   server.requestTimeout = 0;
   server.headersTimeout = 30_000;

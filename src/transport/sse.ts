@@ -156,9 +156,10 @@ export class SseChannel {
     });
     try {
       for (;;) {
-        const { value, done } = await iterator.next();
+        const step = await iterator.next();
         if (this.closed) return;
-        if (done) break;
+        if (step.done) break;
+        const { value } = step;
         if (value != null) this.body.write(nextEvent(Buffer.from(clientJson(value)), seqOf(value)));
       }
       if (!this.closed) this.body.end(COMPLETE);

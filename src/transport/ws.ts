@@ -22,7 +22,7 @@
  * token that is invalid, for another sub or another role closes the connection with 4403.
  */
 import type { Server } from 'node:http';
-import { getOperationAST, type GraphQLError, type ExecutionArgs } from 'graphql';
+import { getOperationAST, type DocumentNode, type GraphQLError, type GraphQLSchema, type ExecutionArgs } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -38,6 +38,8 @@ import { GRAPHQL_PATH, clientIpOf, deviceIdOf, type Yoga } from './http.js';
 
 const headerOf = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
 
+// graphql-ws's Extra must satisfy Record<PropertyKey, unknown>, which an interface does not.
+// eslint-disable-next-line @typescript-eslint/consistent-type-definitions
 type ConnectionExtra = {
   viewer?: Viewer | null;
   /** Moves the connection's deadline to a refreshed token's expiry. */
@@ -192,7 +194,7 @@ export function attachGraphqlWs(deps: {
         if (viewer) await deps.ensureUser(viewer);
         if (viewer) ctx.extra.refreshed = guardConnection(ctx.extra.socket, viewer, deps.access);
         const socket = ctx.extra.socket;
-        const operationLeases = (ctx.extra.operationLeases = new Map());
+        const operationLeases = (ctx.extra.operationLeases = new Map<unknown, { close(): void }>());
         socket.once('close', () => {
           for (const lease of operationLeases.values()) lease.close();
           operationLeases.clear();
@@ -213,12 +215,12 @@ export function attachGraphqlWs(deps: {
         try {
           const next = await authenticator.authenticate(authorization);
           if (!next) throw unauthenticated('refresh needs a token');
-          if (!current || next.id !== current.id) throw unauthenticated('a refreshed token must have the same sub');
+          if (next.id !== current?.id) throw unauthenticated('a refreshed token must have the same sub');
           if (next.role !== current.role) throw unauthenticated('a refreshed token must have the same role; reconnect instead');
           ctx.extra.viewer = next;
           ctx.extra.refreshed?.(next);
           // graphql-ws answers with this same payload object: say what happened instead of echoing the token.
-          const answer = payload as Record<string, unknown>;
+          const answer = payload!;
           delete answer['authorization'];
           answer['refreshed'] = true;
           answer['expiresAt'] = next.expiresAt === undefined ? null : new Date(next.expiresAt * 1000).toISOString();
@@ -265,13 +267,13 @@ export function attachGraphqlWs(deps: {
           // Backpressure (src/realtime/delivery.ts): what this client has not taken yet.
           clientBacklog: () => ctx.extra.socket.bufferedAmount,
         });
-        let document;
+        let document: DocumentNode;
         try {
-          document = enveloped.parse(params.query);
+          document = enveloped.parse(params.query) as DocumentNode;
         } catch (error) {
           return toErrors([error]);
         }
-        const errors = enveloped.validate(enveloped.schema, document);
+        const errors = enveloped.validate(enveloped.schema, document) as readonly GraphQLError[];
         if (errors.length > 0) return toErrors(errors);
         const { operationLeases } = ctx.extra;
         if (viewerFrom === 'operation' && viewer && deps.trackConnection && operationLeases && ctx.extra.socket.readyState === ctx.extra.socket.OPEN) {
@@ -284,7 +286,7 @@ export function attachGraphqlWs(deps: {
           }
         }
         return {
-          schema: enveloped.schema,
+          schema: enveloped.schema as GraphQLSchema,
           operationName: params.operationName,
           document,
           variableValues: params.variables,

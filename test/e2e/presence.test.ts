@@ -44,7 +44,7 @@ type PresenceFeed = Feed<PresenceChangedSubscription>;
 /** A presence feed; with a token it is also a live connection of that user. */
 function feed(transport: Transport, server: ServerProcess, userId: string, token?: string): PresenceFeed {
   const f = subscribe(transport, server.url, PresenceChangedDocument, { userIds: [userId] }, token);
-  feeds.push(f as Feed<unknown>);
+  feeds.push(f);
   return f;
 }
 const states = (f: PresenceFeed) => f.results.map((r) => (r.data ? `${r.data.presenceChanged.status}/${r.data.presenceChanged.connections}` : 'error'));

@@ -33,7 +33,6 @@ import { exampleOf, fencedBlocks, type FencedBlock } from '../../scripts/readme-
 import { resolveJwtSecret, signToken, type TokenClaims } from '../../src/guards/auth.js';
 import { CastVoteDocument, CreateCompetitionDocument, CreateSubmissionDocument, OpenCompetitionDocument, PublishToChannelDocument } from '../generated/graphql.js';
 import { dataOf, execute } from '../support/graphql.js';
-import { OutputTail } from '../support/processes.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

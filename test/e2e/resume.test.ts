@@ -47,7 +47,7 @@ import { eventSource, resumingSubscriber, subscribe, type Feed, type ResumingSub
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const REACTION_WINDOW_MS = 100;
@@ -185,8 +185,8 @@ const STREAMS: StreamCase[] = [
   },
   {
     field: 'notificationAdded',
-    subscription: ResumeNotificationsDocument as unknown as AnyDoc,
-    poll: ResumeNotificationEventsDocument as unknown as AnyDoc,
+    subscription: ResumeNotificationsDocument,
+    poll: ResumeNotificationEventsDocument,
     pollField: 'notificationEvents',
     vars: () => ({}),
     produce: async (server, s, i) => dataOf(await gql(server, SendNotificationDocument, { input: { userId: s.readerId, type: 'resume', title: `n${i}` } }, s.admin)),
@@ -359,7 +359,7 @@ const closeAll = (feeds: { close(): Promise<void> }[]) => Promise.all(feeds.map(
 async function firstError(feed: Feed<unknown>): Promise<Record<string, unknown> | undefined> {
   try {
     const first = await feed.waitFor(() => true, 15_000);
-    return first.errors?.[0]?.extensions as Record<string, unknown> | undefined;
+    return first.errors?.[0]?.extensions;
   } finally {
     await feed.close();
   }

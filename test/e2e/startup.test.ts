@@ -10,12 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { CompetitionDocument } from '../generated/graphql.js';
-import { dataOf, execute, TEST_JWT_SECRET } from '../support/graphql.js';
+import { dataOf, execute } from '../support/graphql.js';
 import { freePort } from '../support/ports.js';
 import { startExpectingExit, startServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const dirs: string[] = [];
 afterAll(async () => {
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));

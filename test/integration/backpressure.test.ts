@@ -89,7 +89,7 @@ describe('backpressure', () => {
           .waitFor((r) => (r.data?.channelEvent.data as { i?: number } | undefined)?.i === EVENTS, 60_000)
           .catch(() => {
             throw new Error(`the healthy watcher did not get every event; its last results: ${JSON.stringify(healthy.results.slice(-1)).slice(0, 300)}…`);
-          })) as never,
+          })),
       );
       const seqs = healthy.results.map((r) => seqOf(r as never));
       expect(seqs.at(-1)).toBe(lastSeq);

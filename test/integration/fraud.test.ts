@@ -15,7 +15,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FraudObservation, FraudStateStore } from '../../src/guards/fraud/fraud.store.js';
+import type { FraudObservation, FraudStateStore, ObservedCounts } from '../../src/guards/fraud/fraud.store.js';
 import { createMemoryFraudStore } from '../../src/guards/fraud/fraud.store.memory.js';
 import { createRedisFraudStore } from '../../src/guards/fraud/fraud.store.redis.js';
 import {
@@ -194,7 +194,7 @@ describe.each([
   it('keeps at most 1,000 accounts per IP', async () => {
     const store = newStore();
     const obs = scenario();
-    let last;
+    let last: ObservedCounts | undefined;
     for (let i = 0; i < 1_005; i += 1) last = await store.observe(obs({ userId: `x${i}`, at: 9_000_000 + i }));
     expect(last!.ipUsers).toBe(1_000);
   });
@@ -441,7 +441,7 @@ describe.each(backends)('fraud checks on $name', (backend) => {
       }
       await Promise.all([a.app.services.fraud.drain(), b.app.services.fraud.drain()]);
       const { fraudAlerts } = dataOf(await gql(FraudAlertsDocument, { competitionId }, admin, fetch, b));
-      type Rules = { rules: { rule: string; sameBallotAccountsOnIp5m?: number; accounts5m?: number }[] };
+      interface Rules { rules: { rule: string; sameBallotAccountsOnIp5m?: number; accounts5m?: number }[] }
       const counted = (alert: (typeof fraudAlerts)[number], rule: string) => {
         const found = (alert.details as Rules).rules.find((r) => r.rule === rule);
         return found ? (found.sameBallotAccountsOnIp5m ?? found.accounts5m) : null;

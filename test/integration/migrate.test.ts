@@ -20,7 +20,7 @@ const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 let postgres: PostgresServer | undefined;
 /** A freshly initialised PGlite data directory; restoring it is ~6x faster than initdb. */
 let pgliteSnapshot: Blob | undefined;
-const cleanups: Array<() => Promise<unknown>> = [];
+const cleanups: (() => Promise<unknown>)[] = [];
 const tempDirs: string[] = [];
 
 beforeAll(async () => {

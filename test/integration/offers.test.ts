@@ -26,7 +26,7 @@ import { backends } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
 
-type OfferEventResult = { data?: OfferUpdatedSubscription | null };
+interface OfferEventResult { data?: OfferUpdatedSubscription | null }
 
 describe.each(backends)('offers on $name', (backend) => {
   let infra: Awaited<ReturnType<typeof backend.start>>;

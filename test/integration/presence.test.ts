@@ -181,12 +181,12 @@ describe.each(backends)('presence and follows over HTTP on $name', (backend) => 
     expect(codesOf(await gql(SetPresenceDocument, { status: 'DND' }, 'ben'))).toEqual(['CONFLICT']);
 
     const watch = subscribe('sse', t.url, FollowingPresenceChangedDocument, {}, tokens['ann']);
-    feeds.push(watch as Feed<unknown>);
+    feeds.push(watch);
     await watch.waitFor((r) => r.data?.followingPresenceChanged.userId === id('ben'));
 
     // ben connects over graphql-ws (his own presence feed keeps the connection open).
     const ben = subscribe('graphql-ws', t.url, PresenceChangedDocument, { userIds: [id('ben')] }, tokens['ben']);
-    feeds.push(ben as Feed<unknown>);
+    feeds.push(ben);
     await ben.waitFor((r) => r.data?.presenceChanged.connections === 1);
     expect(await read('ben')).toMatchObject({ status: 'ONLINE', connections: 1, lastSeenAt: null });
     expect(dataOf(await gql(OnlineFollowingDocument, {}, 'ann')).onlineFollowing).toMatchObject([{ userId: id('ben'), status: 'ONLINE' }]);

@@ -83,7 +83,7 @@ describe('two instances, one Redis', () => {
     expect(passed).toHaveLength(30);
     expect(limited).toHaveLength(70);
     for (const r of limited) {
-      const extensions = r.errors![0]!.extensions!;
+      const extensions = r.errors![0]!.extensions;
       expect(extensions['retryable']).toBe(true);
       expect(extensions['retryAfterMs']).toBeGreaterThan(0);
       expect(extensions['retryAfterMs']).toBeLessThanOrEqual(60_000);
@@ -102,7 +102,7 @@ describe('two instances, one Redis', () => {
     const feeds: Feed<unknown>[] = [];
     const watch = (app: TestApp, as: string | null = token) => {
       const feed = subscribe('graphql-ws', app.url, TallyUpdatedDocument, { competitionId }, as ?? undefined);
-      feeds.push(feed as Feed<unknown>);
+      feeds.push(feed);
       return feed;
     };
     try {
@@ -189,7 +189,7 @@ describe.each([
       const firsts = await Promise.all(iterators.map(async (it) => (await it.next()).value));
       expect(firsts.map((r) => extensionsOf(r)?.['code'] ?? (r?.data?.tallyUpdated ? 'live' : 'nothing'))).toEqual(Array(PAGE).fill('live'));
     } finally {
-      await Promise.all(iterators.map((it) => it.return?.()));
+      await Promise.all(iterators.map(async (it) => it.return?.()));
       client.dispose();
     }
   });

@@ -7,7 +7,7 @@ import { isAlive } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 
 /** Resolves with how a TCP connection attempt to 127.0.0.1:port ended. */
-function tryConnect(port: number): Promise<'connected' | string> {
+function tryConnect(port: number): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     socket.setTimeout(2_000, () => {

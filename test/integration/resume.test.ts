@@ -200,8 +200,8 @@ const STREAMS: StreamCase[] = [
   },
   {
     name: 'notificationAdded',
-    subscription: ResumeNotificationsDocument as unknown as AnyDoc,
-    poll: ResumeNotificationEventsDocument as unknown as AnyDoc,
+    subscription: ResumeNotificationsDocument,
+    poll: ResumeNotificationEventsDocument,
     field: 'notificationAdded',
     pollField: 'notificationEvents',
     windowed: false,
@@ -222,8 +222,8 @@ const STREAMS: StreamCase[] = [
   },
   {
     name: 'fraudAlertRaised',
-    subscription: ResumeFraudAlertsDocument as unknown as AnyDoc,
-    poll: ResumeFraudAlertEventsDocument as unknown as AnyDoc,
+    subscription: ResumeFraudAlertsDocument,
+    poll: ResumeFraudAlertEventsDocument,
     field: 'fraudAlertRaised',
     pollField: 'fraudAlertEvents',
     windowed: true,

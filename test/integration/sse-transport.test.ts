@@ -34,7 +34,7 @@ async function readUntil(body: ReadableStream<Uint8Array>, until: (text: string)
   return { text, reader };
 }
 
-type TallyEvent = { id?: string; data: { tallyUpdated: { seq: number; totalVotes: number } } };
+interface TallyEvent { id?: string; data: { tallyUpdated: { seq: number; totalVotes: number } } }
 const events = (text: string): TallyEvent[] =>
   text
     .split('\n\n')

@@ -34,9 +34,9 @@ export function rawSocket(url: string, protocol: string | string[] | null = 'gra
   opened.catch(() => undefined);
   socket.on('message', (data) => {
     try {
-      messages.push(JSON.parse(String(data)) as Record<string, unknown>);
+      messages.push(JSON.parse((data as Buffer).toString()) as Record<string, unknown>); // binaryType 'nodebuffer'
     } catch {
-      messages.push({ unparsed: String(data) });
+      messages.push({ unparsed: (data as Buffer).toString() });
     }
     for (const wake of waiters) wake();
   });

@@ -187,7 +187,7 @@ function probe(port: number, timeoutMs: number): Promise<number> {
       clearTimeout(timer);
       socket.destroy();
       if (err) reject(err);
-      else resolve(pid as number);
+      else resolve(pid!);
     };
     const timer = setTimeout(() => finish(new Error(`no complete reply within ${timeoutMs} ms`)), timeoutMs);
     socket.once('error', (err) => finish(err));

@@ -140,7 +140,7 @@ describe('HS256 verification with node:crypto agrees with jose', () => {
 
   const tamper = (token: string, part: number, edit: (segment: string) => string) =>
     token.split('.').map((segment, i) => (i === part ? edit(segment) : segment)).join('.');
-  const flipFirst = (segment: string) => (segment[0] === 'A' ? 'B' : 'A') + segment.slice(1);
+  const flipFirst = (segment: string) => (segment.startsWith('A') ? 'B' : 'A') + segment.slice(1);
 
   it.each<[string, () => string, string]>([
     ['a valid token', good, 'ok'],

@@ -31,7 +31,7 @@ function outcome(fn: () => unknown): string {
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
     const reason = error.details['reason'] ?? error.details['field'];
-    return reason ? `${error.code}:${String(reason)}` : error.code;
+    return reason ? `${error.code}:${reason as string}` : error.code;
   }
 }
 

@@ -4,7 +4,7 @@ import { createEventBus, type BusEventTarget, type TopicSubscription } from '../
 import { resumableStream, type TopicHistory } from '../../src/realtime/resume.js';
 import type { RealtimeEvent } from '../../src/realtime/topics.js';
 
-type Data = { n: number };
+interface Data { n: number }
 type Ev = RealtimeEvent<Data>;
 
 const ev = (seq: number): Ev => ({ topic: 'offers:s1', seq, publishedAt: new Date(0).toISOString(), data: { n: seq } });

@@ -22,7 +22,7 @@ import { printedSchema } from '../../src/schema/print.js';
  * Elements not implemented yet are listed in test/contract-pending.json with the work that adds
  * them; that list only shrinks (a listed element that exists fails too).
  */
-type Finding = { element: string; problem: 'missing' | 'differs' | 'breaks clients'; detail: string };
+interface Finding { element: string; problem: 'missing' | 'differs' | 'breaks clients'; detail: string }
 
 const kindOf = (t: GraphQLNamedType): string =>
   isObjectType(t) ? 'type' : isInterfaceType(t) ? 'interface' : isInputObjectType(t) ? 'input' : isEnumType(t) ? 'enum' : isUnionType(t) ? 'union' : 'scalar';

@@ -23,7 +23,7 @@ describe('submission cache', () => {
   it("loads a list's misses in one query, then answers from memory synchronously", async () => {
     const db = loader(['s1', 's2', 's3']);
     const cache = createSubmissionCache(db.load);
-    const first = await Promise.all(['s1', 's2', 's3', 's2'].map((id) => cache.get(id)));
+    const first = await Promise.all(['s1', 's2', 's3', 's2'].map(async (id) => cache.get(id)));
     expect(first.map((s) => s?.title)).toEqual(['Title s1', 'Title s2', 'Title s3', 'Title s2']);
     expect(db.calls).toEqual([['s1', 's2', 's3']]);
     expect(cache.get('s2')).toEqual(row('s2')); // not a promise

@@ -20,7 +20,7 @@ export class OvationLink extends ApolloLink {
         : throwError(() => new Error(`OvationLink carries subscriptions only; put a link for ${operation.operationType}s after it`));
     }
     return new Observable<ApolloLink.Result>((observer) =>
-      this.client.subscribe(operation.query, (operation.variables ?? {}) as Record<string, unknown>, {
+      this.client.subscribe(operation.query, operation.variables ?? {}, {
         next: (result) => observer.next(result as ApolloLink.Result),
         error: (error) => observer.error(error),
         complete: () => observer.complete(),

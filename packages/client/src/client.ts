@@ -352,7 +352,7 @@ export function createOvationClient(options: OvationClientOptions): OvationClien
       return handleResync(sub, resync);
     }
     const key = sub.prepared.responseKey;
-    const value = (result.data as Record<string, unknown> | null | undefined)?.[key];
+    const value = result.data?.[key];
     if (value == null && errors.length > 0) {
       const retryable = errors.find((e) => e.extensions?.['retryable'] === true);
       if (retryable) {
@@ -376,13 +376,13 @@ export function createOvationClient(options: OvationClientOptions): OvationClien
         if (sub.ordered && sub.cursor !== null && seq <= sub.cursor) return; // delivered already
         sub.cursor = sub.cursor === null ? seq : Math.max(sub.cursor, seq);
       }
-      if (sub.prepared.stripSeq) delivered = { ...result, data: { ...(result.data as Record<string, unknown>), [key]: rest } };
+      if (sub.prepared.stripSeq) delivered = { ...result, data: { ...result.data!, [key]: rest } };
     } else if (stream?.kind === 'snapshot') {
       const json = JSON.stringify(value);
       if (json === sub.lastSnapshot) return; // the same state again (a resubscription starts with it)
       sub.lastSnapshot = json;
     }
-    safely(() => sub.sink.next(delivered as Result<Record<string, unknown>>));
+    safely(() => sub.sink.next(delivered));
   }
 
   function onComplete(sub: Sub): void {
@@ -438,7 +438,7 @@ export function createOvationClient(options: OvationClientOptions): OvationClien
   function finish(sub: Sub, result?: Result): void {
     if (sub.done) return;
     end(sub);
-    if (result) safely(() => sub.sink.next(result as Result<Record<string, unknown>>));
+    if (result) safely(() => sub.sink.next(result));
     if (sub.sink.complete) safely(() => sub.sink.complete!());
   }
 

@@ -84,7 +84,7 @@ export async function openPollSession(ctx: SessionContext): Promise<Session> {
           return;
         }
         if (stopped) return;
-        const value = (result.data as Record<string, unknown> | null | undefined)?.[key];
+        const value = result.data?.[key];
         const page = value as Page;
         const failed = value == null ? { errors: result.errors ?? [{ message: 'no data' }] } : plan.shape === 'history' && page.missed === true ? resync(page) : undefined;
         if (failed) {

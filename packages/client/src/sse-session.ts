@@ -76,7 +76,7 @@ export async function openSseSession(ctx: SessionContext): Promise<Session> {
     start(operation: Operation, sink: OperationSink) {
       let stopped = false;
       const live = (): boolean => !stopped && !lifecycle.ended;
-      const unsubscribe = client!.subscribe<Record<string, unknown>>(
+      const unsubscribe = client.subscribe<Record<string, unknown>>(
         { query: operation.query, variables: operation.variables, ...(operation.operationName && { operationName: operation.operationName }) },
         {
           next: (result) => void (live() && sink.next(result as Result)),

@@ -11,7 +11,7 @@ import type { OvationClient } from './client.js';
 export function forwardToOvation(client: OvationClient): SubscriptionForwarder {
   return (_request, operation: Operation) => ({
     subscribe(observer) {
-      const unsubscribe = client.subscribe(operation.query, (operation.variables ?? {}) as Record<string, unknown>, {
+      const unsubscribe = client.subscribe(operation.query, operation.variables ?? {}, {
         next: (result) => observer.next(result as ExecutionResult),
         error: (error) => observer.error(error),
         complete: () => observer.complete(),

@@ -119,7 +119,7 @@ export async function openWsSession(ctx: SessionContext): Promise<Session> {
     url: ctx.url,
     start(operation: Operation, sink: OperationSink) {
       let stopped = false;
-      const unsubscribe = client!.subscribe<Record<string, unknown>>(
+      const unsubscribe = client.subscribe<Record<string, unknown>>(
         { query: operation.query, variables: operation.variables, ...(operation.operationName && { operationName: operation.operationName }) },
         {
           next: (result) => void (stopped || lifecycle.ended || sink.next(result as Result)),

@@ -21,7 +21,7 @@ export function createAccountAge(deps: { load: LoadCreatedAt; cacheSize?: number
   function remember(userId: string, createdAt: number): void {
     cache.delete(userId);
     cache.set(userId, createdAt);
-    if (cache.size > cacheSize) cache.delete(cache.keys().next().value as string);
+    if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
   }
 
   async function flush(current: NonNullable<typeof batch>): Promise<void> {
@@ -46,7 +46,8 @@ export function createAccountAge(deps: { load: LoadCreatedAt; cacheSize?: number
         return Promise.resolve(hit);
       }
       if (!batch) {
-        const current = (batch = new Map());
+        batch = new Map();
+        const current = batch;
         setImmediate(() => {
           batch = undefined;
           void flush(current);

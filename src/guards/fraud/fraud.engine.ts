@@ -37,7 +37,7 @@ export function ballotFingerprint(submissionIds: readonly string[], votes: numbe
   let fingerprint = fingerprints.get(ballot);
   if (fingerprint === undefined) {
     fingerprint = createHash('sha256').update(ballot).digest('base64url').slice(0, 16);
-    if (fingerprints.size >= MAX_FINGERPRINTS) fingerprints.delete(fingerprints.keys().next().value as string);
+    if (fingerprints.size >= MAX_FINGERPRINTS) fingerprints.delete(fingerprints.keys().next().value!);
     fingerprints.set(ballot, fingerprint);
   }
   return fingerprint;

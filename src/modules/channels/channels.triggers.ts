@@ -100,7 +100,7 @@ export function createActivityFeed(deps: {
     if (cached) return cached;
     const session = await prisma.eventSession.findUnique({ where: { id: sessionId }, select: { competitionId: true } });
     if (!session) return null;
-    if (sessionCompetition.size >= SESSION_CACHE_MAX) sessionCompetition.delete(sessionCompetition.keys().next().value as string);
+    if (sessionCompetition.size >= SESSION_CACHE_MAX) sessionCompetition.delete(sessionCompetition.keys().next().value!);
     sessionCompetition.set(sessionId, session.competitionId);
     return session.competitionId;
   }

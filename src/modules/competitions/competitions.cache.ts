@@ -32,7 +32,7 @@ export function createSubmissionCache(
     try {
       const rows = new Map((await load([...waiting.keys()])).map((row) => [row.id, row]));
       for (const row of rows.values()) {
-        if (cached.size >= maxEntries) cached.delete(cached.keys().next().value as string);
+        if (cached.size >= maxEntries) cached.delete(cached.keys().next().value!);
         cached.set(row.id, row);
       }
       for (const [id, waiters] of waiting) for (const { resolve } of waiters) resolve(rows.get(id) ?? null);
@@ -47,7 +47,8 @@ export function createSubmissionCache(
       if (hit) return hit;
       return new Promise((resolve, reject) => {
         if (!batch) {
-          const waiting = (batch = new Map());
+          batch = new Map();
+          const waiting = batch;
           // After the current synchronous work: graphql-js resolves a list's items in one loop.
           queueMicrotask(() => {
             batch = undefined;

@@ -2,7 +2,7 @@
  * Counts live `tallyUpdated` subscribers per competition for the dashboard's "active viewers".
  * It sits before the shared-subscriptions plugin so it sees every subscriber, shared or not.
  */
-import { getOperationAST, Kind, type ValueNode } from 'graphql';
+import { getOperationAST, Kind, type ExecutionArgs, type ValueNode } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { ViewerCounter } from './dashboard.store.js';
 
@@ -15,7 +15,8 @@ function argumentValue(node: ValueNode, variables: Record<string, unknown> | und
 export function useTallyViewerCount(counter: ViewerCounter): Plugin {
   return {
     onSubscribe({ args }) {
-      const operation = getOperationAST(args.document, args.operationName);
+      const { document, operationName } = args as ExecutionArgs;
+      const operation = getOperationAST(document, operationName);
       if (operation?.operation !== 'subscription') return;
       const field = operation.selectionSet.selections.find((s) => s.kind === Kind.FIELD && s.name.value === 'tallyUpdated');
       if (field?.kind !== Kind.FIELD) return;

@@ -85,7 +85,7 @@ export function createFraudService(deps: {
     if (sessionCompetition.has(sessionId)) return sessionCompetition.get(sessionId)!;
     const session = await prisma.eventSession.findUnique({ where: { id: sessionId }, select: { competitionId: true } });
     const competitionId = session?.competitionId ?? null;
-    if (sessionCompetition.size >= SESSION_CACHE_LIMIT) sessionCompetition.delete(sessionCompetition.keys().next().value as string);
+    if (sessionCompetition.size >= SESSION_CACHE_LIMIT) sessionCompetition.delete(sessionCompetition.keys().next().value!);
     sessionCompetition.set(sessionId, competitionId);
     return competitionId;
   }

@@ -359,7 +359,7 @@ export function createMessagingService(deps: MessagingServiceDeps) {
       let beforeSeq: number | undefined;
       if (args.before !== null && args.before !== undefined) {
         const cursor = await prisma.message.findUnique({ where: { id: args.before }, select: { conversationId: true, seq: true } });
-        if (!cursor || cursor.conversationId !== conversationId) throw messageNotInConversation('before', args.before, conversationId);
+        if (cursor?.conversationId !== conversationId) throw messageNotInConversation('before', args.before, conversationId);
         beforeSeq = cursor.seq;
       }
       const rows = await prisma.message.findMany({
@@ -455,7 +455,7 @@ export function createMessagingService(deps: MessagingServiceDeps) {
       const { receipt, event } = await prisma.$transaction(async (tx) => {
         await requireParticipant(tx, conversationId, viewer.id);
         const message = await tx.message.findUnique({ where: { id: upToMessageId }, select: { conversationId: true, seq: true } });
-        if (!message || message.conversationId !== conversationId) {
+        if (message?.conversationId !== conversationId) {
           throw messageNotInConversation('upToMessageId', upToMessageId, conversationId);
         }
         const now = new Date();

@@ -92,7 +92,7 @@ interface NotificationRow {
 const TOPIC_PREFIX = notificationsTopic('');
 const ANNOUNCEMENT_TYPE = 'ANNOUNCEMENT';
 
-const rowView = (row: NotificationRow): NotificationView => toView({ ...row, data: (row.data ?? null) as Prisma.JsonValue });
+const rowView = (row: NotificationRow): NotificationView => toView({ ...row, data: row.data ?? null });
 
 // "priority" is selected as text (enum values read back as plain strings); ORDER BY must then name
 // the table's column ("Notification"."priority", enum order), not the text alias (alphabetical).
@@ -133,7 +133,7 @@ export function createNotificationsService(deps: NotificationsServiceDeps) {
           expiresAt: expiresAtFor(draft.ttlSeconds, now),
         },
       });
-      return { row: inserted as NotificationRow, created: true };
+      return { row: inserted, created: true };
     });
     const notification = rowView(row);
     if (created) publishNotification(bus, notification);

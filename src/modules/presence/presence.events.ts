@@ -94,6 +94,7 @@ export function presenceStream(
     await (started ??= start());
     for (;;) {
       if (done) return { value: undefined, done: true };
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- what a pump caught, rethrown as it came
       if (failure !== undefined) throw failure;
       const first = pendingViews.entries().next();
       if (!first.done) {

@@ -32,7 +32,7 @@ interface SseResponse {
   lease?: ConnectionLease;
 }
 
-const isEventStream = (value: string | null): boolean => value !== null && value.toLowerCase().includes('text/event-stream');
+const isEventStream = (value: string | null): boolean => value?.toLowerCase().includes('text/event-stream') ?? false;
 const isGone = (res: ServerResponse): boolean => res.closed || res.destroyed || res.socket === null || res.socket.destroyed;
 
 export function usePresence(deps: {

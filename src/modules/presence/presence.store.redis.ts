@@ -91,7 +91,7 @@ export function createRedisPresenceStore(options: PresenceStoreOptions & { redis
             c.derivedAt,
             c.view === null ? '' : viewKey(c.view),
             c.view?.status ?? '',
-            c.deadline === null ? '' : c.deadline,
+            c.deadline ?? '',
             retainOfflineMs,
           ],
         })),

@@ -190,7 +190,7 @@ export function createReactionPublisher(deps: {
             run(state);
           }
         }
-        await Promise.all(waiting.map((s) => s.running).filter(Boolean));
+        await Promise.all(waiting.map((s) => s.running).filter((running) => running !== undefined));
         await new Promise((resolve) => setImmediate(resolve));
       }
     },

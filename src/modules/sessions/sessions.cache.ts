@@ -38,10 +38,10 @@ export function createStatusCache(opts: {
   function store(sessionId: string, entry: StatusEntry, freshAt: number): void {
     const current = entries.get(sessionId);
     if (current && current.entry.seq > entry.seq) return;
-    if (current && current.entry.seq === entry.seq && current.freshAt > freshAt) return;
+    if (current?.entry.seq === entry.seq && current.freshAt > freshAt) return;
     entries.delete(sessionId);
     entries.set(sessionId, { entry, freshAt });
-    if (entries.size > maxEntries) entries.delete(entries.keys().next().value as string);
+    if (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
   }
 
   return {

@@ -102,7 +102,7 @@ export function applyAction(
     }
     case 'EXTEND_TIMER': {
       // Added to what is left (never to a countdown that already ran out in the past).
-      const left = (remainingMsAt(state, now) ?? 0) + (seconds as number) * 1000;
+      const left = (remainingMsAt(state, now) ?? 0) + seconds! * 1000;
       if (left > COUNTDOWN_MAX_MS) {
         throw badInput('input.seconds', `the countdown cannot exceed ${PRESENTATION_SECONDS_MAX} seconds; it would be ${left / 1000}`);
       }

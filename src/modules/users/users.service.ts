@@ -92,7 +92,7 @@ export function createUserRecords(prisma: PrismaClient): UserRecords {
   const createdAt = new Map<string, number>();
 
   function markSeen(userId: string, fingerprint: string): void {
-    if (seen.size >= SEEN_CACHE_LIMIT && !seen.has(userId)) seen.delete(seen.keys().next().value as string);
+    if (seen.size >= SEEN_CACHE_LIMIT && !seen.has(userId)) seen.delete(seen.keys().next().value!);
     seen.set(userId, fingerprint);
   }
 
@@ -101,7 +101,7 @@ export function createUserRecords(prisma: PrismaClient): UserRecords {
     markSeen(row.id, fingerprintOf(row.name, row.role));
     createdAt.delete(row.id);
     createdAt.set(row.id, row.createdAt.getTime());
-    if (createdAt.size > RECENT_CREATED_AT_LIMIT) createdAt.delete(createdAt.keys().next().value as string);
+    if (createdAt.size > RECENT_CREATED_AT_LIMIT) createdAt.delete(createdAt.keys().next().value!);
   }
 
   // A crowd of new voters arrives at once at a live event: one multi-row upsert per batch

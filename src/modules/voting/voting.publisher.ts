@@ -147,8 +147,8 @@ export function createTallyPublisher(deps: {
         }
       }
       // Loop: a flush finishing may find its competition dirty again and run once more.
-      while ([...states.values()].some((s) => s.running || s.timer)) {
-        await Promise.all([...states.values()].map((s) => s.running).filter(Boolean));
+      while ([...states.values()].some((s) => s.running !== undefined || s.timer !== undefined)) {
+        await Promise.all([...states.values()].map((s) => s.running).filter((running) => running !== undefined));
         await new Promise((resolve) => setImmediate(resolve));
       }
     },

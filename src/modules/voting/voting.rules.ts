@@ -116,7 +116,7 @@ export function rankEntries(counts: readonly TallyCount[]): TallyEntry[] {
   const entries: TallyEntry[] = [];
   sorted.forEach((count, index) => {
     const previous = entries[index - 1];
-    const rank = previous && previous.score === count.score ? previous.rank : index + 1;
+    const rank = previous?.score === count.score ? previous.rank : index + 1;
     entries.push({ ...count, rank });
   });
   return entries;

@@ -52,7 +52,7 @@ interface CompetitionRow {
 }
 
 type Tx = Prisma.TransactionClient;
-type Settled = { outcome?: VoteOutcome; error?: unknown };
+interface Settled { outcome?: VoteOutcome; error?: unknown }
 
 export interface VoteWriter {
   write(request: VoteRequest): Promise<VoteOutcome>;

@@ -151,7 +151,7 @@ describe('fallback', () => {
     proxy.stall();
     const last = await publishMany(channel, 3);
     await untilStatus(
-      () => statuses.some((s) => s.state === 'reconnecting' && /no pong/.test(String((s.error as Error | undefined)?.message))),
+      () => statuses.some((s) => s.state === 'reconnecting' && String((s.error as Error | undefined)?.message).includes('no pong')),
       'a reconnect after a missing pong',
     );
     proxy.up();
@@ -179,10 +179,9 @@ describe('tokens', () => {
     const stale = await tokenFor({ sub: 'kit-refresh', name: 'Refresh' }, '3s');
     const control = recordChannel(client({ transports: ['ws'], token: () => stale }).client, channel, { afterSeq: 0 });
 
-    let last = 0;
     const until = performance.now() + 8_000; // beyond two token lifetimes
     while (performance.now() < until) {
-      last = await publish(channel);
+      const last = await publish(channel);
       await feed.reach(last);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
