@@ -51,7 +51,7 @@ export function createDomainEvents(onError: (error: unknown, name: DomainEventNa
     },
     on(name, handler) {
       const list = handlers.get(name) ?? [];
-      list.push(handler as DomainEventHandler<never>);
+      list.push(handler);
       handlers.set(name, list);
     },
   };

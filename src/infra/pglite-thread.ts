@@ -199,7 +199,7 @@ class SessionStream extends Duplex {
     port1.on('message', (message: Uint8Array | typeof GRANTED) => this.#receive(message));
     // The database thread closed the session (Terminate answered, the database closing) or ended.
     port1.once('close', () => this.push(null));
-    if (!this.open(port2, this.#answered.buffer as SharedArrayBuffer)) {
+    if (!this.open(port2, this.#answered.buffer)) {
       port1.close();
       process.nextTick(() => this.destroy(new Error('the embedded database is not running')));
     }

@@ -261,9 +261,10 @@ class EventStream {
   private async pump(operation: Operation, iterator: AsyncIterator<ExecutionResult>): Promise<void> {
     try {
       for (;;) {
-        const { value, done } = await iterator.next();
+        const step = await iterator.next();
         if (operation.stopped) return;
-        if (done) break;
+        if (step.done) break;
+        const { value } = step;
         if (value != null) this.channel.write(this.next(operation, Buffer.from(clientJson(value)), seqOf(value)));
       }
     } catch (error) {
@@ -367,7 +368,7 @@ async function readParams(request: Request, url: URL): Promise<GraphQLParams | A
   return {
     query,
     variables: variables as GraphQLParams['variables'],
-    operationName: operationName as GraphQLParams['operationName'],
+    operationName: operationName,
     extensions: extensions as GraphQLParams['extensions'],
   };
 }
