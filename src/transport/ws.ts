@@ -24,14 +24,13 @@
 import type { Server } from 'node:http';
 import { getOperationAST, type DocumentNode, type GraphQLError, type GraphQLSchema, type ExecutionArgs } from 'graphql';
 import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, forbidden, unauthenticated } from '../errors.js';
 import type { UserAccess } from '../guards/access.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
 import { runAt } from '../guards/streams.js';
 import { tooManyOperations } from '../guards/subscription-limits.js';
-import { hardenGraphqlWs } from '../guards/ws-limits.js';
+import { serveGraphqlWs } from './ws-server.js';
 import type { Logger } from '../infra/logger.js';
 import type { DirectSink } from '../realtime/shared-subscriptions.js';
 import { GRAPHQL_PATH, clientIpOf, deviceIdOf, type Yoga } from './http.js';
@@ -153,7 +152,7 @@ export function attachGraphqlWs(deps: {
   ensureUser: (viewer: Viewer) => Promise<void>;
   /** Maps GraphQL request errors (syntax, validation) like the HTTP path does. */
   maskError: (error: unknown, message: string) => Error;
-  /** Protocol limits (src/guards/ws-limits.ts; README "Limits"). */
+  /** Protocol limits (ws-server.ts; README "Limits"). */
   limits: {
     maxPayloadBytes: number;
     connectionInitTimeoutMs: number;
@@ -173,9 +172,8 @@ export function attachGraphqlWs(deps: {
   // A message over maxPayload closes the socket with 1009 (Message Too Big) before it is buffered whole.
   const wsServer = new WebSocketServer({ server: deps.server, path: GRAPHQL_PATH, maxPayload: deps.limits.maxPayloadBytes });
 
-  const disposable = useServer<Record<string, unknown> | undefined, ConnectionExtra>(
+  const disposable = serveGraphqlWs<Record<string, unknown> | undefined, ConnectionExtra>(
     {
-      isProd: deps.isProd,
       connectionInitWaitTimeout: deps.limits.connectionInitTimeoutMs, // then 4408
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
@@ -302,9 +300,8 @@ export function attachGraphqlWs(deps: {
       },
     },
     wsServer,
-    deps.keepAliveMs,
+    { keepAliveMs: deps.keepAliveMs, isProd: deps.isProd, logger },
   );
-  hardenGraphqlWs(wsServer, { logger });
 
   wsServer.on('error', (error) => logger.error('websocket server error', { error }));
 

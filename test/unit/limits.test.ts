@@ -9,7 +9,7 @@ import {
   maxBracketNesting,
   measureOperation,
 } from '../../src/guards/limits.js';
-import { isServerOnlyMessage } from '../../src/guards/ws-limits.js';
+import { isServerOnlyMessage } from '../../src/transport/ws-server.js';
 
 const schema = buildSchema(`
   type Query {
@@ -139,6 +139,9 @@ describe('graphql-ws messages a client may not send', () => {
     ['{"type":"connection_init"}', false],
     ['{"type":"subscribe","id":"1","payload":{"query":"{a}"}}', false],
     ['{"type":"complete","id":"1"}', false],
+    ['{"id":"1","type":"subscribe","payload":{"query":"subscription { next }"}}', false],
+    ['{"id":"1","type":"next","payload":{"data":{}}}', true],
+    ['{"payload":{"query":"{a}"},"type":"subscribe","id":"1"}', false],
     ['{"type":"ping"}', false],
     ['{"type":"pong"}', false],
     ['{"type":""}', false],
