@@ -58,6 +58,8 @@ export interface Config {
     mutationsPerMinute: number;
     /** RATE_LIMIT_POLLS_PER_MINUTE [600]: polling queries (offerEvents, messageEvents, …), the fallback of clients that cannot stream. */
     pollsPerMinute: number;
+    /** RATE_LIMIT_QUERIES_PER_MINUTE [1200]: every other query field (README "Limits"). */
+    queriesPerMinute: number;
     /** RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE [60]: subscription operations started, on every transport, once the burst is spent (the bucket's refill). */
     subscriptionsPerMinute: number;
     /** RATE_LIMIT_SUBSCRIPTIONS_BURST [2 × MAX_SUBSCRIPTIONS_PER_CONNECTION = 200, at least MAX_SUBSCRIPTIONS_PER_CONNECTION]: subscriptions started at once (the bucket's size): a page's and one reconnect's. */
@@ -294,6 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
       pledgesPerMinute: int(env, 'RATE_LIMIT_PLEDGES_PER_MINUTE', 30, { min: 1 }),
       mutationsPerMinute: int(env, 'RATE_LIMIT_MUTATIONS_PER_MINUTE', 120, { min: 1 }),
       pollsPerMinute: int(env, 'RATE_LIMIT_POLLS_PER_MINUTE', 600, { min: 1 }),
+      queriesPerMinute: int(env, 'RATE_LIMIT_QUERIES_PER_MINUTE', 1200, { min: 1 }),
       subscriptionsPerMinute: int(env, 'RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE', 60, { min: 1 }),
       subscriptionsBurst,
       maxSubscriptionsPerUser: int(env, 'MAX_SUBSCRIPTIONS_PER_USER', 100, { min: 1 }),

@@ -49,6 +49,8 @@ export interface RateLimit {
 export const DEFAULT_RULE = 'mutations';
 /** Subscription operations started (src/guards/subscription-limits.ts). */
 export const SUBSCRIPTIONS_RULE = 'subscriptions';
+/** What a Query field without a `guard` of its own counts against. */
+export const QUERIES_RULE = 'queries';
 
 export interface Escalation {
   blockBaseMs: number;
@@ -81,6 +83,7 @@ export function rateRulesFromConfig(rate: Config['rateLimit']): Record<string, R
     typing: { window: '1m', max: rate.typingPerMinute },
     presence: { window: '1m', max: rate.presencePerMinute },
     polls: { window: '1m', max: rate.pollsPerMinute },
+    [QUERIES_RULE]: { window: '1m', max: rate.queriesPerMinute },
     pledges: { window: '1m', max: rate.pledgesPerMinute },
     [SUBSCRIPTIONS_RULE]: { window: '1m', max: rate.subscriptionsPerMinute, burst: rate.subscriptionsBurst },
     [DEFAULT_RULE]: { window: '1m', max: rate.mutationsPerMinute },

@@ -9,12 +9,17 @@
  * plugin in builder.ts, and Pothos makes the first plugin the outermost wrapper), so the order is
  * auth → rate → fraud → resolver on every mutation, and no resolver has to remember a call.
  *
- * A mutation cannot go without: `guard` is a required option of Mutation fields (a type error
- * otherwise), and the schema refuses to build when one has none (a field made around the types).
- * Subscriptions take no `guard`: they are limited when they start, on every transport, by
- * src/guards/subscription-limits.ts (a resolver wrapper would run per event, not per subscribe).
+ * Every root field is guarded, by this one mechanism:
+ * - Mutation: `guard` is a required option (a type error otherwise), and the schema refuses to
+ *   build when one has none (a field made around the types).
+ * - Query: `guard` is optional; without one, the field counts against the `queries` rule
+ *   (RATE_LIMIT_QUERIES_PER_MINUTE). Queries that clients repeat in a loop (the polling fallbacks)
+ *   declare `polls`.
+ * - Subscription: no `guard` option: every subscription field counts against the `subscriptions`
+ *   rule when it starts (a resolver wrapper would run per event, not per subscribe), enforced on
+ *   every transport by src/guards/subscription-limits.ts; the plugin records the rule.
  *
- * The schema keeps what each field declared in its extensions (`extensions.guard`, a
+ * The schema keeps each root field's guard in its extensions (`extensions.guard`, a
  * GuardExtension), so the built schema says which guards a field has (test/unit/guards.test.ts).
  */
 import SchemaBuilder, {
@@ -29,6 +34,7 @@ import SchemaBuilder, {
 } from '@pothos/core';
 import type { GraphQLFieldResolver } from 'graphql';
 import type { FraudSubject, GuardSpec, RateRule } from '../guards/guards.js';
+import { QUERIES_RULE, SUBSCRIPTIONS_RULE } from '../guards/rate-limit.js';
 
 export type FraudKind = FraudSubject['kind'];
 
@@ -84,7 +90,7 @@ declare global {
       Args extends InputFieldMap,
       ResolveReturnShape,
     > {
-      /** Queries clients repeat in a loop (polling) declare a rate rule too. */
+      /** Without one, the field counts against the `queries` rule; polling queries declare `polls`. */
       guard?: FieldGuard<InputShapeFromFields<Args>>;
     }
   }
@@ -95,15 +101,26 @@ function declaredGuard<Types extends SchemaTypes>(fieldConfig: PothosOutputField
   return (fieldConfig.pothosOptions as { guard?: FieldGuard<Record<string, unknown>> }).guard;
 }
 
+/** The guard a Query or Mutation field's resolver runs: its own, or for a query the `queries` rule. */
+function effectiveGuard<Types extends SchemaTypes>(fieldConfig: PothosOutputFieldConfig<Types>): FieldGuard<Record<string, unknown>> | undefined {
+  const declared = declaredGuard(fieldConfig);
+  if (declared === undefined && fieldConfig.kind === 'Query') return { rate: QUERIES_RULE };
+  return fieldConfig.kind === 'Query' || fieldConfig.kind === 'Mutation' ? declared : undefined;
+}
+
 export class PothosGuardPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
   override onOutputFieldConfig(fieldConfig: PothosOutputFieldConfig<Types>): PothosOutputFieldConfig<Types> {
-    const guard = declaredGuard(fieldConfig);
     const field = `${fieldConfig.parentType}.${fieldConfig.name}`;
-    if (fieldConfig.kind === 'Query' && guard === undefined) return fieldConfig;
+    if (fieldConfig.kind === 'Subscription') {
+      if (declaredGuard(fieldConfig) !== undefined) throw new PothosSchemaError(`${field}: \`guard\` is for mutation and query fields (subscriptions are limited in src/guards/subscription-limits.ts)`);
+      const extension: GuardExtension = { rate: SUBSCRIPTIONS_RULE, fraud: null };
+      return { ...fieldConfig, extensions: { ...fieldConfig.extensions, guard: extension } };
+    }
     if (fieldConfig.kind !== 'Mutation' && fieldConfig.kind !== 'Query') {
-      if (guard !== undefined) throw new PothosSchemaError(`${field}: \`guard\` is for mutation and query fields (subscriptions are limited in src/guards/subscription-limits.ts)`);
+      if (declaredGuard(fieldConfig) !== undefined) throw new PothosSchemaError(`${field}: \`guard\` is for root fields`);
       return fieldConfig;
     }
+    const guard = effectiveGuard(fieldConfig);
     if (typeof guard?.rate !== 'string' || guard.rate === '') {
       throw new PothosSchemaError(`${field} declares no rate rule: every mutation needs \`guard: { rate: '<rule>' }\` (README "Limits")`);
     }
@@ -115,7 +132,7 @@ export class PothosGuardPlugin<Types extends SchemaTypes> extends BasePlugin<Typ
     resolver: GraphQLFieldResolver<unknown, Types['Context'], object>,
     fieldConfig: PothosOutputFieldConfig<Types>,
   ): GraphQLFieldResolver<unknown, Types['Context'], object> {
-    const guard = declaredGuard(fieldConfig);
+    const guard = effectiveGuard(fieldConfig);
     if (guard === undefined) return resolver;
     const { rate, fraud } = guard;
     const run = this.builder.options.guards.run;

@@ -13,6 +13,7 @@ import {
   CastVoteDocument,
   CreateCompetitionDocument,
   CreateSubmissionDocument,
+  MeDocument,
   OpenCompetitionDocument,
   TallyUpdatedDocument,
 } from '../generated/graphql.js';
@@ -45,6 +46,7 @@ beforeAll(async () => {
     REDIS_URL: redisServer.url,
     FRAUD_DETECTION_ENABLED: 'false', // one user voting 100 times at once is the point here
     RATE_LIMIT_VOTES_PER_MINUTE: '30',
+    RATE_LIMIT_QUERIES_PER_MINUTE: '25',
     RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '1000',
     MAX_SUBSCRIPTIONS_PER_USER: '2',
   };
@@ -94,6 +96,17 @@ describe('two instances, one Redis', () => {
     // Another user still has a full budget.
     const other = await execute(fetch, b.graphqlUrl, CastVoteDocument, { input: { competitionId, approvals: [submissionId] } }, await tokenFor({ sub: 'calm-voter' }));
     expect(other.errors).toBeUndefined();
+  });
+
+  it('counts every query field without a rule of its own against the queries rule: 25 of 40 concurrent `me`, both instances', async () => {
+    const reader = await tokenFor({ sub: 'query-reader' });
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => execute(fetch, (i % 2 === 0 ? a : b).graphqlUrl, MeDocument, {}, reader)));
+    const limited = results.filter((r) => r.errors?.[0]?.extensions?.['code'] === 'RATE_LIMITED');
+    expect(results.filter((r) => r.data?.me)).toHaveLength(25);
+    expect(limited).toHaveLength(15);
+    for (const r of limited) expect(r.errors![0]!.extensions).toMatchObject({ rule: 'queries', limit: 25, windowMs: 60_000 });
+    // Another user's budget is untouched.
+    expect((await execute(fetch, a.graphqlUrl, MeDocument, {}, await tokenFor({ sub: 'other-reader' }))).errors).toBeUndefined();
   });
 
   it('counts live subscriptions per user across instances and frees the slot when one ends', async () => {
