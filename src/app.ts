@@ -52,6 +52,7 @@ import { createMemoryNotificationAudience } from './modules/notifications/notifi
 import { createRedisNotificationAudience } from './modules/notifications/notifications.store.redis.js';
 import { createChannelsService } from './modules/channels/channels.service.js';
 import { createActivityFeed, tapPublishes } from './modules/channels/activity.js';
+import { createOps } from './modules/ops/ops.js';
 import { usePresence } from './modules/presence/presence.plugin.js';
 import { createPresenceService, MAX_PRESENCE_IDS } from './modules/presence/presence.service.js';
 import { createMemoryPresenceStore } from './modules/presence/presence.store.memory.js';
@@ -99,7 +100,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
 }
 
 export async function createApp(config: Config, opts: { logger?: Logger } = {}): Promise<App> {
-  const logger = opts.logger ?? createLogger({ level: config.logLevel, json: config.nodeEnv === 'production' });
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' });
   const isProd = config.nodeEnv === 'production';
 
   // A busy port is reported before the database is opened (and its migrations run).
@@ -118,6 +119,11 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     throw error;
   }
   const prisma = database.prisma;
+  // ---- Operations (issue 14): metrics, access log, cluster view; see src/modules/ops/ops.ts. ----
+  // `ops.hooks` is handed to the rate limiter, the fraud guard and delivery below; `ops.plugins`
+  // goes last in Yoga's plugins; the transports are attached once they exist.
+  const ops = createOps({ config, logger, redis: redis?.publisher });
+  // ---- end operations ----
 
   const eventTarget: BusEventTarget = redis
     ? createBusRedisEventTarget({
@@ -239,6 +245,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
         store: fraudStore,
         alerts: fraud,
         onError: (message, details) => logger.error(message, details),
+        onDecision: ops.fraudDecision,
       })
     : fraudGuardDisabled;
   const instanceId = randomUUID();
@@ -249,6 +256,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     rules: rateRulesFromConfig(config.rateLimit),
     escalation: escalationFromConfig(config.rateLimit),
     ipFactor: config.rateLimit.ipFactor,
+    onRefused: ops.hooks.rateLimited,
   });
   const liveSubscriptions = redis
     ? createRedisLiveSubscriptionCounter({ redis: redis.publisher, instanceId, onError: (error) => logger.warn('live subscription count failed', { error }) })
@@ -299,6 +307,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     channels,
     presence,
     bus,
+    serverStats: ops.serverStats(instanceId),
   };
 
   const maskError = createMaskError({
@@ -308,8 +317,8 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
   // Each Subscription field declares its delivery (src/schema/delivery-plugin.ts): whether its
   // payload is the same for every viewer (one shared execution) and what a slow watcher gets.
   const deliveryPolicies = deliveryPoliciesOf(schema);
-  const sharedSubscriptions = useSharedSubscriptions({ policies: deliveryPolicies });
-  const delivery = useDeliveryPolicies({ policies: deliveryPolicies, maxClientBufferBytes: config.subscriptionClientBufferBytes });
+  const sharedSubscriptions = useSharedSubscriptions({ policies: deliveryPolicies, observer: ops.hooks });
+  const delivery = useDeliveryPolicies({ policies: deliveryPolicies, maxClientBufferBytes: config.subscriptionClientBufferBytes, observer: ops.hooks });
   let stopping = false;
   const sseChannels = new SseChannels();
   const yoga = createYogaServer({
@@ -344,6 +353,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
       useStreamCursors(), // wraps graphql-js's subscribe directly: before sharedSubscriptions
       sharedSubscriptions,
       delivery, // after sharedSubscriptions: it leaves the operations they serve alone
+      ...ops.plugins(schema), // last: counts a result when the transport takes it (ops.plugin.ts)
     ],
     readiness: async () => {
       if (stopping) throw new Error('shutting down');
@@ -376,6 +386,19 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     },
     trackConnection: (viewer) => presence.tracker.open(viewer.id, 'graphql-ws'),
   });
+  ops.attach({
+    connections: () => {
+      const sse = sseChannels.usage();
+      return { ws: ws.connections(), sse: sse.sse.connections, 'graphql-sse': sse['graphql-sse'].connections };
+    },
+    bufferedBytes: () => {
+      const sse = sseChannels.usage();
+      return { ws: ws.bufferedBytes(), sse: sse.sse.bufferedBytes, 'graphql-sse': sse['graphql-sse'].bufferedBytes };
+    },
+    heldResults: () => delivery.stats().held,
+    probes: { database: () => database.ping(), ...(redis && { redis: () => redis!.ping() }) },
+    ...(database.poolUsage && { databasePool: database.poolUsage }),
+  });
 
   let stopped: Promise<void> | undefined;
   async function shutdown(): Promise<void> {
@@ -405,6 +428,7 @@ export async function createApp(config: Config, opts: { logger?: Logger } = {}):
     await fraud.close(); // alerts already raised are stored and published
     await fraudStore.close(); // decision counters flushed
     await historyPruner.close();
+    await ops.close(); // this instance leaves the cluster view
     await viewers.close();
     await liveSubscriptions.close();
     await rateLimiter.close();

@@ -173,7 +173,7 @@ class EventStream {
   /** Output for operations posted before the stream connects waits in the channel's buffer. */
   private out(): SseChannel {
     if (!this.channel) {
-      this.channel = this.deps.channels.open(this.deps.clientBufferBytes);
+      this.channel = this.deps.channels.open(this.deps.clientBufferBytes, 'graphql-sse');
       this.channel.body.once('close', () => this.close());
     }
     return this.channel;
@@ -399,7 +399,7 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
   async function distinct(request: Request, url: URL, res: ServerResponse | undefined): Promise<Response> {
     const read = await paramsOf(request, url);
     if ('response' in read) return read.response;
-    const channel = deps.channels.open(deps.clientBufferBytes);
+    const channel = deps.channels.open(deps.clientBufferBytes, 'graphql-sse');
     // The context reads Last-Event-ID (a seq) from the request itself, as on /graphql.
     const prepared = await deps.prepare(request, read.params, { directSink: channel.sink, clientBacklog: () => channel.body.writableLength });
     if (isRefusal(prepared)) return refusal(prepared);
