@@ -94,7 +94,7 @@ export function useOperationObservability(opts: {
       return {
         onExecuteDone({ result }) {
           // Incremental delivery (@defer/@stream) would be an iterator: counted as OK once started.
-          finish(state, type, name, args.operationName, isAsyncIterable(result) ? 'OK' : codeOf(result));
+          finish(state, type, name, operation?.name?.value, isAsyncIterable(result) ? 'OK' : codeOf(result));
         },
       };
     },
@@ -113,11 +113,11 @@ export function useOperationObservability(opts: {
         onSubscribeResult({ result, setResult }) {
           if (!isAsyncIterable(result)) {
             const code = codeOf(result);
-            finish(state, 'subscription', field, args.operationName, code);
+            finish(state, 'subscription', field, operation?.name?.value, code);
             if (resuming) hooks.resume(field, code);
             return;
           }
-          finish(state, 'subscription', field, args.operationName, 'OK');
+          finish(state, 'subscription', field, operation?.name?.value, 'OK');
           if (resuming) hooks.resume(field, 'resumed');
           setResult(observed((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), field, transportOf(context), hooks));
         },
