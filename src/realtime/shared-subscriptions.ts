@@ -168,10 +168,14 @@ export function createSharedStream(
     counted = undefined;
     written = 0;
   };
+  // A late joiner's first result is the latest snapshot, published maybe minutes ago: counted as
+  // delivered, but its age is not a delivery lag.
+  let attaching = false;
   const countingSink = (sink: DirectSink): DirectSink => ({
     write(frame, retry) {
       const outcome = sink.write(frame, retry);
-      if (outcome === 'sent') {
+      if (outcome === 'sent' && attaching) observer?.delivered(field, undefined, 1);
+      else if (outcome === 'sent') {
         if (counted !== frame) {
           report();
           counted = frame as Frame;
@@ -370,7 +374,11 @@ export function createSharedStream(
         ...(sink && { sink: observer ? countingSink(sink) : sink }),
       };
       subscribers.add(subscriber);
-      if (latest) deliver(subscriber, latest);
+      if (latest) {
+        attaching = true;
+        deliver(subscriber, latest);
+        attaching = false;
+      }
       const iterator: AsyncIterableIterator<ExecutionResult> = {
         next() {
           if (subscriber.queue.length > 0) return Promise.resolve({ value: subscriber.queue.shift()!, done: false });

@@ -98,6 +98,15 @@ describe.each(backends)('metrics on $name', (backend) => {
     expect(after.has('ovation_nodejs_eventloop_lag_p99_seconds')).toBe(true);
     expect(valueOf(after, 'ovation_process_resident_memory_bytes')).toBeGreaterThan(0);
 
+    // A late joiner gets the latest standings at once: delivered, but its age is not delivery lag.
+    const late = subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId: createCompetition.id }, admin);
+    await late.waitFor((r) => r.data?.tallyUpdated.totalVotes === 20);
+    const joined = await scrape(t.url, METRICS_TOKEN);
+    const since = (name: string) => valueOf(joined, name, { field: 'tallyUpdated' }) - valueOf(after, name, { field: 'tallyUpdated' });
+    expect(since('ovation_events_delivered_total')).toBe(1);
+    expect(since('ovation_delivery_lag_seconds_count')).toBe(0);
+    await late.close();
+
     await watcher.close();
     await expect.poll(async () => valueOf(await scrape(t.url, METRICS_TOKEN), 'ovation_subscriptions', { field: 'tallyUpdated' })).toBe(0);
   });

@@ -132,6 +132,13 @@ export function useOperationObservability(opts: {
  */
 function observed(source: AsyncIterator<ExecutionResult>, field: string, transport: TransportLabel, hooks: OpsHooks): AsyncIterableIterator<ExecutionResult> {
   hooks.subscriptionStarted(field, transport);
+  // Results of events published before the subscription started (a snapshot read at the start,
+  // history replayed to a resuming client) count as delivered, but their age is not delivery lag.
+  const startedAt = Date.now();
+  const lagOf = (result: ExecutionResult): number | undefined => {
+    const publishedAt = publishedAtOf(result);
+    return publishedAt !== undefined && publishedAt >= startedAt ? publishedAt : undefined;
+  };
   let live = true;
   const end = (): void => {
     if (!live) return;
@@ -143,7 +150,7 @@ function observed(source: AsyncIterator<ExecutionResult>, field: string, transpo
       try {
         const step = await source.next();
         if (step.done) end();
-        else if (!step.value.errors) hooks.delivered(field, publishedAtOf(step.value), 1);
+        else if (!step.value.errors) hooks.delivered(field, lagOf(step.value), 1);
         return step;
       } catch (error) {
         end();
