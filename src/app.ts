@@ -24,6 +24,7 @@ import { createCompetitionsModule } from './modules/competitions/competitions.mo
 import { createDashboardModule } from './modules/dashboard/dashboard.module.js';
 import { createFraudModule } from './modules/fraud/fraud.module.js';
 import { createMessagingModule } from './modules/messaging/messaging.module.js';
+import { createOps } from './modules/ops/ops.js';
 import type { Module, ModuleContext } from './modules/module.js';
 import { createNotificationsModule } from './modules/notifications/notifications.module.js';
 import { createOffersModule } from './modules/offers/offers.module.js';
@@ -66,7 +67,7 @@ export interface App {
 const READINESS_TIMEOUT_MS = 2_000;
 
 export async function createApp(config: Config, opts: { logger?: Logger } = {}): Promise<App> {
-  const logger = opts.logger ?? createLogger({ level: config.logLevel, json: config.nodeEnv === 'production' });
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' });
   const stack = createShutdownStack(logger);
   try {
     return await assemble(config, logger, stack);
@@ -93,6 +94,9 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
   const stores = createStores({ redis, config, instanceId, logger });
   stack.defer('stores', () => stores.close()); // decision counters flushed, sweepers stopped
   const events = createDomainEvents((error, name) => logger.error('domain event handler failed', { event: name, error }));
+  // Operations (metrics, access log, cluster view): the hooks guards, delivery and transports report through.
+  const ops = createOps({ config, logger, statsStore: stores.serverStats });
+  stack.defer('ops', () => ops.close()); // this instance leaves the cluster view
   const ctx: ModuleContext = { config, logger, database, prisma: database.prisma, bus, stores, events, instanceId };
 
   /** A module is closed at shutdown before everything created before it. */
@@ -115,7 +119,7 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
   const offers = install('offers', createOffersModule(ctx));
   const pool = install('pool', createPoolModule(ctx));
   const messaging = install('messaging', createMessagingModule(ctx));
-  const fraud = install('fraud', createFraudModule(ctx, { records: users.records }));
+  const fraud = install('fraud', createFraudModule(ctx, { records: users.records, onDecision: (decision) => ops.fraudDecision(decision) }));
   const dashboard = install('dashboard', createDashboardModule(ctx, { reactions: reactions.service }));
 
   // ── Around every operation: guards (auth → rate → fraud) and realtime delivery.
@@ -123,8 +127,8 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
     exposeInternals: config.nodeEnv === 'development',
     onUnexpected: (error) => logger.error('unexpected error in a GraphQL operation', { error }),
   });
-  const guards = createGuardsLayer(ctx, { fraud: fraud.guard, access: auth.access, maskError });
-  const realtime = createRealtimeLayer(ctx, schema);
+  const guards = createGuardsLayer(ctx, { fraud: fraud.guard, access: auth.access, maskError, observer: ops.hooks });
+  const realtime = createRealtimeLayer(ctx, schema, ops.hooks);
   stack.defer('resume history pruner', () => realtime.close());
 
   const services: Services = {
@@ -146,6 +150,7 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
     channels: channels.service,
     presence: presence.service,
     bus,
+    serverStats: ops.serverStats(instanceId),
   };
 
   // ── One Yoga pipeline, and the transports over it.
@@ -169,7 +174,13 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
       clientBufferBytes: config.subscriptionClientBufferBytes,
       maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
     },
-    extraPlugins: [...guards.plugins, ...(presence.plugins ?? []), ...(dashboard.plugins ?? []), ...realtime.plugins],
+    extraPlugins: [
+      ...guards.plugins,
+      ...(presence.plugins ?? []),
+      ...(dashboard.plugins ?? []),
+      ...realtime.plugins,
+      ...ops.plugins(schema), // last: counts a result when the transport takes it (ops.plugin.ts)
+    ],
     readiness: async () => {
       if (stopping) throw new Error('shutting down');
       // A dependency that hangs (Redis reconnecting, a saturated pool) must read as "not ready"
@@ -189,6 +200,19 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
     ensureUser: (viewer) => users.service.ensureUser(viewer),
     closeSubscriptions: () => bus.closeAll(),
     trackConnection: (viewer) => presence.service.tracker.open(viewer.id, 'graphql-ws'),
+  });
+  ops.attach({
+    connections: () => {
+      const sse = sseChannels.usage();
+      return { ws: transports.connections(), sse: sse.sse.connections, 'graphql-sse': sse['graphql-sse'].connections };
+    },
+    bufferedBytes: () => {
+      const sse = sseChannels.usage();
+      return { ws: transports.bufferedBytes(), sse: sse.sse.bufferedBytes, 'graphql-sse': sse['graphql-sse'].bufferedBytes };
+    },
+    heldResults: () => realtime.deliveryStats().held,
+    probes: { database: () => database.ping(), ...(redis && { redis: () => redis.ping() }) },
+    ...(database.poolUsage && { databasePool: database.poolUsage }),
   });
   // Last registered, first closed: no new work, streams ended, requests in flight finished.
   stack.defer('transports', async () => {

@@ -41,7 +41,7 @@ export function withFields(base: Logger, fields: Record<string, unknown>): Logge
   const merge = (extra: unknown): Record<string, unknown> =>
     extra === undefined ? fields : typeof extra === 'object' && extra !== null && !(extra instanceof Error) ? { ...extra, ...fields } : { detail: extra, ...fields };
   const add = (log: Logger['info']): Logger['info'] => (message, extra) => log(message, merge(extra));
-  return { debug: add(base.debug), info: add(base.info), warn: add(base.warn), error: add(base.error) };
+  return { debug: add(base.debug), info: add(base.info), warn: add(base.warn), error: add(base.error), child: (extra) => withFields(base.child(extra), fields) };
 }
 
 /** Workers that exit before serving, one after another, before the primary gives up. */

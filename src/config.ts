@@ -131,6 +131,14 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** LOG_LEVEL [info]: debug | info | warn | error | silent. */
   logLevel: LogLevel;
+  /** METRICS_ENABLED [true]: GET /metrics and the series behind it (false: no metrics work at all, e.g. to measure their cost). */
+  metricsEnabled: boolean;
+  /** METRICS_TOKEN [unset = /metrics open]: when set, /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
+  metricsToken: string | undefined;
+  /** SLOW_OPERATION_MS [1000]: operations taking at least this long are logged at warn, flagged `slow`. */
+  slowOperationMs: number;
+  /** SERVER_STATS_INTERVAL_MS [5000]: how often each instance publishes its stats for the admin cluster view (serverStats). */
+  serverStatsIntervalMs: number;
   /** OFFER_MIN_EXPIRY_SECONDS [10]: the shortest makeOffer expiresInSeconds accepted (tests lower it). */
   offerMinExpirySeconds: number;
 }
@@ -330,6 +338,10 @@ export function loadConfig(env: Env = process.env): Config {
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 8000, { min: 100, max: 60_000 }),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    metricsEnabled: bool(env, 'METRICS_ENABLED', true),
+    metricsToken: str(env, 'METRICS_TOKEN'),
+    slowOperationMs: int(env, 'SLOW_OPERATION_MS', 1_000, { min: 1, max: 3_600_000 }),
+    serverStatsIntervalMs: int(env, 'SERVER_STATS_INTERVAL_MS', 5_000, { min: 100, max: 600_000 }),
     offerMinExpirySeconds: int(env, 'OFFER_MIN_EXPIRY_SECONDS', 10, { min: 1, max: 604_800 }),
   };
 }

@@ -20,6 +20,7 @@ import type { MessagingService } from './modules/messaging/messaging.service.js'
 import type { NotificationsService } from './modules/notifications/notifications.service.js';
 import type { ChannelsService } from './modules/channels/channels.service.js';
 import type { PresenceService } from './modules/presence/presence.service.js';
+import type { ServerStatsService } from './modules/ops/ops.stats.js';
 
 /** Everything a resolver may use; built once in app.ts and shared by every request. */
 export interface Services {
@@ -46,6 +47,8 @@ export interface Services {
   /** Fraud alerts and decision counts for admins (the checks themselves are the guards' fraud stage). */
   fraud: FraudService;
   bus: EventBus;
+  /** The admin cluster view (serverStats): every instance's sampled health. */
+  serverStats: ServerStatsService;
 }
 
 /** Per-operation context, the same shape on HTTP, SSE and graphql-ws. */

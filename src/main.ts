@@ -34,7 +34,7 @@ async function serve(config: Config): Promise<void> {
   if (!config.databaseUrl) await assertDataDirFree(config.dataDir);
   const { createApp } = await import('./app.js');
   // Workers log into one stream: each line names its process.
-  const app = await createApp(config, worker ? { logger: withFields(createLogger({ level: config.logLevel, json: config.nodeEnv === 'production' }), { pid: process.pid }) } : {});
+  const app = await createApp(config, worker ? { logger: withFields(createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' }), { pid: process.pid }) } : {});
   let url: string;
   try {
     ({ url } = await app.start());
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   if (config.workers > 1 && cluster.isPrimary) {
     await runPrimary({
       config,
-      logger: createLogger({ level: config.logLevel, json: config.nodeEnv === 'production' }),
+      logger: createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' }),
       workerHardExitMs: config.shutdownTimeoutMs + DRAIN_AFTER_CUT_MS,
       onReady: (url) => printBanner(url, config),
     });

@@ -32,6 +32,9 @@ import { createMemoryReactionStore } from './modules/reactions/reactions.store.m
 import { createRedisReactionStore } from './modules/reactions/reactions.store.redis.js';
 import { createEventBus, type BusEventTarget, type EventBus } from './realtime/event-bus.js';
 import { createBusRedisEventTarget } from './realtime/redis-event-target.js';
+import type { ServerStatsStore } from './modules/ops/ops.stats.store.js';
+import { createMemoryServerStatsStore } from './modules/ops/ops.stats.store.memory.js';
+import { createRedisServerStatsStore } from './modules/ops/ops.stats.store.redis.js';
 import type { GraphqlSseRelay, GraphqlSseStore } from './transport/graphql-sse.store.js';
 import { createMemoryGraphqlSseStore } from './transport/graphql-sse.store.memory.js';
 import { createRedisGraphqlSseRelay, createRedisGraphqlSseStore } from './transport/graphql-sse.store.redis.js';
@@ -58,6 +61,8 @@ export interface Stores {
    * Redis, any instance may get a stream's requests and the relay forwards them to its holder.
    */
   graphqlSse: { store: GraphqlSseStore; relay?: GraphqlSseRelay };
+  /** Each instance's latest sample for the admins' cluster view (serverStats). */
+  serverStats: ServerStatsStore;
   /** Flushes and stops the stores that hold timers or buffered counters. */
   close(): Promise<void>;
 }
@@ -88,6 +93,7 @@ export function createStores(deps: { redis: RedisConnections | undefined; config
         store: createRedisGraphqlSseStore({ redis: r, reservationTtlMs: config.graphqlSseReservationTtlMs, onError: (error) => logger.warn('graphql-sse stream refresh failed', { error }) }),
         relay: createRedisGraphqlSseRelay({ publisher: r, subscriber: redis.subscriber, instanceId, onError: (message, details) => logger.error(message, details) }),
       },
+      serverStats: createRedisServerStatsStore({ redis: r }),
     };
     return { ...stores, close: closeAll(stores) };
   }
@@ -101,6 +107,7 @@ export function createStores(deps: { redis: RedisConnections | undefined; config
     rateLimit: createMemoryRateLimitStore(),
     liveSubscriptions: createMemoryLiveSubscriptionCounter(),
     graphqlSse: { store: createMemoryGraphqlSseStore({ reservationTtlMs: config.graphqlSseReservationTtlMs }) },
+    serverStats: createMemoryServerStatsStore(),
   };
   return { ...stores, close: closeAll(stores) };
 }

@@ -5,6 +5,7 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import type { ModuleContext } from '../modules/module.js';
+import type { OpsHooks } from '../modules/ops/ops.metrics.js';
 import type { UserAccess } from './access.js';
 import { createGuards, type FraudGuard, type Guards } from './guards.js';
 import { useQueryLimits } from './limits.js';
@@ -20,7 +21,7 @@ export interface GuardsLayer {
 
 export function createGuardsLayer(
   ctx: ModuleContext,
-  deps: { fraud: FraudGuard; access: UserAccess; maskError: (error: unknown, message: string) => Error },
+  deps: { fraud: FraudGuard; access: UserAccess; maskError: (error: unknown, message: string) => Error; observer?: OpsHooks },
 ): GuardsLayer {
   const { config, logger } = ctx;
   // One atomic check per call in Redis when configured (exact across instances), else in memory;
@@ -30,6 +31,7 @@ export function createGuardsLayer(
     rules: rateRulesFromConfig(config.rateLimit),
     escalation: escalationFromConfig(config.rateLimit),
     ipFactor: config.rateLimit.ipFactor,
+    ...(deps.observer && { onRefused: deps.observer.rateLimited }),
   });
   return {
     guards: createGuards({ rate: rateLimiter, fraud: deps.fraud }),

@@ -6,8 +6,8 @@
  */
 import { defineScript, LUA_NOW_MS } from '../infra/redis-scripts.js';
 
-/** { admitted (1|0), remaining, retryAfterMs, strikes } */
-export type RateReply = [admitted: number, remaining: number, retryAfterMs: number, strikes: number];
+/** { admitted (1|0), remaining, retryAfterMs, strikes, struck (1 = this refusal is a new strike) } */
+export type RateReply = [admitted: number, remaining: number, retryAfterMs: number, strikes: number, struck?: number];
 
 /**
  * The refusal step HIT and BUCKET share: one more strike, and a block of
@@ -26,14 +26,14 @@ if base > 0 then
 end
 local retry = math.floor(math.max(frees, block))
 if block > 0 then redis.call('SET', KEYS[3], '1', 'PX', retry) end
-return { 0, 0, retry, strikes }
+return { 0, 0, retry, strikes, 1 }
 `;
 
 /** Refused while blocked: the block's time left, no new strike. */
 const WHILE_BLOCKED = `
 local blocked = redis.call('PTTL', KEYS[3])
 if blocked > 0 then
-  return { 0, 0, blocked, tonumber(redis.call('GET', KEYS[2]) or '0') }
+  return { 0, 0, blocked, tonumber(redis.call('GET', KEYS[2]) or '0'), 0 }
 end
 `;
 
@@ -49,7 +49,7 @@ end
  * ARGV[4]  block base (ms; 0 = never block, only wait for the window)
  * ARGV[5]  block cap (ms)
  * ARGV[6]  strike memory (ms)
- * Returns  { admitted (1|0), remaining, retryAfterMs, strikes }
+ * Returns  { admitted (1|0), remaining, retryAfterMs, strikes, struck (refusals: 1 = a new strike) }
  *
  * A call is admitted iff fewer than max calls were admitted in (now - window, now]; refused calls
  * are not logged. The first refusal of an episode is a strike and blocks for
@@ -87,7 +87,7 @@ ${STRIKE}`,
  *                                                           expires when the bucket is full again
  * KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[4..6]     as HIT (ARGV[2]: tokens refilled per window)
  * ARGV[3]  burst: the bucket's size
- * Returns  { admitted (1|0), remaining tokens, retryAfterMs, strikes }
+ * Returns  { admitted (1|0), remaining tokens, retryAfterMs, strikes, struck (refusals: 1 = a new strike) }
  *
  * One token comes back every window / max ms, up to burst. In integers (a token every 333.3 ms
  * must not drift): each admitted call adds `window` to the debt, each millisecond pays `max` back

@@ -35,7 +35,7 @@ export function createMemoryRateLimitStore(opts: { now?: () => number; sweepInte
     let entry = entries.get(key);
     if (!entry) entries.set(key, (entry = { log: [], debt: 0, debtAt: 0, strikes: 0, strikesExpireAt: 0, blockedUntil: 0, idleAt: 0 }));
     if (entry.strikesExpireAt <= t) entry.strikes = 0;
-    if (entry.blockedUntil > t) return { admitted: false, remaining: 0, retryAfterMs: entry.blockedUntil - t, strikes: entry.strikes };
+    if (entry.blockedUntil > t) return { admitted: false, remaining: 0, retryAfterMs: entry.blockedUntil - t, strikes: entry.strikes, struck: false };
     const frees = limit.burst === undefined ? takeFromLog(entry, t, limit) : takeFromBucket(entry, t, { ...limit, burst: limit.burst });
     if (typeof frees !== 'number') return frees;
 
@@ -45,7 +45,7 @@ export function createMemoryRateLimitStore(opts: { now?: () => number; sweepInte
     const retryAfterMs = Math.max(frees, block);
     if (block > 0) entry.blockedUntil = t + retryAfterMs;
     entry.idleAt = Math.max(entry.idleAt, entry.strikesExpireAt, entry.blockedUntil);
-    return { admitted: false, remaining: 0, retryAfterMs, strikes: entry.strikes };
+    return { admitted: false, remaining: 0, retryAfterMs, strikes: entry.strikes, struck: true };
   }
 
   /** The admission, or when the window frees a slot (ms from now). */

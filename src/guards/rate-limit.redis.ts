@@ -34,7 +34,7 @@ export function createRedisRateLimitStore(deps: { redis: Redis; instanceId: stri
               ...blocks,
             ])
           : await scripts.BUCKET([`${base}:bucket`, `${base}:strikes`, `${base}:block`], [limit.windowMs, limit.max, limit.burst, ...blocks]);
-      return { admitted: reply[0] === 1, remaining: Number(reply[1]), retryAfterMs: Number(reply[2]), strikes: Number(reply[3]) };
+      return { admitted: reply[0] === 1, remaining: Number(reply[1]), retryAfterMs: Number(reply[2]), strikes: Number(reply[3]), struck: reply[4] === 1 };
     },
     close: async () => undefined,
   };

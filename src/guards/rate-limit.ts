@@ -66,6 +66,8 @@ export interface RateDecision {
   retryAfterMs: number;
   /** Violations remembered for this identity and rule (0 when admitted). */
   strikes: number;
+  /** This refusal is a new strike (it starts a block), not a call refused during one. */
+  struck?: boolean;
 }
 
 /** The counting step: atomic across every caller of the same store. */
@@ -187,6 +189,8 @@ export function createRateLimiter(deps: {
   /** Anonymous callers (per IP) get max × ipFactor. */
   ipFactor: number;
   formatError?: (input: FormatErrorInput) => string;
+  /** Every refused call, by rule (metrics). */
+  onRefused?: (rule: RateRule, struck: boolean) => void;
 }): RateLimiter {
   const compile = (name: string, options: RateLimitOptions): CompiledRule => {
     const max = options.max ?? 5;
@@ -209,6 +213,7 @@ export function createRateLimiter(deps: {
     // graphql-rate-limit's key: the field identity (rule name + identityArgs values), per context identity.
     const key = `${who.id}|${getFieldIdentity(rule.name, rule.identityArgs, args)}`;
     const decision = await deps.store.hit(key, limit, deps.escalation);
+    if (!decision.admitted) deps.onRefused?.(rule.name, decision.struck === true);
     return { ...decision, limit: limit.max, windowMs: limit.windowMs, ...(limit.burst !== undefined && { burst: limit.burst }) };
   }
 

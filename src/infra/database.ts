@@ -23,6 +23,8 @@ export interface Database {
   ping(): Promise<void>;
   /** Disconnects Prisma, then closes the pool or PGlite. Safe to call twice. */
   close(): Promise<void>;
+  /** The pg pool's connections (PostgreSQL only; PGlite has one session). */
+  poolUsage?(): { total: number; idle: number; waiting: number; max: number };
 }
 
 export interface OpenDatabaseOptions {
@@ -91,7 +93,10 @@ async function openPostgres(databaseUrl: string, poolSize: number, log: (msg: st
   // default 2 s. The statement timeout still bounds a transaction once it runs.
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: { maxWait: POSTGRES_TRANSACTION_MAX_WAIT_MS } });
   log(`database: PostgreSQL at ${redactUrl(databaseUrl)} (pool of ${poolSize})`);
-  return wrap(prisma, 'postgres', poolSize, () => pool.end());
+  return {
+    ...wrap(prisma, 'postgres', poolSize, () => pool.end()),
+    poolUsage: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }),
+  };
 }
 
 async function openPGlite(dataDir: string, log: (msg: string) => void, onFatal: (error: Error) => void): Promise<Database> {

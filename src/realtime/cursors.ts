@@ -17,15 +17,22 @@ import { badInput } from '../errors.js';
 export interface CursorContext {
   /** A resume cursor the transport received outside the operation (SSE `Last-Event-ID`). */
   lastEventSeq?: number;
-  /** The seq of the event the subscription's source produced last (written by trackCursor). */
-  streamCursor?: { seq?: number };
+  /**
+   * The seq of the event the subscription's source produced last, and when that event was
+   * published (epoch ms; for the delivery-lag metric), written by trackCursor.
+   */
+  streamCursor?: { seq?: number; publishedAt?: number };
 }
 
 const SEQ = Symbol('ovation.seq');
-type Tagged = ExecutionResult & { [SEQ]?: number };
+const PUBLISHED_AT = Symbol('ovation.publishedAt');
+type Tagged = ExecutionResult & { [SEQ]?: number; [PUBLISHED_AT]?: number };
 
 /** The seq of the event a subscription result was made from, when it has one. */
 export const seqOf = (result: ExecutionResult): number | undefined => (result as Tagged)[SEQ];
+
+/** When the event a subscription result was made from was published (epoch ms), when known. */
+export const publishedAtOf = (result: ExecutionResult): number | undefined => (result as Tagged)[PUBLISHED_AT];
 
 export function tagSeq(result: ExecutionResult, seq: number): void {
   Object.defineProperty(result, SEQ, { value: seq, enumerable: false, configurable: true });
@@ -39,8 +46,10 @@ export function trackCursor<T>(source: AsyncIterable<T>, context: CursorContext)
     async next() {
       const result = await inner.next();
       if (!result.done) {
-        const seq = (result.value as { seq?: unknown } | null)?.seq;
-        slot.seq = typeof seq === 'number' ? seq : undefined;
+        const event = result.value as { seq?: unknown; publishedAt?: unknown } | null;
+        slot.seq = typeof event?.seq === 'number' ? event.seq : undefined;
+        const publishedAt = typeof event?.publishedAt === 'string' ? Date.parse(event.publishedAt) : NaN;
+        slot.publishedAt = Number.isNaN(publishedAt) ? undefined : publishedAt;
       }
       return result;
     },
@@ -69,7 +78,7 @@ function mapIterator<T, U>(source: AsyncIterator<T>, map: (value: T) => U): Asyn
 }
 
 /**
- * Tags every subscription result with its event's seq. Register it before the plugins that wrap
+ * Tags every subscription result with its event's seq (and publish time). Register it before the plugins that wrap
  * subscribe further (shared subscriptions): it must wrap graphql-js's own subscribe directly.
  */
 export function useStreamCursors(): Plugin {
@@ -82,6 +91,8 @@ export function useStreamCursors(): Plugin {
         return mapIterator((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), (value) => {
           const seq = context.streamCursor?.seq;
           if (seq !== undefined) tagSeq(value, seq);
+          const publishedAt = context.streamCursor?.publishedAt;
+          if (publishedAt !== undefined) Object.defineProperty(value, PUBLISHED_AT, { value: publishedAt, enumerable: false, configurable: true });
           return value;
         });
       });

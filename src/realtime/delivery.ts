@@ -58,6 +58,19 @@ export function deliveryPoliciesOf(schema: GraphQLSchema): Map<string, DeliveryP
   return policies;
 }
 
+/**
+ * Told what backpressure does, per Subscription field (metrics; src/modules/ops). Optional
+ * everywhere: without one nothing extra runs.
+ */
+export interface DeliveryObserver {
+  /** `count` results written to subscribers; `publishedAtMs`: when their event was published. */
+  delivered(field: string, publishedAtMs: number | undefined, count: number): void;
+  /** Snapshots replaced by a newer one before a slow watcher was sent them. */
+  conflated(field: string, count: number): void;
+  /** An event subscription ended as a slow consumer. */
+  slowConsumer(field: string): void;
+}
+
 export interface DeliveryStats {
   /** Results held right now for clients that are behind. */
   held: number;
@@ -84,9 +97,9 @@ const STALLED_MS = 2_000;
 export function boundedDelivery(
   source: AsyncIterator<ExecutionResult>,
   policy: DeliveryPolicy,
-  opts: { clientBacklog: () => number; maxClientBufferBytes: number; stats: DeliveryStats },
+  opts: { clientBacklog: () => number; maxClientBufferBytes: number; stats: DeliveryStats; field?: string; observer?: DeliveryObserver },
 ): AsyncIterableIterator<ExecutionResult> {
-  const { clientBacklog, maxClientBufferBytes, stats } = opts;
+  const { clientBacklog, maxClientBufferBytes, stats, field = '', observer } = opts;
   const held: ExecutionResult[] = [];
   let lastPullAt = Date.now();
   /**
@@ -118,9 +131,11 @@ export function boundedDelivery(
         if (step.done || ended) break;
         const { value } = step;
         if (policy.kind === 'snapshot' && !value.errors && !held.some((r) => r.errors)) {
+          if (held.length > 0) observer?.conflated(field, held.length);
           setHeld([value]); // the whole state: the newest replaces what was waiting
         } else if (policy.kind === 'events' && held.length >= policy.maxQueued && (behind() || held.length >= HARD_LIMIT_FACTOR * policy.maxQueued)) {
           stats.slowConsumers += 1;
+          observer?.slowConsumer(field);
           setHeld([slowConsumerResult(policy.maxQueued)]);
           ended = true;
           void source.return?.();
@@ -180,7 +195,7 @@ export function boundedDelivery(
  * Applies each Subscription field's policy to operations that are not shared. Register it after
  * useSharedSubscriptions (which marks the operations it serves).
  */
-export function useDeliveryPolicies(options: { policies: Map<string, DeliveryPolicy>; maxClientBufferBytes: number }): Plugin & {
+export function useDeliveryPolicies(options: { policies: Map<string, DeliveryPolicy>; maxClientBufferBytes: number; observer?: DeliveryObserver }): Plugin & {
   stats(): DeliveryStats;
 } {
   const stats: DeliveryStats = { held: 0, maxHeld: 0, slowConsumers: 0 };
@@ -191,15 +206,17 @@ export function useDeliveryPolicies(options: { policies: Map<string, DeliveryPol
         onSubscribeResult({ result, setResult }) {
           const context = args.contextValue as ClientBacklogContext;
           if (!isAsyncIterable(result) || context.sharedDelivery || !context.clientBacklog) return;
-          const { document, operationName } = args as ExecutionArgs;
-          const root = getOperationAST(document, operationName)?.selectionSet.selections[0];
-          const policy = root?.kind === 'Field' ? options.policies.get(root.name.value) : undefined;
-          if (!policy) return;
+          const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
+          const field = root?.kind === 'Field' ? root.name.value : undefined;
+          const policy = field === undefined ? undefined : options.policies.get(field);
+          if (!policy || field === undefined) return;
           setResult(
             boundedDelivery((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), policy, {
               clientBacklog: context.clientBacklog,
               maxClientBufferBytes: options.maxClientBufferBytes,
               stats,
+              field,
+              ...(options.observer && { observer: options.observer }),
             }),
           );
         },

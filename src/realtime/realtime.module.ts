@@ -6,6 +6,7 @@
 import type { GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { ModuleContext } from '../modules/module.js';
+import type { OpsHooks } from '../modules/ops/ops.metrics.js';
 import { useStreamCursors } from './cursors.js';
 import { deliveryPoliciesOf, useDeliveryPolicies, type DeliveryStats } from './delivery.js';
 import { createHistoryPruner } from './event-log.js';
@@ -19,7 +20,7 @@ export interface RealtimeLayer {
   close(): Promise<void>;
 }
 
-export function createRealtimeLayer(ctx: ModuleContext, schema: GraphQLSchema): RealtimeLayer {
+export function createRealtimeLayer(ctx: ModuleContext, schema: GraphQLSchema, observer?: OpsHooks): RealtimeLayer {
   const { config } = ctx;
   // Resume histories (event-log.ts) are kept RESUME_WINDOW_SECONDS, then pruned.
   const pruner = createHistoryPruner({
@@ -28,8 +29,8 @@ export function createRealtimeLayer(ctx: ModuleContext, schema: GraphQLSchema): 
     onError: (error) => ctx.logger.warn('resume history prune failed; retrying', { error }),
   });
   const policies = deliveryPoliciesOf(schema);
-  const sharedSubscriptions = useSharedSubscriptions({ policies });
-  const delivery = useDeliveryPolicies({ policies, maxClientBufferBytes: config.subscriptionClientBufferBytes });
+  const sharedSubscriptions = useSharedSubscriptions({ policies, ...(observer && { observer }) });
+  const delivery = useDeliveryPolicies({ policies, maxClientBufferBytes: config.subscriptionClientBufferBytes, ...(observer && { observer }) });
   return {
     sharedSubscriptions,
     deliveryStats: () => delivery.stats(),

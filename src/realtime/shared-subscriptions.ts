@@ -23,7 +23,8 @@
 import { getOperationAST, Kind, print, type ArgumentNode, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { seqOf, type CursorContext } from './cursors.js';
-import { slowConsumerResult, type ClientBacklogContext, type DeliveryPolicy } from './delivery.js';
+import { slowConsumerResult, type ClientBacklogContext, type DeliveryObserver, type DeliveryPolicy } from './delivery.js';
+import { publishedAtOf } from './cursors.js';
 
 export type SharedKind = 'snapshot' | 'events';
 
@@ -151,18 +152,46 @@ export function createSharedStream(
   kind: SharedKind,
   maxBuffer: number,
   onEmpty: () => void,
-  options: { maxSnapshotLagMs?: number; now?: () => number } = {},
+  options: { maxSnapshotLagMs?: number; now?: () => number; field?: string; observer?: DeliveryObserver } = {},
 ): SharedStream {
-  const { maxSnapshotLagMs = MAX_SNAPSHOT_LAG_MS, now = Date.now } = options;
+  const { maxSnapshotLagMs = MAX_SNAPSHOT_LAG_MS, now = Date.now, field = '', observer } = options;
   const subscribers = new Set<Subscriber>();
   let latest: Frame | undefined;
   let ended = false;
+
+  // Direct writes are counted in plain numbers per frame and reported once per fan-out slice: a
+  // frame's lag is the same for every subscriber of a slice (metrics must stay off the write path).
+  let counted: Frame | undefined;
+  let written = 0;
+  const report = (): void => {
+    if (counted && written > 0) observer?.delivered(field, publishedAtOf(counted.result), written);
+    counted = undefined;
+    written = 0;
+  };
+  // A late joiner's first result is the latest snapshot, published maybe minutes ago: counted as
+  // delivered, but its age is not a delivery lag.
+  let attaching = false;
+  const countingSink = (sink: DirectSink): DirectSink => ({
+    write(frame, retry) {
+      const outcome = sink.write(frame, retry);
+      if (outcome === 'sent' && attaching) observer?.delivered(field, undefined, 1);
+      else if (outcome === 'sent') {
+        if (counted !== frame) {
+          report();
+          counted = frame as Frame;
+        }
+        written += 1;
+      }
+      return outcome;
+    },
+  });
 
   /**
    * An event stream's subscriber that fell maxBuffer behind: its stream ends with RATE_LIMITED
    * (SLOW_CONSUMER), delivered as its last result; it resumes from its cursor (delivery.ts).
    */
   const endSlow = (subscriber: Subscriber): void => {
+    observer?.slowConsumer(field);
     subscriber.backlog.length = 0;
     subscriber.queue.length = 0;
     const result = slowConsumerResult(maxBuffer);
@@ -180,6 +209,7 @@ export function createSharedStream(
       subscriber.waiting = undefined;
       wake({ value: result, done: false });
     } else if (kind === 'snapshot') {
+      if (subscriber.queue.length > 0) observer?.conflated(field, 1);
       subscriber.queue[0] = result;
     } else if (subscriber.queue.length >= maxBuffer) {
       endSlow(subscriber);
@@ -232,8 +262,10 @@ export function createSharedStream(
       }
       return;
     }
-    if (kind === 'snapshot' && subscriber.backlog.length > 0) subscriber.backlog[subscriber.backlog.length - 1] = frame;
-    else if (subscriber.backlog.length >= maxBuffer) return endSlow(subscriber);
+    if (kind === 'snapshot' && subscriber.backlog.length > 0) {
+      observer?.conflated(field, 1);
+      subscriber.backlog[subscriber.backlog.length - 1] = frame;
+    } else if (subscriber.backlog.length >= maxBuffer) return endSlow(subscriber);
     else subscriber.backlog.push(frame);
     if (!subscriber.retryArmed) flushBacklog(subscriber);
   };
@@ -295,6 +327,7 @@ export function createSharedStream(
         if (kind === 'snapshot') latest = frame;
         if (subscribers.size <= FANOUT_SLICE) {
           for (const subscriber of subscribers) deliver(subscriber, frame);
+          report();
           continue;
         }
         // Those attaching meanwhile got `latest` already; the next result waits for this one.
@@ -303,6 +336,7 @@ export function createSharedStream(
           if (start > 0) await new Promise((resolve) => setImmediate(resolve));
           const end = Math.min(start + FANOUT_SLICE, targets.length);
           for (let i = start; i < end; i += 1) deliver(targets[i]!, frame);
+          report();
         }
       }
       if (sourceFailure) {
@@ -337,10 +371,14 @@ export function createSharedStream(
           subscriber.retryArmed = false;
           flushBacklog(subscriber);
         },
-        ...(sink && { sink }),
+        ...(sink && { sink: observer ? countingSink(sink) : sink }),
       };
       subscribers.add(subscriber);
-      if (latest) deliver(subscriber, latest);
+      if (latest) {
+        attaching = true;
+        deliver(subscriber, latest);
+        attaching = false;
+      }
       const iterator: AsyncIterableIterator<ExecutionResult> = {
         next() {
           if (subscriber.queue.length > 0) return Promise.resolve({ value: subscriber.queue.shift()!, done: false });
@@ -364,7 +402,7 @@ export function createSharedStream(
 }
 
 /** Whether a root field's arguments carry a resume cursor (`afterSeq` that is not null). */
-function resumes(args: readonly ArgumentNode[], variables: Record<string, unknown>): boolean {
+export function resumes(args: readonly ArgumentNode[], variables: Record<string, unknown>): boolean {
   const cursor = args.find((a) => a.name.value === 'afterSeq')?.value;
   if (!cursor) return false;
   if (cursor.kind === Kind.VARIABLE) return variables[cursor.name.value] !== null && variables[cursor.name.value] !== undefined;
@@ -378,11 +416,15 @@ export interface SharedSubscriptionsOptions {
    * conflating, event ones holding up to their maxQueued per subscriber.
    */
   policies: ReadonlyMap<string, DeliveryPolicy>;
+  /** Told about writes, conflation and slow consumers per field (metrics). */
+  observer?: DeliveryObserver;
 }
 
 interface SharedField {
   kind: SharedKind;
   maxBuffer: number;
+  /** The root field (one of them, when an operation selects several of the same kind). */
+  field: string;
 }
 
 /** A snapshot stream's read-ahead bound (older snapshots are dropped first, so it only caps memory). */
@@ -397,7 +439,7 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
   const fields = new Map<string, SharedField>();
   for (const [name, policy] of options.policies) {
     if (!policy.shared) continue;
-    fields.set(name, policy.kind === 'snapshot' ? { kind: 'snapshot', maxBuffer: SNAPSHOT_MAX_BUFFER } : { kind: 'events', maxBuffer: policy.maxQueued });
+    fields.set(name, policy.kind === 'snapshot' ? { kind: 'snapshot', maxBuffer: SNAPSHOT_MAX_BUFFER, field: name } : { kind: 'events', maxBuffer: policy.maxQueued, field: name });
   }
   const streams = new Map<string, SharedStream>();
 
@@ -410,7 +452,7 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
       const field = fields.get(selection.name.value);
       if (!field || (shared && (shared.kind !== field.kind || shared.maxBuffer !== field.maxBuffer))) return undefined;
       if (resumes(selection.arguments ?? [], variables)) return undefined;
-      shared = field;
+      shared ??= field;
     }
     return shared;
   }
@@ -441,9 +483,15 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
           void (source as AsyncIterableIterator<ExecutionResult>).return?.();
           return raced.attach(sink);
         }
-        const stream = createSharedStream(source as AsyncIterableIterator<ExecutionResult>, shared.kind, shared.maxBuffer, () => {
-          if (streams.get(key) === stream) streams.delete(key);
-        });
+        const stream = createSharedStream(
+          source as AsyncIterableIterator<ExecutionResult>,
+          shared.kind,
+          shared.maxBuffer,
+          () => {
+            if (streams.get(key) === stream) streams.delete(key);
+          },
+          { field: shared.field, ...(options.observer && { observer: options.observer }) },
+        );
         streams.set(key, stream);
         return stream.attach(sink);
       });

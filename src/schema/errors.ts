@@ -68,6 +68,21 @@ export function createMaskError(opts: { exposeInternals: boolean; onUnexpected: 
 }
 
 /**
+ * The catalogue code a client will see for `error`, masked or not (the same decisions as
+ * maskError, without building the masked error): for metrics and access logs.
+ */
+export function errorCodeOf(error: unknown): ErrorCode {
+  const graphqlError = error instanceof GraphQLError ? error : undefined;
+  const original = graphqlError?.originalError ?? error;
+  if (original instanceof AppError) return original.code;
+  if (graphqlError && (graphqlError.originalError === undefined || graphqlError.originalError instanceof GraphQLError)) {
+    const code = ((graphqlError.originalError as GraphQLError | undefined) ?? graphqlError).extensions?.code;
+    return typeof code === 'string' && CATALOGUE.has(code) ? (code as ErrorCode) : ErrorCode.BAD_USER_INPUT;
+  }
+  return ErrorCode.INTERNAL_SERVER_ERROR;
+}
+
+/**
  * Request-level errors (syntax, validation, bad variables) never reach Yoga's maskError: this
  * plugin gives them the catalogue's code and `retryable` too, so every error a client sees has
  * both, on every transport that goes through Yoga's result processing.

@@ -15,6 +15,7 @@ import '../modules/messaging/messaging.schema.js';
 import '../modules/notifications/notifications.schema.js';
 import '../modules/channels/channels.schema.js';
 import '../modules/presence/presence.schema.js';
+import '../modules/ops/ops.schema.js';
 
 builder.queryType({});
 builder.mutationType({});

@@ -176,7 +176,7 @@ class EventStream {
     private readonly deps: GraphqlSseDeps,
     private readonly onClosed: () => void,
   ) {
-    this.channel = deps.channels.open(deps.clientBufferBytes);
+    this.channel = deps.channels.open(deps.clientBufferBytes, 'graphql-sse');
     this.channel.body.once('close', () => this.close());
   }
 
@@ -420,7 +420,7 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
   async function distinct(request: Request, url: URL, res: ServerResponse | undefined): Promise<Response> {
     const read = await paramsOf(request, url);
     if ('response' in read) return read.response;
-    const channel = deps.channels.open(deps.clientBufferBytes);
+    const channel = deps.channels.open(deps.clientBufferBytes, 'graphql-sse');
     // The context reads Last-Event-ID (a seq) from the request itself, as on /graphql.
     const prepared = await deps.prepare(request, read.params, { directSink: channel.sink, clientBacklog: () => channel.body.writableLength });
     if (isRefusal(prepared)) return refusal(prepared);

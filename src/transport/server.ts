@@ -24,6 +24,10 @@ export interface Transports {
    * flight, at most SHUTDOWN_TIMEOUT_MS.
    */
   drain(): Promise<void>;
+  /** graphql-ws connections open now. */
+  connections(): number;
+  /** Bytes graphql-ws clients have not read yet. */
+  bufferedBytes(): number;
 }
 
 export function createTransports(deps: {
@@ -77,6 +81,9 @@ export function createTransports(deps: {
           resolve({ url: `http://${host}:${port}`, port });
         });
       }),
+
+    connections: () => ws.connections(),
+    bufferedBytes: () => ws.bufferedBytes(),
 
     async drain() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

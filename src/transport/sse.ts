@@ -64,14 +64,27 @@ export function clientJson(result: ExecutionResult): string {
  * reconnects with its cursor to another instance; `complete` would tell it the stream is over
  * (graphql-ws gets 1001 Going Away for the same reason).
  */
+export type SseTransport = 'sse' | 'graphql-sse';
+
 export class SseChannels {
   private readonly live = new Set<SseChannel>();
 
-  open(maxBufferedBytes: number): SseChannel {
-    const channel = new SseChannel(maxBufferedBytes);
+  /** `transport`: Yoga's distinct-connection SSE on /graphql, or graphql-sse on /graphql/stream (metrics). */
+  open(maxBufferedBytes: number, transport: SseTransport): SseChannel {
+    const channel = new SseChannel(maxBufferedBytes, transport);
     this.live.add(channel);
     channel.body.once('close', () => this.live.delete(channel));
     return channel;
+  }
+
+  /** Open responses and the bytes they hold for their clients, per transport (read when metrics are scraped). */
+  usage(): Record<SseTransport, { connections: number; bufferedBytes: number }> {
+    const usage = { sse: { connections: 0, bufferedBytes: 0 }, 'graphql-sse': { connections: 0, bufferedBytes: 0 } };
+    for (const channel of this.live) {
+      usage[channel.transport].connections += 1;
+      usage[channel.transport].bufferedBytes += channel.body.writableLength;
+    }
+    return usage;
   }
 
   /** Ends every open response abruptly (no `complete`): shutdown. */
@@ -91,7 +104,10 @@ export class SseChannel {
   private readonly drainWaiters = new Set<() => void>();
 
   /** @param maxBufferedBytes unsent bytes above which a direct write waits for the client (delivery.ts). */
-  constructor(private readonly maxBufferedBytes: number) {
+  constructor(
+    private readonly maxBufferedBytes: number,
+    readonly transport: SseTransport = 'sse',
+  ) {
     this.body.write(COMMENT); // some browsers wait for a first byte before they report the response
     this.body.once('close', () => {
       this.closed = true;
@@ -190,7 +206,7 @@ export function useSseTransport(options: { endpoint: string; clientBufferBytes: 
       // graphql-ws and graphql-sse (graphql-sse.ts, another path) set their own sinks.
       if (!request || (context as DirectSinkContext).directSink || !wantsSse(request, options.endpoint)) return;
       let channel = channels.get(request);
-      if (!channel) channels.set(request, (channel = options.channels.open(options.clientBufferBytes)));
+      if (!channel) channels.set(request, (channel = options.channels.open(options.clientBufferBytes, 'sse')));
       const body = channel.body;
       // Backpressure (src/realtime/delivery.ts): what this client has not taken yet.
       extendContext({ directSink: channel.sink, clientBacklog: () => body.writableLength } as DirectSinkContext);

@@ -138,6 +138,8 @@ export interface WsTransport {
   /** Closes every connection with 1001 (Going Away) and stops accepting new ones. */
   close(): Promise<void>;
   connections(): number;
+  /** Bytes queued on the sockets that their clients have not taken yet (metrics). */
+  bufferedBytes(): number;
 }
 
 export function attachGraphqlWs(deps: {
@@ -310,6 +312,11 @@ export function attachGraphqlWs(deps: {
       await disposable.dispose();
     },
     connections: () => wsServer.clients.size,
+    bufferedBytes: () => {
+      let bytes = 0;
+      for (const socket of wsServer.clients) bytes += socket.bufferedAmount;
+      return bytes;
+    },
   };
 }
 

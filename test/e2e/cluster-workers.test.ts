@@ -182,8 +182,12 @@ interface WorkerInfo {
 /** The workers the primary reported ready (its log at LOG_LEVEL=info), the latest per slot. */
 function workersIn(output: string): Map<number, WorkerInfo> {
   const workers = new Map<number, WorkerInfo>();
-  for (const match of output.matchAll(/worker (\d+) ready \{"pid":(\d+),"instance":"([^"]+)"\}/g)) {
-    workers.set(Number(match[1]), { slot: Number(match[1]), pid: Number(match[2]), instance: match[3]! });
+  // One JSON object per log line (src/infra/logger.ts); other output (the banner) is not JSON.
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { msg?: string; pid?: number; instance?: string };
+    const slot = /^worker (\d+) ready$/.exec(entry.msg ?? '')?.[1];
+    if (slot !== undefined) workers.set(Number(slot), { slot: Number(slot), pid: entry.pid!, instance: entry.instance! });
   }
   return workers;
 }

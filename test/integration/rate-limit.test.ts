@@ -306,7 +306,7 @@ describe('Redis store', () => {
     for (let i = 0; i < 3; i += 1) remaining.push((await store.hit('bucket', limit, none)).remaining);
     expect(remaining).toEqual([2, 1, 0]);
     const refused = await store.hit('bucket', limit, none);
-    expect(refused).toMatchObject({ admitted: false, strikes: 1 });
+    expect(refused).toMatchObject({ admitted: false, strikes: 1, struck: true });
     expect(refused.retryAfterMs).toBeGreaterThan(100);
     expect(refused.retryAfterMs).toBeLessThanOrEqual(200);
     await sleep(refused.retryAfterMs + 5);
@@ -316,7 +316,7 @@ describe('Redis store', () => {
     const escalation: Escalation = { blockBaseMs: 500, blockMaxMs: 500, strikeTtlMs: 60_000 };
     expect(await store.hit('bucket', limit, escalation)).toMatchObject({ admitted: false, retryAfterMs: 500, strikes: 2 });
     const during = await store.hit('bucket', limit, escalation);
-    expect(during).toMatchObject({ admitted: false, strikes: 2 }); // blocked: no new strike
+    expect(during).toMatchObject({ admitted: false, strikes: 2, struck: false }); // blocked: no new strike
     expect(during.retryAfterMs).toBeLessThanOrEqual(500);
   });
 

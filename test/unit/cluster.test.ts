@@ -4,7 +4,7 @@ import { createLogger } from '../../src/infra/logger.js';
 
 describe('withFields (a worker names itself on every log line)', () => {
   const lines: string[] = [];
-  const log = withFields(createLogger({ level: 'debug', json: true, write: (line) => lines.push(line) }), { pid: 42 });
+  const log = withFields(createLogger({ level: 'debug', write: (line) => lines.push(line) }), { pid: 42 });
   const last = (): Record<string, unknown> => JSON.parse(lines.at(-1)!) as Record<string, unknown>;
 
   it.each([

@@ -47,6 +47,21 @@ describe('docker-compose.yml', () => {
   it.each(apps)('%s: has no default JWT_SECRET (a published one would sign anyone’s tokens)', (_, app) => {
     expect(app.environment?.['JWT_SECRET']).toMatch(/^\$\{JWT_SECRET:\?[^}]+\}$/);
   });
+
+  it.each(apps)('%s: /metrics needs a METRICS_TOKEN with no default, the one Prometheus gets', (_, app) => {
+    expect(app.environment?.['METRICS_TOKEN']).toMatch(/^\$\{METRICS_TOKEN:\?[^}]+\}$/);
+    expect(compose.services['prometheus']?.environment?.['METRICS_TOKEN']).toBe(app.environment?.['METRICS_TOKEN']);
+  });
+
+  it('Prometheus scrapes every app instance directly (each has its own series), the balancer hides /metrics', () => {
+    const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as {
+      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+    };
+    const job = prometheus.scrape_configs.find((c) => c.job_name === 'ovation');
+    const targets = apps.map(([name, app]) => `${name}:${loadConfig({ ...app.environment, JWT_SECRET: undefined, METRICS_TOKEN: undefined }).port}`);
+    expect(job?.static_configs.flatMap((c) => c.targets)).toEqual(targets);
+    expect(read('deploy/nginx.conf')).toMatch(/location = \/metrics \{\s*return 404;/);
+  });
 });
 
 describe('Dockerfile', () => {

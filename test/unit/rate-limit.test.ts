@@ -206,7 +206,7 @@ describe('memory store: sliding log with escalating blocks', () => {
     expect(await hit()).toMatchObject({ admitted: true, remaining: 0 });
     c.advance(100);
     // The first call (at 0) leaves the window at 1000: 700 ms from now.
-    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 700, strikes: 1 });
+    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 700, strikes: 1, struck: true });
     c.advance(700);
     expect(await hit()).toMatchObject({ admitted: true, remaining: 0 });
     expect(await hit()).toMatchObject({ admitted: false, retryAfterMs: 100 });
@@ -229,7 +229,7 @@ describe('memory store: sliding log with escalating blocks', () => {
       blocks.push(refused.retryAfterMs);
       c.advance(refused.retryAfterMs - 1);
       // Still blocked: refused with the time left, no new strike, nothing counted.
-      expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 1, strikes: episode + 1 });
+      expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 1, strikes: episode + 1, struck: false });
       c.advance(1);
     }
     expect(blocks).toEqual([1_000, 2_000, 3_000, 3_000]);
@@ -279,7 +279,7 @@ describe('memory store: token bucket (rules with a burst)', () => {
     const limit = { windowMs: 1_000, max: 4, burst: 10 }; // a token every 250 ms
     const hit = () => store.hit('k', limit, NO_BLOCK);
     for (let i = 9; i >= 0; i -= 1) expect(await hit()).toEqual({ admitted: true, remaining: i, retryAfterMs: 0, strikes: 0 });
-    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 250, strikes: 1 });
+    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 250, strikes: 1, struck: true });
     c.advance(100);
     expect(await hit()).toMatchObject({ admitted: false, retryAfterMs: 150 }); // refused calls take nothing
     c.advance(150);
@@ -317,9 +317,9 @@ describe('memory store: token bucket (rules with a burst)', () => {
     const hit = () => store.hit('k', limit, escalation);
     await hit();
     await hit();
-    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 5_000, strikes: 1 });
+    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 5_000, strikes: 1, struck: true });
     c.advance(4_999);
-    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 1, strikes: 1 }); // blocked: no new strike
+    expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 1, strikes: 1, struck: false }); // blocked: no new strike
     c.advance(1);
     // Five tokens came back during the block; the bucket holds two at most.
     expect(await hit()).toMatchObject({ admitted: true, remaining: 1 });

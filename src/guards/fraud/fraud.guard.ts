@@ -63,6 +63,8 @@ export function createFraudGuard(deps: {
   store: FraudStateStore;
   alerts: FraudAlertSink;
   onError: (message: string, details: Record<string, unknown>) => void;
+  /** Every verdict (metrics). */
+  onDecision?: (decision: FraudDecision) => void;
 }): FraudGuard {
   const { engine, store, alerts } = deps;
   let lastErrorLog = 0;
@@ -85,6 +87,7 @@ export function createFraudGuard(deps: {
       }
       if (decision === null) return;
       store.countDecision(decision.kind, decision.scopeId, decision.verdict);
+      deps.onDecision?.(decision);
       const alert = alertOf(decision);
       if (alert) alerts.raise(alert);
       if (decision.verdict === 'BLOCK') throw fraudBlocked();

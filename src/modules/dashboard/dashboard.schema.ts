@@ -1,4 +1,5 @@
 import { builder } from '../../schema/builder.js';
+import { everyInterval } from '../../realtime/stream.js';
 import { TallyEntryRef } from '../voting/voting.schema.js';
 import type { Dashboard } from './dashboard.service.js';
 
@@ -48,34 +49,3 @@ builder.subscriptionField('dashboardUpdated', (t) =>
     resolve: (dashboard) => dashboard,
   }),
 );
-
-/** Reads now, then every `ms`; return() stops the timer at once. */
-function everyInterval<T>(read: () => Promise<T>, ms: number): AsyncIterableIterator<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let wake: (() => void) | undefined;
-  let done = false;
-  let first = true;
-  const iterator: AsyncIterableIterator<T> = {
-    async next() {
-      if (!first) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          timer = setTimeout(resolve, ms);
-        });
-      }
-      first = false;
-      if (done) return { value: undefined, done: true };
-      return { value: await read(), done: false };
-    },
-    async return() {
-      done = true;
-      clearTimeout(timer);
-      wake?.();
-      return { value: undefined, done: true };
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
-}

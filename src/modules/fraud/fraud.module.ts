@@ -4,7 +4,7 @@
  * admins). FRAUD_DETECTION_ENABLED=false: no checks, the alerts service stays for reading.
  */
 import { createAccountAge, createdAtFromUsers } from '../../guards/fraud/account-age.js';
-import { createFraudEngine } from '../../guards/fraud/fraud.engine.js';
+import { createFraudEngine, type FraudDecision } from '../../guards/fraud/fraud.engine.js';
 import { createFraudGuard, fraudGuardDisabled } from '../../guards/fraud/fraud.guard.js';
 import type { FraudGuard } from '../../guards/guards.js';
 import type { Module, ModuleContext } from '../module.js';
@@ -16,7 +16,10 @@ export interface FraudModule extends Module<FraudService> {
   readonly guard: FraudGuard;
 }
 
-export function createFraudModule(ctx: ModuleContext, deps: { records: UserRecords }): FraudModule {
+export function createFraudModule(
+  ctx: ModuleContext,
+  deps: { records: UserRecords; onDecision?: (decision: FraudDecision) => void },
+): FraudModule {
   const { prisma, config, logger } = ctx;
   const store = ctx.stores.fraud;
   const onError = (message: string, details: Record<string, unknown>): void => logger.error(message, details);
@@ -31,6 +34,7 @@ export function createFraudModule(ctx: ModuleContext, deps: { records: UserRecor
         store,
         alerts,
         onError,
+        ...(deps.onDecision && { onDecision: deps.onDecision }),
       })
     : fraudGuardDisabled;
   return { service: alerts, guard, close: () => alerts.close() }; // alerts already raised are stored and published

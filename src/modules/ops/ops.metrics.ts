@@ -1,0 +1,382 @@
+/**
+ * The process's Prometheus series (prom-client), created once in app.ts and handed to the parts
+ * that report through small hooks (`OpsHooks`): services, guards and transports never import
+ * prom-client. Gauges of state that already exists elsewhere (connections, delivery stats, pools)
+ * are read when Prometheus scrapes (`collect`), not maintained on the hot path.
+ *
+ * Label values are bounded: root fields of the schema (never operation names or ids), the error
+ * catalogue's codes, rate rule names from config, fraud rules from fraud.rules.ts, transports.
+ * The contract's series (api-contract.graphql, "Operations") keep exactly their names and labels.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+
+export type TransportLabel = 'ws' | 'sse' | 'graphql-sse';
+export type OperationType = 'query' | 'mutation' | 'subscription';
+
+/** What the rest of the app reports; the no-op version (METRICS_ENABLED=false) costs nothing. */
+export interface OpsHooks {
+  /** One GraphQL operation finished (subscriptions: once set up or refused). `name`: its root field. */
+  operation(type: OperationType, name: string, code: string, seconds: number): void;
+  subscriptionStarted(field: string, transport: TransportLabel): void;
+  subscriptionEnded(field: string, transport: TransportLabel): void;
+  /** `count` results of `field` written to subscribers; `publishedAtMs`: when their event was published. */
+  delivered(field: string, publishedAtMs: number | undefined, count: number): void;
+  /** A snapshot replaced an older one a slow watcher had not been sent yet (backpressure). */
+  conflated(field: string, count: number): void;
+  /** An event subscription ended as a slow consumer (its queued events were dropped; it resumes). */
+  slowConsumer(field: string): void;
+  /** A subscription with a resume cursor: `outcome` = 'resumed' or the error code it failed with. */
+  resume(field: string, outcome: string): void;
+  /** A call refused by a rate rule; `struck`: a new strike (the start of a block), not a call during one. */
+  rateLimited(rule: string, struck: boolean): void;
+  /** A fraud check's verdict for an action of `kind`, with the rules that scored. */
+  fraudVerdict(kind: string, action: string, rules: readonly string[]): void;
+}
+
+export const noopHooks: OpsHooks = {
+  operation: () => undefined,
+  subscriptionStarted: () => undefined,
+  subscriptionEnded: () => undefined,
+  delivered: () => undefined,
+  conflated: () => undefined,
+  slowConsumer: () => undefined,
+  resume: () => undefined,
+  rateLimited: () => undefined,
+  fraudVerdict: () => undefined,
+};
+
+/** State read at scrape time; each source is optional (a single process without Redis has none). */
+export interface ScrapeSources {
+  connections(): Record<TransportLabel, number>;
+  /** Bytes written for clients and not taken yet, per transport (backpressure). */
+  bufferedBytes(): Record<TransportLabel, number>;
+  /** Results held for clients that are behind (delivery.ts and shared subscriptions). */
+  heldResults(): number;
+  /** Times a dependency's round trip, rejecting when it fails (bounded by the caller's timeout). */
+  probes: Record<string, () => Promise<void>>;
+  /** The pg pool, when DATABASE_URL is set. */
+  databasePool?: () => { total: number; idle: number; waiting: number; max: number };
+}
+
+export interface MetricTotals {
+  operations: number;
+  /** Operations that ended with an error code. */
+  errors: number;
+  /** castVote operations that succeeded. */
+  votes: number;
+  /** Subscription results written to subscribers. */
+  delivered: number;
+  /** Live subscriptions per transport. */
+  subscriptions: Record<TransportLabel, number>;
+  /** The delivery lag's 99th percentile since start (a bucket bound), null before any delivery. */
+  lagP99Seconds: number | null;
+}
+
+export interface Metrics extends OpsHooks {
+  readonly registry: Registry;
+  /** Prometheus text format, every series of this process. */
+  render(): Promise<string>;
+  readonly contentType: string;
+  /** Sources read at scrape time; set once the transports exist. */
+  attach(sources: ScrapeSources): void;
+  /** Counts since start, for the cluster view (ops.stats.ts). */
+  totals(): MetricTotals;
+}
+
+/** Seconds: delivery is expected in milliseconds, a stalled fan-out in seconds. */
+const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const PROBE_TIMEOUT_MS = 1_000;
+
+/**
+ * A histogram observed in batches: a fan-out writes one result to thousands of subscribers in one
+ * turn, and their lag is the same to the millisecond, so it is recorded once with its count
+ * (prom-client's Histogram takes one observation per call: 10,000 calls per event). Exposed in
+ * prom-client's format through the registry like any other metric.
+ */
+class BatchedHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly label: string,
+    private readonly buckets: readonly number[],
+  ) {}
+
+  observe(labelValue: string, value: number, count: number): void {
+    let entry = this.series.get(labelValue);
+    if (!entry) this.series.set(labelValue, (entry = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    let i = 0;
+    while (i < this.buckets.length && value > this.buckets[i]!) i += 1;
+    if (i < this.buckets.length) entry.counts[i]! += count;
+    entry.sum += value * count;
+    entry.count += count;
+  }
+
+  /** The upper bound of the bucket holding the q-quantile over every label value (null: no data). */
+  quantile(q: number): number | null {
+    const counts = new Array<number>(this.buckets.length).fill(0);
+    let total = 0;
+    for (const entry of this.series.values()) {
+      entry.counts.forEach((n, i) => (counts[i]! += n));
+      total += entry.count;
+    }
+    if (total === 0) return null;
+    let seen = 0;
+    for (let i = 0; i < counts.length; i += 1) {
+      seen += counts[i]!;
+      if (seen >= q * total) return this.buckets[i]!;
+    }
+    return Infinity;
+  }
+
+  get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const [labelValue, entry] of this.series) {
+      let cumulative = 0;
+      this.buckets.forEach((le, i) => {
+        cumulative += entry.counts[i]!;
+        values.push({ metricName: `${this.name}_bucket`, labels: { [this.label]: labelValue, le }, value: cumulative });
+      });
+      values.push({ metricName: `${this.name}_bucket`, labels: { [this.label]: labelValue, le: '+Inf' }, value: entry.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { [this.label]: labelValue }, value: entry.sum });
+      values.push({ metricName: `${this.name}_count`, labels: { [this.label]: labelValue }, value: entry.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+}
+
+const TRANSPORTS: readonly TransportLabel[] = ['ws', 'sse', 'graphql-sse'];
+
+async function timed(probe: () => Promise<void>): Promise<number> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), PROBE_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return (performance.now() - started) / 1000;
+}
+
+export function createMetrics(): Metrics {
+  // No instance label of our own: Prometheus labels each target (`instance`), and a per-start id
+  // would make new series at every restart.
+  const registry = new Registry();
+  // Event-loop lag, GC, heap, RSS, CPU, handles: prom-client's process metrics.
+  collectDefaultMetrics({ register: registry, prefix: 'ovation_' });
+  let sources: ScrapeSources | undefined;
+
+  const operations = new Counter({
+    name: 'ovation_graphql_operations_total',
+    help: 'GraphQL operations by type, root field and outcome (OK or the error code)',
+    labelNames: ['type', 'name', 'code'] as const,
+    registers: [registry],
+  });
+  const durations = new Histogram({
+    name: 'ovation_graphql_operation_duration_seconds',
+    help: 'GraphQL operation latency (parse to result; subscriptions: until set up) by type and root field',
+    labelNames: ['type', 'name'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const subscriptions = new Map<string, number>();
+  const subscriptionsByTransport: Record<TransportLabel, number> = { ws: 0, sse: 0, 'graphql-sse': 0 };
+  new Gauge({
+    name: 'ovation_subscriptions',
+    help: 'Live subscriptions per Subscription field',
+    labelNames: ['field'] as const,
+    registers: [registry],
+    collect() {
+      for (const [field, n] of subscriptions) this.set({ field }, n);
+    },
+  });
+  new Gauge({
+    name: 'ovation_connections',
+    help: 'Open client connections per streaming transport',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+    collect() {
+      const counts = sources?.connections();
+      for (const transport of TRANSPORTS) this.set({ transport }, counts?.[transport] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ovation_client_buffered_bytes',
+    help: 'Bytes written for clients that their connections have not taken yet, per transport',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+    collect() {
+      const bytes = sources?.bufferedBytes();
+      for (const transport of TRANSPORTS) this.set({ transport }, bytes?.[transport] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ovation_delivery_held_results',
+    help: 'Subscription results held for clients that are behind',
+    registers: [registry],
+    collect() {
+      this.set(sources?.heldResults() ?? 0);
+    },
+  });
+  const delivered = new Map<string, number>();
+  let deliveredTotal = 0;
+  new Counter({
+    name: 'ovation_events_delivered_total',
+    help: 'Subscription results written to subscribers, per Subscription field',
+    labelNames: ['field'] as const,
+    registers: [registry],
+    collect() {
+      // Counted in plain numbers on the fan-out path; published here.
+      this.reset();
+      for (const [field, n] of delivered) this.inc({ field }, n);
+    },
+  });
+  const lag = new BatchedHistogram('ovation_delivery_lag_seconds', 'From an event being published to its result being written to a subscriber', 'field', LAG_BUCKETS);
+  registry.registerMetric(lag as unknown as Metric);
+  const conflated = new Counter({
+    name: 'ovation_frames_conflated_total',
+    help: 'Snapshot results replaced by a newer one before a slow watcher was sent them, per field',
+    labelNames: ['field'] as const,
+    registers: [registry],
+  });
+  const slowConsumers = new Counter({
+    name: 'ovation_slow_consumers_total',
+    help: 'Event subscriptions ended as slow consumers (queued events dropped; the client resumes), per field',
+    labelNames: ['field'] as const,
+    registers: [registry],
+  });
+  const resumes = new Counter({
+    name: 'ovation_resume_requests_total',
+    help: 'Subscriptions started with a resume cursor (afterSeq or Last-Event-ID), by field and outcome (resumed, RESYNC_REQUIRED, other codes)',
+    labelNames: ['field', 'outcome'] as const,
+    registers: [registry],
+  });
+  const rateRejections = new Counter({
+    name: 'ovation_rate_limit_rejections_total',
+    help: 'Calls refused by a rate rule',
+    labelNames: ['rule'] as const,
+    registers: [registry],
+  });
+  const rateStrikes = new Counter({
+    name: 'ovation_rate_limit_strikes_total',
+    help: 'Rate-limit strikes (the first refusal of an episode, which starts a block), by rule',
+    labelNames: ['rule'] as const,
+    registers: [registry],
+  });
+  const fraudVerdicts = new Counter({
+    name: 'ovation_fraud_verdicts_total',
+    help: 'Fraud check verdicts by kind of action and action taken (ALLOW, FLAG, BLOCK)',
+    labelNames: ['kind', 'action'] as const,
+    registers: [registry],
+  });
+  const fraudRules = new Counter({
+    name: 'ovation_fraud_rule_hits_total',
+    help: 'Fraud rules that scored in a FLAG or BLOCK verdict, by rule and action',
+    labelNames: ['rule', 'action'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'ovation_dependency_up',
+    help: '1 when the dependency answered a round trip at scrape time (within 1 s), else 0',
+    labelNames: ['dependency'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [dependency, probe] of Object.entries(sources?.probes ?? {})) {
+        const seconds = await timed(probe).catch(() => undefined);
+        this.set({ dependency }, seconds === undefined ? 0 : 1);
+        if (seconds !== undefined) probeLatency.observe({ dependency }, seconds);
+      }
+    },
+  });
+  const probeLatency = new Histogram({
+    name: 'ovation_dependency_latency_seconds',
+    help: 'Round trip to the database (SELECT 1) and Redis (PING), measured at each scrape',
+    labelNames: ['dependency'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'ovation_database_pool_connections',
+    help: 'pg pool connections by state (total, idle, waiting = requests waiting for one, max)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const pool = sources?.databasePool?.();
+      if (!pool) return;
+      for (const state of ['total', 'idle', 'waiting', 'max'] as const) this.set({ state }, pool[state]);
+    },
+  });
+
+  let operationsTotal = 0;
+  let errorsTotal = 0;
+  let votesTotal = 0;
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    attach(next) {
+      sources = next;
+    },
+    totals: () => ({
+      operations: operationsTotal,
+      errors: errorsTotal,
+      votes: votesTotal,
+      delivered: deliveredTotal,
+      subscriptions: { ...subscriptionsByTransport },
+      lagP99Seconds: lag.quantile(0.99),
+    }),
+    operation(type, name, code, seconds) {
+      operations.inc({ type, name, code });
+      durations.observe({ type, name }, seconds);
+      operationsTotal += 1;
+      if (code !== 'OK') errorsTotal += 1;
+      else if (name === 'castVote') votesTotal += 1;
+    },
+    subscriptionStarted(field, transport) {
+      subscriptions.set(field, (subscriptions.get(field) ?? 0) + 1);
+      subscriptionsByTransport[transport] += 1;
+    },
+    subscriptionEnded(field, transport) {
+      subscriptions.set(field, (subscriptions.get(field) ?? 1) - 1);
+      subscriptionsByTransport[transport] -= 1;
+    },
+    delivered(field, publishedAtMs, count) {
+      if (count <= 0) return;
+      delivered.set(field, (delivered.get(field) ?? 0) + count);
+      deliveredTotal += count;
+      if (publishedAtMs !== undefined) lag.observe(field, Math.max(0, Date.now() - publishedAtMs) / 1000, count);
+    },
+    conflated(field, count) {
+      conflated.inc({ field }, count);
+    },
+    slowConsumer(field) {
+      slowConsumers.inc({ field });
+    },
+    resume(field, outcome) {
+      resumes.inc({ field, outcome });
+    },
+    rateLimited(rule, struck) {
+      rateRejections.inc({ rule });
+      if (struck) rateStrikes.inc({ rule });
+    },
+    fraudVerdict(kind, action, rules) {
+      fraudVerdicts.inc({ kind, action });
+      for (const rule of rules) fraudRules.inc({ rule, action });
+    },
+  };
+}
