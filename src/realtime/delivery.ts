@@ -16,7 +16,7 @@
  * nobody else waits for it. Shared subscriptions apply the same policies per subscriber
  * (shared-subscriptions.ts); this plugin covers every other operation.
  */
-import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { GraphQLError, getOperationAST, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, ErrorCode } from '../errors.js';
 import type { DeliveryPolicy } from '../schema/delivery-plugin.js';

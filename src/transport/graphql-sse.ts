@@ -16,27 +16,16 @@ import type { ServerResponse } from 'node:http';
 import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, badInput, ErrorCode } from '../errors.js';
-import type { GraphqlSseRelay, GraphqlSseStore } from './graphql-sse.store.js';
-import type { SseChannels } from './sse.js';
-import { createGraphqlSseHandler, type GraphQLParams, type OperationExtras, type Prepared, type Refusal } from './graphql-sse-protocol.js';
+import { createGraphqlSseHandler, type GraphqlSseDeps, type GraphQLParams, type OperationExtras, type Prepared, type Refusal } from './graphql-sse-protocol.js';
 
-type MaskError = (error: unknown, message: string) => Error;
 
 const STATUS: Partial<Record<string, number>> = { [ErrorCode.UNAUTHENTICATED]: 401, [ErrorCode.FORBIDDEN]: 403 };
 
-export function useGraphQLSSE(options: {
+export function useGraphQLSSE(
+  options: Pick<GraphqlSseDeps, 'maskError' | 'maxOperationsPerStream' | 'clientBufferBytes' | 'channels' | 'store' | 'relay' | 'instanceId' | 'onError'> & {
   endpoint?: string;
-  maskError: MaskError;
-  maxOperationsPerStream: number;
-  clientBufferBytes: number;
-  channels: SseChannels;
-  /** Reservations and where each stream is held: memory, or Redis with a relay between instances (app.ts). */
-  store: GraphqlSseStore;
-  relay?: GraphqlSseRelay;
-  instanceId: string;
   /** The client's IP for a request as the context would compute it (trusting the proxy or not). */
   clientIp(request: Request, serverContext: Record<string, unknown> | undefined): string;
-  onError?(message: string, details: Record<string, unknown>): void;
 }): Plugin {
   const { endpoint = '/graphql/stream', maskError } = options;
   const mask = (errors: readonly unknown[]): GraphQLError[] => errors.map((e) => maskError(e, 'Unexpected error.') as GraphQLError);

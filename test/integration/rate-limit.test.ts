@@ -260,7 +260,9 @@ describe('Redis store', () => {
 
   it('escalates: each new episode blocks twice as long, capped; blocked calls add no strike', async () => {
     const store = createRedisRateLimitStore({ redis: redis(), instanceId: 'esc' });
-    const limit = { windowMs: 100, max: 2 };
+    // The window (250 ms) is shorter than the first block (300 ms), so each episode starts with a fresh window;
+    // three calls in 250 ms hold even on a loaded machine.
+    const limit = { windowMs: 250, max: 2 };
     const escalation: Escalation = { blockBaseMs: 300, blockMaxMs: 1_200, strikeTtlMs: 60_000 };
     const blocks: number[] = [];
     for (let episode = 1; episode <= 4; episode += 1) {

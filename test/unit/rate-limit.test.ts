@@ -53,6 +53,7 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       typing: { window: '1m', max: 60 },
       presence: { window: '1m', max: 30 },
       polls: { window: '1m', max: 600 },
+      queries: { window: '1m', max: 1200 },
       pledges: { window: '1m', max: 30 },
       subscriptions: { window: '1m', max: 60, burst: 200 },
       mutations: { window: '1m', max: 120 },

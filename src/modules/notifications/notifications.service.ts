@@ -74,16 +74,9 @@ export interface NotificationsServiceDeps {
 
 type Tx = Prisma.TransactionClient;
 
-interface NotificationRow {
-  id: string;
-  userId: string;
-  type: string;
-  title: string;
-  body: string | null;
-  priority: NotificationPriority;
-  data: unknown;
+/** A stored notification: the view's fields with Dates, and its dedupKey. */
+interface NotificationRow extends Omit<NotificationView, 'createdAt' | 'readAt' | 'expiresAt'> {
   dedupKey: string | null;
-  seq: number;
   createdAt: Date;
   readAt: Date | null;
   expiresAt: Date | null;

@@ -9,30 +9,24 @@
  * Payloads cross Redis as JSON: plain objects, times as ISO strings.
  */
 import type { Prisma } from '../../generated/prisma/client.js';
-import type { OfferStatus, OfferType } from '../../generated/prisma/enums.js';
+import type { OfferStatus } from '../../generated/prisma/enums.js';
 import type { EventBus } from '../../realtime/event-bus.js';
 import { appendToLog } from '../../realtime/event-log.js';
 import { nextSeq } from '../../realtime/sequence.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
 
+import type { OfferTerms } from './offers.rules.js';
 import { userView, type UserView } from '../users/users.service.js';
 export type { UserView };
 
 /** An offer as the API shows it, the same shape in query results and in events. */
-export interface OfferView {
+export interface OfferView extends Omit<OfferTerms, 'expiresInSeconds'> {
   id: string;
   sessionId: string;
   submissionId: string;
   judge: UserView;
   /** The judge, or the submission's founder for a counter-offer. */
   author: UserView;
-  type: OfferType;
-  amount: number;
-  equityPercentage: number | null;
-  interestRatePercent: number | null;
-  termMonths: number | null;
-  royaltyPercent: number | null;
-  conditions: string[];
   /** As stored; readers apply effectiveStatus (PENDING past expiresAt reads EXPIRED). */
   status: OfferStatus;
   counterOfId: string | null;
