@@ -36,6 +36,8 @@ export function useGraphQLSSE(options: {
   instanceId: string;
   /** The client's IP for a request as the context would compute it (trusting the proxy or not). */
   clientIp(request: Request, serverContext: Record<string, unknown> | undefined): string;
+  /** A stream request's token (graphql-sse-protocol.ts, "Tokens"): the same authenticator as every operation's. */
+  authenticate(request: Request): Promise<{ expiresAt?: number | undefined } | null>;
   onError?(message: string, details: Record<string, unknown>): void;
 }): Plugin {
   const { endpoint = '/graphql/stream', maskError } = options;
@@ -67,6 +69,7 @@ export function useGraphQLSSE(options: {
         relay: options.relay,
         instanceId: options.instanceId,
         clientIp: (request) => options.clientIp(request, serverContexts.get(request)),
+        authenticate: options.authenticate,
         onError: options.onError,
         Response: yoga.fetchAPI.Response,
         Request: yoga.fetchAPI.Request,
