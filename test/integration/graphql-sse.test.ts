@@ -387,7 +387,9 @@ describe.each(backends)('graphql-sse protocol on $name', (backend) => {
     );
     await Promise.all([...['long', 'anonymous'].map((id) => a.reader.waitFor(isNextFor(id))), ...['short', 'other'].map((id) => b.reader.waitFor(isNextFor(id))), c.waitFor((f) => f.event === 'next')]);
 
-    const endedAt = (ending: Promise<unknown>) => ending.then(() => Date.now());
+    // When each ended; a stream still open 5 s after exp fails the test.
+    const endedAt = (ending: Promise<unknown>) =>
+      Promise.race([ending.then(() => Date.now()), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still open 5 s after exp')), exp * 1000 + 5_000 - Date.now()).unref())]);
     const [aEnded, bShortEnded, cEnded] = await Promise.all([endedAt(a.reader.ended), endedAt(b.reader.waitFor(isCompleteFor('short'))), endedAt(c.ended)]);
     for (const at of [aEnded, bShortEnded, cEnded]) {
       expect(at).toBeGreaterThanOrEqual(exp * 1000 - 50);
