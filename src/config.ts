@@ -39,6 +39,12 @@ export interface Config {
   jwtAudience: string | undefined;
   /** JWT_CLOCK_TOLERANCE_SECONDS [5]: clock skew allowed on `exp`/`nbf` when a token is presented. */
   jwtClockToleranceSeconds: number;
+  /**
+   * JWT_REQUIRE_EXP [true]: tokens without `exp` are refused (UNAUTHENTICATED). `false` accepts
+   * them, for development only: such a token never expires, so its connections are never closed
+   * for expiry. NODE_ENV=production refuses `false`.
+   */
+  jwtRequireExp: boolean;
   /** TRUST_PROXY [false]: believe X-Forwarded-For for the client IP. */
   trustProxy: boolean;
   rateLimit: {
@@ -266,6 +272,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (weakness) {
     throw new ConfigError('JWT_SECRET', `${weakness}: with NODE_ENV=production set a random one (e.g. openssl rand -base64 48)`);
   }
+  // The same default everywhere: NODE_ENV is `development` when unset, so a default tied to it
+  // would accept tokens that never expire on any server started without NODE_ENV.
+  const jwtRequireExp = bool(env, 'JWT_REQUIRE_EXP', true);
+  if (!jwtRequireExp && nodeEnv === 'production') {
+    throw new ConfigError('JWT_REQUIRE_EXP', 'must not be false with NODE_ENV=production: a token without exp never expires (issue tokens with exp)');
+  }
   const fraudAlertThreshold = int(env, 'FRAUD_ALERT_THRESHOLD', 70, { max: 100 });
   const fraudBlockThreshold = int(env, 'FRAUD_BLOCK_THRESHOLD', 80, { max: 100 });
   if (fraudAlertThreshold > fraudBlockThreshold) {
@@ -294,6 +306,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwtIssuer: str(env, 'JWT_ISSUER'),
     jwtAudience: str(env, 'JWT_AUDIENCE'),
     jwtClockToleranceSeconds: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 5, { max: 3600 }),
+    jwtRequireExp,
     trustProxy: bool(env, 'TRUST_PROXY', false),
     rateLimit: {
       votesPerMinute: int(env, 'RATE_LIMIT_VOTES_PER_MINUTE', 10, { min: 1 }),

@@ -7,7 +7,9 @@
  *   refetches the set (at most once per JWKS_COOLDOWN_MS).
  * The header's `alg` chooses the key source and must match it: `none`, HS256 with a JWKS key or
  * RS256 without JWKS are refused. `exp`/`nbf` are checked with JWT_CLOCK_TOLERANCE_SECONDS of skew,
- * `iss`/`aud` when JWT_ISSUER/JWT_AUDIENCE are set. A missing token means an anonymous viewer; a
+ * `iss`/`aud` when JWT_ISSUER/JWT_AUDIENCE are set. A token without `exp` is refused unless
+ * JWT_REQUIRE_EXP=false (development only): every connection ends at its token's `exp`, and a
+ * token without one would keep a socket or stream open forever. A missing token means an anonymous viewer; a
  * present but invalid one is rejected (never silently downgraded). A valid token then passes
  * `admit` (access.ts): revoked tokens and disabled users are refused, and a role an ADMIN set
  * replaces the token's.
@@ -138,12 +140,15 @@ export interface AuthenticatorOptions extends TokenIssuer {
   jwks?: JWTVerifyGetKey | undefined;
   /** JWT_CLOCK_TOLERANCE_SECONDS [5]. */
   clockToleranceSeconds?: number;
+  /** JWT_REQUIRE_EXP [true]: refuse tokens without `exp`. */
+  requireExp?: boolean;
   /** Revocation and server-side roles (access.ts); the token's viewer as is when absent. */
   admit?: (viewer: Viewer) => Promise<Viewer>;
 }
 
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
   const { secret, jwks, admit } = options;
+  const requireExp = options.requireExp ?? true;
   const checks: JWTVerifyOptions = {
     clockTolerance: options.clockToleranceSeconds ?? 5,
     ...(options.issuer !== undefined && { issuer: options.issuer }),
@@ -196,10 +201,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       const token = bearerToken(authorization);
       if (token === undefined) return null;
       const viewer = viewerOf(await verify(token));
+      if (requireExp && viewer.expiresAt === undefined) throw unauthenticated(NO_EXP);
       return admit ? admit(viewer) : viewer;
     },
   };
 }
+
+const NO_EXP = 'token has no exp claim; tokens must expire (JWT_REQUIRE_EXP=false accepts them, for development only)';
 
 function verificationError(error: unknown): Error {
   if (error instanceof JwksUnavailableError) return error;

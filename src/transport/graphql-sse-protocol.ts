@@ -20,6 +20,12 @@
  * 415), answered before any stream starts. A `:` comment every 12 s keeps streams alive. When a
  * stream's response closes, its reservation and every operation on it end.
  *
+ * Tokens. Each operation is authenticated by its own request's `Authorization` (and ends at that
+ * token's expiry, guards/streams.ts). A stream request may carry one too (graphql-sse's client
+ * sends its headers on every request): a bad one is refused (401) before the stream starts, and a
+ * stream opened with a token does not outlive it: at its `exp` every operation still in flight
+ * gets a final UNAUTHENTICATED "token expired" result and `complete`, then the response ends.
+ *
  * Resume. Each `next` carries an `id:` that a client sends back as `Last-Event-ID` when it
  * reconnects (a browser's EventSource does it by itself):
  * - distinct mode: the event's seq (cursors.ts), exactly as Yoga's SSE on /graphql writes it;
@@ -34,7 +40,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ExecutionResult, GraphQLError } from 'graphql';
-import { AppError, badInput, conflict, ErrorCode } from '../errors.js';
+import { AppError, badInput, conflict, ErrorCode, unauthenticated } from '../errors.js';
+import { runAt } from '../guards/streams.js';
 import { tooManyOperations } from '../guards/subscription-limits.js';
 import { seqOf } from '../realtime/cursors.js';
 import type { DirectSink } from '../realtime/shared-subscriptions.js';
@@ -76,6 +83,11 @@ export interface Prepared {
 
 export interface GraphqlSseDeps {
   prepare(request: Request, params: GraphQLParams, extras: OperationExtras): Promise<Prepared | Refusal>;
+  /**
+   * A stream request's own token: null without one, its `exp` (epoch seconds) when it has one;
+   * throws an AppError (UNAUTHENTICATED) for a bad, expired or revoked one.
+   */
+  authenticate(request: Request): Promise<{ expiresAt?: number | undefined } | null>;
   maskError: (error: unknown, message: string) => Error;
   maxOperationsPerStream: number;
   /** SUBSCRIPTION_CLIENT_BUFFER_BYTES: unsent bytes above which a stream's results wait (delivery.ts). */
@@ -256,6 +268,24 @@ class EventStream {
     for (const operation of this.operations.values()) release(operation);
     this.operations.clear();
     this.channel?.body.destroy();
+  }
+
+  /**
+   * Ends the stream from the server's side, so that the client reads why: every operation in
+   * flight gets `result` and `complete`, then the response ends (after what is buffered, unlike
+   * close(), which cuts it).
+   */
+  end(result: ExecutionResult): void {
+    if (this.closed) return;
+    const json = Buffer.from(clientJson(result));
+    for (const operation of [...this.operations.values()]) {
+      this.channel.write(this.next(operation, json, undefined));
+      this.finish(operation);
+      release(operation);
+    }
+    this.closed = true;
+    this.onClosed();
+    this.channel.body.end();
   }
 
   private async pump(operation: Operation, iterator: AsyncIterator<ExecutionResult>): Promise<void> {
@@ -489,17 +519,32 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
       if (error instanceof AppError) return fail(400, error);
       throw error;
     }
+    // Before the reservation is taken: a refused stream leaves it to a retry with a good token.
+    let streamToken: { expiresAt?: number | undefined } | null;
+    try {
+      streamToken = await deps.authenticate(request);
+    } catch (error) {
+      if (error instanceof AppError) return fail(401, error);
+      throw error;
+    }
     // Other instances forward this stream's requests here from the moment the store names us.
     await relay?.ready;
     const connected = await store.connect(token, deps.instanceId);
     if (connected === 'unknown') return notFound();
     if (connected === 'open') return fail(409, conflict('Stream already open'));
+    let cancelExpiry = (): void => undefined;
     const stream: EventStream = new EventStream(deps, () => {
+      cancelExpiry();
       if (streams.get(token) === stream) streams.delete(token);
       store.release(token).catch(report('graphql-sse: releasing a stream failed'));
     });
     streams.set(token, stream);
     const response = stream.open(seeds, res);
+    const expiresAt = streamToken?.expiresAt;
+    if (expiresAt !== undefined) {
+      const expired = deps.maskError(unauthenticated('token expired'), 'Unexpected error.') as GraphQLError;
+      cancelExpiry = runAt(expiresAt * 1000, () => stream.end({ errors: [expired] }));
+    }
     // Operations posted before the stream opened take their ids now (a repeat is a 409), then run
     // in the order they were posted, as if posted now (a refusal is their result, then complete).
     const queued = connected.pending.flatMap((pending) => {

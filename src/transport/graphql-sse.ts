@@ -26,6 +26,8 @@ export function useGraphQLSSE(
   endpoint?: string;
   /** The client's IP for a request as the context would compute it (trusting the proxy or not). */
   clientIp(request: Request, serverContext: Record<string, unknown> | undefined): string;
+  /** A stream request's token (graphql-sse-protocol.ts, "Tokens"): the same authenticator as every operation's. */
+  authenticate(request: Request): Promise<{ expiresAt?: number | undefined } | null>;
 }): Plugin {
   const { endpoint = '/graphql/stream', maskError } = options;
   const mask = (errors: readonly unknown[]): GraphQLError[] => errors.map((e) => maskError(e, 'Unexpected error.') as GraphQLError);
@@ -56,6 +58,7 @@ export function useGraphQLSSE(
         relay: options.relay,
         instanceId: options.instanceId,
         clientIp: (request) => options.clientIp(request, serverContexts.get(request)),
+        authenticate: options.authenticate,
         onError: options.onError,
         Response: yoga.fetchAPI.Response,
         Request: yoga.fetchAPI.Request,

@@ -146,6 +146,7 @@ export function createYogaServer(deps: {
         clientIp: (request, serverContext) =>
           clientIpOf((serverContext as Partial<ServerContext> | undefined)?.req?.socket?.remoteAddress, request.headers.get('x-forwarded-for'), deps.trustProxy),
         onError: (message, details) => logger.error(message, details),
+        authenticate: (request) => authenticator.authenticate(request.headers.get('authorization')),
       }),
       useSseTransport({ endpoint: GRAPHQL_PATH, clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576, channels: deps.sseChannels }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
       useReady({ endpoint: '/ready', check: deps.readiness }),

@@ -2,7 +2,8 @@
  * Authentication through the running app: RS256/ES256 tokens from a local JWKS server (with key
  * rotation), wallet sign-in with real ed25519 keys (replay, concurrency, bad input), and
  * revocation (role change, disable) that refuses old tokens and ends open graphql-ws connections
- * (4403) and SSE streams (final UNAUTHENTICATED), also across two instances on PostgreSQL + Redis.
+ * (4403) and SSE streams (final UNAUTHENTICATED), also across two instances on PostgreSQL + Redis;
+ * tokens without exp, refused on every transport unless JWT_REQUIRE_EXP=false.
  */
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -27,6 +28,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
 import { TEST_JWT_SECRET, codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { rawSocket } from '../support/raw-ws.js';
 
 type Gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) => ReturnType<typeof execute<R, V>>;
 const gqlOn = (t: TestApp): Gql => (doc, variables, token) => execute(fetch, t.graphqlUrl, doc, variables, token);
@@ -317,5 +319,71 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
     } finally {
       if (other !== t) await other.stop();
     }
+  });
+});
+
+// ----------------------------------------------------------------------------- tokens without exp
+
+describe('tokens without exp', () => {
+  const NO_EXP = 'token has no exp claim; tokens must expire (JWT_REQUIRE_EXP=false accepts them, for development only)';
+  let strict: TestApp;
+  let relaxed: TestApp;
+
+  /** A token that never expires, as an identity provider that sets no `exp` would sign it. */
+  const forever = (sub: string) =>
+    new SignJWT({ role: 'AUDIENCE', name: sub }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  const connectionInit = (t: TestApp, token: string) => {
+    const ws = rawSocket(t.wsUrl);
+    ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+    return ws;
+  };
+  const graphqlSseStream = async (t: TestApp, token: string) => {
+    const reservation = await (await fetch(`${t.url}/graphql/stream`, { method: 'PUT' })).text();
+    const abort = new AbortController();
+    const response = await fetch(`${t.url}/graphql/stream`, {
+      headers: { accept: 'text/event-stream', 'x-graphql-event-stream-token': reservation, authorization: `Bearer ${token}` },
+      signal: abort.signal,
+    });
+    return { response, close: () => abort.abort() };
+  };
+
+  beforeAll(async () => {
+    [strict, relaxed] = await Promise.all([startTestApp(), startTestApp({ JWT_REQUIRE_EXP: 'false' })]);
+  });
+  afterAll(async () => {
+    await Promise.all([strict?.stop(), relaxed?.stop()]);
+  });
+
+  it('are refused with UNAUTHENTICATED on every transport by default', async () => {
+    const token = await forever('no-exp');
+    const http = await gqlOn(strict)(WhoAmIDocument, {}, token);
+    expect(codesOf(http)).toEqual(['UNAUTHENTICATED']);
+    expect(messageOf(http)).toBe(NO_EXP);
+
+    const sse = await fetch(strict.graphqlUrl, {
+      method: 'POST',
+      headers: { accept: 'text/event-stream', 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'subscription { notificationAdded { id } }' }),
+    });
+    const sseText = await sse.text();
+    expect(sseText).toContain(NO_EXP);
+    expect(sseText).toContain('"code":"UNAUTHENTICATED"');
+
+    expect(await connectionInit(strict, token).closed).toEqual({ code: 4403, reason: NO_EXP });
+
+    const stream = await graphqlSseStream(strict, token);
+    expect(stream.response.status).toBe(401);
+    expect(((await stream.response.json()) as { errors: { message: string }[] }).errors[0]!.message).toBe(NO_EXP);
+  });
+
+  it('JWT_REQUIRE_EXP=false accepts them (development): a viewer that never expires', async () => {
+    const token = await forever('no-exp-dev');
+    expect(dataOf(await gqlOn(relaxed)(WhoAmIDocument, {}, token)).me).toMatchObject({ id: 'no-exp-dev' });
+    const ws = connectionInit(relaxed, token);
+    expect(await ws.next((m) => m.type === 'connection_ack')).toMatchObject({ type: 'connection_ack' });
+    ws.close();
+    const stream = await graphqlSseStream(relaxed, token);
+    expect(stream.response.status).toBe(200);
+    stream.close();
   });
 });

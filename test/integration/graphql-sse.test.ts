@@ -25,6 +25,7 @@ import { readSse, type SseFrame, type SseReader } from '../support/sse-frames.js
 const TOKEN_HEADER = 'x-graphql-event-stream-token';
 let serial = 0;
 const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(serial += 1)}`;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /** A reservation (PUT): its token. */
 async function reserve(t: TestApp): Promise<string> {
@@ -345,6 +346,70 @@ describe.each(backends)('graphql-sse protocol on $name', (backend) => {
     const { errors } = JSON.parse(text) as { errors: { extensions: Record<string, unknown> }[] };
     expect(errors[0]!.extensions).toMatchObject({ code, retryable: false });
     expect(text).not.toMatch(/"http"|stack| {4}at /);
+  });
+
+  it('a stream request with a bad or expired token is refused (401) before it starts; its reservation stays for a retry', async () => {
+    const token = await reserve(t);
+    for (const bad of ['Bearer not-a-jwt', `Bearer ${await tokenFor({ sub: unique('late') }, nowSeconds() - 60)}`]) {
+      const refused = await fetch(`${t.url}/graphql/stream`, { headers: { accept: 'text/event-stream', [TOKEN_HEADER]: token, authorization: bad } });
+      expect(refused.status).toBe(401);
+      expect((await errorBody(refused)).errors[0]!.extensions).toMatchObject({ code: 'UNAUTHENTICATED', retryable: false });
+    }
+    const stream = await openStream(t, token, { authorization: `Bearer ${admin}` });
+    expect(stream.response.status).toBe(200);
+    stream.close();
+  });
+
+  it('tokens end what they opened at their exp: a stream’s token the stream (each operation: UNAUTHENTICATED, complete), an operation’s token that operation, a distinct stream’s token that stream', async () => {
+    const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+    // Far enough ahead that a loaded machine has subscribed before the tokens expire.
+    const exp = nowSeconds() + 3;
+    const short = async () => `Bearer ${await tokenFor({ sub: unique('expiring') }, exp)}`;
+    const expired = { errors: [{ message: 'token expired', extensions: { code: 'UNAUTHENTICATED', retryable: false } }] };
+    const lastOf = (frames: SseFrame[], id: string) => frames.filter((f) => isNextFor(id)(f) || isCompleteFor(id)(f)).slice(-2);
+
+    // A: the stream's own token expires; its operations carry a longer one, or none.
+    const a = await openStream(t, await reserve(t), { authorization: await short() });
+    expect(a.response.status).toBe(200);
+    expect((await postOperation(t, a.token, 'long', TALLY, { id: competitionId }, { authorization: `Bearer ${admin}` })).status).toBe(202);
+    expect((await postOperation(t, a.token, 'anonymous', TALLY, { id: competitionId })).status).toBe(202);
+    // B: a stream without a token; one operation's own token expires, the other operation has none.
+    const b = await openStream(t, await reserve(t));
+    expect((await postOperation(t, b.token, 'short', TALLY, { id: competitionId }, { authorization: await short() })).status).toBe(202);
+    expect((await postOperation(t, b.token, 'other', TALLY, { id: competitionId })).status).toBe(202);
+    // C: distinct-connection mode.
+    const abort = new AbortController();
+    const c = readSse(
+      await fetch(`${t.url}/graphql/stream?query=${encodeURIComponent(TALLY)}&variables=${encodeURIComponent(JSON.stringify({ id: competitionId }))}`, {
+        headers: { accept: 'text/event-stream', authorization: await short() },
+        signal: abort.signal,
+      }),
+    );
+    await Promise.all([...['long', 'anonymous'].map((id) => a.reader.waitFor(isNextFor(id))), ...['short', 'other'].map((id) => b.reader.waitFor(isNextFor(id))), c.waitFor((f) => f.event === 'next')]);
+
+    // When each ended; a stream still open 5 s after exp fails the test.
+    const endedAt = (ending: Promise<unknown>) =>
+      Promise.race([ending.then(() => Date.now()), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still open 5 s after exp')), exp * 1000 + 5_000 - Date.now()).unref())]);
+    const [aEnded, bShortEnded, cEnded] = await Promise.all([endedAt(a.reader.ended), endedAt(b.reader.waitFor(isCompleteFor('short'))), endedAt(c.ended)]);
+    for (const at of [aEnded, bShortEnded, cEnded]) {
+      expect(at).toBeGreaterThanOrEqual(exp * 1000 - 50);
+      expect(at).toBeLessThan(exp * 1000 + 1500);
+    }
+    for (const [frames, id] of [[a.reader.frames, 'long'], [a.reader.frames, 'anonymous'], [b.reader.frames, 'short']] as const) {
+      const [last, complete] = lastOf(frames, id);
+      expect(payloadOf(last!).payload).toMatchObject(expired);
+      expect(isCompleteFor(id)(complete!)).toBe(true);
+    }
+    expect(c.nexts().at(-1)?.data).toMatchObject(expired);
+    expect(c.frames.at(-1)?.event).toBe('complete');
+    // A's reservation ended with it; B and its other operation go on.
+    expect(await probe(t, a.token)).toBe(404);
+    expect(b.reader.frames.some(isCompleteFor('other'))).toBe(false);
+    expect((await postOperation(t, b.token, 'q', '{ __typename }')).status).toBe(202);
+    await b.reader.waitFor(isCompleteFor('q'));
+    b.close();
+    abort.abort();
+    await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
   });
 
   it('answers 409 for a second stream on one reservation and for an operation id in flight; PUT always makes a new token', async () => {

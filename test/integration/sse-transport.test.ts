@@ -1,7 +1,8 @@
 /**
  * Yoga's distinct-connection SSE as src/transport/sse.ts writes it: the exact wire format for
  * shared (direct) and unshared results (each `next` with its event's seq as `id:`), a single
- * result answered as next + complete, and the shared stream released when the client goes away.
+ * result answered as next + complete, the shared stream released when the client goes away, and
+ * a stream ended at its token’s exp.
  * graphql-sse's /graphql/stream: test/integration/graphql-sse.test.ts.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -108,5 +109,25 @@ it('releases the subscriptions of clients that hang up right after asking', asyn
     req.on('error', () => undefined);
     req.end(JSON.stringify({ query: TALLY, variables: { id: competitionId } }), () => req.destroy());
   }
+  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+});
+
+it('ends a stream at its token’s exp with a final UNAUTHENTICATED "token expired" and complete, releasing the subscription', async () => {
+  const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+  // Far enough ahead that a loaded machine has subscribed before the token expires.
+  const exp = Math.floor(Date.now() / 1000) + 3;
+  const response = await fetch(t.graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${await tokenFor({ sub: 'sse-expiring' }, exp)}` },
+    body: JSON.stringify({ query: TALLY, variables: { id: competitionId } }),
+    // A stream still open 5 s after exp fails the test.
+    signal: AbortSignal.timeout(exp * 1000 + 5_000 - Date.now()),
+  });
+  const text = await response.text();
+  const endedAt = Date.now();
+  expect(endedAt).toBeGreaterThanOrEqual(exp * 1000 - 50);
+  expect(endedAt).toBeLessThan(exp * 1000 + 1500);
+  expect(events(text)[0]!.data.tallyUpdated.totalVotes).toBe(0);
+  expect(text).toMatch(/event: next\ndata: \{"errors":\[\{"message":"token expired","extensions":\{"code":"UNAUTHENTICATED","retryable":false\}\}\]\}\n\nevent: complete\ndata:\n\n$/);
   await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
 });

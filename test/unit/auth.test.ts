@@ -33,6 +33,7 @@ const SECRET = new TextEncoder().encode('unit-secret-unit-secret-unit-secret-012
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'ovation';
 const now = () => Math.floor(Date.now() / 1000);
+const NO_EXP = 'token has no exp claim; tokens must expire (JWT_REQUIRE_EXP=false accepts them, for development only)';
 
 /** The reason an authentication failed (its message), or the viewer it produced. */
 async function outcome(promise: Promise<Viewer | null>): Promise<string | Viewer | null> {
@@ -69,6 +70,7 @@ describe('HS256 claims', () => {
     ['unknown role', () => token({ role: 'ROOT' }, ok), 'UNAUTHENTICATED: token claim role must be one of AUDIENCE, FOUNDER, JUDGE, ADMIN'],
     ['name too long', () => token({ name: 'n'.repeat(201) }, ok), 'UNAUTHENTICATED: token claim name must be a string of at most 200 characters'],
     ['not a JWT', () => Promise.resolve('not.a.jwt'), 'UNAUTHENTICATED: invalid token'],
+    ['no exp', () => token({}, (j) => j.setSubject('alice').setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt()), `UNAUTHENTICATED: ${NO_EXP}`],
   ])('%s', async (_name, make, expected) => {
     const result = await outcome(auth.authenticate(`Bearer ${await make()}`));
     if (typeof expected === 'string') expect(result).toBe(expected);
@@ -88,6 +90,16 @@ describe('HS256 claims', () => {
     const viewer = await auth.authenticate(`Bearer ${await token({}, ok)}`);
     expect(viewer?.issuedAt).toBeGreaterThan(now() - 5);
     expect(viewer!.expiresAt! - viewer!.issuedAt!).toBe(3600);
+  });
+
+  it('JWT_REQUIRE_EXP=false accepts a token without exp, as a viewer that never expires', async () => {
+    const relaxed = createAuthenticator({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE, requireExp: false });
+    const forever = await token({}, (j) => j.setSubject('alice').setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt());
+    const viewer = await relaxed.authenticate(`Bearer ${forever}`);
+    expect(viewer).toMatchObject({ id: 'alice' });
+    expect(viewer?.expiresAt).toBeUndefined();
+    // Relaxed is not lax: an exp that is present is still checked.
+    expect(await outcome(relaxed.authenticate(`Bearer ${await token({}, (j) => ok(j).setExpirationTime(now() - 10))}`))).toBe('UNAUTHENTICATED: token expired');
   });
 
   it('without JWT_ISSUER/JWT_AUDIENCE, iss and aud are not required', async () => {
@@ -228,6 +240,13 @@ describe('RS256/ES256 through JWKS', () => {
     const result = await outcome(auth.authenticate(`Bearer ${await signed(alg.slice(0, 5), kid, key())}`));
     if (typeof expected === 'string') expect(result).toBe(expected);
     else expect(result).toMatchObject(expected);
+  });
+
+  it('refuses an IdP token without exp like an HS256 one', async () => {
+    const auth = createAuthenticator({ secret: SECRET, jwks });
+    const forever = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' }).setSubject('idp-user').setIssuedAt().sign(rsa.privateKey);
+    expect(await outcome(auth.authenticate(`Bearer ${forever}`))).toBe(`UNAUTHENTICATED: ${NO_EXP}`);
+    expect(await createAuthenticator({ secret: SECRET, jwks, requireExp: false }).authenticate(`Bearer ${forever}`)).toMatchObject({ id: 'idp-user' });
   });
 
   it('refuses RS256 when no JWKS is configured', async () => {
@@ -445,8 +464,23 @@ describe('streamUntil', () => {
 });
 
 describe('auth configuration', () => {
-  it('defaults: no issuer/audience checks, 5 s tolerance, 30 s JWKS cooldown', () => {
-    expect(loadConfig({})).toMatchObject({ jwtIssuer: undefined, jwtAudience: undefined, jwtClockToleranceSeconds: 5, jwksCooldownMs: 30_000, jwksUrl: undefined });
+  it('defaults: no issuer/audience checks, 5 s tolerance, 30 s JWKS cooldown, exp required', () => {
+    expect(loadConfig({})).toMatchObject({ jwtIssuer: undefined, jwtAudience: undefined, jwtClockToleranceSeconds: 5, jwksCooldownMs: 30_000, jwksUrl: undefined, jwtRequireExp: true });
+  });
+
+  it.each([
+    [{}, true],
+    [{ NODE_ENV: 'production' }, true],
+    [{ JWT_REQUIRE_EXP: 'false' }, false], // NODE_ENV unset: development
+    [{ NODE_ENV: 'development', JWT_REQUIRE_EXP: 'false' }, false],
+    [{ NODE_ENV: 'test', JWT_REQUIRE_EXP: 'false' }, false],
+    [{ NODE_ENV: 'production', JWT_REQUIRE_EXP: 'true' }, true],
+  ])('JWT_REQUIRE_EXP with %o reads as %s', (env, expected) => {
+    expect(loadConfig(env).jwtRequireExp).toBe(expected);
+  });
+
+  it('refuses JWT_REQUIRE_EXP=false with NODE_ENV=production, naming the variable', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_REQUIRE_EXP: 'false' })).toThrow(/^Invalid configuration: JWT_REQUIRE_EXP must not be false with NODE_ENV=production/);
   });
 
   it('reads JWT_ISSUER, JWT_AUDIENCE, JWT_CLOCK_TOLERANCE_SECONDS, JWKS_URL, JWKS_COOLDOWN_MS', () => {
@@ -459,6 +493,7 @@ describe('auth configuration', () => {
     ['JWT_CLOCK_TOLERANCE_SECONDS', '-1'],
     ['JWT_CLOCK_TOLERANCE_SECONDS', '5s'],
     ['JWKS_URL', 'ftp://idp.test/jwks'],
+    ['JWT_REQUIRE_EXP', 'sometimes'],
   ])('refuses %s=%s', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(name);
   });

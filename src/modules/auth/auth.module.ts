@@ -25,6 +25,7 @@ export async function createAuthModule(ctx: ModuleContext, deps: { records: User
     // Cached; an unknown kid refetches (once per cooldown); a fetch gives up after the timeout.
     jwks: config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: config.jwksCooldownMs, timeoutDuration: 5_000 }) : undefined,
     clockToleranceSeconds: config.jwtClockToleranceSeconds,
+    requireExp: config.jwtRequireExp,
     admit: (viewer) => access.admit(viewer),
   });
   return { service: createAuthService({ prisma, bus, access, issueToken: createTokenIssuer(secret, issuer) }), access, authenticator };
