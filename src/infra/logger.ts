@@ -77,9 +77,10 @@ export function createLogger(opts: {
   /** Where lines go (tests); default stderr. */
   write?: (line: string) => void;
 }): Logger {
+  const write = opts.write;
   const destination: DestinationStream =
-    (opts.write && { write: (line: string) => opts.write!(line.endsWith('\n') ? line.slice(0, -1) : line) }) ||
-    (opts.pretty && prettyStream()) ||
+    (write ? { write: (line: string) => write(line.endsWith('\n') ? line.slice(0, -1) : line) } : undefined) ??
+    (opts.pretty ? prettyStream() : undefined) ??
     pino.destination({ fd: 2, sync: true });
   const base = pino(
     {

@@ -16,7 +16,7 @@
  * nobody else waits for it. Shared subscriptions apply the same policies per subscriber
  * (shared-subscriptions.ts); this plugin covers every other operation.
  */
-import { GraphQLError, getOperationAST, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, ErrorCode } from '../errors.js';
 import type { DeliveryPolicy } from '../schema/delivery-plugin.js';
@@ -206,7 +206,8 @@ export function useDeliveryPolicies(options: { policies: Map<string, DeliveryPol
         onSubscribeResult({ result, setResult }) {
           const context = args.contextValue as ClientBacklogContext;
           if (!isAsyncIterable(result) || context.sharedDelivery || !context.clientBacklog) return;
-          const root = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
+          const { document, operationName } = args as ExecutionArgs;
+          const root = getOperationAST(document, operationName)?.selectionSet.selections[0];
           const field = root?.kind === 'Field' ? root.name.value : undefined;
           const policy = field === undefined ? undefined : options.policies.get(field);
           if (!policy || field === undefined) return;

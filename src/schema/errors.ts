@@ -76,7 +76,7 @@ export function errorCodeOf(error: unknown): ErrorCode {
   const original = graphqlError?.originalError ?? error;
   if (original instanceof AppError) return original.code;
   if (graphqlError && (graphqlError.originalError === undefined || graphqlError.originalError instanceof GraphQLError)) {
-    const code = ((graphqlError.originalError as GraphQLError | undefined) ?? graphqlError).extensions?.code;
+    const code = ((graphqlError.originalError) ?? graphqlError).extensions?.code;
     return typeof code === 'string' && CATALOGUE.has(code) ? (code as ErrorCode) : ErrorCode.BAD_USER_INPUT;
   }
   return ErrorCode.INTERNAL_SERVER_ERROR;

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CastVoteDocument, LeaderboardDocument, TallyUpdatedDocument, type TallyUpdatedSubscription } from '../generated/graphql.js';
 import { distinctSse, subscribe } from '../support/clients.js';
-import { dataOf, execute, tokenFor, type Fetch } from '../support/graphql.js';
+import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { createTestDatabase, startPostgres } from '../support/postgres.js';
 import { freePort } from '../support/ports.js';
 import { startRedis } from '../support/redis.js';

@@ -54,8 +54,8 @@ it('npm run example serves the three apps next to a seeded server; Ctrl-C stops 
 
   const deadline = Date.now() + 120_000;
   while (!/Organiser console.*\n\s+(\S+#token=\S+)/.test(output.toString())) {
-    if (runner.exitCode !== null) throw new Error(`npm run example exited (${runner.exitCode}):\n${output}`);
-    if (Date.now() > deadline) throw new Error(`npm run example printed no URLs within 120 s:\n${output}`);
+    if (runner.exitCode !== null) throw new Error(`npm run example exited (${runner.exitCode}):\n${output.toString()}`);
+    if (Date.now() > deadline) throw new Error(`npm run example printed no URLs within 120 s:\n${output.toString()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const printed = output.toString();

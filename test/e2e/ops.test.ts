@@ -30,7 +30,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-type Stats = { serverStatsUpdated: { instances: { instanceId: string }[]; connections: { ws: number; sse: number; graphqlSse: number; total: number } } };
+interface Stats { serverStatsUpdated: { instances: { instanceId: string }[]; connections: { ws: number; sse: number; graphqlSse: number; total: number } } }
 
 describe('serverStats across instances', () => {
   it('serverStatsUpdated on one instance counts the connections of both, by transport', async () => {
@@ -117,7 +117,7 @@ describe.skipIf(!hasPrometheus)('a real Prometheus', () => {
       expect(operations.map((r) => r.metric['name'])).toEqual(expect.arrayContaining(['createCompetition', 'openCompetition']));
       expect(await query('ovation_process_resident_memory_bytes')).toHaveLength(2);
     } catch (error) {
-      throw new Error(`${(error as Error).message}\nprometheus output:\n${output}`);
+      throw new Error(`${(error as Error).message}\nprometheus output:\n${output.toString()}`, { cause: error });
     } finally {
       child.kill('SIGTERM');
       await exited;

@@ -13,7 +13,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fatalLine, openDatabase, type Database } from '../../src/infra/database.js';
+import { fatalLine, openDatabase } from '../../src/infra/database.js';
 import { startPGliteThread, type PGliteThread } from '../../src/infra/pglite-thread.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 

@@ -145,7 +145,7 @@ function outcome(result: GraphQLResponse<unknown>): string {
   if (!error) return `ok ${(result.data as { castVote: { vote: { id: string } } }).castVote.vote.id}`;
   const code = String(error.extensions?.['code']);
   const reason = error.extensions?.['reason'];
-  const label = reason === undefined ? code : `${code}:${String(reason)}`;
+  const label = reason === undefined ? code : `${code}:${typeof reason === 'string' ? reason : JSON.stringify(reason)}`;
   expect(['CONFLICT:ALREADY_VOTED', 'CONFLICT:IDEMPOTENCY_KEY_REUSED', 'BUDGET_EXCEEDED']).toContain(label);
   return label;
 }

@@ -10,7 +10,7 @@
  * reports those writes itself (`onDelivered`), so each write is counted once.
  */
 import { randomUUID } from 'node:crypto';
-import { getOperationAST, Kind, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import { getOperationAST, Kind, type execute, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode, type subscribe } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { withRequestContext, type Logger } from '../../infra/logger.js';
 import { publishedAtOf, type CursorContext } from '../../realtime/cursors.js';
@@ -25,7 +25,7 @@ interface OperationState {
   startedAt: number;
 }
 
-type WithOperation = { [OPERATION]?: OperationState; request?: Request; transport?: string };
+interface WithOperation { [OPERATION]?: OperationState; request?: Request; transport?: string }
 
 /** Which streaming transport carries a subscription (graphql-ws marks its contexts; SSE has a request). */
 function transportOf(context: WithOperation): TransportLabel {
@@ -83,14 +83,15 @@ export function useOperationObservability(opts: {
   return {
     // The first hook an operation passes on every transport: its clock and id start here.
     onParse({ context }) {
-      operationState(context as WithOperation);
+      operationState(context);
     },
     onExecute({ args, executeFn, setExecuteFn }) {
-      const state = operationState(args.contextValue as WithOperation);
-      const operation = getOperationAST(args.document, args.operationName);
+      const state = operationState(args.contextValue);
+      const { document, operationName } = args as ExecutionArgs;
+      const operation = getOperationAST(document, operationName);
       const type = (operation?.operation ?? 'query') as OperationType;
       const name = rootFieldOf(operation);
-      setExecuteFn((executeArgs) => withRequestContext({ requestId: state.requestId }, () => executeFn(executeArgs)));
+      setExecuteFn((executeArgs) => withRequestContext({ requestId: state.requestId }, () => executeFn(executeArgs) as ReturnType<typeof execute>));
       return {
         onExecuteDone({ result }) {
           // Incremental delivery (@defer/@stream) would be an iterator: counted as OK once started.
@@ -101,14 +102,15 @@ export function useOperationObservability(opts: {
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
       const context = args.contextValue as WithOperation & CursorContext;
       const state = operationState(context);
-      const operation = getOperationAST(args.document, args.operationName);
+      const { document, operationName } = args as ExecutionArgs;
+      const operation = getOperationAST(document, operationName);
       const field = rootFieldOf(operation);
       const root = operation?.selectionSet.selections.find((s) => s.kind === Kind.FIELD);
       const resuming =
         resumable.has(field) &&
         (context.lastEventSeq !== undefined ||
           (root?.kind === Kind.FIELD && resumes(root.arguments ?? [], (args.variableValues ?? {}) as Record<string, unknown>)));
-      setSubscribeFn((subscribeArgs) => withRequestContext({ requestId: state.requestId }, () => subscribeFn(subscribeArgs)));
+      setSubscribeFn((subscribeArgs) => withRequestContext({ requestId: state.requestId }, () => subscribeFn(subscribeArgs) as ReturnType<typeof subscribe>));
       return {
         onSubscribeResult({ result, setResult }) {
           if (!isAsyncIterable(result)) {

@@ -49,7 +49,7 @@ function Join({ guest, onJoined }: { guest: Guest | null; onJoined: (guest: Gues
   async function join(competitionId: string) {
     if (!name.trim()) return setError('Enter your name first.');
     try {
-      onJoined(guest && guest.name === name.trim() ? guest : await joinAsGuest(name.trim()), competitionId);
+      onJoined(guest?.name === name.trim() ? guest : await joinAsGuest(name.trim()), competitionId);
     } catch (e) {
       setError((e as Error).message);
     }

@@ -22,7 +22,7 @@ export function useCountdown(session: Timed | null | undefined): number | null {
     const timer = setInterval(() => setTick((t) => t + 1), 250);
     return () => clearInterval(timer);
   }, []);
-  if (!session || session.remainingSeconds == null) return null;
+  if (session?.remainingSeconds == null) return null;
   if (session.status !== 'LIVE' || !session.timerEndsAt) return Math.ceil(session.remainingSeconds);
   return Math.max(0, Math.ceil((Date.parse(session.timerEndsAt) - (Date.now() + offsetMs)) / 1000));
 }
