@@ -8,25 +8,18 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, openDatabase, type Database } from '../../src/infra/database.js';
-import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres.js';
+import { freshDatabase, type TestDatabase } from '../support/backends.js';
+import { createTestDatabase, dropTestDatabase, startPostgres } from '../support/postgres.js';
 
-let postgres: PostgresServer | undefined;
 const opened: Database[] = [];
 const tempDirs: string[] = [];
-
-beforeAll(async () => {
-  postgres = await startPostgres();
-});
+const databases: TestDatabase[] = [];
 
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((db) => db.close()));
-  await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-afterAll(async () => {
-  await postgres?.stop();
+  await Promise.all([...tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })), ...databases.splice(0).map((d) => d.drop())]);
 });
 
 async function tempDir(): Promise<string> {
@@ -55,8 +48,10 @@ const kinds: Kind[] = [
   {
     kind: 'postgres',
     options: async () => {
-      if (!postgres) throw new Error('postgres did not start');
-      return { databaseUrl: await createTestDatabase(postgres.url), dataDir: await tempDir(), poolSize: 5 };
+      // Empty: opening it applies every migration.
+      const database = await freshDatabase({ migrated: false });
+      databases.push(database);
+      return { databaseUrl: database.url, dataDir: await tempDir(), poolSize: 5 };
     },
   },
 ];
@@ -164,6 +159,25 @@ describe('startPostgres / createTestDatabase', () => {
       } finally {
         await other.end();
       }
+
+      // A copy of `a` (no one connected to it now) has its table; dropping it disconnects its users.
+      const copy = await createTestDatabase(server.url, { template: new URL(a).pathname.slice(1) });
+      const onCopy = new pg.Client({ connectionString: copy });
+      onCopy.on('error', () => undefined); // the drop below terminates it
+      await onCopy.connect();
+      expect((await onCopy.query(`SELECT to_regclass('only_in_a') AS t`)).rows[0]).toEqual({ t: 'only_in_a' });
+      await dropTestDatabase(copy);
+      await expect(onCopy.query('SELECT 1')).rejects.toThrow();
+      await onCopy.end().catch(() => undefined);
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_database WHERE datname = $1`, [new URL(copy).pathname.slice(1)]);
+        expect(rows[0]).toEqual({ n: 0 });
+      } finally {
+        await admin.end();
+      }
+      await expect(createTestDatabase(server.url, { template: 'no such db' })).rejects.toThrow(/invalid database name/);
 
       await server.stop();
       stopped = true;

@@ -1,7 +1,8 @@
 /** Starts the whole app in this process on a free loopback port, with a fresh DATA_DIR. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { inject } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { TEST_JWT_SECRET } from './graphql.js';
@@ -18,6 +19,11 @@ export interface TestApp {
 
 export async function startTestApp(env: Record<string, string | undefined> = {}): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-test-'));
+  // On the embedded default, start from a copy of the tier's migrated PGlite directory
+  // (test/support/shared-servers.ts): the app opens and checks it as it would any existing data,
+  // instead of paying PGlite's initdb on every start.
+  const pgliteTemplate = inject('pgliteTemplateDir');
+  if (!env['DATABASE_URL'] && pgliteTemplate) await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
