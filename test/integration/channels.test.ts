@@ -4,7 +4,7 @@
  * with no gap and no duplicate while events are being published, and the competition activity
  * feed fed from the commit points.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CastVoteDocument,
   ChannelEventDocument,
@@ -20,20 +20,19 @@ import {
   PublishToChannelDocument,
 } from '../generated/graphql.js';
 import { createChannelsService } from '../../src/modules/channels/channels.service.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
-import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(backends)('channels on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend);
   let admin: string;
   let audience: string;
   let n = 0;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) => execute(fetch, t.graphqlUrl, doc, variables, token);
+  const gql = t.gql;
   const channelName = (prefix = 'test') => `${prefix}:${(n += 1)}-${Date.now()}`;
 
   async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
@@ -46,13 +45,7 @@ describe.each(backends)('channels on $name', (backend) => {
   }
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp(infra.env);
     [admin, audience] = await Promise.all([tokenFor({ sub: 'chan-admin', name: 'Ada', role: 'ADMIN' }), tokenFor({ sub: 'chan-viewer', name: 'Vi' })]);
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
   });
 
   it('publishes (ADMIN) and reads history after a seq, in pages', async () => {
