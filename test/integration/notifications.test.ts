@@ -3,7 +3,7 @@
  * who may do what, the backlog-then-live stream under concurrent inserts (no gap, no duplicate),
  * announce to thousands of users, and notifications raised by offers, competitions and messages.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AnnounceDocument,
   CastVoteDocument,
@@ -23,21 +23,20 @@ import {
   type NotificationAddedSubscription,
   type NotificationPriority,
 } from '../generated/graphql.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
-import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
 const RANK: Record<NotificationPriority, number> = { LOW: 0, NORMAL: 1, HIGH: 2, URGENT: 3, CRITICAL: 4 };
 const PRIORITIES = Object.keys(RANK) as NotificationPriority[];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(backends)('notifications on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend);
   let admin: string;
   let n = 0;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) => execute(fetch, t.graphqlUrl, doc, variables, token);
+  const gql = t.gql;
 
   /** A signed-in user (row created) and its token. */
   async function user(prefix: string, role: 'AUDIENCE' | 'FOUNDER' | 'JUDGE' = 'AUDIENCE') {
@@ -58,13 +57,7 @@ describe.each(backends)('notifications on $name', (backend) => {
   }
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp(infra.env);
     admin = await tokenFor({ sub: 'notif-admin', name: 'Ada', role: 'ADMIN' });
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
   });
 
   it('sends, lists newest first without expired ones, and marks only your own read', async () => {
