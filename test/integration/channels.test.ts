@@ -22,7 +22,7 @@ import {
 import { createChannelsService } from '../../src/modules/channels/channels.service.js';
 import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
-import { subscribe } from '../support/clients.js';
+import { subscribe, untilSentinel } from '../support/clients.js';
 import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -127,12 +127,21 @@ describe.each(backends)('channels on $name', (backend) => {
         }
       }
       await feed.waitFor((r) => r.data?.channelEvent.seq === last, 20_000);
-      await sleep(300); // a duplicate would arrive now
-      const seqs = feed.results.map((r) => r.data!.channelEvent.seq);
+      // A duplicate would arrive before the next event on the channel.
+      let sentinel = 0;
+      const before = await untilSentinel(
+        feed,
+        async () => (sentinel = (await channels.publish(channel, 'sentinel', {}))!.seq),
+        (r) => r.data?.channelEvent.seq === sentinel,
+      );
+      expect(sentinel).toBe(last + 1);
+      const seqs = before.map((r) => r.data!.channelEvent.seq);
       expect(seqs).toEqual(Array.from({ length: last - 10 }, (_, i) => i + 11));
+      expect(feed.results.length).toBe(seqs.length + 1);
+      await liveOnly.waitFor((r) => r.data?.channelEvent.seq === sentinel);
       // Without afterSeq: live only, a gapless, strictly increasing tail ending at the last one.
       const tail = liveOnly.results.map((r) => r.data!.channelEvent.seq);
-      expect(tail).toEqual(Array.from({ length: tail.length }, (_, i) => last + 1 - tail.length + i));
+      expect(tail).toEqual(Array.from({ length: tail.length }, (_, i) => sentinel + 1 - tail.length + i));
       expect(tail[0]).toBeGreaterThan(40);
     } finally {
       await Promise.all([feed.close(), liveOnly.close()]);
