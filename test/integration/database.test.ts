@@ -3,12 +3,12 @@
  * PostgreSQL test harness itself.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { MIGRATIONS_DIR, openDatabase, type Database } from '../../src/infra/database.js';
 import { freshDatabase, type TestDatabase } from '../support/backends.js';
 import { createTestDatabase, dropTestDatabase, startPostgres } from '../support/postgres.js';
@@ -39,17 +39,26 @@ const repositoryMigrations = async (): Promise<string[]> =>
 
 interface Kind {
   kind: Database['kind'];
-  /** Options for a fresh database of this kind. */
-  options(): Promise<Parameters<typeof openDatabase>[0]>;
+  /**
+   * Options for a fresh database of this kind: empty (opening it applies every migration), or with
+   * `migrated`, a copy of the tier's migrated one (for tests about what a database does once open).
+   */
+  options(opts?: { migrated?: boolean }): Promise<Parameters<typeof openDatabase>[0]>;
 }
 
 const kinds: Kind[] = [
-  { kind: 'pglite', options: async () => ({ dataDir: await tempDir() }) },
+  {
+    kind: 'pglite',
+    options: async ({ migrated = false } = {}) => {
+      const dataDir = await tempDir();
+      if (migrated) await cp(inject('pgliteTemplateDir'), path.join(dataDir, 'pglite'), { recursive: true });
+      return { dataDir };
+    },
+  },
   {
     kind: 'postgres',
-    options: async () => {
-      // Empty: opening it applies every migration.
-      const database = await freshDatabase({ migrated: false });
+    options: async ({ migrated = false } = {}) => {
+      const database = await freshDatabase({ migrated });
       databases.push(database);
       return { databaseUrl: database.url, dataDir: await tempDir(), poolSize: 5 };
     },
@@ -82,7 +91,7 @@ describe.each(kinds)('openDatabase ($kind)', ({ kind, options }) => {
   });
 
   it('runs 50 concurrent interactive transactions without losing an increment', async () => {
-    const db = await open(await options());
+    const db = await open(await options({ migrated: true }));
     await db.prisma.topicSequence.create({ data: { topic: 'tally:c1' } });
 
     const seen = await Promise.all(
@@ -104,7 +113,7 @@ describe.each(kinds)('openDatabase ($kind)', ({ kind, options }) => {
   });
 
   it('rolls back an interactive transaction that throws, and keeps serving afterwards', async () => {
-    const db = await open(await options());
+    const db = await open(await options({ migrated: true }));
     await expect(
       db.prisma.$transaction(async (tx) => {
         await tx.topicSequence.create({ data: { topic: 'rolled-back' } });
