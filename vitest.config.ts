@@ -46,6 +46,9 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // One PostgreSQL server (migrated template database) and one migrated PGlite directory
+          // for the whole tier, copied per file and app instead of initdb'd per file.
+          globalSetup: ['test/support/shared-servers.ts'],
           environment: 'node',
           pool: 'forks',
           maxWorkers: Math.min(cpus, 2),

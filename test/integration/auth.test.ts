@@ -24,14 +24,14 @@ import {
   WalletSignInDocument,
   WhoAmIDocument,
 } from '../generated/graphql.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { startTestApp, useTestApp, type TestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
 import { TEST_JWT_SECRET, codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
 import { rawSocket } from '../support/raw-ws.js';
 
 type Gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) => ReturnType<typeof execute<R, V>>;
-const gqlOn = (t: TestApp): Gql => (doc, variables, token) => execute(fetch, t.graphqlUrl, doc, variables, token);
+const gqlOn = (t: Pick<TestApp, 'graphqlUrl'>): Gql => (doc, variables, token) => execute(fetch, t.graphqlUrl, doc, variables, token);
 const messageOf = (result: { errors?: readonly { message: string }[] | undefined }) => result.errors?.[0]?.message;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
@@ -149,20 +149,12 @@ function wallet(): { publicKey: string; privateKey: KeyObject; sign(message: str
 }
 
 describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
-  let gql: Gql;
+  const t = useTestApp(backend);
+  const gql: Gql = (doc, variables, token) => t.gql(doc, variables, token);
   let admin: string;
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp(infra.env);
-    gql = gqlOn(t);
     admin = await tokenFor({ sub: 'auth-admin', name: 'Ada', role: 'ADMIN' });
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
   });
 
   it('signs in with a real ed25519 signature; the token works; a replay is refused', async () => {
@@ -274,7 +266,8 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
 
   it('a role change on one instance refuses old tokens and ends graphql-ws connections (4403) and SSE streams on another', async () => {
     // Two instances on PostgreSQL + Redis; on the embedded backend the same one twice.
-    const other = infra.env['REDIS_URL'] ? await startTestApp(infra.env) : t;
+    const second = t.backendEnv['REDIS_URL'] ? await startTestApp(t.backendEnv) : undefined;
+    const other = second ?? t;
     try {
       const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Revocation', votingMethod: 'SIMPLE' } }, admin));
       const userId = 'demoted-admin';
@@ -317,7 +310,7 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
       const [code, reason] = await new Promise<[number, string]>((resolve) => socket.once('close', (c, r) => resolve([c, String(r)])));
       expect([code, reason]).toEqual([4403, 'token revoked']);
     } finally {
-      if (other !== t) await other.stop();
+      await second?.stop();
     }
   });
 });

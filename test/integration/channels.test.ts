@@ -4,7 +4,7 @@
  * with no gap and no duplicate while events are being published, and the competition activity
  * feed fed from the commit points.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CastVoteDocument,
   ChannelEventDocument,
@@ -20,20 +20,19 @@ import {
   PublishToChannelDocument,
 } from '../generated/graphql.js';
 import { createChannelsService } from '../../src/modules/channels/channels.service.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
-import { subscribe } from '../support/clients.js';
-import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { subscribe, untilSentinel } from '../support/clients.js';
+import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(backends)('channels on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend);
   let admin: string;
   let audience: string;
   let n = 0;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) => execute(fetch, t.graphqlUrl, doc, variables, token);
+  const gql = t.gql;
   const channelName = (prefix = 'test') => `${prefix}:${(n += 1)}-${Date.now()}`;
 
   async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
@@ -46,13 +45,7 @@ describe.each(backends)('channels on $name', (backend) => {
   }
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp(infra.env);
     [admin, audience] = await Promise.all([tokenFor({ sub: 'chan-admin', name: 'Ada', role: 'ADMIN' }), tokenFor({ sub: 'chan-viewer', name: 'Vi' })]);
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
   });
 
   it('publishes (ADMIN) and reads history after a seq, in pages', async () => {
@@ -134,12 +127,21 @@ describe.each(backends)('channels on $name', (backend) => {
         }
       }
       await feed.waitFor((r) => r.data?.channelEvent.seq === last, 20_000);
-      await sleep(300); // a duplicate would arrive now
-      const seqs = feed.results.map((r) => r.data!.channelEvent.seq);
+      // A duplicate would arrive before the next event on the channel.
+      let sentinel = 0;
+      const before = await untilSentinel(
+        feed,
+        async () => (sentinel = (await channels.publish(channel, 'sentinel', {}))!.seq),
+        (r) => r.data?.channelEvent.seq === sentinel,
+      );
+      expect(sentinel).toBe(last + 1);
+      const seqs = before.map((r) => r.data!.channelEvent.seq);
       expect(seqs).toEqual(Array.from({ length: last - 10 }, (_, i) => i + 11));
+      expect(feed.results.length).toBe(seqs.length + 1);
+      await liveOnly.waitFor((r) => r.data?.channelEvent.seq === sentinel);
       // Without afterSeq: live only, a gapless, strictly increasing tail ending at the last one.
       const tail = liveOnly.results.map((r) => r.data!.channelEvent.seq);
-      expect(tail).toEqual(Array.from({ length: tail.length }, (_, i) => last + 1 - tail.length + i));
+      expect(tail).toEqual(Array.from({ length: tail.length }, (_, i) => sentinel + 1 - tail.length + i));
       expect(tail[0]).toBeGreaterThan(40);
     } finally {
       await Promise.all([feed.close(), liveOnly.close()]);

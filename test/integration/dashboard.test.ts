@@ -1,25 +1,18 @@
 /** The producer's live dashboard on both backends: rates, viewers across transports, movers. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CastVoteDocument, DashboardUpdatedDocument, LiveDashboardDocument, TallyUpdatedDocument } from '../generated/graphql.js';
 import { openCompetition } from '../e2e/support.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
 import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
 
 describe.each(backends)('live dashboard on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend);
   let admin: string;
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp(infra.env);
     admin = await tokenFor({ sub: 'producer', role: 'ADMIN' });
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
   });
 
   it('shows votes, rates, viewers and top movers, for admins only', async () => {

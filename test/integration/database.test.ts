@@ -8,33 +8,18 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { MIGRATIONS_DIR, openDatabase, type Database } from '../../src/infra/database.js';
-import { startPGliteThread } from '../../src/infra/pglite-thread.js';
-import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres.js';
+import { freshDatabase, type TestDatabase } from '../support/backends.js';
+import { createTestDatabase, dropTestDatabase, startPostgres } from '../support/postgres.js';
 
-let postgres: PostgresServer | undefined;
 const opened: Database[] = [];
 const tempDirs: string[] = [];
-
-// A PGlite cluster created once (a child process runs initdb: seconds, tens of them on a busy
-// machine) and copied into each DATA_DIR; the migrations are still applied by each open.
-let pgliteTemplate: string | undefined;
-
-beforeAll(async () => {
-  const template = path.join(await mkdtemp(path.join(os.tmpdir(), 'ovation-template-')), 'pglite'); // not in tempDirs: kept until afterAll
-  [postgres] = await Promise.all([startPostgres(), startPGliteThread({ dir: template, onCrash: () => undefined }).then((thread) => thread.close())]);
-  pgliteTemplate = template;
-});
+const databases: TestDatabase[] = [];
 
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((db) => db.close()));
-  await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-afterAll(async () => {
-  await postgres?.stop();
-  if (pgliteTemplate) await rm(path.dirname(pgliteTemplate), { recursive: true, force: true });
+  await Promise.all([...tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })), ...databases.splice(0).map((d) => d.drop())]);
 });
 
 async function tempDir(): Promise<string> {
@@ -54,31 +39,35 @@ const repositoryMigrations = async (): Promise<string[]> =>
 
 interface Kind {
   kind: Database['kind'];
-  /** Options for a fresh database of this kind. */
-  options(): Promise<Parameters<typeof openDatabase>[0]>;
+  /**
+   * Options for a fresh database of this kind: empty (opening it applies every migration), or with
+   * `migrated`, a copy of the tier's migrated one (for tests about what a database does once open).
+   */
+  options(opts?: { migrated?: boolean }): Promise<Parameters<typeof openDatabase>[0]>;
 }
 
 const kinds: Kind[] = [
   {
     kind: 'pglite',
-    options: async () => {
-      if (!pgliteTemplate) throw new Error('the PGlite template was not created');
+    options: async ({ migrated = false } = {}) => {
       const dataDir = await tempDir();
-      await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
+      if (migrated) await cp(inject('pgliteTemplateDir'), path.join(dataDir, 'pglite'), { recursive: true });
       return { dataDir };
     },
   },
   {
     kind: 'postgres',
-    options: async () => {
-      if (!postgres) throw new Error('postgres did not start');
-      return { databaseUrl: await createTestDatabase(postgres.url), dataDir: await tempDir(), poolSize: 5 };
+    options: async ({ migrated = false } = {}) => {
+      const database = await freshDatabase({ migrated });
+      databases.push(database);
+      return { databaseUrl: database.url, dataDir: await tempDir(), poolSize: 5 };
     },
   },
 ];
 
 describe.each(kinds)('openDatabase ($kind)', ({ kind, options }) => {
-  it('opens a migrated database, answers ping, and closes', async () => {
+  // Both create a PGlite cluster from nothing (initdb in a child process: tens of seconds on a busy machine).
+  it('opens a migrated database, answers ping, and closes', { timeout: 90_000 }, async () => {
     const logs: string[] = [];
     const db = await open({ ...(await options()), log: (m) => logs.push(m) });
 
@@ -103,7 +92,7 @@ describe.each(kinds)('openDatabase ($kind)', ({ kind, options }) => {
   });
 
   it('runs 50 concurrent interactive transactions without losing an increment', async () => {
-    const db = await open(await options());
+    const db = await open(await options({ migrated: true }));
     await db.prisma.topicSequence.create({ data: { topic: 'tally:c1' } });
 
     const seen = await Promise.all(
@@ -125,7 +114,7 @@ describe.each(kinds)('openDatabase ($kind)', ({ kind, options }) => {
   });
 
   it('rolls back an interactive transaction that throws, and keeps serving afterwards', async () => {
-    const db = await open(await options());
+    const db = await open(await options({ migrated: true }));
     await expect(
       db.prisma.$transaction(async (tx) => {
         await tx.topicSequence.create({ data: { topic: 'rolled-back' } });
@@ -138,7 +127,6 @@ describe.each(kinds)('openDatabase ($kind)', ({ kind, options }) => {
 });
 
 describe('openDatabase (pglite) across restarts', () => {
-  // Creates its cluster (initdb in a child process): up to tens of seconds on a busy machine.
   it('keeps data under <dataDir>/pglite and applies nothing on the second start', { timeout: 90_000 }, async () => {
     const dataDir = path.join(await tempDir(), 'nested', 'data'); // created on demand
     const first = await open({ dataDir });
@@ -181,6 +169,25 @@ describe('startPostgres / createTestDatabase', () => {
       } finally {
         await other.end();
       }
+
+      // A copy of `a` (no one connected to it now) has its table; dropping it disconnects its users.
+      const copy = await createTestDatabase(server.url, { template: new URL(a).pathname.slice(1) });
+      const onCopy = new pg.Client({ connectionString: copy });
+      onCopy.on('error', () => undefined); // the drop below terminates it
+      await onCopy.connect();
+      expect((await onCopy.query(`SELECT to_regclass('only_in_a') AS t`)).rows[0]).toEqual({ t: 'only_in_a' });
+      await dropTestDatabase(copy);
+      await expect(onCopy.query('SELECT 1')).rejects.toThrow();
+      await onCopy.end().catch(() => undefined);
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_database WHERE datname = $1`, [new URL(copy).pathname.slice(1)]);
+        expect(rows[0]).toEqual({ n: 0 });
+      } finally {
+        await admin.end();
+      }
+      await expect(createTestDatabase(server.url, { template: 'no such db' })).rejects.toThrow(/invalid database name/);
 
       await server.stop();
       stopped = true;

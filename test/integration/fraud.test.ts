@@ -31,7 +31,7 @@ import {
   OpenCompetitionDocument,
   SendReactionDocument,
 } from '../generated/graphql.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { startTestApp, useTestApp, type TestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
 import { codesOf, dataOf, execute, tokenFor, type Fetch } from '../support/graphql.js';
@@ -225,24 +225,20 @@ describe.each([
 
 // ------------------------------------------------------------------------------ over HTTP
 
+/** An app to send requests to: a started TestApp or a useTestApp fixture. */
+type Served = Pick<TestApp, 'graphqlUrl'>;
+
 describe.each(backends)('fraud checks on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend, FRAUD_ON);
   let admin: string;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string, fetchFn: Fetch = fetch, app: TestApp = t) =>
+  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string, fetchFn: Fetch = fetch, app: Served = t) =>
     execute(fetchFn, app.graphqlUrl, doc, variables, token);
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp({ ...infra.env, ...FRAUD_ON });
     admin = await tokenFor({ sub: 'fraud-admin', name: 'Ada Admin', role: 'ADMIN' });
   });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
-  });
 
-  async function openCompetition(submissions: number, app: TestApp = t, method: { votingMethod: 'SIMPLE' | 'QUADRATIC'; creditsPerVoter?: number } = { votingMethod: 'SIMPLE' }) {
+  async function openCompetition(submissions: number, app: Served = t, method: { votingMethod: 'SIMPLE' | 'QUADRATIC'; creditsPerVoter?: number } = { votingMethod: 'SIMPLE' }) {
     const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Fraud night', ...method } }, admin, fetch, app));
     const ids: string[] = [];
     for (let i = 0; i < submissions; i += 1) {
@@ -426,7 +422,7 @@ describe.each(backends)('fraud checks on $name', (backend) => {
 
   it.runIf(backend.name.includes('Redis'))('two instances on one Redis see each other’s traffic (DUPLICATE_BALLOT and SHARED_IP across instances)', async () => {
     // Every non-zero score alerts, nothing blocks.
-    const env = { ...infra.env, ...FRAUD_ON, FRAUD_ALERT_THRESHOLD: '1', FRAUD_BLOCK_THRESHOLD: '100' };
+    const env = { ...t.backendEnv, ...FRAUD_ON, FRAUD_ALERT_THRESHOLD: '1', FRAUD_BLOCK_THRESHOLD: '100' };
     const [a, b] = await Promise.all([startTestApp(env), startTestApp(env)]);
     try {
       const { competitionId, submissionIds } = await openCompetition(5, a);

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AddParticipantsDocument,
   ConversationDocument,
@@ -28,39 +28,27 @@ import {
 } from '../generated/graphql.js';
 import { createRedisTypingStore } from '../../src/modules/messaging/messaging.typing.store.redis.js';
 import type { TypingChange } from '../../src/modules/messaging/messaging.typing.store.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
-import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
 const TYPING_TTL_MS = 800;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(backends)('messaging on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend, {
+    TYPING_TTL_MS: String(TYPING_TTL_MS),
+    // The rate-limit rules are not what this file tests.
+    RATE_LIMIT_MESSAGES_PER_MINUTE: '100000',
+    RATE_LIMIT_TYPING_PER_MINUTE: '100000',
+    RATE_LIMIT_MUTATIONS_PER_MINUTE: '100000',
+    RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '100000',
+  });
   let n = 0;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) =>
-    execute(fetch, t.graphqlUrl, doc, variables, token);
+  const gql = t.gql;
   const fieldOf = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => result.errors?.[0]?.extensions?.['field'];
   const reasonOf = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => result.errors?.[0]?.extensions?.['reason'];
-
-  beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp({
-      ...infra.env,
-      TYPING_TTL_MS: String(TYPING_TTL_MS),
-      // The rate-limit rules are not what this file tests.
-      RATE_LIMIT_MESSAGES_PER_MINUTE: '100000',
-      RATE_LIMIT_TYPING_PER_MINUTE: '100000',
-      RATE_LIMIT_MUTATIONS_PER_MINUTE: '100000',
-      RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '100000',
-    });
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
-  });
 
   /** `count` users who have signed in (a user exists once it has), with their tokens. */
   async function users(count: number, role: 'AUDIENCE' | 'ADMIN' = 'AUDIENCE'): Promise<{ id: string; token: string }[]> {
@@ -433,7 +421,7 @@ describe.each(backends)('messaging on $name', (backend) => {
   });
 
   it.runIf(backend.name.includes('Redis'))('publishes each typing expiry exactly once across two stores on one Redis', async () => {
-    const url = infra.env['REDIS_URL']!;
+    const url = t.backendEnv['REDIS_URL']!;
     const [redisA, redisB] = [new Redis(url), new Redis(url)];
     const prefix = `{typing-test-${randomUUID()}}`;
     const stores = [redisA, redisB].map((redis) => createRedisTypingStore({ redis, ttlMs: 300, sweepIntervalMs: 20, prefix }));

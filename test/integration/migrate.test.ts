@@ -10,33 +10,28 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR } from '../../src/infra/database.js';
 import { applyMigrations, MigrationError, pgliteRunner, pgPoolRunner, type SqlRunner } from '../../src/infra/migrate.js';
-import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres.js';
+import { freshDatabase } from '../support/backends.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-let postgres: PostgresServer | undefined;
 /** A freshly initialised PGlite data directory; restoring it is ~6x faster than initdb. */
 let pgliteSnapshot: Blob | undefined;
 const cleanups: (() => Promise<unknown>)[] = [];
 const tempDirs: string[] = [];
 
 beforeAll(async () => {
-  postgres = await startPostgres();
   const db = await PGlite.create();
   pgliteSnapshot = await db.dumpDataDir('none');
   await db.close();
 });
 
 afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+  // Last in, first out: a database is dropped after the pools on it have ended.
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-afterAll(async () => {
-  await postgres?.stop();
 });
 
 interface Target {
@@ -45,9 +40,11 @@ interface Target {
   freshDatabase(): Promise<SqlRunner>;
 }
 
+/** An empty database on the tier's shared server, dropped after the test. */
 async function freshPostgresUrl(): Promise<string> {
-  if (!postgres) throw new Error('postgres did not start');
-  return createTestDatabase(postgres.url);
+  const database = await freshDatabase({ migrated: false });
+  cleanups.push(() => database.drop());
+  return database.url;
 }
 
 function poolRunner(url: string): SqlRunner {

@@ -3,7 +3,7 @@
  * who may do what, the backlog-then-live stream under concurrent inserts (no gap, no duplicate),
  * announce to thousands of users, and notifications raised by offers, competitions and messages.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AnnounceDocument,
   CastVoteDocument,
@@ -23,21 +23,20 @@ import {
   type NotificationAddedSubscription,
   type NotificationPriority,
 } from '../generated/graphql.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
-import { subscribe, type Feed } from '../support/clients.js';
-import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { subscribe, untilSentinel, type Feed } from '../support/clients.js';
+import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
 const RANK: Record<NotificationPriority, number> = { LOW: 0, NORMAL: 1, HIGH: 2, URGENT: 3, CRITICAL: 4 };
 const PRIORITIES = Object.keys(RANK) as NotificationPriority[];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(backends)('notifications on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend);
   let admin: string;
   let n = 0;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) => execute(fetch, t.graphqlUrl, doc, variables, token);
+  const gql = t.gql;
 
   /** A signed-in user (row created) and its token. */
   async function user(prefix: string, role: 'AUDIENCE' | 'FOUNDER' | 'JUDGE' = 'AUDIENCE') {
@@ -57,14 +56,21 @@ describe.each(backends)('notifications on $name', (backend) => {
     }
   }
 
+  /**
+   * Sends `userId` a notification and waits for it on `feed` (theirs): whatever was sent to them
+   * before it has arrived by then. Returns the results before it.
+   */
+  async function sentinel(feed: Feed<NotificationAddedSubscription>, userId: string) {
+    let id = '';
+    return untilSentinel(
+      feed,
+      async () => (id = dataOf(await gql(SendNotificationDocument, { input: { userId, type: 'SENTINEL', title: 'sentinel' } }, admin)).sendNotification.id),
+      (r) => r.data?.notificationAdded.id === id,
+    );
+  }
+
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp(infra.env);
     admin = await tokenFor({ sub: 'notif-admin', name: 'Ada', role: 'ADMIN' });
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
   });
 
   it('sends, lists newest first without expired ones, and marks only your own read', async () => {
@@ -163,9 +169,15 @@ describe.each(backends)('notifications on $name', (backend) => {
       );
       const expected = new Set([...before, ...during]);
       await feed.waitFor(() => feed.results.length >= expected.size, 20_000);
-      await sleep(300); // anything extra (a duplicate) would arrive now
-      const got = feed.results.map((r) => r.data!.notificationAdded);
+      // Anything extra (a duplicate) would arrive before a notification sent after them all.
+      let sentinel = '';
+      const results = await untilSentinel(
+        feed,
+        async () => (sentinel = (await notifications.notify(erin.id, { type: 'LIVE', title: 'sentinel' })).notification.id),
+        (r) => r.data?.notificationAdded.id === sentinel,
+      );
       expect(feed.results.every((r) => !r.errors)).toBe(true);
+      const got = results.map((r) => r.data!.notificationAdded);
       expect(got.length).toBe(expected.size);
       expect(new Set(got.map((x) => x.id))).toEqual(expected);
       expect(got.some((x) => x.id === read.id || x.id === expired.id)).toBe(false);
@@ -186,9 +198,8 @@ describe.each(backends)('notifications on $name', (backend) => {
       }
       expect(splits.length).toBeGreaterThan(0);
 
-      // Still live afterwards.
-      const more = (await notifications.notify(erin.id, { type: 'LIVE', title: 'after' })).notification;
-      await feed.waitFor((r) => r.data?.notificationAdded.id === more.id);
+      // Still live afterwards: the sentinel arrived live, next after them, and once.
+      expect(feed.results.slice(results.length).map((r) => r.data?.notificationAdded.id)).toEqual([sentinel]);
     } finally {
       await feed.close();
     }
@@ -258,8 +269,8 @@ describe.each(backends)('notifications on $name', (backend) => {
         (list) => list.length > 0,
       );
       expect(judges.map((x) => [x.type, (x.data as { offerId: string }).offerId])).toEqual([['OFFER_ACCEPTED', offer.id]]);
-      await sleep(200);
-      expect(feed.results.filter((r) => r.data?.notificationAdded.type === 'OFFER_RECEIVED')).toHaveLength(1);
+      const delivered = await sentinel(feed, founder.id);
+      expect(delivered.filter((r) => r.data?.notificationAdded.type === 'OFFER_RECEIVED')).toHaveLength(1);
     } finally {
       await feed.close();
     }
@@ -300,8 +311,8 @@ describe.each(backends)('notifications on $name', (backend) => {
       );
       expect(hals).toHaveLength(1);
       expect(hals[0]).toMatchObject({ type: 'MESSAGE', body: 'Ship it', data: { conversationId: conversation.id, messageId: message.id } });
-      await sleep(200);
-      expect(ivyFeed.results.some((r) => r.data?.notificationAdded.type === 'MESSAGE')).toBe(false);
+      const delivered = await sentinel(ivyFeed, ivy.id);
+      expect(delivered.some((r) => r.data?.notificationAdded.type === 'MESSAGE')).toBe(false);
       expect(dataOf(await gql(NotificationsDocument, {}, gina.token)).notifications).toEqual([]);
     } finally {
       await ivyFeed.close();

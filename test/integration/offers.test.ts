@@ -4,7 +4,7 @@
  * never exceed the budget under concurrency. Sessions are inserted through Prisma (the sessions
  * module owns their API).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CreateCompetitionDocument,
   CreateSubmissionDocument,
@@ -21,40 +21,32 @@ import {
   type MakeOfferInput,
   type OfferUpdatedSubscription,
 } from '../generated/graphql.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
-import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
 interface OfferEventResult { data?: OfferUpdatedSubscription | null }
 
 describe.each(backends)('offers on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend, { OFFER_MIN_EXPIRY_SECONDS: '1' });
   let admin: string;
   let judge: string;
   let judge2: string;
   let audience: string;
   let n = 0;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) =>
-    execute(fetch, t.graphqlUrl, doc, variables, token);
+  const gql = t.gql;
   const reasonOf = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => result.errors?.[0]?.extensions?.['reason'];
   const fieldOf = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => result.errors?.[0]?.extensions?.['field'];
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp({ ...infra.env, OFFER_MIN_EXPIRY_SECONDS: '1' });
     [admin, judge, judge2, audience] = await Promise.all([
       tokenFor({ sub: 'offers-admin', name: 'Ada', role: 'ADMIN' }),
       tokenFor({ sub: 'judge-1', name: 'Mark', role: 'JUDGE' }),
       tokenFor({ sub: 'judge-2', name: 'Lori', role: 'JUDGE' }),
       tokenFor({ sub: 'viewer-1', name: 'Vic' }),
     ]);
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
   });
 
   /**

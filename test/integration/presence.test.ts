@@ -20,10 +20,10 @@ import {
 import type { PresenceView } from '../../src/modules/presence/presence.rules.js';
 import { createRedisPresenceStore } from '../../src/modules/presence/presence.store.redis.js';
 import { createPresenceTracker, type PresenceTracker } from '../../src/modules/presence/presence.tracker.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
-import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -135,27 +135,21 @@ describe('Redis presence store, several instances on one Redis', () => {
 });
 
 describe.each(backends)('presence and follows over HTTP on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend, { PRESENCE_OFFLINE_GRACE_MS: '300', PRESENCE_CONNECTION_TTL_MS: '1500' });
   const tokens: Record<string, string> = {};
   const feeds: Feed<unknown>[] = [];
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp({ ...infra.env, PRESENCE_OFFLINE_GRACE_MS: '300', PRESENCE_CONNECTION_TTL_MS: '1500' });
     for (const name of ['ann', 'ben', 'cat']) {
       tokens[name] = await tokenFor({ sub: name, name });
-      dataOf(await execute(fetch, t.graphqlUrl, MeDocument, {}, tokens[name])); // first sight creates the user
+      dataOf(await t.gql(MeDocument, {}, tokens[name])); // first sight creates the user
     }
   });
   afterAll(async () => {
     await Promise.all(feeds.map((f) => f.close()));
-    await t?.stop();
-    await infra?.stop();
   });
   const id = (name: string) => name; // each backend has its own database and store
-  const gql = <R, V>(doc: TypedDocumentNode<R, V>, variables: V, who?: string) =>
-    execute(fetch, t.graphqlUrl, doc, variables, who ? tokens[who] : undefined);
+  const gql = <R, V>(doc: TypedDocumentNode<R, V>, variables: V, who?: string) => t.gql(doc, variables, who ? tokens[who] : undefined);
 
   it('follow / unfollow: idempotent, listed both ways, refused for yourself, unknown users and anonymous callers', async () => {
     expect(dataOf(await gql(FollowDocument, { userId: id('ben') }, 'ann')).follow).toEqual({ id: id('ben'), name: 'ben' });

@@ -20,15 +20,21 @@ import {
 import { createRedisLiveSubscriptionCounter, createRedisRateLimitStore } from '../../src/guards/rate-limit.redis.js';
 import type { Escalation } from '../../src/guards/rate-limit.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { freshDatabase, type TestDatabase } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
-import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres.js';
 import { rawSocket, type RawSocket } from '../support/raw-ws.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let postgres: PostgresServer;
+const databases: TestDatabase[] = [];
+/** A fresh migrated PostgreSQL database for this file, dropped after it. */
+const databaseUrl = async (): Promise<string> => {
+  const database = await freshDatabase();
+  databases.push(database);
+  return database.url;
+};
 let redisServer: RedisServer;
 let a: TestApp;
 let b: TestApp;
@@ -40,9 +46,9 @@ const redis = (): Redis => {
 };
 
 beforeAll(async () => {
-  [postgres, redisServer] = await Promise.all([startPostgres(), startRedis()]);
+  redisServer = await startRedis();
   const env = {
-    DATABASE_URL: await createTestDatabase(postgres.url),
+    DATABASE_URL: await databaseUrl(),
     REDIS_URL: redisServer.url,
     FRAUD_DETECTION_ENABLED: 'false', // one user voting 100 times at once is the point here
     RATE_LIMIT_VOTES_PER_MINUTE: '30',
@@ -56,7 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.allSettled([a?.stop(), b?.stop()]);
   for (const client of clients) client.disconnect();
-  await Promise.allSettled([postgres?.stop(), redisServer?.stop()]);
+  await Promise.allSettled([...databases.map((d) => d.drop()), redisServer?.stop()]);
 });
 
 async function approvalCompetition(graphqlUrl: string) {
@@ -175,7 +181,7 @@ describe.each([
   let competitionId: string;
   const tally = () => `subscription { tallyUpdated(competitionId: "${competitionId}") { seq } }`;
   beforeAll(async () => {
-    const backend = onRedis ? { DATABASE_URL: await createTestDatabase(postgres.url), REDIS_URL: redisServer.url } : {};
+    const backend = onRedis ? { DATABASE_URL: await databaseUrl(), REDIS_URL: redisServer.url } : {};
     // Undefined: the defaults, which test/support/limits.ts raises for every other test.
     app = await startTestApp({ ...backend, RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: undefined, RATE_LIMIT_SUBSCRIPTIONS_BURST: undefined, MAX_SUBSCRIPTIONS_PER_USER: undefined });
     ({ competitionId } = await approvalCompetition(app.graphqlUrl));

@@ -11,10 +11,10 @@ import type { ReactionStore } from '../../src/modules/reactions/reactions.store.
 import { createMemoryReactionStore } from '../../src/modules/reactions/reactions.store.memory.js';
 import { createRedisReactionStore, reactionWindowKey } from '../../src/modules/reactions/reactions.store.redis.js';
 import { ReactionStatsDocument, ReactionsDocument, SendReactionDocument, type SendReactionInput } from '../generated/graphql.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
-import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 import { startRedis } from '../support/redis.js';
 
 const WINDOW_MS = 200;
@@ -55,19 +55,8 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
 }
 
 describe.each(backends)('reactions on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) =>
-    execute(fetch, t.graphqlUrl, doc, variables, token);
-
-  beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp({ ...infra.env, REACTION_WINDOW_MS: String(WINDOW_MS) });
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
-  });
+  const t = useTestApp(backend, { REACTION_WINDOW_MS: String(WINDOW_MS) });
+  const gql = t.gql;
 
   async function createSession(status: 'SCHEDULED' | 'LIVE' | 'PAUSED' | 'ENDED'): Promise<string> {
     const prisma = t.app.database.prisma;

@@ -9,7 +9,7 @@
  */
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CreateCompetitionDocument,
   CreateConversationDocument,
@@ -35,8 +35,8 @@ import {
   SendReactionDocument,
 } from '../generated/graphql.js';
 import { createHistoryPruner } from '../../src/realtime/event-log.js';
-import { startTestApp, type TestApp } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { useTestApp, type AppFixture } from '../support/app.js';
+import { backends, embedded } from '../support/backends.js';
 import { subscribe, type Feed, type Transport } from '../support/clients.js';
 import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
 
@@ -67,15 +67,15 @@ interface StreamCase {
   pollField: string;
   /** Kept only RESUME_WINDOW_SECONDS (the event log), or as long as the domain's own table. */
   windowed: boolean;
-  topic(t: TestApp, n: number): Promise<Topic>;
+  topic(t: AppFixture, n: number): Promise<Topic>;
 }
 
-const gqlOn = (t: TestApp) => <R, V>(doc: TypedDocumentNode<R, V>, variables: V, token?: string) => execute(fetch, t.graphqlUrl, doc, variables, token);
+const gqlOn = (t: AppFixture) => <R, V>(doc: TypedDocumentNode<R, V>, variables: V, token?: string) => execute(fetch, t.graphqlUrl, doc, variables, token);
 
 let serial = 0;
 const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(serial += 1)}`;
 
-async function liveSession(t: TestApp, admin: string): Promise<{ sessionId: string; competitionId: string; submissionId: string }> {
+async function liveSession(t: AppFixture, admin: string): Promise<{ sessionId: string; competitionId: string; submissionId: string }> {
   const gql = gqlOn(t);
   const founderId = unique('founder');
   await gql(ResumeNotificationEventsDocument, {}, await tokenFor({ sub: founderId, role: 'FOUNDER' })); // the founder exists
@@ -90,7 +90,7 @@ async function liveSession(t: TestApp, admin: string): Promise<{ sessionId: stri
 }
 
 /** Waits until the poll query's latestSeq reaches `seq` (an event committed by a timer, e.g. a reaction window). */
-async function untilLatest(t: TestApp, c: StreamCase, topic: Topic, seq: number): Promise<void> {
+async function untilLatest(t: AppFixture, c: StreamCase, topic: Topic, seq: number): Promise<void> {
   for (let i = 0; i < 200; i += 1) {
     const page = dataOf(await gqlOn(t)(c.poll, { ...topic.vars }, topic.token))[c.pollField] as Page;
     if (page.latestSeq >= seq) return;
@@ -99,8 +99,8 @@ async function untilLatest(t: TestApp, c: StreamCase, topic: Topic, seq: number)
   throw new Error(`${c.name}: seq ${seq} was never committed`);
 }
 
-const admins = new Map<TestApp, string>();
-const adminOf = async (t: TestApp) => {
+const admins = new Map<AppFixture, string>();
+const adminOf = async (t: AppFixture) => {
   if (!admins.has(t)) admins.set(t, await tokenFor({ sub: 'resume-admin', name: 'Ada', role: 'ADMIN' }));
   return admins.get(t)!;
 };
@@ -256,17 +256,7 @@ const firstCode = async (feed: Feed<Record<string, unknown>>) => {
 };
 
 describe.each(backends)('resume on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp({ ...infra.env, REACTION_WINDOW_MS: '40' });
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
-  });
+  const t = useTestApp(backend, { REACTION_WINDOW_MS: '40' });
 
   describe.each(STREAMS)('$name', (c) => {
     it.each(['graphql-ws', 'sse'] as Transport[])('over %s: every event after afterSeq once, in order, then live ones', async (transport) => {
@@ -366,18 +356,20 @@ describe.each(backends)('resume on $name', (backend) => {
 });
 
 describe('resume beyond RESUME_WINDOW_SECONDS', () => {
-  let t: TestApp;
+  const t = useTestApp(embedded, { RESUME_WINDOW_SECONDS: '1', REACTION_WINDOW_MS: '40' });
+  /** Per stream, a topic with 3 events, all older than the window: one wait for every stream. */
+  const aged = new Map<string, Topic>();
   beforeAll(async () => {
-    t = await startTestApp({ RESUME_WINDOW_SECONDS: '1', REACTION_WINDOW_MS: '40' });
-  });
-  afterAll(async () => {
-    await t?.stop();
+    for (const c of STREAMS) {
+      const topic = await c.topic(t, 0);
+      for (let i = 0; i < 3; i += 1) await topic.produce();
+      aged.set(c.name, topic);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
   });
 
   it.each(STREAMS.map((c) => [c.name, c] as const))('%s: RESYNC_REQUIRED (NOT_KEPT) for events older than the window, unless the stream keeps its own table', async (_name, c) => {
-    const topic = await c.topic(t, 0);
-    for (let i = 0; i < 3; i += 1) await topic.produce();
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const topic = aged.get(c.name)!;
     const feed = subscribe('graphql-ws', t.url, c.subscription, { ...topic.vars, afterSeq: 1 }, topic.token);
     if (c.windowed) {
       expect(await firstCode(feed)).toEqual(['RESYNC_REQUIRED', 'NOT_KEPT']);

@@ -3,7 +3,7 @@
  * countdown, the live stream, validation naming fields, roles, the emergency stop closing voting,
  * and concurrent control presses.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CastVoteDocument,
   CompetitionDocument,
@@ -20,29 +20,21 @@ import {
   type SessionAction,
 } from '../generated/graphql.js';
 import { createSessionsService } from '../../src/modules/sessions/sessions.service.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
-import { codesOf, dataOf, execute, tokenFor, type GraphQLResponse } from '../support/graphql.js';
+import { codesOf, dataOf, tokenFor, type GraphQLResponse } from '../support/graphql.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const at = (iso: string | null | undefined): number => Date.parse(iso ?? 'invalid');
 
 describe.each(backends)('sessions on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend);
   let admin: string;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) =>
-    execute(fetch, t.graphqlUrl, doc, variables, token);
+  const gql = t.gql;
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp(infra.env);
     admin = await tokenFor({ sub: 'session-admin', name: 'Ada Admin', role: 'ADMIN' });
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
   });
 
   /** A DRAFT competition with `n` submissions (ids in creation order). */

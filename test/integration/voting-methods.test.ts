@@ -2,7 +2,7 @@
  * QUADRATIC, RANKED and APPROVAL over HTTP on both backends, with standings computed by hand,
  * ballot replacement, budgets under concurrency, and the instant-runoff result on close.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CastVoteDocument,
   CloseCompetitionDocument,
@@ -14,26 +14,18 @@ import {
   RunoffDocument,
   type VotingMethod,
 } from '../generated/graphql.js';
-import { startTestApp, type TestApp } from '../support/app.js';
+import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
-import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
+import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
 describe.each(backends)('voting methods on $name', (backend) => {
-  let infra: Awaited<ReturnType<typeof backend.start>>;
-  let t: TestApp;
+  const t = useTestApp(backend);
   let admin: string;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) =>
-    execute(fetch, t.graphqlUrl, doc, variables, token);
+  const gql = t.gql;
   const voter = (name: string) => tokenFor({ sub: `${backend.name}-${name}` });
 
   beforeAll(async () => {
-    infra = await backend.start();
-    t = await startTestApp(infra.env);
     admin = await tokenFor({ sub: 'admin', name: 'Admin', role: 'ADMIN' });
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await infra?.stop();
   });
 
   async function competition(votingMethod: VotingMethod, titles: string[], creditsPerVoter?: number) {

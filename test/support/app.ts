@@ -1,10 +1,13 @@
 /** Starts the whole app in this process on a free loopback port, with a fresh DATA_DIR. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { TEST_JWT_SECRET } from './graphql.js';
+import type { Backend } from './backends.js';
+import { execute, TEST_JWT_SECRET, type GraphQLResponse } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
 
 export interface TestApp {
@@ -20,6 +23,11 @@ export interface TestApp {
 export async function startTestApp(env: Record<string, string | undefined> = {}, opts: { dataDir?: string } = {}): Promise<TestApp> {
   const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ovation-test-')));
+  // On the embedded default, a new data dir starts from a copy of the tier's migrated PGlite
+  // directory (test/support/shared-servers.ts): the app opens and checks it as it would any
+  // existing data, instead of paying PGlite's initdb on every start.
+  const pgliteTemplate = inject('pgliteTemplateDir');
+  if (ownDataDir && !env['DATABASE_URL'] && pgliteTemplate) await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -46,5 +54,61 @@ export async function startTestApp(env: Record<string, string | undefined> = {},
       await app.stop();
       if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The app of a describe block, as {@link useTestApp} hands it out. */
+export interface AppFixture extends Omit<TestApp, 'stop'> {
+  /** What the backend added to the app's env (DATABASE_URL, REDIS_URL; empty on the embedded default). */
+  readonly backendEnv: Record<string, string>;
+  /** A GraphQL request over HTTP to this app, as `token`'s user (anonymous without one). */
+  gql<R, V>(document: TypedDocumentNode<R, V>, variables: V, token?: string): Promise<GraphQLResponse<R>>;
+}
+
+/**
+ * The setup block every app-level file needs, once: registers beforeAll/afterAll in the calling
+ * describe block (or file) that start `backend` and an app on it with `env`, and stop both after
+ * the block's tests. The returned object reads the running app, so use it inside tests and hooks
+ * (registered after this call), not while describe blocks are being collected.
+ */
+export function useTestApp(backend: Backend, env: Record<string, string | undefined> = {}): AppFixture {
+  let infra: Awaited<ReturnType<Backend['start']>> | undefined;
+  let t: TestApp | undefined;
+  beforeAll(async () => {
+    infra = await backend.start();
+    t = await startTestApp({ ...infra.env, ...env });
+  });
+  afterAll(async () => {
+    try {
+      await t?.stop();
+    } finally {
+      await infra?.stop();
+    }
+  });
+  const running = (): TestApp => {
+    if (!t) throw new Error('useTestApp: the app is not running (use it inside tests and hooks)');
+    return t;
+  };
+  return {
+    get backendEnv() {
+      running();
+      return infra?.env ?? {};
+    },
+    get app() {
+      return running().app;
+    },
+    get url() {
+      return running().url;
+    },
+    get graphqlUrl() {
+      return running().graphqlUrl;
+    },
+    get wsUrl() {
+      return running().wsUrl;
+    },
+    get dataDir() {
+      return running().dataDir;
+    },
+    gql: (document, variables, token) => execute(fetch, running().graphqlUrl, document, variables, token),
   };
 }

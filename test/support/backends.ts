@@ -1,8 +1,14 @@
 /**
  * The storage/pubsub combinations integration tests run against: the embedded default (PGlite,
- * in-process pubsub) and real PostgreSQL + Redis processes started for the test file.
+ * in-process pubsub) and real PostgreSQL + Redis.
+ *
+ * PostgreSQL is the run's shared server (test/support/shared-servers.ts, the integration tier's
+ * globalSetup) with a fresh migrated database per start; a tier without that setup gets a server
+ * of its own per start, as before. Redis is a server of our own per start: it starts in
+ * milliseconds and keeps pub/sub apart from files running at the same time.
  */
-import { createTestDatabase, startPostgres } from './postgres.js';
+import { inject } from 'vitest';
+import { createTestDatabase, dropTestDatabase, migrateDatabase, startPostgres } from './postgres.js';
 import { startRedis } from './redis.js';
 
 export interface Backend {
@@ -19,15 +25,45 @@ export const embedded: Backend = {
 export const postgresRedis: Backend = {
   name: 'PostgreSQL + Redis',
   async start() {
-    const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
-    const databaseUrl = await createTestDatabase(postgres.url);
+    const [database, redis] = await Promise.all([freshDatabase(), startRedis()]);
     return {
-      env: { DATABASE_URL: databaseUrl, REDIS_URL: redis.url },
+      env: { DATABASE_URL: database.url, REDIS_URL: redis.url },
       async stop() {
-        await Promise.all([postgres.stop(), redis.stop()]);
+        await Promise.all([database.drop(), redis.stop()]);
       },
     };
   },
 };
 
 export const backends = [embedded, postgresRedis];
+
+export interface TestDatabase {
+  url: string;
+  /** Drops the database (or stops its own server). Call after every app on it has stopped. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh database, with every migration applied unless `migrated` is false: on the shared server
+ * when the tier provides one (a copy of its migrated template, or an empty database; fast),
+ * otherwise on a PostgreSQL server of its own (initdb + start, slow). Apps still run their
+ * migrations on a migrated one at start-up, and find nothing left to apply.
+ */
+export async function freshDatabase({ migrated = true }: { migrated?: boolean } = {}): Promise<TestDatabase> {
+  const sharedUrl = inject('sharedPostgresUrl');
+  const template = inject('sharedPostgresTemplate');
+  if (sharedUrl && template) {
+    const url = await createTestDatabase(sharedUrl, migrated ? { template } : {});
+    return { url, drop: () => dropTestDatabase(url) };
+  }
+  const server = await startPostgres();
+  try {
+    const url = await createTestDatabase(server.url);
+    if (migrated) await migrateDatabase(url);
+    return { url, drop: () => server.stop() };
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+}
+

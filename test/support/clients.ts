@@ -78,6 +78,24 @@ function feedFrom<T>(iterable: AsyncIterable<FormattedExecutionResult<T>>, close
   };
 }
 
+/**
+ * "Nothing more arrives" without a fixed wait: once everything under test has arrived, `publish`
+ * puts a sentinel on the same topic, and this resolves when it arrives, with every result before
+ * it. A topic delivers in order, so whatever else was on its way (a duplicate, one too many) is
+ * among those results by then, and the sentinel is the very next result after them.
+ */
+export async function untilSentinel<T>(
+  feed: Feed<T>,
+  publish: () => Promise<unknown>,
+  isSentinel: (result: FormattedExecutionResult<T>) => boolean,
+  timeoutMs?: number,
+): Promise<FormattedExecutionResult<T>[]> {
+  await publish();
+  await feed.waitFor(isSentinel, timeoutMs);
+  const at = feed.results.findIndex(isSentinel);
+  return feed.results.slice(0, at);
+}
+
 export function wsClient(url: string, token?: string): WsClient {
   return createWsClient({
     url,

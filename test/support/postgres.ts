@@ -20,6 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { MIGRATIONS_DIR } from '../../src/infra/database.js';
+import { applyMigrations, pgPoolRunner } from '../../src/infra/migrate.js';
 import { freePort, PortInUseError, withFreePort } from './ports.js';
 import { OutputTail, killOnExit } from './processes.js';
 
@@ -85,18 +87,53 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 }
 
 /**
- * Creates a fresh, empty database on the server of `adminUrl` (a superuser URL such as
- * {@link PostgresServer.url}) and returns its URL. Default name: `test_<random>`.
+ * Creates a fresh database on the server of `adminUrl` (a superuser URL such as
+ * {@link PostgresServer.url}) and returns its URL. Default name: `test_<random>`. Empty unless
+ * `template` names a database to copy (which must have no open connections while it is copied).
  */
-export async function createTestDatabase(adminUrl: string, name = `test_${randomBytes(6).toString('hex')}`): Promise<string> {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`createTestDatabase: invalid database name ${JSON.stringify(name)}`);
+export async function createTestDatabase(
+  adminUrl: string,
+  nameOrOptions: string | { name?: string; template?: string } = {},
+): Promise<string> {
+  const { name = `test_${randomBytes(6).toString('hex')}`, template } = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : nameOrOptions;
+  for (const id of [name, template ?? name]) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(id)) throw new Error(`createTestDatabase: invalid database name ${JSON.stringify(id)}`);
+  }
+  await asAdmin(adminUrl, `CREATE DATABASE "${name}"${template ? ` TEMPLATE "${template}"` : ''}`);
+  return databaseUrl(adminUrl, name);
+}
+
+/** Drops a database made by {@link createTestDatabase}, disconnecting whoever is still on it. */
+export async function dropTestDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.slice(1));
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`dropTestDatabase: invalid database name ${JSON.stringify(name)}`);
+  url.pathname = '/postgres';
+  await asAdmin(url.toString(), `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+}
+
+/** Applies prisma/migrations to the database of `url`, as the app does at start-up. */
+export async function migrateDatabase(url: string): Promise<void> {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  try {
+    await applyMigrations(pgPoolRunner(pool), MIGRATIONS_DIR);
+  } finally {
+    // Ends every connection: CREATE DATABASE ... TEMPLATE refuses a source that has any.
+    await pool.end();
+  }
+}
+
+async function asAdmin(adminUrl: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    await client.query(`CREATE DATABASE "${name}"`);
+    await client.query(sql);
   } finally {
     await client.end();
   }
+}
+
+function databaseUrl(adminUrl: string, name: string): string {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();

@@ -1,0 +1,71 @@
+/**
+ * Vitest globalSetup of the integration tier: the expensive fixtures, made once per `vitest run`
+ * in the main process and shared with every test file (each in its own fork) through provide/inject.
+ *
+ * - One PostgreSQL server, and on it a template database with every migration applied. A test
+ *   file's database is `CREATE DATABASE x TEMPLATE <template>` (a file copy, ~0.1 s) instead of
+ *   its own initdb + server start + migrations (several seconds of CPU each, more under load).
+ * - A migrated PGlite data directory. An app on the embedded default gets a copy of it under its
+ *   DATA_DIR (see startTestApp): PGlite's first open of an empty directory runs initdb in
+ *   WebAssembly (seconds of CPU), reopening an existing one takes a fraction of a second.
+ *
+ * Opening an empty database and migrating it from nothing (both kinds) stays covered where it is
+ * the subject: test/integration/database.test.ts and migrate.test.ts.
+ *
+ * Redis is not shared: a redis-server starts in a few milliseconds, and pub/sub channels are
+ * server-wide (not per database index), so files running at the same time on one server could
+ * receive each other's events. backends.ts starts one per file.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import type { TestProject } from 'vitest/node';
+import { MIGRATIONS_DIR } from '../../src/infra/database.js';
+import { applyMigrations, pgliteRunner } from '../../src/infra/migrate.js';
+import { createTestDatabase, migrateDatabase, startPostgres } from './postgres.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Superuser URL of the run's shared PostgreSQL server (see test/support/shared.ts). */
+    sharedPostgresUrl: string;
+    /** Name of the migrated template database on it. */
+    sharedPostgresTemplate: string;
+    /** A migrated PGlite data directory, to be copied, never opened in place. */
+    pgliteTemplateDir: string;
+  }
+}
+
+const TEMPLATE_DATABASE = 'ovation_migrated';
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const pgliteRoot = await mkdtemp(path.join(os.tmpdir(), 'ovation-pglite-template-'));
+  const postgresStarting = startPostgres();
+  try {
+    const pgliteTemplateDir = path.join(pgliteRoot, 'pglite');
+    await Promise.all([migratedPGlite(pgliteTemplateDir), postgresStarting.then((server) => migratedTemplate(server.url))]);
+    const postgres = await postgresStarting;
+    project.provide('sharedPostgresUrl', postgres.url);
+    project.provide('sharedPostgresTemplate', TEMPLATE_DATABASE);
+    project.provide('pgliteTemplateDir', pgliteTemplateDir);
+    return async () => {
+      await Promise.all([postgres.stop(), rm(pgliteRoot, { recursive: true, force: true })]);
+    };
+  } catch (err) {
+    await Promise.allSettled([postgresStarting.then((server) => server.stop()), rm(pgliteRoot, { recursive: true, force: true })]);
+    throw err;
+  }
+}
+
+async function migratedPGlite(dir: string): Promise<void> {
+  const db = await PGlite.create(dir);
+  try {
+    await applyMigrations(pgliteRunner(db), MIGRATIONS_DIR);
+  } finally {
+    await db.close();
+  }
+}
+
+async function migratedTemplate(adminUrl: string): Promise<void> {
+  await migrateDatabase(await createTestDatabase(adminUrl, { name: TEMPLATE_DATABASE }));
+}
