@@ -102,7 +102,11 @@ const QUADRATIC = Array.from({ length: 5 }, (_, i) => `quadratic-s${i}`);
 const QUADRATIC_WEIGHTS = QUADRATIC.map((_, i) => 1 / (i + 1));
 const QUADRATIC_CREDITS = 30;
 
-const simpleBallot = (rng: Rng): FraudSubject => ({ kind: 'vote', competitionId: 'simple', submissionIds: [rng.pick(SIMPLE, SIMPLE_WEIGHTS)] });
+const simpleBallot = (rng: Rng): FraudSubject => ({
+  kind: 'vote',
+  competitionId: 'simple',
+  submissionIds: [rng.pick(SIMPLE, SIMPLE_WEIGHTS)],
+});
 
 function approvalBallot(rng: Rng): FraudSubject {
   const chosen = APPROVAL.filter((_, i) => rng.next() < APPROVAL_P[i]!);
@@ -130,7 +134,12 @@ function regularBallot(rng: Rng): FraudSubject {
   return which === 0 ? simpleBallot(rng) : which === 1 ? approvalBallot(rng) : rankedBallot(rng);
 }
 
-const quadratic = (submissionId: string, votes: number): FraudSubject => ({ kind: 'vote', competitionId: 'quadratic', submissionIds: [submissionId], votes });
+const quadratic = (submissionId: string, votes: number): FraudSubject => ({
+  kind: 'vote',
+  competitionId: 'quadratic',
+  submissionIds: [submissionId],
+  votes,
+});
 
 const VOTER_KINDS = ['regular', 'allocator', 'editor'] as const;
 type VoterKind = (typeof VOTER_KINDS)[number];
@@ -258,7 +267,8 @@ function honestCrowd(rng: Rng, voters: number): SimEvent[] {
     const createdAt = rng.next() < 0.3 ? START - rng.uniform(1, 60) * DAY : arrival;
     const user: SimUser = { id: `honest-${v}`, createdAt: Math.round(createdAt), ip: ips[v]!, deviceId: device(v) };
     const kind = voterKind(rng);
-    for (const c of honestCasts(rng, kind, arrival + rng.lognormal(30 * SECOND, 0.9))) events.push({ ...c, user, group: `honest:${kind}` });
+    for (const c of honestCasts(rng, kind, arrival + rng.lognormal(30 * SECOND, 0.9)))
+      events.push({ ...c, user, group: `honest:${kind}` });
   }
   return events;
 }
@@ -298,7 +308,14 @@ interface Attack {
 }
 
 /** Fresh accounts created 0.5–3 s before their single vote for TARGET; `where(i)` gives IP and device. */
-function puppets(rng: Rng, name: string, count: number, meanGapMs: number, where: (i: number) => { ip: string; deviceId: string | null }, begin = START + 3 * MINUTE): SimEvent[] {
+function puppets(
+  rng: Rng,
+  name: string,
+  count: number,
+  meanGapMs: number,
+  where: (i: number) => { ip: string; deviceId: string | null },
+  begin = START + 3 * MINUTE,
+): SimEvent[] {
   const events: SimEvent[] = [];
   let at = begin;
   for (let i = 0; i < count; i += 1) {
@@ -324,7 +341,8 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'puppets-ip+device',
-    description: '200 fresh sock-puppet accounts, one IP and one device id, one vote each for the same submission (~1.5 s apart)',
+    description:
+      '200 fresh sock-puppet accounts, one IP and one device id, one vote each for the same submission (~1.5 s apart)',
     build: (rng) => puppets(rng, 'puppets-ip+device', 200, 1_500, () => ({ ip: 'farm-1', deviceId: 'farm-device' })),
   },
   {
@@ -346,8 +364,10 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'bulk-new-30/ip',
-    description: '300 fresh accounts over 10 IPs (30 per IP, like a NAT), new device ids, same submission, within ~5 min',
-    build: (rng) => puppets(rng, 'bulk-new-30/ip', 300, 1_000, (i) => ({ ip: `proxy-${i % 10}`, deviceId: `bulk-${i}` })),
+    description:
+      '300 fresh accounts over 10 IPs (30 per IP, like a NAT), new device ids, same submission, within ~5 min',
+    build: (rng) =>
+      puppets(rng, 'bulk-new-30/ip', 300, 1_000, (i) => ({ ip: `proxy-${i % 10}`, deviceId: `bulk-${i}` })),
   },
   {
     name: 'new-accounts-bulk-voting',
@@ -356,7 +376,12 @@ const ATTACKS: Attack[] = [
       const events: SimEvent[] = [];
       for (let u = 0; u < 50; u += 1) {
         const first = START + 2 * MINUTE + rng.uniform(0, 3 * MINUTE);
-        const user: SimUser = { id: `burst-${u}`, createdAt: Math.round(first - rng.uniform(1, 3) * SECOND), ip: `burst-ip-${u}`, deviceId: `burst-${u}` };
+        const user: SimUser = {
+          id: `burst-${u}`,
+          createdAt: Math.round(first - rng.uniform(1, 3) * SECOND),
+          ip: `burst-ip-${u}`,
+          deviceId: `burst-${u}`,
+        };
         let at = first;
         for (let i = 0; i < 8; i += 1) {
           events.push({ at: Math.round(at), user, subject: regularBallot(rng), group: 'new-accounts-bulk-voting' });
@@ -368,8 +393,10 @@ const ATTACKS: Attack[] = [
   },
   {
     name: 'distributed (limit)',
-    description: '300 fresh accounts, each on its own residential-proxy IP and device, one vote each for the same submission',
-    build: (rng) => puppets(rng, 'distributed (limit)', 300, 1_000, (i) => ({ ip: `resi-${i}`, deviceId: `resi-${i}` })),
+    description:
+      '300 fresh accounts, each on its own residential-proxy IP and device, one vote each for the same submission',
+    build: (rng) =>
+      puppets(rng, 'distributed (limit)', 300, 1_000, (i) => ({ ip: `resi-${i}`, deviceId: `resi-${i}` })),
   },
 ];
 
@@ -393,18 +420,29 @@ function burst(rng: Rng, b: BurstSpec, name: string, ip: string, begin: number):
   return sights.map((seen, i) => {
     const lag = b.patient ? rng.uniform(3 * SECOND, 8 * SECOND) : rng.uniform(100, SECOND);
     const user: SimUser = { id: `${name}-${i}`, createdAt: Math.round(seen), ip, deviceId: `${name}-device-${i}` };
-    return { at: Math.round(seen + lag), user, subject: b.ballots === 'same' ? TARGET : regularBallot(rng), group: name };
+    return {
+      at: Math.round(seen + lag),
+      user,
+      subject: b.ballots === 'same' ? TARGET : regularBallot(rng),
+      group: name,
+    };
   });
 }
 
 const BURST_SIZES = [5, 10, 20, 50, 100];
 const BURST_SPREADS_MS = [1, 5, 30].map((s) => s * SECOND);
 const BALLOTS = ['same', 'spread'] as const;
-const BURSTS: BurstSpec[] = BURST_SIZES.flatMap((size) => BALLOTS.flatMap((ballots) => BURST_SPREADS_MS.map((spreadMs) => ({ size, spreadMs, ballots }))));
+const BURSTS: BurstSpec[] = BURST_SIZES.flatMap((size) =>
+  BALLOTS.flatMap((ballots) => BURST_SPREADS_MS.map((spreadMs) => ({ size, spreadMs, ballots }))),
+);
 /** On the venue's IP, in its "vote now" rush (the venue of 300). */
-const VENUE_BURSTS: BurstSpec[] = [10, 20, 50].flatMap((size) => BALLOTS.map((ballots) => ({ size, spreadMs: 5 * SECOND, ballots })));
+const VENUE_BURSTS: BurstSpec[] = [10, 20, 50].flatMap((size) =>
+  BALLOTS.map((ballots) => ({ size, spreadMs: 5 * SECOND, ballots })),
+);
 /** Scripts that wait a few seconds after first sight: what the quick-account count cannot see. */
-const PATIENT_BURSTS: BurstSpec[] = [20, 50].flatMap((size) => BALLOTS.map((ballots) => ({ size, spreadMs: 30 * SECOND, ballots, patient: true })));
+const PATIENT_BURSTS: BurstSpec[] = [20, 50].flatMap((size) =>
+  BALLOTS.map((ballots) => ({ size, spreadMs: 30 * SECOND, ballots, patient: true })),
+);
 const VENUE_SIZES = [100, 300, 1_000];
 
 // ------------------------------------------------------------------------------ running
@@ -421,7 +459,10 @@ interface GroupResult {
   rules: Partial<Record<FraudRule, number>>;
 }
 
-async function replay(events: SimEvent[], thresholds: { alert: number; block: number }): Promise<Map<string, GroupResult>> {
+async function replay(
+  events: SimEvent[],
+  thresholds: { alert: number; block: number },
+): Promise<Map<string, GroupResult>> {
   events.sort((a, b) => a.at - b.at);
   const createdAt = new Map<string, number>();
   for (const e of events) createdAt.set(e.user.id, e.user.createdAt);
@@ -436,11 +477,18 @@ async function replay(events: SimEvent[], thresholds: { alert: number; block: nu
   const hitUsers = new Map<string, Set<string>>();
   const allUsers = new Map<string, Set<string>>();
   for (const e of events) {
-    const caller: Caller = { viewer: { id: e.user.id, name: e.user.id, role: 'AUDIENCE' }, clientIp: e.user.ip, deviceId: e.user.deviceId };
+    const caller: Caller = {
+      viewer: { id: e.user.id, name: e.user.id, role: 'AUDIENCE' },
+      clientIp: e.user.ip,
+      deviceId: e.user.deviceId,
+    };
     const decision = (await engine.evaluate(e.subject, caller, e.at))!;
     let r = results.get(e.group);
     if (!r) {
-      results.set(e.group, (r = { votes: 0, flagged: 0, blocked: 0, usersHit: 0, users: 0, firstDetection: null, rules: {} }));
+      results.set(
+        e.group,
+        (r = { votes: 0, flagged: 0, blocked: 0, usersHit: 0, users: 0, firstDetection: null, rules: {} }),
+      );
       hitUsers.set(e.group, new Set());
       allUsers.set(e.group, new Set());
     }
@@ -468,9 +516,15 @@ function arg(name: string, fallback: number): number {
 
 const pct = (n: number, d: number): string => (d === 0 ? '–' : `${((100 * n) / d).toFixed(2)} %`);
 /** A fixed sub-seed per seed and label, so adding a scenario does not change the others' draws. */
-const subSeed = (seed: number, label: string): number => [...label].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, seed * 7919 + 2166136261);
+const subSeed = (seed: number, label: string): number =>
+  [...label].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, seed * 7919 + 2166136261);
 
-interface Row { seed: number; scenario: string; group: string; result: GroupResult }
+interface Row {
+  seed: number;
+  scenario: string;
+  group: string;
+  result: GroupResult;
+}
 
 async function main(): Promise<void> {
   const seeds = arg('seeds', 5);
@@ -486,9 +540,19 @@ async function main(): Promise<void> {
   for (let seed = 1; seed <= seeds; seed += 1) {
     const crowd = honestCrowd(new Rng(mulberry32(seed)), voters);
     await run(seed, 'crowd', [...crowd]);
-    for (const attack of ATTACKS) await run(seed, attack.name, [...crowd, ...attack.build(new Rng(mulberry32(subSeed(seed, attack.name))))]);
+    for (const attack of ATTACKS)
+      await run(seed, attack.name, [...crowd, ...attack.build(new Rng(mulberry32(subSeed(seed, attack.name))))]);
     // Bursts on their own IPs do not interact: one replay holds them all, in the crowd.
-    const bursts = (specs: BurstSpec[]) => specs.flatMap((b) => burst(new Rng(mulberry32(subSeed(seed, burstName(b)))), b, burstName(b), `ip-${burstName(b)}`, START + 3 * MINUTE));
+    const bursts = (specs: BurstSpec[]) =>
+      specs.flatMap((b) =>
+        burst(
+          new Rng(mulberry32(subSeed(seed, burstName(b)))),
+          b,
+          burstName(b),
+          `ip-${burstName(b)}`,
+          START + 3 * MINUTE,
+        ),
+      );
     await run(seed, 'bursts', [...crowd, ...bursts(BURSTS), ...bursts(PATIENT_BURSTS)]);
     for (const size of VENUE_SIZES) {
       const venue = venueCrowd(new Rng(mulberry32(subSeed(seed, `venue ${size}`))), size);
@@ -496,7 +560,10 @@ async function main(): Promise<void> {
       if (size !== 300) continue;
       for (const b of VENUE_BURSTS) {
         const name = burstName(b, ', on the venue IP');
-        await run(seed, name, [...venue, ...burst(new Rng(mulberry32(subSeed(seed, name))), b, name, VENUE_IP, START + 5 * SECOND)]);
+        await run(seed, name, [
+          ...venue,
+          ...burst(new Rng(mulberry32(subSeed(seed, name))), b, name, VENUE_IP, START + 5 * SECOND),
+        ]);
       }
     }
   }
@@ -513,16 +580,24 @@ async function main(): Promise<void> {
 
 function sum(list: GroupResult[]) {
   return list.reduce(
-    (a, r) => ({ votes: a.votes + r.votes, flagged: a.flagged + r.flagged, blocked: a.blocked + r.blocked, usersHit: a.usersHit + r.usersHit, users: a.users + r.users }),
+    (a, r) => ({
+      votes: a.votes + r.votes,
+      flagged: a.flagged + r.flagged,
+      blocked: a.blocked + r.blocked,
+      usersHit: a.usersHit + r.usersHit,
+      users: a.users + r.users,
+    }),
     { votes: 0, flagged: 0, blocked: 0, usersHit: 0, users: 0 },
   );
 }
 
-const hitRate = (r: { votes: number; flagged: number; blocked: number }) => (r.votes === 0 ? 0 : (r.flagged + r.blocked) / r.votes);
+const hitRate = (r: { votes: number; flagged: number; blocked: number }) =>
+  r.votes === 0 ? 0 : (r.flagged + r.blocked) / r.votes;
 
 function rulesOf(list: GroupResult[]): string {
   const total: Partial<Record<FraudRule, number>> = {};
-  for (const r of list) for (const [rule, n] of Object.entries(r.rules)) total[rule as FraudRule] = (total[rule as FraudRule] ?? 0) + n;
+  for (const r of list)
+    for (const [rule, n] of Object.entries(r.rules)) total[rule as FraudRule] = (total[rule as FraudRule] ?? 0) + n;
   return (
     Object.entries(total)
       .sort((a, b) => b[1] - a[1])
@@ -532,52 +607,135 @@ function rulesOf(list: GroupResult[]): string {
 }
 
 function report(rows: Row[], o: { seeds: number; voters: number; thresholds: { alert: number; block: number } }): void {
-  const select = (scenario: (s: string) => boolean, group: (g: string) => boolean) => rows.filter((r) => scenario(r.scenario) && group(r.group));
+  const select = (scenario: (s: string) => boolean, group: (g: string) => boolean) =>
+    rows.filter((r) => scenario(r.scenario) && group(r.group));
   /** Per seed, the group's results summed (for the worst seed). */
-  const perSeed = (list: Row[]) => [...new Set(list.map((r) => r.seed))].map((seed) => sum(list.filter((r) => r.seed === seed).map((r) => r.result)));
+  const perSeed = (list: Row[]) =>
+    [...new Set(list.map((r) => r.seed))].map((seed) => sum(list.filter((r) => r.seed === seed).map((r) => r.result)));
 
-  console.log(`## Fraud simulation: ${o.voters} honest voters, ${o.seeds} seeds, thresholds FLAG ≥ ${o.thresholds.alert}, BLOCK ≥ ${o.thresholds.block}\n`);
+  console.log(
+    `## Fraud simulation: ${o.voters} honest voters, ${o.seeds} seeds, thresholds FLAG ≥ ${o.thresholds.alert}, BLOCK ≥ ${o.thresholds.block}\n`,
+  );
   console.log('### False positives (honest votes flagged or blocked)\n');
-  console.log('| honest traffic | voters | votes | flagged | blocked | FP rate (flag + block) | worst seed | voters hit | rules on the hits |');
+  console.log(
+    '| honest traffic | voters | votes | flagged | blocked | FP rate (flag + block) | worst seed | voters hit | rules on the hits |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   const fpRow = (label: string, list: Row[]) => {
     const s = sum(list.map((r) => r.result));
     const worst = Math.max(0, ...perSeed(list).map(hitRate));
-    console.log(`| ${label} | ${s.users} | ${s.votes} | ${s.flagged} | ${s.blocked} | ${pct(s.flagged + s.blocked, s.votes)} | ${(100 * worst).toFixed(2)} % | ${pct(s.usersHit, s.users)} | ${rulesOf(list.map((r) => r.result))} |`);
+    console.log(
+      `| ${label} | ${s.users} | ${s.votes} | ${s.flagged} | ${s.blocked} | ${pct(s.flagged + s.blocked, s.votes)} | ${(100 * worst).toFixed(2)} % | ${pct(s.usersHit, s.users)} | ${rulesOf(list.map((r) => r.result))} |`,
+    );
   };
   const label = { regular: 'regular voters', allocator: 'QUADRATIC allocators', editor: 'editors (APPROVAL/RANKED)' };
-  for (const kind of VOTER_KINDS) fpRow(`crowd: ${label[kind]}`, select((s) => s === 'crowd', (g) => g === `honest:${kind}`));
-  fpRow('crowd: everyone', select((s) => s === 'crowd', (g) => g.startsWith('honest:')));
-  const withCrowd = [...new Set(rows.filter((r) => r.scenario !== 'crowd' && r.group.startsWith('honest:')).map((r) => r.scenario))];
-  const worstScenario = withCrowd.map((s) => [s, hitRate(sum(select((x) => x === s, (g) => g.startsWith('honest:')).map((r) => r.result)))] as const).sort((a, b) => b[1] - a[1])[0];
-  if (worstScenario) fpRow(`crowd during the attacks (worst of ${withCrowd.length} runs: ${worstScenario[0]})`, select((s) => s === worstScenario[0], (g) => g.startsWith('honest:')));
-  for (const size of VENUE_SIZES) fpRow(`venue Wi-Fi, ${size.toLocaleString('en')} people on one IP`, select((s) => s === `venue ${size}`, (g) => g.startsWith('venue:')));
-  for (const kind of VOTER_KINDS) fpRow(`venues: ${label[kind]}`, select((s) => s.startsWith('venue '), (g) => g === `venue:${kind}`));
-  fpRow(`venue of 300 during the bursts on its IP (${VENUE_BURSTS.length} runs)`, select((s) => s.endsWith('on the venue IP'), (g) => g.startsWith('venue:')));
+  for (const kind of VOTER_KINDS)
+    fpRow(
+      `crowd: ${label[kind]}`,
+      select(
+        (s) => s === 'crowd',
+        (g) => g === `honest:${kind}`,
+      ),
+    );
+  fpRow(
+    'crowd: everyone',
+    select(
+      (s) => s === 'crowd',
+      (g) => g.startsWith('honest:'),
+    ),
+  );
+  const withCrowd = [
+    ...new Set(rows.filter((r) => r.scenario !== 'crowd' && r.group.startsWith('honest:')).map((r) => r.scenario)),
+  ];
+  const worstScenario = withCrowd
+    .map(
+      (s) =>
+        [
+          s,
+          hitRate(
+            sum(
+              select(
+                (x) => x === s,
+                (g) => g.startsWith('honest:'),
+              ).map((r) => r.result),
+            ),
+          ),
+        ] as const,
+    )
+    .sort((a, b) => b[1] - a[1])[0];
+  if (worstScenario)
+    fpRow(
+      `crowd during the attacks (worst of ${withCrowd.length} runs: ${worstScenario[0]})`,
+      select(
+        (s) => s === worstScenario[0],
+        (g) => g.startsWith('honest:'),
+      ),
+    );
+  for (const size of VENUE_SIZES)
+    fpRow(
+      `venue Wi-Fi, ${size.toLocaleString('en')} people on one IP`,
+      select(
+        (s) => s === `venue ${size}`,
+        (g) => g.startsWith('venue:'),
+      ),
+    );
+  for (const kind of VOTER_KINDS)
+    fpRow(
+      `venues: ${label[kind]}`,
+      select(
+        (s) => s.startsWith('venue '),
+        (g) => g === `venue:${kind}`,
+      ),
+    );
+  fpRow(
+    `venue of 300 during the bursts on its IP (${VENUE_BURSTS.length} runs)`,
+    select(
+      (s) => s.endsWith('on the venue IP'),
+      (g) => g.startsWith('venue:'),
+    ),
+  );
 
   const attackRow = (label: string, list: Row[]) => {
     const s = sum(list.map((r) => r.result));
     const firsts = list.map((r) => r.result.firstDetection).filter((x): x is number => x !== null);
     const first = firsts.length === 0 ? 'never' : `${Math.min(...firsts)}–${Math.max(...firsts)}`;
-    console.log(`| ${label} | ${s.votes} | ${pct(s.flagged + s.blocked, s.votes)} | ${pct(s.blocked, s.votes)} | ${firsts.length}/${list.length} | ${first} | ${rulesOf(list.map((r) => r.result))} |`);
+    console.log(
+      `| ${label} | ${s.votes} | ${pct(s.flagged + s.blocked, s.votes)} | ${pct(s.blocked, s.votes)} | ${firsts.length}/${list.length} | ${first} | ${rulesOf(list.map((r) => r.result))} |`,
+    );
   };
   const attackHeader = (what: string) => {
-    console.log(`| ${what} | votes | detected (flag + block) | blocked | runs with an alert | first alert at vote # | rules |`);
+    console.log(
+      `| ${what} | votes | detected (flag + block) | blocked | runs with an alert | first alert at vote # | rules |`,
+    );
     console.log('|---|---:|---:|---:|---:|---:|---|');
   };
   console.log('\n### Detection (attack votes flagged or blocked)\n');
   attackHeader('attack (mixed into the crowd)');
-  for (const attack of ATTACKS) attackRow(`${attack.name}: ${attack.description}`, select((s) => s === attack.name, (g) => g === attack.name));
+  for (const attack of ATTACKS)
+    attackRow(
+      `${attack.name}: ${attack.description}`,
+      select(
+        (s) => s === attack.name,
+        (g) => g === attack.name,
+      ),
+    );
 
-  console.log('\n### Bursts of brand-new accounts on one IP, each voting 0.1–1 s after first sight (a new device id each)\n');
+  console.log(
+    '\n### Bursts of brand-new accounts on one IP, each voting 0.1–1 s after first sight (a new device id each)\n',
+  );
   console.log('detected (flag + block) / blocked, runs with an alert\n');
-  console.log(`| accounts | ballots | ${BURST_SPREADS_MS.map((ms) => `first seen within ${ms / SECOND} s`).join(' | ')} |`);
+  console.log(
+    `| accounts | ballots | ${BURST_SPREADS_MS.map((ms) => `first seen within ${ms / SECOND} s`).join(' | ')} |`,
+  );
   console.log(`|---:|---|${BURST_SPREADS_MS.map(() => '---:').join('|')}|`);
   for (const size of BURST_SIZES) {
     for (const ballots of BALLOTS) {
       const cells = BURST_SPREADS_MS.map((spreadMs) => {
         const name = burstName({ size, spreadMs, ballots });
-        const list = select((s) => s === 'bursts', (g) => g === name);
+        const list = select(
+          (s) => s === 'bursts',
+          (g) => g === name,
+        );
         const s = sum(list.map((r) => r.result));
         const alerted = list.filter((r) => r.result.firstDetection !== null).length;
         return `${pct(s.flagged + s.blocked, s.votes)} / ${pct(s.blocked, s.votes)}, ${alerted}/${list.length}`;
@@ -589,9 +747,22 @@ function report(rows: Row[], o: { seeds: number; voters: number; thresholds: { a
   attackHeader('burst');
   for (const b of VENUE_BURSTS) {
     const name = burstName(b, ', on the venue IP');
-    attackRow(`${name} (300 people)`, select((s) => s === name, (g) => g === name));
+    attackRow(
+      `${name} (300 people)`,
+      select(
+        (s) => s === name,
+        (g) => g === name,
+      ),
+    );
   }
-  for (const b of PATIENT_BURSTS) attackRow(`${burstName(b)} (limit: 3–8 s after first sight)`, select((s) => s === 'bursts', (g) => g === burstName(b)));
+  for (const b of PATIENT_BURSTS)
+    attackRow(
+      `${burstName(b)} (limit: 3–8 s after first sight)`,
+      select(
+        (s) => s === 'bursts',
+        (g) => g === burstName(b),
+      ),
+    );
 }
 
 await main();

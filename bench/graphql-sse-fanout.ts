@@ -83,16 +83,33 @@ try {
   const control = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const graphqlUrl = new URL(`${url}/graphql`);
   const streamUrl = new URL(`${url}/graphql/stream`);
-  const { competitionId, submissionIds } = await setupCompetition(control, graphqlUrl, signHs256(SECRET, { sub: 'bench-admin', role: 'ADMIN' }), 4);
+  const { competitionId, submissionIds } = await setupCompetition(
+    control,
+    graphqlUrl,
+    signHs256(SECRET, { sub: 'bench-admin', role: 'ADMIN' }),
+    4,
+  );
 
   let events = 0;
   const reserve = (ip: string): Promise<string> =>
     new Promise((resolve, reject) => {
-      const req = http.request({ agent: control, host: '127.0.0.1', port, path: streamUrl.pathname, method: 'PUT', headers: { 'x-forwarded-for': ip } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => (res.statusCode === 201 ? resolve(text) : reject(new Error(`PUT ${res.statusCode}: ${text}`))));
-      });
+      const req = http.request(
+        {
+          agent: control,
+          host: '127.0.0.1',
+          port,
+          path: streamUrl.pathname,
+          method: 'PUT',
+          headers: { 'x-forwarded-for': ip },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () =>
+            res.statusCode === 201 ? resolve(text) : reject(new Error(`PUT ${res.statusCode}: ${text}`)),
+          );
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -103,24 +120,41 @@ try {
       const token = await reserve(ip);
       let first!: () => void;
       const firstEvent = new Promise<void>((resolve) => (first = resolve));
-      const req = http.request({ agent: false, host: '127.0.0.1', port, path: streamUrl.pathname, headers: { accept: 'text/event-stream', 'x-graphql-event-stream-token': token, 'x-forwarded-for': ip } }, (res) => {
-        let tail: Buffer = Buffer.alloc(0);
-        res.on('data', (chunk: Buffer) => {
-          const text = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
-          let n = 0;
-          for (let at = text.indexOf(NEXT); at !== -1; at = text.indexOf(NEXT, at + NEXT.length)) n += 1;
-          tail = text.subarray(Math.max(0, text.length - (NEXT.length - 1)));
-          if (n > 0) {
-            events += n;
-            first();
-          }
-        });
-      });
+      const req = http.request(
+        {
+          agent: false,
+          host: '127.0.0.1',
+          port,
+          path: streamUrl.pathname,
+          headers: { accept: 'text/event-stream', 'x-graphql-event-stream-token': token, 'x-forwarded-for': ip },
+        },
+        (res) => {
+          let tail: Buffer = Buffer.alloc(0);
+          res.on('data', (chunk: Buffer) => {
+            const text = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
+            let n = 0;
+            for (let at = text.indexOf(NEXT); at !== -1; at = text.indexOf(NEXT, at + NEXT.length)) n += 1;
+            tail = text.subarray(Math.max(0, text.length - (NEXT.length - 1)));
+            if (n > 0) {
+              events += n;
+              first();
+            }
+          });
+        },
+      );
       req.on('error', () => undefined);
       req.end();
       streams.push(req);
-      const body = JSON.stringify({ query: TALLY_SUBSCRIPTION, variables: { competitionId }, extensions: { operationId: `tally-${i}` } });
-      const answer = await post(control, streamUrl, body, { 'x-graphql-event-stream-token': token, 'x-forwarded-for': ip, accept: '*/*' });
+      const body = JSON.stringify({
+        query: TALLY_SUBSCRIPTION,
+        variables: { competitionId },
+        extensions: { operationId: `tally-${i}` },
+      });
+      const answer = await post(control, streamUrl, body, {
+        'x-graphql-event-stream-token': token,
+        'x-forwarded-for': ip,
+        accept: '*/*',
+      });
       if (answer.status !== 202) throw new Error(`POST ${answer.status}: ${answer.text}`);
       await firstEvent;
     })();
@@ -137,8 +171,14 @@ try {
     if (outstanding >= 2_000) return;
     const i = (voter += 1);
     outstanding += 1;
-    const body = JSON.stringify({ query: CAST_VOTE, variables: { input: { competitionId, submissionId: submissionIds[i % submissionIds.length] } } });
-    post(control, graphqlUrl, body, { authorization: `Bearer ${signHs256(SECRET, { sub: `bench-voter-${i}` })}`, 'x-forwarded-for': clientIp('voter', i) }).then(
+    const body = JSON.stringify({
+      query: CAST_VOTE,
+      variables: { input: { competitionId, submissionId: submissionIds[i % submissionIds.length] } },
+    });
+    post(control, graphqlUrl, body, {
+      authorization: `Bearer ${signHs256(SECRET, { sub: `bench-voter-${i}` })}`,
+      'x-forwarded-for': clientIp('voter', i),
+    }).then(
       (r) => {
         outstanding -= 1;
         if (r.status === 200 && !r.text.includes('"errors"')) acked += 1;
@@ -164,7 +204,7 @@ try {
       eventsPerSec: Math.round(eventsPerSec),
       updatesPerStream: Math.round((eventsPerSec / subscribers) * 10) / 10,
       serverCpuPct: Math.round(((cpu1 - cpu0) / seconds) * 1000) / 10,
-      serverCpuMsPer1kEvents: Math.round(((cpu1 - cpu0) * 1000 * 1000) / Math.max(1, events1 - events0) * 100) / 100,
+      serverCpuMsPer1kEvents: Math.round((((cpu1 - cpu0) * 1000 * 1000) / Math.max(1, events1 - events0)) * 100) / 100,
       loadavg: os.loadavg().map((l) => Math.round(l * 10) / 10),
     })}\n`,
   );

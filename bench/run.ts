@@ -122,9 +122,19 @@ const voteBudgetMs = Number(values['vote-budget-ms']);
 const voteConcurrency = Number(values['vote-concurrency']);
 // Open loop: enough keep-alive connections that a server answering within the budget never waits
 // for the client (rate x budget in flight); closed loop: one per worker.
-const voteSockets = votesPerSec > 0 ? Number(values['vote-sockets']) || socketsFor(votesPerSec, voteBudgetMs) : voteConcurrency;
+const voteSockets =
+  votesPerSec > 0 ? Number(values['vote-sockets']) || socketsFor(votesPerSec, voteBudgetMs) : voteConcurrency;
 const maxOutstanding = Number(values['max-outstanding']) || Math.max(2_000, votesPerSec * 30);
-for (const [k, v] of Object.entries({ subscribers, votesPerSec, durationS, flushMs, submissions, voteBudgetMs, voteSockets, voteConcurrency })) {
+for (const [k, v] of Object.entries({
+  subscribers,
+  votesPerSec,
+  durationS,
+  flushMs,
+  submissions,
+  voteBudgetMs,
+  voteSockets,
+  voteConcurrency,
+})) {
   if (!Number.isFinite(v) || v < 0) throw new Error(`bad --${k}`);
 }
 // Each subscriber and each vote connection is one descriptor in the server (which inherits this
@@ -206,7 +216,11 @@ function codeVersion(): { commit: string; srcHash: string; srcDirty: boolean } {
   } catch {
     /* no src */
   }
-  return { commit: git('rev-parse', '--short', 'HEAD'), srcHash: hash.digest('hex').slice(0, 12), srcDirty: git('status', '--porcelain', '--', 'src') !== '' };
+  return {
+    commit: git('rev-parse', '--short', 'HEAD'),
+    srcHash: hash.digest('hex').slice(0, 12),
+    srcDirty: git('status', '--porcelain', '--', 'src') !== '',
+  };
 }
 
 async function main() {
@@ -235,7 +249,9 @@ async function main() {
       ...(redis ? { REDIS_URL: redis.url } : {}),
       ...(values['pool-size'] ? { DATABASE_POOL_SIZE: values['pool-size'] } : {}),
       ...(workers > 1 ? { WORKERS: String(workers) } : {}),
-      ...Object.fromEntries((values['server-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+      ...Object.fromEntries(
+        (values['server-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      ),
     },
   });
   log(`SERVER_PID ${server.pid}`);
@@ -245,7 +261,12 @@ async function main() {
   const serverProc = new ProcSampler(server.pid, 500, workers > 1).start();
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-  const setup = await setupCompetition(agent, new URL(server.graphqlUrl), signHs256(secret, { sub: 'bench-admin', role: 'ADMIN' }), submissions);
+  const setup = await setupCompetition(
+    agent,
+    new URL(server.graphqlUrl),
+    signHs256(secret, { sub: 'bench-admin', role: 'ADMIN' }),
+    submissions,
+  );
   agent.destroy();
   voteWorker = await startVoteWorker();
   const voteGenProc = new ProcSampler(voteWorker.pid).start();
@@ -267,7 +288,8 @@ async function main() {
     log(`  opening ${subscribers} ${transport} subscribers`);
     ramp = await pool.open();
     log(`  ${ramp.ready} ready, ${ramp.failed} failed in ${ramp.rampMs} ms`);
-    if (ramp.ready === 0) throw new Error(`no subscriber became ready: ${JSON.stringify([...pool.errors]).slice(0, 2000)}`);
+    if (ramp.ready === 0)
+      throw new Error(`no subscriber became ready: ${JSON.stringify([...pool.errors]).slice(0, 2000)}`);
     await sleep(1_000);
   }
   const rssAfterRampMB = Math.round((serverProc.samples.at(-1)?.rssKb ?? 0) / 1024);
@@ -277,7 +299,9 @@ async function main() {
   // after), which is the JIT's cost, not the server's steady state. Every target gets the same.
   let warmupAcked = 0;
   const loadLabel =
-    votesPerSec > 0 ? `${votesPerSec} votes/s offered (open loop, ${voteSockets} connections at most)` : `max rate, ${voteConcurrency} workers`;
+    votesPerSec > 0
+      ? `${votesPerSec} votes/s offered (open loop, ${voteSockets} connections at most)`
+      : `max rate, ${voteConcurrency} workers`;
   const { graphqlUrl } = server;
   const worker = voteWorker;
   // Both processes start the schedule at the same epoch ms (IPC and the worker's set-up fit in the lead).
@@ -327,10 +351,20 @@ async function main() {
       resolve();
     }, loadStart - Date.now()),
   );
-  const windowEnded = new Promise<{ updates: number; seq: number; cpu: CpuSnapshot; subscriberLoopDelayMs: LoopDelayMs }>((resolve) =>
+  const windowEnded = new Promise<{
+    updates: number;
+    seq: number;
+    cpu: CpuSnapshot;
+    subscriberLoopDelayMs: LoopDelayMs;
+  }>((resolve) =>
     setTimeout(() => {
       const cpu = snapshotCpu(cpuGroups);
-      resolve({ updates: pool?.updates ?? 0, seq: pool?.maxSeq ?? Number.NaN, cpu, subscriberLoopDelayMs: subscriberLoop.stop() });
+      resolve({
+        updates: pool?.updates ?? 0,
+        seq: pool?.maxSeq ?? Number.NaN,
+        cpu,
+        subscriberLoopDelayMs: subscriberLoop.stop(),
+      });
     }, loadEnd - Date.now()),
   );
   log(`  load: ${loadLabel} for ${durationS} s`);
@@ -350,7 +384,8 @@ async function main() {
   const quietMs = Math.max(flushMs, 50) + 300;
   if (pool) {
     const p = pool;
-    const settled = (): boolean => p.below(votes.acked + warmupAcked) === 0 && Date.now() - Math.max(p.lastUpdateAt, drainStart) >= quietMs;
+    const settled = (): boolean =>
+      p.below(votes.acked + warmupAcked) === 0 && Date.now() - Math.max(p.lastUpdateAt, drainStart) >= quietMs;
     while (Date.now() - drainStart < drainTimeoutMs && !settled()) await sleep(50);
   } else {
     await sleep(quietMs);
@@ -359,7 +394,16 @@ async function main() {
   const belowAckedAtDrainEnd = pool?.below(votes.acked + warmupAcked) ?? 0;
 
   // Probe: a fresh subscription's first frame carries the latest published seq and the count.
-  const probe = new SubscriberPool({ ...poolOpts, query: TALLY_PROBE_SUBSCRIPTION, transport: 'ws', count: 1, rampConcurrency: 1, rampTimeoutMs: 10_000, ipOffset: 65_000, log: undefined });
+  const probe = new SubscriberPool({
+    ...poolOpts,
+    query: TALLY_PROBE_SUBSCRIPTION,
+    transport: 'ws',
+    count: 1,
+    rampConcurrency: 1,
+    rampTimeoutMs: 10_000,
+    ipOffset: 65_000,
+    log: undefined,
+  });
   await probe.open();
   const probeOk = probe.status[0] === 1;
   let publishedSeq = probeOk ? probe.firstSeq[0]! : Number.NaN;
@@ -368,7 +412,9 @@ async function main() {
   if (!probeOk) {
     // The server could not even answer a new subscription: fall back to the newest state any
     // subscriber saw (missing seqs are then a lower bound).
-    log(`  probe subscription failed: ${JSON.stringify([...probe.errors])}; using the newest update any subscriber saw`);
+    log(
+      `  probe subscription failed: ${JSON.stringify([...probe.errors])}; using the newest update any subscriber saw`,
+    );
     publishedSeq = Number.NEGATIVE_INFINITY;
     probeTotal = Number.NEGATIVE_INFINITY;
     if (pool) {
@@ -465,7 +511,12 @@ async function main() {
     startedAt: new Date(loadStart).toISOString(),
     code: codeVersion(),
     priority: { server: priority, generators: os.getPriority() },
-    machine: { nproc: os.availableParallelism(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, cpu: os.cpus()[0]?.model ?? '' },
+    machine: {
+      nproc: os.availableParallelism(),
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      cpu: os.cpus()[0]?.model ?? '',
+    },
     setup: { serverStartMs, rampMs: ramp.rampMs, ready: ramp.ready, failed: ramp.failed },
     votes: {
       mode: votes.mode,
@@ -497,7 +548,12 @@ async function main() {
       perWatcherPerSec: ramp.ready > 0 ? round(delivered / ramp.ready / (loadMs / 1000), 2) : null,
       perWatcherPerSecMin:
         ramp.ready > 0 && durationS >= 1
-          ? round(Math.min(...Array.from({ length: Math.floor(durationS) }, (_, i) => (eventTimeline[i]?.[0] ?? 0) / ramp.ready)), 2)
+          ? round(
+              Math.min(
+                ...Array.from({ length: Math.floor(durationS) }, (_, i) => (eventTimeline[i]?.[0] ?? 0) / ramp.ready),
+              ),
+              2,
+            )
           : null,
       deliveredTotal,
       publishes,
@@ -530,7 +586,9 @@ async function main() {
     cpuPerVoteUs: Object.fromEntries(
       ['server', 'postgres', 'redis'].map((group) => [
         group,
-        votes.acked > 0 && cpu.pct[group] !== undefined ? round(((cpu.pct[group] / 100) * cpu.windowS * 1e6) / votes.acked, 1) : null,
+        votes.acked > 0 && cpu.pct[group] !== undefined
+          ? round(((cpu.pct[group] / 100) * cpu.windowS * 1e6) / votes.acked, 1)
+          : null,
       ]),
     ),
     /** CPU per delivered update over the load window (target c compares the server's with raw-ws's). */
@@ -539,8 +597,16 @@ async function main() {
       generators: delivered > 0 ? round((generatorCpuSeconds * 1e6) / delivered, 2) : null,
     },
     generators: {
-      subscribers: { pid: process.pid, rssPeakMB: subscriberGenProc.stats(loadStart, loadEnd).rssPeakMB, loopDelayMs: windowEnd.subscriberLoopDelayMs },
-      votes: { pid: worker.pid, rssPeakMB: voteGenProc.stats(loadStart, loadEnd).rssPeakMB, loopDelayMs: votes.loopDelayMs },
+      subscribers: {
+        pid: process.pid,
+        rssPeakMB: subscriberGenProc.stats(loadStart, loadEnd).rssPeakMB,
+        loopDelayMs: windowEnd.subscriberLoopDelayMs,
+      },
+      votes: {
+        pid: worker.pid,
+        rssPeakMB: voteGenProc.stats(loadStart, loadEnd).rssPeakMB,
+        loopDelayMs: votes.loopDelayMs,
+      },
     },
     trust,
     timeline: {
@@ -571,15 +637,32 @@ function table(r: Result): string {
     ['votes acked / offered (%)', `${votes.acked} / ${votes.offered} (${votes.ackedPct}%)`],
     ['  failed / unanswered / not sent', `${votes.failed} / ${votes.unanswered} / ${votes.notSent}`],
     ['votes/s acked', String(votes.perSec)],
-    [`vote latency p50 / p99 / max ms (${votes.mode === 'open' ? 'from due time' : 'from send'})`, `${votes.latencyMs.p50} / ${votes.latencyMs.p99} / ${votes.latencyMs.max}`],
+    [
+      `vote latency p50 / p99 / max ms (${votes.mode === 'open' ? 'from due time' : 'from send'})`,
+      `${votes.latencyMs.p50} / ${votes.latencyMs.p99} / ${votes.latencyMs.max}`,
+    ],
     ['vote latency, first seconds', firstSeconds || '–'],
     ['vote service p99 / send lag p99 ms', `${votes.serviceMs.p99} / ${votes.sendLagMs.p99}`],
-    ['vote connections / queued client-side (wait p99 ms)', `${votes.sockets} / ${votes.clientQueue.votes} (${votes.clientQueue.waitMs.p99})`],
+    [
+      'vote connections / queued client-side (wait p99 ms)',
+      `${votes.sockets} / ${votes.clientQueue.votes} (${votes.clientQueue.waitMs.p99})`,
+    ],
     ['publishes (seq) / per s', `${events.publishes} / ${events.publishesPerSec}`],
     ['events delivered / per s (demanded/s)', `${events.delivered} / ${events.perSec} (${events.demandedPerSec})`],
-    ['updates per watcher per s (slowest s)', `${events.perWatcherPerSec ?? '–'} (${events.perWatcherPerSecMin ?? '–'})`],
-    ['publish→receipt p50/p90/p99/max ms', events.latencyMs ? `${events.latencyMs.p50} / ${events.latencyMs.p90} / ${events.latencyMs.p99} / ${events.latencyMs.max}` : '–'],
-    ['missing seqs / expected (subs with gaps)', `${events.missing} / ${events.expected} (${events.subscribersWithGaps})`],
+    [
+      'updates per watcher per s (slowest s)',
+      `${events.perWatcherPerSec ?? '–'} (${events.perWatcherPerSecMin ?? '–'})`,
+    ],
+    [
+      'publish→receipt p50/p90/p99/max ms',
+      events.latencyMs
+        ? `${events.latencyMs.p50} / ${events.latencyMs.p90} / ${events.latencyMs.p99} / ${events.latencyMs.max}`
+        : '–',
+    ],
+    [
+      'missing seqs / expected (subs with gaps)',
+      `${events.missing} / ${events.expected} (${events.subscribersWithGaps})`,
+    ],
     ['final totalVotes != server total (subs)', String(events.staleFinal)],
     ['server total (probe) / acked not counted', `${events.probeTotalVotes} / ${events.ackedNotCounted}`],
     ['lost connections', String(events.lostConnections)],
@@ -588,11 +671,22 @@ function table(r: Result): string {
     ['server CPU % peak (500 ms samples)', String(r.server.cpuPctPeak)],
     [
       'CPU % server / gen subs / gen votes / postgres / redis',
-      [cpu.pct['server'], cpu.pct['subscriberGen'], cpu.pct['voteGen'], cpu.pct['postgres'], cpu.pct['redis']].map(pct).join(' / '),
+      [cpu.pct['server'], cpu.pct['subscriberGen'], cpu.pct['voteGen'], cpu.pct['postgres'], cpu.pct['redis']]
+        .map(pct)
+        .join(' / '),
     ],
-    ['CPU % other / softirq / steal (100 = 1 core)', `${pct(cpu.otherPct)} / ${pct(cpu.softirqPct)} / ${pct(cpu.stealPct)}`],
-    ['CPU µs per delivered event: server / generators', `${r.cpuPerEventUs.server ?? '–'} / ${r.cpuPerEventUs.generators ?? '–'}`],
-    ['CPU µs per acked vote: server / postgres / redis', `${r.cpuPerVoteUs['server'] ?? '–'} / ${r.cpuPerVoteUs['postgres'] ?? '–'} / ${r.cpuPerVoteUs['redis'] ?? '–'}`],
+    [
+      'CPU % other / softirq / steal (100 = 1 core)',
+      `${pct(cpu.otherPct)} / ${pct(cpu.softirqPct)} / ${pct(cpu.stealPct)}`,
+    ],
+    [
+      'CPU µs per delivered event: server / generators',
+      `${r.cpuPerEventUs.server ?? '–'} / ${r.cpuPerEventUs.generators ?? '–'}`,
+    ],
+    [
+      'CPU µs per acked vote: server / postgres / redis',
+      `${r.cpuPerVoteUs['server'] ?? '–'} / ${r.cpuPerVoteUs['postgres'] ?? '–'} / ${r.cpuPerVoteUs['redis'] ?? '–'}`,
+    ],
     ['gen event-loop delay p50/p99/max ms: subs', d(r.generators.subscribers.loopDelayMs)],
     ['gen event-loop delay p50/p99/max ms: votes', d(r.generators.votes.loopDelayMs)],
     ['trustworthy', r.trust.trustworthy ? 'yes' : `NO: ${r.trust.reasons.join('; ')}`],

@@ -54,21 +54,71 @@ const TAILS = ['--vote-grace', '5', '--drain-timeout', '8'];
 // (one ws-10k row shows what that costs).
 const ovationDb = values['no-postgres'] ? [] : ['--postgres'];
 
-function fanout(group: string, transport: 'ws' | 'sse', subs: number, vps: number, flushMs: number, duration: number, coalescedRefs: boolean): Scenario[] {
-  const base = [...TAILS, '--transport', transport, '--subscribers', String(quick ? Math.min(subs, 1000) : subs), '--votes-per-sec', String(vps), '--duration', D(duration)];
+function fanout(
+  group: string,
+  transport: 'ws' | 'sse',
+  subs: number,
+  vps: number,
+  flushMs: number,
+  duration: number,
+  coalescedRefs: boolean,
+): Scenario[] {
+  const base = [
+    ...TAILS,
+    '--transport',
+    transport,
+    '--subscribers',
+    String(quick ? Math.min(subs, 1000) : subs),
+    '--votes-per-sec',
+    String(vps),
+    '--duration',
+    D(duration),
+  ];
   const db = ovationDb.length > 0 ? 'PostgreSQL' : 'PGlite';
   const list: Scenario[] = [
-    { group, name: `${group}-ovation`, label: `ovation (${db}, TALLY_FLUSH_MS=${flushMs})`, args: ['--target', 'ovation', ...ovationDb, ...base, '--flush-ms', String(flushMs)] },
-    { group, name: `${group}-stock-yoga`, label: 'stock-yoga (every vote)', args: ['--target', 'stock-yoga', ...base, '--flush-ms', '0'] },
-    { group, name: `${group}-raw-ws`, label: 'raw-ws (every vote)', args: ['--target', 'raw-ws', ...base, '--flush-ms', '0'] },
+    {
+      group,
+      name: `${group}-ovation`,
+      label: `ovation (${db}, TALLY_FLUSH_MS=${flushMs})`,
+      args: ['--target', 'ovation', ...ovationDb, ...base, '--flush-ms', String(flushMs)],
+    },
+    {
+      group,
+      name: `${group}-stock-yoga`,
+      label: 'stock-yoga (every vote)',
+      args: ['--target', 'stock-yoga', ...base, '--flush-ms', '0'],
+    },
+    {
+      group,
+      name: `${group}-raw-ws`,
+      label: 'raw-ws (every vote)',
+      args: ['--target', 'raw-ws', ...base, '--flush-ms', '0'],
+    },
   ];
   if (coalescedRefs) {
     list.push(
       ...(ovationDb.length > 0
-        ? [{ group, name: `${group}-ovation-pglite`, label: `ovation (embedded PGlite, TALLY_FLUSH_MS=${flushMs})`, args: ['--target', 'ovation', ...base, '--flush-ms', String(flushMs)] }]
+        ? [
+            {
+              group,
+              name: `${group}-ovation-pglite`,
+              label: `ovation (embedded PGlite, TALLY_FLUSH_MS=${flushMs})`,
+              args: ['--target', 'ovation', ...base, '--flush-ms', String(flushMs)],
+            },
+          ]
         : []),
-      { group, name: `${group}-stock-yoga-coalesced`, label: `stock-yoga (coalesced ${flushMs} ms)`, args: ['--target', 'stock-yoga', ...base, '--flush-ms', String(flushMs)] },
-      { group, name: `${group}-raw-ws-coalesced`, label: `raw-ws (coalesced ${flushMs} ms)`, args: ['--target', 'raw-ws', ...base, '--flush-ms', String(flushMs)] },
+      {
+        group,
+        name: `${group}-stock-yoga-coalesced`,
+        label: `stock-yoga (coalesced ${flushMs} ms)`,
+        args: ['--target', 'stock-yoga', ...base, '--flush-ms', String(flushMs)],
+      },
+      {
+        group,
+        name: `${group}-raw-ws-coalesced`,
+        label: `raw-ws (coalesced ${flushMs} ms)`,
+        args: ['--target', 'raw-ws', ...base, '--flush-ms', String(flushMs)],
+      },
     );
   }
   return list;
@@ -82,15 +132,37 @@ function fanout(group: string, transport: 'ws' | 'sse', subs: number, vps: numbe
  * the server CPU per delivered event side by side (target c).
  */
 function eventDay(group: string, subs: number, vps: number, flushMs: number, db: 'postgres' | 'pglite'): Scenario[] {
-  const base = [...TAILS, '--transport', 'ws', '--subscribers', String(quick ? Math.min(subs, 1000) : subs), '--votes-per-sec', String(vps), '--duration', D(20)];
+  const base = [
+    ...TAILS,
+    '--transport',
+    'ws',
+    '--subscribers',
+    String(quick ? Math.min(subs, 1000) : subs),
+    '--votes-per-sec',
+    String(vps),
+    '--duration',
+    D(20),
+  ];
   return [
     {
       group,
       name: `${group}-ovation`,
       label: `ovation (${db === 'postgres' ? 'PostgreSQL' : 'embedded PGlite'}, TALLY_FLUSH_MS=${flushMs})`,
-      args: ['--target', 'ovation', ...(db === 'postgres' ? ['--postgres'] : []), ...base, '--flush-ms', String(flushMs)],
+      args: [
+        '--target',
+        'ovation',
+        ...(db === 'postgres' ? ['--postgres'] : []),
+        ...base,
+        '--flush-ms',
+        String(flushMs),
+      ],
     },
-    { group, name: `${group}-raw-ws-coalesced`, label: `raw-ws (coalesced ${flushMs} ms)`, args: ['--target', 'raw-ws', ...base, '--flush-ms', String(flushMs)] },
+    {
+      group,
+      name: `${group}-raw-ws-coalesced`,
+      label: `raw-ws (coalesced ${flushMs} ms)`,
+      args: ['--target', 'raw-ws', ...base, '--flush-ms', String(flushMs)],
+    },
   ];
 }
 
@@ -101,14 +173,48 @@ function eventDay(group: string, subs: number, vps: number, flushMs: number, db:
  * frames): the figure that counts is events/s.
  */
 function capacity(group: string, subs: number): Scenario[] {
-  const base = [...TAILS, '--transport', 'ws', '--subscribers', String(quick ? Math.min(subs, 1000) : subs), '--votes-per-sec', '100', '--duration', D(15)];
+  const base = [
+    ...TAILS,
+    '--transport',
+    'ws',
+    '--subscribers',
+    String(quick ? Math.min(subs, 1000) : subs),
+    '--votes-per-sec',
+    '100',
+    '--duration',
+    D(15),
+  ];
   return [
-    { group, name: `${group}-ovation`, label: 'ovation (TALLY_FLUSH_MS=5)', args: ['--target', 'ovation', ...ovationDb, ...base, '--flush-ms', '5'] },
-    { group, name: `${group}-raw-ws`, label: 'raw-ws (every vote)', args: ['--target', 'raw-ws', ...base, '--flush-ms', '0'] },
+    {
+      group,
+      name: `${group}-ovation`,
+      label: 'ovation (TALLY_FLUSH_MS=5)',
+      args: ['--target', 'ovation', ...ovationDb, ...base, '--flush-ms', '5'],
+    },
+    {
+      group,
+      name: `${group}-raw-ws`,
+      label: 'raw-ws (every vote)',
+      args: ['--target', 'raw-ws', ...base, '--flush-ms', '0'],
+    },
   ];
 }
 
-const castVote = [...TAILS, '--subscribers', '0', '--votes-per-sec', '0', '--vote-concurrency', '64', '--duration', D(20), '--warmup', D(5), '--flush-ms', '100'];
+const castVote = [
+  ...TAILS,
+  '--subscribers',
+  '0',
+  '--votes-per-sec',
+  '0',
+  '--vote-concurrency',
+  '64',
+  '--duration',
+  D(20),
+  '--warmup',
+  D(5),
+  '--flush-ms',
+  '100',
+];
 
 /**
  * WORKERS=1 against WORKERS=2 (issue 12 f), both on PostgreSQL and Redis (more than one worker
@@ -118,18 +224,61 @@ const castVote = [...TAILS, '--subscribers', '0', '--votes-per-sec', '0', '--vot
  */
 function workersGroup(): Scenario[] {
   const watchers = quick ? 1000 : 5000;
-  const watching = [...TAILS, '--transport', 'ws', '--subscribers', String(watchers), '--votes-per-sec', '0', '--vote-concurrency', '64', '--duration', D(20), '--warmup', D(5), '--flush-ms', '100'];
+  const watching = [
+    ...TAILS,
+    '--transport',
+    'ws',
+    '--subscribers',
+    String(watchers),
+    '--votes-per-sec',
+    '0',
+    '--vote-concurrency',
+    '64',
+    '--duration',
+    D(20),
+    '--warmup',
+    D(5),
+    '--flush-ms',
+    '100',
+  ];
   return [1, 2].flatMap((n) => [
-    { group: 'workers', name: `workers-castvote-w${n}`, label: `WORKERS=${n}, nobody watching`, args: ['--target', 'ovation', '--postgres', '--redis', ...castVote, '--workers', String(n)] },
-    { group: 'workers', name: `workers-${watchers / 1000}k-w${n}`, label: `WORKERS=${n}, ${watchers} ws watchers`, args: ['--target', 'ovation', '--postgres', '--redis', ...watching, '--workers', String(n)] },
+    {
+      group: 'workers',
+      name: `workers-castvote-w${n}`,
+      label: `WORKERS=${n}, nobody watching`,
+      args: ['--target', 'ovation', '--postgres', '--redis', ...castVote, '--workers', String(n)],
+    },
+    {
+      group: 'workers',
+      name: `workers-${watchers / 1000}k-w${n}`,
+      label: `WORKERS=${n}, ${watchers} ws watchers`,
+      args: ['--target', 'ovation', '--postgres', '--redis', ...watching, '--workers', String(n)],
+    },
   ]);
 }
 const all: Scenario[] = [
-  { group: 'castvote', name: 'castvote-ovation-pglite', label: 'ovation, embedded PGlite', args: ['--target', 'ovation', ...castVote] },
+  {
+    group: 'castvote',
+    name: 'castvote-ovation-pglite',
+    label: 'ovation, embedded PGlite',
+    args: ['--target', 'ovation', ...castVote],
+  },
   ...(values['no-postgres']
     ? []
-    : [{ group: 'castvote', name: 'castvote-ovation-postgres', label: 'ovation, PostgreSQL 15', args: ['--target', 'ovation', '--postgres', ...castVote] }]),
-  { group: 'castvote', name: 'castvote-stock-yoga', label: 'stock-yoga (in memory)', args: ['--target', 'stock-yoga', ...castVote] },
+    : [
+        {
+          group: 'castvote',
+          name: 'castvote-ovation-postgres',
+          label: 'ovation, PostgreSQL 15',
+          args: ['--target', 'ovation', '--postgres', ...castVote],
+        },
+      ]),
+  {
+    group: 'castvote',
+    name: 'castvote-stock-yoga',
+    label: 'stock-yoga (in memory)',
+    args: ['--target', 'stock-yoga', ...castVote],
+  },
   ...fanout('ws-1k', 'ws', 1000, 200, 100, 10, false),
   ...fanout('ws-5k', 'ws', 5000, 500, 100, 15, false),
   ...fanout('ws-10k', 'ws', 10000, 500, 250, 20, true),
@@ -143,9 +292,13 @@ const all: Scenario[] = [
   ...(values['no-postgres'] ? [] : workersGroup()),
 ];
 
-const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+const only = values.only
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const scenarios = only ? all.filter((s) => only.some((o) => s.name.includes(o) || s.group === o)) : all;
-if (scenarios.length === 0) throw new Error(`--only ${values.only} matches no scenario; names: ${all.map((s) => s.name).join(', ')}`);
+if (scenarios.length === 0)
+  throw new Error(`--only ${values.only} matches no scenario; names: ${all.map((s) => s.name).join(', ')}`);
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const outDir = values.dir ? path.resolve(values.dir) : path.join(ROOT, 'bench', 'results', `${stamp}-suite`);
@@ -206,9 +359,21 @@ function runOne(s: Scenario, file: string): Promise<{ code: number | null; stder
   const limitMs = 15 * 60_000; // run.ts has its own tighter hard limit; this is the backstop
   return new Promise((resolve) => {
     const prio = Number(values.priority);
-    const runArgs = ['--import', 'tsx', 'bench/run.ts', ...s.args, '--scenario', s.name, '--out', file, `--priority=${prio}`];
+    const runArgs = [
+      '--import',
+      'tsx',
+      'bench/run.ts',
+      ...s.args,
+      '--scenario',
+      s.name,
+      '--out',
+      file,
+      `--priority=${prio}`,
+    ];
     // The generator gets the same priority as the server (`nice` execs node: the PID is run.ts's).
-    const [cmd, args] = prio ? ['nice', ['-n', String(prio), process.execPath, ...runArgs]] : [process.execPath, runArgs];
+    const [cmd, args] = prio
+      ? ['nice', ['-n', String(prio), process.execPath, ...runArgs]]
+      : [process.execPath, runArgs];
     const child = spawn(cmd, args, {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -277,7 +442,9 @@ for (const [n, s] of scenarios.entries()) {
     const q = await waitQuiet(Number(values['quiet-wait']) * 1000);
     entry.quietWait.push(q);
     const file = path.join(outDir, attempt === 1 ? `${s.name}.json` : `${s.name}.retry.json`);
-    log(`[${n + 1}/${scenarios.length}] ${s.name} (attempt ${attempt}; ${q.quiet ? 'machine idle' : `machine busy: ${q.busyCores.toFixed(2)} cores`}, ${Math.round((Date.now() - suiteStart) / 1000)} s into the suite)`);
+    log(
+      `[${n + 1}/${scenarios.length}] ${s.name} (attempt ${attempt}; ${q.quiet ? 'machine idle' : `machine busy: ${q.busyCores.toFixed(2)} cores`}, ${Math.round((Date.now() - suiteStart) / 1000)} s into the suite)`,
+    );
     const { code, stderrTail } = await runOne(s, file);
     entry.attempts = attempt;
     if (code !== 0 || !existsSync(file)) {
@@ -299,24 +466,40 @@ for (const [n, s] of scenarios.entries()) {
 // ---------- summary ----------
 const f = (x: unknown, digits = 0): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '–');
 const ratio = (a: unknown, b: unknown): string =>
-  typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : '–';
+  typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b) && b !== 0
+    ? `${(a / b).toFixed(2)}×`
+    : '–';
 /** The row's markers: ✗ the generator was not trustworthy (trust.reasons), ⚠ other processes were busy. */
 const marks = (x: Json): string => `${x['trust']?.['trustworthy'] === false ? ' ✗' : ''}${x['noisy'] ? ' ⚠' : ''}`;
 const pct = (x: Json, group: string): string => f(x['cpu']?.['pct']?.[group]);
 const genCpu = (x: Json): string => `${pct(x, 'subscriberGen')} + ${pct(x, 'voteGen')}`;
-const loopP99 = (x: Json): string => `${f(x['generators']?.['subscribers']?.['loopDelayMs']?.['p99'], 1)} / ${f(x['generators']?.['votes']?.['loopDelayMs']?.['p99'], 1)}`;
+const loopP99 = (x: Json): string =>
+  `${f(x['generators']?.['subscribers']?.['loopDelayMs']?.['p99'], 1)} / ${f(x['generators']?.['votes']?.['loopDelayMs']?.['p99'], 1)}`;
 const firstSecondP99 = (x: Json): string => f(x['votes']?.['perSecond']?.[0]?.['p99']);
 
 const md: string[] = [];
 md.push(`# Suite ${path.basename(outDir)}`, '');
-md.push(`Machine: ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}. This invocation took ${Math.round((Date.now() - suiteStart) / 1000)} s.`, '');
-const versions = [...new Set(results.flatMap((r) => (r.result?.['code'] ? [`${r.result['code']['commit']} + src ${r.result['code']['srcHash']}${r.result['code']['srcDirty'] ? ' (uncommitted changes)' : ''}`] : [])))];
+md.push(
+  `Machine: ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}. This invocation took ${Math.round((Date.now() - suiteStart) / 1000)} s.`,
+  '',
+);
+const versions = [
+  ...new Set(
+    results.flatMap((r) =>
+      r.result?.['code']
+        ? [
+            `${r.result['code']['commit']} + src ${r.result['code']['srcHash']}${r.result['code']['srcDirty'] ? ' (uncommitted changes)' : ''}`,
+          ]
+        : [],
+    ),
+  ),
+];
 md.push(`Code measured: ${versions.join('; ') || 'unknown'}.`, '');
 md.push(
   `✗ = not trustworthy: a generator's event loop ran late (p99 > ${GENERATOR_DELAY_LIMIT_MS} ms), votes left late, or the vote pool queued a server that answered in time; its latencies time the bench as much as the server (reasons under "Flagged runs"). ` +
     `⚠ = other processes used more than ${values['noisy-pct']}% of a core during the load (numbers perturbed). ` +
     'CPU columns: % of one core over the load window (100 = one core); gen = subscriber generator + vote generator; PG = every PostgreSQL process the run started. ' +
-    'Vote latencies at a fixed rate run from each vote\'s due time (open loop).',
+    "Vote latencies at a fixed rate run from each vote's due time (open loop).",
   '',
 );
 const groups = [...new Set(results.map((r) => r.scenario.group))];
@@ -324,8 +507,13 @@ for (const g of groups) {
   const rows = results.filter((r) => r.scenario.group === g);
   const first = rows.find((r) => r.result)?.result;
   if (g === 'workers') {
-    md.push(`## WORKERS=1 against 2: castVote at max rate (64 concurrent, ${first?.['durationS'] ?? '?'} s), PostgreSQL + Redis`, '');
-    md.push('| scenario | votes/s | p50 / p99 / max ms | events/s delivered | CPU % server / PG / Redis / other | µs per vote: server / PG / Redis | server µs per event | RSS peak MB (all processes) |');
+    md.push(
+      `## WORKERS=1 against 2: castVote at max rate (64 concurrent, ${first?.['durationS'] ?? '?'} s), PostgreSQL + Redis`,
+      '',
+    );
+    md.push(
+      '| scenario | votes/s | p50 / p99 / max ms | events/s delivered | CPU % server / PG / Redis / other | µs per vote: server / PG / Redis | server µs per event | RSS peak MB (all processes) |',
+    );
     md.push('|---|---:|---|---:|---|---|---:|---:|');
     for (const r of rows) {
       const x = r.result;
@@ -355,7 +543,9 @@ for (const g of groups) {
   }
   if (g === 'castvote') {
     md.push(`## castVote throughput, nobody watching (max rate, 64 concurrent, ${first?.['durationS'] ?? '?'} s)`, '');
-    md.push('| target | votes/s | p50 ms | p99 ms | max ms | failed | CPU % server / vote gen / PG / other | RSS peak MB | vote gen loop p99 ms |');
+    md.push(
+      '| target | votes/s | p50 ms | p99 ms | max ms | failed | CPU % server / vote gen / PG / other | RSS peak MB | vote gen loop p99 ms |',
+    );
     md.push('|---|---:|---:|---:|---:|---:|---|---:|---:|');
     for (const r of rows) {
       const x = r.result;

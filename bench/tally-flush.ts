@@ -71,11 +71,19 @@ async function createCompetition(db: Database, stored: number): Promise<string> 
   const id = randomUUID();
   await db.prisma.$executeRawUnsafe(
     `INSERT INTO "Competition" ("id", "title", "votingMethod", "status", "creditsPerVoter", "updatedAt") VALUES ($1, $2, $3::"VotingMethod", 'OPEN', $4, now())`,
-    id, `flush bench ${stored}`, method, method === 'QUADRATIC' ? 1_000_000 : null,
+    id,
+    `flush bench ${stored}`,
+    method,
+    method === 'QUADRATIC' ? 1_000_000 : null,
   );
   await db.prisma.$executeRawUnsafe(`INSERT INTO "TopicSequence" ("topic", "seq") VALUES ($1, 0)`, `tally:${id}`);
   for (let i = 0; i < submissionCount; i += 1) {
-    await db.prisma.$executeRawUnsafe(`INSERT INTO "Submission" ("id", "competitionId", "title") VALUES ($1, $2, $3)`, randomUUID(), id, `S${i}`);
+    await db.prisma.$executeRawUnsafe(
+      `INSERT INTO "Submission" ("id", "competitionId", "title") VALUES ($1, $2, $3)`,
+      randomUUID(),
+      id,
+      `S${i}`,
+    );
   }
   // `stored` ballot entries: whole ballots of submissionCount entries for RANKED and APPROVAL, one entry per voter otherwise.
   const perVoter = method === 'RANKED' || method === 'APPROVAL' ? submissionCount : 1;
@@ -89,7 +97,11 @@ async function createCompetition(db: Database, stored: number): Promise<string> 
        FROM generate_series($3::int, $4::int) g
        JOIN (SELECT "id", row_number() OVER (ORDER BY "id")::int AS ord FROM "Submission" WHERE "competitionId" = $1) s
          ON $5::int > 1 OR s.ord = 1 + g % ${submissionCount}`,
-      id, method, from, to, perVoter,
+      id,
+      method,
+      from,
+      to,
+      perVoter,
     );
   }
   // The history's deltas are folded by the first flush, as they would have been long ago.
@@ -106,7 +118,9 @@ async function liveBallots(db: Database, competitionId: string): Promise<void> {
      SELECT $1, v, s."id", 1, CASE WHEN $3 = 'RANKED' THEN s.ord END, now()
      FROM unnest($2::text[]) v
      JOIN (SELECT "id", row_number() OVER (ORDER BY "id")::int AS ord FROM "Submission" WHERE "competitionId" = $1) s ON s.ord = 1`,
-    competitionId, rows, method,
+    competitionId,
+    rows,
+    method,
   );
 }
 
@@ -154,13 +168,23 @@ async function measure(backend: string, db: Database): Promise<void> {
   if (!values.close) return;
   // The close as the API runs it (final standings, and for RANKED the runoff over every ballot),
   // once per competition: the one step that reads the whole history, and only once.
-  const competitionsService = createCompetitionsService({ prisma: db.prisma, tallies: { markDirty: () => undefined, publish: () => undefined } });
+  const competitionsService = createCompetitionsService({
+    prisma: db.prisma,
+    tallies: { markDirty: () => undefined, publish: () => undefined },
+  });
   for (const c of competitions) {
     let failure = '';
-    const ms = await timed(() => competitionsService.close(c.id).catch((error: unknown) => {
-      failure = `  FAILED: ${String(error instanceof Error ? error.message : error).split('\n').filter(Boolean).at(-1)}`;
-    }));
-    console.log(`${backend.padEnd(8)} ${String(c.stored).padStart(9)} stored  close (${method}) ${ms.toFixed(0).padStart(8)} ms${failure}`);
+    const ms = await timed(() =>
+      competitionsService.close(c.id).catch((error: unknown) => {
+        failure = `  FAILED: ${String(error instanceof Error ? error.message : error)
+          .split('\n')
+          .filter(Boolean)
+          .at(-1)}`;
+      }),
+    );
+    console.log(
+      `${backend.padEnd(8)} ${String(c.stored).padStart(9)} stored  close (${method}) ${ms.toFixed(0).padStart(8)} ms${failure}`,
+    );
   }
 }
 

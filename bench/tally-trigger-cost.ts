@@ -32,11 +32,18 @@ async function competition(db: Database, method: 'SIMPLE' | 'RANKED'): Promise<{
   const id = randomUUID();
   await db.prisma.$executeRawUnsafe(
     `INSERT INTO "Competition" ("id", "title", "votingMethod", "status", "updatedAt") VALUES ($1, $2, $3::"VotingMethod", 'OPEN', now())`,
-    id, method, method,
+    id,
+    method,
+    method,
   );
   const submissions = Array.from({ length: 4 }, () => randomUUID());
   for (const [i, s] of submissions.entries()) {
-    await db.prisma.$executeRawUnsafe(`INSERT INTO "Submission" ("id", "competitionId", "title") VALUES ($1, $2, $3)`, s, id, `S${i}`);
+    await db.prisma.$executeRawUnsafe(
+      `INSERT INTO "Submission" ("id", "competitionId", "title") VALUES ($1, $2, $3)`,
+      s,
+      id,
+      `S${i}`,
+    );
   }
   return { id, submissions };
 }
@@ -45,10 +52,20 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 async function measure(backend: string, db: Database): Promise<void> {
   const voters = (rounds + 1) * 4 * votesPerRun; // SIMPLE: a new voter per vote; RANKED: new voters every other run
-  await db.prisma.$executeRawUnsafe(`INSERT INTO "User" ("id", "name", "updatedAt") SELECT 'bench-' || g, 'voter', now() FROM generate_series(1, $1::int) g`, voters);
+  await db.prisma.$executeRawUnsafe(
+    `INSERT INTO "User" ("id", "name", "updatedAt") SELECT 'bench-' || g, 'voter', now() FROM generate_series(1, $1::int) g`,
+    voters,
+  );
   // As the app: PGlite has one session, PostgreSQL min(4, pool / 2) batches at once.
-  const writer = createVoteWriter({ prisma: db.prisma, concurrency: backend === 'pglite' ? 1 : 4, onCommitted: () => undefined });
-  const results: Record<string, Record<'on' | 'off', number[]>> = { SIMPLE: { on: [], off: [] }, RANKED: { on: [], off: [] } };
+  const writer = createVoteWriter({
+    prisma: db.prisma,
+    concurrency: backend === 'pglite' ? 1 : 4,
+    onCommitted: () => undefined,
+  });
+  const results: Record<string, Record<'on' | 'off', number[]>> = {
+    SIMPLE: { on: [], off: [] },
+    RANKED: { on: [], off: [] },
+  };
   // Votes whose batch failed (e.g. a batch transaction past Prisma's 5 s timeout on a busy machine):
   // counted and reported rather than ending the run; the rates count only written votes.
   const failed: Record<string, Record<'on' | 'off', number>> = { SIMPLE: { on: 0, off: 0 }, RANKED: { on: 0, off: 0 } };
@@ -59,28 +76,38 @@ async function measure(backend: string, db: Database): Promise<void> {
     for (let round = -1; round < rounds; round += 1) {
       // Round -1 warms up (Prisma's query plans, the JIT, the server's caches) and is not recorded.
       for (const mode of (round + 2) % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
-        await db.prisma.$executeRawUnsafe(`ALTER TABLE "BallotEntry" ${mode === 'on' ? 'ENABLE' : 'DISABLE'} TRIGGER USER`);
+        await db.prisma.$executeRawUnsafe(
+          `ALTER TABLE "BallotEntry" ${mode === 'on' ? 'ENABLE' : 'DISABLE'} TRIGGER USER`,
+        );
         // RANKED: every other run replaces the ballots of the previous run's voters.
-        const ids = method === 'RANKED' && (round + 2) % 2 === 1 && rankedVoters.length > 0
-          ? rankedVoters
-          : Array.from({ length: votesPerRun }, () => (nextVoter += 1));
+        const ids =
+          method === 'RANKED' && (round + 2) % 2 === 1 && rankedVoters.length > 0
+            ? rankedVoters
+            : Array.from({ length: votesPerRun }, () => (nextVoter += 1));
         if (method === 'RANKED') rankedVoters = ids;
         const started = process.hrtime.bigint();
         let next = 0;
         let failures = 0;
         // CLIENTS callers, each writing its next vote once the previous one is answered (as bench:castvote's 64 connections).
-        await Promise.all(Array.from({ length: CLIENTS }, async () => {
-          while (next < ids.length) {
-            const v = ids[next++]!;
-            await writer.write({
-              voterId: `bench-${v}`,
-              competitionId: c.id,
-              ballot: method === 'SIMPLE' ? { submissionId: c.submissions[v % 4]! } : { ranking: [...c.submissions.slice(v % 4), ...c.submissions.slice(0, v % 4)] },
-              idempotencyKey: null,
-              requestHash: String(v),
-            }).catch(() => (failures += 1));
-          }
-        }));
+        await Promise.all(
+          Array.from({ length: CLIENTS }, async () => {
+            while (next < ids.length) {
+              const v = ids[next++]!;
+              await writer
+                .write({
+                  voterId: `bench-${v}`,
+                  competitionId: c.id,
+                  ballot:
+                    method === 'SIMPLE'
+                      ? { submissionId: c.submissions[v % 4]! }
+                      : { ranking: [...c.submissions.slice(v % 4), ...c.submissions.slice(0, v % 4)] },
+                  idempotencyKey: null,
+                  requestHash: String(v),
+                })
+                .catch(() => (failures += 1));
+            }
+          }),
+        );
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         if (round >= 0) {
           results[method]![mode].push((ids.length - failures) / seconds);
@@ -93,7 +120,9 @@ async function measure(backend: string, db: Database): Promise<void> {
   for (const [method, r] of Object.entries(results)) {
     const on = median(r.on);
     const off = median(r.off);
-    console.log(`${backend.padEnd(8)} ${method.padEnd(7)} votes/s written, median of ${rounds}: triggers on ${on.toFixed(0)}, off ${off.toFixed(0)}, on/off ${(on / off).toFixed(2)}  (on: ${r.on.map((x) => x.toFixed(0)).join(' ')}; off: ${r.off.map((x) => x.toFixed(0)).join(' ')}; failed votes on ${failed[method]!.on}, off ${failed[method]!.off})`);
+    console.log(
+      `${backend.padEnd(8)} ${method.padEnd(7)} votes/s written, median of ${rounds}: triggers on ${on.toFixed(0)}, off ${off.toFixed(0)}, on/off ${(on / off).toFixed(2)}  (on: ${r.on.map((x) => x.toFixed(0)).join(' ')}; off: ${r.off.map((x) => x.toFixed(0)).join(' ')}; failed votes on ${failed[method]!.on}, off ${failed[method]!.off})`,
+    );
   }
 }
 

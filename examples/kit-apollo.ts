@@ -8,9 +8,18 @@ import WebSocket from 'ws';
 import { ChannelEventDocument } from '../test/generated/graphql.js';
 
 const url = process.env.OVATION_URL ?? 'http://localhost:4000/graphql';
-const ovation = createOvationClient({ url, webSocketImpl: WebSocket, onResync: () => void client.refetchQueries({ include: 'active' }) });
-const client = new ApolloClient({ link: ApolloLink.from([new OvationLink(ovation), new HttpLink({ uri: url })]), cache: new InMemoryCache() });
-
-client.subscribe({ query: ChannelEventDocument, variables: { channel: process.argv[2]! } }).subscribe(({ data, error }) => {
-  console.log(error ? error.message : `${data!.channelEvent.seq} ${data!.channelEvent.type}`);
+const ovation = createOvationClient({
+  url,
+  webSocketImpl: WebSocket,
+  onResync: () => void client.refetchQueries({ include: 'active' }),
 });
+const client = new ApolloClient({
+  link: ApolloLink.from([new OvationLink(ovation), new HttpLink({ uri: url })]),
+  cache: new InMemoryCache(),
+});
+
+client
+  .subscribe({ query: ChannelEventDocument, variables: { channel: process.argv[2]! } })
+  .subscribe(({ data, error }) => {
+    console.log(error ? error.message : `${data!.channelEvent.seq} ${data!.channelEvent.type}`);
+  });

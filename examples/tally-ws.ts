@@ -11,7 +11,8 @@ const client = createClient({
   connectionParams: { authorization: `Bearer ${process.env.TOKEN}` },
 });
 for await (const result of client.iterate({
-  query: 'subscription($id: ID!) { tallyUpdated(competitionId: $id) { seq totalVotes entries { submissionId votes score rank } } }',
+  query:
+    'subscription($id: ID!) { tallyUpdated(competitionId: $id) { seq totalVotes entries { submissionId votes score rank } } }',
   variables: { id: process.argv[2] },
 })) {
   console.log(JSON.stringify(result.errors ?? result.data?.tallyUpdated));

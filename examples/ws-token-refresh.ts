@@ -10,7 +10,9 @@ const lifetime = process.argv[2] ?? '1h';
 
 // Where tokens come from: your identity provider, or wallet sign-in. Here the dev token script.
 const freshToken = (): string =>
-  execFileSync('npm', ['run', '-s', 'token', '--', '--sub', 'alice', '--expires', lifetime], { encoding: 'utf8' }).trim();
+  execFileSync('npm', ['run', '-s', 'token', '--', '--sub', 'alice', '--expires', lifetime], {
+    encoding: 'utf8',
+  }).trim();
 const expiresAtMs = (token: string): number =>
   (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
 
@@ -30,11 +32,14 @@ const client = createClient({
 });
 
 function refreshHalfway(): void {
-  setTimeout(() => {
-    token = freshToken();
-    socket?.send(JSON.stringify({ type: 'ping', payload: { authorization: `Bearer ${token}` } }));
-    refreshHalfway();
-  }, (expiresAtMs(token) - Date.now()) / 2);
+  setTimeout(
+    () => {
+      token = freshToken();
+      socket?.send(JSON.stringify({ type: 'ping', payload: { authorization: `Bearer ${token}` } }));
+      refreshHalfway();
+    },
+    (expiresAtMs(token) - Date.now()) / 2,
+  );
 }
 refreshHalfway();
 

@@ -114,7 +114,12 @@ async function readMigrationsList(baseDir: string): Promise<{ list: MigrationLis
   return {
     // The engine refuses a folder without a lock file ("could not determine the connector"); a
     // first migration gets the lock file written below, so describe it as it will be.
-    list: { baseDir, lockfile: { path: LOCKFILE_NAME, content: lockfile ?? LOCKFILE_CONTENT }, shadowDbInitScript: '', migrationDirectories },
+    list: {
+      baseDir,
+      lockfile: { path: LOCKFILE_NAME, content: lockfile ?? LOCKFILE_CONTENT },
+      shadowDbInitScript: '',
+      migrationDirectories,
+    },
     hasLockfile: lockfile !== null,
   };
 }
@@ -190,7 +195,14 @@ async function adapterFor(db: PGlite): Promise<SqlDriverAdapter> {
     try {
       await db.exec(script);
     } catch (err) {
-      const e = err as { code?: string; severity?: string; message?: string; detail?: string; column?: string; hint?: string };
+      const e = err as {
+        code?: string;
+        severity?: string;
+        message?: string;
+        detail?: string;
+        column?: string;
+        hint?: string;
+      };
       if (typeof e.code !== 'string') throw err;
       throw new DriverAdapterError({
         kind: 'postgres',
@@ -221,7 +233,9 @@ async function computeNextMigration(
   await engine.applyMigrations({ migrationsList: list, filters: NO_FILTERS });
   const diagnostic = await engine.devDiagnostic({ migrationsList: list, filters: NO_FILTERS });
   if (diagnostic.action.tag === 'reset') {
-    throw new Error(`the migrations folder is inconsistent, Prisma would reset the database: ${diagnostic.action.reason}`);
+    throw new Error(
+      `the migrations folder is inconsistent, Prisma would reset the database: ${diagnostic.action.reason}`,
+    );
   }
   const out = await engine.createMigration({
     draft: false,
@@ -254,10 +268,14 @@ async function main(argv: string[]): Promise<number> {
 
     if (options.check) {
       if (next === null) {
-        console.log(`${relDir} is in sync with ${path.relative(process.cwd(), schema.path)} (${list.migrationDirectories.length} migrations)`);
+        console.log(
+          `${relDir} is in sync with ${path.relative(process.cwd(), schema.path)} (${list.migrationDirectories.length} migrations)`,
+        );
         return 0;
       }
-      console.log(`${relDir} does not reach ${path.relative(process.cwd(), schema.path)}; the missing migration would be:\n`);
+      console.log(
+        `${relDir} does not reach ${path.relative(process.cwd(), schema.path)}; the missing migration would be:\n`,
+      );
       console.log(next.script);
       console.log('Create it with: npm run db:migrate:create -- --name <what_changed>');
       return 1;
@@ -287,7 +305,9 @@ main(process.argv.slice(2)).then(
     // The engine's errors carry their own trace (migration name, database message); a JS stack
     // under them is noise unless asked for.
     const verbose = process.argv.includes('--verbose');
-    console.error(err instanceof Error && !verbose ? `${err instanceof UsageError ? '' : `${err.name}: `}${err.message}` : err);
+    console.error(
+      err instanceof Error && !verbose ? `${err instanceof UsageError ? '' : `${err.name}: `}${err.message}` : err,
+    );
     process.exit(2);
   },
 );

@@ -37,7 +37,10 @@ export function fencedBlocks(markdown: string): FencedBlock[] {
     if (close < 0) throw new Error(`README.md:${i + 1}: fence not closed`);
     blocks.push({
       lang: open[1]!,
-      body: lines.slice(i + 1, close).map((text) => text + '\n').join(''),
+      body: lines
+        .slice(i + 1, close)
+        .map((text) => text + '\n')
+        .join(''),
       line: i + 1,
       marker: MARKER.exec(lines[i - 1] ?? '')?.[1],
       bodyStart: i + 1,

@@ -93,7 +93,9 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
   const bus = createBus(redis, logger);
   const stores = createStores({ redis, config, instanceId, logger });
   stack.defer('stores', () => stores.close()); // decision counters flushed, sweepers stopped
-  const events = createDomainEvents((error, name) => logger.error('domain event handler failed', { event: name, error }));
+  const events = createDomainEvents((error, name) =>
+    logger.error('domain event handler failed', { event: name, error }),
+  );
   // Operations (metrics, access log, cluster view): the hooks guards, delivery and transports report through.
   const ops = createOps({ config, logger, statsStore: stores.serverStats });
   stack.defer('ops', () => ops.close()); // this instance leaves the cluster view
@@ -111,7 +113,10 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
   const auth = install('auth', await createAuthModule(ctx, { records: users.records }));
   const channels = install('channels', createChannelsModule(ctx)); // + the activity feed
   const presence = install('presence', createPresenceModule(ctx, { authenticator: auth.authenticator }));
-  const notifications = install('notifications', createNotificationsModule(ctx, { connections: (ids) => presence.connections(ids) }));
+  const notifications = install(
+    'notifications',
+    createNotificationsModule(ctx, { connections: (ids) => presence.connections(ids) }),
+  );
   const voting = install('voting', createVotingModule(ctx));
   const competitions = install('competitions', createCompetitionsModule(ctx, { tallies: voting.tallies }));
   const sessions = install('sessions', createSessionsModule(ctx, { competitions: competitions.service }));
@@ -119,7 +124,10 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
   const offers = install('offers', createOffersModule(ctx));
   const pool = install('pool', createPoolModule(ctx));
   const messaging = install('messaging', createMessagingModule(ctx));
-  const fraud = install('fraud', createFraudModule(ctx, { records: users.records, onDecision: (decision) => ops.fraudDecision(decision) }));
+  const fraud = install(
+    'fraud',
+    createFraudModule(ctx, { records: users.records, onDecision: (decision) => ops.fraudDecision(decision) }),
+  );
   const dashboard = install('dashboard', createDashboardModule(ctx, { reactions: reactions.service }));
 
   // ── Around every operation: guards (auth → rate → fraud) and realtime delivery.
@@ -185,7 +193,11 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
       if (stopping) throw new Error('shutting down');
       // A dependency that hangs (Redis reconnecting, a saturated pool) must read as "not ready"
       // quickly, not keep the load balancer's probe waiting.
-      await withTimeout(Promise.all([database.ping(), redis?.ping()]), READINESS_TIMEOUT_MS, 'dependencies did not answer in time');
+      await withTimeout(
+        Promise.all([database.ping(), redis?.ping()]),
+        READINESS_TIMEOUT_MS,
+        'dependencies did not answer in time',
+      );
     },
   });
   stack.defer('yoga', () => yoga.dispose());
@@ -208,7 +220,11 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
     },
     bufferedBytes: () => {
       const sse = sseChannels.usage();
-      return { ws: transports.bufferedBytes(), sse: sse.sse.bufferedBytes, 'graphql-sse': sse['graphql-sse'].bufferedBytes };
+      return {
+        ws: transports.bufferedBytes(),
+        sse: sse.sse.bufferedBytes,
+        'graphql-sse': sse['graphql-sse'].bufferedBytes,
+      };
     },
     heldResults: () => realtime.deliveryStats().held,
     probes: { database: () => database.ping(), ...(redis && { redis: () => redis.ping() }) },

@@ -36,13 +36,18 @@ export function tokenCommand(opts: BannerOptions): { command: string; note?: str
     ? `npm run token -- ${args}`
     : `node ${shellQuote(fromRoot ? 'dist/token.js' : path.join(packageRoot, 'dist', 'token.js'))} ${args}`;
   const env: string[] = [];
-  if (config.jwtSecret === undefined && (!fromRoot || path.resolve(config.dataDir) !== path.join(packageRoot, '.data'))) {
+  if (
+    config.jwtSecret === undefined &&
+    (!fromRoot || path.resolve(config.dataDir) !== path.join(packageRoot, '.data'))
+  ) {
     env.push(`DATA_DIR=${shellQuote(config.dataDir)}`);
   }
   if (config.jwtIssuer !== undefined) env.push(`JWT_ISSUER=${shellQuote(config.jwtIssuer)}`);
   if (config.jwtAudience !== undefined) env.push(`JWT_AUDIENCE=${shellQuote(config.jwtAudience)}`);
   const command = [...env, run].join(' ');
-  return config.jwtSecret === undefined ? { command } : { command, note: "with this server's JWT_SECRET in the environment" };
+  return config.jwtSecret === undefined
+    ? { command }
+    : { command, note: "with this server's JWT_SECRET in the environment" };
 }
 
 export function banner(opts: BannerOptions): string {

@@ -39,9 +39,22 @@ export function tellPrimary(message: WorkerMessage): Promise<void> {
 export function withFields(base: Logger, fields: Record<string, unknown>): Logger {
   // Yoga logs an Error (or another value) where fields go: it stays whole, as `detail`.
   const merge = (extra: unknown): Record<string, unknown> =>
-    extra === undefined ? fields : typeof extra === 'object' && extra !== null && !(extra instanceof Error) ? { ...extra, ...fields } : { detail: extra, ...fields };
-  const add = (log: Logger['info']): Logger['info'] => (message, extra) => log(message, merge(extra));
-  return { debug: add(base.debug), info: add(base.info), warn: add(base.warn), error: add(base.error), child: (extra) => withFields(base.child(extra), fields) };
+    extra === undefined
+      ? fields
+      : typeof extra === 'object' && extra !== null && !(extra instanceof Error)
+        ? { ...extra, ...fields }
+        : { detail: extra, ...fields };
+  const add =
+    (log: Logger['info']): Logger['info'] =>
+    (message, extra) =>
+      log(message, merge(extra));
+  return {
+    debug: add(base.debug),
+    info: add(base.info),
+    warn: add(base.warn),
+    error: add(base.error),
+    child: (extra) => withFields(base.child(extra), fields),
+  };
 }
 
 /** Workers that exit before serving, one after another, before the primary gives up. */
@@ -156,7 +169,9 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
         const clean = code === 0 || !wasReady;
         if (!clean) {
           unclean = true;
-          logger.error(`worker ${slot.index} (pid ${worker.process.pid}) exited with ${describeExit(code, signal)} while stopping`);
+          logger.error(
+            `worker ${slot.index} (pid ${worker.process.pid}) exited with ${describeExit(code, signal)} while stopping`,
+          );
         }
         finishIfDone();
         return;
@@ -171,10 +186,13 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       const now = Date.now();
       slot.deaths = [...slot.deaths.filter((t) => now - t < RESTART_DELAY_MS.window), now];
       const delay = restartDelayMs(slot.deaths.length);
-      logger.error(`worker ${slot.index} (pid ${worker.process.pid}) exited with ${describeExit(code, signal)}; starting another in ${delay} ms`, {
-        ...(slot.instanceId ? { instance: slot.instanceId } : {}),
-        servedBefore: wasReady,
-      });
+      logger.error(
+        `worker ${slot.index} (pid ${worker.process.pid}) exited with ${describeExit(code, signal)}; starting another in ${delay} ms`,
+        {
+          ...(slot.instanceId ? { instance: slot.instanceId } : {}),
+          servedBefore: wasReady,
+        },
+      );
       slot.restart = setTimeout(() => fork(slot), delay);
     });
   }

@@ -184,7 +184,8 @@ const MIN_DISTINCT_SECRET_CHARS = 10;
 /** Why `secret` is unfit for production, or undefined. */
 export function weakJwtSecretReason(secret: string): string | undefined {
   if (KNOWN_JWT_SECRETS.has(secret) || PLACEHOLDER_MARKERS.test(secret)) return 'is a published placeholder';
-  if (new Set(secret).size < MIN_DISTINCT_SECRET_CHARS) return `has fewer than ${MIN_DISTINCT_SECRET_CHARS} distinct characters`;
+  if (new Set(secret).size < MIN_DISTINCT_SECRET_CHARS)
+    return `has fewer than ${MIN_DISTINCT_SECRET_CHARS} distinct characters`;
   return undefined;
 }
 
@@ -250,9 +251,14 @@ function workers(env: Env, shared: { databaseUrl: string | undefined; redisUrl: 
   const raw = str(env, 'WORKERS');
   if (raw === undefined) return 1;
   const auto = raw.toLowerCase() === 'auto';
-  if (!auto && !/^\d+$/.test(raw)) throw new ConfigError('WORKERS', `must be a number of processes or auto, got "${raw}"`);
-  const value = auto ? Math.min(MAX_WORKERS, os.availableParallelism()) : int(env, 'WORKERS', 1, { min: 1, max: MAX_WORKERS });
-  const missing = [shared.databaseUrl ? [] : ['DATABASE_URL'], shared.redisUrl ? [] : ['REDIS_URL']].flat().join(' and ');
+  if (!auto && !/^\d+$/.test(raw))
+    throw new ConfigError('WORKERS', `must be a number of processes or auto, got "${raw}"`);
+  const value = auto
+    ? Math.min(MAX_WORKERS, os.availableParallelism())
+    : int(env, 'WORKERS', 1, { min: 1, max: MAX_WORKERS });
+  const missing = [shared.databaseUrl ? [] : ['DATABASE_URL'], shared.redisUrl ? [] : ['REDIS_URL']]
+    .flat()
+    .join(' and ');
   if ((auto || value > 1) && missing) {
     throw new ConfigError(
       'WORKERS',
@@ -270,24 +276,36 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const weakness = jwtSecret !== undefined && nodeEnv === 'production' ? weakJwtSecretReason(jwtSecret) : undefined;
   if (weakness) {
-    throw new ConfigError('JWT_SECRET', `${weakness}: with NODE_ENV=production set a random one (e.g. openssl rand -base64 48)`);
+    throw new ConfigError(
+      'JWT_SECRET',
+      `${weakness}: with NODE_ENV=production set a random one (e.g. openssl rand -base64 48)`,
+    );
   }
   // The same default everywhere: NODE_ENV is `development` when unset, so a default tied to it
   // would accept tokens that never expire on any server started without NODE_ENV.
   const jwtRequireExp = bool(env, 'JWT_REQUIRE_EXP', true);
   if (!jwtRequireExp && nodeEnv === 'production') {
-    throw new ConfigError('JWT_REQUIRE_EXP', 'must not be false with NODE_ENV=production: a token without exp never expires (issue tokens with exp)');
+    throw new ConfigError(
+      'JWT_REQUIRE_EXP',
+      'must not be false with NODE_ENV=production: a token without exp never expires (issue tokens with exp)',
+    );
   }
   const fraudAlertThreshold = int(env, 'FRAUD_ALERT_THRESHOLD', 70, { max: 100 });
   const fraudBlockThreshold = int(env, 'FRAUD_BLOCK_THRESHOLD', 80, { max: 100 });
   if (fraudAlertThreshold > fraudBlockThreshold) {
-    throw new ConfigError('FRAUD_ALERT_THRESHOLD', `must not exceed FRAUD_BLOCK_THRESHOLD (${fraudBlockThreshold}), got ${fraudAlertThreshold}`);
+    throw new ConfigError(
+      'FRAUD_ALERT_THRESHOLD',
+      `must not exceed FRAUD_BLOCK_THRESHOLD (${fraudBlockThreshold}), got ${fraudAlertThreshold}`,
+    );
   }
   const maxSubscriptionsPerConnection = int(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, { min: 1 });
   // A page opens up to MAX_SUBSCRIPTIONS_PER_CONNECTION at once: a smaller burst would refuse it.
   const subscriptionsBurst = int(env, 'RATE_LIMIT_SUBSCRIPTIONS_BURST', 2 * maxSubscriptionsPerConnection, { min: 1 });
   if (subscriptionsBurst < maxSubscriptionsPerConnection) {
-    throw new ConfigError('RATE_LIMIT_SUBSCRIPTIONS_BURST', `must be at least MAX_SUBSCRIPTIONS_PER_CONNECTION (${maxSubscriptionsPerConnection}), got ${subscriptionsBurst}`);
+    throw new ConfigError(
+      'RATE_LIMIT_SUBSCRIPTIONS_BURST',
+      `must be at least MAX_SUBSCRIPTIONS_PER_CONNECTION (${maxSubscriptionsPerConnection}), got ${subscriptionsBurst}`,
+    );
   }
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
@@ -347,7 +365,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxSubscriptionsPerConnection,
     graphqlSseReservationTtlMs: int(env, 'GRAPHQL_SSE_RESERVATION_TTL_MS', 60_000, { min: 100, max: 3_600_000 }),
     resumeWindowSeconds: int(env, 'RESUME_WINDOW_SECONDS', 300, { min: 1, max: 30 * 86_400 }),
-    subscriptionClientBufferBytes: int(env, 'SUBSCRIPTION_CLIENT_BUFFER_BYTES', 1_048_576, { min: 1_024, max: 1_073_741_824 }),
+    subscriptionClientBufferBytes: int(env, 'SUBSCRIPTION_CLIENT_BUFFER_BYTES', 1_048_576, {
+      min: 1_024,
+      max: 1_073_741_824,
+    }),
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 8000, { min: 100, max: 60_000 }),
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),

@@ -34,7 +34,16 @@ async function serve(config: Config): Promise<void> {
   if (!config.databaseUrl) await assertDataDirFree(config.dataDir);
   const { createApp } = await import('./app.js');
   // Workers log into one stream: each line names its process.
-  const app = await createApp(config, worker ? { logger: withFields(createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' }), { pid: process.pid }) } : {});
+  const app = await createApp(
+    config,
+    worker
+      ? {
+          logger: withFields(createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' }), {
+            pid: process.pid,
+          }),
+        }
+      : {},
+  );
   let url: string;
   try {
     ({ url } = await app.start());
@@ -97,7 +106,9 @@ main().catch(async (error: unknown) => {
     if (cluster.isWorker) await tellPrimary({ ovation: 'startup-error', message: error.message });
     else process.stderr.write(`${error.message}\n`);
   } else {
-    process.stderr.write(`Ovation failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `Ovation failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
   }
   process.exit(1);
 });

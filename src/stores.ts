@@ -67,7 +67,12 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-export function createStores(deps: { redis: RedisConnections | undefined; config: Config; instanceId: string; logger: Logger }): Stores {
+export function createStores(deps: {
+  redis: RedisConnections | undefined;
+  config: Config;
+  instanceId: string;
+  logger: Logger;
+}): Stores {
   const { redis, config, instanceId, logger } = deps;
   const closeAll = (stores: Omit<Stores, 'close'>) => async (): Promise<void> => {
     // Typing and presence are stopped by their services; these hold their own timers.
@@ -82,16 +87,33 @@ export function createStores(deps: { redis: RedisConnections | undefined; config
     const r = redis.publisher; // a plain command connection
     const stores = {
       reactions: createRedisReactionStore({ redis: r, windowMs: config.reactionWindowMs }),
-      typing: createRedisTypingStore({ redis: r, ttlMs: config.typingTtlMs, onError: (error) => logger.error('typing expiry sweep failed; retrying', { error }) }),
+      typing: createRedisTypingStore({
+        redis: r,
+        ttlMs: config.typingTtlMs,
+        onError: (error) => logger.error('typing expiry sweep failed; retrying', { error }),
+      }),
       notificationAudience: createRedisNotificationAudience({ redis: r }),
       presence: createRedisPresenceStore({ redis: r, offlineGraceMs: config.presenceOfflineGraceMs }),
       fraud: createRedisFraudStore({ redis: r }),
       viewers: createRedisViewerCounter({ redis: r, instanceId }),
       rateLimit: createRedisRateLimitStore({ redis: r, instanceId }),
-      liveSubscriptions: createRedisLiveSubscriptionCounter({ redis: r, instanceId, onError: (error) => logger.warn('live subscription count failed', { error }) }),
+      liveSubscriptions: createRedisLiveSubscriptionCounter({
+        redis: r,
+        instanceId,
+        onError: (error) => logger.warn('live subscription count failed', { error }),
+      }),
       graphqlSse: {
-        store: createRedisGraphqlSseStore({ redis: r, reservationTtlMs: config.graphqlSseReservationTtlMs, onError: (error) => logger.warn('graphql-sse stream refresh failed', { error }) }),
-        relay: createRedisGraphqlSseRelay({ publisher: r, subscriber: redis.subscriber, instanceId, onError: (message, details) => logger.error(message, details) }),
+        store: createRedisGraphqlSseStore({
+          redis: r,
+          reservationTtlMs: config.graphqlSseReservationTtlMs,
+          onError: (error) => logger.warn('graphql-sse stream refresh failed', { error }),
+        }),
+        relay: createRedisGraphqlSseRelay({
+          publisher: r,
+          subscriber: redis.subscriber,
+          instanceId,
+          onError: (message, details) => logger.error(message, details),
+        }),
       },
       serverStats: createRedisServerStatsStore({ redis: r }),
     };
@@ -117,12 +139,18 @@ export function createStores(deps: { redis: RedisConnections | undefined; config
  * every publish), else an in-process EventTarget.
  */
 export function createBus(redis: RedisConnections | undefined, logger: Logger): EventBus {
-  if (!redis) return createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
+  if (!redis)
+    return createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
   const eventTarget = createBusRedisEventTarget({
     publisher: redis.publisher,
     subscriber: redis.subscriber,
     onPublishError: (error, topic, willRetry) =>
-      logger.error(willRetry ? 'event bus publish failed; retrying' : 'event bus publish given up (resumable streams fill the gap from their history)', { topic, error }),
+      logger.error(
+        willRetry
+          ? 'event bus publish failed; retrying'
+          : 'event bus publish given up (resumable streams fill the gap from their history)',
+        { topic, error },
+      ),
   });
   // A PING on the subscriber connection is answered only after every SUBSCRIBE sent before it:
   // that is the moment a new subscription is live.

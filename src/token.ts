@@ -21,7 +21,9 @@ const { values } = parseArgs({
 
 const roles = Object.values(Role) as string[];
 if (!values.sub) {
-  process.stderr.write('usage: npm run token -- --sub <id> [--name <name>] [--role AUDIENCE|FOUNDER|JUDGE|ADMIN] [--expires 12h]\n');
+  process.stderr.write(
+    'usage: npm run token -- --sub <id> [--name <name>] [--role AUDIENCE|FOUNDER|JUDGE|ADMIN] [--expires 12h]\n',
+  );
   process.stderr.write('   or: node dist/token.js --sub <id> … (the compiled build)\n');
   process.exit(2);
 }
@@ -32,8 +34,13 @@ if (!roles.includes(values.role)) {
 const config = loadConfig();
 const secret = await resolveJwtSecret(config);
 process.stdout.write(
-  (await signToken(secret, { sub: values.sub, name: values.name ?? values.sub, role: values.role as Role }, values.expires, {
-    issuer: config.jwtIssuer,
-    audience: config.jwtAudience,
-  })) + '\n',
+  (await signToken(
+    secret,
+    { sub: values.sub, name: values.name ?? values.sub, role: values.role as Role },
+    values.expires,
+    {
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+    },
+  )) + '\n',
 );

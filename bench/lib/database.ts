@@ -9,7 +9,11 @@ import path from 'node:path';
 import { openDatabase, type Database } from '../../src/infra/database.js';
 import { startPostgres } from './postgres.js';
 
-export async function withDatabase<T>(backend: 'postgres' | 'pglite', poolSize: number, fn: (db: Database) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(
+  backend: 'postgres' | 'pglite',
+  poolSize: number,
+  fn: (db: Database) => Promise<T>,
+): Promise<T> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ovation-bench-db-'));
   const pg = backend === 'postgres' ? await startPostgres() : undefined;
   try {

@@ -55,15 +55,27 @@ export function post(
   });
 }
 
-export async function graphql<T>(agent: http.Agent, url: URL, query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
-  const res = await post(agent, url, JSON.stringify({ query, variables }), token ? { authorization: `Bearer ${token}` } : {});
+export async function graphql<T>(
+  agent: http.Agent,
+  url: URL,
+  query: string,
+  variables: Record<string, unknown>,
+  token?: string,
+): Promise<T> {
+  const res = await post(
+    agent,
+    url,
+    JSON.stringify({ query, variables }),
+    token ? { authorization: `Bearer ${token}` } : {},
+  );
   let body: { data?: T; errors?: unknown[] };
   try {
     body = JSON.parse(res.text) as typeof body;
   } catch {
     throw new Error(`HTTP ${res.status} from ${url.href}: ${res.text.slice(0, 500)}`);
   }
-  if (body.errors?.length || !body.data) throw new Error(`GraphQL errors (HTTP ${res.status}): ${JSON.stringify(body.errors).slice(0, 1000)}`);
+  if (body.errors?.length || !body.data)
+    throw new Error(`GraphQL errors (HTTP ${res.status}): ${JSON.stringify(body.errors).slice(0, 1000)}`);
   return body.data;
 }
 
@@ -72,7 +84,10 @@ export function getStatus(url: string, timeoutMs = 2_000): Promise<number> {
 }
 
 /** Status and headers of a GET on a connection of its own (0 when it fails). */
-export function getHead(url: string, timeoutMs = 2_000): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+export function getHead(
+  url: string,
+  timeoutMs = 2_000,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
       res.resume();

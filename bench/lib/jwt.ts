@@ -11,10 +11,20 @@ export type Role = 'AUDIENCE' | 'FOUNDER' | 'JUDGE' | 'ADMIN';
 
 const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 
-export function signHs256(secret: string, claims: { sub: string; name?: string; role?: Role }, ttlSeconds = 3600): string {
+export function signHs256(
+  secret: string,
+  claims: { sub: string; name?: string; role?: Role },
+  ttlSeconds = 3600,
+): string {
   const iat = Math.floor(Date.now() / 1000);
   const payload = Buffer.from(
-    JSON.stringify({ name: claims.name ?? claims.sub, role: claims.role ?? 'AUDIENCE', sub: claims.sub, iat, exp: iat + ttlSeconds }),
+    JSON.stringify({
+      name: claims.name ?? claims.sub,
+      role: claims.role ?? 'AUDIENCE',
+      sub: claims.sub,
+      iat,
+      exp: iat + ttlSeconds,
+    }),
   ).toString('base64url');
   const data = `${HEADER}.${payload}`;
   const sig = createHmac('sha256', secret).update(data).digest('base64url');

@@ -2,9 +2,22 @@
 import type http from 'node:http';
 import { graphql } from './http.js';
 
-export const TALLY_SUBSCRIPTION = /* GraphQL */ `subscription Tally($competitionId: ID!) {
-  tallyUpdated(competitionId: $competitionId) { competitionId seq publishedAt totalVotes entries { submissionId votes score rank } }
-}`;
+export const TALLY_SUBSCRIPTION = /* GraphQL */ `
+  subscription Tally($competitionId: ID!) {
+    tallyUpdated(competitionId: $competitionId) {
+      competitionId
+      seq
+      publishedAt
+      totalVotes
+      entries {
+        submissionId
+        votes
+        score
+        rank
+      }
+    }
+  }
+`;
 
 /**
  * The same selection under another operation name, for the end-of-run probe: a different
@@ -14,18 +27,50 @@ export const TALLY_SUBSCRIPTION = /* GraphQL */ `subscription Tally($competition
  */
 export const TALLY_PROBE_SUBSCRIPTION = TALLY_SUBSCRIPTION.replace('subscription Tally(', 'subscription TallyProbe(');
 
-export const CAST_VOTE = /* GraphQL */ `mutation CastVote($input: CastVoteInput!) { castVote(input: $input) { vote { id } } }`;
+export const CAST_VOTE = /* GraphQL */ `
+  mutation CastVote($input: CastVoteInput!) {
+    castVote(input: $input) {
+      vote {
+        id
+      }
+    }
+  }
+`;
 
-const CREATE_COMPETITION = /* GraphQL */ `mutation CreateCompetition($input: CreateCompetitionInput!) { createCompetition(input: $input) { id } }`;
-const CREATE_SUBMISSION = /* GraphQL */ `mutation CreateSubmission($input: CreateSubmissionInput!) { createSubmission(input: $input) { id } }`;
-const OPEN_COMPETITION = /* GraphQL */ `mutation OpenCompetition($id: ID!) { openCompetition(id: $id) { id status } }`;
+const CREATE_COMPETITION = /* GraphQL */ `
+  mutation CreateCompetition($input: CreateCompetitionInput!) {
+    createCompetition(input: $input) {
+      id
+    }
+  }
+`;
+const CREATE_SUBMISSION = /* GraphQL */ `
+  mutation CreateSubmission($input: CreateSubmissionInput!) {
+    createSubmission(input: $input) {
+      id
+    }
+  }
+`;
+const OPEN_COMPETITION = /* GraphQL */ `
+  mutation OpenCompetition($id: ID!) {
+    openCompetition(id: $id) {
+      id
+      status
+    }
+  }
+`;
 
 export interface Setup {
   competitionId: string;
   submissionIds: string[];
 }
 
-export async function setupCompetition(agent: http.Agent, graphqlUrl: URL, adminToken: string, submissions: number): Promise<Setup> {
+export async function setupCompetition(
+  agent: http.Agent,
+  graphqlUrl: URL,
+  adminToken: string,
+  submissions: number,
+): Promise<Setup> {
   const { createCompetition } = await graphql<{ createCompetition: { id: string } }>(
     agent,
     graphqlUrl,

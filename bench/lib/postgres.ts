@@ -21,7 +21,10 @@ export interface RunningPostgres {
 
 function asPostgres(uid: number, gid: number, bin: string, args: string[]): { cmd: string; args: string[] } {
   if (process.getuid?.() !== 0) return { cmd: path.join(PG_BIN, bin), args };
-  return { cmd: 'setpriv', args: [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', path.join(PG_BIN, bin), ...args] };
+  return {
+    cmd: 'setpriv',
+    args: [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', path.join(PG_BIN, bin), ...args],
+  };
 }
 
 export async function startPostgres(
@@ -33,7 +36,18 @@ export async function startPostgres(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ovation-bench-pg-'));
   chownSync(dir, uid, gid);
   const data = path.join(dir, 'data');
-  const init = asPostgres(uid, gid, 'initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync', '--locale=C']);
+  const init = asPostgres(uid, gid, 'initdb', [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '-A',
+    'trust',
+    '-E',
+    'UTF8',
+    '--no-sync',
+    '--locale=C',
+  ]);
   execFileSync(init.cmd, init.args, { stdio: 'pipe', cwd: dir });
 
   const port = await freePort();
@@ -45,8 +59,14 @@ export async function startPostgres(
     shared_buffers: '256MB',
     ...opts.settings,
   };
-  const run = asPostgres(uid, gid, 'postgres', ['-D', data, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])]);
-  const [cmd, args] = opts.priority ? ['nice', ['-n', String(opts.priority), run.cmd, ...run.args]] : [run.cmd, run.args];
+  const run = asPostgres(uid, gid, 'postgres', [
+    '-D',
+    data,
+    ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+  ]);
+  const [cmd, args] = opts.priority
+    ? ['nice', ['-n', String(opts.priority), run.cmd, ...run.args]]
+    : [run.cmd, run.args];
   const child = trackChild(spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }), 'postgres');
   const { pid } = child;
 
@@ -72,7 +92,9 @@ export async function startPostgres(
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  execFileSync(path.join(PG_BIN, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'ovation'], { stdio: 'pipe' });
+  execFileSync(path.join(PG_BIN, 'createdb'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'ovation'], {
+    stdio: 'pipe',
+  });
   opts.log?.(`postgres ${pid} on 127.0.0.1:${port} (data ${data})`);
   return { url: `postgresql://postgres@127.0.0.1:${port}/ovation`, pid, stop };
 }

@@ -135,7 +135,12 @@ export function readMachineCpu(): { busy: number; irq: number; steal: number; to
     const v = line.trim().split(/\s+/).slice(1).map(Number);
     const at = (i: number): number => v[i] ?? 0;
     const total = at(0) + at(1) + at(2) + at(3) + at(4) + at(5) + at(6) + at(7);
-    return { busy: (at(0) + at(1) + at(2)) / clkTck, irq: (at(5) + at(6)) / clkTck, steal: at(7) / clkTck, total: total / clkTck };
+    return {
+      busy: (at(0) + at(1) + at(2)) / clkTck,
+      irq: (at(5) + at(6)) / clkTck,
+      steal: at(7) / clkTck,
+      total: total / clkTck,
+    };
   } catch {
     return { busy: Number.NaN, irq: Number.NaN, steal: Number.NaN, total: Number.NaN };
   }
@@ -155,7 +160,11 @@ function readStatCpu(pid: number): StatCpu | undefined {
     // Fields after the command name (which may contain spaces) start after the last ')';
     // f[1] = ppid (field 4), f[11..14] = utime, stime, cutime, cstime (fields 14-17).
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), own: (Number(f[11]) + Number(f[12])) / clkTck, reaped: (Number(f[13]) + Number(f[14])) / clkTck };
+    return {
+      ppid: Number(f[1]),
+      own: (Number(f[11]) + Number(f[12])) / clkTck,
+      reaped: (Number(f[13]) + Number(f[14])) / clkTck,
+    };
   } catch {
     return undefined;
   }
@@ -179,7 +188,8 @@ function processTree(root: number): number[] {
   const direct = childrenOf(root);
   if (direct) {
     const tree = [root];
-    for (let i = 0; i < tree.length && tree.length < 10_000; i++) tree.push(...(i === 0 ? direct : (childrenOf(tree[i]!) ?? [])));
+    for (let i = 0; i < tree.length && tree.length < 10_000; i++)
+      tree.push(...(i === 0 ? direct : (childrenOf(tree[i]!) ?? [])));
     return tree;
   }
   // No children files (kernel without CONFIG_PROC_CHILDREN): scan /proc for parent links.

@@ -61,7 +61,10 @@ function moduleOf(frame: CallFrame): string {
 }
 
 /** Window: [fromEndMs, toEndMs] measured backwards from the profile's end (e.g. 25_000, 5_000). */
-export function summarise(file: string, opts: { top?: number; window?: { fromEndMs: number; toEndMs: number } } = {}): ProfileSummary {
+export function summarise(
+  file: string,
+  opts: { top?: number; window?: { fromEndMs: number; toEndMs: number } } = {},
+): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
   for (const n of profile.nodes) byId.set(n.id, n);
@@ -99,7 +102,11 @@ export function summarise(file: string, opts: { top?: number; window?: { fromEnd
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, opts.top ?? 25)
-      .map(([name, us]) => ({ name, selfMs: Math.round(us / 1000), pct: busy > 0 ? Math.round((us / busy) * 1000) / 10 : 0 }));
+      .map(([name, us]) => ({
+        name,
+        selfMs: Math.round(us / 1000),
+        pct: busy > 0 ? Math.round((us / busy) * 1000) / 10 : 0,
+      }));
   return {
     file,
     windowMs: Math.round(total / 1000),
@@ -110,9 +117,14 @@ export function summarise(file: string, opts: { top?: number; window?: { fromEnd
 }
 
 export function formatSummary(s: ProfileSummary): string {
-  const lines = [`profile ${s.file}: ${s.windowMs} ms sampled, ${s.idlePct}% idle; self time as % of busy time`, '  top functions:'];
-  for (const r of s.functions) lines.push(`    ${r.pct.toFixed(1).padStart(5)}%  ${String(r.selfMs).padStart(6)} ms  ${r.name}`);
+  const lines = [
+    `profile ${s.file}: ${s.windowMs} ms sampled, ${s.idlePct}% idle; self time as % of busy time`,
+    '  top functions:',
+  ];
+  for (const r of s.functions)
+    lines.push(`    ${r.pct.toFixed(1).padStart(5)}%  ${String(r.selfMs).padStart(6)} ms  ${r.name}`);
   lines.push('  by module:');
-  for (const r of s.modules) lines.push(`    ${r.pct.toFixed(1).padStart(5)}%  ${String(r.selfMs).padStart(6)} ms  ${r.name}`);
+  for (const r of s.modules)
+    lines.push(`    ${r.pct.toFixed(1).padStart(5)}%  ${String(r.selfMs).padStart(6)} ms  ${r.name}`);
   return lines.join('\n');
 }

@@ -36,7 +36,20 @@ export async function startRedis(opts: { log?: (s: string) => void; priority?: n
   const bin = process.env['REDIS_SERVER_BIN'] ?? 'redis-server';
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ovation-bench-redis-'));
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+  ];
   const [cmd, cmdArgs] = opts.priority ? ['nice', ['-n', String(opts.priority), bin, ...args]] : [bin, args];
   const spawned = spawn(cmd, cmdArgs, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   if (spawned.pid === undefined) {

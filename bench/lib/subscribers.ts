@@ -233,7 +233,8 @@ export class SubscriberPool {
     const d = ev.indexOf('data:');
     const isNext = ev.startsWith('event: next') || ev.startsWith('event:next') || ev.startsWith('data:');
     if (isNext && d >= 0) this.onNext(i, ev.slice(d + 5));
-    else if (ev.includes('event: complete') || ev.includes('event:complete')) this.fail(i, 'server completed the stream');
+    else if (ev.includes('event: complete') || ev.includes('event:complete'))
+      this.fail(i, 'server completed the stream');
   }
 
   private connectSse(i: number): void {
@@ -301,7 +302,9 @@ export class SubscriberPool {
     const deadline = started + this.opts.rampTimeoutMs;
     let next = 0;
     const progress = setInterval(() => {
-      this.opts.log?.(`  ramp: ${this.count(READY)}/${this.n} ready, ${this.count(FAILED)} failed, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      this.opts.log?.(
+        `  ramp: ${this.count(READY)}/${this.n} ready, ${this.count(FAILED)} failed, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
     }, 3_000);
     const worker = async (): Promise<void> => {
       while (next < this.n && Date.now() < deadline) {
@@ -344,7 +347,8 @@ export class SubscriberPool {
   /** The totalVotes of the newest update any live subscriber holds (totals only grow with seq). */
   newestTotal(): number {
     let total = Number.NEGATIVE_INFINITY;
-    for (let i = 0; i < this.n; i++) if (this.status[i] === READY && this.lastTotal[i]! > total) total = this.lastTotal[i]!;
+    for (let i = 0; i < this.n; i++)
+      if (this.status[i] === READY && this.lastTotal[i]! > total) total = this.lastTotal[i]!;
     return total;
   }
 

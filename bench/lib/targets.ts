@@ -108,14 +108,29 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
       ...opts.env,
     };
   } else {
-    args = [...profArgs, path.join(REFERENCE_BUILD_DIR, `${opts.target}.js`), '--port', String(port), '--host', '127.0.0.1', '--flush-ms', String(opts.flushMs)];
+    args = [
+      ...profArgs,
+      path.join(REFERENCE_BUILD_DIR, `${opts.target}.js`),
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--flush-ms',
+      String(opts.flushMs),
+    ];
     env = { ...baseEnv, NODE_ENV: 'production', JWT_SECRET: opts.jwtSecret, ...opts.env };
   }
 
   const started = Date.now();
   // `nice` execs the command, so the PID is still the server's and every thread inherits the value.
-  const [cmd, cmdArgs] = opts.priority ? ['nice', ['-n', String(opts.priority), process.execPath, ...args]] : [process.execPath, args];
-  const child = trackChild(spawn(cmd, cmdArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }), opts.target, OUTPUT_LIMIT);
+  const [cmd, cmdArgs] = opts.priority
+    ? ['nice', ['-n', String(opts.priority), process.execPath, ...args]]
+    : [process.execPath, args];
+  const child = trackChild(
+    spawn(cmd, cmdArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }),
+    opts.target,
+    OUTPUT_LIMIT,
+  );
   const { pid, output } = child;
 
   let stopping: Promise<ExitStatus> | undefined;
@@ -131,8 +146,15 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
   try {
     for (;;) {
       if (child.hasExited()) throw new Error(`${opts.target} exited during start-up:\n${output().slice(-4000)}`);
-      if ((await getStatus(`${url}/ready`)) === 200 && (await instancesAnswering(url, opts.workers ?? 1)) >= (opts.workers ?? 1)) break;
-      if (Date.now() > deadline) throw new Error(`${opts.target} not ready within ${opts.readyTimeoutMs ?? 120_000} ms:\n${output().slice(-4000)}`);
+      if (
+        (await getStatus(`${url}/ready`)) === 200 &&
+        (await instancesAnswering(url, opts.workers ?? 1)) >= (opts.workers ?? 1)
+      )
+        break;
+      if (Date.now() > deadline)
+        throw new Error(
+          `${opts.target} not ready within ${opts.readyTimeoutMs ?? 120_000} ms:\n${output().slice(-4000)}`,
+        );
       await new Promise((r) => setTimeout(r, 200));
     }
   } catch (error) {

@@ -28,17 +28,27 @@ export function assessTrust(input: {
   const { votes } = input;
   const sub = input.subscriberLoopDelayMs;
   if (sub && sub.p99 > limit) {
-    reasons.push(`subscriber generator event-loop delay p99 ${sub.p99} ms > ${limit} ms: publish→receipt latencies include the generator's own stalls`);
+    reasons.push(
+      `subscriber generator event-loop delay p99 ${sub.p99} ms > ${limit} ms: publish→receipt latencies include the generator's own stalls`,
+    );
   }
   if (votes.loopDelayMs.p99 > limit) {
-    reasons.push(`vote generator event-loop delay p99 ${votes.loopDelayMs.p99} ms > ${limit} ms: vote latencies include the generator's own stalls`);
+    reasons.push(
+      `vote generator event-loop delay p99 ${votes.loopDelayMs.p99} ms > ${limit} ms: vote latencies include the generator's own stalls`,
+    );
   }
   if (votes.sendLagMs.p99 > limit) {
-    reasons.push(`votes left the generator late: send lag p99 ${votes.sendLagMs.p99} ms > ${limit} ms (the offered rate was not offered on time)`);
+    reasons.push(
+      `votes left the generator late: send lag p99 ${votes.sendLagMs.p99} ms > ${limit} ms (the offered rate was not offered on time)`,
+    );
   }
   // Votes waited for a socket although the server answered within the budget the pool was sized
   // for: the pool, not the server, held them back.
-  if (votes.clientQueue.votes > 0 && votes.serviceMs.p99 <= input.voteBudgetMs && votes.clientQueue.waitMs.p99 > limit) {
+  if (
+    votes.clientQueue.votes > 0 &&
+    votes.serviceMs.p99 <= input.voteBudgetMs &&
+    votes.clientQueue.waitMs.p99 > limit
+  ) {
     reasons.push(
       `${votes.clientQueue.votes} votes waited for a client socket (p99 ${votes.clientQueue.waitMs.p99} ms) while the server answered within ${input.voteBudgetMs} ms (service p99 ${votes.serviceMs.p99} ms): raise --vote-sockets`,
     );

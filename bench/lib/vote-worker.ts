@@ -11,7 +11,11 @@ process.on('message', (msg: { type: 'run'; options: VoterOptions }) => {
   if (msg.type !== 'run') return;
   runVoters(msg.options).then(
     (report) => process.send?.({ type: 'result', report }),
-    (error: unknown) => process.send?.({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+    (error: unknown) =>
+      process.send?.({
+        type: 'error',
+        message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      }),
   );
 });
 process.on('disconnect', () => process.exit(0));

@@ -145,7 +145,22 @@ class VoteLog {
     return this.n++;
   }
 
-  report(base: Omit<VoteReport, 'offered' | 'sent' | 'acked' | 'failed' | 'notSent' | 'unanswered' | 'latencyMs' | 'sendLagMs' | 'serviceMs' | 'clientQueue' | 'perSecond'>): VoteReport {
+  report(
+    base: Omit<
+      VoteReport,
+      | 'offered'
+      | 'sent'
+      | 'acked'
+      | 'failed'
+      | 'notSent'
+      | 'unanswered'
+      | 'latencyMs'
+      | 'sendLagMs'
+      | 'serviceMs'
+      | 'clientQueue'
+      | 'perSecond'
+    >,
+  ): VoteReport {
     const counts = [0, 0, 0, 0];
     const acked: number[] = [];
     const sendLag: number[] = [];
@@ -261,7 +276,10 @@ export async function runVoters(opts: VoterOptions): Promise<VoteReport> {
         if (queued) log.socketWait[i] = socketAt - issued;
       });
     }).then(
-      (res) => (res.status === 200 && !res.text.includes('"errors"') ? finish(ACKED) : finish(FAILED, `HTTP ${res.status}: ${res.text.slice(0, 200)}`)),
+      (res) =>
+        res.status === 200 && !res.text.includes('"errors"')
+          ? finish(ACKED)
+          : finish(FAILED, `HTTP ${res.status}: ${res.text.slice(0, 200)}`),
       (e: Error) => finish(FAILED, e.message),
     );
   }
@@ -311,17 +329,15 @@ export async function runVoters(opts: VoterOptions): Promise<VoteReport> {
   frozen = true;
   for (const req of live) req.destroy();
   agent.destroy();
-  return log.report(
-    {
-      mode: open ? 'open' : 'closed',
-      rate: opts.rate,
-      sockets,
-      startedAt: opts.startAt,
-      endedAt,
-      loopDelayMs,
-      errors: Object.fromEntries(errors),
-    },
-  );
+  return log.report({
+    mode: open ? 'open' : 'closed',
+    rate: opts.rate,
+    sockets,
+    startedAt: opts.startAt,
+    endedAt,
+    loopDelayMs,
+    errors: Object.fromEntries(errors),
+  });
 }
 
 export interface VoteWorker {
@@ -336,7 +352,9 @@ export interface VoteWorker {
 export async function startVoteWorker(): Promise<VoteWorker> {
   // Under `tsx bench/run.ts` or `node --import tsx` the loader flags are inherited; anywhere else
   // (a test runner) the worker gets tsx itself.
-  const execArgv = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
+  const execArgv = process.execArgv.some((a) => a.includes('tsx'))
+    ? process.execArgv
+    : [...process.execArgv, '--import', 'tsx'];
   // 'advanced' (structured clone) keeps NaN percentiles of an empty set as NaN, not null.
   const child = fork(fileURLToPath(new URL('./vote-worker.ts', import.meta.url)), [], {
     execArgv,

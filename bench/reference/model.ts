@@ -56,7 +56,15 @@ export function rank(competition: Competition): TallyEntry[] {
     const votes = competition.counts.get(s.id) ?? 0;
     return { submissionId: s.id, votes, score: votes, rank: 0 };
   });
-  rows.sort((a, b) => (b.score !== a.score ? b.score - a.score : a.submissionId < b.submissionId ? -1 : a.submissionId > b.submissionId ? 1 : 0));
+  rows.sort((a, b) =>
+    b.score !== a.score
+      ? b.score - a.score
+      : a.submissionId < b.submissionId
+        ? -1
+        : a.submissionId > b.submissionId
+          ? 1
+          : 0,
+  );
   rows.forEach((row, i) => {
     const prev = rows[i - 1];
     row.rank = prev?.score === row.score ? prev.rank : i + 1;
@@ -114,10 +122,19 @@ export class Model {
 
   /** Standings as of now, with the seq of the latest published update (for a new subscriber). */
   snapshot(c: Competition): TallyUpdate {
-    return { competitionId: c.id, seq: c.seq, publishedAt: new Date().toISOString(), totalVotes: c.totalVotes, entries: rank(c) };
+    return {
+      competitionId: c.id,
+      seq: c.seq,
+      publishedAt: new Date().toISOString(),
+      totalVotes: c.totalVotes,
+      entries: rank(c),
+    };
   }
 
-  castVote(voterId: string, input: { competitionId: string; submissionId?: string | null; idempotencyKey?: string | null }) {
+  castVote(
+    voterId: string,
+    input: { competitionId: string; submissionId?: string | null; idempotencyKey?: string | null },
+  ) {
     const c = this.require(input.competitionId);
     const hash = `${input.competitionId}|${input.submissionId ?? ''}`;
     const key = input.idempotencyKey ? `${voterId}|${input.idempotencyKey}` : undefined;
@@ -130,7 +147,8 @@ export class Model {
     }
     if (c.status !== 'OPEN') throw new ModelError(`Competition ${c.id} is ${c.status}`, 'VOTING_CLOSED');
     const submissionId = input.submissionId;
-    if (!submissionId || !c.submissions.some((s) => s.id === submissionId)) throw new ModelError('unknown submission', 'BAD_USER_INPUT');
+    if (!submissionId || !c.submissions.some((s) => s.id === submissionId))
+      throw new ModelError('unknown submission', 'BAD_USER_INPUT');
     const ballot = `${voterId}|${submissionId}`;
     if (c.ballots.has(ballot)) throw new ModelError('already voted', 'CONFLICT');
     c.ballots.add(ballot);
@@ -158,7 +176,13 @@ export class Model {
   private flush(c: Competition): void {
     c.lastFlushAt = Date.now();
     c.seq += 1;
-    this.publish({ competitionId: c.id, seq: c.seq, publishedAt: new Date().toISOString(), totalVotes: c.totalVotes, entries: rank(c) });
+    this.publish({
+      competitionId: c.id,
+      seq: c.seq,
+      publishedAt: new Date().toISOString(),
+      totalVotes: c.totalVotes,
+      entries: rank(c),
+    });
   }
 }
 

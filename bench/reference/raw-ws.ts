@@ -80,7 +80,11 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-type Vars = Record<string, unknown> & { input?: Record<string, string | null | undefined>; id?: string; competitionId?: string };
+type Vars = Record<string, unknown> & {
+  input?: Record<string, string | null | undefined>;
+  id?: string;
+  competitionId?: string;
+};
 
 function json(res: ServerResponse, body: unknown): void {
   const text = JSON.stringify(body);
@@ -99,7 +103,14 @@ function operation(query: string, variables: Vars, authorization: string | undef
         submissionId: input['submissionId'] ?? null,
         idempotencyKey: input['idempotencyKey'] ?? null,
       });
-      return { data: { castVote: { vote: { id: vote.id, competitionId: vote.competitionId, createdAt: vote.createdAt }, creditsRemaining } } };
+      return {
+        data: {
+          castVote: {
+            vote: { id: vote.id, competitionId: vote.competitionId, createdAt: vote.createdAt },
+            creditsRemaining,
+          },
+        },
+      };
     }
     if (query.includes('createCompetition')) {
       const c = model.createCompetition(String(input['title']));
@@ -138,8 +149,13 @@ const server = createServer((req, res) => {
       if ((req.headers.accept ?? '').includes('text/event-stream')) {
         const competitionId = String(vars.competitionId);
         const competition = model.competitions.get(competitionId);
-        if (!competition || !query.includes('tallyUpdated')) return json(res, { errors: [{ message: 'unknown subscription' }] });
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+        if (!competition || !query.includes('tallyUpdated'))
+          return json(res, { errors: [{ message: 'unknown subscription' }] });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+        });
         res.write(sseFrame(model.snapshot(competition)));
         let set = sseSubs.get(competitionId);
         if (!set) sseSubs.set(competitionId, (set = new Set()));
@@ -186,7 +202,9 @@ wss.on('connection', (socket) => {
         const competitionId = String(msg.payload?.variables?.competitionId);
         const competition = model.competitions.get(competitionId);
         if (!competition) {
-          socket.send(JSON.stringify({ id, type: 'error', payload: [{ message: `Competition ${competitionId} not found` }] }));
+          socket.send(
+            JSON.stringify({ id, type: 'error', payload: [{ message: `Competition ${competitionId} not found` }] }),
+          );
           return;
         }
         let byId = wsSubs.get(competitionId);
@@ -214,11 +232,15 @@ wss.on('connection', (socket) => {
 });
 
 server.listen(Number(values.port), values.host, () => {
-  process.stdout.write(`raw-ws listening on http://${values.host}:${values.port}/graphql (flush-ms ${values['flush-ms']})\n`);
+  process.stdout.write(
+    `raw-ws listening on http://${values.host}:${values.port}/graphql (flush-ms ${values['flush-ms']})\n`,
+  );
 });
 
 const shutdown = (): void => {
-  process.stdout.write(`raw-ws: frames sent ${framesSent}, skipped (backlog > ${values['max-buffered-kb']} KiB) ${skipped}\n`);
+  process.stdout.write(
+    `raw-ws: frames sent ${framesSent}, skipped (backlog > ${values['max-buffered-kb']} KiB) ${skipped}\n`,
+  );
   for (const client of wss.clients) client.terminate();
   server.closeAllConnections();
   server.close();

@@ -46,25 +46,78 @@ interface Ctx {
 }
 
 const typeDefs = /* GraphQL */ `
-  enum VotingMethod { SIMPLE }
-  enum CompetitionStatus { DRAFT OPEN CLOSED }
-  input CreateCompetitionInput { title: String!, votingMethod: VotingMethod!, creditsPerVoter: Int }
-  input CreateSubmissionInput { competitionId: ID!, title: String!, founderId: ID }
-  input CastVoteInput { competitionId: ID!, submissionId: ID, votes: Int, ranking: [ID!], approvals: [ID!], idempotencyKey: String }
-  type Competition { id: ID!, title: String!, status: CompetitionStatus!, votingMethod: VotingMethod!, submissions: [Submission!]! }
-  type Submission { id: ID!, competitionId: ID!, title: String! }
-  type Vote { id: ID!, competitionId: ID!, createdAt: String! }
-  type CastVotePayload { vote: Vote!, creditsRemaining: Int }
-  type TallyEntry { submissionId: ID!, votes: Int!, score: Float!, rank: Int! }
-  type TallyUpdate { competitionId: ID!, seq: Int!, publishedAt: String!, totalVotes: Int!, entries: [TallyEntry!]! }
-  type Query { leaderboard(competitionId: ID!): [TallyEntry!]! }
+  enum VotingMethod {
+    SIMPLE
+  }
+  enum CompetitionStatus {
+    DRAFT
+    OPEN
+    CLOSED
+  }
+  input CreateCompetitionInput {
+    title: String!
+    votingMethod: VotingMethod!
+    creditsPerVoter: Int
+  }
+  input CreateSubmissionInput {
+    competitionId: ID!
+    title: String!
+    founderId: ID
+  }
+  input CastVoteInput {
+    competitionId: ID!
+    submissionId: ID
+    votes: Int
+    ranking: [ID!]
+    approvals: [ID!]
+    idempotencyKey: String
+  }
+  type Competition {
+    id: ID!
+    title: String!
+    status: CompetitionStatus!
+    votingMethod: VotingMethod!
+    submissions: [Submission!]!
+  }
+  type Submission {
+    id: ID!
+    competitionId: ID!
+    title: String!
+  }
+  type Vote {
+    id: ID!
+    competitionId: ID!
+    createdAt: String!
+  }
+  type CastVotePayload {
+    vote: Vote!
+    creditsRemaining: Int
+  }
+  type TallyEntry {
+    submissionId: ID!
+    votes: Int!
+    score: Float!
+    rank: Int!
+  }
+  type TallyUpdate {
+    competitionId: ID!
+    seq: Int!
+    publishedAt: String!
+    totalVotes: Int!
+    entries: [TallyEntry!]!
+  }
+  type Query {
+    leaderboard(competitionId: ID!): [TallyEntry!]!
+  }
   type Mutation {
     createCompetition(input: CreateCompetitionInput!): Competition!
     createSubmission(input: CreateSubmissionInput!): Submission!
     openCompetition(id: ID!): Competition!
     castVote(input: CastVoteInput!): CastVotePayload!
   }
-  type Subscription { tallyUpdated(competitionId: ID!): TallyUpdate! }
+  type Subscription {
+    tallyUpdated(competitionId: ID!): TallyUpdate!
+  }
 `;
 
 const gqlError = (e: unknown): never => {
@@ -161,7 +214,9 @@ const yoga = createYoga({
   logging: 'warn',
   // graphql-ws operations come without a Request (the subscribers here are anonymous).
   context: async (initial): Promise<Ctx> => ({
-    viewer: (initial.request as Request | undefined) ? await viewerOf(initial.request.headers.get('authorization')) : null,
+    viewer: (initial.request as Request | undefined)
+      ? await viewerOf(initial.request.headers.get('authorization'))
+      : null,
   }),
   plugins: [useReadinessCheck({ endpoint: '/ready', check: () => true })],
 });
@@ -182,7 +237,14 @@ useServer(
     execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
     subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
     onSubscribe: async (ctx, _id, params) => {
-      const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+      const {
+        schema: s,
+        execute,
+        subscribe,
+        contextFactory,
+        parse,
+        validate,
+      } = yoga.getEnveloped({
         ...ctx,
         req: ctx.extra.request,
         socket: ctx.extra.socket,
@@ -205,7 +267,9 @@ useServer(
 );
 
 server.listen(Number(values.port), values.host, () => {
-  process.stdout.write(`stock-yoga listening on http://${values.host}:${values.port}/graphql (flush-ms ${values['flush-ms']})\n`);
+  process.stdout.write(
+    `stock-yoga listening on http://${values.host}:${values.port}/graphql (flush-ms ${values['flush-ms']})\n`,
+  );
 });
 
 const shutdown = (): void => {

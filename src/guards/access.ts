@@ -110,7 +110,11 @@ export function createUserAccess(deps: {
       if (entry.version !== version) continue; // changed while reading: read again
       if (!user) return OPEN;
       const tokensValidAfter = user.tokensValidAfter ? Math.floor(user.tokensValidAfter.getTime() / 1000) : null;
-      return { disabled: user.disabledAt !== null, tokensValidAfter, managedRole: tokensValidAfter === null ? null : user.role };
+      return {
+        disabled: user.disabledAt !== null,
+        tokensValidAfter,
+        managedRole: tokensValidAfter === null ? null : user.role,
+      };
     }
   }
 
@@ -135,7 +139,9 @@ export function createUserAccess(deps: {
     if (state.tokensValidAfter !== null && (viewer.issuedAt ?? Number.NEGATIVE_INFINITY) < state.tokensValidAfter) {
       throw unauthenticated('token revoked');
     }
-    return state.managedRole !== null && state.managedRole !== viewer.role ? { ...viewer, role: state.managedRole } : viewer;
+    return state.managedRole !== null && state.managedRole !== viewer.role
+      ? { ...viewer, role: state.managedRole }
+      : viewer;
   }
 
   return {

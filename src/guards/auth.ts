@@ -161,7 +161,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       try {
         return await jwks(header, token);
       } catch (error) {
-        if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) throw error;
+        if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys)
+          throw error;
         throw new JwksUnavailableError(error);
       }
     });

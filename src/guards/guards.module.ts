@@ -21,7 +21,12 @@ export interface GuardsLayer {
 
 export function createGuardsLayer(
   ctx: ModuleContext,
-  deps: { fraud: FraudGuard; access: UserAccess; maskError: (error: unknown, message: string) => Error; observer?: OpsHooks },
+  deps: {
+    fraud: FraudGuard;
+    access: UserAccess;
+    maskError: (error: unknown, message: string) => Error;
+    observer?: OpsHooks;
+  },
 ): GuardsLayer {
   const { config, logger } = ctx;
   // One atomic check per call in Redis when configured (exact across instances), else in memory;
@@ -36,7 +41,11 @@ export function createGuardsLayer(
   return {
     guards: createGuards({ rate: rateLimiter, fraud: deps.fraud }),
     plugins: [
-      useQueryLimits({ maxDepth: config.limits.maxQueryDepth, maxComplexity: config.limits.maxQueryComplexity, maxTokens: config.limits.maxQueryTokens }),
+      useQueryLimits({
+        maxDepth: config.limits.maxQueryDepth,
+        maxComplexity: config.limits.maxQueryComplexity,
+        maxTokens: config.limits.maxQueryTokens,
+      }),
       useStreamGuards({ access: deps.access, maskError: deps.maskError }),
       useSubscriptionLimits({
         limiter: rateLimiter,

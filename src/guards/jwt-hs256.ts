@@ -29,11 +29,14 @@ const MAX_CACHED_HEADER_LENGTH = 512;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const invalid = (): AppError => unauthenticated('invalid token');
 const claimRefused = (claim: string): AppError =>
-  claim === 'nbf' ? unauthenticated('token not yet valid (nbf)') : unauthenticated(`token claim ${claim} is not accepted`);
+  claim === 'nbf'
+    ? unauthenticated('token not yet valid (nbf)')
+    : unauthenticated(`token claim ${claim} is not accepted`);
 
 /** A plain JSON object, as jose's isObject: not an array, null or class instance. */
 function isObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Object.prototype.toString.call(value) !== '[object Object]') return false;
+  if (typeof value !== 'object' || value === null || Object.prototype.toString.call(value) !== '[object Object]')
+    return false;
   const proto = Object.getPrototypeOf(value) as object | null;
   return proto === null || Object.getPrototypeOf(proto) === null;
 }
@@ -73,7 +76,8 @@ export function compactHeader(token: string): Record<string, unknown> | undefine
 function checkCrit(header: Record<string, unknown>): void {
   const { crit } = header;
   if (crit === undefined) return;
-  if (!Array.isArray(crit) || crit.length === 0 || crit.some((c) => typeof c !== 'string' || c.length === 0)) throw invalid();
+  if (!Array.isArray(crit) || crit.length === 0 || crit.some((c) => typeof c !== 'string' || c.length === 0))
+    throw invalid();
   for (const parameter of crit as string[]) {
     if (parameter !== 'b64' || header[parameter] === undefined) throw invalid();
   }
@@ -81,10 +85,14 @@ function checkCrit(header: Record<string, unknown>): void {
   if (header['b64'] !== true) throw invalid();
 }
 
-export function createHs256Verifier(secret: Uint8Array, checks: Hs256Checks): (token: string, header: Record<string, unknown>) => Claims {
+export function createHs256Verifier(
+  secret: Uint8Array,
+  checks: Hs256Checks,
+): (token: string, header: Record<string, unknown>) => Claims {
   const key: KeyObject = createSecretKey(Buffer.from(secret));
   const tolerance = checks.clockToleranceSeconds;
-  if (!Number.isFinite(tolerance) || tolerance < 0) throw new TypeError('clockToleranceSeconds must be a finite number ≥ 0');
+  if (!Number.isFinite(tolerance) || tolerance < 0)
+    throw new TypeError('clockToleranceSeconds must be a finite number ≥ 0');
 
   /** `header` is compactHeader(token) (already read to pick the key); its `alg` is HS256. */
   return (token, header) => {
@@ -96,7 +104,10 @@ export function createHs256Verifier(secret: Uint8Array, checks: Hs256Checks): (t
     const signature = token.slice(second + 1);
     if (signature.length !== 43 || !SEGMENT.test(signature)) throw invalid();
     // Compared as canonical base64url text: one exact string per signature, not every string that decodes to it.
-    const expected = Buffer.from(createHmac('sha256', key).update(token.slice(0, second)).digest('base64url'), 'latin1');
+    const expected = Buffer.from(
+      createHmac('sha256', key).update(token.slice(0, second)).digest('base64url'),
+      'latin1',
+    );
     if (!timingSafeEqual(Buffer.from(signature, 'latin1'), expected)) throw invalid();
 
     const claims = decodeJsonSegment(token.slice(first + 1, second));

@@ -61,7 +61,12 @@ export interface Measure {
   variableBound: boolean;
 }
 
-function badInput(message: string, reason: string, extra: Record<string, unknown>, nodes?: readonly FieldNode[] | OperationDefinitionNode): GraphQLError {
+function badInput(
+  message: string,
+  reason: string,
+  extra: Record<string, unknown>,
+  nodes?: readonly FieldNode[] | OperationDefinitionNode,
+): GraphQLError {
   return toGraphQLError(new AppError(ErrorCode.BAD_USER_INPUT, message, { reason, ...extra }), nodes);
 }
 
@@ -81,7 +86,11 @@ export function measureOperation(
   const memo = new Map<string, { depth: number; cost: number }>();
   const visiting = new Set<string>();
 
-  const multiplier = (field: FieldNode, def: GraphQLField<unknown, unknown> | undefined, underPaging: boolean): { value: number; paging: boolean } => {
+  const multiplier = (
+    field: FieldNode,
+    def: GraphQLField<unknown, unknown> | undefined,
+    underPaging: boolean,
+  ): { value: number; paging: boolean } => {
     for (const arg of field.arguments ?? []) {
       if (!PAGING_ARGS.has(arg.name.value)) continue;
       let raw: unknown;
@@ -98,7 +107,11 @@ export function measureOperation(
     return { value: isList && !underPaging ? DEFAULT_LIST_SIZE : 1, paging: false };
   };
 
-  const walk = (selectionSet: SelectionSetNode, parent: GraphQLNamedType | undefined, underPaging: boolean): { depth: number; cost: number } => {
+  const walk = (
+    selectionSet: SelectionSetNode,
+    parent: GraphQLNamedType | undefined,
+    underPaging: boolean,
+  ): { depth: number; cost: number } => {
     let depth = 0;
     let cost = 0;
     for (const selection of selectionSet.selections) {
@@ -146,7 +159,8 @@ export function measureOperation(
 
 export function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
   const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  for (const definition of document.definitions)
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   return fragments;
 }
 
@@ -155,13 +169,23 @@ export function limitErrors(measure: Measure, limits: QueryLimits, node?: Operat
   const errors: GraphQLError[] = [];
   if (measure.depth > limits.maxDepth) {
     errors.push(
-      badInput(`Query is too deep: depth ${measure.depth} exceeds the maximum of ${limits.maxDepth}`, 'QUERY_TOO_DEEP', { depth: measure.depth, maxDepth: limits.maxDepth }, node),
+      badInput(
+        `Query is too deep: depth ${measure.depth} exceeds the maximum of ${limits.maxDepth}`,
+        'QUERY_TOO_DEEP',
+        { depth: measure.depth, maxDepth: limits.maxDepth },
+        node,
+      ),
     );
   }
   if (measure.cost > limits.maxComplexity) {
     const cost = Number.isFinite(measure.cost) ? measure.cost : Number.MAX_SAFE_INTEGER;
     errors.push(
-      badInput(`Query is too complex: cost ${cost} exceeds the maximum of ${limits.maxComplexity}`, 'QUERY_TOO_COMPLEX', { cost, maxComplexity: limits.maxComplexity }, node),
+      badInput(
+        `Query is too complex: cost ${cost} exceeds the maximum of ${limits.maxComplexity}`,
+        'QUERY_TOO_COMPLEX',
+        { cost, maxComplexity: limits.maxComplexity },
+        node,
+      ),
     );
   }
   return errors;
@@ -189,7 +213,8 @@ export function createQueryLimitsRule(limits: QueryLimits): ValidationRule {
     return {
       OperationDefinition(node) {
         fragments ??= fragmentsOf(context.getDocument());
-        for (const error of limitErrors(measureOperation(context.getSchema(), node, fragments), limits, node)) context.reportError(error);
+        for (const error of limitErrors(measureOperation(context.getSchema(), node, fragments), limits, node))
+          context.reportError(error);
         return false; // nothing below needs visiting by this rule
       },
     };
@@ -246,14 +271,29 @@ export function useQueryLimits(opts: QueryLimits & { maxTokens: number }): Plugi
   const nestingLimit = maxBracketNesting(opts.maxDepth);
   const variableBound = new WeakMap<DocumentNode, boolean>();
 
-  const recheck = (schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: unknown): GraphQLError[] => {
+  const recheck = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: unknown,
+  ): GraphQLError[] => {
     let bound = variableBound.get(document);
     if (bound === undefined) variableBound.set(document, (bound = hasVariablePaging(document)));
     if (!bound) return [];
-    const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-    const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+    const operations = document.definitions.filter(
+      (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+    );
+    const operation = operationName
+      ? operations.find((o) => o.name?.value === operationName)
+      : operations.length === 1
+        ? operations[0]
+        : undefined;
     if (!operation) return [];
-    return limitErrors(measureOperation(schema, operation, fragmentsOf(document), (variables ?? {}) as Record<string, unknown>), opts, operation);
+    return limitErrors(
+      measureOperation(schema, operation, fragmentsOf(document), (variables ?? {}) as Record<string, unknown>),
+      opts,
+      operation,
+    );
   };
 
   return {
@@ -262,7 +302,9 @@ export function useQueryLimits(opts: QueryLimits & { maxTokens: number }): Plugi
         const text = typeof source === 'string' ? source : (source as Source).body;
         const nesting = bracketNesting(text, nestingLimit);
         if (nesting > nestingLimit) {
-          throw badInput(`Document nests brackets more than ${nestingLimit} deep`, 'QUERY_TOO_DEEP', { maxNesting: nestingLimit });
+          throw badInput(`Document nests brackets more than ${nestingLimit} deep`, 'QUERY_TOO_DEEP', {
+            maxNesting: nestingLimit,
+          });
         }
         return parseFn(source, { ...options, maxTokens: opts.maxTokens }) as DocumentNode;
       });
@@ -301,7 +343,7 @@ function tooLarge(fetchAPI: { Response: typeof Response }, maxBytes: number): Re
 
 async function discard(reader: ReadableStreamDefaultReader<Uint8Array>, budget: number): Promise<void> {
   try {
-    for (let left = budget; left > 0; ) {
+    for (let left = budget; left > 0;) {
       const { done, value } = await reader.read();
       if (done) return;
       left -= value.byteLength;
@@ -377,7 +419,10 @@ export function useRequestParamErrors(): Plugin {
           if (!(error instanceof SyntaxError)) throw error;
           // `http` is Yoga's status hint (400); the pipeline never shows it to clients.
           throw toGraphQLError(
-            new AppError(ErrorCode.BAD_USER_INPUT, `Request parameters are not valid JSON: ${error.message}`, { reason: 'BAD_REQUEST', http: { status: 400 } }),
+            new AppError(ErrorCode.BAD_USER_INPUT, `Request parameters are not valid JSON: ${error.message}`, {
+              reason: 'BAD_REQUEST',
+              http: { status: 400 },
+            }),
           );
         }
       });

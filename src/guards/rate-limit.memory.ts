@@ -3,7 +3,13 @@
  * semantics as the Redis scripts (rate-limit.lua.ts), exact because each step is synchronous.
  * Sliding-log and token-bucket rules share the escalation (strikes, blocks).
  */
-import { blockDurationMs, type Escalation, type RateDecision, type RateLimit, type RateLimitStore } from './rate-limit.js';
+import {
+  blockDurationMs,
+  type Escalation,
+  type RateDecision,
+  type RateLimit,
+  type RateLimitStore,
+} from './rate-limit.js';
 import type { LiveSubscriptionCounter } from './subscription-limits.js';
 
 interface Entry {
@@ -19,7 +25,9 @@ interface Entry {
   idleAt: number;
 }
 
-export function createMemoryRateLimitStore(opts: { now?: () => number; sweepIntervalMs?: number } = {}): RateLimitStore & { size(): number } {
+export function createMemoryRateLimitStore(
+  opts: { now?: () => number; sweepIntervalMs?: number } = {},
+): RateLimitStore & { size(): number } {
   const now = opts.now ?? Date.now;
   const entries = new Map<string, Entry>();
 
@@ -33,10 +41,24 @@ export function createMemoryRateLimitStore(opts: { now?: () => number; sweepInte
   function hit(key: string, limit: RateLimit, escalation: Escalation): RateDecision {
     const t = now();
     let entry = entries.get(key);
-    if (!entry) entries.set(key, (entry = { log: [], debt: 0, debtAt: 0, strikes: 0, strikesExpireAt: 0, blockedUntil: 0, idleAt: 0 }));
+    if (!entry)
+      entries.set(
+        key,
+        (entry = { log: [], debt: 0, debtAt: 0, strikes: 0, strikesExpireAt: 0, blockedUntil: 0, idleAt: 0 }),
+      );
     if (entry.strikesExpireAt <= t) entry.strikes = 0;
-    if (entry.blockedUntil > t) return { admitted: false, remaining: 0, retryAfterMs: entry.blockedUntil - t, strikes: entry.strikes, struck: false };
-    const frees = limit.burst === undefined ? takeFromLog(entry, t, limit) : takeFromBucket(entry, t, { ...limit, burst: limit.burst });
+    if (entry.blockedUntil > t)
+      return {
+        admitted: false,
+        remaining: 0,
+        retryAfterMs: entry.blockedUntil - t,
+        strikes: entry.strikes,
+        struck: false,
+      };
+    const frees =
+      limit.burst === undefined
+        ? takeFromLog(entry, t, limit)
+        : takeFromBucket(entry, t, { ...limit, burst: limit.burst });
     if (typeof frees !== 'number') return frees;
 
     entry.strikes += 1;
@@ -75,7 +97,12 @@ export function createMemoryRateLimitStore(opts: { now?: () => number; sweepInte
       entry.debt = debt + limit.windowMs;
       entry.debtAt = t;
       entry.idleAt = Math.max(entry.idleAt, t + Math.ceil(entry.debt / limit.max));
-      return { admitted: true, remaining: Math.floor((capacity - entry.debt) / limit.windowMs), retryAfterMs: 0, strikes: 0 };
+      return {
+        admitted: true,
+        remaining: Math.floor((capacity - entry.debt) / limit.windowMs),
+        retryAfterMs: 0,
+        strikes: 0,
+      };
     }
     return Math.ceil((debt + limit.windowMs - capacity) / limit.max);
   }

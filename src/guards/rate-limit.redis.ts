@@ -27,14 +27,26 @@ export function createRedisRateLimitStore(deps: { redis: Redis; instanceId: stri
       const blocks = [escalation.blockBaseMs, escalation.blockMaxMs, escalation.strikeTtlMs];
       const reply =
         limit.burst === undefined
-          ? await scripts.HIT([`${base}:log`, `${base}:strikes`, `${base}:block`], [
-              limit.windowMs,
-              limit.max,
-              `${instanceId}:${(counter = (counter + 1) % Number.MAX_SAFE_INTEGER)}`, // call id
-              ...blocks,
-            ])
-          : await scripts.BUCKET([`${base}:bucket`, `${base}:strikes`, `${base}:block`], [limit.windowMs, limit.max, limit.burst, ...blocks]);
-      return { admitted: reply[0] === 1, remaining: Number(reply[1]), retryAfterMs: Number(reply[2]), strikes: Number(reply[3]), struck: reply[4] === 1 };
+          ? await scripts.HIT(
+              [`${base}:log`, `${base}:strikes`, `${base}:block`],
+              [
+                limit.windowMs,
+                limit.max,
+                `${instanceId}:${(counter = (counter + 1) % Number.MAX_SAFE_INTEGER)}`, // call id
+                ...blocks,
+              ],
+            )
+          : await scripts.BUCKET(
+              [`${base}:bucket`, `${base}:strikes`, `${base}:block`],
+              [limit.windowMs, limit.max, limit.burst, ...blocks],
+            );
+      return {
+        admitted: reply[0] === 1,
+        remaining: Number(reply[1]),
+        retryAfterMs: Number(reply[2]),
+        strikes: Number(reply[3]),
+        struck: reply[4] === 1,
+      };
     },
     close: async () => undefined,
   };
@@ -63,7 +75,10 @@ export function createRedisLiveSubscriptionCounter(deps: {
       await scripts.LIVE_HEARTBEAT([instancesKey, ...keys.slice(i, i + 500)], [instanceId, ttlMs]);
     }
   }
-  const timer = setInterval(() => void heartbeat().catch((error) => deps.onError?.(error)), Math.max(100, Math.floor(ttlMs / 3)));
+  const timer = setInterval(
+    () => void heartbeat().catch((error) => deps.onError?.(error)),
+    Math.max(100, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
 
   return {

@@ -36,7 +36,9 @@ import type { Caller, RateGuard, RateRule } from './guards.js';
  * A rule as graphql-rate-limit spells it (`window` in its `ms` syntax: '1m', '30s', '500ms'), plus
  * an optional `burst`: then `max` per `window` is the bucket's refill and `burst` its size.
  */
-export type RateLimitOptions = Pick<GraphQLRateLimitDirectiveArgs, 'window' | 'max' | 'message' | 'identityArgs'> & { burst?: number };
+export type RateLimitOptions = Pick<GraphQLRateLimitDirectiveArgs, 'window' | 'max' | 'message' | 'identityArgs'> & {
+  burst?: number;
+};
 
 /** One rule's limit for one identity, as the store counts it: a sliding log, or a token bucket with `burst`. */
 export interface RateLimit {
@@ -96,7 +98,16 @@ export function escalationFromConfig(rate: Config['rateLimit']): Escalation {
   return { blockBaseMs: rate.blockBaseMs, blockMaxMs: rate.blockMaxMs, strikeTtlMs: rate.strikeTtlMs };
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, sec: 1_000, m: 60_000, min: 60_000, h: 3_600_000, hr: 3_600_000, d: 86_400_000 };
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  sec: 1_000,
+  m: 60_000,
+  min: 60_000,
+  h: 3_600_000,
+  hr: 3_600_000,
+  d: 86_400_000,
+};
 
 /** graphql-rate-limit's window syntax (a subset of `ms`): a number of ms, or '<n><ms|s|m|h|d>'. */
 export function parseWindow(window: string | number | undefined, fallbackMs = 60_000): number {
@@ -120,7 +131,10 @@ export function blockDurationMs(strikes: number, escalation: Pick<Escalation, 'b
 
 /** An IP as a rate-limit identity: IPv4 as is, IPv6 by its /64 (one host usually owns the whole prefix). */
 export function ipIdentity(ip: string): string {
-  const addr = ip.trim().replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const addr = ip
+    .trim()
+    .replace(/^\[|\]$/g, '')
+    .replace(/%.*$/, '');
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
   if (mapped) return mapped[1]!;
   const kind = isIP(addr);
@@ -146,7 +160,9 @@ function expandIpv6(addr: string): string[] {
 
 /** Who a call counts against, and whether it is anonymous (then the IP budget applies). */
 export function callerIdentity(caller: Caller): { id: string; anonymous: boolean } {
-  return caller.viewer ? { id: `user:${caller.viewer.id}`, anonymous: false } : { id: `ip:${ipIdentity(caller.clientIp)}`, anonymous: true };
+  return caller.viewer
+    ? { id: `user:${caller.viewer.id}`, anonymous: false }
+    : { id: `ip:${ipIdentity(caller.clientIp)}`, anonymous: true };
 }
 
 function describeWindow(ms: number): string {
@@ -161,8 +177,14 @@ export function formatRateLimitError({ fieldName, max, window }: FormatErrorInpu
   return `Too many ${fieldName} requests: at most ${max} per ${describeWindow(window)}`;
 }
 
-export function rateLimited(message: string, details: { retryAfterMs: number; rule: string; limit: number; windowMs: number; burst?: number }): AppError {
-  return new AppError(ErrorCode.RATE_LIMITED, message, { ...details, retryAfterMs: Math.max(1, Math.ceil(details.retryAfterMs)) });
+export function rateLimited(
+  message: string,
+  details: { retryAfterMs: number; rule: string; limit: number; windowMs: number; burst?: number },
+): AppError {
+  return new AppError(ErrorCode.RATE_LIMITED, message, {
+    ...details,
+    retryAfterMs: Math.max(1, Math.ceil(details.retryAfterMs)),
+  });
 }
 
 interface CompiledRule {
@@ -176,7 +198,11 @@ interface CompiledRule {
 
 export interface RateLimiter extends RateGuard {
   /** Counts one call; resolves with the decision (never throws RATE_LIMITED). `args` feed identityArgs. */
-  check(rule: RateRule, caller: Caller, args?: Record<string, unknown>): Promise<RateDecision & { limit: number; windowMs: number; burst?: number }>;
+  check(
+    rule: RateRule,
+    caller: Caller,
+    args?: Record<string, unknown>,
+  ): Promise<RateDecision & { limit: number; windowMs: number; burst?: number }>;
   /** Like `consume`, with the operation's arguments for rules that have identityArgs. */
   consumeWithArgs(rule: RateRule, caller: Caller, args: Record<string, unknown>): Promise<void>;
   close(): Promise<void>;
@@ -196,8 +222,16 @@ export function createRateLimiter(deps: {
     const max = options.max ?? 5;
     if (!Number.isInteger(max) || max < 1) throw new Error(`rate rule ${name}: max must be a positive integer`);
     const { burst } = options;
-    if (burst !== undefined && (!Number.isInteger(burst) || burst < 1)) throw new Error(`rate rule ${name}: burst must be a positive integer`);
-    return { name, windowMs: parseWindow(options.window), max, burst, message: options.message, identityArgs: options.identityArgs ?? [] };
+    if (burst !== undefined && (!Number.isInteger(burst) || burst < 1))
+      throw new Error(`rate rule ${name}: burst must be a positive integer`);
+    return {
+      name,
+      windowMs: parseWindow(options.window),
+      max,
+      burst,
+      message: options.message,
+      identityArgs: options.identityArgs ?? [],
+    };
   };
   const rules = new Map(Object.entries(deps.rules).map(([name, options]) => [name, compile(name, options)]));
   const fallback = rules.get(DEFAULT_RULE) ?? compile(DEFAULT_RULE, { window: '1m', max: 120 });
@@ -214,7 +248,12 @@ export function createRateLimiter(deps: {
     const key = `${who.id}|${getFieldIdentity(rule.name, rule.identityArgs, args)}`;
     const decision = await deps.store.hit(key, limit, deps.escalation);
     if (!decision.admitted) deps.onRefused?.(rule.name, decision.struck === true);
-    return { ...decision, limit: limit.max, windowMs: limit.windowMs, ...(limit.burst !== undefined && { burst: limit.burst }) };
+    return {
+      ...decision,
+      limit: limit.max,
+      windowMs: limit.windowMs,
+      ...(limit.burst !== undefined && { burst: limit.burst }),
+    };
   }
 
   async function consumeWithArgs(ruleName: RateRule, caller: Caller, args: Record<string, unknown>): Promise<void> {
@@ -226,7 +265,13 @@ export function createRateLimiter(deps: {
       rule?.message ??
       formatError({ fieldName: ruleName, contextIdentity: callerIdentity(caller).id, max: limit, window: windowMs }) +
         (burst === undefined ? '' : `, after a burst of ${burst}`);
-    throw rateLimited(message, { retryAfterMs: decision.retryAfterMs, rule: ruleName, limit, windowMs, ...(burst !== undefined && { burst }) });
+    throw rateLimited(message, {
+      retryAfterMs: decision.retryAfterMs,
+      rule: ruleName,
+      limit,
+      windowMs,
+      ...(burst !== undefined && { burst }),
+    });
   }
 
   return {

@@ -121,7 +121,10 @@ export function runAt(epochMs: number, fn: () => void): () => void {
 function viewerEnding(viewer: Viewer, access: UserAccess): { reason: Promise<AppError>; cancel: () => void } {
   let resolve!: (reason: AppError) => void;
   const reason = new Promise<AppError>((r) => (resolve = r));
-  const cancelTimer = viewer.expiresAt === undefined ? () => undefined : runAt(viewer.expiresAt * 1000, () => resolve(unauthenticated('token expired')));
+  const cancelTimer =
+    viewer.expiresAt === undefined
+      ? () => undefined
+      : runAt(viewer.expiresAt * 1000, () => resolve(unauthenticated('token expired')));
   const stopWatch = access.watchUser(viewer, resolve);
   return {
     reason,
@@ -140,7 +143,10 @@ export interface TransportMarker {
 }
 
 /** Only turns an error thrown by `source` into a last value: the cheap wrapper for streams without a deadline. */
-export function catchStreamErrors<T>(source: AsyncIterator<T>, onSourceError: (error: unknown) => T): AsyncIterableIterator<T> {
+export function catchStreamErrors<T>(
+  source: AsyncIterator<T>,
+  onSourceError: (error: unknown) => T,
+): AsyncIterableIterator<T> {
   let finished = false;
   const iterator: AsyncIterableIterator<T> = {
     async next() {
@@ -168,8 +174,13 @@ export function catchStreamErrors<T>(source: AsyncIterator<T>, onSourceError: (e
   return iterator;
 }
 
-export function useStreamGuards(deps: { access: UserAccess; maskError: (error: unknown, message: string) => Error }): Plugin {
-  const asResult = (error: unknown): ExecutionResult => ({ errors: [deps.maskError(error, 'Unexpected error.') as GraphQLError] });
+export function useStreamGuards(deps: {
+  access: UserAccess;
+  maskError: (error: unknown, message: string) => Error;
+}): Plugin {
+  const asResult = (error: unknown): ExecutionResult => ({
+    errors: [deps.maskError(error, 'Unexpected error.') as GraphQLError],
+  });
   return {
     onSubscribe({ args }) {
       const context = args.contextValue as Partial<Context> & TransportMarker;

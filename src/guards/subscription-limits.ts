@@ -24,7 +24,10 @@ import { callerIdentity, rateLimited, SUBSCRIPTIONS_RULE, type RateLimiter } fro
 
 export interface LiveSubscriptionCounter {
   /** Takes a slot if the identity holds fewer than `max` (on every instance together). */
-  acquire(identity: string, max: number): Promise<{ admitted: true; current: number; release(): void } | { admitted: false; current: number }>;
+  acquire(
+    identity: string,
+    max: number,
+  ): Promise<{ admitted: true; current: number; release(): void } | { admitted: false; current: number }>;
   /** Live subscriptions of the identity (diagnostics and tests). */
   count(identity: string): Promise<number>;
   close(): Promise<void>;
@@ -46,7 +49,11 @@ export function useSubscriptionLimits(deps: {
     async onSubscribe({ args, setResultAndStopExecution }) {
       const caller = args.contextValue as Partial<Caller>;
       if (caller.clientIp === undefined) return; // not one of our contexts
-      const who: Caller = { viewer: caller.viewer ?? null, clientIp: caller.clientIp, deviceId: caller.deviceId ?? null };
+      const who: Caller = {
+        viewer: caller.viewer ?? null,
+        clientIp: caller.clientIp,
+        deviceId: caller.deviceId ?? null,
+      };
       const identity = callerIdentity(who);
       let release: (() => void) | undefined;
       try {

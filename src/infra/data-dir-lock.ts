@@ -58,7 +58,13 @@ function parseHolder(text: string): Holder | undefined {
   try {
     const value = JSON.parse(text) as Partial<Holder>;
     return typeof value.pid === 'number' && typeof value.nonce === 'string' && typeof value.host === 'string'
-      ? { pid: value.pid, host: value.host, bootId: value.bootId ?? null, startTime: value.startTime ?? null, nonce: value.nonce }
+      ? {
+          pid: value.pid,
+          host: value.host,
+          bootId: value.bootId ?? null,
+          startTime: value.startTime ?? null,
+          nonce: value.nonce,
+        }
       : undefined;
   } catch {
     return undefined;
@@ -128,13 +134,20 @@ export async function assertDataDirFree(dataDir: string): Promise<void> {
  */
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const file = path.join(dataDir, LOCK_FILE);
-  if (heldHere.has(file)) throw inUse(dataDir, file, { pid: process.pid, host: os.hostname(), bootId: null, startTime: null, nonce: '' });
+  if (heldHere.has(file))
+    throw inUse(dataDir, file, { pid: process.pid, host: os.hostname(), bootId: null, startTime: null, nonce: '' });
   try {
     await mkdir(dataDir, { recursive: true });
   } catch (error) {
     throw notWritable(dataDir, error as NodeJS.ErrnoException);
   }
-  const mine: Holder = { pid: process.pid, host: os.hostname(), bootId: linuxBootId(), startTime: linuxStartTime(process.pid), nonce: randomUUID() };
+  const mine: Holder = {
+    pid: process.pid,
+    host: os.hostname(),
+    bootId: linuxBootId(),
+    startTime: linuxStartTime(process.pid),
+    nonce: randomUUID(),
+  };
   const content = JSON.stringify(mine) + '\n';
 
   // Each pass either takes the lock, fails, or removes a stale lock; a lock that a racing process

@@ -91,7 +91,10 @@ async function openPostgres(databaseUrl: string, poolSize: number, log: (msg: st
   // A burst (a room voting at once, a bulk announcement) queues more interactive transactions than
   // the pool has connections: waiting for one is better than failing the request after Prisma's
   // default 2 s. The statement timeout still bounds a transaction once it runs.
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: { maxWait: POSTGRES_TRANSACTION_MAX_WAIT_MS } });
+  const prisma = new PrismaClient({
+    adapter: new PrismaPg(pool),
+    transactionOptions: { maxWait: POSTGRES_TRANSACTION_MAX_WAIT_MS },
+  });
   log(`database: PostgreSQL at ${redactUrl(databaseUrl)} (pool of ${poolSize})`);
   return {
     ...wrap(prisma, 'postgres', poolSize, () => pool.end()),
@@ -99,7 +102,11 @@ async function openPostgres(databaseUrl: string, poolSize: number, log: (msg: st
   };
 }
 
-async function openPGlite(dataDir: string, log: (msg: string) => void, onFatal: (error: Error) => void): Promise<Database> {
+async function openPGlite(
+  dataDir: string,
+  log: (msg: string) => void,
+  onFatal: (error: Error) => void,
+): Promise<Database> {
   // Before PGlite touches a file: a second process on these files would lose writes.
   const lock = await lockDataDir(dataDir);
   const dir = path.resolve(dataDir, 'pglite');
@@ -142,7 +149,12 @@ async function openPGlite(dataDir: string, log: (msg: string) => void, onFatal: 
   });
 }
 
-function wrap(prisma: PrismaClient, kind: Database['kind'], connections: number, closeDriver: () => Promise<void>): Database {
+function wrap(
+  prisma: PrismaClient,
+  kind: Database['kind'],
+  connections: number,
+  closeDriver: () => Promise<void>,
+): Database {
   let closing: Promise<void> | undefined;
   return {
     prisma,

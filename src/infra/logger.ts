@@ -32,7 +32,18 @@ const requestContext = new AsyncLocalStorage<RequestContext>();
 export const withRequestContext = <T>(context: RequestContext, fn: () => T): T => requestContext.run(context, fn);
 
 /** Field names whose values are secrets, at any of the first levels of a line's fields. */
-const SECRET_KEYS = ['authorization', 'token', 'accessToken', 'refreshToken', 'password', 'secret', 'jwtSecret', 'metricsToken', 'cookie', 'signature'];
+const SECRET_KEYS = [
+  'authorization',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'password',
+  'secret',
+  'jwtSecret',
+  'metricsToken',
+  'cookie',
+  'signature',
+];
 export const REDACTED_PATHS = [
   ...SECRET_KEYS,
   ...SECRET_KEYS.map((key) => `*.${key}`),
@@ -49,8 +60,16 @@ function errorFields(value: unknown): unknown {
 /** pino-pretty when installed (a devDependency): production images log JSON whatever NODE_ENV says. */
 function prettyStream(): DestinationStream | undefined {
   try {
-    const pretty = createRequire(import.meta.url)('pino-pretty') as (options: Record<string, unknown>) => DestinationStream;
-    return pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+    const pretty = createRequire(import.meta.url)('pino-pretty') as (
+      options: Record<string, unknown>,
+    ) => DestinationStream;
+    return pretty({
+      destination: 2,
+      sync: true,
+      colorize: process.stderr.isTTY,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+    });
   } catch {
     return undefined;
   }
@@ -60,14 +79,23 @@ function wrap(base: PinoLogger): Logger {
   const emit = (level: 'debug' | 'info' | 'warn' | 'error') => (message: unknown, fields?: unknown) => {
     if (!base.isLevelEnabled(level)) return;
     // Yoga logs Error objects (and other values) in both places.
-    const extra = fields === undefined ? undefined : typeof fields === 'object' && fields !== null && !(fields instanceof Error)
-      ? Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, errorFields(v)]))
-      : { detail: errorFields(fields) };
+    const extra =
+      fields === undefined
+        ? undefined
+        : typeof fields === 'object' && fields !== null && !(fields instanceof Error)
+          ? Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, errorFields(v)]))
+          : { detail: errorFields(fields) };
     const text = message instanceof Error ? message.message : String(message);
     if (extra) base[level](extra, text);
     else base[level](text);
   };
-  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error'), child: (fields) => wrap(base.child(fields)) };
+  return {
+    debug: emit('debug'),
+    info: emit('info'),
+    warn: emit('warn'),
+    error: emit('error'),
+    child: (fields) => wrap(base.child(fields)),
+  };
 }
 
 export function createLogger(opts: {

@@ -146,12 +146,16 @@ export async function readMigrationsDir(migrationsDir: string): Promise<LocalMig
     entries = await readdir(migrationsDir, { withFileTypes: true });
   } catch (err) {
     // An app without its migrations would start on an empty database and fail on the first query.
-    throw new MigrationError(`cannot read the migrations folder ${migrationsDir}: ${errorMessage(err)}`, { cause: err });
+    throw new MigrationError(`cannot read the migrations folder ${migrationsDir}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   const lockfile = await readFile(path.join(migrationsDir, 'migration_lock.toml'), 'utf8').catch(() => undefined);
   const provider = lockfile?.match(/^\s*provider\s*=\s*"([^"]*)"/m)?.[1];
   if (provider !== undefined && provider !== 'postgresql') {
-    throw new MigrationError(`${migrationsDir}/migration_lock.toml says provider "${provider}", but this database is PostgreSQL`);
+    throw new MigrationError(
+      `${migrationsDir}/migration_lock.toml says provider "${provider}", but this database is PostgreSQL`,
+    );
   }
   const names = entries
     .filter((e) => e.isDirectory())
@@ -164,7 +168,9 @@ export async function readMigrationsDir(migrationsDir: string): Promise<LocalMig
       try {
         script = await readFile(file, 'utf8');
       } catch (err) {
-        throw new MigrationError(`migration ${name} has no readable migration.sql (${file}): ${errorMessage(err)}`, { cause: err });
+        throw new MigrationError(`migration ${name} has no readable migration.sql (${file}): ${errorMessage(err)}`, {
+          cause: err,
+        });
       }
       return { name, script, checksum: migrationChecksum(script) };
     }),
@@ -199,7 +205,10 @@ async function loadHistory(session: SqlSession): Promise<MigrationRow[]> {
   if (!tables.some((t) => t.relname === '_prisma_migrations')) {
     // Prisma's P3005: tables without a history are not ours to migrate (they would need baselining).
     if (tables.length > 0) {
-      const names = tables.map((t) => t.relname).sort().join(', ');
+      const names = tables
+        .map((t) => t.relname)
+        .sort()
+        .join(', ');
       throw new MigrationError(
         `the database schema is not empty (${names}) but has no _prisma_migrations table; ` +
           'refusing to apply migrations over tables they did not create (see "baselining" in the Prisma docs)',
@@ -220,7 +229,10 @@ function verifyHistory(local: LocalMigration[], rows: MigrationRow[], log: (msg:
   const failed = rows.filter((r) => r.finished_at === null && r.rolled_back_at === null);
   if (failed.length > 0) {
     const details = failed
-      .map((r) => `The \`${r.migration_name}\` migration started at ${r.started_at.toISOString()} failed${r.logs?.trim() ? ` with the following logs:\n${r.logs.trim()}` : ''}`)
+      .map(
+        (r) =>
+          `The \`${r.migration_name}\` migration started at ${r.started_at.toISOString()} failed${r.logs?.trim() ? ` with the following logs:\n${r.logs.trim()}` : ''}`,
+      )
       .join('\n');
     throw new MigrationError(
       `found failed migrations in the target database, new migrations will not be applied. ` +
@@ -232,7 +244,9 @@ function verifyHistory(local: LocalMigration[], rows: MigrationRow[], log: (msg:
     if (row.rolled_back_at !== null) continue;
     const migration = byName.get(row.migration_name);
     if (migration === undefined) {
-      log(`migrations: warning: ${row.migration_name} is applied in the database but missing from the migrations folder`);
+      log(
+        `migrations: warning: ${row.migration_name} is applied in the database but missing from the migrations folder`,
+      );
     } else if (!checksumMatches(migration.script, row.checksum)) {
       throw new MigrationError(
         `migration ${row.migration_name} was modified after it was applied (checksum ${row.checksum} in the database, ` +

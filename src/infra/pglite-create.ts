@@ -19,7 +19,9 @@ import { PGlite } from '@electric-sql/pglite';
 const SETTINGS = ['shared_buffers=16MB'];
 
 export function openPGlite(dir: string): Promise<PGlite> {
-  return PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...SETTINGS.flatMap((setting) => ['-c', setting])] });
+  return PGlite.create(dir, {
+    startParams: [...PGlite.defaultStartParams, ...SETTINGS.flatMap((setting) => ['-c', setting])],
+  });
 }
 
 // Run as a program: initdb into the given directory. PGlite's initdb runs two more WebAssembly
@@ -43,7 +45,9 @@ if (isMainThread && isEntryPoint()) {
 
 function isEntryPoint(): boolean {
   try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+    return (
+      process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+    );
   } catch {
     return false;
   }

@@ -15,7 +15,9 @@ export interface PGliteWorkerData {
 export type WorkerRequest = { type: 'session'; port: MessagePort; answered: SharedArrayBuffer } | { type: 'close' };
 
 /** Database thread → app, once PGlite is open. */
-export interface WorkerReply { type: 'ready' }
+export interface WorkerReply {
+  type: 'ready';
+}
 
 /**
  * Database thread → a connection's port, before any protocol bytes: the session is this

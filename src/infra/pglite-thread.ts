@@ -63,15 +63,23 @@ const CREATING = '.creating-';
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const sibling = (name: string): URL => new URL(`./${name}${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
 
-export async function startPGliteThread({ dir, onCrash, log = () => undefined }: StartPGliteThreadOptions): Promise<PGliteThread> {
+export async function startPGliteThread({
+  dir,
+  onCrash,
+  log = () => undefined,
+}: StartPGliteThreadOptions): Promise<PGliteThread> {
   await ensureCluster(dir, log);
   const worker = startWorker({ dir });
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
   try {
     await new Promise<void>((resolve, reject) => {
-      worker.once('message', (reply: WorkerReply) => (reply.type === 'ready' ? resolve() : reject(new Error(`unexpected ${JSON.stringify(reply)}`))));
+      worker.once('message', (reply: WorkerReply) =>
+        reply.type === 'ready' ? resolve() : reject(new Error(`unexpected ${JSON.stringify(reply)}`)),
+      );
       worker.once('error', reject);
-      void exited.then((code) => reject(new Error(`the embedded database's thread exited with code ${code} while opening ${dir}`)));
+      void exited.then((code) =>
+        reject(new Error(`the embedded database's thread exited with code ${code} while opening ${dir}`)),
+      );
     });
   } catch (error) {
     await worker.terminate();
@@ -109,7 +117,8 @@ export async function startPGliteThread({ dir, onCrash, log = () => undefined }:
         worker.postMessage({ type: 'close' } satisfies WorkerRequest);
         const code = await Promise.race([exited, failure]).finally(() => clearTimeout(timer));
         state = 'ended';
-        if (code !== 0) throw new Error(`the embedded database did not close cleanly: its thread exited with code ${code}`);
+        if (code !== 0)
+          throw new Error(`the embedded database did not close cleanly: its thread exited with code ${code}`);
       })();
       return closing;
     },
@@ -122,10 +131,13 @@ function startWorker(data: PGliteWorkerData): Worker {
   // Node runs no TypeScript in a worker and does not pass tsx's --import hooks on to one: the
   // thread registers tsx before it loads the entry.
   const tsx = import.meta.resolve('tsx/esm/api');
-  return new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`, {
-    eval: true,
-    workerData: data,
-  });
+  return new Worker(
+    `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`,
+    {
+      eval: true,
+      workerData: data,
+    },
+  );
 }
 
 /** Creates a cluster in `dir` unless it has one. The caller holds the data directory's lock. */
@@ -133,13 +145,18 @@ async function ensureCluster(dir: string, log: (msg: string) => void): Promise<v
   if (await exists(path.join(dir, 'PG_VERSION'))) return;
   // What an earlier, interrupted creation left behind (only this process may write here now).
   const parent = path.dirname(dir);
-  const leftovers = (await readdir(parent).catch(() => [])).filter((name) => name.startsWith(path.basename(dir) + CREATING));
+  const leftovers = (await readdir(parent).catch(() => [])).filter((name) =>
+    name.startsWith(path.basename(dir) + CREATING),
+  );
   await Promise.all(leftovers.map((name) => rm(path.join(parent, name), { recursive: true, force: true })));
   if (await exists(dir)) {
     // An empty directory is what a first start that stopped before creating anything leaves.
     await rmdir(dir).catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'ENOTEMPTY' || error.code === 'EEXIST'
-        ? new StartupError('DATA_DIR', `${dir} is not empty but holds no database (no PG_VERSION): move it aside, or set DATA_DIR to another directory`)
+        ? new StartupError(
+            'DATA_DIR',
+            `${dir} is not empty but holds no database (no PG_VERSION): move it aside, or set DATA_DIR to another directory`,
+          )
         : error;
     });
   }
@@ -156,14 +173,24 @@ async function ensureCluster(dir: string, log: (msg: string) => void): Promise<v
 }
 
 function runCreate(dir: string): Promise<void> {
-  const args = [...(FROM_SOURCE ? ['--import', import.meta.resolve('tsx')] : []), fileURLToPath(sibling('pglite-create')), dir];
+  const args = [
+    ...(FROM_SOURCE ? ['--import', import.meta.resolve('tsx')] : []),
+    fileURLToPath(sibling('pglite-create')),
+    dir,
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`creating the embedded database in ${dir} failed (${signal ?? `exit code ${code}`}): ${stderr.trim()}`)),
+      code === 0
+        ? resolve()
+        : reject(
+            new Error(
+              `creating the embedded database in ${dir} failed (${signal ?? `exit code ${code}`}): ${stderr.trim()}`,
+            ),
+          ),
     );
   });
 }

@@ -10,9 +10,13 @@ import { StartupError } from '../config.js';
 export function listenError(error: unknown, port: number, host: string): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EADDRINUSE') {
-    return new StartupError('PORT', `PORT ${port} is already in use on ${host}: stop what holds it, or set PORT to a free port`);
+    return new StartupError(
+      'PORT',
+      `PORT ${port} is already in use on ${host}: stop what holds it, or set PORT to a free port`,
+    );
   }
-  if (code === 'EACCES') return new StartupError('PORT', `PORT ${port} on ${host} needs privileges this process lacks: set PORT above 1023`);
+  if (code === 'EACCES')
+    return new StartupError('PORT', `PORT ${port} on ${host} needs privileges this process lacks: set PORT above 1023`);
   if (code === 'EADDRNOTAVAIL') return new StartupError('HOST', `HOST ${host} is not an address of this machine`);
   return error;
 }

@@ -35,8 +35,13 @@ export interface RedisScript<Reply> {
   readonly reply?: Reply;
 }
 
-export function defineScript<Reply = unknown>(script: { name: string; keys: number | 'dynamic'; lua: string }): RedisScript<Reply> {
-  if (!/^[a-zA-Z][a-zA-Z0-9]*$/.test(script.name)) throw new Error(`Redis script name ${JSON.stringify(script.name)}: letters and digits only`);
+export function defineScript<Reply = unknown>(script: {
+  name: string;
+  keys: number | 'dynamic';
+  lua: string;
+}): RedisScript<Reply> {
+  if (!/^[a-zA-Z][a-zA-Z0-9]*$/.test(script.name))
+    throw new Error(`Redis script name ${JSON.stringify(script.name)}: letters and digits only`);
   return script;
 }
 
@@ -63,14 +68,18 @@ const registered = new WeakMap<Redis, Map<string, string>>();
  * them) and returns them callable. Throws if a name is taken by another script or by a built-in
  * command, which defineCommand would silently replace.
  */
-export function bindScripts<S extends Record<string, RedisScript<unknown>>>(redis: Redis, scripts: S): { [K in keyof S]: BoundScript<ReplyOf<S[K]>> } {
+export function bindScripts<S extends Record<string, RedisScript<unknown>>>(
+  redis: Redis,
+  scripts: S,
+): { [K in keyof S]: BoundScript<ReplyOf<S[K]>> } {
   let known = registered.get(redis);
   if (!known) registered.set(redis, (known = new Map<string, string>()));
   const bound: Record<string, BoundScript<unknown>> = {};
   for (const [key, script] of Object.entries(scripts)) {
     const lua = known.get(script.name);
     if (lua === undefined) {
-      if (script.name in redis) throw new Error(`Redis script ${script.name}: the connection already has a command of that name`);
+      if (script.name in redis)
+        throw new Error(`Redis script ${script.name}: the connection already has a command of that name`);
       redis.defineCommand(script.name, { lua: script.lua });
       known.set(script.name, script.lua);
     } else if (lua !== script.lua) {
@@ -91,18 +100,22 @@ function bind<Reply>(redis: Redis, script: RedisScript<Reply>): BoundScript<Repl
   };
   /** The command defineCommand added: on the connection it answers, on a pipeline it queues. */
   const command = (target: object): Command => (target as Record<string, Command>)[script.name]!;
-  return Object.assign(async (keys: readonly string[], args: readonly ScriptArg[]) => (await command(redis).apply(redis, argv({ keys, args }))) as Reply, {
-    async many(calls: readonly ScriptCall[]): Promise<Reply[]> {
-      if (calls.length === 0) return [];
-      // A pipeline takes the connection's scripts when it is created, so after bindScripts.
-      const pipeline = redis.pipeline();
-      const queue = command(pipeline);
-      for (const call of calls) queue.apply(pipeline, argv(call));
-      const results = (await pipeline.exec()) ?? [];
-      return results.map(([error, value]) => {
-        if (error) throw error;
-        return value as Reply;
-      });
+  return Object.assign(
+    async (keys: readonly string[], args: readonly ScriptArg[]) =>
+      (await command(redis).apply(redis, argv({ keys, args }))) as Reply,
+    {
+      async many(calls: readonly ScriptCall[]): Promise<Reply[]> {
+        if (calls.length === 0) return [];
+        // A pipeline takes the connection's scripts when it is created, so after bindScripts.
+        const pipeline = redis.pipeline();
+        const queue = command(pipeline);
+        for (const call of calls) queue.apply(pipeline, argv(call));
+        const results = (await pipeline.exec()) ?? [];
+        return results.map(([error, value]) => {
+          if (error) throw error;
+          return value as Reply;
+        });
+      },
     },
-  });
+  );
 }

@@ -92,7 +92,8 @@ export function useStreamCursors(): Plugin {
           const seq = context.streamCursor?.seq;
           if (seq !== undefined) tagSeq(value, seq);
           const publishedAt = context.streamCursor?.publishedAt;
-          if (publishedAt !== undefined) Object.defineProperty(value, PUBLISHED_AT, { value: publishedAt, enumerable: false, configurable: true });
+          if (publishedAt !== undefined)
+            Object.defineProperty(value, PUBLISHED_AT, { value: publishedAt, enumerable: false, configurable: true });
           return value;
         });
       });
@@ -108,6 +109,7 @@ export function useStreamCursors(): Plugin {
 export function parseLastEventId(header: string | null | undefined): number | undefined {
   if (header === null || header === undefined || header === '') return undefined;
   const seq = /^\d{1,10}$/.test(header) ? Number(header) : NaN;
-  if (!(seq <= 2_147_483_647)) throw badInput('Last-Event-ID', 'Last-Event-ID must be the id of an event this stream sent (an integer seq)');
+  if (!(seq <= 2_147_483_647))
+    throw badInput('Last-Event-ID', 'Last-Event-ID must be the id of an event this stream sent (an integer seq)');
   return seq;
 }

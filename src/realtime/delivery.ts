@@ -35,11 +35,15 @@ export interface ClientBacklogContext {
 export const SLOW_CONSUMER_RETRY_MS = 1_000;
 
 export function slowConsumer(maxQueued: number): AppError {
-  return new AppError(ErrorCode.RATE_LIMITED, `this subscription fell ${maxQueued} events behind its client and was ended: resubscribe with afterSeq`, {
-    reason: 'SLOW_CONSUMER',
-    maxQueued,
-    retryAfterMs: SLOW_CONSUMER_RETRY_MS,
-  });
+  return new AppError(
+    ErrorCode.RATE_LIMITED,
+    `this subscription fell ${maxQueued} events behind its client and was ended: resubscribe with afterSeq`,
+    {
+      reason: 'SLOW_CONSUMER',
+      maxQueued,
+      retryAfterMs: SLOW_CONSUMER_RETRY_MS,
+    },
+  );
 }
 
 /** The error result that ends a slow subscriber's stream (the pipeline masks it like any AppError). */
@@ -97,7 +101,13 @@ const STALLED_MS = 2_000;
 export function boundedDelivery(
   source: AsyncIterator<ExecutionResult>,
   policy: DeliveryPolicy,
-  opts: { clientBacklog: () => number; maxClientBufferBytes: number; stats: DeliveryStats; field?: string; observer?: DeliveryObserver },
+  opts: {
+    clientBacklog: () => number;
+    maxClientBufferBytes: number;
+    stats: DeliveryStats;
+    field?: string;
+    observer?: DeliveryObserver;
+  },
 ): AsyncIterableIterator<ExecutionResult> {
   const { clientBacklog, maxClientBufferBytes, stats, field = '', observer } = opts;
   const held: ExecutionResult[] = [];
@@ -107,7 +117,8 @@ export function boundedDelivery(
    * taken a result for STALLED_MS while some wait (graphql-ws sends one message at a time and
    * waits until the socket took it, so its buffer alone never shows a stalled reader).
    */
-  const behind = (): boolean => clientBacklog() > maxClientBufferBytes || (held.length > 0 && Date.now() - lastPullAt > STALLED_MS);
+  const behind = (): boolean =>
+    clientBacklog() > maxClientBufferBytes || (held.length > 0 && Date.now() - lastPullAt > STALLED_MS);
   let sourceDone = false;
   let ended = false;
   let failure: { error: unknown } | undefined;
@@ -133,7 +144,11 @@ export function boundedDelivery(
         if (policy.kind === 'snapshot' && !value.errors && !held.some((r) => r.errors)) {
           if (held.length > 0) observer?.conflated(field, held.length);
           setHeld([value]); // the whole state: the newest replaces what was waiting
-        } else if (policy.kind === 'events' && held.length >= policy.maxQueued && (behind() || held.length >= HARD_LIMIT_FACTOR * policy.maxQueued)) {
+        } else if (
+          policy.kind === 'events' &&
+          held.length >= policy.maxQueued &&
+          (behind() || held.length >= HARD_LIMIT_FACTOR * policy.maxQueued)
+        ) {
           stats.slowConsumers += 1;
           observer?.slowConsumer(field);
           setHeld([slowConsumerResult(policy.maxQueued)]);
@@ -195,7 +210,11 @@ export function boundedDelivery(
  * Applies each Subscription field's policy to operations that are not shared. Register it after
  * useSharedSubscriptions (which marks the operations it serves).
  */
-export function useDeliveryPolicies(options: { policies: Map<string, DeliveryPolicy>; maxClientBufferBytes: number; observer?: DeliveryObserver }): Plugin & {
+export function useDeliveryPolicies(options: {
+  policies: Map<string, DeliveryPolicy>;
+  maxClientBufferBytes: number;
+  observer?: DeliveryObserver;
+}): Plugin & {
   stats(): DeliveryStats;
 } {
   const stats: DeliveryStats = { held: 0, maxHeld: 0, slowConsumers: 0 };

@@ -25,7 +25,11 @@ export interface TopicSubscription<T> extends AsyncIterableIterator<T> {
 
 export interface EventBus {
   publish<K extends TopicKind>(kind: K, entityId: string, event: RealtimeEvent<TopicMap[K]>): void;
-  subscribe<K extends TopicKind>(kind: K, entityId: string, options?: SubscribeOptions): TopicSubscription<RealtimeEvent<TopicMap[K]>>;
+  subscribe<K extends TopicKind>(
+    kind: K,
+    entityId: string,
+    options?: SubscribeOptions,
+  ): TopicSubscription<RealtimeEvent<TopicMap[K]>>;
   /** Live subscriptions on this instance. */
   size(): number;
   /** Ends every live subscription (their streams complete): used at shutdown. */
@@ -107,7 +111,7 @@ function subscribeTopic<T>(
     onClose();
     const w = waiting;
     waiting = undefined;
-    if (w) (failure ? w.reject(failure) : w.resolve({ value: undefined, done: true }));
+    if (w) failure ? w.reject(failure) : w.resolve({ value: undefined, done: true });
   }
 
   target.addEventListener(topic, listener);

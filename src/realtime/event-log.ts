@@ -50,7 +50,12 @@ export function eventLogHistory<T>(db: PrismaClient, topic: string, windowSecond
           AND "createdAt" >= ${DB_NOW} - make_interval(secs => ${windowSeconds}::int)
         ORDER BY "seq" ASC
         LIMIT ${limit}::int`;
-      return rows.map((row) => ({ topic, seq: Number(row.seq), publishedAt: row.createdAt.toISOString(), data: row.data as T }));
+      return rows.map((row) => ({
+        topic,
+        seq: Number(row.seq),
+        publishedAt: row.createdAt.toISOString(),
+        data: row.data as T,
+      }));
     },
     latest: () => latestSeq(db, topic),
   };
@@ -107,16 +112,19 @@ export function createHistoryPruner(deps: {
 
   function schedule(): void {
     if (closed) return;
-    timer = setTimeout(() => {
-      running = prune().catch((error: unknown) => {
-        onError(error);
-        return 0;
-      });
-      void running.finally(() => {
-        running = undefined;
-        schedule();
-      });
-    }, intervalMs * (0.75 + Math.random() / 2));
+    timer = setTimeout(
+      () => {
+        running = prune().catch((error: unknown) => {
+          onError(error);
+          return 0;
+        });
+        void running.finally(() => {
+          running = undefined;
+          schedule();
+        });
+      },
+      intervalMs * (0.75 + Math.random() / 2),
+    );
     timer.unref();
   }
   schedule();

@@ -30,7 +30,11 @@ export function createRealtimeLayer(ctx: ModuleContext, schema: GraphQLSchema, o
   });
   const policies = deliveryPoliciesOf(schema);
   const sharedSubscriptions = useSharedSubscriptions({ policies, ...(observer && { observer }) });
-  const delivery = useDeliveryPolicies({ policies, maxClientBufferBytes: config.subscriptionClientBufferBytes, ...(observer && { observer }) });
+  const delivery = useDeliveryPolicies({
+    policies,
+    maxClientBufferBytes: config.subscriptionClientBufferBytes,
+    ...(observer && { observer }),
+  });
   return {
     sharedSubscriptions,
     deliveryStats: () => delivery.stats(),

@@ -50,7 +50,8 @@ export const MAX_AFTER_SEQ = 2_147_483_647;
 /** A cursor argument as clients send it: null/undefined = none; otherwise a non-negative integer. */
 export function validateAfterSeq(afterSeq: number | null | undefined, field = 'afterSeq'): number | null {
   if (afterSeq === null || afterSeq === undefined) return null;
-  if (!Number.isInteger(afterSeq) || afterSeq < 0 || afterSeq > MAX_AFTER_SEQ) throw badInput(field, `${field} must be an integer ≥ 0`);
+  if (!Number.isInteger(afterSeq) || afterSeq < 0 || afterSeq > MAX_AFTER_SEQ)
+    throw badInput(field, `${field} must be an integer ≥ 0`);
   return afterSeq;
 }
 
@@ -78,7 +79,12 @@ async function startAt<T>(history: TopicHistory<T>, afterSeq: number | null, pag
  * The page of the history after `after`, which must start exactly at after + 1. Reads it and
  * returns it; RESYNC_REQUIRED when the history no longer has that seq.
  */
-async function pageAfter<T>(history: TopicHistory<T>, after: number, upTo: number, pageSize: number): Promise<RealtimeEvent<T>[]> {
+async function pageAfter<T>(
+  history: TopicHistory<T>,
+  after: number,
+  upTo: number,
+  pageSize: number,
+): Promise<RealtimeEvent<T>[]> {
   const page = await history.read(after, upTo, pageSize);
   if (page[0]?.seq !== after + 1) throw resyncRequired('NOT_KEPT', after, upTo);
   return page;
@@ -137,7 +143,9 @@ export async function resumableStream<T>(options: ResumeOptions<T>): Promise<Asy
       return result;
     }
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, gapDeadline! - Date.now()))));
+    const timeout = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, gapDeadline! - Date.now()))),
+    );
     try {
       const result = await Promise.race([incoming, timeout]);
       if (result !== 'timeout') incoming = undefined;
@@ -231,7 +239,8 @@ export async function readEventPage<T>(
   skip?: (event: RealtimeEvent<T>) => boolean,
 ): Promise<EventPage<T>> {
   const first = args.first ?? PAGE_DEFAULT;
-  if (!Number.isInteger(first) || first < 1 || first > PAGE_MAX) throw badInput('first', `first must be between 1 and ${PAGE_MAX}`);
+  if (!Number.isInteger(first) || first < 1 || first > PAGE_MAX)
+    throw badInput('first', `first must be between 1 and ${PAGE_MAX}`);
   const afterSeq = validateAfterSeq(args.afterSeq);
   const latest = await history.latest();
   if (afterSeq === null) return { events: [], cursor: latest, latestSeq: latest, hasMore: false };

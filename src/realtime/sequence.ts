@@ -27,6 +27,8 @@ export async function nextSeq(tx: Tx, topic: string): Promise<number> {
  * at least as new as the state the returned seq was published with.
  */
 export async function currentSeq(tx: Tx, topic: string): Promise<number> {
-  const rows = await tx.$queryRaw<{ seq: number }[]>`SELECT "seq" FROM "TopicSequence" WHERE "topic" = ${topic} FOR SHARE`;
+  const rows = await tx.$queryRaw<
+    { seq: number }[]
+  >`SELECT "seq" FROM "TopicSequence" WHERE "topic" = ${topic} FOR SHARE`;
   return rows[0] ? Number(rows[0].seq) : 0;
 }

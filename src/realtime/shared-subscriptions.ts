@@ -20,10 +20,23 @@
  * run unshared; so do resuming ones (an `afterSeq`, or SSE's Last-Event-ID): each replays its own
  * past before it is live.
  */
-import { getOperationAST, Kind, print, type ArgumentNode, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import {
+  getOperationAST,
+  Kind,
+  print,
+  type ArgumentNode,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { seqOf, type CursorContext } from './cursors.js';
-import { slowConsumerResult, type ClientBacklogContext, type DeliveryObserver, type DeliveryPolicy } from './delivery.js';
+import {
+  slowConsumerResult,
+  type ClientBacklogContext,
+  type DeliveryObserver,
+  type DeliveryPolicy,
+} from './delivery.js';
 import { publishedAtOf } from './cursors.js';
 
 export type SharedKind = 'snapshot' | 'events';
@@ -315,7 +328,8 @@ export function createSharedStream(
     try {
       for (;;) {
         let next = ahead.shift();
-        if (kind === 'snapshot') while (next && ahead.length > 0 && now() - next.at > maxSnapshotLagMs) next = ahead.shift();
+        if (kind === 'snapshot')
+          while (next && ahead.length > 0 && now() - next.at > maxSnapshotLagMs) next = ahead.shift();
         const result = next?.result;
         if (!result) {
           if (sourceDone) break;
@@ -405,7 +419,8 @@ export function createSharedStream(
 export function resumes(args: readonly ArgumentNode[], variables: Record<string, unknown>): boolean {
   const cursor = args.find((a) => a.name.value === 'afterSeq')?.value;
   if (!cursor) return false;
-  if (cursor.kind === Kind.VARIABLE) return variables[cursor.name.value] !== null && variables[cursor.name.value] !== undefined;
+  if (cursor.kind === Kind.VARIABLE)
+    return variables[cursor.name.value] !== null && variables[cursor.name.value] !== undefined;
   return cursor.kind !== Kind.NULL;
 }
 
@@ -439,11 +454,20 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
   const fields = new Map<string, SharedField>();
   for (const [name, policy] of options.policies) {
     if (!policy.shared) continue;
-    fields.set(name, policy.kind === 'snapshot' ? { kind: 'snapshot', maxBuffer: SNAPSHOT_MAX_BUFFER, field: name } : { kind: 'events', maxBuffer: policy.maxQueued, field: name });
+    fields.set(
+      name,
+      policy.kind === 'snapshot'
+        ? { kind: 'snapshot', maxBuffer: SNAPSHOT_MAX_BUFFER, field: name }
+        : { kind: 'events', maxBuffer: policy.maxQueued, field: name },
+    );
   }
   const streams = new Map<string, SharedStream>();
 
-  function sharedFieldOf(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): SharedField | undefined {
+  function sharedFieldOf(
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown>,
+  ): SharedField | undefined {
     const operation = getOperationAST(document, operationName);
     if (operation?.operation !== 'subscription') return undefined;
     let shared: SharedField | undefined;
@@ -465,7 +489,8 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
       if (!shared) return;
       // A resuming subscriber of an event stream replays its own past first (resume.ts): it runs on
       // its own. Snapshot streams start with the current state whatever the cursor: still shared.
-      if (shared.kind === 'events' && (args.contextValue as CursorContext | undefined)?.lastEventSeq !== undefined) return;
+      if (shared.kind === 'events' && (args.contextValue as CursorContext | undefined)?.lastEventSeq !== undefined)
+        return;
       const key = `${printOnce(document)}\u0000${operationName ?? ''}\u0000${stableJson(variableValues ?? {})}`;
       setSubscribeFn(async (subscribeArgs) => {
         const context = subscribeArgs.contextValue as (DirectSinkContext & ClientBacklogContext) | undefined;

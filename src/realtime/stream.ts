@@ -11,7 +11,10 @@ import type { TopicSubscription } from './event-bus.js';
  * calls it at once, which also releases a step waiting for an event (an async generator's
  * return() would wait for that step instead), and a failing step finishes the stream first.
  */
-export function cancellableStream<T>(step: () => Promise<IteratorResult<T>>, finish: () => IteratorResult<T>): AsyncIterableIterator<T> {
+export function cancellableStream<T>(
+  step: () => Promise<IteratorResult<T>>,
+  finish: () => IteratorResult<T>,
+): AsyncIterableIterator<T> {
   const iterator: AsyncIterableIterator<T> = {
     async next() {
       try {
@@ -129,7 +132,10 @@ export function inSeqOrder<T extends Sequenced>(
     }
     for (;;) {
       const head = held[0];
-      if (head && (head.seq === last + 1 || held.length > maxHeld || (gapDeadline !== undefined && Date.now() >= gapDeadline))) {
+      if (
+        head &&
+        (head.seq === last + 1 || held.length > maxHeld || (gapDeadline !== undefined && Date.now() >= gapDeadline))
+      ) {
         held.shift();
         last = head.seq;
         gapDeadline = undefined;

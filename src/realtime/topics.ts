@@ -15,7 +15,12 @@ import type { FraudAlertView } from '../modules/fraud/fraud.events.js';
 import type { NotificationView } from '../modules/notifications/notifications.events.js';
 import type { ChannelEventView } from '../modules/channels/channels.events.js';
 import type { UserAccessChange } from '../modules/auth/auth.events.js';
-import type { ConversationAccessData, MessageEventData, ReadReceiptView, TypingView } from '../modules/messaging/messaging.events.js';
+import type {
+  ConversationAccessData,
+  MessageEventData,
+  ReadReceiptView,
+  TypingView,
+} from '../modules/messaging/messaging.events.js';
 
 export interface TopicMap {
   tally: TallySnapshot;

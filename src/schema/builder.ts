@@ -33,7 +33,9 @@ export const builder = new SchemaBuilder<{
       admin: ctx.viewer?.role === Role.ADMIN,
     }),
     unauthorizedError: (_parent, ctx, info) =>
-      ctx.viewer === null ? unauthenticated() : forbidden(`${info.parentType.name}.${info.fieldName} requires another role`),
+      ctx.viewer === null
+        ? unauthenticated()
+        : forbidden(`${info.parentType.name}.${info.fieldName} requires another role`),
   },
   // Every mutation's `guard: { rate, fraud }` (guard-plugin.ts), run by the pipeline in src/guards/guards.ts.
   guards: { run: (ctx, spec) => ctx.services.guards.run(ctx, spec) },

@@ -25,7 +25,11 @@ function withExtensions(error: GraphQLError, message: string, extensions: Record
  * plugin or a scalar returns outside a resolver: the one way to build a client-facing error.
  */
 export function toGraphQLError(error: AppError, nodes?: readonly ASTNode[] | ASTNode): GraphQLError {
-  return new GraphQLError(error.message, { nodes, originalError: error, extensions: { ...error.details, code: error.code, retryable: error.retryable } });
+  return new GraphQLError(error.message, {
+    nodes,
+    originalError: error,
+    extensions: { ...error.details, code: error.code, retryable: error.retryable },
+  });
 }
 
 export function createMaskError(opts: { exposeInternals: boolean; onUnexpected: (error: unknown) => void }) {
@@ -35,14 +39,25 @@ export function createMaskError(opts: { exposeInternals: boolean; onUnexpected: 
 
     if (original instanceof AppError) {
       const base = graphqlError ?? new GraphQLError(original.message);
-      return withExtensions(base, original.message, { ...original.details, code: original.code, retryable: original.retryable });
+      return withExtensions(base, original.message, {
+        ...original.details,
+        code: original.code,
+        retryable: original.retryable,
+      });
     }
 
-    if (graphqlError && (graphqlError.originalError === undefined || graphqlError.originalError instanceof GraphQLError)) {
+    if (
+      graphqlError &&
+      (graphqlError.originalError === undefined || graphqlError.originalError instanceof GraphQLError)
+    ) {
       const inner = graphqlError.originalError ?? graphqlError;
       const code = inner.extensions?.code;
       if (typeof code === 'string' && CATALOGUE.has(code)) {
-        return withExtensions(graphqlError, inner.message, { ...inner.extensions, code, retryable: RETRYABLE[code as ErrorCode] });
+        return withExtensions(graphqlError, inner.message, {
+          ...inner.extensions,
+          code,
+          retryable: RETRYABLE[code as ErrorCode],
+        });
       }
       // Parse/validation/coercion problems; keep Yoga's finer code (and HTTP status) as `reason`.
       // Yoga's "invalid JSON" error carries the parser's message as `originalError`, which quotes
@@ -75,8 +90,11 @@ export function errorCodeOf(error: unknown): ErrorCode {
   const graphqlError = error instanceof GraphQLError ? error : undefined;
   const original = graphqlError?.originalError ?? error;
   if (original instanceof AppError) return original.code;
-  if (graphqlError && (graphqlError.originalError === undefined || graphqlError.originalError instanceof GraphQLError)) {
-    const code = ((graphqlError.originalError) ?? graphqlError).extensions?.code;
+  if (
+    graphqlError &&
+    (graphqlError.originalError === undefined || graphqlError.originalError instanceof GraphQLError)
+  ) {
+    const code = (graphqlError.originalError ?? graphqlError).extensions?.code;
     return typeof code === 'string' && CATALOGUE.has(code) ? (code as ErrorCode) : ErrorCode.BAD_USER_INPUT;
   }
   return ErrorCode.INTERNAL_SERVER_ERROR;

@@ -97,12 +97,16 @@ declare global {
 }
 /* eslint-enable @typescript-eslint/no-unused-vars */
 
-function declaredGuard<Types extends SchemaTypes>(fieldConfig: PothosOutputFieldConfig<Types>): FieldGuard<Record<string, unknown>> | undefined {
+function declaredGuard<Types extends SchemaTypes>(
+  fieldConfig: PothosOutputFieldConfig<Types>,
+): FieldGuard<Record<string, unknown>> | undefined {
   return (fieldConfig.pothosOptions as { guard?: FieldGuard<Record<string, unknown>> }).guard;
 }
 
 /** The guard a Query or Mutation field's resolver runs: its own, or for a query the `queries` rule. */
-function effectiveGuard<Types extends SchemaTypes>(fieldConfig: PothosOutputFieldConfig<Types>): FieldGuard<Record<string, unknown>> | undefined {
+function effectiveGuard<Types extends SchemaTypes>(
+  fieldConfig: PothosOutputFieldConfig<Types>,
+): FieldGuard<Record<string, unknown>> | undefined {
   const declared = declaredGuard(fieldConfig);
   if (declared === undefined && fieldConfig.kind === 'Query') return { rate: QUERIES_RULE };
   return fieldConfig.kind === 'Query' || fieldConfig.kind === 'Mutation' ? declared : undefined;
@@ -112,17 +116,23 @@ export class PothosGuardPlugin<Types extends SchemaTypes> extends BasePlugin<Typ
   override onOutputFieldConfig(fieldConfig: PothosOutputFieldConfig<Types>): PothosOutputFieldConfig<Types> {
     const field = `${fieldConfig.parentType}.${fieldConfig.name}`;
     if (fieldConfig.kind === 'Subscription') {
-      if (declaredGuard(fieldConfig) !== undefined) throw new PothosSchemaError(`${field}: \`guard\` is for mutation and query fields (subscriptions are limited in src/guards/subscription-limits.ts)`);
+      if (declaredGuard(fieldConfig) !== undefined)
+        throw new PothosSchemaError(
+          `${field}: \`guard\` is for mutation and query fields (subscriptions are limited in src/guards/subscription-limits.ts)`,
+        );
       const extension: GuardExtension = { rate: SUBSCRIPTIONS_RULE, fraud: null };
       return { ...fieldConfig, extensions: { ...fieldConfig.extensions, guard: extension } };
     }
     if (fieldConfig.kind !== 'Mutation' && fieldConfig.kind !== 'Query') {
-      if (declaredGuard(fieldConfig) !== undefined) throw new PothosSchemaError(`${field}: \`guard\` is for root fields`);
+      if (declaredGuard(fieldConfig) !== undefined)
+        throw new PothosSchemaError(`${field}: \`guard\` is for root fields`);
       return fieldConfig;
     }
     const guard = effectiveGuard(fieldConfig);
     if (typeof guard?.rate !== 'string' || guard.rate === '') {
-      throw new PothosSchemaError(`${field} declares no rate rule: every mutation needs \`guard: { rate: '<rule>' }\` (README "Limits")`);
+      throw new PothosSchemaError(
+        `${field} declares no rate rule: every mutation needs \`guard: { rate: '<rule>' }\` (README "Limits")`,
+      );
     }
     const extension: GuardExtension = { rate: guard.rate, fraud: guard.fraud?.kind ?? null };
     return { ...fieldConfig, extensions: { ...fieldConfig.extensions, guard: extension } };
@@ -137,7 +147,10 @@ export class PothosGuardPlugin<Types extends SchemaTypes> extends BasePlugin<Typ
     const { rate, fraud } = guard;
     const run = this.builder.options.guards.run;
     return async (parent, args, context, info) => {
-      const spec: GuardSpec = fraud === undefined ? { rate } : { rate, fraud: { ...fraud.subject(args as Record<string, unknown>), kind: fraud.kind } as FraudSubject };
+      const spec: GuardSpec =
+        fraud === undefined
+          ? { rate }
+          : { rate, fraud: { ...fraud.subject(args as Record<string, unknown>), kind: fraud.kind } as FraudSubject };
       await run(context, spec);
       return resolver(parent, args, context, info);
     };

@@ -7,7 +7,12 @@ const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:
 
 function parseDateTime(value: unknown): Date {
   if (typeof value !== 'string' || !ISO_DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
-    throw toGraphQLError(new AppError(ErrorCode.BAD_USER_INPUT, 'DateTime must be an ISO-8601 string with a time zone, e.g. 2026-01-31T12:00:00Z'));
+    throw toGraphQLError(
+      new AppError(
+        ErrorCode.BAD_USER_INPUT,
+        'DateTime must be an ISO-8601 string with a time zone, e.g. 2026-01-31T12:00:00Z',
+      ),
+    );
   }
   return new Date(value);
 }

@@ -19,7 +19,8 @@ export class StreamCursorsPlugin<Types extends SchemaTypes> extends BasePlugin<T
     const resumable = 'afterSeq' in fieldConfig.args;
     return async (parent, args, context, info) => {
       const cursors = context as CursorContext;
-      const effective = resumable && cursors.lastEventSeq !== undefined ? { ...args, afterSeq: cursors.lastEventSeq } : args;
+      const effective =
+        resumable && cursors.lastEventSeq !== undefined ? { ...args, afterSeq: cursors.lastEventSeq } : args;
       const source: unknown = await subscribe(parent, effective, context, info);
       return isAsyncIterable(source) ? trackCursor(source, cursors) : source;
     };

@@ -93,7 +93,11 @@ async function loadBundle(title: string, options: Record<string, unknown>): Prom
   const url = (name: string): string => `${GRAPHIQL_ASSETS_PATH}/${hash}/${name}`;
   // The same bootstrap as render-graphiql's page, with URLs where it inlines the files; Monaco
   // starts its workers from these URLs instead of blobs.
-  const workers = { editorWorkerService: url('editor.worker.js'), json: url('json.worker.js'), graphql: url('graphql.worker.js') };
+  const workers = {
+    editorWorkerService: url('editor.worker.js'),
+    json: url('json.worker.js'),
+    graphql: url('graphql.worker.js'),
+  };
   const page = `<!doctype html>
 <html lang="en">
   <head>
@@ -126,7 +130,10 @@ function encode(asset: Asset, encoding: Encoding): Promise<Buffer> {
     encoded =
       encoding === 'br'
         ? brotli(asset.body, {
-            params: { [zlib.constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: asset.body.length },
+            params: {
+              [zlib.constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+              [zlib.constants.BROTLI_PARAM_SIZE_HINT]: asset.body.length,
+            },
           })
         : gzip(asset.body);
     asset.encoded.set(encoding, encoded);
@@ -144,7 +151,11 @@ function notModified(ifNoneMatch: string | null, etag: string): boolean {
   });
 }
 
-export function useGraphiQL(opts: { graphqlEndpoint: string; title: string; options?: Record<string, unknown> }): Plugin {
+export function useGraphiQL(opts: {
+  graphqlEndpoint: string;
+  title: string;
+  options?: Record<string, unknown>;
+}): Plugin {
   let bundle: Promise<Bundle> | undefined;
   const load = (): Promise<Bundle> => {
     bundle ??= loadBundle(opts.title, opts.options ?? {});
@@ -175,7 +186,10 @@ export function useGraphiQL(opts: { graphqlEndpoint: string; title: string; opti
         return;
       }
 
-      if ((pathname === opts.graphqlEndpoint || pathname === `${opts.graphqlEndpoint}/`) && shouldRenderGraphiQL(request)) {
+      if (
+        (pathname === opts.graphqlEndpoint || pathname === `${opts.graphqlEndpoint}/`) &&
+        shouldRenderGraphiQL(request)
+      ) {
         return load().then(({ page, pageEtag }) => {
           const headers = { etag: pageEtag, 'cache-control': 'no-cache' };
           endResponse(
@@ -210,7 +224,11 @@ export function useGraphiQL(opts: { graphqlEndpoint: string; title: string; opti
         const body = await encode(asset, encoding);
         if (encoding !== 'identity') headers['content-encoding'] = encoding;
         // Buffer<ArrayBufferLike> is a Uint8Array view of an ArrayBuffer here (zlib, Buffer.from).
-        endResponse(new fetchAPI.Response(body as Uint8Array<ArrayBuffer>, { headers: { ...headers, 'content-type': asset.type, 'content-length': String(body.length) } }));
+        endResponse(
+          new fetchAPI.Response(body as Uint8Array<ArrayBuffer>, {
+            headers: { ...headers, 'content-type': asset.type, 'content-length': String(body.length) },
+          }),
+        );
       });
     },
   };

@@ -45,7 +45,13 @@ import { runAt } from '../guards/streams.js';
 import { tooManyOperations } from '../guards/subscription-limits.js';
 import { seqOf } from '../realtime/cursors.js';
 import type { DirectSink } from '../realtime/shared-subscriptions.js';
-import type { GraphqlSseRelay, GraphqlSseStore, RelayedAnswer, RelayedRequest, RequestEnvelope } from './graphql-sse.store.js';
+import type {
+  GraphqlSseRelay,
+  GraphqlSseStore,
+  RelayedAnswer,
+  RelayedRequest,
+  RequestEnvelope,
+} from './graphql-sse.store.js';
 import { clientJson, COMPLETE, nextEvent, type SseChannel, type SseChannels } from './sse.js';
 
 export const TOKEN_HEADER = 'x-graphql-event-stream-token';
@@ -107,7 +113,8 @@ export interface GraphqlSseDeps {
   Request: typeof Request;
 }
 
-const isRefusal = (value: unknown): value is Refusal => typeof value === 'object' && value !== null && 'refused' in value;
+const isRefusal = (value: unknown): value is Refusal =>
+  typeof value === 'object' && value !== null && 'refused' in value;
 
 const STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -135,7 +142,10 @@ export function parseCursorMap(header: string | null | undefined, maxEntries: nu
   const cursors = new Map<string, number>();
   if (header === null || header === undefined || header === '') return cursors;
   const invalid = (): AppError =>
-    badInput('Last-Event-ID', 'Last-Event-ID must be the id of an event this stream sent: <operationId>:<seq>, comma-separated');
+    badInput(
+      'Last-Event-ID',
+      'Last-Event-ID must be the id of an event this stream sent: <operationId>:<seq>, comma-separated',
+    );
   const entries = header.split(',');
   if (entries.length > maxEntries) throw invalid();
   for (const entry of entries) {
@@ -224,7 +234,8 @@ class EventStream {
   /** Where shared results for this operation go: straight onto the stream, framed for it. */
   sinkFor(operation: Operation): DirectSink {
     return {
-      write: (result, retry) => (operation.stopped ? 'closed' : this.channel.offer(() => this.next(operation, result.json(), result.seq), retry)),
+      write: (result, retry) =>
+        operation.stopped ? 'closed' : this.channel.offer(() => this.next(operation, result.json(), result.seq), retry),
     };
   }
 
@@ -346,7 +357,8 @@ class EventStream {
   }
 }
 
-const completeEvent = (operation: Operation): Buffer => Buffer.from(`event: complete\ndata: {"id":${operation.json}}\n\n`);
+const completeEvent = (operation: Operation): Buffer =>
+  Buffer.from(`event: complete\ndata: {"id":${operation.json}}\n\n`);
 
 function release(operation: Operation): void {
   operation.stopped = true;
@@ -386,15 +398,19 @@ async function readParams(request: Request, url: URL): Promise<GraphQLParams | A
     } catch {
       return badInput('body', 'the request body must be JSON');
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return badInput('body', 'the request body must be a JSON object');
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      return badInput('body', 'the request body must be a JSON object');
     raw = body as Record<string, unknown>;
   }
   const { query, variables, operationName, extensions } = raw;
-  if (typeof query !== 'string') return badInput('query', query === undefined ? 'Missing query' : 'query must be a string');
-  const isObject = (value: unknown): boolean => value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value));
+  if (typeof query !== 'string')
+    return badInput('query', query === undefined ? 'Missing query' : 'query must be a string');
+  const isObject = (value: unknown): boolean =>
+    value === undefined || value === null || (typeof value === 'object' && !Array.isArray(value));
   if (!isObject(variables)) return badInput('variables', 'variables must be a JSON object');
   if (!isObject(extensions)) return badInput('extensions', 'extensions must be a JSON object');
-  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return badInput('operationName', 'operationName must be a string');
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string')
+    return badInput('operationName', 'operationName must be a string');
   return {
     query,
     variables: variables as GraphQLParams['variables'],
@@ -404,7 +420,15 @@ async function readParams(request: Request, url: URL): Promise<GraphQLParams | A
 }
 
 /** Hop-by-hop and framing headers: not part of a request rebuilt elsewhere. */
-const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'te', 'trailer']);
+const NOT_FORWARDED = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'upgrade',
+  'te',
+  'trailer',
+]);
 
 /** A shared result has nowhere to go while an operation is only checked (queued, not run). */
 const NO_SINK: DirectSink = { write: () => 'closed' };
@@ -413,7 +437,9 @@ const NO_SINK: DirectSink = { write: () => 'closed' };
  * The protocol's request handler. `res` is the Node response (for a client that leaves before the
  * body is piped); the returned Response is complete or streams.
  */
-export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request, url: URL, res: ServerResponse | undefined) => Promise<Response> {
+export function createGraphqlSseHandler(
+  deps: GraphqlSseDeps,
+): (request: Request, url: URL, res: ServerResponse | undefined) => Promise<Response> {
   const { store, relay } = deps;
   /** The streams this process holds, by token. */
   const streams = new Map<string, EventStream>();
@@ -423,18 +449,22 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
       const { http: _http, ...extensions } = error.extensions ?? {}; // Yoga's status hint, not for clients
       return { ...error.toJSON(), extensions };
     });
-    return new deps.Response(JSON.stringify({ errors: body }), { status, headers: { 'content-type': JSON_TYPE, ...headers } });
+    return new deps.Response(JSON.stringify({ errors: body }), {
+      status,
+      headers: { 'content-type': JSON_TYPE, ...headers },
+    });
   };
   const fail = (status: number, error: AppError, headers?: Record<string, string>): Response =>
     json(status, [deps.maskError(error, error.message) as GraphQLError], headers);
   const refusal = (r: Refusal): Response => json(r.status, r.refused, r.headers);
-  const notFound = (): Response => fail(404, new AppError(ErrorCode.NOT_FOUND, 'Stream not found: reserve one first (PUT)'));
+  const notFound = (): Response =>
+    fail(404, new AppError(ErrorCode.NOT_FOUND, 'Stream not found: reserve one first (PUT)'));
   const accepted = (): Response => new deps.Response(null, { status: 202 });
-  const methodNotAllowed = (allow: string): Response =>
-    fail(405, badInput('method', `${allow} only`), { allow });
+  const methodNotAllowed = (allow: string): Response => fail(405, badInput('method', `${allow} only`), { allow });
   const paramsOf = async (request: Request, url: URL): Promise<{ params: GraphQLParams } | { response: Response }> => {
     const params = await readParams(request, url);
-    if (params === 415) return { response: fail(415, badInput('content-type', 'send the operation as application/json')) };
+    if (params === 415)
+      return { response: fail(415, badInput('content-type', 'send the operation as application/json')) };
     return params instanceof AppError ? { response: fail(400, params) } : { params };
   };
   const operationIdOf = (params: GraphQLParams): string => {
@@ -442,8 +472,10 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
     // Not a string or number (an object would become '[object Object]'): as if missing.
     return typeof raw === 'string' || typeof raw === 'number' ? String(raw) : '';
   };
-  const missingOperationId = (): Response => fail(400, badInput('extensions.operationId', 'Operation ID is missing: send it as extensions.operationId'));
-  const missingDeleteId = (): Response => fail(400, badInput('operationId', 'Operation ID is missing: send ?operationId='));
+  const missingOperationId = (): Response =>
+    fail(400, badInput('extensions.operationId', 'Operation ID is missing: send it as extensions.operationId'));
+  const missingDeleteId = (): Response =>
+    fail(400, badInput('operationId', 'Operation ID is missing: send ?operationId='));
   const report = (message: string) => (error: unknown) => deps.onError?.(message, { error });
 
   /** Distinct-connection mode: one operation, its own stream. */
@@ -452,7 +484,10 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
     if ('response' in read) return read.response;
     const channel = deps.channels.open(deps.clientBufferBytes, 'graphql-sse');
     // The context reads Last-Event-ID (a seq) from the request itself, as on /graphql.
-    const prepared = await deps.prepare(request, read.params, { directSink: channel.sink, clientBacklog: () => channel.body.writableLength });
+    const prepared = await deps.prepare(request, read.params, {
+      directSink: channel.sink,
+      clientBacklog: () => channel.body.writableLength,
+    });
     if (isRefusal(prepared)) return refusal(prepared);
     const result = await prepared.run();
     watchClose(res, channel);
@@ -465,7 +500,13 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
   }
 
   /** Prepares and starts an operation taken on `stream`; a refusal frees its id again. */
-  async function launch(stream: EventStream, op: Operation, request: Request, params: GraphQLParams, clientIp: string | undefined): Promise<Refusal | 'started' | 'stopped'> {
+  async function launch(
+    stream: EventStream,
+    op: Operation,
+    request: Request,
+    params: GraphQLParams,
+    clientIp: string | undefined,
+  ): Promise<Refusal | 'started' | 'stopped'> {
     let started = false;
     try {
       const prepared = await deps.prepare(request, params, {
@@ -479,7 +520,8 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
       if (op.stopped) return 'stopped';
       const result = await prepared.run();
       if (op.stopped) {
-        if (Symbol.asyncIterator in result) void Promise.resolve(result[Symbol.asyncIterator]().return?.()).catch(() => undefined);
+        if (Symbol.asyncIterator in result)
+          void Promise.resolve(result[Symbol.asyncIterator]().return?.()).catch(() => undefined);
         return 'stopped';
       }
       stream.start(op, result);
@@ -590,7 +632,11 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
     if (owner === deps.instanceId || !relay) return notFound();
     const answer = await relay.forward(owner, forwarded);
     if (answer === 'gone') return notFound();
-    if (answer === 'timeout') return fail(503, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'The server holding this stream did not answer in time: retry'));
+    if (answer === 'timeout')
+      return fail(
+        503,
+        new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'The server holding this stream did not answer in time: retry'),
+      );
     return new deps.Response(answer.body, { status: answer.status, headers: answer.headers });
   }
 
@@ -607,13 +653,19 @@ export function createGraphqlSseHandler(deps: GraphqlSseDeps): (request: Request
     if ('response' in read) return read.response;
     const id = operationIdOf(read.params);
     if (!id) return missingOperationId();
-    const prepared = await deps.prepare(rebuilt, read.params, { directSink: NO_SINK, clientBacklog: () => 0, clientIp: envelope.clientIp });
+    const prepared = await deps.prepare(rebuilt, read.params, {
+      directSink: NO_SINK,
+      clientBacklog: () => 0,
+      clientIp: envelope.clientIp,
+    });
     if (isRefusal(prepared)) return refusal(prepared);
     const queued = await store.enqueue(token, { id, request: envelope }, deps.maxOperationsPerStream);
     if (queued === 'queued') return accepted();
     if (queued === 'duplicate') return fail(409, conflict('Operation with ID already exists on this stream'));
     if (queued === 'full') return json(429, [tooManyOperations(deps.maxOperationsPerStream)]);
-    return queued.state === 'connected' ? forward(queued.owner, { kind: 'operation', token, request: envelope }) : notFound();
+    return queued.state === 'connected'
+      ? forward(queued.owner, { kind: 'operation', token, request: envelope })
+      : notFound();
   }
 
   async function remoteDelete(url: URL, token: string): Promise<Response> {

@@ -14,7 +14,11 @@ interface Entry {
 export function createMemoryGraphqlSseStore(deps: { reservationTtlMs: number }): GraphqlSseStore {
   const entries = new Map<string, Entry>();
   const where = (entry: Entry | undefined) =>
-    entry === undefined ? ({ state: 'unknown' } as const) : entry.owner === undefined ? ({ state: 'reserved' } as const) : ({ state: 'connected', owner: entry.owner } as const);
+    entry === undefined
+      ? ({ state: 'unknown' } as const)
+      : entry.owner === undefined
+        ? ({ state: 'reserved' } as const)
+        : ({ state: 'connected', owner: entry.owner } as const);
 
   return {
     async reserve(token) {

@@ -35,7 +35,11 @@ function located(reply: readonly unknown[]): StreamLocation {
   return reply[0] === 2 ? { state: 'connected', owner: String(reply[1]) } : { state: 'unknown' };
 }
 
-export function createRedisGraphqlSseStore(deps: { redis: Redis; reservationTtlMs: number; onError?: (error: unknown) => void }): GraphqlSseStore {
+export function createRedisGraphqlSseStore(deps: {
+  redis: Redis;
+  reservationTtlMs: number;
+  onError?: (error: unknown) => void;
+}): GraphqlSseStore {
   const { redis, reservationTtlMs: ttlMs } = deps;
   /** Tokens whose streams this instance holds: their entries are refreshed. */
   const held = new Set<string>();
@@ -50,7 +54,10 @@ export function createRedisGraphqlSseStore(deps: { redis: Redis; reservationTtlM
       await pipeline.exec();
     }
   }
-  const timer = setInterval(() => void refresh().catch((error) => deps.onError?.(error)), Math.max(100, Math.floor(ttlMs / 3)));
+  const timer = setInterval(
+    () => void refresh().catch((error) => deps.onError?.(error)),
+    Math.max(100, Math.floor(ttlMs / 3)),
+  );
   timer.unref();
 
   return {
@@ -70,7 +77,11 @@ export function createRedisGraphqlSseStore(deps: { redis: Redis; reservationTtlM
     },
     async locate(token) {
       const owner = await redis.hget(entryKey(token), 'owner');
-      return owner === null ? { state: 'unknown' } : owner === '' ? { state: 'reserved' } : { state: 'connected', owner };
+      return owner === null
+        ? { state: 'unknown' }
+        : owner === ''
+          ? { state: 'reserved' }
+          : { state: 'connected', owner };
     },
     async enqueue(token, operation, max) {
       const reply = await scripts.ENQUEUE([entryKey(token)], [operation.id, JSON.stringify(operation), max]);
@@ -99,7 +110,8 @@ export function createRedisGraphqlSseStore(deps: { redis: Redis; reservationTtlM
 
 const relayChannel = (instanceId: string): string => `gsse:relay:${instanceId}`;
 
-type RelayMessage = { k: 'q'; n: number; from: string; request: RelayedRequest } | { k: 'a'; n: number; answer: RelayedAnswer };
+type RelayMessage =
+  { k: 'q'; n: number; from: string; request: RelayedRequest } | { k: 'a'; n: number; answer: RelayedAnswer };
 
 const FAILED: RelayedAnswer = { status: 500, headers: [], body: null };
 
@@ -113,7 +125,10 @@ export function createRedisGraphqlSseRelay(deps: {
 }): GraphqlSseRelay {
   const { publisher, subscriber, instanceId, timeoutMs = 15_000 } = deps;
   const channel = relayChannel(instanceId);
-  const waiting = new Map<number, { resolve: (answer: RelayedAnswer | 'gone' | 'timeout') => void; timer: NodeJS.Timeout }>();
+  const waiting = new Map<
+    number,
+    { resolve: (answer: RelayedAnswer | 'gone' | 'timeout') => void; timer: NodeJS.Timeout }
+  >();
   let serve: ((request: RelayedRequest) => Promise<RelayedAnswer>) | undefined;
   let sent = 0;
 
@@ -126,9 +141,11 @@ export function createRedisGraphqlSseRelay(deps: {
   };
 
   function answer(to: string, n: number, reply: RelayedAnswer): void {
-    publisher.publish(relayChannel(to), JSON.stringify({ k: 'a', n, answer: reply } satisfies RelayMessage)).catch((error: unknown) => {
-      deps.onError?.('graphql-sse relay: answering a forwarded request failed', { error, to });
-    });
+    publisher
+      .publish(relayChannel(to), JSON.stringify({ k: 'a', n, answer: reply } satisfies RelayMessage))
+      .catch((error: unknown) => {
+        deps.onError?.('graphql-sse relay: answering a forwarded request failed', { error, to });
+      });
   }
 
   // The bus's event target listens on the same connection and ignores channels it did not subscribe, as this does.
@@ -165,15 +182,17 @@ export function createRedisGraphqlSseRelay(deps: {
         const timer = setTimeout(() => settle(n, 'timeout'), timeoutMs);
         timer.unref();
         waiting.set(n, { resolve, timer });
-        publisher.publish(relayChannel(owner), JSON.stringify({ k: 'q', n, from: instanceId, request } satisfies RelayMessage)).then(
-          (receivers) => {
-            if (receivers === 0) settle(n, 'gone');
-          },
-          (error: unknown) => {
-            deps.onError?.('graphql-sse relay: forwarding a request failed', { error, owner });
-            settle(n, 'timeout');
-          },
-        );
+        publisher
+          .publish(relayChannel(owner), JSON.stringify({ k: 'q', n, from: instanceId, request } satisfies RelayMessage))
+          .then(
+            (receivers) => {
+              if (receivers === 0) settle(n, 'gone');
+            },
+            (error: unknown) => {
+              deps.onError?.('graphql-sse relay: forwarding a request failed', { error, owner });
+              settle(n, 'timeout');
+            },
+          );
       });
     },
     serve(answerWith) {

@@ -47,7 +47,11 @@ export interface GraphqlSseStore {
    * An operation posted to a reservation not connected yet: 'queued', 'duplicate' (its id is
    * queued already), 'full' (`max` are queued), or where the stream is now if that changed.
    */
-  enqueue(token: string, operation: PendingOperation, max: number): Promise<'queued' | 'duplicate' | 'full' | StreamLocation>;
+  enqueue(
+    token: string,
+    operation: PendingOperation,
+    max: number,
+  ): Promise<'queued' | 'duplicate' | 'full' | StreamLocation>;
   /** DELETE of an operation queued on a reservation: 'removed' (also when it was not queued), or where the stream is now. */
   dequeue(token: string, operationId: string): Promise<'removed' | StreamLocation>;
   /** The stream connected by this instance ended: its entry goes. */

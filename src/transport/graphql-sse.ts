@@ -13,35 +13,61 @@
  * GET) before any stream starts.
  */
 import type { ServerResponse } from 'node:http';
-import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
+import {
+  getOperationAST,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLError,
+  type GraphQLSchema,
+} from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, badInput, ErrorCode } from '../errors.js';
-import { createGraphqlSseHandler, type GraphqlSseDeps, type GraphQLParams, type OperationExtras, type Prepared, type Refusal } from './graphql-sse-protocol.js';
-
+import {
+  createGraphqlSseHandler,
+  type GraphqlSseDeps,
+  type GraphQLParams,
+  type OperationExtras,
+  type Prepared,
+  type Refusal,
+} from './graphql-sse-protocol.js';
 
 const STATUS: Partial<Record<string, number>> = { [ErrorCode.UNAUTHENTICATED]: 401, [ErrorCode.FORBIDDEN]: 403 };
 
 export function useGraphQLSSE(
-  options: Pick<GraphqlSseDeps, 'maskError' | 'maxOperationsPerStream' | 'clientBufferBytes' | 'channels' | 'store' | 'relay' | 'instanceId' | 'onError'> & {
-  endpoint?: string;
-  /** The client's IP for a request as the context would compute it (trusting the proxy or not). */
-  clientIp(request: Request, serverContext: Record<string, unknown> | undefined): string;
-  /** A stream request's token (graphql-sse-protocol.ts, "Tokens"): the same authenticator as every operation's. */
-  authenticate(request: Request): Promise<{ expiresAt?: number | undefined } | null>;
-}): Plugin {
+  options: Pick<
+    GraphqlSseDeps,
+    | 'maskError'
+    | 'maxOperationsPerStream'
+    | 'clientBufferBytes'
+    | 'channels'
+    | 'store'
+    | 'relay'
+    | 'instanceId'
+    | 'onError'
+  > & {
+    endpoint?: string;
+    /** The client's IP for a request as the context would compute it (trusting the proxy or not). */
+    clientIp(request: Request, serverContext: Record<string, unknown> | undefined): string;
+    /** A stream request's token (graphql-sse-protocol.ts, "Tokens"): the same authenticator as every operation's. */
+    authenticate(request: Request): Promise<{ expiresAt?: number | undefined } | null>;
+  },
+): Plugin {
   const { endpoint = '/graphql/stream', maskError } = options;
-  const mask = (errors: readonly unknown[]): GraphQLError[] => errors.map((e) => maskError(e, 'Unexpected error.') as GraphQLError);
+  const mask = (errors: readonly unknown[]): GraphQLError[] =>
+    errors.map((e) => maskError(e, 'Unexpected error.') as GraphQLError);
   const refuse = (errors: readonly unknown[]): Refusal => {
     const refused = mask(errors);
     const code = refused[0]?.extensions?.['code'];
     // Yoga's own request checks say which status they mean (405 + Allow for a mutation over GET).
     const http = refused[0]?.extensions?.http as { status?: unknown; headers?: Record<string, string> } | undefined;
-    const status = typeof http?.status === 'number' ? http.status : (typeof code === 'string' ? STATUS[code] : undefined) ?? 400;
+    const status =
+      typeof http?.status === 'number' ? http.status : ((typeof code === 'string' ? STATUS[code] : undefined) ?? 400);
     return { refused, status, headers: http?.headers };
   };
   // Request errors graphql-js returns as a result (variable coercion) carry no catalogue code yet:
   // what useErrorCatalogue does for HTTP results (maskError keeps codes already given).
-  const normalize = (result: ExecutionResult): ExecutionResult => (result.errors?.length ? { ...result, errors: mask(result.errors) } : result);
+  const normalize = (result: ExecutionResult): ExecutionResult =>
+    result.errors?.length ? { ...result, errors: mask(result.errors) } : result;
 
   let handle: ReturnType<typeof createGraphqlSseHandler> | undefined;
   /** Node's req/res for each request, for the operation's context (as Yoga gives them on /graphql). */
@@ -74,7 +100,8 @@ export function useGraphQLSSE(
           if (errors.length > 0) return refuse(errors);
           // Yoga's parse already refused a mutation over GET (405) and a document without a clear operation.
           const operation = getOperationAST(document, params.operationName);
-          if (!operation) return refuse([badInput('operationName', 'operationName must name one of the document’s operations')]);
+          if (!operation)
+            return refuse([badInput('operationName', 'operationName must name one of the document’s operations')]);
           let contextValue: unknown;
           try {
             contextValue = await enveloped.contextFactory();
@@ -82,7 +109,13 @@ export function useGraphQLSSE(
             if (!(error instanceof AppError) && !(error instanceof Error && 'extensions' in error)) throw error;
             return refuse([error]);
           }
-          const args = { schema: enveloped.schema as GraphQLSchema, document, contextValue, variableValues: params.variables, operationName: params.operationName };
+          const args = {
+            schema: enveloped.schema as GraphQLSchema,
+            document,
+            contextValue,
+            variableValues: params.variables,
+            operationName: params.operationName,
+          };
           const run = operation.operation === 'subscription' ? enveloped.subscribe : enveloped.execute;
           return {
             async run() {

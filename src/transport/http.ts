@@ -40,7 +40,11 @@ export interface PreauthenticatedContext extends TransportMarker, DirectSinkCont
  * (nginx's $proxy_add_x_forwarded_for keeps whatever it sent), so believing the first would let
  * anyone pick their own IP and slip per-IP limits.
  */
-export function clientIpOf(peer: string | undefined, forwardedFor: string | null | undefined, trustProxy: boolean): string {
+export function clientIpOf(
+  peer: string | undefined,
+  forwardedFor: string | null | undefined,
+  trustProxy: boolean,
+): string {
   const forwarded = trustProxy ? forwardedFor?.split(',').at(-1)?.trim() : undefined;
   return forwarded || peer?.replace(/^::ffff:/, '') || 'unknown';
 }
@@ -95,7 +99,12 @@ export function createYogaServer(deps: {
   /** graphql-sse's reservations and where each stream is held, and the relay between instances (graphql-sse.store.ts). */
   graphqlSse: { store: GraphqlSseStore; relay?: GraphqlSseRelay };
   /** MAX_BATCH_SIZE, MAX_REQUEST_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION and SUBSCRIPTION_CLIENT_BUFFER_BYTES (README "Limits", "Backpressure"). */
-  limits?: { maxBatchSize: number; maxRequestBodyBytes: number; maxSubscriptionsPerConnection?: number; clientBufferBytes?: number };
+  limits?: {
+    maxBatchSize: number;
+    maxRequestBodyBytes: number;
+    maxSubscriptionsPerConnection?: number;
+    clientBufferBytes?: number;
+  };
 }): Yoga {
   const { schema, prisma, services, authenticator, logger, maskError } = deps;
 
@@ -116,20 +125,31 @@ export function createYogaServer(deps: {
     maxRequestBodySize: false,
     context: async (initial): Promise<Context> => {
       const viewer =
-        initial.viewer !== undefined ? initial.viewer : await authenticator.authenticate(initial.request.headers.get('authorization'));
+        initial.viewer !== undefined
+          ? initial.viewer
+          : await authenticator.authenticate(initial.request.headers.get('authorization'));
       if (viewer) await services.users.ensureUser(viewer);
       const clientIp =
-        initial.clientIp ?? clientIpOf(initial.req?.socket?.remoteAddress, initial.request.headers.get('x-forwarded-for'), deps.trustProxy);
-      const deviceId = initial.deviceId !== undefined ? initial.deviceId : deviceIdOf(initial.request.headers.get('x-device-id'));
+        initial.clientIp ??
+        clientIpOf(initial.req?.socket?.remoteAddress, initial.request.headers.get('x-forwarded-for'), deps.trustProxy);
+      const deviceId =
+        initial.deviceId !== undefined ? initial.deviceId : deviceIdOf(initial.request.headers.get('x-device-id'));
       // SSE: a browser's EventSource reconnects with the id of the last event it got (cursors.ts).
       // graphql-ws operations have no request of their own; graphql-sse's single-connection
       // operations get theirs from their stream's cursor map (graphql-sse-protocol.ts), even none.
-      const lastEventSeq = 'lastEventSeq' in initial ? initial.lastEventSeq : parseLastEventId(initial.request?.headers.get('last-event-id'));
+      const lastEventSeq =
+        'lastEventSeq' in initial
+          ? initial.lastEventSeq
+          : parseLastEventId(initial.request?.headers.get('last-event-id'));
       return { ...initial, viewer: viewer ?? null, clientIp, deviceId, lastEventSeq, prisma, services };
     },
     plugins: [
       // The IDE's page and assets, and GET /: before anything reads a body or checks a method.
-      useGraphiQL({ graphqlEndpoint: GRAPHQL_PATH, title: 'Ovation GraphiQL', options: { subscriptionsProtocol: 'WS' } }),
+      useGraphiQL({
+        graphqlEndpoint: GRAPHQL_PATH,
+        title: 'Ovation GraphiQL',
+        options: { subscriptionsProtocol: 'WS' },
+      }),
       useErrorCatalogue(maskError),
       // Every path with a body (/graphql, graphql-sse's /graphql/stream): 413 before a handler reads it.
       useRequestBodyLimit({ maxBytes: deps.limits?.maxRequestBodyBytes ?? 1_048_576 }),
@@ -144,11 +164,19 @@ export function createYogaServer(deps: {
         ...deps.graphqlSse,
         instanceId: deps.id ?? 'local',
         clientIp: (request, serverContext) =>
-          clientIpOf((serverContext as Partial<ServerContext> | undefined)?.req?.socket?.remoteAddress, request.headers.get('x-forwarded-for'), deps.trustProxy),
+          clientIpOf(
+            (serverContext as Partial<ServerContext> | undefined)?.req?.socket?.remoteAddress,
+            request.headers.get('x-forwarded-for'),
+            deps.trustProxy,
+          ),
         onError: (message, details) => logger.error(message, details),
         authenticate: (request) => authenticator.authenticate(request.headers.get('authorization')),
       }),
-      useSseTransport({ endpoint: GRAPHQL_PATH, clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576, channels: deps.sseChannels }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
+      useSseTransport({
+        endpoint: GRAPHQL_PATH,
+        clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576,
+        channels: deps.sseChannels,
+      }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
       useReady({ endpoint: '/ready', check: deps.readiness }),
       ...(deps.extraPlugins ?? []),
     ],
@@ -168,7 +196,10 @@ function useReady(opts: { endpoint: string; check: () => Promise<void> }): Plugi
         (error: unknown) =>
           endResponse(
             error instanceof Error
-              ? new fetchAPI.Response(error.message, { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8' } })
+              ? new fetchAPI.Response(error.message, {
+                  status: 503,
+                  headers: { 'content-type': 'text/plain; charset=utf-8' },
+                })
               : new fetchAPI.Response(null, { status: 503 }),
           ),
       );

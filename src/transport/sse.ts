@@ -38,7 +38,9 @@ const EVENT_END = Buffer.from('\n\n');
  * `Last-Event-ID` when it reconnects, and the operation resumes after it (cursors.ts).
  */
 export const nextEvent = (json: Buffer, seq: number | undefined): Buffer =>
-  seq === undefined ? Buffer.concat([NEXT_PREFIX, json, EVENT_END]) : Buffer.concat([Buffer.from(`event: next\nid: ${seq}\ndata: `), json, EVENT_END]);
+  seq === undefined
+    ? Buffer.concat([NEXT_PREFIX, json, EVENT_END])
+    : Buffer.concat([Buffer.from(`event: next\nid: ${seq}\ndata: `), json, EVENT_END]);
 
 /** What Yoga's stringifier does: internal extensions (`http`, `unexpected`) never reach clients. */
 export function clientJson(result: ExecutionResult): string {
@@ -198,7 +200,11 @@ function wantsSse(request: Request, endpoint: string): boolean {
   return url.slice(start, end === -1 ? undefined : end) === endpoint;
 }
 
-export function useSseTransport(options: { endpoint: string; clientBufferBytes: number; channels: SseChannels }): Plugin<DirectSinkContext> {
+export function useSseTransport(options: {
+  endpoint: string;
+  clientBufferBytes: number;
+  channels: SseChannels;
+}): Plugin<DirectSinkContext> {
   const channels = new WeakMap<Request, SseChannel>();
   return {
     onContextBuilding({ context, extendContext }) {

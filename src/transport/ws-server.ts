@@ -24,7 +24,13 @@ export interface SocketExtra {
   readonly request: IncomingMessage;
 }
 
-const CLIENT_MESSAGES = new Set<string>([MessageType.ConnectionInit, MessageType.Ping, MessageType.Pong, MessageType.Subscribe, MessageType.Complete]);
+const CLIENT_MESSAGES = new Set<string>([
+  MessageType.ConnectionInit,
+  MessageType.Ping,
+  MessageType.Pong,
+  MessageType.Subscribe,
+  MessageType.Complete,
+]);
 /** The shape graphql-ws clients send (type first, or after the id): no parse needed for these. */
 const USUAL_CLIENT_MESSAGE = /^\{(?:"id":"[^"\\]*",)?"type":"(?:subscribe|complete|ping|pong|connection_init)"[,}]/;
 
@@ -47,7 +53,10 @@ export function isServerOnlyMessage(raw: string): boolean {
 const closeReason = (error: unknown, isProd: boolean): string =>
   isProd ? 'Internal server error' : (error instanceof Error ? error.message : String(error)).slice(0, 100);
 
-export function serveGraphqlWs<P extends Record<PropertyKey, unknown> | undefined, E extends Record<PropertyKey, unknown>>(
+export function serveGraphqlWs<
+  P extends Record<PropertyKey, unknown> | undefined,
+  E extends Record<PropertyKey, unknown>,
+>(
   options: ServerOptions<P, SocketExtra & E>,
   wsServer: WebSocketServer,
   opts: { keepAliveMs: number; isProd: boolean; logger: Logger },
@@ -87,7 +96,11 @@ export function serveGraphqlWs<P extends Record<PropertyKey, unknown> | undefine
         onMessage: (handle) =>
           socket.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
             if (socket.readyState !== socket.OPEN) return;
-            const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+            const text = Buffer.isBuffer(data)
+              ? data.toString('utf8')
+              : Array.isArray(data)
+                ? Buffer.concat(data).toString('utf8')
+                : Buffer.from(data).toString('utf8');
             if (isServerOnlyMessage(text)) {
               socket.close(CloseCode.BadRequest, 'Invalid message received');
               return;

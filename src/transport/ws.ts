@@ -35,7 +35,8 @@ import type { Logger } from '../infra/logger.js';
 import type { DirectSink } from '../realtime/shared-subscriptions.js';
 import { GRAPHQL_PATH, clientIpOf, deviceIdOf, type Yoga } from './http.js';
 
-const headerOf = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
+const headerOf = (value: string | string[] | undefined): string | undefined =>
+  Array.isArray(value) ? value[0] : value;
 
 // graphql-ws's Extra must satisfy Record<PropertyKey, unknown>, which an interface does not.
 // eslint-disable-next-line @typescript-eslint/consistent-type-definitions
@@ -53,7 +54,8 @@ type ConnectionExtra = {
   operationLeases?: Map<unknown, { close(): void }>;
 };
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** An operation's own credentials: `extensions.headers.Authorization` (any case), as GraphiQL sends them; undefined: none. */
 export function operationAuthorization(extensions: unknown): unknown {
@@ -74,7 +76,8 @@ function guardConnection(socket: WebSocket, viewer: Viewer, access: UserAccess):
   let cancelTimer = (): void => undefined;
   const arm = (expiresAt: number | undefined): void => {
     cancelTimer();
-    cancelTimer = expiresAt === undefined ? () => undefined : runAt(expiresAt * 1000, () => close(socket, 'token expired'));
+    cancelTimer =
+      expiresAt === undefined ? () => undefined : runAt(expiresAt * 1000, () => close(socket, 'token expired'));
   };
   arm(viewer.expiresAt);
   const stopWatch = access.watchUser(viewer, (reason) => close(socket, reason.message));
@@ -90,7 +93,9 @@ function guardConnection(socket: WebSocket, viewer: Viewer, access: UserAccess):
 
 /** The ping payload of an in-band refresh, or undefined for a plain ping. */
 function refreshToken(payload: unknown): unknown {
-  return payload && typeof payload === 'object' && 'authorization' in payload ? (payload as Record<string, unknown>)['authorization'] : undefined;
+  return payload && typeof payload === 'object' && 'authorization' in payload
+    ? (payload as Record<string, unknown>)['authorization']
+    : undefined;
 }
 
 const DIRECT_RETRY_MS = 50;
@@ -172,7 +177,11 @@ export function attachGraphqlWs(deps: {
 }): WsTransport {
   const { yoga, authenticator, logger } = deps;
   // A message over maxPayload closes the socket with 1009 (Message Too Big) before it is buffered whole.
-  const wsServer = new WebSocketServer({ server: deps.server, path: GRAPHQL_PATH, maxPayload: deps.limits.maxPayloadBytes });
+  const wsServer = new WebSocketServer({
+    server: deps.server,
+    path: GRAPHQL_PATH,
+    maxPayload: deps.limits.maxPayloadBytes,
+  });
 
   const disposable = serveGraphqlWs<Record<string, unknown> | undefined, ConnectionExtra>(
     {
@@ -216,7 +225,8 @@ export function attachGraphqlWs(deps: {
           const next = await authenticator.authenticate(authorization);
           if (!next) throw unauthenticated('refresh needs a token');
           if (next.id !== current?.id) throw unauthenticated('a refreshed token must have the same sub');
-          if (next.role !== current.role) throw unauthenticated('a refreshed token must have the same role; reconnect instead');
+          if (next.role !== current.role)
+            throw unauthenticated('a refreshed token must have the same role; reconnect instead');
           ctx.extra.viewer = next;
           ctx.extra.refreshed?.(next);
           // graphql-ws answers with this same payload object: say what happened instead of echoing the token.
@@ -232,7 +242,8 @@ export function attachGraphqlWs(deps: {
       onSubscribe: async (ctx, id, params) => {
         // graphql-ws reserves the id before this hook: the count includes this operation.
         const inFlight = Object.keys(ctx.subscriptions).length;
-        if (inFlight > deps.limits.maxOperationsPerConnection) return [tooManyOperations(deps.limits.maxOperationsPerConnection)];
+        if (inFlight > deps.limits.maxOperationsPerConnection)
+          return [tooManyOperations(deps.limits.maxOperationsPerConnection)];
         const toErrors = (errors: readonly unknown[]): GraphQLError[] =>
           errors.map((e) => deps.maskError(e, 'Unexpected error.') as GraphQLError);
         let viewer = ctx.extra.viewer ?? null;
@@ -248,7 +259,10 @@ export function attachGraphqlWs(deps: {
           if (own) {
             // Checked and bound in one step after the await: two operations racing to bind cannot both win.
             ctx.extra.userId ??= own.id;
-            if (own.id !== ctx.extra.userId) return toErrors([forbidden('this connection acts for another user; open a new connection for this token')]);
+            if (own.id !== ctx.extra.userId)
+              return toErrors([
+                forbidden('this connection acts for another user; open a new connection for this token'),
+              ]);
             viewer = own;
             viewerFrom = 'operation';
           }
@@ -261,7 +275,11 @@ export function attachGraphqlWs(deps: {
           transport: 'graphql-ws',
           viewerFrom,
           viewer,
-          clientIp: clientIpOf(ctx.extra.request.socket.remoteAddress, headerOf(ctx.extra.request.headers['x-forwarded-for']), deps.trustProxy),
+          clientIp: clientIpOf(
+            ctx.extra.request.socket.remoteAddress,
+            headerOf(ctx.extra.request.headers['x-forwarded-for']),
+            deps.trustProxy,
+          ),
           deviceId: deviceIdOf(ctx.connectionParams?.['deviceId']),
           directSink: directSinkFor(ctx.extra.socket, id, deps.limits.clientBufferBytes),
           // Backpressure (src/realtime/delivery.ts): what this client has not taken yet.
@@ -276,7 +294,13 @@ export function attachGraphqlWs(deps: {
         const errors = enveloped.validate(enveloped.schema, document) as readonly GraphQLError[];
         if (errors.length > 0) return toErrors(errors);
         const { operationLeases } = ctx.extra;
-        if (viewerFrom === 'operation' && viewer && deps.trackConnection && operationLeases && ctx.extra.socket.readyState === ctx.extra.socket.OPEN) {
+        if (
+          viewerFrom === 'operation' &&
+          viewer &&
+          deps.trackConnection &&
+          operationLeases &&
+          ctx.extra.socket.readyState === ctx.extra.socket.OPEN
+        ) {
           if (getOperationAST(document, params.operationName)?.operation === 'subscription') {
             // Counted before it starts (like a connection before its ack); ended by onComplete,
             // which graphql-ws calls however the operation ends, or by the socket's close.

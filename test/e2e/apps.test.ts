@@ -50,14 +50,20 @@ const VOTES_PER_MINUTE = '10';
  * its own network (audience()), the console test's bot on one of its own.
  */
 async function startServer(): Promise<ServerProcess> {
-  return startServerProcess({ FRAUD_DETECTION_ENABLED: 'true', TRUST_PROXY: 'true', RATE_LIMIT_VOTES_PER_MINUTE: VOTES_PER_MINUTE }, { dataDir });
+  return startServerProcess(
+    { FRAUD_DETECTION_ENABLED: 'true', TRUST_PROXY: 'true', RATE_LIMIT_VOTES_PER_MINUTE: VOTES_PER_MINUTE },
+    { dataDir },
+  );
 }
 
 beforeAll(async () => {
   outputDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-apps-'));
   console.info(`Reference apps screenshots: ${outputDir}`);
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-apps-data-'));
-  [distDir, server] = await Promise.all([buildApps(await mkdtemp(path.join(os.tmpdir(), 'ovation-apps-dist-'))), startServer()]);
+  [distDir, server] = await Promise.all([
+    buildApps(await mkdtemp(path.join(os.tmpdir(), 'ovation-apps-dist-'))),
+    startServer(),
+  ]);
   balancer = await startTcpProxy(Number(new URL(server.url).port));
   const secret = new TextEncoder().encode(TEST_JWT_SECRET);
   apps = await startAppServer({
@@ -77,7 +83,12 @@ afterAll(async () => {
   for (const dir of [dataDir, distDir]) if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function api<T = Record<string, unknown>>(query: string, variables: Record<string, unknown> = {}, token = admin, headers: Record<string, string> = {}): Promise<T> {
+async function api<T = Record<string, unknown>>(
+  query: string,
+  variables: Record<string, unknown> = {},
+  token = admin,
+  headers: Record<string, string> = {},
+): Promise<T> {
   const response = await fetch(server.graphqlUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
@@ -95,7 +106,13 @@ interface Setup {
 }
 
 /** A competition with these pitches and a running session (START opens voting). */
-async function liveCompetition(title: string, method: string, titles: string[], extra: Record<string, unknown> = {}, founderId?: string): Promise<Setup> {
+async function liveCompetition(
+  title: string,
+  method: string,
+  titles: string[],
+  extra: Record<string, unknown> = {},
+  founderId?: string,
+): Promise<Setup> {
   const { createCompetition } = await api<{ createCompetition: { id: string } }>(
     'mutation($input: CreateCompetitionInput!) { createCompetition(input: $input) { id } }',
     { input: { title, votingMethod: method, ...extra } },
@@ -112,12 +129,17 @@ async function liveCompetition(title: string, method: string, titles: string[], 
     'mutation($c: ID!, $s: [ID!]!) { createSession(input: { competitionId: $c, submissionIds: $s, presentationSeconds: 300 }) { id } }',
     { c: createCompetition.id, s: pitches.map((p) => p.id) },
   );
-  await api('mutation($id: ID!) { controlSession(input: { sessionId: $id, action: START }) { status } }', { id: createSession.id });
+  await api('mutation($id: ID!) { controlSession(input: { sessionId: $id, action: START }) { status } }', {
+    id: createSession.id,
+  });
   return { competitionId: createCompetition.id, sessionId: createSession.id, pitches };
 }
 
 const stageMessage = (competitionId: string, text: string) =>
-  api('mutation($c: String!, $d: JSON) { publishToChannel(channel: $c, type: "message", data: $d) { seq } }', { c: `stage:${competitionId}`, d: { text } });
+  api('mutation($c: String!, $d: JSON) { publishToChannel(channel: $c, type: "message", data: $d) { seq } }', {
+    c: `stage:${competitionId}`,
+    d: { text },
+  });
 
 /** Page errors fail the test that opened the page. */
 function watchErrors(page: Page, errors: string[], name: string): void {
@@ -126,7 +148,12 @@ function watchErrors(page: Page, errors: string[], name: string): void {
 
 /** An audience member's own browser (a context): joins the competition as a guest. */
 let phones = 0;
-async function audience(competitionId: string, name: string, errors: string[], setup?: (context: BrowserContext) => Promise<void>): Promise<Page> {
+async function audience(
+  competitionId: string,
+  name: string,
+  errors: string[],
+  setup?: (context: BrowserContext) => Promise<void>,
+): Promise<Page> {
   phones += 1;
   const network = { 'x-forwarded-for': `10.${phones >> 8}.${phones & 255}.1` };
   const context = await browser.newContext({ viewport: PHONE, extraHTTPHeaders: network });
@@ -147,7 +174,9 @@ const live = (page: Page) => page.locator('[role=status][data-state=live]').wait
 const region = (page: Page, name: string) => page.getByRole('region', { name, exact: true });
 
 async function waitForText(locator: Locator, pattern: RegExp): Promise<void> {
-  await expect.poll(async () => ((await locator.textContent()) ?? '').trim(), { timeout: 30_000, interval: 200 }).toMatch(pattern);
+  await expect
+    .poll(async () => ((await locator.textContent()) ?? '').trim(), { timeout: 30_000, interval: 200 })
+    .toMatch(pattern);
 }
 
 async function transportOf(page: Page): Promise<string | null> {
@@ -156,13 +185,18 @@ async function transportOf(page: Page): Promise<string | null> {
 
 /** The page's standings as "title=score", in rank order. */
 async function standings(page: Page, region: string): Promise<string[]> {
-  const labels = await page.getByRole('region', { name: region, exact: true }).getByRole('listitem').evaluateAll((items) => items.map((li) => li.getAttribute('aria-label') ?? ''));
+  const labels = await page
+    .getByRole('region', { name: region, exact: true })
+    .getByRole('listitem')
+    .evaluateAll((items) => items.map((li) => li.getAttribute('aria-label') ?? ''));
   return labels.map((label) => label.replace(/: rank \d+, score /, '='));
 }
 
 async function waitForStandings(page: Page, region: string, expected: string[]): Promise<void> {
   const sorted = [...expected].sort();
-  await expect.poll(async () => (await standings(page, region)).sort(), { timeout: 30_000, interval: 250 }).toEqual(sorted);
+  await expect
+    .poll(async () => (await standings(page, region)).sort(), { timeout: 30_000, interval: 250 })
+    .toEqual(sorted);
 }
 
 /** No horizontal scrolling: the layout fits the viewport. */
@@ -172,7 +206,11 @@ async function fits(page: Page): Promise<boolean> {
 
 it('20 audience pages vote and react: the big screen shows the exact standings and the heat map', async () => {
   const errors: string[] = [];
-  const { competitionId, pitches } = await liveCompetition('Pitch night', 'SIMPLE', ['Solar kiosks', 'Compost robots', 'Tiny libraries']);
+  const { competitionId, pitches } = await liveCompetition('Pitch night', 'SIMPLE', [
+    'Solar kiosks',
+    'Compost robots',
+    'Tiny libraries',
+  ]);
   const [solar, compost, books] = pitches.map((p) => p.title) as [string, string, string];
 
   const screen = await (await browser.newContext({ viewport: PROJECTOR })).newPage();
@@ -184,7 +222,11 @@ it('20 audience pages vote and react: the big screen shows the exact standings a
   // Join in batches (each page starts React, the kit and five subscriptions).
   const pages: Page[] = [];
   for (let batch = 0; batch < 4; batch += 1) {
-    pages.push(...(await Promise.all(Array.from({ length: 5 }, (_, i) => audience(competitionId, `Guest ${batch * 5 + i + 1}`, errors)))));
+    pages.push(
+      ...(await Promise.all(
+        Array.from({ length: 5 }, (_, i) => audience(competitionId, `Guest ${batch * 5 + i + 1}`, errors)),
+      )),
+    );
   }
 
   // Everyone votes for Solar kiosks, every second page for Compost robots, every third for Tiny libraries.
@@ -315,7 +357,10 @@ it('an audience page offline for 10 s while others vote and the server restarts 
   await messages.filter({ hasText: 'Last call for votes' }).waitFor(WAIT);
   await notifications.filter({ hasText: 'Results in five minutes' }).waitFor(WAIT);
   expect(await messages.allTextContents()).toEqual(['Welcome!', 'Bravo is on fire', 'Last call for votes']);
-  expect((await notifications.allTextContents()).filter((text) => /Drinks|Results/.test(text))).toEqual(['Results in five minutes', 'Drinks at the bar']);
+  expect((await notifications.allTextContents()).filter((text) => /Drinks|Results/.test(text))).toEqual([
+    'Results in five minutes',
+    'Drinks at the bar',
+  ]);
   expect(await phone.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('same document');
   expect(loads).toBe(0);
   expect(pitches).toHaveLength(3);
@@ -391,7 +436,9 @@ it('the organiser console creates, opens and runs a competition and shows offers
   // The audience ranks by dragging: Cherries to the top; then Apples down with the arrows.
   const ranked = await audience(competitionId, 'Ranker', errors);
   const ranking = ranked.getByRole('list', { name: 'Your ranking' });
-  await ranking.getByRole('listitem', { name: '3. Cherries' }).dragTo(ranking.getByRole('listitem', { name: '1. Apples' }));
+  await ranking
+    .getByRole('listitem', { name: '3. Cherries' })
+    .dragTo(ranking.getByRole('listitem', { name: '1. Apples' }));
   await ranking.getByRole('listitem', { name: '1. Cherries' }).waitFor(WAIT);
   await ranked.getByRole('button', { name: 'Move Apples down' }).click();
   await ranking.getByRole('listitem', { name: '3. Apples' }).waitFor(WAIT);
@@ -414,8 +461,17 @@ it('the organiser console creates, opens and runs a competition and shows offers
   q.on('request', (request) => {
     if (request.method() === 'POST' && request.postData()?.includes('castVote')) castVotes += 1;
   });
-  const taps = ['More votes for Leek', 'More votes for Kale', 'More votes for Kale', 'Fewer votes for Leek', 'More votes for Kale'];
-  taps.push(...Array.from({ length: 3 }, () => ['More votes for Leek', 'Fewer votes for Leek']).flat(), 'More votes for Leek');
+  const taps = [
+    'More votes for Leek',
+    'More votes for Kale',
+    'More votes for Kale',
+    'Fewer votes for Leek',
+    'More votes for Kale',
+  ];
+  taps.push(
+    ...Array.from({ length: 3 }, () => ['More votes for Leek', 'Fewer votes for Leek']).flat(),
+    'More votes for Leek',
+  );
   for (const name of taps) await q.getByRole('button', { name }).click();
   expect(taps).toHaveLength(12);
   await waitForText(q.getByLabel('Votes for Kale', { exact: true }), /^3$/);
@@ -440,7 +496,10 @@ it('the organiser console creates, opens and runs a competition and shows offers
   const { me } = await api<{ me: { id: string } }>('query { me { id } }', {}, founder);
   const stage = await liveCompetition('Shark night', 'SIMPLE', ['Robo chef', 'Sky farms'], {}, me.id);
   // Two judges (one judge holds one open offer per pitch); accepting one rejects the other.
-  const judges = [await tokenFor({ sub: 'apps-judge', name: 'Judge Judy', role: 'JUDGE' }), await tokenFor({ sub: 'apps-judge-2', name: 'Judge Dredd', role: 'JUDGE' })];
+  const judges = [
+    await tokenFor({ sub: 'apps-judge', name: 'Judge Judy', role: 'JUDGE' }),
+    await tokenFor({ sub: 'apps-judge-2', name: 'Judge Dredd', role: 'JUDGE' }),
+  ];
   const offer = (amount: number, judge: string) =>
     api<{ makeOffer: { id: string } }>(
       'mutation($s: ID!, $p: ID!, $a: Float!) { makeOffer(input: { sessionId: $s, submissionId: $p, type: EQUITY, amount: $a, equityPercentage: 10 }) { id } }',
@@ -453,10 +512,17 @@ it('the organiser console creates, opens and runs a competition and shows offers
   await offers.getByText(/Judge Judy · equity 50,000 for 10 %/).waitFor(WAIT);
   const second = await offer(80_000, judges[1]!);
   await offers.getByText(/equity 80,000/).waitFor(WAIT);
-  await api('mutation($id: ID!) { respondToOffer(input: { offerId: $id, response: ACCEPT }) { status } }', { id: second.makeOffer.id }, founder);
+  await api(
+    'mutation($id: ID!) { respondToOffer(input: { offerId: $id, response: ACCEPT }) { status } }',
+    { id: second.makeOffer.id },
+    founder,
+  );
   await offers.getByRole('listitem').filter({ hasText: '80,000' }).getByText('ACCEPTED').waitFor(WAIT);
   await offers.getByRole('listitem').filter({ hasText: '50,000' }).getByText('REJECTED').waitFor(WAIT);
-  await api('mutation($id: ID!, $s: ID!) { castVote(input: { competitionId: $id, submissionId: $s }) { vote { id } } }', { id: stage.competitionId, s: stage.pitches[1]!.id });
+  await api(
+    'mutation($id: ID!, $s: ID!) { castVote(input: { competitionId: $id, submissionId: $s }) { vote { id } } }',
+    { id: stage.competitionId, s: stage.pitches[1]!.id },
+  );
   await waitForText(region(console_, 'Live metrics').getByLabel('Votes', { exact: true }), /^1$/);
 
   // Fraud alerts, live: a bot clapping from six accounts on one phone. The fifth is flagged (it
@@ -464,9 +530,12 @@ it('the organiser console creates, opens and runs a competition and shows offers
   const bot = { 'x-forwarded-for': '198.51.100.7', 'x-device-id': 'one-phone' };
   const refused: string[] = [];
   for (let i = 1; i <= 6; i += 1) {
-    await api('mutation($s: ID!) { sendReaction(input: { sessionId: $s, type: CLAP, intensity: 5 }) }', { s: stage.sessionId }, await tokenFor({ sub: `apps-bot-${i}` }), bot).catch((error: Error) =>
-      refused.push(error.message.includes('FRAUD_BLOCKED') ? 'FRAUD_BLOCKED' : error.message),
-    );
+    await api(
+      'mutation($s: ID!) { sendReaction(input: { sessionId: $s, type: CLAP, intensity: 5 }) }',
+      { s: stage.sessionId },
+      await tokenFor({ sub: `apps-bot-${i}` }),
+      bot,
+    ).catch((error: Error) => refused.push(error.message.includes('FRAUD_BLOCKED') ? 'FRAUD_BLOCKED' : error.message));
   }
   expect(refused).toEqual(['FRAUD_BLOCKED']);
   const alerts = region(console_, 'Fraud alerts').getByRole('listitem');

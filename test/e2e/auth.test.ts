@@ -45,7 +45,10 @@ function connect(server: ServerProcess, token: string, competitionId: string): C
       },
     },
   });
-  client.subscribe({ query: print(TallyUpdatedDocument), variables: { competitionId } }, { next: (r) => void results.push(r), error: () => undefined, complete: () => undefined });
+  client.subscribe(
+    { query: print(TallyUpdatedDocument), variables: { competitionId } },
+    { next: (r) => void results.push(r), error: () => undefined, complete: () => undefined },
+  );
   return {
     client,
     socket: new Promise((resolve) => (socketResolve = resolve)),
@@ -55,7 +58,8 @@ function connect(server: ServerProcess, token: string, competitionId: string): C
   };
 }
 
-const refresh = (socket: WebSocket, token: string) => socket.send(JSON.stringify({ type: 'ping', payload: { authorization: `Bearer ${token}` } }));
+const refresh = (socket: WebSocket, token: string) =>
+  socket.send(JSON.stringify({ type: 'ping', payload: { authorization: `Bearer ${token}` } }));
 
 describe('token expiry on live connections', () => {
   let server: ServerProcess;
@@ -92,7 +96,10 @@ describe('token expiry on live connections', () => {
     await expect.poll(() => connection.pongs.length, { timeout: 3_000 }).toBe(1);
     expect(connection.pongs[0]).toEqual({ refreshed: true, expiresAt: new Date(longer * 1000).toISOString() });
 
-    const outcome = await Promise.race([connection.closed, new Promise((resolve) => setTimeout(() => resolve('open'), exp * 1000 + 1500 - Date.now()))]);
+    const outcome = await Promise.race([
+      connection.closed,
+      new Promise((resolve) => setTimeout(() => resolve('open'), exp * 1000 + 1500 - Date.now())),
+    ]);
     expect(outcome).toBe('open');
     expect(socket.readyState).toBe(WebSocket.OPEN);
 
@@ -102,16 +109,27 @@ describe('token expiry on live connections', () => {
     await connection.client.dispose();
   });
 
-  it.each(['sse', 'graphql-sse'] as const)('%s: the stream ends at the token’s exp with a final UNAUTHENTICATED error', async (transport) => {
-    // Far enough ahead that a loaded CI machine has subscribed before the token expires.
-    const exp = nowSeconds() + 4;
-    const feed = subscribe(transport, server.url, TallyUpdatedDocument, { competitionId }, await tokenFor({ sub: `${transport}-expiring` }, exp));
-    await feed.waitFor((r) => r.data?.tallyUpdated != null);
-    await feed.ended;
-    const endedAt = Date.now();
-    expect(endedAt).toBeGreaterThanOrEqual(exp * 1000 - 50);
-    expect(endedAt).toBeLessThan(exp * 1000 + 1500);
-    expect(feed.results.at(-1)).toMatchObject({ errors: [{ message: 'token expired', extensions: { code: 'UNAUTHENTICATED', retryable: false } }] });
-    await feed.close();
-  });
+  it.each(['sse', 'graphql-sse'] as const)(
+    '%s: the stream ends at the token’s exp with a final UNAUTHENTICATED error',
+    async (transport) => {
+      // Far enough ahead that a loaded CI machine has subscribed before the token expires.
+      const exp = nowSeconds() + 4;
+      const feed = subscribe(
+        transport,
+        server.url,
+        TallyUpdatedDocument,
+        { competitionId },
+        await tokenFor({ sub: `${transport}-expiring` }, exp),
+      );
+      await feed.waitFor((r) => r.data?.tallyUpdated != null);
+      await feed.ended;
+      const endedAt = Date.now();
+      expect(endedAt).toBeGreaterThanOrEqual(exp * 1000 - 50);
+      expect(endedAt).toBeLessThan(exp * 1000 + 1500);
+      expect(feed.results.at(-1)).toMatchObject({
+        errors: [{ message: 'token expired', extensions: { code: 'UNAUTHENTICATED', retryable: false } }],
+      });
+      await feed.close();
+    },
+  );
 });

@@ -15,7 +15,12 @@ import { createClient as createWsClient } from 'graphql-ws';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { CastVoteDocument, LeaderboardDocument, TallyUpdatedDocument, type TallyUpdatedSubscription } from '../generated/graphql.js';
+import {
+  CastVoteDocument,
+  LeaderboardDocument,
+  TallyUpdatedDocument,
+  type TallyUpdatedSubscription,
+} from '../generated/graphql.js';
 import { distinctSse, subscribe } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { createTestDatabase, startPostgres } from '../support/postgres.js';
@@ -69,7 +74,11 @@ class Watch {
       if (check()) return resolve();
       const timer = setTimeout(() => {
         this.waiters.delete(wake);
-        reject(new Error(`${this.transport}: no matching update within ${timeoutMs} ms; last ${JSON.stringify(this.last)}, errors ${this.errors.join(' ')}`));
+        reject(
+          new Error(
+            `${this.transport}: no matching update within ${timeoutMs} ms; last ${JSON.stringify(this.last)}, errors ${this.errors.join(' ')}`,
+          ),
+        );
       }, timeoutMs);
       const wake = (): void => {
         if (!check()) return;
@@ -107,11 +116,14 @@ function watch(transport: WatchTransport, baseUrl: string, competitionId: string
       shouldRetry: () => true,
       on: { closed: () => w.reconnected() },
     });
-    const unsubscribe = client.subscribe<TallyUpdatedSubscription>({ query: QUERY, variables }, {
-      next: (result) => w.push(result),
-      error: (error) => w.errors.push(String(error)),
-      complete: () => undefined,
-    });
+    const unsubscribe = client.subscribe<TallyUpdatedSubscription>(
+      { query: QUERY, variables },
+      {
+        next: (result) => w.push(result),
+        error: (error) => w.errors.push(String(error)),
+        complete: () => undefined,
+      },
+    );
     return { watch: w, close: async () => (unsubscribe(), await client.dispose()) };
   }
   if (transport === 'graphql-sse' || transport === 'graphql-sse-single') {
@@ -122,11 +134,14 @@ function watch(transport: WatchTransport, baseUrl: string, competitionId: string
       on: { connecting: () => w.reconnected() },
       ...(transport === 'graphql-sse-single' && { singleConnection: true, fetchFn: onNewConnection }),
     });
-    const unsubscribe = client.subscribe<TallyUpdatedSubscription>({ query: QUERY, variables }, {
-      next: (result) => w.push(result),
-      error: (error) => w.errors.push(String(error)),
-      complete: () => undefined,
-    });
+    const unsubscribe = client.subscribe<TallyUpdatedSubscription>(
+      { query: QUERY, variables },
+      {
+        next: (result) => w.push(result),
+        error: (error) => w.errors.push(String(error)),
+        complete: () => undefined,
+      },
+    );
     return { watch: w, close: async () => (unsubscribe(), client.dispose()) };
   }
   const abort = new AbortController();
@@ -134,7 +149,14 @@ function watch(transport: WatchTransport, baseUrl: string, competitionId: string
     while (!abort.signal.aborted) {
       w.reconnected();
       try {
-        for await (const result of distinctSse<TallyUpdatedSubscription>(`${baseUrl}/graphql`, QUERY, variables, undefined, abort.signal)) w.push(result);
+        for await (const result of distinctSse<TallyUpdatedSubscription>(
+          `${baseUrl}/graphql`,
+          QUERY,
+          variables,
+          undefined,
+          abort.signal,
+        ))
+          w.push(result);
       } catch (error) {
         w.errors.push(String(error));
       }
@@ -151,12 +173,18 @@ function watch(transport: WatchTransport, baseUrl: string, competitionId: string
 function onNewConnection(input: string, init?: RequestInit): Promise<Response> {
   return new Promise((resolve, reject) => {
     const headers = Object.fromEntries(new Headers(init?.headers).entries());
-    const request = http.request(input, { method: init?.method ?? 'GET', headers, agent: false, signal: init?.signal ?? undefined }, (response) => {
-      const received = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]));
-      const status = response.statusCode ?? 0;
-      const body = status === 204 || status === 304 ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>);
-      resolve(new Response(body, { status, headers: received }));
-    });
+    const request = http.request(
+      input,
+      { method: init?.method ?? 'GET', headers, agent: false, signal: init?.signal ?? undefined },
+      (response) => {
+        const received = Object.entries(response.headers).flatMap(([k, v]) =>
+          v === undefined ? [] : [[k, String(v)] as [string, string]],
+        );
+        const status = response.statusCode ?? 0;
+        const body = status === 204 || status === 304 ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>);
+        resolve(new Response(body, { status, headers: received }));
+      },
+    );
     request.on('error', reject);
     request.end(init?.body as string | undefined);
   });
@@ -187,12 +215,17 @@ function workersIn(output: string): Map<number, WorkerInfo> {
     if (!line.startsWith('{')) continue;
     const entry = JSON.parse(line) as { msg?: string; pid?: number; instance?: string };
     const slot = /^worker (\d+) ready$/.exec(entry.msg ?? '')?.[1];
-    if (slot !== undefined) workers.set(Number(slot), { slot: Number(slot), pid: entry.pid!, instance: entry.instance! });
+    if (slot !== undefined)
+      workers.set(Number(slot), { slot: Number(slot), pid: entry.pid!, instance: entry.instance! });
   }
   return workers;
 }
 
-async function untilOutput(server: ServerProcess, predicate: (output: string) => boolean, timeoutMs = 60_000): Promise<void> {
+async function untilOutput(
+  server: ServerProcess,
+  predicate: (output: string) => boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate(server.output())) {
     if (Date.now() > deadline) throw new Error(`server output never matched:\n${server.output().slice(-3000)}`);
@@ -205,7 +238,12 @@ let server: ServerProcess;
 let stopInfra: (() => Promise<void>) | undefined;
 
 /** Casts one vote per voter, `concurrency` at a time, each on a new connection; all must be acknowledged. */
-async function castVotes(competitionId: string, submissionIds: string[], voters: string[], concurrency = 20): Promise<void> {
+async function castVotes(
+  competitionId: string,
+  submissionIds: string[],
+  voters: string[],
+  concurrency = 20,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -238,7 +276,9 @@ async function expectExactEverywhere(competitionId: string, watchers: Watcher[],
   await Promise.all(watchers.map(({ watch: w }) => w.until((t) => t.totalVotes === total)));
   const stored = await recount(competitionId);
   expect([...stored.values()].reduce((x, y) => x + y, 0)).toBe(total);
-  const { leaderboard } = dataOf(await execute(onNewConnection, server.graphqlUrl, LeaderboardDocument, { competitionId }));
+  const { leaderboard } = dataOf(
+    await execute(onNewConnection, server.graphqlUrl, LeaderboardDocument, { competitionId }),
+  );
   for (const entry of leaderboard) expect(entry.votes).toBe(stored.get(entry.submissionId));
   for (const { watch: w } of watchers) {
     expect(w.last?.entries, w.transport).toEqual(leaderboard);
@@ -253,7 +293,11 @@ async function expectExactEverywhere(competitionId: string, watchers: Watcher[],
 }
 
 /** Opens `perTransport` watchers of each transport one after another, each live before the next. */
-async function openWatchers(competitionId: string, transports: WatchTransport[], perTransport: number): Promise<Watcher[]> {
+async function openWatchers(
+  competitionId: string,
+  transports: WatchTransport[],
+  perTransport: number,
+): Promise<Watcher[]> {
   const watchers: Watcher[] = [];
   for (let i = 0; i < perTransport; i += 1) {
     for (const transport of transports) {
@@ -270,7 +314,13 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
     stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
     databaseUrl = await createTestDatabase(postgres.url);
-    server = await startServerProcess({ WORKERS: '2', DATABASE_URL: databaseUrl, REDIS_URL: redis.url, LOG_LEVEL: 'info', TALLY_FLUSH_MS: '50' });
+    server = await startServerProcess({
+      WORKERS: '2',
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redis.url,
+      LOG_LEVEL: 'info',
+      TALLY_FLUSH_MS: '50',
+    });
     // /ready answers once the first worker listens; the primary says when both do.
     await untilOutput(server, (output) => output.includes('Ovation ready: 2 workers'));
   }, 120_000);
@@ -293,7 +343,11 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     const { competitionId, submissionIds } = await openCompetition(server.graphqlUrl, 3);
     const watchers = await openWatchers(competitionId, TRANSPORTS, 3);
     try {
-      await castVotes(competitionId, submissionIds, Array.from({ length: 200 }, (_, i) => `workers-voter-${i}`));
+      await castVotes(
+        competitionId,
+        submissionIds,
+        Array.from({ length: 200 }, (_, i) => `workers-voter-${i}`),
+      );
       await expectExactEverywhere(competitionId, watchers, 200);
       // Every update published after the watchers' first one reached all of them alike, whichever
       // worker holds them and whichever worker published it. (Not necessarily every seq: when two
@@ -330,15 +384,25 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
       const other = slot === 1 ? 2 : 1;
       expect(after.get(other)).toEqual(before.get(other)); // the other worker served on
       expect(after.get(slot)!.instance).not.toBe(victim.instance); // a new instance, not the dead one's
-      expect(server.output()).toMatch(new RegExp(`worker ${slot} \\(pid ${victim.pid}\\) exited with signal SIGKILL; starting another in \\d+ ms`));
+      expect(server.output()).toMatch(
+        new RegExp(`worker ${slot} \\(pid ${victim.pid}\\) exited with signal SIGKILL; starting another in \\d+ ms`),
+      );
       expect(await instancesServing(server.url)).toEqual(new Set([after.get(1)!.instance, after.get(2)!.instance]));
     };
     try {
-      await castVotes(competitionId, submissionIds, Array.from({ length: 100 }, (_, i) => `killed-voter-a${i}`));
+      await castVotes(
+        competitionId,
+        submissionIds,
+        Array.from({ length: 100 }, (_, i) => `killed-voter-a${i}`),
+      );
       await Promise.all(watchers.map(({ watch: w }) => w.until((t) => t.totalVotes === 100)));
 
       await kill(2);
-      await castVotes(competitionId, submissionIds, Array.from({ length: 50 }, (_, i) => `killed-voter-b${i}`));
+      await castVotes(
+        competitionId,
+        submissionIds,
+        Array.from({ length: 50 }, (_, i) => `killed-voter-b${i}`),
+      );
       await Promise.all(watchers.map(({ watch: w }) => w.until((t) => t.totalVotes === 150)));
       // The watchers worker 2 held reconnected; the others kept their connection to worker 1.
       expect(reconnected().length).toBeGreaterThan(0);
@@ -346,7 +410,11 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
 
       // Then the one that served throughout: now every watcher has lost its worker once.
       await kill(1);
-      await castVotes(competitionId, submissionIds, Array.from({ length: 50 }, (_, i) => `killed-voter-c${i}`));
+      await castVotes(
+        competitionId,
+        submissionIds,
+        Array.from({ length: 50 }, (_, i) => `killed-voter-c${i}`),
+      );
       await expectExactEverywhere(competitionId, watchers, 200);
       for (const { watch: w } of watchers) expect(w.connections.length, w.transport).toBeGreaterThan(1);
     } finally {
@@ -361,7 +429,10 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     expect(reservation.status).toBe(201);
     const token = await reservation.text();
     const abort = new AbortController();
-    const opened = await stream('/graphql/stream', { headers: { accept: 'text/event-stream', 'x-graphql-event-stream-token': token }, signal: abort.signal });
+    const opened = await stream('/graphql/stream', {
+      headers: { accept: 'text/event-stream', 'x-graphql-event-stream-token': token },
+      signal: abort.signal,
+    });
     expect(opened.status).toBe(200);
     const reader = readSse(opened);
     const post = (operationId: string, query: string, variables?: Record<string, unknown>) =>
@@ -380,7 +451,15 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
       await reader.waitFor(frameOf('next', 'watch'));
       expect((await post('watch', QUERY, { competitionId })).status).toBe(409);
       // DELETE on both workers: the first stops it (no complete), the second finds nothing to stop.
-      for (let i = 0; i < 2; i += 1) expect((await stream('/graphql/stream?operationId=watch', { method: 'DELETE', headers: { 'x-graphql-event-stream-token': token } })).status).toBe(200);
+      for (let i = 0; i < 2; i += 1)
+        expect(
+          (
+            await stream('/graphql/stream?operationId=watch', {
+              method: 'DELETE',
+              headers: { 'x-graphql-event-stream-token': token },
+            })
+          ).status,
+        ).toBe(200);
       // Its id is free again once it stopped, wherever it is posted from.
       expect((await post('watch', '{ __typename }')).status).toBe(202);
       await reader.waitFor(frameOf('complete', 'watch'));
@@ -390,11 +469,14 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
     }
     // The stream's end is its reservation's: the token is unknown to both workers then.
     await expect
-      .poll(async () => {
-        const statuses = new Set<number>();
-        for (let i = 0; i < 2; i += 1) statuses.add((await post('late', '{ __typename }')).status);
-        return [...statuses];
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          const statuses = new Set<number>();
+          for (let i = 0; i < 2; i += 1) statuses.add((await post('late', '{ __typename }')).status);
+          return [...statuses];
+        },
+        { timeout: 10_000 },
+      )
       .toEqual([404]);
   });
 
@@ -444,9 +526,16 @@ describe('WORKERS start-up', () => {
     await new Promise<void>((resolve) => blocker.listen({ port: 0, host: '127.0.0.1' }, resolve));
     const { port } = blocker.address() as net.AddressInfo;
     try {
-      const result = await startExpectingExit({ WORKERS: '2', PORT: String(port), DATABASE_URL: 'postgres://127.0.0.1:1/x', REDIS_URL: 'redis://127.0.0.1:1' });
+      const result = await startExpectingExit({
+        WORKERS: '2',
+        PORT: String(port),
+        DATABASE_URL: 'postgres://127.0.0.1:1/x',
+        REDIS_URL: 'redis://127.0.0.1:1',
+      });
       expect(result.code).toBe(1);
-      expect(result.stderr.trim().split('\n')).toEqual([`PORT ${port} is already in use on 127.0.0.1: stop what holds it, or set PORT to a free port`]);
+      expect(result.stderr.trim().split('\n')).toEqual([
+        `PORT ${port} is already in use on 127.0.0.1: stop what holds it, or set PORT to a free port`,
+      ]);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
@@ -454,9 +543,16 @@ describe('WORKERS start-up', () => {
 
   it('gives up in one line when workers keep dying before they serve', async () => {
     // Nothing listens on port 1: every worker fails to open the database at once.
-    const result = await startExpectingExit({ WORKERS: '2', PORT: String(await freePort()), DATABASE_URL: 'postgres://127.0.0.1:1/x', REDIS_URL: 'redis://127.0.0.1:1' });
+    const result = await startExpectingExit({
+      WORKERS: '2',
+      PORT: String(await freePort()),
+      DATABASE_URL: 'postgres://127.0.0.1:1/x',
+      REDIS_URL: 'redis://127.0.0.1:1',
+    });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n').at(-1)).toMatch(/^Ovation: 3 workers in a row exited before serving \(the last with code 1; its output is above\): giving up$/);
+    expect(result.stderr.trim().split('\n').at(-1)).toMatch(
+      /^Ovation: 3 workers in a row exited before serving \(the last with code 1; its output is above\): giving up$/,
+    );
     expect(result.stderr).toMatch(/worker \d \(pid \d+\) exited with code 1; starting another in 250 ms/);
   }, 90_000);
 });

@@ -5,7 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { CastVoteDocument, CloseCompetitionDocument, LeaderboardDocument, TallyUntilClosedDocument, TallyUpdatedDocument } from '../generated/graphql.js';
+import {
+  CastVoteDocument,
+  CloseCompetitionDocument,
+  LeaderboardDocument,
+  TallyUntilClosedDocument,
+  TallyUpdatedDocument,
+} from '../generated/graphql.js';
 import { subscribe, type Feed } from '../support/clients.js';
 
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
@@ -51,7 +57,13 @@ describe('two instances', () => {
           const token = await tokenFor({ sub: `cluster-voter-${i}` });
           const target = i % 2 === 0 ? a : b;
           dataOf(
-            await execute(fetch, target.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 3]! } }, token),
+            await execute(
+              fetch,
+              target.graphqlUrl,
+              CastVoteDocument,
+              { input: { competitionId, submissionId: submissionIds[i % 3]! } },
+              token,
+            ),
           );
         }),
       );
@@ -89,11 +101,19 @@ describe('two instances', () => {
     try {
       await Promise.all(feeds.map((feed) => feed.waitFor((r) => r.data !== undefined)));
       const voters = 80;
-      const tokens = await Promise.all(Array.from({ length: voters }, (_, i) => tokenFor({ sub: `window-voter-${i}` })));
+      const tokens = await Promise.all(
+        Array.from({ length: voters }, (_, i) => tokenFor({ sub: `window-voter-${i}` })),
+      );
       // ~1.6 s of steady votes, alternating instances.
       for (let i = 0; i < voters; i += 1) {
         const target = i % 2 === 0 ? a : b;
-        void execute(fetch, target.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, tokens[i]);
+        void execute(
+          fetch,
+          target.graphqlUrl,
+          CastVoteDocument,
+          { input: { competitionId, submissionId: submissionIds[i % 2]! } },
+          tokens[i],
+        );
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       for (const feed of feeds) {
@@ -128,7 +148,15 @@ describe('two instances', () => {
         Array.from({ length: voters }, async (_, i) => {
           const token = await tokenFor({ sub: `closing-voter-${i}` });
           const target = i % 2 === 0 ? a : b;
-          dataOf(await execute(fetch, target.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, token));
+          dataOf(
+            await execute(
+              fetch,
+              target.graphqlUrl,
+              CastVoteDocument,
+              { input: { competitionId, submissionId: submissionIds[i % 2]! } },
+              token,
+            ),
+          );
         }),
       );
       const admin = await tokenFor({ sub: 'e2e-admin', role: 'ADMIN' });

@@ -65,10 +65,15 @@ let relay: Relay;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
   server = await startServerProcess();
   relay = await relayTo(new URL(server.url));
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+  });
 });
 
 afterAll(async () => {
@@ -80,7 +85,10 @@ afterAll(async () => {
 it('a browser’s EventSource on /graphql resumes after a dropped connection with exactly the missed events', async () => {
   const admin = await tokenFor({ sub: 'eventsource-admin', role: 'ADMIN' });
   const channel = `app:eventsource-${Date.now().toString(36)}`;
-  const publish = async () => dataOf(await execute(fetch, server.graphqlUrl, PublishToChannelDocument, { channel, type: 'tick', data: {} }, admin)).publishToChannel.seq;
+  const publish = async () =>
+    dataOf(
+      await execute(fetch, server.graphqlUrl, PublishToChannelDocument, { channel, type: 'tick', data: {} }, admin),
+    ).publishToChannel.seq;
 
   const page = await browser.newPage();
   await page.goto(`${relay.url}/health`); // any page of the server's origin
@@ -96,16 +104,24 @@ it('a browser’s EventSource on /graphql resumes after a dropped connection wit
     );
     source.addEventListener('next', (event) => {
       const { lastEventId, data } = event as MessageEvent<string>;
-      seen.push({ id: lastEventId, seq: (JSON.parse(data) as { data: { channelEvent: { seq: number } } }).data.channelEvent.seq });
+      seen.push({
+        id: lastEventId,
+        seq: (JSON.parse(data) as { data: { channelEvent: { seq: number } } }).data.channelEvent.seq,
+      });
     });
     source.addEventListener('complete', () => source.close());
   }, channel);
   const seen = () => page.evaluate(() => (window as unknown as { seen: { id: string; seq: number }[] }).seen);
-  const until = (count: number) => page.waitForFunction((n) => (window as unknown as { seen: unknown[] }).seen.length >= n, count, { timeout: 20_000 });
+  const until = (count: number) =>
+    page.waitForFunction((n) => (window as unknown as { seen: unknown[] }).seen.length >= n, count, {
+      timeout: 20_000,
+    });
 
   // The subscription is live once the server answered (a first `:` comment): wait for the first event.
   await expect.poll(() => relay.heads.filter((h) => h.startsWith('GET /graphql?')).length, { timeout: 10_000 }).toBe(1);
-  await expect.poll(async () => (await publish(), (await seen()).length), { timeout: 10_000, interval: 500 }).toBeGreaterThan(0);
+  await expect
+    .poll(async () => (await publish(), (await seen()).length), { timeout: 10_000, interval: 500 })
+    .toBeGreaterThan(0);
   const before = (await seen()).length;
   await publish();
   await until(before + 1);

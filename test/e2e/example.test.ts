@@ -44,11 +44,21 @@ it('npm run example serves the three apps next to a seeded server; Ctrl-C stops 
     cwd: ROOT,
     // Its own process group: Ctrl-C in a terminal signals the whole group.
     detached: true,
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], PORT: String(apiPort), APPS_PORT: String(appsPort), DATA_DIR: dataDir, HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    env: {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      PORT: String(apiPort),
+      APPS_PORT: String(appsPort),
+      DATA_DIR: dataDir,
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   killOnExit(runner);
-  const exited = new Promise<number | string | null>((resolve) => runner!.once('exit', (code, signal) => resolve(code ?? signal)));
+  const exited = new Promise<number | string | null>((resolve) =>
+    runner!.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
   runner.stdout!.on('data', (chunk: Buffer) => output.append(chunk));
   runner.stderr!.on('data', (chunk: Buffer) => output.append(chunk));
 
@@ -84,17 +94,30 @@ it('npm run example serves the three apps next to a seeded server; Ctrl-C stops 
   await phone.getByRole('button', { name: 'Join Demo pitch night' }).click();
   await phone.getByRole('button', { name: 'Vote for Compost robots' }).click();
   await phone.getByRole('button', { name: 'Voted for Compost robots' }).waitFor(WAIT);
-  await screen.getByRole('region', { name: 'Leaderboard', exact: true }).getByRole('listitem', { name: 'Compost robots: rank 1, score 1' }).waitFor(WAIT);
+  await screen
+    .getByRole('region', { name: 'Leaderboard', exact: true })
+    .getByRole('listitem', { name: 'Compost robots: rank 1, score 1' })
+    .waitFor(WAIT);
 
   const console_ = await open(consoleUrl!, { width: 1440, height: 1000 });
   await console_.getByRole('region', { name: 'Session', exact: true }).getByText('LIVE', { exact: true }).waitFor(WAIT);
-  await console_.getByRole('region', { name: 'Offers', exact: true }).getByText(/equity 50,000 for 10 %/).waitFor(WAIT);
+  await console_
+    .getByRole('region', { name: 'Offers', exact: true })
+    .getByText(/equity 50,000 for 10 %/)
+    .waitFor(WAIT);
   expect(errors).toEqual([]);
 
   // Ctrl-C (the terminal signals the group; npm ends by the signal): the server stops too.
   process.kill(-runner.pid!, 'SIGINT');
   expect([0, 'SIGINT']).toContain(await exited);
   await expect
-    .poll(() => fetch(`http://127.0.0.1:${apiPort}/ready`).then(() => 'serving', () => 'stopped'), { timeout: 20_000, interval: 250 })
+    .poll(
+      () =>
+        fetch(`http://127.0.0.1:${apiPort}/ready`).then(
+          () => 'serving',
+          () => 'stopped',
+        ),
+      { timeout: 20_000, interval: 250 },
+    )
     .toBe('stopped');
 }, 240_000);

@@ -26,7 +26,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const from =
   (ip: string, deviceId: string | null): Fetch =>
   (input, init) =>
-    fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), 'x-forwarded-for': ip, ...(deviceId && { 'x-device-id': deviceId }) } });
+    fetch(input, {
+      ...init,
+      headers: {
+        ...(init?.headers as Record<string, string>),
+        'x-forwarded-for': ip,
+        ...(deviceId && { 'x-device-id': deviceId }),
+      },
+    });
 
 /** Deterministic randomness for the crowd. */
 function rng(seed: number): () => number {
@@ -41,9 +48,11 @@ function rng(seed: number): () => number {
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 describe('fraud detection through the real server', () => {
@@ -62,10 +71,24 @@ describe('fraud detection through the real server', () => {
 
   async function competition(votingMethod: 'SIMPLE' | 'APPROVAL' | 'QUADRATIC', submissions: number) {
     const credits = votingMethod === 'QUADRATIC' ? { creditsPerVoter: 50 } : {};
-    const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: `Fraud ${votingMethod}`, votingMethod, ...credits } }, admin));
+    const { createCompetition } = dataOf(
+      await gql(
+        CreateCompetitionDocument,
+        { input: { title: `Fraud ${votingMethod}`, votingMethod, ...credits } },
+        admin,
+      ),
+    );
     const ids: string[] = [];
     for (let i = 0; i < submissions; i += 1) {
-      ids.push(dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: `S${i}` } }, admin)).createSubmission.id);
+      ids.push(
+        dataOf(
+          await gql(
+            CreateSubmissionDocument,
+            { input: { competitionId: createCompetition.id, title: `S${i}` } },
+            admin,
+          ),
+        ).createSubmission.id,
+      );
     }
     dataOf(await gql(OpenCompetitionDocument, { id: createCompetition.id }, admin));
     return { competitionId: createCompetition.id, submissionIds: ids };
@@ -83,7 +106,9 @@ describe('fraud detection through the real server', () => {
     const ips: string[] = Array.from({ length: 50 }, (_, i) => `192.0.2.${i + 1}`);
     natSizes.forEach((size, n) => ips.push(...Array<string>(size).fill(`198.51.100.${n + 1}`)));
     const voters = ips.map((ip, i) => ({ sub: `crowd-${i}`, ip, deviceId: i % 10 === 9 ? null : `phone-${i}` }));
-    const tokens = new Map(await Promise.all(voters.map(async (v) => [v.sub, await tokenFor({ sub: v.sub })] as const)));
+    const tokens = new Map(
+      await Promise.all(voters.map(async (v) => [v.sub, await tokenFor({ sub: v.sub })] as const)),
+    );
     const bot = await tokenFor({ sub: 'metronome' });
 
     // People open the app, look around, then vote: accounts exist > 10 s before their first ballot.
@@ -99,37 +124,74 @@ describe('fraud detection through the real server', () => {
       return simple.submissionIds[5]!;
     };
     const ballots = voters.flatMap((v) => {
-      const list: { v: (typeof voters)[number]; input: CastVoteInput }[] = [{ v, input: { competitionId: simple.competitionId, submissionId: pick() } }];
+      const list: { v: (typeof voters)[number]; input: CastVoteInput }[] = [
+        { v, input: { competitionId: simple.competitionId, submissionId: pick() } },
+      ];
       if (random() < 0.3) {
         const set = approval.submissionIds.filter(() => random() < 0.4);
-        list.push({ v, input: { competitionId: approval.competitionId, approvals: set.length > 0 ? set : [approval.submissionIds[0]!] } });
+        list.push({
+          v,
+          input: {
+            competitionId: approval.competitionId,
+            approvals: set.length > 0 ? set : [approval.submissionIds[0]!],
+          },
+        });
       }
       return list;
     });
     const honestErrors: unknown[] = [];
-    await pool(ballots.sort(() => random() - 0.5), 8, async ({ v, input }) => {
-      await sleep(random() * 100);
-      const result = await gql(CastVoteDocument, { input }, tokens.get(v.sub), from(v.ip, v.deviceId));
-      if (result.errors) honestErrors.push(...codesOf(result));
-    });
+    await pool(
+      ballots.sort(() => random() - 0.5),
+      8,
+      async ({ v, input }) => {
+        await sleep(random() * 100);
+        const result = await gql(CastVoteDocument, { input }, tokens.get(v.sub), from(v.ip, v.deviceId));
+        if (result.errors) honestErrors.push(...codesOf(result));
+      },
+    );
     expect(honestErrors).toEqual([]);
 
     // A QUADRATIC voter of the crowd using the +/− buttons: 1…5 votes on one submission, then
     // 1…3 on another, one castVote per step.
     const allocator = voters[3]!;
-    for (const [submission, votes] of [[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [1, 1], [1, 2], [1, 3]] as const) {
-      const input = { competitionId: quadratic.competitionId, submissionId: quadratic.submissionIds[submission]!, votes };
-      expect(codesOf(await gql(CastVoteDocument, { input }, tokens.get(allocator.sub), from(allocator.ip, allocator.deviceId)))).toEqual([]);
+    for (const [submission, votes] of [
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [0, 4],
+      [0, 5],
+      [1, 1],
+      [1, 2],
+      [1, 3],
+    ] as const) {
+      const input = {
+        competitionId: quadratic.competitionId,
+        submissionId: quadratic.submissionIds[submission]!,
+        votes,
+      };
+      expect(
+        codesOf(
+          await gql(CastVoteDocument, { input }, tokens.get(allocator.sub), from(allocator.ip, allocator.deviceId)),
+        ),
+      ).toEqual([]);
     }
 
     // 25 fresh sock puppets on one IP and one device, all for the least popular submission.
     const target = simple.submissionIds[5]!;
-    const votesFor = async () => dataOf(await gql(LeaderboardDocument, { competitionId: simple.competitionId })).leaderboard.find((e) => e.submissionId === target)!.votes;
+    const votesFor = async () =>
+      dataOf(await gql(LeaderboardDocument, { competitionId: simple.competitionId })).leaderboard.find(
+        (e) => e.submissionId === target,
+      )!.votes;
     const before = await votesFor();
     const farm = from('203.0.113.66', 'farm-phone');
     const puppetCodes: unknown[][] = [];
     for (let i = 0; i < 25; i += 1) {
-      const result = await gql(CastVoteDocument, { input: { competitionId: simple.competitionId, submissionId: target } }, await tokenFor({ sub: `puppet-${i}` }), farm);
+      const result = await gql(
+        CastVoteDocument,
+        { input: { competitionId: simple.competitionId, submissionId: target } },
+        await tokenFor({ sub: `puppet-${i}` }),
+        farm,
+      );
       puppetCodes.push(codesOf(result));
     }
     // Accounts on the device: 3 → 40, 4 → 60; quick accounts on the IP: 4 → 23.3, 5 → 46.7. The
@@ -143,7 +205,16 @@ describe('fraud detection through the real server', () => {
     const burstCodes: unknown[][] = [];
     for (let i = 0; i < 12; i += 1) {
       const input = { competitionId: simple.competitionId, submissionId: simple.submissionIds[i % 6]! };
-      burstCodes.push(codesOf(await gql(CastVoteDocument, { input }, await tokenFor({ sub: `burst-${i}` }), from('203.0.113.77', `burst-phone-${i}`))));
+      burstCodes.push(
+        codesOf(
+          await gql(
+            CastVoteDocument,
+            { input },
+            await tokenFor({ sub: `burst-${i}` }),
+            from('203.0.113.77', `burst-phone-${i}`),
+          ),
+        ),
+      );
     }
     expect(burstCodes).toEqual(Array(12).fill([]));
 
@@ -153,7 +224,16 @@ describe('fraud detection through the real server', () => {
     for (let i = 0; i < 10; i += 1) {
       await sleep(Math.max(0, started + i * 500 - Date.now()));
       const approvals = approval.submissionIds.filter((_, j) => (i + j) % 2 === 0);
-      botCodes.push(codesOf(await gql(CastVoteDocument, { input: { competitionId: approval.competitionId, approvals } }, bot, from('203.0.113.99', 'bot-phone'))));
+      botCodes.push(
+        codesOf(
+          await gql(
+            CastVoteDocument,
+            { input: { competitionId: approval.competitionId, approvals } },
+            bot,
+            from('203.0.113.99', 'bot-phone'),
+          ),
+        ),
+      );
     }
     expect(botCodes.slice(0, 5)).toEqual(Array(5).fill([]));
     const firstBlocked = botCodes.findIndex((c) => c[0] === 'FRAUD_BLOCKED');
@@ -165,19 +245,27 @@ describe('fraud detection through the real server', () => {
 
     // Alerts are written off the hot path: wait for them.
     let alerts = dataOf(await gql(FraudAlertsDocument, { first: 100 }, admin));
-    for (let i = 0; i < 50 && !alerts.fraudAlerts.some((a) => a.userId === 'metronome' && a.action === 'BLOCK'); i += 1) {
+    for (
+      let i = 0;
+      i < 50 && !alerts.fraudAlerts.some((a) => a.userId === 'metronome' && a.action === 'BLOCK');
+      i += 1
+    ) {
       await sleep(100);
       alerts = dataOf(await gql(FraudAlertsDocument, { first: 100 }, admin));
     }
     const byUser = alerts.fraudAlerts.map((a) => a.userId!);
     expect(byUser.filter((u) => u.startsWith('crowd-'))).toEqual([]);
-    expect(byUser.filter((u) => u.startsWith('puppet-')).sort()).toEqual(Array.from({ length: 21 }, (_, i) => `puppet-${i + 4}`).sort());
+    expect(byUser.filter((u) => u.startsWith('puppet-')).sort()).toEqual(
+      Array.from({ length: 21 }, (_, i) => `puppet-${i + 4}`).sort(),
+    );
     const burstAlerts = alerts.fraudAlerts.filter((a) => a.userId!.startsWith('burst-'));
     expect(burstAlerts.map((a) => [a.userId, a.rule, a.action]).sort()).toEqual(
       Array.from({ length: 7 }, (_, i) => [`burst-${i + 5}`, 'NEW_ACCOUNT_BULK', 'FLAG']).sort(),
     );
     const botAlert = alerts.fraudAlerts.find((a) => a.userId === 'metronome' && a.action === 'BLOCK')!;
-    expect((botAlert.details as { rules: { rule: string }[] }).rules.map((r) => r.rule)).toEqual(expect.arrayContaining(['BOT_CADENCE', 'RAPID_VOTING']));
+    expect((botAlert.details as { rules: { rule: string }[] }).rules.map((r) => r.rule)).toEqual(
+      expect.arrayContaining(['BOT_CADENCE', 'RAPID_VOTING']),
+    );
 
     const { fraudStats } = dataOf(await gql(FraudStatsDocument, { competitionId: simple.competitionId }, admin));
     expect(fraudStats.votes).toEqual({ allowed: voters.length + 4 + 5, flagged: 7, blocked: 21 });

@@ -54,14 +54,26 @@ let voterToken: string;
 beforeAll(async () => {
   postgres = await startPostgres();
   const databaseUrl = await createTestDatabase(postgres.url);
-  server = await startServerProcess({ DATABASE_URL: databaseUrl, WS_MAX_MESSAGE_BYTES: String(WS_MAX_MESSAGE_BYTES), LOG_LEVEL: 'warn' });
+  server = await startServerProcess({
+    DATABASE_URL: databaseUrl,
+    WS_MAX_MESSAGE_BYTES: String(WS_MAX_MESSAGE_BYTES),
+    LOG_LEVEL: 'warn',
+  });
   db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   ({ competitionId, submissionIds } = await openCompetition(server.graphqlUrl, 3));
   // A few real votes, so that "unchanged" means something.
   for (let i = 0; i < 3; i += 1) {
     const token = await tokenFor({ sub: `fuzz-real-${i}` });
-    dataOf(await execute(fetch, server.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i]! } }, token));
+    dataOf(
+      await execute(
+        fetch,
+        server.graphqlUrl,
+        CastVoteDocument,
+        { input: { competitionId, submissionId: submissionIds[i]! } },
+        token,
+      ),
+    );
   }
   voterToken = await tokenFor({ sub: 'fuzz-voter' });
 }, 120_000);
@@ -92,7 +104,8 @@ async function pool<T>(count: number, run: (i: number) => Promise<T>): Promise<T
   return results;
 }
 
-const CAST_VOTE = 'mutation CastVote($input: CastVoteInput!) { castVote(input: $input) { vote { id } creditsRemaining } }';
+const CAST_VOTE =
+  'mutation CastVote($input: CastVoteInput!) { castVote(input: $input) { vote { id } creditsRemaining } }';
 const CONTENT_TYPES = [
   'application/json',
   'application/json; charset=utf-8',
@@ -150,7 +163,20 @@ function randomJson(rng: Rng, depth = 0): unknown {
       return Array.from({ length: rng.int(5) }, () => randomJson(rng, depth + 1));
     default:
       return Object.fromEntries(
-        Array.from({ length: rng.int(5) }, () => [rng.pick(['query', 'variables', 'operationName', 'extensions', 'id', 'type', 'payload', '__proto__', rng.text(6)]), randomJson(rng, depth + 1)]),
+        Array.from({ length: rng.int(5) }, () => [
+          rng.pick([
+            'query',
+            'variables',
+            'operationName',
+            'extensions',
+            'id',
+            'type',
+            'payload',
+            '__proto__',
+            rng.text(6),
+          ]),
+          randomJson(rng, depth + 1),
+        ]),
       );
   }
 }
@@ -175,59 +201,141 @@ function randomQuery(rng: Rng): string {
 /** One malformed (or harmless) HTTP request. Every castVote it sends is invalid. */
 function httpCase(rng: Rng, url: string): { url: string; init: RequestInit; note: string } {
   const headers: Record<string, string> = {};
-  if (rng.chance(0.4)) headers['authorization'] = rng.chance(0.7) ? `Bearer ${voterToken}` : rng.pick(['Bearer', 'Bearer x.y.z', `Basic ${rng.text(20)}`, `Bearer ${'a'.repeat(4_000)}`, 'bearer  ' + voterToken]);
+  if (rng.chance(0.4))
+    headers['authorization'] = rng.chance(0.7)
+      ? `Bearer ${voterToken}`
+      : rng.pick([
+          'Bearer',
+          'Bearer x.y.z',
+          `Basic ${rng.text(20)}`,
+          `Bearer ${'a'.repeat(4_000)}`,
+          'bearer  ' + voterToken,
+        ]);
   if (rng.chance(0.1)) headers['x-device-id'] = rng.text(rng.int(400));
   if (rng.chance(0.1)) headers['x-forwarded-for'] = rng.pick(['1.2.3.4', '::1, 10.0.0.1', rng.text(60), '']);
-  if (rng.chance(0.2)) headers['accept'] = rng.pick(['application/graphql-response+json', 'text/html', '*/*', 'application/xml', 'text/event-stream', 'multipart/mixed']);
+  if (rng.chance(0.2))
+    headers['accept'] = rng.pick([
+      'application/graphql-response+json',
+      'text/html',
+      '*/*',
+      'application/xml',
+      'text/event-stream',
+      'multipart/mixed',
+    ]);
   const kind = rng.int(12);
   const post = (body: string | Buffer, contentType = rng.pick(CONTENT_TYPES)) => {
     if (contentType) headers['content-type'] = contentType;
-    return { url: `${url}/graphql`, init: { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body) } };
+    return {
+      url: `${url}/graphql`,
+      init: { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body) },
+    };
   };
   switch (kind) {
     case 0:
       return { ...post(rng.bytes(rng.int(2_000))), note: 'random bytes' };
     case 1: {
-      const valid = JSON.stringify({ query: CAST_VOTE, variables: { input: { competitionId, submissionId: rng.pick(submissionIds) } } });
+      const valid = JSON.stringify({
+        query: CAST_VOTE,
+        variables: { input: { competitionId, submissionId: rng.pick(submissionIds) } },
+      });
       headers['authorization'] = `Bearer ${voterToken}`;
       return { ...post(valid.slice(0, rng.int(valid.length)), 'application/json'), note: 'truncated castVote' };
     }
     case 2:
       headers['authorization'] = `Bearer ${voterToken}`;
-      return { ...post(JSON.stringify({ query: CAST_VOTE, variables: invalidVoteVariables(rng) }), 'application/json'), note: 'invalid castVote' };
+      return {
+        ...post(JSON.stringify({ query: CAST_VOTE, variables: invalidVoteVariables(rng) }), 'application/json'),
+        note: 'invalid castVote',
+      };
     case 3: {
-      const base = Buffer.from(JSON.stringify({ query: CAST_VOTE, variables: { input: { competitionId: 'fuzz-nonexistent', submissionId: rng.pick(submissionIds) } } }));
+      const base = Buffer.from(
+        JSON.stringify({
+          query: CAST_VOTE,
+          variables: { input: { competitionId: 'fuzz-nonexistent', submissionId: rng.pick(submissionIds) } },
+        }),
+      );
       for (let flips = 1 + rng.int(8); flips > 0; flips -= 1) base[rng.int(base.length)] = rng.int(256);
       headers['authorization'] = `Bearer ${voterToken}`;
       return { ...post(base, 'application/json'), note: 'bit-flipped castVote' };
     }
     case 4: {
-      const body = Buffer.concat([Buffer.from('{"query":"{ __typename '), Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0xed, 0xa0, 0x80]), Buffer.from(' }"}')]);
+      const body = Buffer.concat([
+        Buffer.from('{"query":"{ __typename '),
+        Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0xed, 0xa0, 0x80]),
+        Buffer.from(' }"}'),
+      ]);
       return { ...post(body, 'application/json'), note: 'invalid UTF-8' };
     }
     case 5:
-      return { ...post(JSON.stringify({ query: randomQuery(rng), variables: rng.chance(0.5) ? randomJson(rng) : undefined, operationName: rng.chance(0.2) ? rng.text(5) : undefined }), 'application/json'), note: 'odd query' };
+      return {
+        ...post(
+          JSON.stringify({
+            query: randomQuery(rng),
+            variables: rng.chance(0.5) ? randomJson(rng) : undefined,
+            operationName: rng.chance(0.2) ? rng.text(5) : undefined,
+          }),
+          'application/json',
+        ),
+        note: 'odd query',
+      };
     case 6:
       return { ...post(JSON.stringify(randomJson(rng)), rng.pick(CONTENT_TYPES)), note: 'random JSON' };
     case 7:
       return {
-        ...post(JSON.stringify(Array.from({ length: rng.int(16) }, () => (rng.chance(0.5) ? { query: randomQuery(rng) } : randomJson(rng)))), 'application/json'),
+        ...post(
+          JSON.stringify(
+            Array.from({ length: rng.int(16) }, () =>
+              rng.chance(0.5) ? { query: randomQuery(rng) } : randomJson(rng),
+            ),
+          ),
+          'application/json',
+        ),
         note: 'batch',
       };
     case 8: {
       const method = rng.pick(['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'GET', 'HEAD']);
       const query = encodeURIComponent(rng.chance(0.5) ? randomQuery(rng).slice(0, 2_000) : CAST_VOTE);
       const variables = rng.chance(0.5) ? `&variables=${encodeURIComponent(rng.text(rng.int(100)))}` : '';
-      return { url: `${url}/graphql?query=${query}${variables}`, init: { method, headers }, note: `${method} with query string` };
+      return {
+        url: `${url}/graphql?query=${query}${variables}`,
+        init: { method, headers },
+        note: `${method} with query string`,
+      };
     }
     case 9: {
-      const path = rng.pick(['/', '/graphql/', '/graphql/stream/x', '/health?x=1', '/ready/', '/%ff', '/..%2f..%2fetc/passwd', `/${'a'.repeat(rng.int(6_000))}`, '/graphql?%%%']);
-      return { url: `${url}${path}`, init: { method: rng.pick(['GET', 'POST']), headers }, note: `path ${path.slice(0, 30)}` };
+      const path = rng.pick([
+        '/',
+        '/graphql/',
+        '/graphql/stream/x',
+        '/health?x=1',
+        '/ready/',
+        '/%ff',
+        '/..%2f..%2fetc/passwd',
+        `/${'a'.repeat(rng.int(6_000))}`,
+        '/graphql?%%%',
+      ]);
+      return {
+        url: `${url}${path}`,
+        init: { method: rng.pick(['GET', 'POST']), headers },
+        note: `path ${path.slice(0, 30)}`,
+      };
     }
     case 10:
-      return { ...post(`mutation { castVote(input: {competitionId: "${competitionId}", submissionId: "nope"}) { vote { id } } }`, 'application/graphql'), note: 'application/graphql castVote' };
+      return {
+        ...post(
+          `mutation { castVote(input: {competitionId: "${competitionId}", submissionId: "nope"}) { vote { id } } }`,
+          'application/graphql',
+        ),
+        note: 'application/graphql castVote',
+      };
     default:
-      return { ...post(new URLSearchParams({ query: randomQuery(rng), variables: rng.text(20) }).toString(), 'application/x-www-form-urlencoded'), note: 'form' };
+      return {
+        ...post(
+          new URLSearchParams({ query: randomQuery(rng), variables: rng.text(20) }).toString(),
+          'application/x-www-form-urlencoded',
+        ),
+        note: 'form',
+      };
   }
 }
 
@@ -242,11 +350,18 @@ it('survives malformed HTTP, SSE and WebSocket input without a 5xx, a crash or a
   const httpCases = Array.from({ length: HTTP_REQUESTS }, () => httpCase(rng, server.url));
   // A few bodies over MAX_REQUEST_BODY_BYTES (1 MiB), each made when sent.
   for (let i = 0; i < 5; i += 1) {
-    httpCases[rng.int(httpCases.length)] = { url: `${server.url}/graphql`, init: { method: 'POST', headers: { 'content-type': 'application/json' } }, note: 'huge body' };
+    httpCases[rng.int(httpCases.length)] = {
+      url: `${server.url}/graphql`,
+      init: { method: 'POST', headers: { 'content-type': 'application/json' } },
+      note: 'huge body',
+    };
   }
   await pool(httpCases.length, async (i) => {
     const c = httpCases[i]!;
-    const init = c.note === 'huge body' ? { ...c.init, body: JSON.stringify({ query: `{ __typename } #${'x'.repeat(1_200_000 + i)}` }) } : c.init;
+    const init =
+      c.note === 'huge body'
+        ? { ...c.init, body: JSON.stringify({ query: `{ __typename } #${'x'.repeat(1_200_000 + i)}` }) }
+        : c.init;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('no answer within 10 s')), 10_000);
     try {
@@ -277,37 +392,57 @@ it('survives malformed HTTP, SSE and WebSocket input without a 5xx, a crash or a
       if (mode === 0) {
         // distinct connections: POST /graphql with Accept: text/event-stream
         const body = rng.chance(0.3)
-          ? JSON.stringify({ query: `subscription { tallyUpdated(competitionId: "${rng.chance(0.5) ? competitionId : rng.text(8)}") { seq totalVotes } }` })
+          ? JSON.stringify({
+              query: `subscription { tallyUpdated(competitionId: "${rng.chance(0.5) ? competitionId : rng.text(8)}") { seq totalVotes } }`,
+            })
           : rng.chance(0.5)
             ? JSON.stringify({ query: randomQuery(rng), variables: randomJson(rng) })
             : new Uint8Array(rng.bytes(rng.int(500)));
         response = await fetch(`${server.url}/graphql`, {
           method: 'POST',
-          headers: { accept: 'text/event-stream', 'content-type': rng.pick(CONTENT_TYPES) || 'application/json', ...(rng.chance(0.3) && { authorization: `Bearer ${voterToken}` }) },
+          headers: {
+            accept: 'text/event-stream',
+            'content-type': rng.pick(CONTENT_TYPES) || 'application/json',
+            ...(rng.chance(0.3) && { authorization: `Bearer ${voterToken}` }),
+          },
           body,
           signal: abort,
         });
       } else if (mode === 1) {
         // single connection: reserve, then send operations with a good or bad token
-        const reserve = await fetch(`${server.url}/graphql/stream`, { method: rng.pick(['PUT', 'PUT', 'GET', 'DELETE', 'PATCH']), signal: abort });
+        const reserve = await fetch(`${server.url}/graphql/stream`, {
+          method: rng.pick(['PUT', 'PUT', 'GET', 'DELETE', 'PATCH']),
+          signal: abort,
+        });
         const token = reserve.status === 201 ? await reserve.text() : (await reserve.arrayBuffer(), rng.text(16));
         note(reserve.status);
         if (reserve.status >= 500) failures.push(`SSE reserve answered ${reserve.status}`);
         response = await fetch(`${server.url}/graphql/stream`, {
           method: 'POST',
-          headers: { 'content-type': rng.pick(CONTENT_TYPES) || 'application/json', 'x-graphql-event-stream-token': rng.chance(0.7) ? token : rng.text(30) },
-          body: rng.chance(0.5) ? JSON.stringify({ query: randomQuery(rng), variables: randomJson(rng), extensions: randomJson(rng) }) : new Uint8Array(rng.bytes(rng.int(300))),
+          headers: {
+            'content-type': rng.pick(CONTENT_TYPES) || 'application/json',
+            'x-graphql-event-stream-token': rng.chance(0.7) ? token : rng.text(30),
+          },
+          body: rng.chance(0.5)
+            ? JSON.stringify({ query: randomQuery(rng), variables: randomJson(rng), extensions: randomJson(rng) })
+            : new Uint8Array(rng.bytes(rng.int(300))),
           signal: abort,
         });
       } else {
-        const query = rng.chance(0.5) ? `?token=${encodeURIComponent(rng.text(20))}` : `?query=${encodeURIComponent(randomQuery(rng).slice(0, 1_000))}`;
-        response = await fetch(`${server.url}/graphql/stream${query}`, { headers: { accept: 'text/event-stream' }, signal: abort });
+        const query = rng.chance(0.5)
+          ? `?token=${encodeURIComponent(rng.text(20))}`
+          : `?query=${encodeURIComponent(randomQuery(rng).slice(0, 1_000))}`;
+        response = await fetch(`${server.url}/graphql/stream${query}`, {
+          headers: { accept: 'text/event-stream' },
+          signal: abort,
+        });
       }
       note(response.status);
       if (response.status >= 500) failures.push(`SSE ${response.status} (mode ${mode})`);
       await response.arrayBuffer().catch(() => undefined); // live streams end with the abort
     } catch (error) {
-      if ((error as Error).name !== 'TimeoutError' && (error as Error).name !== 'AbortError') failures.push(`SSE request failed: ${(error as Error).message}`);
+      if ((error as Error).name !== 'TimeoutError' && (error as Error).name !== 'AbortError')
+        failures.push(`SSE request failed: ${(error as Error).message}`);
     }
   });
 
@@ -318,29 +453,56 @@ it('survives malformed HTTP, SSE and WebSocket input without a 5xx, a crash or a
     const id = ids.length > 0 && rng.chance(0.3) ? rng.pick(ids) : rng.text(1 + rng.int(6));
     switch (rng.int(12)) {
       case 0:
-        return JSON.stringify({ type: 'connection_init', payload: rng.chance(0.5) ? { authorization: `Bearer ${voterToken}` } : randomJson(rng) });
+        return JSON.stringify({
+          type: 'connection_init',
+          payload: rng.chance(0.5) ? { authorization: `Bearer ${voterToken}` } : randomJson(rng),
+        });
       case 1:
         ids.push(id);
-        return JSON.stringify({ type: 'subscribe', id, payload: { query: randomQuery(rng), variables: randomJson(rng) } });
+        return JSON.stringify({
+          type: 'subscribe',
+          id,
+          payload: { query: randomQuery(rng), variables: randomJson(rng) },
+        });
       case 2:
         ids.push(id);
-        return JSON.stringify({ type: 'subscribe', id, payload: { query: CAST_VOTE, variables: invalidVoteVariables(rng) } });
+        return JSON.stringify({
+          type: 'subscribe',
+          id,
+          payload: { query: CAST_VOTE, variables: invalidVoteVariables(rng) },
+        });
       case 3:
         return JSON.stringify({ type: rng.pick(['complete', 'ping', 'pong']), id, payload: randomJson(rng) });
       case 4:
-        return JSON.stringify({ type: rng.pick(['next', 'error', 'connection_ack', 'ka', 'start', 'stop', 'connection_terminate', '']), id, payload: randomJson(rng) });
+        return JSON.stringify({
+          type: rng.pick(['next', 'error', 'connection_ack', 'ka', 'start', 'stop', 'connection_terminate', '']),
+          id,
+          payload: randomJson(rng),
+        });
       case 5:
         return JSON.stringify(randomJson(rng));
       case 6:
         return rng.bytes(rng.int(200)); // sent as binary
       case 7:
-        return JSON.stringify({ type: 'subscribe', id, payload: { query: `{ __typename } #${'x'.repeat(WS_MAX_MESSAGE_BYTES)}` } });
+        return JSON.stringify({
+          type: 'subscribe',
+          id,
+          payload: { query: `{ __typename } #${'x'.repeat(WS_MAX_MESSAGE_BYTES)}` },
+        });
       case 8:
-        return JSON.stringify({ type: 'subscribe', id: rng.pick<unknown>([1, null, {}, [], '']), payload: randomJson(rng) });
+        return JSON.stringify({
+          type: 'subscribe',
+          id: rng.pick<unknown>([1, null, {}, [], '']),
+          payload: randomJson(rng),
+        });
       case 9:
         return rng.text(rng.int(100));
       case 10:
-        return JSON.stringify({ type: 'subscribe', id, payload: { query: `subscription { tallyUpdated(competitionId: "${competitionId}") { seq } }` } });
+        return JSON.stringify({
+          type: 'subscribe',
+          id,
+          payload: { query: `subscription { tallyUpdated(competitionId: "${competitionId}") { seq } }` },
+        });
       default:
         return Buffer.from([0x7b, 0xc3, 0x28, 0x7d]); // invalid UTF-8, sent as text
     }
@@ -350,7 +512,14 @@ it('survives malformed HTTP, SSE and WebSocket input without a 5xx, a crash or a
     const socket = protocol ? new WebSocket(`${server.wsUrl}`, protocol) : new WebSocket(server.wsUrl);
     const frames: { data: string | Buffer; binary: boolean }[] = [];
     const ids: string[] = [];
-    if (rng.chance(0.7)) frames.push({ data: JSON.stringify({ type: 'connection_init', payload: rng.chance(0.5) ? { authorization: `Bearer ${voterToken}` } : {} }), binary: false });
+    if (rng.chance(0.7))
+      frames.push({
+        data: JSON.stringify({
+          type: 'connection_init',
+          payload: rng.chance(0.5) ? { authorization: `Bearer ${voterToken}` } : {},
+        }),
+        binary: false,
+      });
     for (let n = 1 + rng.int(8); n > 0; n -= 1) {
       const data = wsFrame(rng, ids);
       frames.push({ data, binary: Buffer.isBuffer(data) && data[0] !== 0x7b });
@@ -391,10 +560,20 @@ it('survives malformed HTTP, SSE and WebSocket input without a 5xx, a crash or a
   expect((await fetch(`${server.url}/ready`)).status).toBe(200);
   expect(await rowCounts(), context).toEqual(before);
   // The server logged nothing as unexpected (an unmasked failure, an internal error on a socket).
-  expect(server.output(), context).not.toMatch(/unexpected error|Internal error|Unexpected error while handling request|uncaught/i);
+  expect(server.output(), context).not.toMatch(
+    /unexpected error|Internal error|Unexpected error while handling request|uncaught/i,
+  );
   // And still does its job.
   const token = await tokenFor({ sub: 'after-fuzz' });
-  dataOf(await execute(fetch, server.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, token));
+  dataOf(
+    await execute(
+      fetch,
+      server.graphqlUrl,
+      CastVoteDocument,
+      { input: { competitionId, submissionId: submissionIds[0]! } },
+      token,
+    ),
+  );
   expect(await rowCounts()).toEqual({ votes: before.votes + 1, ballots: before.ballots + 1 });
   // Plenty of every kind actually happened.
   expect([...statuses.keys()].filter((s) => s >= 400).length).toBeGreaterThan(3);

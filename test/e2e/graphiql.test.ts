@@ -24,7 +24,8 @@ let browser: Browser;
 let outputDir: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
   outputDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-graphiql-'));
   console.info(`GraphiQL screenshots: ${outputDir}`);
   server = await startServerProcess();
@@ -55,13 +56,20 @@ it('runs a query from the GraphiQL page, with every asset served locally', async
   const foreign: string[] = [];
   page.on('request', (request) => {
     const url = new URL(request.url());
-    if (!['blob:', 'data:'].includes(url.protocol) && url.host !== new URL(server.url).host) foreign.push(request.url());
+    if (!['blob:', 'data:'].includes(url.protocol) && url.host !== new URL(server.url).host)
+      foreign.push(request.url());
   });
   const assets: { url: string; encoding: string | undefined; bytes: Promise<number> }[] = [];
   page.on('response', (response) => {
     if (!response.url().includes('/graphiql/')) return;
     // A response still arriving when the page closes has no sizes: it is not counted.
-    const bytes = response.request().sizes().then((sizes) => sizes.responseBodySize + sizes.responseHeadersSize, () => 0);
+    const bytes = response
+      .request()
+      .sizes()
+      .then(
+        (sizes) => sizes.responseBodySize + sizes.responseHeadersSize,
+        () => 0,
+      );
     assets.push({ url: response.url(), encoding: response.headers()['content-encoding'], bytes });
   });
 
@@ -78,7 +86,9 @@ it('runs a query from the GraphiQL page, with every asset served locally', async
   );
   await page.screenshot({ path: path.join(outputDir, 'query.png') });
   expect(foreign).toEqual([]);
-  expect(assets.map((a) => new URL(a.url).pathname.split('/').at(-1))).toEqual(expect.arrayContaining(['graphiql.js', 'graphiql.css']));
+  expect(assets.map((a) => new URL(a.url).pathname.split('/').at(-1))).toEqual(
+    expect.arrayContaining(['graphiql.js', 'graphiql.css']),
+  );
   expect(assets.filter((a) => a.encoding !== 'br').map((a) => a.url)).toEqual([]);
   const sent = (await Promise.all(assets.map((a) => a.bytes))).reduce((x, y) => x + y, 0);
   expect(sent).toBeLessThan(3_000_000);
@@ -86,7 +96,8 @@ it('runs a query from the GraphiQL page, with every asset served locally', async
 });
 
 /** The result pane's text (Monaco renders spaces as no-break spaces). */
-const resultPane = (page: Page) => page.evaluate(() => (document.querySelector('.graphiql-response')?.textContent ?? '').replace(/\s/g, ' '));
+const resultPane = (page: Page) =>
+  page.evaluate(() => (document.querySelector('.graphiql-response')?.textContent ?? '').replace(/\s/g, ' '));
 
 it('signed in through the Headers tab, a subscription runs as that user: a notification sent to them appears', async () => {
   const userId = 'graphiql-viewer';
@@ -110,11 +121,22 @@ it('signed in through the Headers tab, a subscription runs as that user: a notif
   await expect.poll(connections, { timeout: 30_000 }).toBe(1);
   const title = `Hello from the test ${Date.now()}`;
   const { sendNotification } = dataOf(
-    await execute(fetch, server.graphqlUrl, SendNotificationDocument, { input: { userId, type: 'graphiql', title } }, admin),
+    await execute(
+      fetch,
+      server.graphqlUrl,
+      SendNotificationDocument,
+      { input: { userId, type: 'graphiql', title } },
+      admin,
+    ),
   );
-  await page.waitForFunction((expected) => (document.querySelector('.graphiql-response')?.textContent ?? '').replace(/\s/g, ' ').includes(expected), title, {
-    timeout: 30_000,
-  });
+  await page.waitForFunction(
+    (expected) =>
+      (document.querySelector('.graphiql-response')?.textContent ?? '').replace(/\s/g, ' ').includes(expected),
+    title,
+    {
+      timeout: 30_000,
+    },
+  );
   await page.screenshot({ path: path.join(outputDir, 'subscription.png') });
   const shown = await resultPane(page);
   expect(shown).toContain(sendNotification.id);

@@ -60,7 +60,8 @@ async function person(id: string): Promise<Person> {
 }
 
 const send = async (server: ServerProcess, who: Person, conversationId: string, body: string) =>
-  dataOf(await execute(fetch, server.graphqlUrl, SendMessageDocument, { input: { conversationId, body } }, who.token)).sendMessage;
+  dataOf(await execute(fetch, server.graphqlUrl, SendMessageDocument, { input: { conversationId, body } }, who.token))
+    .sendMessage;
 
 async function liveMessages(
   transport: Transport,
@@ -82,7 +83,13 @@ async function liveMessages(
   throw new Error('messageAdded never became live');
 }
 
-async function liveTyping(transport: Transport, server: ServerProcess, who: Person, conversationId: string, typer: Person): Promise<Feed<TypingSubscription>> {
+async function liveTyping(
+  transport: Transport,
+  server: ServerProcess,
+  who: Person,
+  conversationId: string,
+  typer: Person,
+): Promise<Feed<TypingSubscription>> {
   const feed = subscribe(transport, server.url, TypingDocument, { conversationId }, who.token);
   const setTyping = async (isTyping: boolean) =>
     dataOf(await execute(fetch, a.graphqlUrl, SetTypingDocument, { conversationId, isTyping }, typer.token)).setTyping;
@@ -108,18 +115,29 @@ describe('messaging on two instances', () => {
   it('delivers the same messages in the same order to graphql-ws on A and SSE on B', async () => {
     const [alice, bob, carol] = await Promise.all([person('e2e-alice'), person('e2e-bob'), person('e2e-carol')]);
     const { createConversation } = dataOf(
-      await execute(fetch, a.graphqlUrl, CreateConversationDocument, { participantIds: [bob.id, carol.id], title: 'Cluster' }, alice.token),
+      await execute(
+        fetch,
+        a.graphqlUrl,
+        CreateConversationDocument,
+        { participantIds: [bob.id, carol.id], title: 'Cluster' },
+        alice.token,
+      ),
     );
     const id = createConversation.id;
     const onA = await liveMessages('graphql-ws', a, bob, id, alice);
     const onB = await liveMessages('sse', b, carol, id, alice);
     try {
       const people = [alice, bob, carol];
-      const sent = await Promise.all(Array.from({ length: 30 }, (_, i) => send(i % 2 ? a : b, people[i % 3]!, id, `m${i}`)));
+      const sent = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => send(i % 2 ? a : b, people[i % 3]!, id, `m${i}`)),
+      );
       const last = Math.max(...sent.map((m) => m.seq));
       await Promise.all([onA, onB].map((feed) => feed.waitFor((r) => r.data?.messageAdded.seq === last)));
       const tail = (feed: Feed<MessageAddedSubscription>) =>
-        feed.results.map((r) => r.data!.messageAdded).filter((m) => m.body.startsWith('m')).map((m) => [m.seq, m.id]);
+        feed.results
+          .map((r) => r.data!.messageAdded)
+          .filter((m) => m.body.startsWith('m'))
+          .map((m) => [m.seq, m.id]);
       const seenOnA = tail(onA);
       expect(seenOnA).toEqual(tail(onB));
       expect(seenOnA).toHaveLength(30);
@@ -133,7 +151,13 @@ describe('messaging on two instances', () => {
   it('shows typing from A on B, never echoed, expiring with isTyping false', async () => {
     const [alice, bob] = await Promise.all([person('e2e-typer'), person('e2e-watcher')]);
     const { createConversation } = dataOf(
-      await execute(fetch, a.graphqlUrl, CreateConversationDocument, { participantIds: [bob.id], title: 'Typing' }, alice.token),
+      await execute(
+        fetch,
+        a.graphqlUrl,
+        CreateConversationDocument,
+        { participantIds: [bob.id], title: 'Typing' },
+        alice.token,
+      ),
     );
     const id = createConversation.id;
     const bobOnB = await liveTyping('sse', b, bob, id, alice);
@@ -141,10 +165,17 @@ describe('messaging on two instances', () => {
     try {
       await sleep(1_100); // past the per-second start limit of the warm-ups
       const before = bobOnB.results.length;
-      expect(dataOf(await execute(fetch, a.graphqlUrl, SetTypingDocument, { conversationId: id, isTyping: true }, alice.token)).setTyping).toBe(true);
+      expect(
+        dataOf(
+          await execute(fetch, a.graphqlUrl, SetTypingDocument, { conversationId: id, isTyping: true }, alice.token),
+        ).setTyping,
+      ).toBe(true);
       const startedAt = Date.now();
       await bobOnB.waitFor((r) => bobOnB.results.indexOf(r) >= before && r.data?.typing.isTyping === true);
-      await bobOnB.waitFor((r) => bobOnB.results.indexOf(r) > before && r.data?.typing.isTyping === false, TYPING_TTL_MS + 3_000);
+      await bobOnB.waitFor(
+        (r) => bobOnB.results.indexOf(r) > before && r.data?.typing.isTyping === false,
+        TYPING_TTL_MS + 3_000,
+      );
       expect(Date.now() - startedAt).toBeGreaterThanOrEqual(TYPING_TTL_MS - 200);
       expect(bobOnB.results.slice(before).map((r) => [r.data!.typing.user.id, r.data!.typing.isTyping])).toEqual([
         [alice.id, true],
@@ -163,14 +194,28 @@ describe('messaging on two instances', () => {
   it("ends a removed participant's subscriptions on both instances with FORBIDDEN", async () => {
     const [alice, bob, carol] = await Promise.all([person('e2e-owner'), person('e2e-stays'), person('e2e-removed')]);
     const { createConversation } = dataOf(
-      await execute(fetch, a.graphqlUrl, CreateConversationDocument, { participantIds: [bob.id, carol.id], title: 'Removal' }, alice.token),
+      await execute(
+        fetch,
+        a.graphqlUrl,
+        CreateConversationDocument,
+        { participantIds: [bob.id, carol.id], title: 'Removal' },
+        alice.token,
+      ),
     );
     const id = createConversation.id;
     const carolOnB = await liveMessages('graphql-ws', b, carol, id, alice);
     const carolTypingOnA = await liveTyping('sse', a, carol, id, bob);
     const bobOnB = await liveMessages('sse', b, bob, id, alice);
     try {
-      dataOf(await execute(fetch, a.graphqlUrl, RemoveParticipantDocument, { conversationId: id, userId: carol.id }, alice.token));
+      dataOf(
+        await execute(
+          fetch,
+          a.graphqlUrl,
+          RemoveParticipantDocument,
+          { conversationId: id, userId: carol.id },
+          alice.token,
+        ),
+      );
       await Promise.all([carolOnB.ended, carolTypingOnA.ended]);
       for (const feed of [carolOnB, carolTypingOnA] as Feed<unknown>[]) {
         expect(feed.results.at(-1)?.errors?.[0]?.extensions?.['code']).toBe('FORBIDDEN');

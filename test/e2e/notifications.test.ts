@@ -53,18 +53,34 @@ describe('notifications on two instances', () => {
       const sent: string[] = [];
       for (let i = 0; i < 12; i += 1) {
         const via = i % 2 === 0 ? a : b;
-        sent.push(dataOf(await gql(via, SendNotificationDocument, { input: { userId: 'e2e-uma', type: 'PING', title: `ping ${i}` } }, admin)).sendNotification.id);
+        sent.push(
+          dataOf(
+            await gql(
+              via,
+              SendNotificationDocument,
+              { input: { userId: 'e2e-uma', type: 'PING', title: `ping ${i}` } },
+              admin,
+            ),
+          ).sendNotification.id,
+        );
       }
       for (const feed of feeds) await feed.waitFor((r) => r.data?.notificationAdded.id === sent.at(-1), 15_000);
       // Now both are certainly live: an announce through B reaches both connections (NUMSUB sees A's and B's subscribers).
-      const count = dataOf(await gql(b, AnnounceDocument, { input: { title: 'Doors open', priority: 'URGENT' } }, admin)).announce;
+      const count = dataOf(
+        await gql(b, AnnounceDocument, { input: { title: 'Doors open', priority: 'URGENT' } }, admin),
+      ).announce;
       expect(count).toBeGreaterThanOrEqual(1);
       for (const feed of feeds) await feed.waitFor((r) => r.data?.notificationAdded.type === 'ANNOUNCEMENT', 15_000);
       await sleep(300); // a duplicate would arrive now
       for (const feed of feeds) {
         const got = feed.results.map((r) => r.data!.notificationAdded);
         expect(feed.results.every((r) => !r.errors)).toBe(true);
-        expect(got.filter((x) => x.type === 'PING').map((x) => x.id).sort()).toEqual([...sent].sort());
+        expect(
+          got
+            .filter((x) => x.type === 'PING')
+            .map((x) => x.id)
+            .sort(),
+        ).toEqual([...sent].sort());
         expect(got.filter((x) => x.type === 'ANNOUNCEMENT')).toHaveLength(1);
         expect(new Set(got.map((x) => x.id)).size).toBe(got.length);
         // All NORMAL: backlog (oldest first) and live (seq order) agree: seq order throughout.
@@ -89,7 +105,14 @@ describe('notifications on two instances', () => {
       ['LOW', 'low 2'],
     ];
     for (const [i, [priority, title]] of plan.entries()) {
-      dataOf(await gql(i % 2 === 0 ? a : b, SendNotificationDocument, { input: { userId: 'e2e-vic', type: 'QUEUED', title, priority } }, admin));
+      dataOf(
+        await gql(
+          i % 2 === 0 ? a : b,
+          SendNotificationDocument,
+          { input: { userId: 'e2e-vic', type: 'QUEUED', title, priority } },
+          admin,
+        ),
+      );
     }
     // One read already: not queued any more.
     const { notifications } = dataOf(await gql(a, NotificationsDocument, {}, vic));
@@ -100,11 +123,24 @@ describe('notifications on two instances', () => {
     const feed = subscribe('graphql-sse', b.url, NotificationAddedDocument, {}, vic);
     try {
       await feed.waitFor(() => feed.results.length >= 5, 15_000);
-      expect(feed.results.map((r) => r.data!.notificationAdded.title)).toEqual(['critical 1', 'high 1', 'high 2', 'normal 1', 'low 1']);
+      expect(feed.results.map((r) => r.data!.notificationAdded.title)).toEqual([
+        'critical 1',
+        'high 1',
+        'high 2',
+        'normal 1',
+        'low 1',
+      ]);
       const backlog = feed.results.map((r) => r.data!.notificationAdded);
-      for (let i = 1; i < backlog.length; i += 1) expect(RANK[backlog[i - 1]!.priority]).toBeGreaterThanOrEqual(RANK[backlog[i]!.priority]);
-      const live = dataOf(await gql(a, SendNotificationDocument, { input: { userId: 'e2e-vic', type: 'LIVE', title: 'live 1', priority: 'LOW' } }, admin))
-        .sendNotification;
+      for (let i = 1; i < backlog.length; i += 1)
+        expect(RANK[backlog[i - 1]!.priority]).toBeGreaterThanOrEqual(RANK[backlog[i]!.priority]);
+      const live = dataOf(
+        await gql(
+          a,
+          SendNotificationDocument,
+          { input: { userId: 'e2e-vic', type: 'LIVE', title: 'live 1', priority: 'LOW' } },
+          admin,
+        ),
+      ).sendNotification;
       await feed.waitFor((r) => r.data?.notificationAdded.id === live.id, 15_000);
       expect(feed.results).toHaveLength(6);
     } finally {

@@ -48,7 +48,9 @@ const gql = <R, V>(server: ServerProcess, doc: Parameters<typeof execute<R, V>>[
  */
 async function stage(count: number) {
   const admin = await tokenFor({ sub: 'e2e-admin', role: 'ADMIN' });
-  const { createCompetition } = dataOf(await gql(a, CreateCompetitionDocument, { input: { title: 'Shark night', votingMethod: 'SIMPLE' } }, admin));
+  const { createCompetition } = dataOf(
+    await gql(a, CreateCompetitionDocument, { input: { title: 'Shark night', votingMethod: 'SIMPLE' } }, admin),
+  );
   const submissionIds: string[] = [];
   const founders: string[] = [];
   for (let i = 0; i < count; i += 1) {
@@ -56,7 +58,12 @@ async function stage(count: number) {
     const founder = await tokenFor({ sub: founderId, role: 'FOUNDER' });
     dataOf(await gql(a, MeDocument, {}, founder));
     const { createSubmission } = dataOf(
-      await gql(a, CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: `Pitch ${i}`, founderId } }, admin),
+      await gql(
+        a,
+        CreateSubmissionDocument,
+        { input: { competitionId: createCompetition.id, title: `Pitch ${i}`, founderId } },
+        admin,
+      ),
     );
     submissionIds.push(createSubmission.id);
     founders.push(founder);
@@ -94,9 +101,18 @@ describe('offers across two instances', () => {
       // No snapshot on this stream: warm-up offers until both subscribers see one.
       let live = false;
       for (let attempt = 0; attempt < 40 && !live; attempt += 1) {
-        const made = dataOf(await gql(a, MakeOfferDocument, { input: { sessionId, submissionId: warmUp, type: 'EQUITY', amount: 1, equityPercentage: 1 } }, warmer));
+        const made = dataOf(
+          await gql(
+            a,
+            MakeOfferDocument,
+            { input: { sessionId, submissionId: warmUp, type: 'EQUITY', amount: 1, equityPercentage: 1 } },
+            warmer,
+          ),
+        );
         dataOf(await gql(a, WithdrawOfferDocument, { offerId: made.makeOffer.id }, warmer));
-        live = await Promise.all(feeds.map((feed) => feed.waitFor((r) => r.data?.offerUpdated.id === made.makeOffer.id, 500))).then(
+        live = await Promise.all(
+          feeds.map((feed) => feed.waitFor((r) => r.data?.offerUpdated.id === made.makeOffer.id, 500)),
+        ).then(
           () => true,
           () => false,
         );
@@ -105,17 +121,31 @@ describe('offers across two instances', () => {
 
       const expected: [string, string][] = [];
       const made = async (token: string, input: Record<string, unknown>) => {
-        const offer = dataOf(await gql(a, MakeOfferDocument, { input: { sessionId, type: 'EQUITY', amount: 100_000, equityPercentage: 10, ...input } as never }, token)).makeOffer;
+        const offer = dataOf(
+          await gql(
+            a,
+            MakeOfferDocument,
+            { input: { sessionId, type: 'EQUITY', amount: 100_000, equityPercentage: 10, ...input } as never },
+            token,
+          ),
+        ).makeOffer;
         expected.push([offer.id, 'PENDING']);
         return offer;
       };
       const first = await made(judge1, { submissionId: s0 });
       const rival = await made(judge2, { submissionId: s0, amount: 80_000 });
       const counter = dataOf(
-        await gql(a, RespondToOfferDocument, { input: { offerId: first.id, response: 'COUNTER', counterAmount: 150_000, counterEquityPercentage: 7.5 } }, founder0),
+        await gql(
+          a,
+          RespondToOfferDocument,
+          { input: { offerId: first.id, response: 'COUNTER', counterAmount: 150_000, counterEquityPercentage: 7.5 } },
+          founder0,
+        ),
       ).respondToOffer;
       expected.push([first.id, 'COUNTERED'], [counter.id, 'PENDING']);
-      const accepted = dataOf(await gql(a, RespondToOfferDocument, { input: { offerId: counter.id, response: 'ACCEPT' } }, judge1)).respondToOffer;
+      const accepted = dataOf(
+        await gql(a, RespondToOfferDocument, { input: { offerId: counter.id, response: 'ACCEPT' } }, judge1),
+      ).respondToOffer;
       expect(accepted.status).toBe('ACCEPTED');
       expected.push([counter.id, 'ACCEPTED'], [rival.id, 'REJECTED']); // accepting settles the submission
       const takenBack = await made(judge1, { submissionId: s1 });
@@ -126,7 +156,10 @@ describe('offers across two instances', () => {
 
       const real = new Set(expected.map(([id]) => id));
       for (const feed of feeds) {
-        await feed.waitFor((r) => r.data?.offerUpdated.id === shortLived.id && r.data.offerUpdated.status === 'EXPIRED', 10_000);
+        await feed.waitFor(
+          (r) => r.data?.offerUpdated.id === shortLived.id && r.data.offerUpdated.status === 'EXPIRED',
+          10_000,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 2_500)); // both instances sweep again: still one EXPIRED
       for (const feed of feeds) {
@@ -162,8 +195,18 @@ describe('offers across two instances', () => {
           const token = await tokenFor({ sub: `e2e-backer-${sessionId}-${i}` });
           const server = i % 2 === 0 ? a : b;
           // Each backer pledges twice on one instance: the second sets (not adds).
-          await gql(server, PledgeDocument, { input: { sessionId, submissionId: submissionIds[i % 3]!, amount: 500 } }, token);
-          return gql(server, PledgeDocument, { input: { sessionId, submissionId: submissionIds[i % 3]!, amount: 10 * (i + 1) } }, token);
+          await gql(
+            server,
+            PledgeDocument,
+            { input: { sessionId, submissionId: submissionIds[i % 3]!, amount: 500 } },
+            token,
+          );
+          return gql(
+            server,
+            PledgeDocument,
+            { input: { sessionId, submissionId: submissionIds[i % 3]!, amount: 10 * (i + 1) } },
+            token,
+          );
         }),
       );
       expect(results.filter((r) => r.errors)).toEqual([]);

@@ -19,8 +19,12 @@ import { openCompetition } from './support.js';
 
 const METRICS_TOKEN = 'e2e-metrics-token';
 const hasPrometheus = spawnSync('prometheus', ['--version']).status === 0;
-if (!hasPrometheus && process.env['CI'] === 'true') throw new Error('prometheus is missing: CI installs Debian’s prometheus package (.ci/run)');
-if (!hasPrometheus) process.stderr.write('ops.test.ts: prometheus not installed (apt-get install prometheus): skipping the scrape test\n');
+if (!hasPrometheus && process.env['CI'] === 'true')
+  throw new Error('prometheus is missing: CI installs Debian’s prometheus package (.ci/run)');
+if (!hasPrometheus)
+  process.stderr.write(
+    'ops.test.ts: prometheus not installed (apt-get install prometheus): skipping the scrape test\n',
+  );
 
 let cluster: Cluster;
 beforeAll(async () => {
@@ -30,7 +34,12 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-interface Stats { serverStatsUpdated: { instances: { instanceId: string }[]; connections: { ws: number; sse: number; graphqlSse: number; total: number } } }
+interface Stats {
+  serverStatsUpdated: {
+    instances: { instanceId: string }[];
+    connections: { ws: number; sse: number; graphqlSse: number; total: number };
+  };
+}
 
 describe('serverStats across instances', () => {
   it('serverStatsUpdated on one instance counts the connections of both, by transport', async () => {
@@ -95,7 +104,11 @@ describe.skipIf(!hasPrometheus)('a real Prometheus', () => {
     const output = new OutputTail();
     const child = spawn(
       'prometheus',
-      [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
+      [
+        `--config.file=${path.join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${path.join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     killOnExit(child);
@@ -103,18 +116,27 @@ describe.skipIf(!hasPrometheus)('a real Prometheus', () => {
     child.stderr?.on('data', (chunk: Buffer) => output.append(chunk));
     const exited = new Promise((resolve) => child.once('exit', resolve));
     const query = async (promql: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> => {
-      const response = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(promql)}`).catch(() => undefined);
+      const response = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(promql)}`).catch(
+        () => undefined,
+      );
       if (!response?.ok) return [];
-      return ((await response.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result;
+      return (
+        (await response.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }
+      ).data.result;
     };
     try {
       await expect
-        .poll(async () => (await query('up{job="ovation"} == 1')).map((r) => r.metric['instance']).sort(), { timeout: 30_000, interval: 500 })
+        .poll(async () => (await query('up{job="ovation"} == 1')).map((r) => r.metric['instance']).sort(), {
+          timeout: 30_000,
+          interval: 500,
+        })
         .toEqual([target(a.url), target(b.url)].sort());
       const connections = await query('ovation_connections{transport="ws"}');
       expect(connections.map((r) => r.metric['instance']).sort()).toEqual([target(a.url), target(b.url)].sort());
       const operations = await query('sum by (name) (ovation_graphql_operations_total{type="mutation",code="OK"})');
-      expect(operations.map((r) => r.metric['name'])).toEqual(expect.arrayContaining(['createCompetition', 'openCompetition']));
+      expect(operations.map((r) => r.metric['name'])).toEqual(
+        expect.arrayContaining(['createCompetition', 'openCompetition']),
+      );
       expect(await query('ovation_process_resident_memory_bytes')).toHaveLength(2);
     } catch (error) {
       throw new Error(`${(error as Error).message}\nprometheus output:\n${output.toString()}`, { cause: error });

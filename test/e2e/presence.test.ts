@@ -5,7 +5,12 @@
  * instance, and an instance killed with SIGKILL whose users still go OFFLINE.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PresenceChangedDocument, PresenceDocument, SetPresenceDocument, type PresenceChangedSubscription } from '../generated/graphql.js';
+import {
+  PresenceChangedDocument,
+  PresenceDocument,
+  SetPresenceDocument,
+  type PresenceChangedSubscription,
+} from '../generated/graphql.js';
 import { subscribe, type Feed, type Transport } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { createTestDatabase, startPostgres } from '../support/postgres.js';
@@ -47,8 +52,10 @@ function feed(transport: Transport, server: ServerProcess, userId: string, token
   feeds.push(f);
   return f;
 }
-const states = (f: PresenceFeed) => f.results.map((r) => (r.data ? `${r.data.presenceChanged.status}/${r.data.presenceChanged.connections}` : 'error'));
-const presenceOn = async (server: ServerProcess, userId: string) => dataOf(await execute(fetch, server.graphqlUrl, PresenceDocument, { userIds: [userId] })).presence[0]!;
+const states = (f: PresenceFeed) =>
+  f.results.map((r) => (r.data ? `${r.data.presenceChanged.status}/${r.data.presenceChanged.connections}` : 'error'));
+const presenceOn = async (server: ServerProcess, userId: string) =>
+  dataOf(await execute(fetch, server.graphqlUrl, PresenceDocument, { userIds: [userId] })).presence[0]!;
 
 describe('presence on two instances', () => {
   it('counts a user’s connections on both instances and transports; OFFLINE only after the grace; events reach both', async () => {
@@ -74,12 +81,16 @@ describe('presence on two instances', () => {
     await sleep(Math.max(0, closedAt + GRACE_MS / 2 - Date.now()));
     expect((await presenceOn(a, 'pres-alice')).status).toBe('ONLINE'); // still within the grace
     for (const w of [watchA, watchB]) {
-      const offline = await w.waitFor((r) => r.data?.presenceChanged.status === 'OFFLINE' && r.data.presenceChanged.lastSeenAt !== null, 10_000);
+      const offline = await w.waitFor(
+        (r) => r.data?.presenceChanged.status === 'OFFLINE' && r.data.presenceChanged.lastSeenAt !== null,
+        10_000,
+      );
       expect(Date.parse(offline.data!.presenceChanged.lastSeenAt!)).toBeGreaterThanOrEqual(closedAt - 1_000);
     }
     expect(Date.now() - closedAt).toBeGreaterThanOrEqual(GRACE_MS - 200);
     await sleep(500);
-    for (const w of [watchA, watchB]) expect(states(w)).toEqual(['OFFLINE/0', 'ONLINE/1', 'ONLINE/2', 'ONLINE/1', 'ONLINE/0', 'OFFLINE/0']);
+    for (const w of [watchA, watchB])
+      expect(states(w)).toEqual(['OFFLINE/0', 'ONLINE/1', 'ONLINE/2', 'ONLINE/1', 'ONLINE/0', 'OFFLINE/0']);
   });
 
   it('a quick reconnect on the other instance (graphql-sse) does not flap', async () => {
@@ -103,7 +114,9 @@ describe('presence on two instances', () => {
     const watch = feed('graphql-ws', b, 'pres-cat');
     const own = feed('graphql-ws', a, 'pres-cat', token);
     await own.waitFor((r) => r.data?.presenceChanged.connections === 1);
-    const set = dataOf(await execute(fetch, a.graphqlUrl, SetPresenceDocument, { status: 'DND', statusMessage: 'pitching' }, token));
+    const set = dataOf(
+      await execute(fetch, a.graphqlUrl, SetPresenceDocument, { status: 'DND', statusMessage: 'pitching' }, token),
+    );
     expect(set.setPresence).toMatchObject({ status: 'DND', statusMessage: 'pitching' });
     await watch.waitFor((r) => r.data?.presenceChanged.status === 'DND');
     expect(await presenceOn(b, 'pres-cat')).toMatchObject({ status: 'DND', statusMessage: 'pitching', connections: 1 });
@@ -120,7 +133,13 @@ describe('presence on two instances', () => {
       await watch.waitFor((r) => r.data?.presenceChanged.connections === 1);
       await c.stop('SIGKILL');
       const killedAt = Date.now();
-      const offline = await watch.waitFor((r) => r.data?.presenceChanged.status === 'OFFLINE' && r.data.presenceChanged.connections === 0 && r.data.presenceChanged.lastSeenAt !== null, 15_000);
+      const offline = await watch.waitFor(
+        (r) =>
+          r.data?.presenceChanged.status === 'OFFLINE' &&
+          r.data.presenceChanged.connections === 0 &&
+          r.data.presenceChanged.lastSeenAt !== null,
+        15_000,
+      );
       // The entry lived up to one TTL past its last refresh (every TTL/3), then the grace.
       expect(Date.now() - killedAt).toBeGreaterThanOrEqual((TTL_MS * 2) / 3 + GRACE_MS - 300);
       expect(offline).toBeDefined();

@@ -96,7 +96,11 @@ it('the compiled build (npm run build, node dist/main.js) serves from the reposi
   const server = await startServerProcess({}, { entry: ['dist/main.js'] });
   try {
     const token = await tokenFor({ sub: 'dist-user', name: 'Dist', role: 'AUDIENCE' });
-    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token)).me).toEqual({ id: 'dist-user', name: 'Dist', role: 'AUDIENCE' });
+    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token)).me).toEqual({
+      id: 'dist-user',
+      name: 'Dist',
+      role: 'AUDIENCE',
+    });
   } finally {
     await server.stop();
   }
@@ -112,12 +116,18 @@ it("the image's layout: a production install without dev tooling serves the buil
   expect(install).toMatch(/^npm ci --omit=dev\b/);
   const { stdout } = await run('sh', ['-c', install!], {
     cwd: stageDirs['deps'],
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
+    env: {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      npm_config_prefer_offline: 'true',
+      npm_config_update_notifier: 'false',
+    },
     timeout: 240_000,
   });
   expect(stdout).toContain('postinstall: no dev dependencies (a production install)');
   const installed = await readdir(path.join(stageDirs['deps']!, 'node_modules'));
-  for (const devTool of ['typescript', 'prisma', 'tsx', 'esbuild', 'vitest', 'playwright-core']) expect(installed).not.toContain(devTool);
+  for (const devTool of ['typescript', 'prisma', 'tsx', 'esbuild', 'vitest', 'playwright-core'])
+    expect(installed).not.toContain(devTool);
   expect(await readdir(path.join(stageDirs['deps']!, 'node_modules', '@prisma'))).not.toContain('studio-core');
   expect(installed).toContain('@graphql-yoga'); // render-graphiql: GraphiQL works in production
   expect(existsSync(path.join(stageDirs['deps']!, 'src'))).toBe(false); // nothing generated
@@ -132,7 +142,11 @@ it("the image's layout: a production install without dev tooling serves the buil
   const server = await startServerProcess({ NODE_ENV: 'production' }, { entry: cmd!.slice(1), cwd: image });
   try {
     const token = await tokenFor({ sub: 'image-user', name: 'Image', role: 'AUDIENCE' });
-    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token)).me).toEqual({ id: 'image-user', name: 'Image', role: 'AUDIENCE' });
+    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token)).me).toEqual({
+      id: 'image-user',
+      name: 'Image',
+      role: 'AUDIENCE',
+    });
     expect((await fetch(server.graphqlUrl, { headers: { accept: 'text/html' } })).status).toBe(200);
 
     // `docker compose exec app1 node dist/token.js …`, as the banner prints it.
@@ -142,7 +156,10 @@ it("the image's layout: a production install without dev tooling serves the buil
       cwd: image,
       env: { PATH: process.env['PATH'], NODE_ENV: 'production', JWT_SECRET: TEST_JWT_SECRET },
     });
-    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token2.trim())).me).toMatchObject({ id: 'alice', role: 'ADMIN' });
+    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token2.trim())).me).toMatchObject({
+      id: 'alice',
+      role: 'ADMIN',
+    });
 
     const port = new URL(server.url).port;
     expect(await exitCode(healthcheckCommand(), { PORT: port, HOST: '127.0.0.1' })).toBe(0);

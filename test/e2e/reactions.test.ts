@@ -7,7 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReactionsDocument, SendReactionDocument, type ReactionsSubscription, type SendReactionInput } from '../generated/graphql.js';
+import {
+  ReactionsDocument,
+  SendReactionDocument,
+  type ReactionsSubscription,
+  type SendReactionInput,
+} from '../generated/graphql.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { execute, tokenFor } from '../support/graphql.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
@@ -41,7 +46,10 @@ afterAll(async () => {
 async function liveSession(): Promise<string> {
   const competitionId = randomUUID();
   const sessionId = randomUUID();
-  await db.query(`INSERT INTO "Competition" ("id", "title", "votingMethod", "status", "updatedAt") VALUES ($1, 'E2E', 'SIMPLE', 'OPEN', now())`, [competitionId]);
+  await db.query(
+    `INSERT INTO "Competition" ("id", "title", "votingMethod", "status", "updatedAt") VALUES ($1, 'E2E', 'SIMPLE', 'OPEN', now())`,
+    [competitionId],
+  );
   await db.query(
     `INSERT INTO "EventSession" ("id", "competitionId", "status", "submissionIds", "presentationSeconds", "updatedAt") VALUES ($1, $2, 'LIVE', '{}', 60, now())`,
     [sessionId, competitionId],
@@ -64,7 +72,10 @@ describe('reactions on two instances', () => {
       else throw new Error(`sendReaction failed: ${JSON.stringify(result.errors)}`);
     };
 
-    const feeds = [subscribe('graphql-ws', a.url, ReactionsDocument, { sessionId }), subscribe('sse', b.url, ReactionsDocument, { sessionId })];
+    const feeds = [
+      subscribe('graphql-ws', a.url, ReactionsDocument, { sessionId }),
+      subscribe('sse', b.url, ReactionsDocument, { sessionId }),
+    ];
     try {
       // Live streams have no first snapshot: send probes until both subscribers saw a burst.
       for (let i = 0; feeds.some((feed) => bursts(feed, 0).length === 0); i += 1) {
@@ -73,7 +84,10 @@ describe('reactions on two instances', () => {
         await sleep(WINDOW_MS + 100);
       }
       await sleep(3 * WINDOW_MS);
-      const { rows: seqRows } = await db.query<{ seq: number }>(`SELECT "seq" FROM "TopicSequence" WHERE "topic" = $1`, [`reactions:${sessionId}`]);
+      const { rows: seqRows } = await db.query<{ seq: number }>(
+        `SELECT "seq" FROM "TopicSequence" WHERE "topic" = $1`,
+        [`reactions:${sessionId}`],
+      );
       const baseline = seqRows[0]!.seq;
       const beforeMain = acknowledged;
 
@@ -85,7 +99,12 @@ describe('reactions on two instances', () => {
         await Promise.all(
           Array.from({ length: 120 }, (_, k) => {
             const i = n++;
-            const input: SendReactionInput = { sessionId, type: TYPES[i % 5]!, intensity: (i % 10) + 1, ...(i % 3 ? { x: (i % 8) / 8, y: 0.999 } : {}) };
+            const input: SendReactionInput = {
+              sessionId,
+              type: TYPES[i % 5]!,
+              intensity: (i % 10) + 1,
+              ...(i % 3 ? { x: (i % 8) / 8, y: 0.999 } : {}),
+            };
             return send(k % 2 === 0 ? a : b, input, tokens[i % tokens.length]!);
           }),
         );
@@ -106,11 +125,20 @@ describe('reactions on two instances', () => {
       onA!.forEach((burst, i) => expect(burst.seq).toBe(baseline + 1 + i));
       expect(new Set(onA!.map((burst) => burst.windowStart)).size).toBe(onA!.length);
       // Per type, intensity and heat map add up too.
-      const ofType = (type: string) => Array.from({ length: 600 }, (_, i) => i).filter((i) => TYPES[i % 5] === type).length;
-      for (const type of TYPES) expect(onA!.reduce((s, burst) => s + burst.counts.find((c) => c.type === type)!.count, 0)).toBe(ofType(type));
-      expect(onA!.reduce((s, burst) => s + burst.intensity, 0)).toBe(Array.from({ length: 600 }, (_, i) => (i % 10) + 1).reduce((x, y) => x + y, 0));
-      const lastRow = Array.from({ length: 8 }, (_, col) => Array.from({ length: 600 }, (_, i) => i).filter((i) => i % 3 && i % 8 === col).length);
-      expect(onA!.reduce((row, burst) => row.map((v, col) => v + burst.heatmap[7]![col]!), new Array<number>(8).fill(0))).toEqual(lastRow);
+      const ofType = (type: string) =>
+        Array.from({ length: 600 }, (_, i) => i).filter((i) => TYPES[i % 5] === type).length;
+      for (const type of TYPES)
+        expect(onA!.reduce((s, burst) => s + burst.counts.find((c) => c.type === type)!.count, 0)).toBe(ofType(type));
+      expect(onA!.reduce((s, burst) => s + burst.intensity, 0)).toBe(
+        Array.from({ length: 600 }, (_, i) => (i % 10) + 1).reduce((x, y) => x + y, 0),
+      );
+      const lastRow = Array.from(
+        { length: 8 },
+        (_, col) => Array.from({ length: 600 }, (_, i) => i).filter((i) => i % 3 && i % 8 === col).length,
+      );
+      expect(
+        onA!.reduce((row, burst) => row.map((v, col) => v + burst.heatmap[7]![col]!), new Array<number>(8).fill(0)),
+      ).toEqual(lastRow);
 
       // Durable: one row per published window, one seq per row, totals equal to every acknowledgement.
       const { rows } = await db.query<{ windowStart: Date; total: number }>(
@@ -118,7 +146,10 @@ describe('reactions on two instances', () => {
         [sessionId],
       );
       expect(rows.reduce((s, r) => s + r.total, 0)).toBe(acknowledged);
-      const { rows: finalSeq } = await db.query<{ seq: number }>(`SELECT "seq" FROM "TopicSequence" WHERE "topic" = $1`, [`reactions:${sessionId}`]);
+      const { rows: finalSeq } = await db.query<{ seq: number }>(
+        `SELECT "seq" FROM "TopicSequence" WHERE "topic" = $1`,
+        [`reactions:${sessionId}`],
+      );
       expect(finalSeq[0]!.seq).toBe(rows.length);
       expect(finalSeq[0]!.seq).toBe(baseline + onA!.length);
       console.info(`reactions e2e: ${mainAcks} reactions over 2 instances in ${elapsed} ms → ${onA!.length} bursts`);

@@ -31,7 +31,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleOf, fencedBlocks, type FencedBlock } from '../../scripts/readme-examples.js';
 import { resolveJwtSecret, signToken, type TokenClaims } from '../../src/guards/auth.js';
-import { CastVoteDocument, CreateCompetitionDocument, CreateSubmissionDocument, OpenCompetitionDocument, PublishToChannelDocument } from '../generated/graphql.js';
+import {
+  CastVoteDocument,
+  CreateCompetitionDocument,
+  CreateSubmissionDocument,
+  OpenCompetitionDocument,
+  PublishToChannelDocument,
+} from '../generated/graphql.js';
 import { dataOf, execute } from '../support/graphql.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 
@@ -56,12 +62,32 @@ interface GraphqlBlock {
 const ID = '[\\w-]+';
 const BLOCKS: Record<string, ShellBlock | GraphqlBlock> = {
   token: { lang: 'sh', session: 'token', prints: [/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/m] },
-  http: { lang: 'sh', session: 'transports', prints: [new RegExp(`"createCompetition":\\{"id":"${ID}","status":"DRAFT"\\}`)] },
-  sse: { lang: 'sh', session: 'transports', until: /event: next\nid: \d+\ndata: \{"data":\{"tallyUpdated":\{"seq":\d+,"totalVotes":0,"entries":\[\]\}\}\}/ },
+  http: {
+    lang: 'sh',
+    session: 'transports',
+    prints: [new RegExp(`"createCompetition":\\{"id":"${ID}","status":"DRAFT"\\}`)],
+  },
+  sse: {
+    lang: 'sh',
+    session: 'transports',
+    until: /event: next\nid: \d+\ndata: \{"data":\{"tallyUpdated":\{"seq":\d+,"totalVotes":0,"entries":\[\]\}\}\}/,
+  },
   'walkthrough-tokens': { lang: 'sh', session: 'walkthrough' },
-  'walkthrough-create': { lang: 'sh', session: 'walkthrough', prints: [new RegExp(`^competition ${ID}, pitches ${ID} ${ID} ${ID}$`, 'm')] },
-  'walkthrough-open': { lang: 'sh', session: 'walkthrough', prints: [/"openCompetition":\{"status":"OPEN","openedAt":"[\d-]+T/] },
-  'walkthrough-watch': { lang: 'sh', session: 'walkthrough', waitFor: /event: next\nid: \d+\ndata: \{"data":\{"tallyUpdated":\{"seq":\d+,"totalVotes":0,/ },
+  'walkthrough-create': {
+    lang: 'sh',
+    session: 'walkthrough',
+    prints: [new RegExp(`^competition ${ID}, pitches ${ID} ${ID} ${ID}$`, 'm')],
+  },
+  'walkthrough-open': {
+    lang: 'sh',
+    session: 'walkthrough',
+    prints: [/"openCompetition":\{"status":"OPEN","openedAt":"[\d-]+T/],
+  },
+  'walkthrough-watch': {
+    lang: 'sh',
+    session: 'walkthrough',
+    waitFor: /event: next\nid: \d+\ndata: \{"data":\{"tallyUpdated":\{"seq":\d+,"totalVotes":0,/,
+  },
   'walkthrough-vote': {
     lang: 'sh',
     session: 'walkthrough',
@@ -71,7 +97,11 @@ const BLOCKS: Record<string, ShellBlock | GraphqlBlock> = {
   'walkthrough-close': {
     lang: 'sh',
     session: 'walkthrough',
-    prints: [/"closeCompetition":\{"status":"CLOSED","leaderboard":\[\{"rank":1,"votes":2,/, /"title":"Tiny libraries"/, /"code":"VOTING_CLOSED"/],
+    prints: [
+      /"closeCompetition":\{"status":"CLOSED","leaderboard":\[\{"rank":1,"votes":2,/,
+      /"title":"Tiny libraries"/,
+      /"code":"VOTING_CLOSED"/,
+    ],
     errorCodes: ['VOTING_CLOSED'],
   },
   'publish-to-channel': { lang: 'graphql', answers: /^\{"data":\{"publishToChannel":\{"seq":\d+\}\}\}$/ },
@@ -93,11 +123,20 @@ type Example = (ctx: ExampleContext) => Promise<void>;
 async function followsChannel({ server, run, token }: ExampleContext, channel: string): Promise<void> {
   const admin = await token({ sub: 'readme-admin', role: 'ADMIN' });
   const publish = async (): Promise<number> =>
-    dataOf(await execute(fetch, server.graphqlUrl, PublishToChannelDocument, { channel, type: 'score', data: { home: 1 } }, admin)).publishToChannel.seq;
+    dataOf(
+      await execute(
+        fetch,
+        server.graphqlUrl,
+        PublishToChannelDocument,
+        { channel, type: 'score', data: { home: 1 } },
+        admin,
+      ),
+    ).publishToChannel.seq;
   const example = run([channel]);
   const printed = (): number[] => [...example.output.matchAll(/^(\d+) score$/gm)].map((m) => Number(m[1]));
-  for (const deadline = Date.now() + WAIT_MS; printed().length === 0; ) {
-    if (Date.now() > deadline || !example.alive) throw new Error(`${channel}: no event shown; output:\n${example.output}`);
+  for (const deadline = Date.now() + WAIT_MS; printed().length === 0;) {
+    if (Date.now() > deadline || !example.alive)
+      throw new Error(`${channel}: no event shown; output:\n${example.output}`);
     await publish();
     await example.waitFor(/^\d+ score$/m, 0, 300).catch(() => undefined);
   }
@@ -115,16 +154,45 @@ const EXAMPLES: Record<string, Example> = {
   'examples/eventsource.ts': (ctx) => followsChannel(ctx, 'readme-eventsource'),
   'examples/tally-ws.ts': async ({ server, run, token }) => {
     const admin = await token({ sub: 'readme-admin', role: 'ADMIN' });
-    const { createCompetition } = dataOf(await execute(fetch, server.graphqlUrl, CreateCompetitionDocument, { input: { title: 'WS', votingMethod: 'SIMPLE' } }, admin));
+    const { createCompetition } = dataOf(
+      await execute(
+        fetch,
+        server.graphqlUrl,
+        CreateCompetitionDocument,
+        { input: { title: 'WS', votingMethod: 'SIMPLE' } },
+        admin,
+      ),
+    );
     const competitionId = createCompetition.id;
-    const { createSubmission } = dataOf(await execute(fetch, server.graphqlUrl, CreateSubmissionDocument, { input: { competitionId, title: 'A' } }, admin));
+    const { createSubmission } = dataOf(
+      await execute(
+        fetch,
+        server.graphqlUrl,
+        CreateSubmissionDocument,
+        { input: { competitionId, title: 'A' } },
+        admin,
+      ),
+    );
     dataOf(await execute(fetch, server.graphqlUrl, OpenCompetitionDocument, { id: competitionId }, admin));
 
     const watcher = run([competitionId], { TOKEN: await token({ sub: 'readme-watcher' }) });
     await watcher.waitFor(/^\{"seq":\d+,"totalVotes":0,/m);
     const voter = await token({ sub: 'readme-voter' });
-    dataOf(await execute(fetch, server.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: createSubmission.id } }, voter));
-    await watcher.waitFor(new RegExp(`^\\{"seq":\\d+,"totalVotes":1,"entries":\\[\\{"submissionId":"${createSubmission.id}","votes":1,"score":1,"rank":1\\}\\]\\}$`, 'm'));
+    dataOf(
+      await execute(
+        fetch,
+        server.graphqlUrl,
+        CastVoteDocument,
+        { input: { competitionId, submissionId: createSubmission.id } },
+        voter,
+      ),
+    );
+    await watcher.waitFor(
+      new RegExp(
+        `^\\{"seq":\\d+,"totalVotes":1,"entries":\\[\\{"submissionId":"${createSubmission.id}","votes":1,"score":1,"rank":1\\}\\]\\}$`,
+        'm',
+      ),
+    );
   },
   // Tokens of 10 s: the first refresh is due after 5 s, time enough for `npm run token` to answer
   // before the token expires (else the client reconnects rather than refreshing in-band).
@@ -207,7 +275,12 @@ class Running {
       const check = (): void => {
         const at = this.text.slice(from).search(pattern);
         if (at >= 0) done(undefined, from + at);
-        else if (!this.alive) done(new Error(`exited (${this.child.exitCode ?? this.child.signalCode}) before ${pattern}; output:\n${this.text}`));
+        else if (!this.alive)
+          done(
+            new Error(
+              `exited (${this.child.exitCode ?? this.child.signalCode}) before ${pattern}; output:\n${this.text}`,
+            ),
+          );
       };
       this.listeners.add(check);
       check();
@@ -242,7 +315,11 @@ async function token(claims: TokenClaims): Promise<string> {
 }
 
 function runExample(file: string, args: string[] = [], env: Record<string, string> = {}): Running {
-  return new Running(process.execPath, ['--import', 'tsx', file, ...args], environment({ OVATION_URL: server!.graphqlUrl, ...env }));
+  return new Running(
+    process.execPath,
+    ['--import', 'tsx', file, ...args],
+    environment({ OVATION_URL: server!.graphqlUrl, ...env }),
+  );
 }
 
 /** The ```sh blocks of each session, in README order. */
@@ -293,27 +370,40 @@ it('classifies every README block; its ts blocks are the examples/ files', async
     if (block.lang === 'ts') {
       const file = exampleOf(block);
       expect(file, `${where}: a ts block shows a file under examples/, named on its first line`).toBeDefined();
-      expect(block.body, `${where} differs from ${file} (npm run readme:examples)`).toBe(await readFile(path.join(ROOT, file!), 'utf8'));
+      expect(block.body, `${where} differs from ${file} (npm run readme:examples)`).toBe(
+        await readFile(path.join(ROOT, file!), 'utf8'),
+      );
       shown.push(file!);
       continue;
     }
-    expect(['sh', 'graphql'], `${where}: a \`\`\`${block.lang} block is neither run nor text; classify it here`).toContain(block.lang);
-    expect(block.marker, `${where}: <!-- readme-test: <name> --> or <!-- readme-test: skip: <reason> --> right before the fence`).toBeDefined();
+    expect(
+      ['sh', 'graphql'],
+      `${where}: a \`\`\`${block.lang} block is neither run nor text; classify it here`,
+    ).toContain(block.lang);
+    expect(
+      block.marker,
+      `${where}: <!-- readme-test: <name> --> or <!-- readme-test: skip: <reason> --> right before the fence`,
+    ).toBeDefined();
     if (block.marker!.startsWith('skip:')) {
       expect(block.marker!.slice('skip:'.length).trim(), `${where}: a skip says why`).not.toBe('');
       continue;
     }
-    expect(BLOCKS[block.marker!]?.lang, `${where}: BLOCKS has no ${block.lang} entry "${block.marker}"`).toBe(block.lang);
+    expect(BLOCKS[block.marker!]?.lang, `${where}: BLOCKS has no ${block.lang} entry "${block.marker}"`).toBe(
+      block.lang,
+    );
     used.push(block.marker!);
   }
   expect(used.sort()).toEqual(Object.keys(BLOCKS).sort());
 
-  const files = (await readdir(path.join(ROOT, 'examples'))).filter((f) => f.endsWith('.ts')).map((f) => `examples/${f}`);
+  const files = (await readdir(path.join(ROOT, 'examples')))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => `examples/${f}`);
   expect(shown.sort(), 'every examples/*.ts is shown once in README.md').toEqual(files.sort());
   expect(files.sort()).toEqual([...Object.keys(EXAMPLES), ...Object.keys(AFTER_SERVER)].sort());
 
   for (const blocks of sessions().values()) {
-    for (const { name, spec } of blocks.slice(0, -1)) expect(spec.until, `${name}: a block that runs until interrupted ends its session`).toBeUndefined();
+    for (const { name, spec } of blocks.slice(0, -1))
+      expect(spec.until, `${name}: a block that runs until interrupted ends its session`).toBeUndefined();
   }
 });
 
@@ -323,46 +413,57 @@ describe.concurrent('with the server', () => {
     server = await startServerProcess({ JWT_SECRET: '', FRAUD_DETECTION_ENABLED: 'true' }, { dataDir });
   });
 
-  it.each([...new Set(Object.values(BLOCKS).flatMap((b) => (b.lang === 'sh' ? [b.session] : [])))])('sh session "%s" runs as pasted', async (session) => {
-    const blocks = sessions().get(session)!;
-    const bash = new Running('bash', ['--noprofile', '--norc'], environment());
-    const scripts = await mkdtemp(path.join(os.tmpdir(), 'ovation-readme-sh-'));
-    dirs.push(scripts);
-    try {
-      bash.write('set -euo pipefail\n');
-      for (const [i, { name, code, spec }] of blocks.entries()) {
-        // Each block from a file, so that nothing it runs can read the next one from bash's stdin.
-        const file = path.join(scripts, `${i}-${name}.sh`);
-        await writeFile(file, withPlaceholders(code, bash.output));
-        const from = bash.output.length;
-        const mark = `__readme_block_${i}_done__`;
-        bash.write(`source '${file}'; echo ${mark}\n`);
-        if (spec.until) {
-          await bash.waitFor(spec.until, from);
-          await bash.stop();
-          continue;
+  it.each([...new Set(Object.values(BLOCKS).flatMap((b) => (b.lang === 'sh' ? [b.session] : [])))])(
+    'sh session "%s" runs as pasted',
+    async (session) => {
+      const blocks = sessions().get(session)!;
+      const bash = new Running('bash', ['--noprofile', '--norc'], environment());
+      const scripts = await mkdtemp(path.join(os.tmpdir(), 'ovation-readme-sh-'));
+      dirs.push(scripts);
+      try {
+        bash.write('set -euo pipefail\n');
+        for (const [i, { name, code, spec }] of blocks.entries()) {
+          // Each block from a file, so that nothing it runs can read the next one from bash's stdin.
+          const file = path.join(scripts, `${i}-${name}.sh`);
+          await writeFile(file, withPlaceholders(code, bash.output));
+          const from = bash.output.length;
+          const mark = `__readme_block_${i}_done__`;
+          bash.write(`source '${file}'; echo ${mark}\n`);
+          if (spec.until) {
+            await bash.waitFor(spec.until, from);
+            await bash.stop();
+            continue;
+          }
+          const end = await bash.waitFor(new RegExp(mark), from);
+          const printed = bash.output.slice(from, end);
+          for (const pattern of spec.prints ?? []) expect(printed, `${name} printed`).toMatch(pattern);
+          expect(errorCodes(printed), `${name}: error codes`).toEqual(
+            errorCodes(printed).filter((code) => spec.errorCodes?.includes(code)),
+          );
+          if (spec.waitFor) await bash.waitFor(spec.waitFor, from);
         }
-        const end = await bash.waitFor(new RegExp(mark), from);
-        const printed = bash.output.slice(from, end);
-        for (const pattern of spec.prints ?? []) expect(printed, `${name} printed`).toMatch(pattern);
-        expect(errorCodes(printed), `${name}: error codes`).toEqual(errorCodes(printed).filter((code) => spec.errorCodes?.includes(code)));
-        if (spec.waitFor) await bash.waitFor(spec.waitFor, from);
+      } finally {
+        await bash.stop();
       }
-    } finally {
-      await bash.stop();
-    }
-  });
+    },
+  );
 
-  it.each(Object.keys(BLOCKS).filter((name) => BLOCKS[name]!.lang === 'graphql'))('graphql block "%s" runs as an ADMIN', async (name) => {
-    const spec = BLOCKS[name] as GraphqlBlock;
-    const block = readme.find((b) => b.marker === name)!;
-    const response = await fetch(server!.graphqlUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await token({ sub: 'readme-admin', role: 'ADMIN' })}` },
-      body: JSON.stringify({ query: block.body }),
-    });
-    expect(await response.text()).toMatch(spec.answers);
-  });
+  it.each(Object.keys(BLOCKS).filter((name) => BLOCKS[name]!.lang === 'graphql'))(
+    'graphql block "%s" runs as an ADMIN',
+    async (name) => {
+      const spec = BLOCKS[name] as GraphqlBlock;
+      const block = readme.find((b) => b.marker === name)!;
+      const response = await fetch(server!.graphqlUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${await token({ sub: 'readme-admin', role: 'ADMIN' })}`,
+        },
+        body: JSON.stringify({ query: block.body }),
+      });
+      expect(await response.text()).toMatch(spec.answers);
+    },
+  );
 
   it.each(Object.keys(EXAMPLES))('%s runs', async (file) => {
     const started: Running[] = [];

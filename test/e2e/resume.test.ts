@@ -43,7 +43,14 @@ import {
   SendNotificationDocument,
   SendReactionDocument,
 } from '../generated/graphql.js';
-import { eventSource, resumingSubscriber, subscribe, type Feed, type ResumingSubscriber, type Transport } from '../support/clients.js';
+import {
+  eventSource,
+  resumingSubscriber,
+  subscribe,
+  type Feed,
+  type ResumingSubscriber,
+  type Transport,
+} from '../support/clients.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
@@ -71,13 +78,21 @@ let b: ServerProcess;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
   [cluster, browser] = await Promise.all([
     startCluster({ REACTION_WINDOW_MS: String(REACTION_WINDOW_MS) }),
     chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     }),
   ]);
   ({ a, b } = cluster);
@@ -94,14 +109,24 @@ const gql = <R, V>(server: ServerProcess, doc: TypedDocumentNode<R, V>, variable
 async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
 }
 
 /** Calls `check` every `everyMs` until it returns a value other than undefined; fails after `ms`. */
-async function until<T>(ms: number, what: string, check: () => Promise<T | undefined> | T | undefined, everyMs = 50): Promise<T> {
+async function until<T>(
+  ms: number,
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();
@@ -133,17 +158,31 @@ async function stage(server: ServerProcess): Promise<Stage> {
   ]);
   // Users exist once they made a request.
   for (const token of [founder, reader, writer]) dataOf(await gql(server, MeDocument, {}, token));
-  const { createCompetition } = dataOf(await gql(server, CreateCompetitionDocument, { input: { title: `Resume ${id}`, votingMethod: 'SIMPLE' } }, admin));
+  const { createCompetition } = dataOf(
+    await gql(server, CreateCompetitionDocument, { input: { title: `Resume ${id}`, votingMethod: 'SIMPLE' } }, admin),
+  );
   const competitionId = createCompetition.id;
   const { createSubmission } = dataOf(
-    await gql(server, CreateSubmissionDocument, { input: { competitionId, title: 'Pitch', founderId: `resume-founder-${id}` } }, admin),
+    await gql(
+      server,
+      CreateSubmissionDocument,
+      { input: { competitionId, title: 'Pitch', founderId: `resume-founder-${id}` } },
+      admin,
+    ),
   );
   dataOf(await gql(server, OpenCompetitionDocument, { id: competitionId }, admin));
   const { createSession } = dataOf(
-    await gql(server, CreateSessionDocument, { input: { competitionId, submissionIds: [createSubmission.id], presentationSeconds: 600 } }, admin),
+    await gql(
+      server,
+      CreateSessionDocument,
+      { input: { competitionId, submissionIds: [createSubmission.id], presentationSeconds: 600 } },
+      admin,
+    ),
   );
   dataOf(await gql(server, ControlSessionDocument, { input: { sessionId: createSession.id, action: 'START' } }, admin));
-  const { createConversation } = dataOf(await gql(server, CreateConversationDocument, { participantIds: [`resume-reader-${id}`] }, writer));
+  const { createConversation } = dataOf(
+    await gql(server, CreateConversationDocument, { participantIds: [`resume-reader-${id}`] }, writer),
+  );
   return {
     admin,
     sessionId: createSession.id,
@@ -172,7 +211,15 @@ const STREAMS: StreamCase[] = [
     poll: ResumeMessageEventsDocument as unknown as AnyDoc,
     pollField: 'messageEvents',
     vars: (s) => ({ conversationId: s.conversationId }),
-    produce: async (server, s, i) => dataOf(await gql(server, SendMessageDocument, { input: { conversationId: s.conversationId, body: `m${i}` } }, s.writer)),
+    produce: async (server, s, i) =>
+      dataOf(
+        await gql(
+          server,
+          SendMessageDocument,
+          { input: { conversationId: s.conversationId, body: `m${i}` } },
+          s.writer,
+        ),
+      ),
   },
   {
     // A burst per REACTION_WINDOW_MS window that had reactions, committed when the window closes.
@@ -181,7 +228,15 @@ const STREAMS: StreamCase[] = [
     poll: ResumeReactionEventsDocument as unknown as AnyDoc,
     pollField: 'reactionEvents',
     vars: (s) => ({ sessionId: s.sessionId }),
-    produce: async (server, s) => dataOf(await gql(server, SendReactionDocument, { input: { sessionId: s.sessionId, type: 'CLAP', intensity: 1 } }, s.writer)),
+    produce: async (server, s) =>
+      dataOf(
+        await gql(
+          server,
+          SendReactionDocument,
+          { input: { sessionId: s.sessionId, type: 'CLAP', intensity: 1 } },
+          s.writer,
+        ),
+      ),
   },
   {
     field: 'notificationAdded',
@@ -189,7 +244,15 @@ const STREAMS: StreamCase[] = [
     poll: ResumeNotificationEventsDocument,
     pollField: 'notificationEvents',
     vars: () => ({}),
-    produce: async (server, s, i) => dataOf(await gql(server, SendNotificationDocument, { input: { userId: s.readerId, type: 'resume', title: `n${i}` } }, s.admin)),
+    produce: async (server, s, i) =>
+      dataOf(
+        await gql(
+          server,
+          SendNotificationDocument,
+          { input: { userId: s.readerId, type: 'resume', title: `n${i}` } },
+          s.admin,
+        ),
+      ),
   },
   {
     // One open offer per judge and submission: a new judge each time, one MADE event each.
@@ -200,7 +263,14 @@ const STREAMS: StreamCase[] = [
     vars: (s) => ({ sessionId: s.sessionId }),
     produce: async (server, s, i) => {
       const judge = await tokenFor({ sub: `resume-judge-${s.sessionId.slice(0, 8)}-${i}`, role: 'JUDGE' });
-      return dataOf(await gql(server, MakeOfferDocument, { input: { sessionId: s.sessionId, submissionId: s.submissionId, type: 'LOAN', amount: 1000 + i } }, judge));
+      return dataOf(
+        await gql(
+          server,
+          MakeOfferDocument,
+          { input: { sessionId: s.sessionId, submissionId: s.submissionId, type: 'LOAN', amount: 1000 + i } },
+          judge,
+        ),
+      );
     },
   },
 ];
@@ -245,7 +315,10 @@ function startProducer(
           acknowledged[c.field]! += 1;
         } catch (error) {
           if (isDown(server)) lost += 1;
-          else failures.push(`${c.field} #${i} on ${server.url}: ${error instanceof Error ? error.message : String(error)}`);
+          else
+            failures.push(
+              `${c.field} #${i} on ${server.url}: ${error instanceof Error ? error.message : String(error)}`,
+            );
         }
       }),
     );
@@ -309,7 +382,12 @@ async function history(server: ServerProcess, c: StreamCase, s: Stage): Promise<
  * Stops the producer (see Producer.stop for `lastVia`) and reads what every subscriber must have received: each stream's history
  * once every acknowledged reaction is in a committed burst (the last windows close after the stop).
  */
-async function finalHistories(server: ServerProcess, s: Stage, producer: Producer, lastVia?: ServerProcess): Promise<Map<string, Item[]>> {
+async function finalHistories(
+  server: ServerProcess,
+  s: Stage,
+  producer: Producer,
+  lastVia?: ServerProcess,
+): Promise<Map<string, Item[]>> {
   await producer.stop(lastVia);
   expect(producer.failures).toEqual([]);
   const reactions = stream('reactions');
@@ -376,13 +454,24 @@ describe('resume across a lost connection and a lost instance', () => {
       const ahead = latestSeq + 5;
       const expected = { code: 'RESYNC_REQUIRED', reason: 'AHEAD', latestSeq, retryable: false };
       for (const transport of TRANSPORTS) {
-        const extensions = await firstError(subscribe(transport, a.url, c.subscription, { ...c.vars(s), afterSeq: ahead }, s.reader));
-        expect({ stream: c.field, transport, extensions }).toMatchObject({ stream: c.field, transport, extensions: expected });
+        const extensions = await firstError(
+          subscribe(transport, a.url, c.subscription, { ...c.vars(s), afterSeq: ahead }, s.reader),
+        );
+        expect({ stream: c.field, transport, extensions }).toMatchObject({
+          stream: c.field,
+          transport,
+          extensions: expected,
+        });
       }
-      const viaHeader = await firstError(eventSource(a.url, c.subscription, c.vars(s), { token: s.reader, lastEventId: String(ahead) }));
+      const viaHeader = await firstError(
+        eventSource(a.url, c.subscription, c.vars(s), { token: s.reader, lastEventId: String(ahead) }),
+      );
       expect({ stream: c.field, viaHeader }).toMatchObject({ stream: c.field, viaHeader: expected });
       const polled = await pollPage(b, c, s, { afterSeq: ahead });
-      expect({ stream: c.field, polled: polled.errors?.[0]?.extensions }).toMatchObject({ stream: c.field, polled: expected });
+      expect({ stream: c.field, polled: polled.errors?.[0]?.extensions }).toMatchObject({
+        stream: c.field,
+        polled: expected,
+      });
     }
   });
 
@@ -400,25 +489,50 @@ describe('resume across a lost connection and a lost instance', () => {
         expect(latestSeq).toBeGreaterThanOrEqual(2);
         const expected = { code: 'RESYNC_REQUIRED', reason: 'NOT_KEPT', latestSeq, retryable: false };
         await until(10_000, `${c.field} older than the window`, async () =>
-          (await pollPage(short, c, s, { afterSeq: 1 })).errors?.[0]?.extensions?.['reason'] === 'NOT_KEPT' ? true : undefined,
+          (await pollPage(short, c, s, { afterSeq: 1 })).errors?.[0]?.extensions?.['reason'] === 'NOT_KEPT'
+            ? true
+            : undefined,
         );
         for (const transport of TRANSPORTS) {
-          const extensions = await firstError(subscribe(transport, short.url, c.subscription, { ...c.vars(s), afterSeq: 1 }, s.reader));
-          expect({ stream: c.field, transport, extensions }).toMatchObject({ stream: c.field, transport, extensions: expected });
+          const extensions = await firstError(
+            subscribe(transport, short.url, c.subscription, { ...c.vars(s), afterSeq: 1 }, s.reader),
+          );
+          expect({ stream: c.field, transport, extensions }).toMatchObject({
+            stream: c.field,
+            transport,
+            extensions: expected,
+          });
         }
         const polled = await pollPage(short, c, s, { afterSeq: 1 });
-        expect({ stream: c.field, polled: polled.errors?.[0]?.extensions }).toMatchObject({ stream: c.field, polled: expected });
+        expect({ stream: c.field, polled: polled.errors?.[0]?.extensions }).toMatchObject({
+          stream: c.field,
+          polled: expected,
+        });
         // The latest seq is still a valid cursor: nothing after it was missed.
-        expect(dataOf(await pollPage(short, c, s, { afterSeq: latestSeq }))[c.pollField]).toMatchObject({ events: [], cursor: latestSeq, hasMore: false });
+        expect(dataOf(await pollPage(short, c, s, { afterSeq: latestSeq }))[c.pollField]).toMatchObject({
+          events: [],
+          cursor: latestSeq,
+          hasMore: false,
+        });
       }
       // Messages are their own history, kept as long as the rows: the same old cursor resumes.
       const messages = stream('messageAdded');
       const expected = histories.get('messageAdded')!.slice(1);
       for (const transport of TRANSPORTS) {
-        const feed = subscribe(transport, short.url, messages.subscription, { ...messages.vars(s), afterSeq: 1 }, s.reader);
+        const feed = subscribe(
+          transport,
+          short.url,
+          messages.subscription,
+          { ...messages.vars(s), afterSeq: 1 },
+          s.reader,
+        );
         try {
           await feed.waitFor((r) => (r.data?.['messageAdded'] as Item | undefined)?.seq === expected.at(-1)!.seq);
-          expectExact(`messageAdded over ${transport}`, feed.results.map((r) => r.data!['messageAdded'] as Item), expected);
+          expectExact(
+            `messageAdded over ${transport}`,
+            feed.results.map((r) => r.data!['messageAdded'] as Item),
+            expected,
+          );
         } finally {
           await feed.close();
         }
@@ -428,7 +542,9 @@ describe('resume across a lost connection and a lost instance', () => {
     }
   });
 
-  it.todo('graphql-sse single-connection mode: cut and SIGKILL, resumed with afterSeq and with the id: of each next event (with the graphql-sse rewrite)');
+  it.todo(
+    'graphql-sse single-connection mode: cut and SIGKILL, resumed with afterSeq and with the id: of each next event (with the graphql-sse rewrite)',
+  );
 
   it('cut: every connection to A reset mid-stream; reconnected to B with afterSeq, each subscriber has exactly 1..N', async () => {
     const s = await stage(b);
@@ -450,9 +566,14 @@ describe('resume across a lost connection and a lost instance', () => {
         const expected = histories.get(c.field)!;
         await within(15_000, `${label} up to seq ${expected.length}`, sub.waitForSeq(expected.length, 15_000));
         expectExact(label, sub.items(), expected);
-        expect({ label, errors: sub.serverErrors(), connections: sub.connections }).toEqual({ label, errors: [], connections: 2 });
+        expect({ label, errors: sub.serverErrors(), connections: sub.connections }).toEqual({
+          label,
+          errors: [],
+          connections: 2,
+        });
         // The cut really lost events that the reconnection then replayed.
-        if (c.field !== 'reactions') expect({ label, missed: committedWhileAway[c.field]! > cutAt.get(label)! }).toEqual({ label, missed: true });
+        if (c.field !== 'reactions')
+          expect({ label, missed: committedWhileAway[c.field]! > cutAt.get(label)! }).toEqual({ label, missed: true });
       }
     } finally {
       await producer.stop();
@@ -469,9 +590,15 @@ describe('resume across a lost connection and a lost instance', () => {
     await admin.call('ACL', 'SETUSER', 'resume-nopublish', 'on', '>resume-secret', '~*', '&*', '+@all', '-publish');
     await admin.quit();
     const port = new URL(cluster.redisUrl).port;
-    const p = await startServerProcess({ ...cluster.env, REDIS_URL: `redis://resume-nopublish:resume-secret@127.0.0.1:${port}` });
+    const p = await startServerProcess({
+      ...cluster.env,
+      REDIS_URL: `redis://resume-nopublish:resume-secret@127.0.0.1:${port}`,
+    });
     const s = await stage(b);
-    const subs = [...subscribers(s, b.url), ...subscribers(s, p.url)].map((x, i) => ({ ...x, label: `${x.label} on ${i < 8 ? 'B' : 'P'}` }));
+    const subs = [...subscribers(s, b.url), ...subscribers(s, p.url)].map((x, i) => ({
+      ...x,
+      label: `${x.label} on ${i < 8 ? 'B' : 'P'}`,
+    }));
     const producer = startProducer(s, (_field, tick) => (tick % 2 === 0 ? p : b));
     try {
       await producer.ticksLater(12);
@@ -481,7 +608,11 @@ describe('resume across a lost connection and a lost instance', () => {
         const expected = histories.get(c.field)!;
         await within(15_000, `${label} up to seq ${expected.length}`, sub.waitForSeq(expected.length, 15_000));
         expectExact(label, sub.items(), expected);
-        expect({ label, errors: sub.serverErrors(), connections: sub.connections }).toEqual({ label, errors: [], connections: 1 });
+        expect({ label, errors: sub.serverErrors(), connections: sub.connections }).toEqual({
+          label,
+          errors: [],
+          connections: 1,
+        });
       }
       expect((await fetch(`${p.url}/health`)).status).toBe(200);
     } finally {
@@ -521,7 +652,9 @@ describe('resume across a lost connection and a lost instance', () => {
         (server) => server === a && killed,
       );
       await within(20_000, 'every subscriber live on A', Promise.all(subs.map(({ sub }) => sub.waitForSeq(3, 20_000))));
-      await until(20_000, 'the browser got a burst', async () => ((await browserState(page)).events.length > 0 ? true : undefined));
+      await until(20_000, 'the browser got a burst', async () =>
+        (await browserState(page)).events.length > 0 ? true : undefined,
+      );
 
       killed = true;
       const { signal } = await a.stop('SIGKILL');
@@ -531,7 +664,12 @@ describe('resume across a lost connection and a lost instance', () => {
       await producer.ticksLater(3);
       for (const { sub } of subs) sub.connect(b.url);
       // Chromium's EventSource waits its own reconnection delay (about 3 s) before it comes back.
-      await until(20_000, 'the browser reconnected', async () => ((await browserState(page)).opens >= 2 ? true : undefined), 100);
+      await until(
+        20_000,
+        'the browser reconnected',
+        async () => ((await browserState(page)).opens >= 2 ? true : undefined),
+        100,
+      );
       await producer.ticksLater(4);
       const histories = await finalHistories(b, s, producer);
 
@@ -556,7 +694,11 @@ describe('resume across a lost connection and a lost instance', () => {
         const state = await browserState(page);
         return state.events.at(-1)?.seq === reactions.length ? state : undefined;
       });
-      expectExact('reactions in Chromium', shown.events.map(({ seq, total }) => ({ seq, total })), reactions.map(({ seq, total }) => ({ seq, total })));
+      expectExact(
+        'reactions in Chromium',
+        shown.events.map(({ seq, total }) => ({ seq, total })),
+        reactions.map(({ seq, total }) => ({ seq, total })),
+      );
       expect(shown.ids).toEqual(reactions.map((e) => String(e.seq)));
       console.info(
         `resume e2e (SIGKILL): ${[...histories].map(([field, events]) => `${field} 1..${events.length}`).join(', ')}; ` +
@@ -584,7 +726,12 @@ interface BrowserState {
  * URL, no afterSeq) and records each `next` event with its lastEventId; Chromium reconnects on its
  * own, with Last-Event-ID. Resolves once the stream is open (the subscription is live).
  */
-async function browserEventSource(page: Page, origin: string, document: AnyDoc, variables: Record<string, unknown>): Promise<void> {
+async function browserEventSource(
+  page: Page,
+  origin: string,
+  document: AnyDoc,
+  variables: Record<string, unknown>,
+): Promise<void> {
   await page.goto(`${origin}/health`);
   const path = `/graphql?${new URLSearchParams({ query: print(document), variables: JSON.stringify(variables) })}`;
   await page.evaluate((url) => {
@@ -598,7 +745,13 @@ async function browserEventSource(page: Page, origin: string, document: AnyDoc, 
       state.events.push((JSON.parse(event.data as string) as { data: { reactions: unknown } }).data.reactions);
     });
   }, path);
-  await until(15_000, 'the browser EventSource opened', async () => ((await browserState(page)).opens >= 1 ? true : undefined), 100);
+  await until(
+    15_000,
+    'the browser EventSource opened',
+    async () => ((await browserState(page)).opens >= 1 ? true : undefined),
+    100,
+  );
 }
 
-const browserState = (page: Page): Promise<BrowserState> => page.evaluate(() => (window as unknown as { resume: BrowserState }).resume);
+const browserState = (page: Page): Promise<BrowserState> =>
+  page.evaluate(() => (window as unknown as { resume: BrowserState }).resume);

@@ -52,7 +52,13 @@ describe('a session across two instances', () => {
     const admin = await tokenFor({ sub: 'e2e-admin', name: 'Admin', role: 'ADMIN' });
     const { competitionId, submissionIds } = await openCompetition(a.graphqlUrl, 3);
     const { createSession } = dataOf(
-      await execute(fetch, a.graphqlUrl, CreateSessionDocument, { input: { competitionId, submissionIds, presentationSeconds: 90 } }, admin),
+      await execute(
+        fetch,
+        a.graphqlUrl,
+        CreateSessionDocument,
+        { input: { competitionId, submissionIds, presentationSeconds: 90 } },
+        admin,
+      ),
     );
     const sessionId = createSession.id;
 
@@ -65,7 +71,13 @@ describe('a session across two instances', () => {
     const press = async (action: SessionAction, extra: Partial<ControlSessionInput> = {}): Promise<State> => {
       const instance = turn++ % 2 === 0 ? a : b;
       const state = dataOf(
-        await execute(fetch, instance.graphqlUrl, ControlSessionDocument, { input: { sessionId, action, ...extra } }, admin),
+        await execute(
+          fetch,
+          instance.graphqlUrl,
+          ControlSessionDocument,
+          { input: { sessionId, action, ...extra } },
+          admin,
+        ),
       ).controlSession;
       expected.push(stateOf(state));
       return state;
@@ -76,7 +88,12 @@ describe('a session across two instances', () => {
     try {
       for (const feed of feeds) {
         const first = await feed.waitFor((r) => r.data !== undefined || r.errors !== undefined);
-        expect(first.data?.sessionUpdated).toMatchObject({ id: sessionId, seq: 0, status: 'SCHEDULED', currentSubmission: null });
+        expect(first.data?.sessionUpdated).toMatchObject({
+          id: sessionId,
+          seq: 0,
+          status: 'SCHEDULED',
+          currentSubmission: null,
+        });
       }
 
       // Paced like a host on stage: each transition is seen everywhere before the next one.
@@ -101,11 +118,25 @@ describe('a session across two instances', () => {
 
       // The emergency stop made on B closes voting for votes cast on A right after.
       const voter = await tokenFor({ sub: 'e2e-session-voter' });
-      dataOf(await execute(fetch, a.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, voter));
+      dataOf(
+        await execute(
+          fetch,
+          a.graphqlUrl,
+          CastVoteDocument,
+          { input: { competitionId, submissionId: submissionIds[0]! } },
+          voter,
+        ),
+      );
       turn = 1;
       const stopped = await press('EMERGENCY_STOP');
       expect(stopped).toMatchObject({ status: 'ENDED', seq: script.length + 1 });
-      const late = await execute(fetch, a.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[1]! } }, voter);
+      const late = await execute(
+        fetch,
+        a.graphqlUrl,
+        CastVoteDocument,
+        { input: { competitionId, submissionId: submissionIds[1]! } },
+        voter,
+      );
       expect(codesOf(late)).toEqual(['VOTING_CLOSED']);
 
       await seenEverywhere(stopped.seq);
@@ -123,11 +154,19 @@ describe('a session across two instances', () => {
     const admin = await tokenFor({ sub: 'e2e-admin', name: 'Admin', role: 'ADMIN' });
     const { competitionId, submissionIds } = await openCompetition(b.graphqlUrl, 4);
     const { createSession } = dataOf(
-      await execute(fetch, b.graphqlUrl, CreateSessionDocument, { input: { competitionId, submissionIds, presentationSeconds: 60 } }, admin),
+      await execute(
+        fetch,
+        b.graphqlUrl,
+        CreateSessionDocument,
+        { input: { competitionId, submissionIds, presentationSeconds: 60 } },
+        admin,
+      ),
     );
     const sessionId = createSession.id;
     const control = (instance: ServerProcess, action: SessionAction) =>
-      execute(fetch, instance.graphqlUrl, ControlSessionDocument, { input: { sessionId, action } }, admin).then((r) => dataOf(r).controlSession);
+      execute(fetch, instance.graphqlUrl, ControlSessionDocument, { input: { sessionId, action } }, admin).then(
+        (r) => dataOf(r).controlSession,
+      );
     await control(a, 'START');
     const moved = await control(b, 'NEXT');
 
@@ -145,7 +184,8 @@ describe('a session across two instances', () => {
       }
       // A quick burst: subscribers conflate to the newest state, never go back, end exact.
       let last = moved;
-      for (const [i, action] of (['PAUSE', 'NEXT', 'RESUME', 'NEXT', 'END'] as const).entries()) last = await control(i % 2 ? a : b, action);
+      for (const [i, action] of (['PAUSE', 'NEXT', 'RESUME', 'NEXT', 'END'] as const).entries())
+        last = await control(i % 2 ? a : b, action);
       for (const feed of feeds) {
         const final = await feed.waitFor((r) => r.data?.sessionUpdated.seq === last.seq);
         expect(stateOf(final.data!.sessionUpdated)).toEqual(stateOf(last));

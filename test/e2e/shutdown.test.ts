@@ -53,7 +53,13 @@ it('stops gracefully and keeps every acknowledged vote across a restart', async 
   // Votes in flight while the signal arrives: whatever was acknowledged must survive.
   const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => tokenFor({ sub: `shutdown-${i}` })));
   const inFlight = tokens.map((token, i) =>
-    execute(fetch, server.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, token).then(
+    execute(
+      fetch,
+      server.graphqlUrl,
+      CastVoteDocument,
+      { input: { competitionId, submissionId: submissionIds[i % 2]! } },
+      token,
+    ).then(
       (r) => (r.data?.castVote ? 1 : 0),
       () => 0,
     ),

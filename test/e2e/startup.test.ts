@@ -34,7 +34,9 @@ it('a busy PORT stops the start before the database is opened, in one line namin
   try {
     const result = await startExpectingExit({ PORT: String(port), DATA_DIR: dataDir });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n')).toEqual([`PORT ${port} is already in use on 127.0.0.1: stop what holds it, or set PORT to a free port`]);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `PORT ${port} is already in use on 127.0.0.1: stop what holds it, or set PORT to a free port`,
+    ]);
     expect(result.stdout).toBe('');
     expect(existsSync(path.join(dataDir, 'pglite'))).toBe(false); // no database opened, no migration run
   } finally {

@@ -7,12 +7,26 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { CloseCompetitionDocument, LeaderboardDocument, TallyDocument, TallyStandingsUntilClosedDocument } from '../generated/graphql.js';
+import {
+  CloseCompetitionDocument,
+  LeaderboardDocument,
+  TallyDocument,
+  TallyStandingsUntilClosedDocument,
+} from '../generated/graphql.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { subscribe } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
-import { addSubmission, burst, runningTotals, openCompetitions, recount, standingsOf, type ScenarioCompetition, type Sql } from '../support/voting-scenario.js';
+import {
+  addSubmission,
+  burst,
+  runningTotals,
+  openCompetitions,
+  recount,
+  standingsOf,
+  type ScenarioCompetition,
+  type Sql,
+} from '../support/voting-scenario.js';
 
 let cluster: Cluster;
 let restarted: ServerProcess | undefined;
@@ -39,9 +53,13 @@ describe('running tally totals on two instances', () => {
       for (const competition of competitions) {
         const expected = await recount(sql, competition.id);
         for (const instance of instances) {
-          const { leaderboard } = dataOf(await execute(fetch, instance.graphqlUrl, LeaderboardDocument, { competitionId: competition.id }));
+          const { leaderboard } = dataOf(
+            await execute(fetch, instance.graphqlUrl, LeaderboardDocument, { competitionId: competition.id }),
+          );
           expect(standingsOf(leaderboard), `leaderboard of ${competition.method}`).toEqual(expected);
-          const { tally } = dataOf(await execute(fetch, instance.graphqlUrl, TallyDocument, { competitionId: competition.id }));
+          const { tally } = dataOf(
+            await execute(fetch, instance.graphqlUrl, TallyDocument, { competitionId: competition.id }),
+          );
           expect(standingsOf(tally.entries), `tally of ${competition.method}`).toEqual(expected);
         }
       }
@@ -65,7 +83,9 @@ describe('running tally totals on two instances', () => {
     await expectQueriesExact(competitions);
 
     for (const competition of competitions) {
-      const feeds = instances.map((instance) => subscribe('graphql-ws', instance.url, TallyStandingsUntilClosedDocument, { competitionId: competition.id }));
+      const feeds = instances.map((instance) =>
+        subscribe('graphql-ws', instance.url, TallyStandingsUntilClosedDocument, { competitionId: competition.id }),
+      );
       try {
         await Promise.all(feeds.map((feed) => feed.waitFor((r) => r.data !== undefined)));
         dataOf(await execute(fetch, instances[0]!.graphqlUrl, CloseCompetitionDocument, { id: competition.id }, admin));

@@ -31,7 +31,15 @@ describe.each<Transport>(['graphql-ws', 'graphql-sse', 'sse'])('tallyUpdated ove
       await Promise.all(
         Array.from({ length: voters }, async (_, i) => {
           const token = await tokenFor({ sub: `${transport}-voter-${i}` });
-          dataOf(await execute(fetch, server.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, token));
+          dataOf(
+            await execute(
+              fetch,
+              server.graphqlUrl,
+              CastVoteDocument,
+              { input: { competitionId, submissionId: submissionIds[i % 2]! } },
+              token,
+            ),
+          );
         }),
       );
       const last = await feed.waitFor((r) => r.data?.tallyUpdated.totalVotes === voters);
@@ -62,7 +70,10 @@ describe('graphql-ws connection', () => {
     const client = wsClient(server.wsUrl, await tokenFor({ sub: 'ws-user', name: 'Wes', role: 'FOUNDER' }));
     try {
       const result = await new Promise((resolve, reject) => {
-        client.subscribe({ query: 'query { me { id name role } }' }, { next: resolve, error: reject, complete: () => undefined });
+        client.subscribe(
+          { query: 'query { me { id name role } }' },
+          { next: resolve, error: reject, complete: () => undefined },
+        );
       });
       expect(result).toEqual({ data: { me: { id: 'ws-user', name: 'Wes', role: 'FOUNDER' } } });
     } finally {
@@ -74,7 +85,9 @@ describe('graphql-ws connection', () => {
     const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws');
     await new Promise((resolve) => socket.once('open', resolve));
     socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer nope' } }));
-    const [code] = await new Promise<[number, string]>((resolve) => socket.once('close', (c, r) => resolve([c, String(r)])));
+    const [code] = await new Promise<[number, string]>((resolve) =>
+      socket.once('close', (c, r) => resolve([c, String(r)])),
+    );
     expect(code).toBe(4403);
   });
 
@@ -82,7 +95,10 @@ describe('graphql-ws connection', () => {
     const client = wsClient(server.wsUrl);
     try {
       const error = await new Promise((resolve) => {
-        client.subscribe({ query: 'subscription { nope }' }, { next: () => undefined, error: resolve, complete: () => undefined });
+        client.subscribe(
+          { query: 'subscription { nope }' },
+          { next: () => undefined, error: resolve, complete: () => undefined },
+        );
       });
       expect(error).toMatchObject([{ extensions: { code: 'BAD_USER_INPUT' } }]);
     } finally {

@@ -51,7 +51,11 @@ it('serves with no configuration (a DATA_DIR of its own) and accepts tokens from
     expect((await stat(path.join(dataDir, 'jwt-secret'))).mode & 0o777).toBe(0o600);
 
     const token = await runPrintedTokenCommand(server.output());
-    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token)).me).toEqual({ id: 'alice', name: 'Alice', role: 'ADMIN' });
+    expect(dataOf(await execute(fetch, server.graphqlUrl, MeDocument, {}, token)).me).toEqual({
+      id: 'alice',
+      name: 'Alice',
+      role: 'ADMIN',
+    });
   } finally {
     await server.stop();
   }

@@ -16,11 +16,24 @@ import { TEST_RATE_LIMITS } from '../support/limits.js';
 
 type Line = Record<string, unknown>;
 
-async function startLogged(env: Record<string, string>): Promise<{ app: App; url: string; lines: Line[]; stop(): Promise<void> }> {
+async function startLogged(
+  env: Record<string, string>,
+): Promise<{ app: App; url: string; lines: Line[]; stop(): Promise<void> }> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-access-log-'));
   const lines: Line[] = [];
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, FRAUD_DETECTION_ENABLED: 'false', ...TEST_RATE_LIMITS, ...env });
-  const app = await createApp(config, { logger: createLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line) as Line) }) });
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    NODE_ENV: 'test',
+    JWT_SECRET: TEST_JWT_SECRET,
+    FRAUD_DETECTION_ENABLED: 'false',
+    ...TEST_RATE_LIMITS,
+    ...env,
+  });
+  const app = await createApp(config, {
+    logger: createLogger({ level: 'info', write: (line) => lines.push(JSON.parse(line) as Line) }),
+  });
   const { url } = await app.start();
   return {
     app,
@@ -44,13 +57,30 @@ describe('access log', () => {
 
   it('writes one line per operation with the client’s request id, type, root field, duration and code', async () => {
     const admin = await tokenFor({ sub: 'log-admin', name: 'Admin', role: 'ADMIN' });
-    const fetchWithId: typeof fetch = (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), 'x-request-id': 'client-req-42' } });
-    await execute(fetchWithId, `${server.url}/graphql`, CreateCompetitionDocument, { input: { title: 'Logged', votingMethod: 'SIMPLE' } }, admin);
+    const fetchWithId: typeof fetch = (input, init) =>
+      fetch(input, {
+        ...init,
+        headers: { ...(init?.headers as Record<string, string>), 'x-request-id': 'client-req-42' },
+      });
+    await execute(
+      fetchWithId,
+      `${server.url}/graphql`,
+      CreateCompetitionDocument,
+      { input: { title: 'Logged', votingMethod: 'SIMPLE' } },
+      admin,
+    );
     await execute(fetch, `${server.url}/graphql`, OpenCompetitionDocument, { id: 'missing' }, admin);
 
     const access = server.lines.filter((l) => l['msg'] === 'operation');
     expect(access).toHaveLength(2);
-    expect(access[0]).toMatchObject({ level: 'info', requestId: 'client-req-42', type: 'mutation', field: 'createCompetition', operationName: 'CreateCompetition', code: 'OK' });
+    expect(access[0]).toMatchObject({
+      level: 'info',
+      requestId: 'client-req-42',
+      type: 'mutation',
+      field: 'createCompetition',
+      operationName: 'CreateCompetition',
+      code: 'OK',
+    });
     expect(access[0]!['durationMs']).toBeTypeOf('number');
     expect(access[1]).toMatchObject({ type: 'mutation', field: 'openCompetition', code: 'NOT_FOUND' });
     expect(access[1]!['requestId']).toMatch(/^[0-9a-f-]{36}$/);
@@ -59,7 +89,11 @@ describe('access log', () => {
 
   it('replaces a request id that is not a sane token', async () => {
     const weird = 'x'.repeat(65);
-    await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': weird }, body: JSON.stringify({ query: '{ __typename }' }) });
+    await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': weird },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
     const line = server.lines.filter((l) => l['msg'] === 'operation').at(-1);
     expect(line).toMatchObject({ field: '__typename', code: 'OK' });
     expect(line!['requestId']).not.toBe(weird);
@@ -71,9 +105,21 @@ describe('slow operations', () => {
     const server = await startLogged({ SLOW_OPERATION_MS: '1' });
     try {
       const admin = await tokenFor({ sub: 'log-admin', name: 'Admin', role: 'ADMIN' });
-      await execute(fetch, `${server.url}/graphql`, CreateCompetitionDocument, { input: { title: 'Slow', votingMethod: 'SIMPLE' } }, admin);
+      await execute(
+        fetch,
+        `${server.url}/graphql`,
+        CreateCompetitionDocument,
+        { input: { title: 'Slow', votingMethod: 'SIMPLE' } },
+        admin,
+      );
       expect(server.lines.filter((l) => l['msg'] === 'slow operation')).toEqual([
-        expect.objectContaining({ level: 'warn', slow: true, type: 'mutation', field: 'createCompetition', code: 'OK' }),
+        expect.objectContaining({
+          level: 'warn',
+          slow: true,
+          type: 'mutation',
+          field: 'createCompetition',
+          code: 'OK',
+        }),
       ]);
     } finally {
       await server.stop();

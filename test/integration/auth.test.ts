@@ -30,8 +30,15 @@ import { subscribe } from '../support/clients.js';
 import { TEST_JWT_SECRET, codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
 import { rawSocket } from '../support/raw-ws.js';
 
-type Gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) => ReturnType<typeof execute<R, V>>;
-const gqlOn = (t: Pick<TestApp, 'graphqlUrl'>): Gql => (doc, variables, token) => execute(fetch, t.graphqlUrl, doc, variables, token);
+type Gql = <R, V>(
+  doc: Parameters<typeof execute<R, V>>[2],
+  variables: V,
+  token?: string,
+) => ReturnType<typeof execute<R, V>>;
+const gqlOn =
+  (t: Pick<TestApp, 'graphqlUrl'>): Gql =>
+  (doc, variables, token) =>
+    execute(fetch, t.graphqlUrl, doc, variables, token);
 const messageOf = (result: { errors?: readonly { message: string }[] | undefined }) => result.errors?.[0]?.message;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
@@ -61,8 +68,17 @@ describe('RS256/ES256 tokens from JWKS_URL', () => {
     keys.set(kid, privateKey);
     published = [...published, { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }];
   }
-  const idpToken = (kid: string, alg: string, claims: { sub: string; role?: string }, build = (j: SignJWT) => j.setIssuer(ISSUER).setAudience(AUDIENCE)) =>
-    build(new SignJWT({ role: claims.role ?? 'AUDIENCE', name: `IdP ${claims.sub}` }).setProtectedHeader({ alg, kid }).setSubject(claims.sub))
+  const idpToken = (
+    kid: string,
+    alg: string,
+    claims: { sub: string; role?: string },
+    build = (j: SignJWT) => j.setIssuer(ISSUER).setAudience(AUDIENCE),
+  ) =>
+    build(
+      new SignJWT({ role: claims.role ?? 'AUDIENCE', name: `IdP ${claims.sub}` })
+        .setProtectedHeader({ alg, kid })
+        .setSubject(claims.sub),
+    )
       .setIssuedAt()
       .setExpirationTime('10m')
       .sign(keys.get(kid)!);
@@ -92,13 +108,16 @@ describe('RS256/ES256 tokens from JWKS_URL', () => {
     ['RS256', 'rsa-1'],
     ['ES256', 'ec-1'],
   ])('accepts %s tokens whose kid is in the set', async (alg, kid) => {
-    const me = dataOf(await gqlOn(t)(WhoAmIDocument, {}, await idpToken(kid, alg, { sub: `idp-${alg}`, role: 'JUDGE' }))).me;
+    const me = dataOf(
+      await gqlOn(t)(WhoAmIDocument, {}, await idpToken(kid, alg, { sub: `idp-${alg}`, role: 'JUDGE' })),
+    ).me;
     expect(me).toEqual({ id: `idp-${alg}`, name: `IdP idp-${alg}`, role: 'JUDGE' });
   });
 
   it('caches the set: known keys cause no fetch', async () => {
     const before = fetches;
-    for (let i = 0; i < 3; i += 1) dataOf(await gqlOn(t)(WhoAmIDocument, {}, await idpToken('rsa-1', 'RS256', { sub: 'cached' })));
+    for (let i = 0; i < 3; i += 1)
+      dataOf(await gqlOn(t)(WhoAmIDocument, {}, await idpToken('rsa-1', 'RS256', { sub: 'cached' })));
     expect(fetches).toBe(before);
   });
 
@@ -111,15 +130,25 @@ describe('RS256/ES256 tokens from JWKS_URL', () => {
 
     published = published.filter((k) => k.kid !== 'ec-1');
     await addKey('ec-2', 'ES256'); // the refetch for ec-2 also learns that ec-1 is gone
-    expect(dataOf(await gqlOn(t)(WhoAmIDocument, {}, await idpToken('ec-2', 'ES256', { sub: 'ec2' }))).me?.id).toBe('ec2');
+    expect(dataOf(await gqlOn(t)(WhoAmIDocument, {}, await idpToken('ec-2', 'ES256', { sub: 'ec2' }))).me?.id).toBe(
+      'ec2',
+    );
     const retired = await gqlOn(t)(WhoAmIDocument, {}, await idpToken('ec-1', 'ES256', { sub: 'retired' }));
     expect(codesOf(retired)).toEqual(['UNAUTHENTICATED']);
     expect(messageOf(retired)).toBe('no JWKS key matches the token (kid, alg)');
   });
 
   it.each([
-    ['another issuer', (j: SignJWT) => j.setIssuer('https://evil.example').setAudience(AUDIENCE), 'token claim iss is not accepted'],
-    ['another audience', (j: SignJWT) => j.setIssuer(ISSUER).setAudience('someone-else'), 'token claim aud is not accepted'],
+    [
+      'another issuer',
+      (j: SignJWT) => j.setIssuer('https://evil.example').setAudience(AUDIENCE),
+      'token claim iss is not accepted',
+    ],
+    [
+      'another audience',
+      (j: SignJWT) => j.setIssuer(ISSUER).setAudience('someone-else'),
+      'token claim aud is not accepted',
+    ],
   ])('refuses %s', async (_name, build, message) => {
     const result = await gqlOn(t)(WhoAmIDocument, {}, await idpToken('rsa-1', 'RS256', { sub: 'x' }, build));
     expect(codesOf(result)).toEqual(['UNAUTHENTICATED']);
@@ -145,7 +174,11 @@ describe('RS256/ES256 tokens from JWKS_URL', () => {
 function wallet(): { publicKey: string; privateKey: KeyObject; sign(message: string): string } {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
-  return { publicKey: bs58.encode(raw), privateKey, sign: (message) => bs58.encode(sign(null, Buffer.from(message, 'utf8'), privateKey)) };
+  return {
+    publicKey: bs58.encode(raw),
+    privateKey,
+    sign: (message) => bs58.encode(sign(null, Buffer.from(message, 'utf8'), privateKey)),
+  };
 }
 
 describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
@@ -175,7 +208,13 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
 
     // A second sign-in (new challenge) is the same user.
     const again = dataOf(await gql(WalletChallengeDocument, { publicKey: w.publicKey }, undefined)).walletChallenge;
-    const second = dataOf(await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(again.message), nonce: again.nonce }, undefined));
+    const second = dataOf(
+      await gql(
+        WalletSignInDocument,
+        { publicKey: w.publicKey, signature: w.sign(again.message), nonce: again.nonce },
+        undefined,
+      ),
+    );
     expect(second.walletSignIn.user.id).toBe(walletSignIn.user.id);
   });
 
@@ -183,7 +222,9 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
     const w = wallet();
     const challenge = dataOf(await gql(WalletChallengeDocument, { publicKey: w.publicKey }, undefined)).walletChallenge;
     const signature = w.sign(challenge.message);
-    const results = await Promise.all(Array.from({ length: 8 }, () => gql(WalletSignInDocument, { publicKey: w.publicKey, signature }, undefined)));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => gql(WalletSignInDocument, { publicKey: w.publicKey, signature }, undefined)),
+    );
     expect(results.filter((r) => r.data?.walletSignIn.token)).toHaveLength(1);
     expect(results.flatMap(codesOf).sort()).toEqual(Array(7).fill('UNAUTHENTICATED'));
   });
@@ -194,14 +235,36 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
     const second = dataOf(await gql(WalletChallengeDocument, { publicKey: w.publicKey }, undefined)).walletChallenge;
     dataOf(await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(first.message) }, undefined));
     dataOf(await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(second.message) }, undefined));
-    expect(codesOf(await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(first.message) }, undefined))).toEqual(['UNAUTHENTICATED']);
+    expect(
+      codesOf(await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(first.message) }, undefined)),
+    ).toEqual(['UNAUTHENTICATED']);
   });
 
   it.each([
-    ['a public key that is not base58', () => ({ publicKey: 'not-base58-0OIl', signature: bs58.encode(Buffer.alloc(64)) }), 'BAD_USER_INPUT', 'publicKey'],
-    ['a 31-byte public key', () => ({ publicKey: bs58.encode(Buffer.alloc(31, 1)), signature: bs58.encode(Buffer.alloc(64)) }), 'BAD_USER_INPUT', 'publicKey'],
-    ['a 63-byte signature', () => ({ publicKey: wallet().publicKey, signature: bs58.encode(Buffer.alloc(63, 1)) }), 'BAD_USER_INPUT', 'signature'],
-    ['no challenge for the key', () => ({ publicKey: wallet().publicKey, signature: bs58.encode(Buffer.alloc(64, 1)) }), 'UNAUTHENTICATED', undefined],
+    [
+      'a public key that is not base58',
+      () => ({ publicKey: 'not-base58-0OIl', signature: bs58.encode(Buffer.alloc(64)) }),
+      'BAD_USER_INPUT',
+      'publicKey',
+    ],
+    [
+      'a 31-byte public key',
+      () => ({ publicKey: bs58.encode(Buffer.alloc(31, 1)), signature: bs58.encode(Buffer.alloc(64)) }),
+      'BAD_USER_INPUT',
+      'publicKey',
+    ],
+    [
+      'a 63-byte signature',
+      () => ({ publicKey: wallet().publicKey, signature: bs58.encode(Buffer.alloc(63, 1)) }),
+      'BAD_USER_INPUT',
+      'signature',
+    ],
+    [
+      'no challenge for the key',
+      () => ({ publicKey: wallet().publicKey, signature: bs58.encode(Buffer.alloc(64, 1)) }),
+      'UNAUTHENTICATED',
+      undefined,
+    ],
   ])('refuses %s', async (_name, input, code, field) => {
     const result = await gql(WalletSignInDocument, input(), undefined);
     expect(codesOf(result)).toEqual([code]);
@@ -212,13 +275,24 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
     const w = wallet();
     const mallory = wallet();
     const challenge = dataOf(await gql(WalletChallengeDocument, { publicKey: w.publicKey }, undefined)).walletChallenge;
-    expect(codesOf(await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: mallory.sign(challenge.message) }, undefined))).toEqual([
-      'UNAUTHENTICATED',
-    ]);
-    await t.app.database.prisma.walletChallenge.update({ where: { nonce: challenge.nonce }, data: { expiresAt: new Date(Date.now() - 1000) } });
-    expect(codesOf(await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(challenge.message) }, undefined))).toEqual([
-      'UNAUTHENTICATED',
-    ]);
+    expect(
+      codesOf(
+        await gql(
+          WalletSignInDocument,
+          { publicKey: w.publicKey, signature: mallory.sign(challenge.message) },
+          undefined,
+        ),
+      ),
+    ).toEqual(['UNAUTHENTICATED']);
+    await t.app.database.prisma.walletChallenge.update({
+      where: { nonce: challenge.nonce },
+      data: { expiresAt: new Date(Date.now() - 1000) },
+    });
+    expect(
+      codesOf(
+        await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(challenge.message) }, undefined),
+      ),
+    ).toEqual(['UNAUTHENTICATED']);
     expect(codesOf(await gql(WalletChallengeDocument, { publicKey: 'x' }, undefined))).toEqual(['BAD_USER_INPUT']);
   });
 
@@ -226,11 +300,20 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
     const old = await issuedAgo({ sub: 'promoted', role: 'AUDIENCE' }, 10);
     dataOf(await gql(WhoAmIDocument, {}, old)); // seen once: cached as AUDIENCE
     const judge = await tokenFor({ sub: 'some-judge', role: 'JUDGE' });
-    expect(codesOf(await gql(SetUserRoleDocument, { userId: 'promoted', role: 'JUDGE' }, judge))).toEqual(['FORBIDDEN']);
-    expect(codesOf(await gql(SetUserRoleDocument, { userId: 'promoted', role: 'JUDGE' }, undefined))).toEqual(['UNAUTHENTICATED']);
-    expect(codesOf(await gql(SetUserRoleDocument, { userId: 'nobody-here', role: 'JUDGE' }, admin))).toEqual(['NOT_FOUND']);
+    expect(codesOf(await gql(SetUserRoleDocument, { userId: 'promoted', role: 'JUDGE' }, judge))).toEqual([
+      'FORBIDDEN',
+    ]);
+    expect(codesOf(await gql(SetUserRoleDocument, { userId: 'promoted', role: 'JUDGE' }, undefined))).toEqual([
+      'UNAUTHENTICATED',
+    ]);
+    expect(codesOf(await gql(SetUserRoleDocument, { userId: 'nobody-here', role: 'JUDGE' }, admin))).toEqual([
+      'NOT_FOUND',
+    ]);
 
-    expect(dataOf(await gql(SetUserRoleDocument, { userId: 'promoted', role: 'JUDGE' }, admin)).setUserRole).toEqual({ id: 'promoted', role: 'JUDGE' });
+    expect(dataOf(await gql(SetUserRoleDocument, { userId: 'promoted', role: 'JUDGE' }, admin)).setUserRole).toEqual({
+      id: 'promoted',
+      role: 'JUDGE',
+    });
     const refused = await gql(WhoAmIDocument, {}, old);
     expect(codesOf(refused)).toEqual(['UNAUTHENTICATED']);
     expect(messageOf(refused)).toBe('token revoked');
@@ -257,10 +340,16 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
   it('a disabled wallet cannot sign in', async () => {
     const w = wallet();
     const first = dataOf(await gql(WalletChallengeDocument, { publicKey: w.publicKey }, undefined)).walletChallenge;
-    const { walletSignIn } = dataOf(await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(first.message) }, undefined));
+    const { walletSignIn } = dataOf(
+      await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(first.message) }, undefined),
+    );
     dataOf(await gql(DisableUserDocument, { userId: walletSignIn.user.id }, admin));
     const next = dataOf(await gql(WalletChallengeDocument, { publicKey: w.publicKey }, undefined)).walletChallenge;
-    const refused = await gql(WalletSignInDocument, { publicKey: w.publicKey, signature: w.sign(next.message) }, undefined);
+    const refused = await gql(
+      WalletSignInDocument,
+      { publicKey: w.publicKey, signature: w.sign(next.message) },
+      undefined,
+    );
     expect(messageOf(refused)).toBe('account disabled');
   });
 
@@ -269,7 +358,9 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
     const second = t.backendEnv['REDIS_URL'] ? await startTestApp(t.backendEnv) : undefined;
     const other = second ?? t;
     try {
-      const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Revocation', votingMethod: 'SIMPLE' } }, admin));
+      const { createCompetition } = dataOf(
+        await gql(CreateCompetitionDocument, { input: { title: 'Revocation', votingMethod: 'SIMPLE' } }, admin),
+      );
       const userId = 'demoted-admin';
       const old = await issuedAgo({ sub: userId, role: 'ADMIN' }, 10);
       dataOf(await gqlOn(other)(WhoAmIDocument, {}, old)); // the other instance has it cached
@@ -280,7 +371,10 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
         webSocketImpl: WebSocket,
         connectionParams: { authorization: `Bearer ${old}` },
         retryAttempts: 0,
-        on: { closed: (event) => (closed = { code: (event as { code: number }).code, reason: (event as { reason: string }).reason }) },
+        on: {
+          closed: (event) =>
+            (closed = { code: (event as { code: number }).code, reason: (event as { reason: string }).reason }),
+        },
       });
       const wsResults: unknown[] = [];
       const wsDone = new Promise<void>((resolve) => {
@@ -306,8 +400,12 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
       await client.dispose();
       // Reconnecting with the old token: refused at connection_init, with the reason.
       const socket = new WebSocket(other.wsUrl, 'graphql-transport-ws');
-      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${old}` } })));
-      const [code, reason] = await new Promise<[number, string]>((resolve) => socket.once('close', (c, r) => resolve([c, String(r)])));
+      socket.on('open', () =>
+        socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${old}` } })),
+      );
+      const [code, reason] = await new Promise<[number, string]>((resolve) =>
+        socket.once('close', (c, r) => resolve([c, String(r)])),
+      );
       expect([code, reason]).toEqual([4403, 'token revoked']);
     } finally {
       await second?.stop();
@@ -318,13 +416,18 @@ describe.each(backends)('wallet sign-in and revocation on $name', (backend) => {
 // ----------------------------------------------------------------------------- tokens without exp
 
 describe('tokens without exp', () => {
-  const NO_EXP = 'token has no exp claim; tokens must expire (JWT_REQUIRE_EXP=false accepts them, for development only)';
+  const NO_EXP =
+    'token has no exp claim; tokens must expire (JWT_REQUIRE_EXP=false accepts them, for development only)';
   let strict: TestApp;
   let relaxed: TestApp;
 
   /** A token that never expires, as an identity provider that sets no `exp` would sign it. */
   const forever = (sub: string) =>
-    new SignJWT({ role: 'AUDIENCE', name: sub }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    new SignJWT({ role: 'AUDIENCE', name: sub })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setIssuedAt()
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
   const connectionInit = (t: TestApp, token: string) => {
     const ws = rawSocket(t.wsUrl);
     ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
@@ -334,7 +437,11 @@ describe('tokens without exp', () => {
     const reservation = await (await fetch(`${t.url}/graphql/stream`, { method: 'PUT' })).text();
     const abort = new AbortController();
     const response = await fetch(`${t.url}/graphql/stream`, {
-      headers: { accept: 'text/event-stream', 'x-graphql-event-stream-token': reservation, authorization: `Bearer ${token}` },
+      headers: {
+        accept: 'text/event-stream',
+        'x-graphql-event-stream-token': reservation,
+        authorization: `Bearer ${token}`,
+      },
       signal: abort.signal,
     });
     return { response, close: () => abort.abort() };

@@ -21,9 +21,21 @@ const AUTH_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN']);
 
 const PUBLIC: Expect = { anonymous: 'ok', AUDIENCE: 'ok', FOUNDER: 'ok', JUDGE: 'ok', ADMIN: 'ok' };
 const SIGNED_IN: Expect = { ...PUBLIC, anonymous: 'UNAUTHENTICATED' };
-const ADMIN_ONLY: Expect = { anonymous: 'UNAUTHENTICATED', AUDIENCE: 'FORBIDDEN', FOUNDER: 'FORBIDDEN', JUDGE: 'FORBIDDEN', ADMIN: 'ok' };
+const ADMIN_ONLY: Expect = {
+  anonymous: 'UNAUTHENTICATED',
+  AUDIENCE: 'FORBIDDEN',
+  FOUNDER: 'FORBIDDEN',
+  JUDGE: 'FORBIDDEN',
+  ADMIN: 'ok',
+};
 /** The founder and the judge are the participants of the fixture conversations; nobody else, ADMIN included. */
-const PARTICIPANTS: Expect = { anonymous: 'UNAUTHENTICATED', AUDIENCE: 'FORBIDDEN', FOUNDER: 'ok', JUDGE: 'ok', ADMIN: 'FORBIDDEN' };
+const PARTICIPANTS: Expect = {
+  anonymous: 'UNAUTHENTICATED',
+  AUDIENCE: 'FORBIDDEN',
+  FOUNDER: 'ok',
+  JUDGE: 'ok',
+  ADMIN: 'FORBIDDEN',
+};
 
 /** The ids every row may use, created by an ADMIN and the fixture users before the table runs. */
 interface Fixtures {
@@ -51,33 +63,121 @@ interface Row {
 const rows: Row[] = [
   // ------------------------------------------------------------------------------ queries
   { op: 'me', query: 'query { me { id } }', expect: PUBLIC },
-  { op: 'competition', query: 'query($id: ID!) { competition(id: $id) { id } }', variables: (f) => ({ id: f.competitionId }), expect: PUBLIC },
+  {
+    op: 'competition',
+    query: 'query($id: ID!) { competition(id: $id) { id } }',
+    variables: (f) => ({ id: f.competitionId }),
+    expect: PUBLIC,
+  },
   { op: 'competitions', query: 'query { competitions(first: 5) { id } }', expect: PUBLIC },
-  { op: 'leaderboard', query: 'query($id: ID!) { leaderboard(competitionId: $id) { rank } }', variables: (f) => ({ id: f.competitionId }), expect: PUBLIC },
-  { op: 'session', query: 'query($id: ID!) { session(id: $id) { id } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
-  { op: 'sessions', query: 'query($id: ID!) { sessions(competitionId: $id) { id } }', variables: (f) => ({ id: f.competitionId }), expect: PUBLIC },
-  { op: 'offers', query: 'query($id: ID!) { offers(submissionId: $id) { id } }', variables: (f) => ({ id: f.submissionIds[0] }), expect: PUBLIC },
-  { op: 'offer', query: 'query($id: ID!) { offer(id: $id) { id } }', variables: (f) => ({ id: f.offerId }), expect: PUBLIC },
-  { op: 'investmentPool', query: 'query($id: ID!) { investmentPool(sessionId: $id) { seq } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
-  { op: 'myPledges', query: 'query($id: ID!) { myPledges(sessionId: $id) { budget } }', variables: (f) => ({ id: f.sessionId }), expect: SIGNED_IN },
-  { op: 'reactionStats', query: 'query($id: ID!) { reactionStats(sessionId: $id) { total } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
-  { op: 'liveDashboard', query: 'query($id: ID!) { liveDashboard(competitionId: $id) { totalVotes } }', variables: (f) => ({ id: f.competitionId }), expect: ADMIN_ONLY },
-  { op: 'conversation', query: 'query($id: ID!) { conversation(id: $id) { id } }', variables: (f) => ({ id: f.directId }), expect: PARTICIPANTS },
+  {
+    op: 'leaderboard',
+    query: 'query($id: ID!) { leaderboard(competitionId: $id) { rank } }',
+    variables: (f) => ({ id: f.competitionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'session',
+    query: 'query($id: ID!) { session(id: $id) { id } }',
+    variables: (f) => ({ id: f.sessionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'sessions',
+    query: 'query($id: ID!) { sessions(competitionId: $id) { id } }',
+    variables: (f) => ({ id: f.competitionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'offers',
+    query: 'query($id: ID!) { offers(submissionId: $id) { id } }',
+    variables: (f) => ({ id: f.submissionIds[0] }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'offer',
+    query: 'query($id: ID!) { offer(id: $id) { id } }',
+    variables: (f) => ({ id: f.offerId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'investmentPool',
+    query: 'query($id: ID!) { investmentPool(sessionId: $id) { seq } }',
+    variables: (f) => ({ id: f.sessionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'myPledges',
+    query: 'query($id: ID!) { myPledges(sessionId: $id) { budget } }',
+    variables: (f) => ({ id: f.sessionId }),
+    expect: SIGNED_IN,
+  },
+  {
+    op: 'reactionStats',
+    query: 'query($id: ID!) { reactionStats(sessionId: $id) { total } }',
+    variables: (f) => ({ id: f.sessionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'liveDashboard',
+    query: 'query($id: ID!) { liveDashboard(competitionId: $id) { totalVotes } }',
+    variables: (f) => ({ id: f.competitionId }),
+    expect: ADMIN_ONLY,
+  },
+  {
+    op: 'conversation',
+    query: 'query($id: ID!) { conversation(id: $id) { id } }',
+    variables: (f) => ({ id: f.directId }),
+    expect: PARTICIPANTS,
+  },
   { op: 'conversations', query: 'query { conversations { id } }', expect: SIGNED_IN },
-  { op: 'presence', query: 'query($ids: [ID!]!) { presence(userIds: $ids) { status } }', variables: (f) => ({ ids: [f.userIds.FOUNDER] }), expect: PUBLIC },
+  {
+    op: 'presence',
+    query: 'query($ids: [ID!]!) { presence(userIds: $ids) { status } }',
+    variables: (f) => ({ ids: [f.userIds.FOUNDER] }),
+    expect: PUBLIC,
+  },
   { op: 'following', query: 'query { following { id } }', expect: SIGNED_IN },
   { op: 'followers', query: 'query { followers { id } }', expect: SIGNED_IN },
   { op: 'onlineFollowing', query: 'query { onlineFollowing { userId } }', expect: SIGNED_IN },
   { op: 'notifications', query: 'query { notifications { id } }', expect: SIGNED_IN },
   { op: 'fraudAlerts', query: 'query { fraudAlerts(first: 1) { id } }', expect: ADMIN_ONLY },
   { op: 'fraudStats', query: 'query { fraudStats { __typename } }', expect: ADMIN_ONLY },
-  { op: 'channelEvents (public channel)', query: 'query { channelEvents(channel: "lobby") { hasMore } }', expect: PUBLIC },
-  { op: 'channelEvents (admin:*)', query: 'query { channelEvents(channel: "admin:ops") { hasMore } }', expect: ADMIN_ONLY },
+  {
+    op: 'channelEvents (public channel)',
+    query: 'query { channelEvents(channel: "lobby") { hasMore } }',
+    expect: PUBLIC,
+  },
+  {
+    op: 'channelEvents (admin:*)',
+    query: 'query { channelEvents(channel: "admin:ops") { hasMore } }',
+    expect: ADMIN_ONLY,
+  },
   // Polling fallbacks of the resumable streams: who may poll is who may subscribe.
-  { op: 'tally', query: 'query($id: ID!) { tally(competitionId: $id) { seq } }', variables: (f) => ({ id: f.competitionId }), expect: PUBLIC },
-  { op: 'reactionEvents', query: 'query($id: ID!) { reactionEvents(sessionId: $id) { cursor } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
-  { op: 'offerEvents', query: 'query($id: ID!) { offerEvents(sessionId: $id) { cursor } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
-  { op: 'messageEvents', query: 'query($id: ID!) { messageEvents(conversationId: $id) { cursor } }', variables: (f) => ({ id: f.directId }), expect: PARTICIPANTS },
+  {
+    op: 'tally',
+    query: 'query($id: ID!) { tally(competitionId: $id) { seq } }',
+    variables: (f) => ({ id: f.competitionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'reactionEvents',
+    query: 'query($id: ID!) { reactionEvents(sessionId: $id) { cursor } }',
+    variables: (f) => ({ id: f.sessionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'offerEvents',
+    query: 'query($id: ID!) { offerEvents(sessionId: $id) { cursor } }',
+    variables: (f) => ({ id: f.sessionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'messageEvents',
+    query: 'query($id: ID!) { messageEvents(conversationId: $id) { cursor } }',
+    variables: (f) => ({ id: f.directId }),
+    expect: PARTICIPANTS,
+  },
   {
     op: 'readReceiptEvents',
     query: 'query($id: ID!) { readReceiptEvents(conversationId: $id) { cursor } }',
@@ -99,8 +199,18 @@ const rows: Row[] = [
     variables: (f) => ({ id: f.draftCompetitionId }),
     expect: ADMIN_ONLY,
   },
-  { op: 'openCompetition', query: 'mutation($id: ID!) { openCompetition(id: $id) { id } }', variables: (f) => ({ id: f.draftCompetitionId }), expect: ADMIN_ONLY },
-  { op: 'closeCompetition', query: 'mutation($id: ID!) { closeCompetition(id: $id) { id } }', variables: (f) => ({ id: f.closableCompetitionId }), expect: ADMIN_ONLY },
+  {
+    op: 'openCompetition',
+    query: 'mutation($id: ID!) { openCompetition(id: $id) { id } }',
+    variables: (f) => ({ id: f.draftCompetitionId }),
+    expect: ADMIN_ONLY,
+  },
+  {
+    op: 'closeCompetition',
+    query: 'mutation($id: ID!) { closeCompetition(id: $id) { id } }',
+    variables: (f) => ({ id: f.closableCompetitionId }),
+    expect: ADMIN_ONLY,
+  },
   {
     op: 'castVote',
     query: 'mutation($c: ID!, $s: ID!) { castVote(input: { competitionId: $c, submissionId: $s }) { vote { id } } }',
@@ -109,7 +219,8 @@ const rows: Row[] = [
   },
   {
     op: 'createSession',
-    query: 'mutation($c: ID!, $s: [ID!]!) { createSession(input: { competitionId: $c, submissionIds: $s, presentationSeconds: 60 }) { id } }',
+    query:
+      'mutation($c: ID!, $s: [ID!]!) { createSession(input: { competitionId: $c, submissionIds: $s, presentationSeconds: 60 }) { id } }',
     variables: (f) => ({ c: f.competitionId, s: f.submissionIds }),
     expect: ADMIN_ONLY,
   },
@@ -130,19 +241,37 @@ const rows: Row[] = [
     query:
       'mutation($x: ID!, $s: ID!) { makeOffer(input: { sessionId: $x, submissionId: $s, type: EQUITY, amount: 1000, equityPercentage: 5 }) { id } }',
     variables: (f) => ({ x: f.sessionId, s: f.submissionIds[2] }),
-    expect: { anonymous: 'UNAUTHENTICATED', AUDIENCE: 'FORBIDDEN', FOUNDER: 'FORBIDDEN', JUDGE: 'ok', ADMIN: 'FORBIDDEN' },
+    expect: {
+      anonymous: 'UNAUTHENTICATED',
+      AUDIENCE: 'FORBIDDEN',
+      FOUNDER: 'FORBIDDEN',
+      JUDGE: 'ok',
+      ADMIN: 'FORBIDDEN',
+    },
   },
   {
     op: 'respondToOffer (the founder of the submission)',
     query: 'mutation($id: ID!) { respondToOffer(input: { offerId: $id, response: REJECT }) { id } }',
     variables: (f) => ({ id: f.offerId }),
-    expect: { anonymous: 'UNAUTHENTICATED', AUDIENCE: 'FORBIDDEN', FOUNDER: 'ok', JUDGE: 'FORBIDDEN', ADMIN: 'FORBIDDEN' },
+    expect: {
+      anonymous: 'UNAUTHENTICATED',
+      AUDIENCE: 'FORBIDDEN',
+      FOUNDER: 'ok',
+      JUDGE: 'FORBIDDEN',
+      ADMIN: 'FORBIDDEN',
+    },
   },
   {
     op: 'withdrawOffer (its author)',
     query: 'mutation($id: ID!) { withdrawOffer(offerId: $id) { id } }',
     variables: (f) => ({ id: f.withdrawableOfferId }),
-    expect: { anonymous: 'UNAUTHENTICATED', AUDIENCE: 'FORBIDDEN', FOUNDER: 'FORBIDDEN', JUDGE: 'ok', ADMIN: 'FORBIDDEN' },
+    expect: {
+      anonymous: 'UNAUTHENTICATED',
+      AUDIENCE: 'FORBIDDEN',
+      FOUNDER: 'FORBIDDEN',
+      JUDGE: 'ok',
+      ADMIN: 'FORBIDDEN',
+    },
   },
   {
     op: 'pledge (not on your own submission)',
@@ -164,11 +293,17 @@ const rows: Row[] = [
   },
   {
     op: 'markConversationRead',
-    query: 'mutation($id: ID!, $m: ID!) { markConversationRead(conversationId: $id, upToMessageId: $m) { conversationId } }',
+    query:
+      'mutation($id: ID!, $m: ID!) { markConversationRead(conversationId: $id, upToMessageId: $m) { conversationId } }',
     variables: (f) => ({ id: f.directId, m: f.messageId }),
     expect: PARTICIPANTS,
   },
-  { op: 'setTyping', query: 'mutation($id: ID!) { setTyping(conversationId: $id, isTyping: true) }', variables: (f) => ({ id: f.directId }), expect: PARTICIPANTS },
+  {
+    op: 'setTyping',
+    query: 'mutation($id: ID!) { setTyping(conversationId: $id, isTyping: true) }',
+    variables: (f) => ({ id: f.directId }),
+    expect: PARTICIPANTS,
+  },
   {
     op: 'addParticipants',
     query: 'mutation($id: ID!, $u: [ID!]!) { addParticipants(conversationId: $id, userIds: $u) { id } }',
@@ -182,10 +317,25 @@ const rows: Row[] = [
     variables: (f) => ({ id: f.groupId, u: f.userIds.JUDGE }),
     expect: { anonymous: 'UNAUTHENTICATED', AUDIENCE: 'FORBIDDEN', FOUNDER: 'ok', JUDGE: 'FORBIDDEN', ADMIN: 'ok' },
   },
-  { op: 'leaveConversation', query: 'mutation($id: ID!) { leaveConversation(conversationId: $id) }', variables: (f) => ({ id: f.leavableGroupId }), expect: PARTICIPANTS },
+  {
+    op: 'leaveConversation',
+    query: 'mutation($id: ID!) { leaveConversation(conversationId: $id) }',
+    variables: (f) => ({ id: f.leavableGroupId }),
+    expect: PARTICIPANTS,
+  },
   { op: 'setPresence', query: 'mutation { setPresence(status: AWAY) { status } }', expect: SIGNED_IN },
-  { op: 'follow', query: 'mutation($u: ID!) { follow(userId: $u) { id } }', variables: (f) => ({ u: f.userIds.JUDGE }), expect: SIGNED_IN },
-  { op: 'unfollow', query: 'mutation($u: ID!) { unfollow(userId: $u) { id } }', variables: (f) => ({ u: f.userIds.JUDGE }), expect: SIGNED_IN },
+  {
+    op: 'follow',
+    query: 'mutation($u: ID!) { follow(userId: $u) { id } }',
+    variables: (f) => ({ u: f.userIds.JUDGE }),
+    expect: SIGNED_IN,
+  },
+  {
+    op: 'unfollow',
+    query: 'mutation($u: ID!) { unfollow(userId: $u) { id } }',
+    variables: (f) => ({ u: f.userIds.JUDGE }),
+    expect: SIGNED_IN,
+  },
   { op: 'markNotificationsRead', query: 'mutation { markNotificationsRead(ids: []) }', expect: SIGNED_IN },
   {
     op: 'sendNotification',
@@ -194,18 +344,65 @@ const rows: Row[] = [
     expect: ADMIN_ONLY,
   },
   { op: 'announce', query: 'mutation { announce(input: { title: "all" }) }', expect: ADMIN_ONLY },
-  { op: 'publishToChannel', query: 'mutation { publishToChannel(channel: "lobby", type: "t") { seq } }', expect: ADMIN_ONLY },
-  { op: 'walletChallenge', query: 'mutation { walletChallenge(publicKey: "11111111111111111111111111111111") { nonce } }', expect: PUBLIC },
-  { op: 'walletSignIn', query: 'mutation { walletSignIn(publicKey: "11111111111111111111111111111111", signature: "1") { token } }', expect: PUBLIC },
-  { op: 'setUserRole', query: 'mutation($u: ID!) { setUserRole(userId: $u, role: AUDIENCE) { id } }', variables: () => ({ u: 'authz-bystander' }), expect: ADMIN_ONLY },
-  { op: 'disableUser', query: 'mutation($u: ID!) { disableUser(userId: $u) { id } }', variables: () => ({ u: 'authz-bystander' }), expect: ADMIN_ONLY },
-  { op: 'enableUser', query: 'mutation($u: ID!) { enableUser(userId: $u) { id } }', variables: () => ({ u: 'authz-bystander' }), expect: ADMIN_ONLY },
+  {
+    op: 'publishToChannel',
+    query: 'mutation { publishToChannel(channel: "lobby", type: "t") { seq } }',
+    expect: ADMIN_ONLY,
+  },
+  {
+    op: 'walletChallenge',
+    query: 'mutation { walletChallenge(publicKey: "11111111111111111111111111111111") { nonce } }',
+    expect: PUBLIC,
+  },
+  {
+    op: 'walletSignIn',
+    query: 'mutation { walletSignIn(publicKey: "11111111111111111111111111111111", signature: "1") { token } }',
+    expect: PUBLIC,
+  },
+  {
+    op: 'setUserRole',
+    query: 'mutation($u: ID!) { setUserRole(userId: $u, role: AUDIENCE) { id } }',
+    variables: () => ({ u: 'authz-bystander' }),
+    expect: ADMIN_ONLY,
+  },
+  {
+    op: 'disableUser',
+    query: 'mutation($u: ID!) { disableUser(userId: $u) { id } }',
+    variables: () => ({ u: 'authz-bystander' }),
+    expect: ADMIN_ONLY,
+  },
+  {
+    op: 'enableUser',
+    query: 'mutation($u: ID!) { enableUser(userId: $u) { id } }',
+    variables: () => ({ u: 'authz-bystander' }),
+    expect: ADMIN_ONLY,
+  },
 
   // ------------------------------------------------------------------------ subscriptions
-  { op: 'tallyUpdated', query: 'subscription($id: ID!) { tallyUpdated(competitionId: $id) { seq } }', variables: (f) => ({ id: f.competitionId }), expect: PUBLIC },
-  { op: 'sessionUpdated', query: 'subscription($id: ID!) { sessionUpdated(sessionId: $id) { seq } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
-  { op: 'reactions', query: 'subscription($id: ID!) { reactions(sessionId: $id) { seq } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
-  { op: 'offerUpdated', query: 'subscription($id: ID!) { offerUpdated(sessionId: $id) { id } }', variables: (f) => ({ id: f.sessionId }), expect: PUBLIC },
+  {
+    op: 'tallyUpdated',
+    query: 'subscription($id: ID!) { tallyUpdated(competitionId: $id) { seq } }',
+    variables: (f) => ({ id: f.competitionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'sessionUpdated',
+    query: 'subscription($id: ID!) { sessionUpdated(sessionId: $id) { seq } }',
+    variables: (f) => ({ id: f.sessionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'reactions',
+    query: 'subscription($id: ID!) { reactions(sessionId: $id) { seq } }',
+    variables: (f) => ({ id: f.sessionId }),
+    expect: PUBLIC,
+  },
+  {
+    op: 'offerUpdated',
+    query: 'subscription($id: ID!) { offerUpdated(sessionId: $id) { id } }',
+    variables: (f) => ({ id: f.sessionId }),
+    expect: PUBLIC,
+  },
   {
     op: 'investmentPoolUpdated',
     query: 'subscription($id: ID!) { investmentPoolUpdated(sessionId: $id) { seq } }',
@@ -218,14 +415,24 @@ const rows: Row[] = [
     variables: (f) => ({ id: f.competitionId }),
     expect: ADMIN_ONLY,
   },
-  { op: 'messageAdded', query: 'subscription($id: ID!) { messageAdded(conversationId: $id) { id } }', variables: (f) => ({ id: f.directId }), expect: PARTICIPANTS },
+  {
+    op: 'messageAdded',
+    query: 'subscription($id: ID!) { messageAdded(conversationId: $id) { id } }',
+    variables: (f) => ({ id: f.directId }),
+    expect: PARTICIPANTS,
+  },
   {
     op: 'readReceiptUpdated',
     query: 'subscription($id: ID!) { readReceiptUpdated(conversationId: $id) { conversationId } }',
     variables: (f) => ({ id: f.directId }),
     expect: PARTICIPANTS,
   },
-  { op: 'typing', query: 'subscription($id: ID!) { typing(conversationId: $id) { isTyping } }', variables: (f) => ({ id: f.directId }), expect: PARTICIPANTS },
+  {
+    op: 'typing',
+    query: 'subscription($id: ID!) { typing(conversationId: $id) { isTyping } }',
+    variables: (f) => ({ id: f.directId }),
+    expect: PARTICIPANTS,
+  },
   {
     op: 'presenceChanged',
     query: 'subscription($ids: [ID!]!) { presenceChanged(userIds: $ids) { status } }',
@@ -236,8 +443,16 @@ const rows: Row[] = [
   // Always the viewer's own: there is no argument that could name somebody else.
   { op: 'notificationAdded', query: 'subscription { notificationAdded { id } }', expect: SIGNED_IN },
   { op: 'fraudAlertRaised', query: 'subscription { fraudAlertRaised { id } }', expect: ADMIN_ONLY },
-  { op: 'channelEvent (public channel)', query: 'subscription { channelEvent(channel: "lobby") { seq } }', expect: PUBLIC },
-  { op: 'channelEvent (admin:*)', query: 'subscription { channelEvent(channel: "admin:ops") { seq } }', expect: ADMIN_ONLY },
+  {
+    op: 'channelEvent (public channel)',
+    query: 'subscription { channelEvent(channel: "lobby") { seq } }',
+    expect: PUBLIC,
+  },
+  {
+    op: 'channelEvent (admin:*)',
+    query: 'subscription { channelEvent(channel: "admin:ops") { seq } }',
+    expect: ADMIN_ONLY,
+  },
 ];
 
 describe('authorization of every operation', () => {
@@ -246,23 +461,42 @@ describe('authorization of every operation', () => {
   const tokens = {} as Record<Who, string | undefined>;
 
   /** Over HTTP; the result's error codes. */
-  async function http(query: string, variables: Record<string, unknown>, token: string | undefined): Promise<ExecutionResult> {
+  async function http(
+    query: string,
+    variables: Record<string, unknown>,
+    token: string | undefined,
+  ): Promise<ExecutionResult> {
     const response = await fetch(t.graphqlUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...(token && { authorization: `Bearer ${token}` }) },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json',
+        ...(token && { authorization: `Bearer ${token}` }),
+      },
       body: JSON.stringify({ query, variables }),
     });
     return (await response.json()) as ExecutionResult;
   }
-  async function data<T = Record<string, { id: string }>>(query: string, variables: Record<string, unknown>, token: string | undefined): Promise<T> {
+  async function data<T = Record<string, { id: string }>>(
+    query: string,
+    variables: Record<string, unknown>,
+    token: string | undefined,
+  ): Promise<T> {
     const result = await http(query, variables, token);
     if (result.errors?.length) throw new Error(`fixture failed: ${JSON.stringify(result.errors)}`);
     return result.data as T;
   }
 
   /** Through Yoga's pipeline, like every transport: the codes of a refused start, [] once the stream runs (then it is closed). */
-  async function subscribeCodes(query: string, variables: Record<string, unknown>, token: string | undefined): Promise<unknown[]> {
-    const request = new Request(t.graphqlUrl, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
+  async function subscribeCodes(
+    query: string,
+    variables: Record<string, unknown>,
+    token: string | undefined,
+  ): Promise<unknown[]> {
+    const request = new Request(t.graphqlUrl, {
+      method: 'POST',
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
     const enveloped = t.app.yoga.getEnveloped({ request, params: { query, variables } } as never);
     const document = enveloped.parse(query);
     let contextValue: unknown;
@@ -271,19 +505,29 @@ describe('authorization of every operation', () => {
     } catch (error) {
       return [(error as { code?: unknown }).code];
     }
-    const result = (await enveloped.subscribe({ schema: enveloped.schema, document, variableValues: variables, contextValue })) as
-      | ExecutionResult
-      | AsyncIterable<ExecutionResult>;
+    const result = (await enveloped.subscribe({
+      schema: enveloped.schema,
+      document,
+      variableValues: variables,
+      contextValue,
+    })) as ExecutionResult | AsyncIterable<ExecutionResult>;
     if (isAsyncIterable(result)) {
       await result[Symbol.asyncIterator]().return?.();
       return [];
     }
-    return (result.errors ?? []).map((e) => e.extensions?.['code'] ?? (e.originalError as { code?: unknown } | undefined)?.code);
+    return (result.errors ?? []).map(
+      (e) => e.extensions?.['code'] ?? (e.originalError as { code?: unknown } | undefined)?.code,
+    );
   }
 
   beforeAll(async () => {
     t = await startTestApp({ FRAUD_DETECTION_ENABLED: 'false' });
-    const ids = { AUDIENCE: 'authz-audience', FOUNDER: 'authz-founder', JUDGE: 'authz-judge', ADMIN: 'authz-admin' } as const;
+    const ids = {
+      AUDIENCE: 'authz-audience',
+      FOUNDER: 'authz-founder',
+      JUDGE: 'authz-judge',
+      ADMIN: 'authz-admin',
+    } as const;
     tokens.anonymous = undefined;
     for (const role of ['AUDIENCE', 'FOUNDER', 'JUDGE', 'ADMIN'] as const) {
       tokens[role] = await tokenFor({ sub: ids[role], name: role, role });
@@ -293,7 +537,13 @@ describe('authorization of every operation', () => {
     const admin = tokens.ADMIN;
     const founder = tokens.FOUNDER;
     const create = async (title: string) =>
-      (await data(`mutation { createCompetition(input: { title: "${title}", votingMethod: SIMPLE }) { id } }`, {}, admin)).createCompetition!.id;
+      (
+        await data(
+          `mutation { createCompetition(input: { title: "${title}", votingMethod: SIMPLE }) { id } }`,
+          {},
+          admin,
+        )
+      ).createCompetition!.id;
     const competitionId = await create('Authz');
     const submissionIds: string[] = [];
     for (let i = 0; i < 3; i += 1) {
@@ -315,7 +565,11 @@ describe('authorization of every operation', () => {
         admin,
       )
     ).createSession!.id;
-    await data('mutation($id: ID!) { controlSession(input: { sessionId: $id, action: START }) { id } }', { id: sessionId }, admin);
+    await data(
+      'mutation($id: ID!) { controlSession(input: { sessionId: $id, action: START }) { id } }',
+      { id: sessionId },
+      admin,
+    );
     const offer = (s: string) =>
       data(
         'mutation($x: ID!, $s: ID!) { makeOffer(input: { sessionId: $x, submissionId: $s, type: EQUITY, amount: 500, equityPercentage: 2 }) { id } }',
@@ -325,11 +579,19 @@ describe('authorization of every operation', () => {
     const offerId = await offer(submissionIds[0]!);
     const withdrawableOfferId = await offer(submissionIds[1]!);
     const conversation = (participantIds: string[], title?: string) =>
-      data('mutation($p: [ID!]!, $t: String) { createConversation(participantIds: $p, title: $t) { id } }', { p: participantIds, t: title ?? null }, founder).then(
-        (d) => d.createConversation!.id,
-      );
+      data(
+        'mutation($p: [ID!]!, $t: String) { createConversation(participantIds: $p, title: $t) { id } }',
+        { p: participantIds, t: title ?? null },
+        founder,
+      ).then((d) => d.createConversation!.id);
     const directId = await conversation([ids.JUDGE]);
-    const messageId = (await data('mutation($id: ID!) { sendMessage(input: { conversationId: $id, body: "first" }) { id } }', { id: directId }, founder)).sendMessage!.id;
+    const messageId = (
+      await data(
+        'mutation($id: ID!) { sendMessage(input: { conversationId: $id, body: "first" }) { id } }',
+        { id: directId },
+        founder,
+      )
+    ).sendMessage!.id;
     const groupId = await conversation([ids.JUDGE], 'Group');
     const leavableGroupId = await conversation([ids.JUDGE], 'Leavable');
     fx = {
@@ -353,8 +615,16 @@ describe('authorization of every operation', () => {
 
   it('has a row for every root field of the schema', () => {
     const schema = t.app.yoga.getEnveloped().schema;
-    const fields = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((type) => Object.keys(type?.getFields() ?? {}));
-    const covered = new Set(rows.map((row) => getOperationAST(parse(row.query))!.selectionSet.selections.map((s) => ('name' in s ? s.name?.value : '')).join()));
+    const fields = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((type) =>
+      Object.keys(type?.getFields() ?? {}),
+    );
+    const covered = new Set(
+      rows.map((row) =>
+        getOperationAST(parse(row.query))!
+          .selectionSet.selections.map((s) => ('name' in s ? s.name?.value : ''))
+          .join(),
+      ),
+    );
     expect(fields.filter((field) => !covered.has(field)).sort()).toEqual([]);
   });
 
@@ -362,7 +632,9 @@ describe('authorization of every operation', () => {
     it.each(ROLES)('%s', async (who) => {
       const variables = row.variables?.(fx) ?? {};
       const subscription = getOperationAST(parse(row.query))!.operation === 'subscription';
-      const codes = subscription ? await subscribeCodes(row.query, variables, tokens[who]) : ((await http(row.query, variables, tokens[who])).errors ?? []).map((e) => e.extensions?.['code']);
+      const codes = subscription
+        ? await subscribeCodes(row.query, variables, tokens[who])
+        : ((await http(row.query, variables, tokens[who])).errors ?? []).map((e) => e.extensions?.['code']);
       const expected = row.expect[who];
       if (expected === 'ok') expect(codes.filter((code) => AUTH_CODES.has(String(code)))).toEqual([]);
       else expect(codes).toEqual([expected]);

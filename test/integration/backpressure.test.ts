@@ -44,7 +44,16 @@ describe('backpressure', () => {
     // Published the way an API client does (over HTTP): in-process calls on the embedded database
     // would resolve without ever yielding to I/O, so no socket would be read or written meanwhile.
     const admin = await tokenFor({ sub: 'bp-admin', role: 'ADMIN' });
-    const publish = async (i: number) => dataOf(await execute(fetch, t.graphqlUrl, PublishToChannelDocument, { channel, type: 'tick', data: { i, pad: PAYLOAD } }, admin));
+    const publish = async (i: number) =>
+      dataOf(
+        await execute(
+          fetch,
+          t.graphqlUrl,
+          PublishToChannelDocument,
+          { channel, type: 'tick', data: { i, pad: PAYLOAD } },
+          admin,
+        ),
+      );
     const query = print(ChannelEventDocument);
 
     // Stalled reader 1: graphql-ws.
@@ -85,11 +94,13 @@ describe('backpressure', () => {
 
       const seqOf = (r: { data?: { channelEvent: { seq: number } } | null }) => r.data?.channelEvent.seq ?? 0;
       const lastSeq = seqOf(
-        (await healthy
+        await healthy
           .waitFor((r) => (r.data?.channelEvent.data as { i?: number } | undefined)?.i === EVENTS, 60_000)
           .catch(() => {
-            throw new Error(`the healthy watcher did not get every event; its last results: ${JSON.stringify(healthy.results.slice(-1)).slice(0, 300)}…`);
-          })),
+            throw new Error(
+              `the healthy watcher did not get every event; its last results: ${JSON.stringify(healthy.results.slice(-1)).slice(0, 300)}…`,
+            );
+          }),
       );
       const seqs = healthy.results.map((r) => seqOf(r as never));
       expect(seqs.at(-1)).toBe(lastSeq);
@@ -106,7 +117,12 @@ describe('backpressure', () => {
       await ws.next((m) => m['type'] === 'complete' && m['id'] === 's', 30_000);
       const nexts = ws.messages.filter((m) => m['type'] === 'next');
       const last = nexts.at(-1)!['payload'] as { errors?: { extensions?: Record<string, unknown> }[] };
-      expect(last.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', reason: 'SLOW_CONSUMER', retryable: true, maxQueued: 100 });
+      expect(last.errors?.[0]?.extensions).toMatchObject({
+        code: 'RATE_LIMITED',
+        reason: 'SLOW_CONSUMER',
+        retryable: true,
+        maxQueued: 100,
+      });
       expect(nexts.length).toBeLessThan(EVENTS);
     } finally {
       ws.close();

@@ -79,7 +79,15 @@ describe('runVoters, open loop', () => {
     const first = open.arrivals[0]!;
     const within500 = open.arrivals.filter((t) => t - first < 500).length;
     expect(within500).toBeGreaterThanOrEqual(40); // ~50 due in those 500 ms, unanswered all along
-    expect(report).toMatchObject({ mode: 'open', offered: 100, sent: 100, acked: 100, failed: 0, notSent: 0, unanswered: 0 });
+    expect(report).toMatchObject({
+      mode: 'open',
+      offered: 100,
+      sent: 100,
+      acked: 100,
+      failed: 0,
+      notSent: 0,
+      unanswered: 0,
+    });
     expect(report.clientQueue.votes).toBe(0); // 100 connections: rate × latency is ~60 in flight
     expect(report.latencyMs.p50).toBeGreaterThanOrEqual(590);
   });

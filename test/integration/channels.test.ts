@@ -45,13 +45,18 @@ describe.each(backends)('channels on $name', (backend) => {
   }
 
   beforeAll(async () => {
-    [admin, audience] = await Promise.all([tokenFor({ sub: 'chan-admin', name: 'Ada', role: 'ADMIN' }), tokenFor({ sub: 'chan-viewer', name: 'Vi' })]);
+    [admin, audience] = await Promise.all([
+      tokenFor({ sub: 'chan-admin', name: 'Ada', role: 'ADMIN' }),
+      tokenFor({ sub: 'chan-viewer', name: 'Vi' }),
+    ]);
   });
 
   it('publishes (ADMIN) and reads history after a seq, in pages', async () => {
     const channel = channelName();
     for (let i = 1; i <= 5; i += 1) {
-      const published = dataOf(await gql(PublishToChannelDocument, { channel, type: 'score.updated', data: { i } }, admin)).publishToChannel;
+      const published = dataOf(
+        await gql(PublishToChannelDocument, { channel, type: 'score.updated', data: { i } }, admin),
+      ).publishToChannel;
       expect(published).toMatchObject({ channel, seq: i, type: 'score.updated', data: { i } });
     }
     // Public: anonymous readers too.
@@ -72,12 +77,18 @@ describe.each(backends)('channels on $name', (backend) => {
     const channel = channelName();
     expect(codesOf(await gql(PublishToChannelDocument, { channel, type: 'T' }))).toEqual(['UNAUTHENTICATED']);
     expect(codesOf(await gql(PublishToChannelDocument, { channel, type: 'T' }, audience))).toEqual(['FORBIDDEN']);
-    expect(codesOf(await gql(PublishToChannelDocument, { channel: 'activity:abc', type: 'T' }, admin))).toEqual(['FORBIDDEN']);
+    expect(codesOf(await gql(PublishToChannelDocument, { channel: 'activity:abc', type: 'T' }, admin))).toEqual([
+      'FORBIDDEN',
+    ]);
     const badName = await gql(PublishToChannelDocument, { channel: 'Bad Name', type: 'T' }, admin);
     expect(codesOf(badName)).toEqual(['BAD_USER_INPUT']);
     expect(badName.errors?.[0]?.extensions?.['field']).toBe('channel');
-    expect(codesOf(await gql(PublishToChannelDocument, { channel, type: 'has space' }, admin))).toEqual(['BAD_USER_INPUT']);
-    expect(codesOf(await gql(PublishToChannelDocument, { channel, type: 'T', data: { s: 'x'.repeat(17_000) } }, admin))).toEqual(['BAD_USER_INPUT']);
+    expect(codesOf(await gql(PublishToChannelDocument, { channel, type: 'has space' }, admin))).toEqual([
+      'BAD_USER_INPUT',
+    ]);
+    expect(
+      codesOf(await gql(PublishToChannelDocument, { channel, type: 'T', data: { s: 'x'.repeat(17_000) } }, admin)),
+    ).toEqual(['BAD_USER_INPUT']);
     expect(codesOf(await gql(ChannelEventsDocument, { channel: 'x'.repeat(101) }))).toEqual(['BAD_USER_INPUT']);
     expect(codesOf(await gql(ChannelEventsDocument, { channel, first: 0 }))).toEqual(['BAD_USER_INPUT']);
 
@@ -149,30 +160,61 @@ describe.each(backends)('channels on $name', (backend) => {
   });
 
   it('feeds activity:<competitionId> from competitions, votes, offers and sessions', async () => {
-    const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Feed', votingMethod: 'SIMPLE' } }, admin));
+    const { createCompetition } = dataOf(
+      await gql(CreateCompetitionDocument, { input: { title: 'Feed', votingMethod: 'SIMPLE' } }, admin),
+    );
     const competitionId = createCompetition.id;
     const channel = `activity:${competitionId}`;
     const founder = await tokenFor({ sub: `feed-founder-${competitionId}`, name: 'F', role: 'FOUNDER' });
     dataOf(await gql(MeDocument, {}, founder));
     const { createSubmission } = dataOf(
-      await gql(CreateSubmissionDocument, { input: { competitionId, title: 'One', founderId: `feed-founder-${competitionId}` } }, admin),
+      await gql(
+        CreateSubmissionDocument,
+        { input: { competitionId, title: 'One', founderId: `feed-founder-${competitionId}` } },
+        admin,
+      ),
     );
     const feed = subscribe('sse', t.url, ChannelEventDocument, { channel, afterSeq: 0 });
     try {
       dataOf(await gql(OpenCompetitionDocument, { id: competitionId }, admin));
-      const voters = await Promise.all(Array.from({ length: 105 }, (_, i) => tokenFor({ sub: `feed-voter-${competitionId}-${i}` })));
+      const voters = await Promise.all(
+        Array.from({ length: 105 }, (_, i) => tokenFor({ sub: `feed-voter-${competitionId}-${i}` })),
+      );
       for (let i = 0; i < voters.length; i += 15) {
         await Promise.all(
-          voters.slice(i, i + 15).map(async (token) => dataOf(await gql(CastVoteDocument, { input: { competitionId, submissionId: createSubmission.id } }, token))),
+          voters
+            .slice(i, i + 15)
+            .map(async (token) =>
+              dataOf(
+                await gql(CastVoteDocument, { input: { competitionId, submissionId: createSubmission.id } }, token),
+              ),
+            ),
         );
       }
       const { createSession } = dataOf(
-        await gql(CreateSessionDocument, { input: { competitionId, submissionIds: [createSubmission.id], presentationSeconds: 60 } }, admin),
+        await gql(
+          CreateSessionDocument,
+          { input: { competitionId, submissionIds: [createSubmission.id], presentationSeconds: 60 } },
+          admin,
+        ),
       );
       dataOf(await gql(ControlSessionDocument, { input: { sessionId: createSession.id, action: 'START' } }, admin));
       const judge = await tokenFor({ sub: `feed-judge-${competitionId}`, name: 'J', role: 'JUDGE' });
       const offer = dataOf(
-        await gql(MakeOfferDocument, { input: { sessionId: createSession.id, submissionId: createSubmission.id, type: 'LOAN', amount: 10, interestRatePercent: 5, termMonths: 12 } }, judge),
+        await gql(
+          MakeOfferDocument,
+          {
+            input: {
+              sessionId: createSession.id,
+              submissionId: createSubmission.id,
+              type: 'LOAN',
+              amount: 10,
+              interestRatePercent: 5,
+              termMonths: 12,
+            },
+          },
+          judge,
+        ),
       ).makeOffer;
       // The tally publisher announces the milestone after its next window.
       await poll(
@@ -189,8 +231,15 @@ describe.each(backends)('channels on $name', (backend) => {
       expect(types[0]).toBe('COMPETITION_OPENED');
       expect(types.filter((x) => x === 'VOTES_MILESTONE')).toEqual(['VOTES_MILESTONE']);
       expect(history.find((e) => e.type === 'VOTES_MILESTONE')?.data).toMatchObject({ competitionId, milestone: 100 });
-      expect(history.find((e) => e.type === 'OFFER_MADE')?.data).toMatchObject({ offerId: offer.id, submissionId: createSubmission.id, amount: 10 });
-      expect(history.find((e) => e.type === 'SESSION_UPDATED')?.data).toMatchObject({ sessionId: createSession.id, status: 'LIVE' });
+      expect(history.find((e) => e.type === 'OFFER_MADE')?.data).toMatchObject({
+        offerId: offer.id,
+        submissionId: createSubmission.id,
+        amount: 10,
+      });
+      expect(history.find((e) => e.type === 'SESSION_UPDATED')?.data).toMatchObject({
+        sessionId: createSession.id,
+        status: 'LIVE',
+      });
       expect(types.at(-1)).toBe('COMPETITION_CLOSED');
       expect(history.map((e) => e.seq)).toEqual(history.map((_, i) => i + 1));
 

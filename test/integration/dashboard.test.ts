@@ -1,6 +1,11 @@
 /** The producer's live dashboard on both backends: rates, viewers across transports, movers. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CastVoteDocument, DashboardUpdatedDocument, LiveDashboardDocument, TallyUpdatedDocument } from '../generated/graphql.js';
+import {
+  CastVoteDocument,
+  DashboardUpdatedDocument,
+  LiveDashboardDocument,
+  TallyUpdatedDocument,
+} from '../generated/graphql.js';
 import { openCompetition } from '../e2e/support.js';
 import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
@@ -17,7 +22,8 @@ describe.each(backends)('live dashboard on $name', (backend) => {
 
   it('shows votes, rates, viewers and top movers, for admins only', async () => {
     const { competitionId, submissionIds } = await openCompetition(t.graphqlUrl, 2);
-    const read = async () => dataOf(await execute(fetch, t.graphqlUrl, LiveDashboardDocument, { competitionId }, admin)).liveDashboard;
+    const read = async () =>
+      dataOf(await execute(fetch, t.graphqlUrl, LiveDashboardDocument, { competitionId }, admin)).liveDashboard;
     expect(await read()).toMatchObject({ totalVotes: 0, activeViewers: 0, reactionsPerSecond: null, topMovers: [] });
 
     const feeds = [
@@ -30,7 +36,15 @@ describe.each(backends)('live dashboard on $name', (backend) => {
       await expect.poll(async () => (await read()).activeViewers, { timeout: 5_000 }).toBe(3);
       for (let i = 0; i < 4; i += 1) {
         const token = await tokenFor({ sub: `dash-${i}` });
-        dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, token));
+        dataOf(
+          await execute(
+            fetch,
+            t.graphqlUrl,
+            CastVoteDocument,
+            { input: { competitionId, submissionId: submissionIds[0]! } },
+            token,
+          ),
+        );
       }
       const dashboard = await read();
       expect(dashboard).toMatchObject({ totalVotes: 4, votesLastMinute: 4, votesPerSecond: 0.4 });
@@ -41,7 +55,9 @@ describe.each(backends)('live dashboard on $name', (backend) => {
     await expect.poll(async () => (await read()).activeViewers, { timeout: 5_000 }).toBe(0);
 
     const audience = await tokenFor({ sub: 'not-a-producer' });
-    expect(codesOf(await execute(fetch, t.graphqlUrl, LiveDashboardDocument, { competitionId }, audience))).toEqual(['FORBIDDEN']);
+    expect(codesOf(await execute(fetch, t.graphqlUrl, LiveDashboardDocument, { competitionId }, audience))).toEqual([
+      'FORBIDDEN',
+    ]);
   });
 
   it('streams the dashboard to an admin and refuses others on subscribe', async () => {

@@ -19,7 +19,10 @@ const databases: TestDatabase[] = [];
 
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((db) => db.close()));
-  await Promise.all([...tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })), ...databases.splice(0).map((d) => d.drop())]);
+  await Promise.all([
+    ...tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })),
+    ...databases.splice(0).map((d) => d.drop()),
+  ]);
 });
 
 async function tempDir(): Promise<string> {
@@ -35,7 +38,10 @@ async function open(opts: Parameters<typeof openDatabase>[0]): Promise<Database>
 }
 
 const repositoryMigrations = async (): Promise<string[]> =>
-  (await readdir(MIGRATIONS_DIR, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  (await readdir(MIGRATIONS_DIR, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
 
 interface Kind {
   kind: Database['kind'];
@@ -81,7 +87,11 @@ describe.each(kinds)('openDatabase ($kind)', ({ kind, options }) => {
     // The generated client works against the migrated schema: a nested write and a read back.
     const user = await db.prisma.user.create({ data: { id: 'u1', name: 'Ada' } });
     const competition = await db.prisma.competition.create({
-      data: { title: 'Demo day', votingMethod: 'SIMPLE', submissions: { create: [{ title: 'A', founderId: user.id }] } },
+      data: {
+        title: 'Demo day',
+        votingMethod: 'SIMPLE',
+        submissions: { create: [{ title: 'A', founderId: user.id }] },
+      },
       include: { submissions: true },
     });
     expect(competition.submissions.map((s) => s.title)).toEqual(['A']);
@@ -99,7 +109,10 @@ describe.each(kinds)('openDatabase ($kind)', ({ kind, options }) => {
       Array.from({ length: 50 }, () =>
         db.prisma.$transaction(async (tx) => {
           const before = await tx.topicSequence.findUniqueOrThrow({ where: { topic: 'tally:c1' } });
-          const after = await tx.topicSequence.update({ where: { topic: 'tally:c1' }, data: { seq: { increment: 1 } } });
+          const after = await tx.topicSequence.update({
+            where: { topic: 'tally:c1' },
+            data: { seq: { increment: 1 } },
+          });
           return { before: before.seq, after: after.seq };
         }),
       ),
@@ -182,7 +195,10 @@ describe('startPostgres / createTestDatabase', () => {
       const admin = new pg.Client({ connectionString: server.url });
       await admin.connect();
       try {
-        const { rows } = await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_database WHERE datname = $1`, [new URL(copy).pathname.slice(1)]);
+        const { rows } = await admin.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_database WHERE datname = $1`,
+          [new URL(copy).pathname.slice(1)],
+        );
         expect(rows[0]).toEqual({ n: 0 });
       } finally {
         await admin.end();

@@ -44,7 +44,14 @@ const FRAUD_ON = { FRAUD_DETECTION_ENABLED: 'true', TRUST_PROXY: 'true' };
 const from =
   (ip: string, deviceId?: string): Fetch =>
   (input, init) =>
-    fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), 'x-forwarded-for': ip, ...(deviceId && { 'x-device-id': deviceId }) } });
+    fetch(input, {
+      ...init,
+      headers: {
+        ...(init?.headers as Record<string, string>),
+        'x-forwarded-for': ip,
+        ...(deviceId && { 'x-device-id': deviceId }),
+      },
+    });
 
 // ------------------------------------------------------------------------------ the stores
 
@@ -104,7 +111,8 @@ describe.each([
     const obs = scenario();
     const base = 5_000_000;
     const results = [];
-    for (const offset of [0, 50_000, 59_000, 60_000, 600_000, 600_001]) results.push(await store.observe(obs({ userId: 'a', at: base + offset })));
+    for (const offset of [0, 50_000, 59_000, 60_000, 600_000, 600_001])
+      results.push(await store.observe(obs({ userId: 'a', at: base + offset })));
     expect(results.map((r) => [r.userActions10s, r.userActions60s, r.userActions10m])).toEqual([
       [1, 1, 1],
       [1, 2, 2],
@@ -120,14 +128,32 @@ describe.each([
     const store = newStore();
     const obs = scenario();
     const at = 7_000_000;
-    const r1 = await store.observe(obs({ userId: 'a', at, deviceId: 'd1', instantAccount: true, ballot: 'B1', target: 'B1' }));
-    const r2 = await store.observe(obs({ userId: 'b', at: at + 1, deviceId: 'd1', instantAccount: false, ballot: 'B1', target: 'B1' }));
-    const r3 = await store.observe(obs({ userId: 'a', at: at + 2, deviceId: 'd1', instantAccount: true, ballot: 'B1', target: 'B1' }));
-    const r4 = await store.observe(obs({ userId: 'c', at: at + 3, deviceId: 'd2', instantAccount: true, ballot: 'B2', target: 'B2' }));
+    const r1 = await store.observe(
+      obs({ userId: 'a', at, deviceId: 'd1', instantAccount: true, ballot: 'B1', target: 'B1' }),
+    );
+    const r2 = await store.observe(
+      obs({ userId: 'b', at: at + 1, deviceId: 'd1', instantAccount: false, ballot: 'B1', target: 'B1' }),
+    );
+    const r3 = await store.observe(
+      obs({ userId: 'a', at: at + 2, deviceId: 'd1', instantAccount: true, ballot: 'B1', target: 'B1' }),
+    );
+    const r4 = await store.observe(
+      obs({ userId: 'c', at: at + 3, deviceId: 'd2', instantAccount: true, ballot: 'B2', target: 'B2' }),
+    );
     // Other kind, other competition, other IP: separate windows.
-    const other = await store.observe(obs({ userId: 'd', at: at + 4, kind: 'reaction', deviceId: 'd1', instantAccount: true }));
+    const other = await store.observe(
+      obs({ userId: 'd', at: at + 4, kind: 'reaction', deviceId: 'd1', instantAccount: true }),
+    );
     const r5 = await store.observe(obs({ userId: 'e', at: at + 300_002, deviceId: 'd1', ballot: 'B1', target: 'B1' }));
-    expect([r1, r2, r3, r4, other, r5].map((r) => [r.ipUsers, r.ipInstantUsers, r.deviceUsers, r.ballotRepeats, r.ipSameBallotUsers])).toEqual([
+    expect(
+      [r1, r2, r3, r4, other, r5].map((r) => [
+        r.ipUsers,
+        r.ipInstantUsers,
+        r.deviceUsers,
+        r.ballotRepeats,
+        r.ipSameBallotUsers,
+      ]),
+    ).toEqual([
       [1, 1, 1, 1, 1],
       [2, 1, 2, 1, 2],
       [2, 1, 2, 2, 2], // a again: no new account; a's second B1
@@ -143,7 +169,13 @@ describe.each([
     const obs = scenario();
     const at = 13_000_000;
     const counts = [];
-    for (const [userId, offset, quick] of [['a', 0, true], ['b', 1, true], ['a', 2, true], ['c', 3, false], ['d', 300_002, false]] as const) {
+    for (const [userId, offset, quick] of [
+      ['a', 0, true],
+      ['b', 1, true],
+      ['a', 2, true],
+      ['c', 3, false],
+      ['d', 300_002, false],
+    ] as const) {
       counts.push(await store.observe(obs({ userId, at: at + offset, instantAccount: true, quickAccount: quick })));
     }
     // d at 300 002: b has left the window, a (at + 2) is on its edge and stays.
@@ -171,7 +203,9 @@ describe.each([
       await cast(600_500, 'T1', 1), // T1's cast at 0 has left the 10-minute window, its adjustments have not
       await cast(1_300_000, 'T1', 2), // nothing within 10 min: an action again
     ];
-    expect(results.map((r) => [r.adjustment, r.userActions10s, r.userActions10m, r.ballotRepeats, r.ipSameBallotUsers])).toEqual([
+    expect(
+      results.map((r) => [r.adjustment, r.userActions10s, r.userActions10m, r.ballotRepeats, r.ipSameBallotUsers]),
+    ).toEqual([
       [false, 1, 1, 1, 1],
       [true, 1, 1, 1, 1],
       [false, 2, 2, 1, 1],
@@ -183,7 +217,8 @@ describe.each([
     expect(results[3]!.recentTimes).toEqual([at, at + 2_000]);
     // Without the adjustable flag (RANKED, APPROVAL, SIMPLE) every cast is an action.
     const plain = [];
-    for (let i = 0; i < 3; i += 1) plain.push(await store.observe(obs({ userId: 'r', at: at + i, target: 'T1', ballot: 'T1' })));
+    for (let i = 0; i < 3; i += 1)
+      plain.push(await store.observe(obs({ userId: 'r', at: at + i, target: 'T1', ballot: 'T1' })));
     expect(plain.map((r) => [r.adjustment, r.userActions10s, r.ballotRepeats])).toEqual([
       [false, 1, 1],
       [false, 2, 2],
@@ -231,18 +266,37 @@ type Served = Pick<TestApp, 'graphqlUrl'>;
 describe.each(backends)('fraud checks on $name', (backend) => {
   const t = useTestApp(backend, FRAUD_ON);
   let admin: string;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string, fetchFn: Fetch = fetch, app: Served = t) =>
-    execute(fetchFn, app.graphqlUrl, doc, variables, token);
+  const gql = <R, V>(
+    doc: Parameters<typeof execute<R, V>>[2],
+    variables: V,
+    token?: string,
+    fetchFn: Fetch = fetch,
+    app: Served = t,
+  ) => execute(fetchFn, app.graphqlUrl, doc, variables, token);
 
   beforeAll(async () => {
     admin = await tokenFor({ sub: 'fraud-admin', name: 'Ada Admin', role: 'ADMIN' });
   });
 
-  async function openCompetition(submissions: number, app: Served = t, method: { votingMethod: 'SIMPLE' | 'QUADRATIC'; creditsPerVoter?: number } = { votingMethod: 'SIMPLE' }) {
-    const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Fraud night', ...method } }, admin, fetch, app));
+  async function openCompetition(
+    submissions: number,
+    app: Served = t,
+    method: { votingMethod: 'SIMPLE' | 'QUADRATIC'; creditsPerVoter?: number } = { votingMethod: 'SIMPLE' },
+  ) {
+    const { createCompetition } = dataOf(
+      await gql(CreateCompetitionDocument, { input: { title: 'Fraud night', ...method } }, admin, fetch, app),
+    );
     const ids: string[] = [];
     for (let i = 0; i < submissions; i += 1) {
-      const { createSubmission } = dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: `Startup ${i}` } }, admin, fetch, app));
+      const { createSubmission } = dataOf(
+        await gql(
+          CreateSubmissionDocument,
+          { input: { competitionId: createCompetition.id, title: `Startup ${i}` } },
+          admin,
+          fetch,
+          app,
+        ),
+      );
       ids.push(createSubmission.id);
     }
     dataOf(await gql(OpenCompetitionDocument, { id: createCompetition.id }, admin, fetch, app));
@@ -259,9 +313,24 @@ describe.each(backends)('fraud checks on $name', (backend) => {
   async function untilLive(feeds: AlertFeed[], competitionId: string): Promise<void> {
     const fraud = t.app.services.fraud;
     for (let i = 0; ; i += 1) {
-      fraud.raise({ userId: `probe-${i}`, competitionId, sessionId: null, rule: 'RAPID_VOTING', score: 1, action: 'FLAG', details: {} });
+      fraud.raise({
+        userId: `probe-${i}`,
+        competitionId,
+        sessionId: null,
+        rule: 'RAPID_VOTING',
+        score: 1,
+        action: 'FLAG',
+        details: {},
+      });
       await fraud.drain();
-      const arrived = await Promise.all(feeds.map((f) => f.waitFor(isProbe, 250).then(() => true, () => false)));
+      const arrived = await Promise.all(
+        feeds.map((f) =>
+          f.waitFor(isProbe, 250).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
       if (arrived.every(Boolean)) break;
       if (i === 40) throw new Error('fraudAlertRaised streams did not go live');
     }
@@ -277,20 +346,33 @@ describe.each(backends)('fraud checks on $name', (backend) => {
       const tablet = from('203.0.113.10', 'shared-tablet');
       // Accounts opened an hour ago: only the shared device is remarkable.
       const ids = Array.from({ length: 6 }, (_, i) => `tablet-${backend.name}-${i}`);
-      await t.app.database.prisma.user.createMany({ data: ids.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 3600_000) })) });
+      await t.app.database.prisma.user.createMany({
+        data: ids.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 3600_000) })),
+      });
       const voters = await Promise.all(ids.map((sub) => tokenFor({ sub })));
       const results = [];
       for (const [i, voter] of voters.entries()) {
-        results.push(await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i]! } }, voter, tablet));
+        results.push(
+          await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i]! } }, voter, tablet),
+        );
       }
       // Accounts on one device: 1, 2 → 0; 3 → 40; 4 → 60; 5 → 75 (FLAG); 6 → 85 (BLOCK).
       for (const r of results.slice(0, 5)) expect(r.errors).toBeUndefined();
       expect(codesOf(results[5]!)).toEqual(['FRAUD_BLOCKED']);
-      expect(results[5]!.errors![0]!.extensions).toEqual({ code: 'FRAUD_BLOCKED', retryable: false, reason: 'SUSPICIOUS_ACTIVITY' });
+      expect(results[5]!.errors![0]!.extensions).toEqual({
+        code: 'FRAUD_BLOCKED',
+        retryable: false,
+        reason: 'SUSPICIOUS_ACTIVITY',
+      });
 
       const prisma = t.app.database.prisma;
       const entries = await prisma.ballotEntry.findMany({ where: { competitionId }, select: { voterId: true } });
-      expect(entries.map((e: { voterId: string }) => e.voterId).sort()).toEqual(voters.slice(0, 5).map((_, i) => `tablet-${backend.name}-${i}`).sort());
+      expect(entries.map((e: { voterId: string }) => e.voterId).sort()).toEqual(
+        voters
+          .slice(0, 5)
+          .map((_, i) => `tablet-${backend.name}-${i}`)
+          .sort(),
+      );
       expect(await prisma.vote.count({ where: { competitionId, voterId: `tablet-${backend.name}-5` } })).toBe(0);
 
       await t.app.services.fraud.drain();
@@ -315,12 +397,18 @@ describe.each(backends)('fraud checks on $name', (backend) => {
       await everything.waitFor((r) => r.data?.fraudAlertRaised.id === fraudAlerts[0]!.id);
 
       // Blocked again: counted as a decision, but no second alert for the same user, rule and action within a minute.
-      expect(codesOf(await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, voters[5], tablet))).toEqual(['FRAUD_BLOCKED']);
+      expect(
+        codesOf(
+          await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, voters[5], tablet),
+        ),
+      ).toEqual(['FRAUD_BLOCKED']);
       await t.app.services.fraud.drain();
       expect(dataOf(await gql(FraudAlertsDocument, { competitionId }, admin)).fraudAlerts).toHaveLength(2);
       // Decision counters are shared through the store and flushed about once a second.
       const stats = async () => dataOf(await gql(FraudStatsDocument, { competitionId }, admin)).fraudStats;
-      await expect.poll(async () => (await stats()).votes, { timeout: 10_000 }).toEqual({ allowed: 4, flagged: 1, blocked: 2 });
+      await expect
+        .poll(async () => (await stats()).votes, { timeout: 10_000 })
+        .toEqual({ allowed: 4, flagged: 1, blocked: 2 });
       expect(await stats()).toEqual({
         competitionId,
         votes: { allowed: 4, flagged: 1, blocked: 2 },
@@ -337,14 +425,33 @@ describe.each(backends)('fraud checks on $name', (backend) => {
   });
 
   it('lets a QUADRATIC voter step an allocation 1, 2, 3, 4, 5, 6 votes and on to the next submission', async () => {
-    const { competitionId, submissionIds } = await openCompetition(3, t, { votingMethod: 'QUADRATIC', creditsPerVoter: 100 });
+    const { competitionId, submissionIds } = await openCompetition(3, t, {
+      votingMethod: 'QUADRATIC',
+      creditsPerVoter: 100,
+    });
     const voter = await tokenFor({ sub: `allocator-${backend.name}` });
     const phone = from('192.0.2.50', 'allocator-phone');
     dataOf(await gql(MeDocument, {}, voter, phone)); // opens the app
-    const steps: [number, number][] = [[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [0, 6], [1, 1], [1, 2], [1, 3], [0, 5]];
+    const steps: [number, number][] = [
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [0, 4],
+      [0, 5],
+      [0, 6],
+      [1, 1],
+      [1, 2],
+      [1, 3],
+      [0, 5],
+    ];
     const remaining = [];
     for (const [submission, votes] of steps) {
-      const result = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[submission]!, votes } }, voter, phone);
+      const result = await gql(
+        CastVoteDocument,
+        { input: { competitionId, submissionId: submissionIds[submission]!, votes } },
+        voter,
+        phone,
+      );
       expect(result.errors).toBeUndefined();
       remaining.push(result.data!.castVote.creditsRemaining);
     }
@@ -358,19 +465,28 @@ describe.each(backends)('fraud checks on $name', (backend) => {
     const wifi = (deviceId: string) => from('198.51.100.150', deviceId);
     // The venue: 30 people whose app opened minutes ago.
     const venue = Array.from({ length: 30 }, (_, i) => `venue-${backend.name}-${i}`);
-    await t.app.database.prisma.user.createMany({ data: venue.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 4 * 60_000) })) });
+    await t.app.database.prisma.user.createMany({
+      data: venue.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 4 * 60_000) })),
+    });
     // A script on the same Wi-Fi: 10 new tokens whose first request is the vote, among the venue's votes.
     const burst = Array.from({ length: 10 }, (_, i) => `burst-${backend.name}-${i}`);
     const order = venue.flatMap((id, i) => (i % 3 === 2 ? [id, burst[(i - 2) / 3]!] : [id]));
     for (const [i, id] of order.entries()) {
-      const result = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 6]! } }, await tokenFor({ sub: id }), wifi(`phone-${id}`));
+      const result = await gql(
+        CastVoteDocument,
+        { input: { competitionId, submissionId: submissionIds[i % 6]! } },
+        await tokenFor({ sub: id }),
+        wifi(`phone-${id}`),
+      );
       expect(result.errors).toBeUndefined(); // FLAG counts
     }
     expect(await t.app.database.prisma.ballotEntry.count({ where: { competitionId } })).toBe(40);
     await t.app.services.fraud.drain();
     const { fraudAlerts } = dataOf(await gql(FraudAlertsDocument, { competitionId }, admin));
     // Quick accounts on the IP: 6 → 70 (FLAG). The venue's people are never quick.
-    expect(fraudAlerts.map((a) => [a.userId, a.rule, a.action]).reverse()).toEqual(burst.slice(5).map((id) => [id, 'NEW_ACCOUNT_BULK', 'FLAG']));
+    expect(fraudAlerts.map((a) => [a.userId, a.rule, a.action]).reverse()).toEqual(
+      burst.slice(5).map((id) => [id, 'NEW_ACCOUNT_BULK', 'FLAG']),
+    );
     expect((fraudAlerts[4]!.details as { rules: unknown[] }).rules).toEqual([
       expect.objectContaining({ rule: 'NEW_ACCOUNT_BULK', score: 70, quickAccountsOnIp5m: 6 }),
     ]);
@@ -378,18 +494,38 @@ describe.each(backends)('fraud checks on $name', (backend) => {
 
   it('checks reactions too: the alert carries the session and its competition', async () => {
     const prisma = t.app.database.prisma;
-    const competition = await prisma.competition.create({ data: { title: 'Live', votingMethod: 'SIMPLE', status: 'OPEN' } });
-    const session = await prisma.eventSession.create({ data: { competitionId: competition.id, status: 'LIVE', submissionIds: [], presentationSeconds: 60 } });
+    const competition = await prisma.competition.create({
+      data: { title: 'Live', votingMethod: 'SIMPLE', status: 'OPEN' },
+    });
+    const session = await prisma.eventSession.create({
+      data: { competitionId: competition.id, status: 'LIVE', submissionIds: [], presentationSeconds: 60 },
+    });
     const phone = from('203.0.113.20', 'one-phone');
     const codes = [];
     for (let i = 0; i < 6; i += 1) {
       const token = await tokenFor({ sub: `reactor-${backend.name}-${i}` });
-      codes.push(codesOf(await gql(SendReactionDocument, { input: { sessionId: session.id, type: 'CLAP', intensity: 5 } }, token, phone)));
+      codes.push(
+        codesOf(
+          await gql(
+            SendReactionDocument,
+            { input: { sessionId: session.id, type: 'CLAP', intensity: 5 } },
+            token,
+            phone,
+          ),
+        ),
+      );
     }
     expect(codes).toEqual([[], [], [], [], [], ['FRAUD_BLOCKED']]);
     await t.app.services.fraud.drain();
     const { fraudAlerts } = dataOf(await gql(FraudAlertsDocument, { competitionId: competition.id }, admin));
-    expect(fraudAlerts.map((a) => [a.action, a.rule, a.competitionId, (a.details as { sessionId: string; kind: string }).sessionId])).toEqual([
+    expect(
+      fraudAlerts.map((a) => [
+        a.action,
+        a.rule,
+        a.competitionId,
+        (a.details as { sessionId: string; kind: string }).sessionId,
+      ]),
+    ).toEqual([
       ['BLOCK', 'DUPLICATE_DEVICE', competition.id, session.id],
       ['FLAG', 'DUPLICATE_DEVICE', competition.id, session.id],
     ]);
@@ -420,40 +556,61 @@ describe.each(backends)('fraud checks on $name', (backend) => {
     expect(dataOf(await gql(FraudAlertsDocument, { first: 1 }, admin)).fraudAlerts).toEqual(all.slice(0, 1));
   });
 
-  it.runIf(backend.name.includes('Redis'))('two instances on one Redis see each other’s traffic (DUPLICATE_BALLOT and SHARED_IP across instances)', async () => {
-    // Every non-zero score alerts, nothing blocks.
-    const env = { ...t.backendEnv, ...FRAUD_ON, FRAUD_ALERT_THRESHOLD: '1', FRAUD_BLOCK_THRESHOLD: '100' };
-    const [a, b] = await Promise.all([startTestApp(env), startTestApp(env)]);
-    try {
-      const { competitionId, submissionIds } = await openCompetition(5, a);
-      // Established accounts (no NEW_ACCOUNT_BULK), each with its own device, all for one
-      // submission: DUPLICATE_BALLOT's crowd counts from the 8th account, SHARED_IP from the 26th.
-      const users = Array.from({ length: 30 }, (_, i) => `office-${i}`);
-      await a.app.database.prisma.user.createMany({ data: users.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 3600_000) })) });
-      for (const [i, id] of users.entries()) {
-        const app = i % 2 === 0 ? a : b;
-        const result = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, await tokenFor({ sub: id }), from('198.51.100.77', `phone-${i}`), app);
-        expect(result.errors).toBeUndefined();
+  it.runIf(backend.name.includes('Redis'))(
+    'two instances on one Redis see each other’s traffic (DUPLICATE_BALLOT and SHARED_IP across instances)',
+    async () => {
+      // Every non-zero score alerts, nothing blocks.
+      const env = { ...t.backendEnv, ...FRAUD_ON, FRAUD_ALERT_THRESHOLD: '1', FRAUD_BLOCK_THRESHOLD: '100' };
+      const [a, b] = await Promise.all([startTestApp(env), startTestApp(env)]);
+      try {
+        const { competitionId, submissionIds } = await openCompetition(5, a);
+        // Established accounts (no NEW_ACCOUNT_BULK), each with its own device, all for one
+        // submission: DUPLICATE_BALLOT's crowd counts from the 8th account, SHARED_IP from the 26th.
+        const users = Array.from({ length: 30 }, (_, i) => `office-${i}`);
+        await a.app.database.prisma.user.createMany({
+          data: users.map((id) => ({ id, name: id, createdAt: new Date(Date.now() - 3600_000) })),
+        });
+        for (const [i, id] of users.entries()) {
+          const app = i % 2 === 0 ? a : b;
+          const result = await gql(
+            CastVoteDocument,
+            { input: { competitionId, submissionId: submissionIds[0]! } },
+            await tokenFor({ sub: id }),
+            from('198.51.100.77', `phone-${i}`),
+            app,
+          );
+          expect(result.errors).toBeUndefined();
+        }
+        await Promise.all([a.app.services.fraud.drain(), b.app.services.fraud.drain()]);
+        const { fraudAlerts } = dataOf(await gql(FraudAlertsDocument, { competitionId }, admin, fetch, b));
+        interface Rules {
+          rules: { rule: string; sameBallotAccountsOnIp5m?: number; accounts5m?: number }[];
+        }
+        const counted = (alert: (typeof fraudAlerts)[number], rule: string) => {
+          const found = (alert.details as Rules).rules.find((r) => r.rule === rule);
+          return found ? (found.sameBallotAccountsOnIp5m ?? found.accounts5m) : null;
+        };
+        // Each instance served 15 accounts: only the shared windows reach 16–30.
+        const seen = fraudAlerts.map(
+          (x) => [x.userId, x.rule, x.action, counted(x, 'DUPLICATE_BALLOT'), counted(x, 'SHARED_IP')] as const,
+        );
+        expect([...seen].sort((x, y) => x[3]! - y[3]!)).toEqual(
+          Array.from({ length: 23 }, (_, k) => k + 7).map((i) => [
+            `office-${i}`,
+            'DUPLICATE_BALLOT',
+            'FLAG',
+            i + 1,
+            i >= 25 ? i + 1 : null,
+          ]),
+        );
+        await sleep(1_200); // decision counters flush every second
+        const { fraudStats } = dataOf(await gql(FraudStatsDocument, { competitionId }, admin, fetch, a));
+        expect(fraudStats.votes).toEqual({ allowed: 7, flagged: 23, blocked: 0 });
+      } finally {
+        await Promise.all([a.stop(), b.stop()]);
       }
-      await Promise.all([a.app.services.fraud.drain(), b.app.services.fraud.drain()]);
-      const { fraudAlerts } = dataOf(await gql(FraudAlertsDocument, { competitionId }, admin, fetch, b));
-      interface Rules { rules: { rule: string; sameBallotAccountsOnIp5m?: number; accounts5m?: number }[] }
-      const counted = (alert: (typeof fraudAlerts)[number], rule: string) => {
-        const found = (alert.details as Rules).rules.find((r) => r.rule === rule);
-        return found ? (found.sameBallotAccountsOnIp5m ?? found.accounts5m) : null;
-      };
-      // Each instance served 15 accounts: only the shared windows reach 16–30.
-      const seen = fraudAlerts.map((x) => [x.userId, x.rule, x.action, counted(x, 'DUPLICATE_BALLOT'), counted(x, 'SHARED_IP')] as const);
-      expect([...seen].sort((x, y) => x[3]! - y[3]!)).toEqual(
-        Array.from({ length: 23 }, (_, k) => k + 7).map((i) => [`office-${i}`, 'DUPLICATE_BALLOT', 'FLAG', i + 1, i >= 25 ? i + 1 : null]),
-      );
-      await sleep(1_200); // decision counters flush every second
-      const { fraudStats } = dataOf(await gql(FraudStatsDocument, { competitionId }, admin, fetch, a));
-      expect(fraudStats.votes).toEqual({ allowed: 7, flagged: 23, blocked: 0 });
-    } finally {
-      await Promise.all([a.stop(), b.stop()]);
-    }
-  });
+    },
+  );
 });
 
 describe('FRAUD_DETECTION_ENABLED=false', () => {
@@ -467,18 +624,37 @@ describe('FRAUD_DETECTION_ENABLED=false', () => {
 
   it('checks nothing: ten accounts on one device all vote, no alert, no decision counted', async () => {
     const admin = await tokenFor({ sub: 'admin', role: 'ADMIN' });
-    const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string, fetchFn: Fetch = fetch) =>
-      execute(fetchFn, t.graphqlUrl, doc, variables, token);
-    const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Off', votingMethod: 'SIMPLE' } }, admin));
-    const { createSubmission } = dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: 'One' } }, admin));
+    const gql = <R, V>(
+      doc: Parameters<typeof execute<R, V>>[2],
+      variables: V,
+      token?: string,
+      fetchFn: Fetch = fetch,
+    ) => execute(fetchFn, t.graphqlUrl, doc, variables, token);
+    const { createCompetition } = dataOf(
+      await gql(CreateCompetitionDocument, { input: { title: 'Off', votingMethod: 'SIMPLE' } }, admin),
+    );
+    const { createSubmission } = dataOf(
+      await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: 'One' } }, admin),
+    );
     dataOf(await gql(OpenCompetitionDocument, { id: createCompetition.id }, admin));
     for (let i = 0; i < 10; i += 1) {
       const token = await tokenFor({ sub: `off-${i}` });
-      dataOf(await gql(CastVoteDocument, { input: { competitionId: createCompetition.id, submissionId: createSubmission.id } }, token, from('203.0.113.30', 'kiosk')));
+      dataOf(
+        await gql(
+          CastVoteDocument,
+          { input: { competitionId: createCompetition.id, submissionId: createSubmission.id } },
+          token,
+          from('203.0.113.30', 'kiosk'),
+        ),
+      );
     }
     expect(await t.app.database.prisma.ballotEntry.count({ where: { competitionId: createCompetition.id } })).toBe(10);
     await t.app.services.fraud.drain();
     expect(dataOf(await gql(FraudAlertsDocument, {}, admin)).fraudAlerts).toEqual([]);
-    expect(dataOf(await gql(FraudStatsDocument, {}, admin)).fraudStats.votes).toEqual({ allowed: 0, flagged: 0, blocked: 0 });
+    expect(dataOf(await gql(FraudStatsDocument, {}, admin)).fraudStats.votes).toEqual({
+      allowed: 0,
+      flagged: 0,
+      blocked: 0,
+    });
   });
 });

@@ -13,8 +13,9 @@ import { startTestApp, type TestApp } from '../support/app.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
-const composeApp = (parse(read('docker-compose.yml'), { merge: true }) as { services: { app1: { environment: Record<string, string> } } })
-  .services.app1.environment;
+const composeApp = (
+  parse(read('docker-compose.yml'), { merge: true }) as { services: { app1: { environment: Record<string, string> } } }
+).services.app1.environment;
 
 let t: TestApp;
 beforeAll(async () => {
@@ -31,7 +32,10 @@ async function graphiqlPage(headers: Record<string, string> = {}): Promise<Respo
 }
 
 /** GET with the body as sent (fetch() would decode it). */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     http
       .get(url, { headers }, (res) => {
@@ -58,8 +62,8 @@ describe('GraphiQL', () => {
     const html = await response.text();
     expect(html.length).toBeLessThan(4096); // the whole IDE inline was ~9 MB
     expect(await assetUrls()).toEqual(
-      ['favicon.ico', 'graphiql.css', 'editor.worker.js', 'json.worker.js', 'graphql.worker.js', 'graphiql.js'].map((name) =>
-        expect.stringMatching(new RegExp(`/graphiql/[\\w-]{16}/${name.replace('.', '\\.')}$`)),
+      ['favicon.ico', 'graphiql.css', 'editor.worker.js', 'json.worker.js', 'graphql.worker.js', 'graphiql.js'].map(
+        (name) => expect.stringMatching(new RegExp(`/graphiql/[\\w-]{16}/${name.replace('.', '\\.')}$`)),
       ),
     );
 
@@ -75,21 +79,27 @@ describe('GraphiQL', () => {
     ['gzip', 'gzip', zlib.gunzipSync],
     ['gzip;q=1, br;q=0', 'gzip', zlib.gunzipSync],
     ['identity', null, (b: Buffer) => b],
-  ] as const)('serves assets for Accept-Encoding "%s" as %s, cached for a year', async (acceptEncoding, encoding, decode) => {
-    const { js } = await import('@graphql-yoga/render-graphiql/graphiql');
-    const script = (await assetUrls()).find((url) => url.endsWith('/graphiql.js'))!;
-    const response = await rawGet(script, { 'accept-encoding': acceptEncoding });
-    expect(response.status).toBe(200);
-    expect(response.headers['content-encoding']).toBe(encoding ?? undefined);
-    expect(response.headers['content-type']).toBe('text/javascript; charset=utf-8');
-    expect(response.headers['cache-control']).toBe('public, max-age=31536000, immutable');
-    expect(response.headers.vary).toBe('Accept-Encoding');
-    if (encoding) expect(response.body.length).toBeLessThan(Buffer.byteLength(js) / 3);
-    expect(decode(response.body).toString()).toBe(js);
+  ] as const)(
+    'serves assets for Accept-Encoding "%s" as %s, cached for a year',
+    async (acceptEncoding, encoding, decode) => {
+      const { js } = await import('@graphql-yoga/render-graphiql/graphiql');
+      const script = (await assetUrls()).find((url) => url.endsWith('/graphiql.js'))!;
+      const response = await rawGet(script, { 'accept-encoding': acceptEncoding });
+      expect(response.status).toBe(200);
+      expect(response.headers['content-encoding']).toBe(encoding ?? undefined);
+      expect(response.headers['content-type']).toBe('text/javascript; charset=utf-8');
+      expect(response.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(response.headers.vary).toBe('Accept-Encoding');
+      if (encoding) expect(response.body.length).toBeLessThan(Buffer.byteLength(js) / 3);
+      expect(decode(response.body).toString()).toBe(js);
 
-    const again = await rawGet(script, { 'accept-encoding': acceptEncoding, 'if-none-match': response.headers.etag! });
-    expect(again.status).toBe(304);
-  });
+      const again = await rawGet(script, {
+        'accept-encoding': acceptEncoding,
+        'if-none-match': response.headers.etag!,
+      });
+      expect(again.status).toBe(304);
+    },
+  );
 
   it('answers 404 for a name that is not one of its assets', async () => {
     const script = (await assetUrls()).find((url) => url.endsWith('/graphiql.js'))!;
@@ -107,7 +117,11 @@ describe('GET /', () => {
   it('tells anything else where the endpoints are', async () => {
     const response = await fetch(t.url + '/');
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ graphql: '/graphql', 'graphql-ws': '/graphql', 'graphql-sse': '/graphql/stream' });
+    expect(await response.json()).toMatchObject({
+      graphql: '/graphql',
+      'graphql-ws': '/graphql',
+      'graphql-sse': '/graphql/stream',
+    });
   });
 });
 
@@ -131,7 +145,11 @@ describe('deploy/nginx.conf', () => {
     const nginxBody = /location @body_too_large \{[^}]*return 413 '([^']+)';/.exec(read('deploy/nginx.conf'))?.[1];
     expect(nginxBody).toBeDefined();
     const limit = Number(composeApp['MAX_REQUEST_BODY_BYTES']);
-    const response = await fetch(t.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(limit + 1) });
+    const response = await fetch(t.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(limit + 1),
+    });
     expect(response.status).toBe(413);
     expect(JSON.parse(nginxBody!)).toEqual(await response.json());
   });

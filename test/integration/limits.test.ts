@@ -31,10 +31,19 @@ afterAll(async () => {
 });
 
 const post = async (body: unknown) => {
-  const response = await fetch(t.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] } | unknown[] };
+  const response = await fetch(t.graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return {
+    status: response.status,
+    body: (await response.json()) as
+      { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] } | unknown[],
+  };
 };
-const errorsOf = (body: unknown) => (body as { errors?: { message: string; extensions?: Record<string, unknown> }[] }).errors ?? [];
+const errorsOf = (body: unknown) =>
+  (body as { errors?: { message: string; extensions?: Record<string, unknown> }[] }).errors ?? [];
 
 describe('query depth and complexity', () => {
   it('accepts an operation within both limits', async () => {
@@ -45,13 +54,27 @@ describe('query depth and complexity', () => {
 
   it('refuses an operation deeper than MAX_QUERY_DEPTH', async () => {
     const { body } = await post({ query: '{ competition(id: "x") { submissions { founder { id } } } }' });
-    expect(errorsOf(body)[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', retryable: false, reason: 'QUERY_TOO_DEEP', depth: 4, maxDepth: 3 });
+    expect(errorsOf(body)[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      retryable: false,
+      reason: 'QUERY_TOO_DEEP',
+      depth: 4,
+      maxDepth: 3,
+    });
     expect((body as { data?: unknown }).data).toBeUndefined(); // refused before execution
   });
 
   it('refuses an operation costlier than MAX_QUERY_COMPLEXITY (lists count ×10)', async () => {
-    const { body } = await post({ query: '{ competition(id: "x") { submissions { id title competitionId } leaderboard { submissionId votes score rank } } }' });
-    expect(errorsOf(body)[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'QUERY_TOO_COMPLEX', cost: 21, maxComplexity: 15 });
+    const { body } = await post({
+      query:
+        '{ competition(id: "x") { submissions { id title competitionId } leaderboard { submissionId votes score rank } } }',
+    });
+    expect(errorsOf(body)[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      reason: 'QUERY_TOO_COMPLEX',
+      cost: 21,
+      maxComplexity: 15,
+    });
   });
 
   it('refuses documents nested beyond what the parser can take, before parsing', async () => {
@@ -65,10 +88,19 @@ describe('query depth and complexity', () => {
     sockets.push(ws);
     ws.send(JSON.stringify({ type: 'connection_init' }));
     await ws.next((m) => m['type'] === 'connection_ack');
-    ws.send(JSON.stringify({ type: 'subscribe', id: 'deep', payload: { query: '{ competition(id: "x") { submissions { founder { id } } } }' } }));
+    ws.send(
+      JSON.stringify({
+        type: 'subscribe',
+        id: 'deep',
+        payload: { query: '{ competition(id: "x") { submissions { founder { id } } } }' },
+      }),
+    );
     const error = await ws.next((m) => m['id'] === 'deep');
     expect(error['type']).toBe('error');
-    expect((error['payload'] as { extensions: unknown }[])[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'QUERY_TOO_DEEP' });
+    expect((error['payload'] as { extensions: unknown }[])[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      reason: 'QUERY_TOO_DEEP',
+    });
     ws.close();
   });
 });
@@ -77,7 +109,11 @@ describe('request size', () => {
   /** Requests over one kept-alive connection, to see that it survives a 413. */
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   afterAll(() => agent.destroy());
-  function request(path: string, body: Buffer, chunked: boolean): Promise<{ status: number; body: string; socket: unknown }> {
+  function request(
+    path: string,
+    body: Buffer,
+    chunked: boolean,
+  ): Promise<{ status: number; body: string; socket: unknown }> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (chunked) headers['transfer-encoding'] = 'chunked';
@@ -101,15 +137,20 @@ describe('request size', () => {
     ['/graphql', true],
     ['/graphql/stream', false],
     ['/graphql/stream', true],
-  ])('POST %s over MAX_REQUEST_BODY_BYTES (chunked: %s) → 413 with a JSON error; the connection stays usable', async (path, chunked) => {
-    const refused = await request(path, big, chunked);
-    expect(refused.status).toBe(413);
-    expect(JSON.parse(refused.body)).toMatchObject({ errors: [{ extensions: { code: 'BAD_USER_INPUT', retryable: false, reason: 'REQUEST_ENTITY_TOO_LARGE' } }] });
-    const next = await request('/graphql', small, false);
-    expect(next.status).toBe(200);
-    expect(JSON.parse(next.body)).toEqual({ data: { __typename: 'Query' } });
-    expect(next.socket).toBe(refused.socket);
-  });
+  ])(
+    'POST %s over MAX_REQUEST_BODY_BYTES (chunked: %s) → 413 with a JSON error; the connection stays usable',
+    async (path, chunked) => {
+      const refused = await request(path, big, chunked);
+      expect(refused.status).toBe(413);
+      expect(JSON.parse(refused.body)).toMatchObject({
+        errors: [{ extensions: { code: 'BAD_USER_INPUT', retryable: false, reason: 'REQUEST_ENTITY_TOO_LARGE' } }],
+      });
+      const next = await request('/graphql', small, false);
+      expect(next.status).toBe(200);
+      expect(JSON.parse(next.body)).toEqual({ data: { __typename: 'Query' } });
+      expect(next.socket).toBe(refused.socket);
+    },
+  );
 
   it('bounds batches to MAX_BATCH_SIZE', async () => {
     const ok = await post(Array.from({ length: 3 }, () => ({ query: '{ __typename }' })));
@@ -117,7 +158,10 @@ describe('request size', () => {
     expect(ok.body).toHaveLength(3);
     const refused = await post(Array.from({ length: 4 }, () => ({ query: '{ __typename }' })));
     expect(refused.status).toBe(413);
-    expect(errorsOf(refused.body)[0]).toMatchObject({ message: 'Batching is limited to 3 operations per request.', extensions: { code: 'BAD_USER_INPUT' } });
+    expect(errorsOf(refused.body)[0]).toMatchObject({
+      message: 'Batching is limited to 3 operations per request.',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   });
 });
 
@@ -129,7 +173,11 @@ describe('graphql-ws', () => {
     await ws.next((m) => m['type'] === 'connection_ack');
     return ws;
   };
-  const tally = (id: string) => ({ type: 'subscribe', id, payload: { query: `subscription { tallyUpdated(competitionId: "${competitionId}") { seq } }` } });
+  const tally = (id: string) => ({
+    type: 'subscribe',
+    id,
+    payload: { query: `subscription { tallyUpdated(competitionId: "${competitionId}") { seq } }` },
+  });
 
   it('refuses an operation beyond MAX_SUBSCRIPTIONS_PER_CONNECTION with an error for that id; the socket stays open', async () => {
     const ws = await open(await tokenFor({ sub: 'ws-many' }));
@@ -141,7 +189,9 @@ describe('graphql-ws', () => {
     const refused = await ws.next((m) => m['id'] === '3');
     expect(refused).toMatchObject({
       type: 'error',
-      payload: [{ extensions: { code: 'RATE_LIMITED', retryable: true, rule: 'subscriptionsPerConnection', limit: 2 } }],
+      payload: [
+        { extensions: { code: 'RATE_LIMITED', retryable: true, rule: 'subscriptionsPerConnection', limit: 2 } },
+      ],
     });
     ws.send(JSON.stringify({ type: 'ping' }));
     await ws.next((m) => m['type'] === 'pong');
@@ -163,7 +213,9 @@ describe('graphql-ws', () => {
 
   it('closes with 1009 on a message over WS_MAX_MESSAGE_BYTES', async () => {
     const ws = await open();
-    ws.send(JSON.stringify({ type: 'subscribe', id: 'big', payload: { query: `{ __typename } # ${'x'.repeat(3_000)}` } }));
+    ws.send(
+      JSON.stringify({ type: 'subscribe', id: 'big', payload: { query: `{ __typename } # ${'x'.repeat(3_000)}` } }),
+    );
     expect((await ws.closed).code).toBe(1009);
   });
 
@@ -224,7 +276,10 @@ describe('graphql-ws', () => {
     expect((await fetch(`${t.url}/ready`)).status).toBe(200);
     const ws = await open();
     ws.send(JSON.stringify({ type: 'subscribe', id: 'q', payload: { query: '{ __typename }' } }));
-    expect(await ws.next((m) => m['id'] === 'q')).toMatchObject({ type: 'next', payload: { data: { __typename: 'Query' } } });
+    expect(await ws.next((m) => m['id'] === 'q')).toMatchObject({
+      type: 'next',
+      payload: { data: { __typename: 'Query' } },
+    });
     ws.close();
   });
 });

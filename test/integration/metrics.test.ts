@@ -24,7 +24,8 @@ const METRICS_TOKEN = 'metrics-token-for-tests';
 describe.each(backends)('metrics on $name', (backend) => {
   let infra: Awaited<ReturnType<typeof backend.start>>;
   let t: TestApp;
-  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) => execute(fetch, t.graphqlUrl, doc, variables, token);
+  const gql = <R, V>(doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) =>
+    execute(fetch, t.graphqlUrl, doc, variables, token);
 
   beforeAll(async () => {
     infra = await backend.start();
@@ -47,32 +48,53 @@ describe.each(backends)('metrics on $name', (backend) => {
 
   it('counts a scripted scenario exactly: 20 votes, 100 reactions against a limit of 30, one watcher', async () => {
     const admin = await tokenFor({ sub: `admin-${backend.name}`, name: 'Admin', role: 'ADMIN' });
-    const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Metrics', votingMethod: 'SIMPLE' } }, admin));
-    const { createSubmission } = dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: 'Only' } }, admin));
+    const { createCompetition } = dataOf(
+      await gql(CreateCompetitionDocument, { input: { title: 'Metrics', votingMethod: 'SIMPLE' } }, admin),
+    );
+    const { createSubmission } = dataOf(
+      await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: 'Only' } }, admin),
+    );
     dataOf(await gql(OpenCompetitionDocument, { id: createCompetition.id }, admin));
     const prisma = t.app.database.prisma;
     const session = await prisma.eventSession.create({
       data: { competitionId: createCompetition.id, status: 'LIVE', submissionIds: [], presentationSeconds: 60 },
     });
 
-    const watcher = subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId: createCompetition.id }, admin);
+    const watcher = subscribe(
+      'graphql-ws',
+      t.url,
+      TallyUpdatedDocument,
+      { competitionId: createCompetition.id },
+      admin,
+    );
     await watcher.waitFor((r) => r.data?.tallyUpdated.totalVotes === 0);
     const before = await scrape(t.url, METRICS_TOKEN);
 
     for (let i = 0; i < 20; i += 1) {
       const voter = await tokenFor({ sub: `voter-${backend.name}-${i}`, name: `Voter ${i}`, role: 'AUDIENCE' });
-      dataOf(await gql(CastVoteDocument, { input: { competitionId: createCompetition.id, submissionId: createSubmission.id } }, voter));
+      dataOf(
+        await gql(
+          CastVoteDocument,
+          { input: { competitionId: createCompetition.id, submissionId: createSubmission.id } },
+          voter,
+        ),
+      );
     }
     const fan = await tokenFor({ sub: `fan-${backend.name}`, name: 'Fan', role: 'AUDIENCE' });
     const codes: unknown[] = [];
     for (let i = 0; i < 100; i += 1) {
-      const result = await gql(SendReactionDocument, { input: { sessionId: session.id, type: 'CLAP', intensity: 5 } }, fan);
+      const result = await gql(
+        SendReactionDocument,
+        { input: { sessionId: session.id, type: 'CLAP', intensity: 5 } },
+        fan,
+      );
       codes.push(result.errors ? codesOf(result)[0] : 'OK');
     }
     expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(70);
     await watcher.waitFor((r) => r.data?.tallyUpdated.totalVotes === 20);
     const after = await scrape(t.url, METRICS_TOKEN);
-    const delta = (name: string, labels: Record<string, string> = {}) => valueOf(after, name, labels) - valueOf(before, name, labels);
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      valueOf(after, name, labels) - valueOf(before, name, labels);
 
     const ops = 'ovation_graphql_operations_total';
     expect(delta(ops, { type: 'mutation', name: 'castVote', code: 'OK' })).toBe(20);
@@ -102,12 +124,15 @@ describe.each(backends)('metrics on $name', (backend) => {
     const late = subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId: createCompetition.id }, admin);
     await late.waitFor((r) => r.data?.tallyUpdated.totalVotes === 20);
     const joined = await scrape(t.url, METRICS_TOKEN);
-    const since = (name: string) => valueOf(joined, name, { field: 'tallyUpdated' }) - valueOf(after, name, { field: 'tallyUpdated' });
+    const since = (name: string) =>
+      valueOf(joined, name, { field: 'tallyUpdated' }) - valueOf(after, name, { field: 'tallyUpdated' });
     expect(since('ovation_events_delivered_total')).toBe(1);
     expect(since('ovation_delivery_lag_seconds_count')).toBe(0);
     await late.close();
 
     await watcher.close();
-    await expect.poll(async () => valueOf(await scrape(t.url, METRICS_TOKEN), 'ovation_subscriptions', { field: 'tallyUpdated' })).toBe(0);
+    await expect
+      .poll(async () => valueOf(await scrape(t.url, METRICS_TOKEN), 'ovation_subscriptions', { field: 'tallyUpdated' }))
+      .toBe(0);
   });
 });

@@ -12,7 +12,13 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR } from '../../src/infra/database.js';
-import { applyMigrations, MigrationError, pgliteRunner, pgPoolRunner, type SqlRunner } from '../../src/infra/migrate.js';
+import {
+  applyMigrations,
+  MigrationError,
+  pgliteRunner,
+  pgPoolRunner,
+  type SqlRunner,
+} from '../../src/infra/migrate.js';
 import { freshDatabase } from '../support/backends.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -109,7 +115,10 @@ const tableNames = async (runner: SqlRunner): Promise<string[]> =>
 describe.each(targets)('applyMigrations on $name', (target) => {
   it("applies the repository's migrations to an empty database and records them as Prisma does", async () => {
     const runner = await target.freshDatabase();
-    const names = (await readdir(MIGRATIONS_DIR, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const names = (await readdir(MIGRATIONS_DIR, { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
     expect(names.length).toBeGreaterThan(0);
     const logs: string[] = [];
 
@@ -130,7 +139,9 @@ describe.each(targets)('applyMigrations on $name', (target) => {
       expect(row.finished_at!.getTime()).toBeGreaterThanOrEqual(row.started_at.getTime());
     }
     // The schema's tables exist, next to Prisma's history table.
-    expect(await tableNames(runner)).toEqual(expect.arrayContaining(['_prisma_migrations', 'User', 'Competition', 'Vote']));
+    expect(await tableNames(runner)).toEqual(
+      expect.arrayContaining(['_prisma_migrations', 'User', 'Competition', 'Vote']),
+    );
     // Exactly the columns and types of the table Prisma's engine creates.
     const columns = await runner.query(
       `SELECT column_name, data_type, character_maximum_length, is_nullable, column_default
@@ -138,14 +149,62 @@ describe.each(targets)('applyMigrations on $name', (target) => {
         WHERE table_schema = current_schema() AND table_name = '_prisma_migrations' ORDER BY ordinal_position`,
     );
     expect(columns).toEqual([
-      { column_name: 'id', data_type: 'character varying', character_maximum_length: 36, is_nullable: 'NO', column_default: null },
-      { column_name: 'checksum', data_type: 'character varying', character_maximum_length: 64, is_nullable: 'NO', column_default: null },
-      { column_name: 'finished_at', data_type: 'timestamp with time zone', character_maximum_length: null, is_nullable: 'YES', column_default: null },
-      { column_name: 'migration_name', data_type: 'character varying', character_maximum_length: 255, is_nullable: 'NO', column_default: null },
-      { column_name: 'logs', data_type: 'text', character_maximum_length: null, is_nullable: 'YES', column_default: null },
-      { column_name: 'rolled_back_at', data_type: 'timestamp with time zone', character_maximum_length: null, is_nullable: 'YES', column_default: null },
-      { column_name: 'started_at', data_type: 'timestamp with time zone', character_maximum_length: null, is_nullable: 'NO', column_default: 'now()' },
-      { column_name: 'applied_steps_count', data_type: 'integer', character_maximum_length: null, is_nullable: 'NO', column_default: '0' },
+      {
+        column_name: 'id',
+        data_type: 'character varying',
+        character_maximum_length: 36,
+        is_nullable: 'NO',
+        column_default: null,
+      },
+      {
+        column_name: 'checksum',
+        data_type: 'character varying',
+        character_maximum_length: 64,
+        is_nullable: 'NO',
+        column_default: null,
+      },
+      {
+        column_name: 'finished_at',
+        data_type: 'timestamp with time zone',
+        character_maximum_length: null,
+        is_nullable: 'YES',
+        column_default: null,
+      },
+      {
+        column_name: 'migration_name',
+        data_type: 'character varying',
+        character_maximum_length: 255,
+        is_nullable: 'NO',
+        column_default: null,
+      },
+      {
+        column_name: 'logs',
+        data_type: 'text',
+        character_maximum_length: null,
+        is_nullable: 'YES',
+        column_default: null,
+      },
+      {
+        column_name: 'rolled_back_at',
+        data_type: 'timestamp with time zone',
+        character_maximum_length: null,
+        is_nullable: 'YES',
+        column_default: null,
+      },
+      {
+        column_name: 'started_at',
+        data_type: 'timestamp with time zone',
+        character_maximum_length: null,
+        is_nullable: 'NO',
+        column_default: 'now()',
+      },
+      {
+        column_name: 'applied_steps_count',
+        data_type: 'integer',
+        character_maximum_length: null,
+        is_nullable: 'NO',
+        column_default: '0',
+      },
     ]);
   });
 
@@ -171,7 +230,11 @@ describe.each(targets)('applyMigrations on $name', (target) => {
       '20260101000000_a': 'CREATE TABLE a (id int);',
       '20260102000000_b': 'ALTER TABLE a ADD COLUMN b int;',
     });
-    expect((await applyMigrations(runner, dir)).applied).toEqual(['20260101000000_a', '20260102000000_b', '20260103000000_c']);
+    expect((await applyMigrations(runner, dir)).applied).toEqual([
+      '20260101000000_a',
+      '20260102000000_b',
+      '20260103000000_c',
+    ]);
   });
 
   it('sends a script whole, so $$ bodies survive', async () => {
@@ -207,7 +270,10 @@ DO $$ BEGIN CREATE TABLE made_by_do (id int); END $$;`,
     const runner = await target.freshDatabase();
     const dir = await migrationsDir({ '20260101000000_a': 'CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n' });
     await applyMigrations(runner, dir);
-    await writeFile(path.join(dir, '20260101000000_a', 'migration.sql'), 'CREATE TABLE a (id int);\r\nCREATE TABLE b (id int);\r\n');
+    await writeFile(
+      path.join(dir, '20260101000000_a', 'migration.sql'),
+      'CREATE TABLE a (id int);\r\nCREATE TABLE b (id int);\r\n',
+    );
     expect(await applyMigrations(runner, dir)).toEqual({ applied: [] });
   });
 
@@ -215,13 +281,16 @@ DO $$ BEGIN CREATE TABLE made_by_do (id int); END $$;`,
     const runner = await target.freshDatabase();
     const dir = await migrationsDir({
       '20260101000000_ok': 'CREATE TABLE a (id int);',
-      '20260102000000_broken': 'CREATE TABLE partial (id int);\nINSERT INTO partial VALUES (1);\nSELECT 1 / 0;\nCREATE TABLE never (id int);',
+      '20260102000000_broken':
+        'CREATE TABLE partial (id int);\nINSERT INTO partial VALUES (1);\nSELECT 1 / 0;\nCREATE TABLE never (id int);',
       '20260103000000_later': 'CREATE TABLE later (id int);',
     });
 
     const failure = applyMigrations(runner, dir);
     await expect(failure).rejects.toBeInstanceOf(MigrationError);
-    await expect(failure).rejects.toThrow(/migration 20260102000000_broken failed and was rolled back.*division by zero.*22012/s);
+    await expect(failure).rejects.toThrow(
+      /migration 20260102000000_broken failed and was rolled back.*division by zero.*22012/s,
+    );
 
     // The migration before it stays applied; nothing of the broken one or after it exists.
     expect(await tableNames(runner)).toEqual(['_prisma_migrations', 'a']);
@@ -235,7 +304,10 @@ DO $$ BEGIN CREATE TABLE made_by_do (id int); END $$;`,
 
   it('refuses to go on after a failed migration recorded by Prisma itself', async () => {
     const runner = await target.freshDatabase();
-    const dir = await migrationsDir({ '20260101000000_a': 'CREATE TABLE a (id int);', '20260102000000_b': 'CREATE TABLE b (id int);' });
+    const dir = await migrationsDir({
+      '20260101000000_a': 'CREATE TABLE a (id int);',
+      '20260102000000_b': 'CREATE TABLE b (id int);',
+    });
     await applyMigrations(runner, dir);
     // What `prisma migrate deploy` leaves when a migration fails: started, not finished, logs.
     await runner.query(
@@ -247,11 +319,15 @@ DO $$ BEGIN CREATE TABLE made_by_do (id int); END $$;`,
 
     const failure = applyMigrations(runner, dir);
     await expect(failure).rejects.toBeInstanceOf(MigrationError);
-    await expect(failure).rejects.toThrow(/failed migrations.*`20260103000000_c` migration started at .* failed with the following logs:\nERROR: relation "x" does not exist/s);
+    await expect(failure).rejects.toThrow(
+      /failed migrations.*`20260103000000_c` migration started at .* failed with the following logs:\nERROR: relation "x" does not exist/s,
+    );
     expect(await tableNames(runner)).not.toContain('c');
 
     // Marked rolled back (`prisma migrate resolve --rolled-back`), it is applied again.
-    await runner.query(`UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = '20260103000000_c'`);
+    await runner.query(
+      `UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = '20260103000000_c'`,
+    );
     expect(await applyMigrations(runner, dir)).toEqual({ applied: ['20260103000000_c'] });
   });
 
@@ -284,7 +360,10 @@ describe('applyMigrations on one PostgreSQL from several processes', () => {
       '20260101000000_slow': 'SELECT pg_sleep(0.5);\nCREATE TABLE a (id int);',
       '20260102000000_b': 'CREATE TABLE b (id int);',
     });
-    const [one, two] = await Promise.all([applyMigrations(poolRunner(url), dir), applyMigrations(poolRunner(url), dir)]);
+    const [one, two] = await Promise.all([
+      applyMigrations(poolRunner(url), dir),
+      applyMigrations(poolRunner(url), dir),
+    ]);
 
     expect([...one.applied, ...two.applied].sort()).toEqual(['20260101000000_slow', '20260102000000_b']);
     // One of them did everything; the other found it done.
@@ -328,12 +407,16 @@ function migrationCreate(args: string[]): Promise<{ code: number; stdout: string
 }
 
 describe('migration drift check (npm run db:migrate:create -- --check)', () => {
-  it('passes on the repository: prisma/migrations reaches prisma/schema.prisma exactly', { timeout: 120_000 }, async () => {
-    const result = await migrationCreate(['--check']);
-    expect(result.stderr).not.toMatch(/Error/);
-    expect(result.stdout).toContain('is in sync with');
-    expect(result.code).toBe(0);
-  });
+  it(
+    'passes on the repository: prisma/migrations reaches prisma/schema.prisma exactly',
+    { timeout: 120_000 },
+    async () => {
+      const result = await migrationCreate(['--check']);
+      expect(result.stderr).not.toMatch(/Error/);
+      expect(result.stdout).toContain('is in sync with');
+      expect(result.code).toBe(0);
+    },
+  );
 
   it('fails with the missing SQL when the migrations lag the schema', { timeout: 120_000 }, async () => {
     const empty = await migrationsDir({});

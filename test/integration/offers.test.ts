@@ -26,7 +26,9 @@ import { backends } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
-interface OfferEventResult { data?: OfferUpdatedSubscription | null }
+interface OfferEventResult {
+  data?: OfferUpdatedSubscription | null;
+}
 
 describe.each(backends)('offers on $name', (backend) => {
   const t = useTestApp(backend, { OFFER_MIN_EXPIRY_SECONDS: '1' });
@@ -36,8 +38,10 @@ describe.each(backends)('offers on $name', (backend) => {
   let audience: string;
   let n = 0;
   const gql = t.gql;
-  const reasonOf = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => result.errors?.[0]?.extensions?.['reason'];
-  const fieldOf = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) => result.errors?.[0]?.extensions?.['field'];
+  const reasonOf = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) =>
+    result.errors?.[0]?.extensions?.['reason'];
+  const fieldOf = (result: { errors?: readonly { extensions?: Record<string, unknown> }[] }) =>
+    result.errors?.[0]?.extensions?.['field'];
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   beforeAll(async () => {
@@ -66,14 +70,24 @@ describe.each(backends)('offers on $name', (backend) => {
       const token = await tokenFor({ sub: founderId, name: `Founder ${i}`, role: 'FOUNDER' });
       dataOf(await gql(MeDocument, {}, token)); // signs the founder in once
       const { createSubmission } = dataOf(
-        await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: `Startup ${i}`, founderId } }, admin),
+        await gql(
+          CreateSubmissionDocument,
+          { input: { competitionId: createCompetition.id, title: `Startup ${i}`, founderId } },
+          admin,
+        ),
       );
       founderIds.push(founderId);
       founders.push(token);
       submissionIds.push(createSubmission.id);
     }
     const session = await t.app.database.prisma.eventSession.create({
-      data: { competitionId: createCompetition.id, submissionIds, presentationSeconds: 120, status: 'LIVE', pledgeBudget },
+      data: {
+        competitionId: createCompetition.id,
+        submissionIds,
+        presentationSeconds: 120,
+        status: 'LIVE',
+        pledgeBudget,
+      },
     });
     return {
       sessionId: session.id,
@@ -85,7 +99,11 @@ describe.each(backends)('offers on $name', (backend) => {
     };
   }
 
-  const equity = (sessionId: string, submissionId: string, over: Partial<MakeOfferInput> = {}): { input: MakeOfferInput } => ({
+  const equity = (
+    sessionId: string,
+    submissionId: string,
+    over: Partial<MakeOfferInput> = {},
+  ): { input: MakeOfferInput } => ({
     input: { sessionId, submissionId, type: 'EQUITY', amount: 100_000, equityPercentage: 10, ...over },
   });
 
@@ -106,7 +124,9 @@ describe.each(backends)('offers on $name', (backend) => {
     throw new Error('offerUpdated never became live');
   }
   const eventsOf = (feed: Feed<OfferUpdatedSubscription>, submissionId: string) =>
-    feed.results.filter((r: OfferEventResult) => r.data?.offerUpdated.submissionId === submissionId).map((r) => r.data!.offerUpdated);
+    feed.results
+      .filter((r: OfferEventResult) => r.data?.offerUpdated.submissionId === submissionId)
+      .map((r) => r.data!.offerUpdated);
 
   it('runs a whole negotiation: offer, counter, accept; every transition persisted and published in seq order', async () => {
     const { sessionId, submissionIds, founders, founderIds, warmUpSubmissionId } = await stage(1);
@@ -115,7 +135,11 @@ describe.each(backends)('offers on $name', (backend) => {
     const feed = await offerFeed(sessionId, warmUpSubmissionId);
     try {
       const offer = dataOf(
-        await gql(MakeOfferDocument, equity(sessionId, submissionId, { conditions: ['  board seat  ', 'monthly report'], expiresInSeconds: 600 }), judge),
+        await gql(
+          MakeOfferDocument,
+          equity(sessionId, submissionId, { conditions: ['  board seat  ', 'monthly report'], expiresInSeconds: 600 }),
+          judge,
+        ),
       ).makeOffer;
       expect(offer).toMatchObject({
         sessionId,
@@ -135,7 +159,11 @@ describe.each(backends)('offers on $name', (backend) => {
       expect(Date.parse(offer.expiresAt!) - Date.parse(offer.createdAt)).toBe(600_000);
 
       const counter = dataOf(
-        await gql(RespondToOfferDocument, { input: { offerId: offer.id, response: 'COUNTER', counterAmount: 150_000, counterEquityPercentage: 8 } }, founder),
+        await gql(
+          RespondToOfferDocument,
+          { input: { offerId: offer.id, response: 'COUNTER', counterAmount: 150_000, counterEquityPercentage: 8 } },
+          founder,
+        ),
       ).respondToOffer;
       expect(counter).toMatchObject({
         status: 'PENDING',
@@ -149,8 +177,12 @@ describe.each(backends)('offers on $name', (backend) => {
       expect(counter.seq).toBe(offer.seq! + 2);
 
       // The judge answers the counter; the founder cannot accept their own counter.
-      expect(codesOf(await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'ACCEPT' } }, founder))).toEqual(['FORBIDDEN']);
-      const accepted = dataOf(await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'ACCEPT' } }, judge)).respondToOffer;
+      expect(
+        codesOf(await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'ACCEPT' } }, founder)),
+      ).toEqual(['FORBIDDEN']);
+      const accepted = dataOf(
+        await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'ACCEPT' } }, judge),
+      ).respondToOffer;
       expect(accepted).toMatchObject({ id: counter.id, status: 'ACCEPTED', seq: offer.seq! + 3 });
       expect(accepted.respondedAt).not.toBeNull();
 
@@ -161,7 +193,10 @@ describe.each(backends)('offers on $name', (backend) => {
       ]);
       expect(offers[1]!.counter).toEqual({ id: counter.id, status: 'ACCEPTED' });
 
-      const rows = await t.app.database.prisma.offer.findMany({ where: { submissionId }, orderBy: { createdAt: 'asc' } });
+      const rows = await t.app.database.prisma.offer.findMany({
+        where: { submissionId },
+        orderBy: { createdAt: 'asc' },
+      });
       expect(rows.map((r) => [r.id, r.status, r.authorId, r.judgeId, r.counterOfId])).toEqual([
         [offer.id, 'COUNTERED', 'judge-1', 'judge-1', null],
         [counter.id, 'ACCEPTED', founderIds[0], 'judge-1', offer.id],
@@ -187,7 +222,12 @@ describe.each(backends)('offers on $name', (backend) => {
   });
 
   /** An offer with the contract's MakeOfferInput fields only (EQUITY's equityPercentage is one of them). */
-  const contractOffer = (type: 'EQUITY' | 'LOAN' | 'ROYALTY', sessionId: string, submissionId: string, amount: number): { input: MakeOfferInput } => ({
+  const contractOffer = (
+    type: 'EQUITY' | 'LOAN' | 'ROYALTY',
+    sessionId: string,
+    submissionId: string,
+    amount: number,
+  ): { input: MakeOfferInput } => ({
     input: { sessionId, submissionId, type, amount, ...(type === 'EQUITY' && { equityPercentage: 10 }) },
   });
 
@@ -201,22 +241,44 @@ describe.each(backends)('offers on $name', (backend) => {
 
       // make, withdraw
       const first = dataOf(await gql(MakeOfferDocument, contractOffer(type, sessionId, s0, 50_000), judge2)).makeOffer;
-      expect(first).toMatchObject({ type, amount: 50_000, status: 'PENDING', ...unset, equityPercentage: type === 'EQUITY' ? 10 : null });
-      expect(dataOf(await gql(WithdrawOfferDocument, { offerId: first.id }, judge2)).withdrawOffer.status).toBe('WITHDRAWN');
+      expect(first).toMatchObject({
+        type,
+        amount: 50_000,
+        status: 'PENDING',
+        ...unset,
+        equityPercentage: type === 'EQUITY' ? 10 : null,
+      });
+      expect(dataOf(await gql(WithdrawOfferDocument, { offerId: first.id }, judge2)).withdrawOffer.status).toBe(
+        'WITHDRAWN',
+      );
 
       // make, counter (counterAmount, and counterEquityPercentage for EQUITY), the judge accepts the counter
       const offer = dataOf(await gql(MakeOfferDocument, contractOffer(type, sessionId, s0, 100_000), judge)).makeOffer;
       const counterTerms = { counterAmount: 120_000, ...(type === 'EQUITY' && { counterEquityPercentage: 8 }) };
       const counter = dataOf(
-        await gql(RespondToOfferDocument, { input: { offerId: offer.id, response: 'COUNTER', ...counterTerms } }, founder0),
+        await gql(
+          RespondToOfferDocument,
+          { input: { offerId: offer.id, response: 'COUNTER', ...counterTerms } },
+          founder0,
+        ),
       ).respondToOffer;
-      expect(counter).toMatchObject({ type, amount: 120_000, status: 'PENDING', ...unset, counterOf: { id: offer.id, status: 'COUNTERED' } });
-      const accepted = dataOf(await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'ACCEPT' } }, judge)).respondToOffer;
+      expect(counter).toMatchObject({
+        type,
+        amount: 120_000,
+        status: 'PENDING',
+        ...unset,
+        counterOf: { id: offer.id, status: 'COUNTERED' },
+      });
+      const accepted = dataOf(
+        await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'ACCEPT' } }, judge),
+      ).respondToOffer;
       expect(accepted).toMatchObject({ id: counter.id, status: 'ACCEPTED' });
 
       // make, the founder accepts
       const direct = dataOf(await gql(MakeOfferDocument, contractOffer(type, sessionId, s1, 70_000), judge)).makeOffer;
-      const taken = dataOf(await gql(RespondToOfferDocument, { input: { offerId: direct.id, response: 'ACCEPT' } }, founder1)).respondToOffer;
+      const taken = dataOf(
+        await gql(RespondToOfferDocument, { input: { offerId: direct.id, response: 'ACCEPT' } }, founder1),
+      ).respondToOffer;
       expect(taken).toMatchObject({ id: direct.id, type, status: 'ACCEPTED', ...unset });
     },
   );
@@ -262,11 +324,21 @@ describe.each(backends)('offers on $name', (backend) => {
     expect([codesOf(stray), fieldOf(stray)]).toEqual([['BAD_USER_INPUT'], 'input.counterAmount']);
     const noAmount = await respond('COUNTER', founder0, { counterEquityPercentage: 5 });
     expect([codesOf(noAmount), fieldOf(noAmount)]).toEqual([['BAD_USER_INPUT'], 'input.counterAmount']);
-    const counter = dataOf(await respond('COUNTER', founder0, { counterAmount: 120_000, counterEquityPercentage: 9 })).respondToOffer;
-    const again = await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'COUNTER', counterAmount: 1, counterEquityPercentage: 1 } }, judge);
+    const counter = dataOf(
+      await respond('COUNTER', founder0, { counterAmount: 120_000, counterEquityPercentage: 9 }),
+    ).respondToOffer;
+    const again = await gql(
+      RespondToOfferDocument,
+      { input: { offerId: counter.id, response: 'COUNTER', counterAmount: 1, counterEquityPercentage: 1 } },
+      judge,
+    );
     expect([codesOf(again), fieldOf(again)]).toEqual([['BAD_USER_INPUT'], 'input.response']);
-    expect(codesOf(await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'REJECT' } }, judge2))).toEqual(['FORBIDDEN']);
-    const rejected = dataOf(await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'REJECT' } }, judge)).respondToOffer;
+    expect(
+      codesOf(await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'REJECT' } }, judge2)),
+    ).toEqual(['FORBIDDEN']);
+    const rejected = dataOf(
+      await gql(RespondToOfferDocument, { input: { offerId: counter.id, response: 'REJECT' } }, judge),
+    ).respondToOffer;
     expect(rejected.status).toBe('REJECTED');
     // The countered original is no longer open: the judge may make a fresh offer.
     const countered = await respond('ACCEPT', founder0);
@@ -287,7 +359,11 @@ describe.each(backends)('offers on $name', (backend) => {
       await gql(RespondToOfferDocument, { input: { offerId: offer.id, response: 'ACCEPT' } }, founders[0]),
     ]) {
       expect(codesOf(result)).toEqual(['CONFLICT']);
-      expect(result.errors?.[0]?.extensions).toMatchObject({ reason: 'OFFER_NOT_PENDING', status: 'WITHDRAWN', retryable: false });
+      expect(result.errors?.[0]?.extensions).toMatchObject({
+        reason: 'OFFER_NOT_PENDING',
+        status: 'WITHDRAWN',
+        retryable: false,
+      });
     }
     expect((await t.app.database.prisma.offer.findUniqueOrThrow({ where: { id: offer.id } })).status).toBe('WITHDRAWN');
   });
@@ -297,38 +373,75 @@ describe.each(backends)('offers on $name', (backend) => {
     { name: 'EQUITY without equity', over: { equityPercentage: null }, field: 'input.equityPercentage' },
     { name: 'equity over 100', over: { equityPercentage: 100.5 }, field: 'input.equityPercentage' },
     { name: 'LOAN terms on EQUITY', over: { termMonths: 12 }, field: 'input.termMonths' },
-    { name: 'LOAN term of 0 months', over: { type: 'LOAN', equityPercentage: null, termMonths: 0 }, field: 'input.termMonths' },
+    {
+      name: 'LOAN term of 0 months',
+      over: { type: 'LOAN', equityPercentage: null, termMonths: 0 },
+      field: 'input.termMonths',
+    },
     { name: 'ROYALTY with equity', over: { type: 'ROYALTY', royaltyPercent: 3 }, field: 'input.equityPercentage' },
     { name: 'blank condition', over: { conditions: ['ok', ' '] }, field: 'input.conditions[1]' },
     { name: 'expiry 0', over: { expiresInSeconds: 0 }, field: 'input.expiresInSeconds' },
     { name: 'expiry over a week', over: { expiresInSeconds: 604_801 }, field: 'input.expiresInSeconds' },
     { name: 'not in the running order', over: { submissionId: 'elsewhere' }, field: 'input.submissionId' },
-  ] as { name: string; over: Partial<MakeOfferInput>; field: string }[])('rejects $name naming $field', async ({ over, field }) => {
-    const { sessionId, submissionIds } = await stage(1);
-    const result = await gql(MakeOfferDocument, equity(sessionId, submissionIds[0]!, over), judge);
-    expect(codesOf(result)).toEqual(['BAD_USER_INPUT']);
-    expect(fieldOf(result)).toBe(field);
-    expect(await t.app.database.prisma.offer.count({ where: { sessionId } })).toBe(0);
-  });
+  ] as { name: string; over: Partial<MakeOfferInput>; field: string }[])(
+    'rejects $name naming $field',
+    async ({ over, field }) => {
+      const { sessionId, submissionIds } = await stage(1);
+      const result = await gql(MakeOfferDocument, equity(sessionId, submissionIds[0]!, over), judge);
+      expect(codesOf(result)).toEqual(['BAD_USER_INPUT']);
+      expect(fieldOf(result)).toBe(field);
+      expect(await t.app.database.prisma.offer.count({ where: { sessionId } })).toBe(0);
+    },
+  );
 
   it('refuses offers in unknown or ENDED sessions, and accepts LOAN and ROYALTY terms', async () => {
     const { sessionId, submissionIds } = await stage(1);
-    expect(codesOf(await gql(MakeOfferDocument, equity('no-session', submissionIds[0]!), judge))).toEqual(['NOT_FOUND']);
+    expect(codesOf(await gql(MakeOfferDocument, equity('no-session', submissionIds[0]!), judge))).toEqual([
+      'NOT_FOUND',
+    ]);
     const loan = dataOf(
-      await gql(MakeOfferDocument, equity(sessionId, submissionIds[0]!, { type: 'LOAN', equityPercentage: null, interestRatePercent: 6.5, termMonths: 36 }), judge),
+      await gql(
+        MakeOfferDocument,
+        equity(sessionId, submissionIds[0]!, {
+          type: 'LOAN',
+          equityPercentage: null,
+          interestRatePercent: 6.5,
+          termMonths: 36,
+        }),
+        judge,
+      ),
     ).makeOffer;
-    expect(loan).toMatchObject({ type: 'LOAN', interestRatePercent: 6.5, termMonths: 36, equityPercentage: null, royaltyPercent: null });
+    expect(loan).toMatchObject({
+      type: 'LOAN',
+      interestRatePercent: 6.5,
+      termMonths: 36,
+      equityPercentage: null,
+      royaltyPercent: null,
+    });
     const royalty = dataOf(
-      await gql(MakeOfferDocument, equity(sessionId, submissionIds[0]!, { type: 'ROYALTY', equityPercentage: null, royaltyPercent: 4 }), judge2),
+      await gql(
+        MakeOfferDocument,
+        equity(sessionId, submissionIds[0]!, { type: 'ROYALTY', equityPercentage: null, royaltyPercent: 4 }),
+        judge2,
+      ),
     ).makeOffer;
     expect(royalty).toMatchObject({ type: 'ROYALTY', royaltyPercent: 4 });
 
     await t.app.database.prisma.eventSession.update({ where: { id: sessionId }, data: { status: 'ENDED' } });
-    const ended = await gql(MakeOfferDocument, equity(sessionId, submissionIds[0]!), await tokenFor({ sub: 'judge-3', role: 'JUDGE' }));
+    const ended = await gql(
+      MakeOfferDocument,
+      equity(sessionId, submissionIds[0]!),
+      await tokenFor({ sub: 'judge-3', role: 'JUDGE' }),
+    );
     expect([codesOf(ended), reasonOf(ended)]).toEqual([['CONFLICT'], 'SESSION_ENDED']);
     // Pending offers can still be answered after the session ended.
-    const founder = await tokenFor({ sub: (await t.app.database.prisma.submission.findUniqueOrThrow({ where: { id: submissionIds[0]! } })).founderId! });
-    expect(dataOf(await gql(RespondToOfferDocument, { input: { offerId: loan.id, response: 'REJECT' } }, founder)).respondToOffer.status).toBe('REJECTED');
+    const founder = await tokenFor({
+      sub: (await t.app.database.prisma.submission.findUniqueOrThrow({ where: { id: submissionIds[0]! } })).founderId!,
+    });
+    expect(
+      dataOf(await gql(RespondToOfferDocument, { input: { offerId: loan.id, response: 'REJECT' } }, founder))
+        .respondToOffer.status,
+    ).toBe('REJECTED');
   });
 
   it('expires offers: EXPIRED at once on reads, persisted and published once by the sweeper', async () => {
@@ -336,7 +449,9 @@ describe.each(backends)('offers on $name', (backend) => {
     const [submissionId] = submissionIds as [string];
     const feed = await offerFeed(sessionId, warmUpSubmissionId);
     try {
-      const offer = dataOf(await gql(MakeOfferDocument, equity(sessionId, submissionId, { expiresInSeconds: 1 }), judge)).makeOffer;
+      const offer = dataOf(
+        await gql(MakeOfferDocument, equity(sessionId, submissionId, { expiresInSeconds: 1 }), judge),
+      ).makeOffer;
       expect(offer.status).toBe('PENDING');
       await sleep(Math.max(0, Date.parse(offer.expiresAt!) - Date.now()) + 20);
 
@@ -345,15 +460,24 @@ describe.each(backends)('offers on $name', (backend) => {
       expect(codesOf(late)).toEqual(['CONFLICT']);
       expect(late.errors?.[0]?.extensions).toMatchObject({ status: 'EXPIRED' });
       // An expired offer does not block a new one from the same judge.
-      const fresh = dataOf(await gql(MakeOfferDocument, equity(sessionId, submissionId, { amount: 90_000 }), judge)).makeOffer;
+      const fresh = dataOf(
+        await gql(MakeOfferDocument, equity(sessionId, submissionId, { amount: 90_000 }), judge),
+      ).makeOffer;
 
-      const expired = await feed.waitFor((r) => r.data?.offerUpdated.id === offer.id && r.data.offerUpdated.status === 'EXPIRED', 5_000);
+      const expired = await feed.waitFor(
+        (r) => r.data?.offerUpdated.id === offer.id && r.data.offerUpdated.status === 'EXPIRED',
+        5_000,
+      );
       // The sweeper may persist it before or after `fresh` was made (its interval vs a loaded machine).
       expect(expired.data!.offerUpdated.seq).toBeGreaterThan(offer.seq!);
       expect(expired.data!.offerUpdated.seq).not.toBe(fresh.seq);
       expect((await t.app.database.prisma.offer.findUniqueOrThrow({ where: { id: offer.id } })).status).toBe('EXPIRED');
       await sleep(1_500); // another sweep or two: no second EXPIRED event
-      expect(eventsOf(feed, submissionId).filter((e) => e.id === offer.id).map((e) => e.status)).toEqual(['PENDING', 'EXPIRED']);
+      expect(
+        eventsOf(feed, submissionId)
+          .filter((e) => e.id === offer.id)
+          .map((e) => e.status),
+      ).toEqual(['PENDING', 'EXPIRED']);
       const seqs = feed.results.map((r: OfferEventResult) => r.data!.offerUpdated.seq!);
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     } finally {
@@ -365,7 +489,9 @@ describe.each(backends)('offers on $name', (backend) => {
     const { sessionId, submissionIds, founders } = await stage(1);
     const [submissionId] = submissionIds as [string];
     const a = dataOf(await gql(MakeOfferDocument, equity(sessionId, submissionId), judge)).makeOffer;
-    const b = dataOf(await gql(MakeOfferDocument, equity(sessionId, submissionId, { amount: 200_000 }), judge2)).makeOffer;
+    const b = dataOf(
+      await gql(MakeOfferDocument, equity(sessionId, submissionId, { amount: 200_000 }), judge2),
+    ).makeOffer;
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         gql(RespondToOfferDocument, { input: { offerId: i % 2 === 0 ? a.id : b.id, response: 'ACCEPT' } }, founders[0]),
@@ -421,10 +547,15 @@ describe.each(backends)('offers on $name', (backend) => {
 
       // One user's concurrent pledges never overspend: 30 racing requests of 300..700.
       const racer = await tokenFor({ sub: `racer-${sessionId}` });
-      const racing = await Promise.all(Array.from({ length: 30 }, (_, i) => pledge([s0, s1, s2][i % 3]!, 300 + (i % 5) * 100, racer)));
+      const racing = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => pledge([s0, s1, s2][i % 3]!, 300 + (i % 5) * 100, racer)),
+      );
       expect(racing.some((r) => codesOf(r)[0] === 'BUDGET_EXCEEDED')).toBe(true);
       for (const r of racing) if (r.errors) expect(codesOf(r)).toEqual(['BUDGET_EXCEEDED']);
-      const mine = await t.app.database.prisma.pledge.aggregate({ where: { sessionId, userId: `racer-${sessionId}` }, _sum: { amount: true } });
+      const mine = await t.app.database.prisma.pledge.aggregate({
+        where: { sessionId, userId: `racer-${sessionId}` },
+        _sum: { amount: true },
+      });
       expect(mine._sum.amount!).toBeLessThanOrEqual(1000);
       expect(mine._sum.amount!).toBeGreaterThan(0);
       const { myPledges } = dataOf(await gql(MyPledgesDocument, { sessionId }, racer));
@@ -432,11 +563,20 @@ describe.each(backends)('offers on $name', (backend) => {
       expect(myPledges.remaining).toBe(1000 - mine._sum.amount!);
 
       // Many users at once: the pool equals the recount, and the stream ends on it.
-      const crowd = await Promise.all(Array.from({ length: 25 }, (_, i) => tokenFor({ sub: `backer-${sessionId}-${i}` })));
-      const crowdResults = await Promise.all(crowd.map((token, i) => pledge([s0, s1, s2][i % 3]!, 10 * (i + 1), token)));
+      const crowd = await Promise.all(
+        Array.from({ length: 25 }, (_, i) => tokenFor({ sub: `backer-${sessionId}-${i}` })),
+      );
+      const crowdResults = await Promise.all(
+        crowd.map((token, i) => pledge([s0, s1, s2][i % 3]!, 10 * (i + 1), token)),
+      );
       expect(crowdResults.filter((r) => r.errors)).toEqual([]);
 
-      const sums = await t.app.database.prisma.pledge.groupBy({ by: ['submissionId'], where: { sessionId }, _sum: { amount: true }, _count: { _all: true } });
+      const sums = await t.app.database.prisma.pledge.groupBy({
+        by: ['submissionId'],
+        where: { sessionId },
+        _sum: { amount: true },
+        _count: { _all: true },
+      });
       const { investmentPool } = dataOf(await gql(InvestmentPoolDocument, { sessionId }));
       for (const entry of investmentPool.entries) {
         const sum = sums.find((s) => s.submissionId === entry.submissionId);

@@ -78,9 +78,13 @@ describe('Redis presence store, several instances on one Redis', () => {
     ws.close();
     await expect.poll(async () => (await b.read(['alice']))[0]!.view.connections).toBe(1);
     sse.close();
-    await expect.poll(async () => (await a.read(['alice']))[0]!.view).toMatchObject({ status: 'ONLINE', connections: 0 });
+    await expect
+      .poll(async () => (await a.read(['alice']))[0]!.view)
+      .toMatchObject({ status: 'ONLINE', connections: 0 });
     const closedAt = Date.now();
-    await expect.poll(async () => (await a.read(['alice']))[0]!.view.status, { timeout: 5_000, interval: 20 }).toBe('OFFLINE');
+    await expect
+      .poll(async () => (await a.read(['alice']))[0]!.view.status, { timeout: 5_000, interval: 20 })
+      .toBe('OFFLINE');
     expect(Date.now() - closedAt).toBeGreaterThanOrEqual(rules.offlineGraceMs - 50);
     await sleep(500);
     expect(statuses('alice')).toEqual(['ONLINE/1', 'ONLINE/2', 'ONLINE/1', 'ONLINE/0', 'OFFLINE/0']);
@@ -99,7 +103,11 @@ describe('Redis presence store, several instances on one Redis', () => {
     expect(Date.now() - opened).toBeGreaterThanOrEqual(TTL + rules.offlineGraceMs - 100);
     await sleep(1_000);
     expect(statuses('carol')).toEqual(['ONLINE/1', 'ONLINE/0', 'OFFLINE/0']);
-    expect(of('carol').filter((a) => a.view.status !== 'ONLINE' || a.view.connections === 0).every((a) => a.instance !== 'dead')).toBe(true);
+    expect(
+      of('carol')
+        .filter((a) => a.view.status !== 'ONLINE' || a.view.connections === 0)
+        .every((a) => a.instance !== 'dead'),
+    ).toBe(true);
   });
 
   it('a reconnect within the grace does not flap; DND set on one instance is visible on another', async () => {
@@ -107,8 +115,14 @@ describe('Redis presence store, several instances on one Redis', () => {
     const b = instance('b2');
     const first = a.open('dora', 'graphql-ws');
     await first.ready;
-    expect(await b.setStatus('dora', 'DND', 'deep work')).toMatchObject({ view: { status: 'DND', statusMessage: 'deep work' } });
-    expect((await a.read(['dora']))[0]!.view).toMatchObject({ status: 'DND', statusMessage: 'deep work', connections: 1 });
+    expect(await b.setStatus('dora', 'DND', 'deep work')).toMatchObject({
+      view: { status: 'DND', statusMessage: 'deep work' },
+    });
+    expect((await a.read(['dora']))[0]!.view).toMatchObject({
+      status: 'DND',
+      statusMessage: 'deep work',
+      connections: 1,
+    });
     first.close();
     await sleep(rules.offlineGraceMs / 2);
     await b.open('dora', 'sse').ready;
@@ -149,13 +163,21 @@ describe.each(backends)('presence and follows over HTTP on $name', (backend) => 
     await Promise.all(feeds.map((f) => f.close()));
   });
   const id = (name: string) => name; // each backend has its own database and store
-  const gql = <R, V>(doc: TypedDocumentNode<R, V>, variables: V, who?: string) => t.gql(doc, variables, who ? tokens[who] : undefined);
+  const gql = <R, V>(doc: TypedDocumentNode<R, V>, variables: V, who?: string) =>
+    t.gql(doc, variables, who ? tokens[who] : undefined);
 
   it('follow / unfollow: idempotent, listed both ways, refused for yourself, unknown users and anonymous callers', async () => {
-    expect(dataOf(await gql(FollowDocument, { userId: id('ben') }, 'ann')).follow).toEqual({ id: id('ben'), name: 'ben' });
+    expect(dataOf(await gql(FollowDocument, { userId: id('ben') }, 'ann')).follow).toEqual({
+      id: id('ben'),
+      name: 'ben',
+    });
     dataOf(await gql(FollowDocument, { userId: id('ben') }, 'ann'));
     dataOf(await gql(FollowDocument, { userId: id('cat') }, 'ann'));
-    expect(dataOf(await gql(FollowingDocument, {}, 'ann')).following.map((u) => u.id).sort()).toEqual([id('ben'), id('cat')]);
+    expect(
+      dataOf(await gql(FollowingDocument, {}, 'ann'))
+        .following.map((u) => u.id)
+        .sort(),
+    ).toEqual([id('ben'), id('cat')]);
     expect(dataOf(await gql(FollowingDocument, { first: 1 }, 'ann')).following).toHaveLength(1);
     expect(dataOf(await gql(FollowersDocument, {}, 'ben')).followers).toEqual([{ id: id('ann') }]);
 
@@ -183,31 +205,50 @@ describe.each(backends)('presence and follows over HTTP on $name', (backend) => 
     feeds.push(ben);
     await ben.waitFor((r) => r.data?.presenceChanged.connections === 1);
     expect(await read('ben')).toMatchObject({ status: 'ONLINE', connections: 1, lastSeenAt: null });
-    expect(dataOf(await gql(OnlineFollowingDocument, {}, 'ann')).onlineFollowing).toMatchObject([{ userId: id('ben'), status: 'ONLINE' }]);
+    expect(dataOf(await gql(OnlineFollowingDocument, {}, 'ann')).onlineFollowing).toMatchObject([
+      { userId: id('ben'), status: 'ONLINE' },
+    ]);
 
-    const set = dataOf(await gql(SetPresenceDocument, { status: 'DND', statusMessage: '  on stage  ' }, 'ben')).setPresence;
+    const set = dataOf(
+      await gql(SetPresenceDocument, { status: 'DND', statusMessage: '  on stage  ' }, 'ben'),
+    ).setPresence;
     expect(set).toMatchObject({ status: 'DND', statusMessage: 'on stage', connections: 1 });
     await watch.waitFor((r) => r.data?.followingPresenceChanged.status === 'DND');
-    expect(dataOf(await gql(OnlineFollowingDocument, {}, 'ann')).onlineFollowing).toMatchObject([{ status: 'DND', statusMessage: 'on stage' }]);
+    expect(dataOf(await gql(OnlineFollowingDocument, {}, 'ann')).onlineFollowing).toMatchObject([
+      { status: 'DND', statusMessage: 'on stage' },
+    ]);
 
     expect(codesOf(await gql(SetPresenceDocument, { status: 'OFFLINE' }, 'ben'))).toEqual(['BAD_USER_INPUT']);
-    expect(codesOf(await gql(SetPresenceDocument, { status: 'DND', statusMessage: 'x'.repeat(201) }, 'ben'))).toEqual(['BAD_USER_INPUT']);
+    expect(codesOf(await gql(SetPresenceDocument, { status: 'DND', statusMessage: 'x'.repeat(201) }, 'ben'))).toEqual([
+      'BAD_USER_INPUT',
+    ]);
     expect(codesOf(await gql(SetPresenceDocument, { status: 'DND' }))).toEqual(['UNAUTHENTICATED']);
     expect(codesOf(await gql(PresenceDocument, { userIds: [] }))).toEqual(['BAD_USER_INPUT']);
 
     await ben.close();
     const closedAt = Date.now();
     // Not the snapshot (OFFLINE, never seen): the OFFLINE after the grace.
-    const offline = await watch.waitFor((r) => r.data?.followingPresenceChanged.status === 'OFFLINE' && r.data.followingPresenceChanged.lastSeenAt !== null, 5_000);
+    const offline = await watch.waitFor(
+      (r) =>
+        r.data?.followingPresenceChanged.status === 'OFFLINE' && r.data.followingPresenceChanged.lastSeenAt !== null,
+      5_000,
+    );
     expect(Date.now() - closedAt).toBeGreaterThanOrEqual(250);
-    expect(watch.results.map((r) => r.data?.followingPresenceChanged.status)).toEqual(['OFFLINE', 'ONLINE', 'DND', 'DND', 'OFFLINE']);
+    expect(watch.results.map((r) => r.data?.followingPresenceChanged.status)).toEqual([
+      'OFFLINE',
+      'ONLINE',
+      'DND',
+      'DND',
+      'OFFLINE',
+    ]);
     expect(offline.data!.followingPresenceChanged).toMatchObject({ statusMessage: null, connections: 0 });
     expect(dataOf(await gql(OnlineFollowingDocument, {}, 'ann')).onlineFollowing).toEqual([]);
     const after = await read('ben');
     expect(after).toMatchObject({ status: 'OFFLINE', statusMessage: null });
     expect(after.lastSeenAt).toBe(offline.data!.followingPresenceChanged.lastSeenAt);
     // Persisted on the user (what presence answers once the store forgets the record).
-    const lastSeen = async () => (await t.app.database.prisma.user.findUnique({ where: { id: id('ben') } }))?.lastSeenAt?.toISOString();
+    const lastSeen = async () =>
+      (await t.app.database.prisma.user.findUnique({ where: { id: id('ben') } }))?.lastSeenAt?.toISOString();
     await expect.poll(lastSeen).toBe(after.lastSeenAt);
   });
 });

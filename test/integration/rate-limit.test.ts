@@ -68,10 +68,22 @@ afterAll(async () => {
 async function approvalCompetition(graphqlUrl: string) {
   const admin = await tokenFor({ sub: 'rl-admin', role: 'ADMIN' });
   const { createCompetition } = dataOf(
-    await execute(fetch, graphqlUrl, CreateCompetitionDocument, { input: { title: 'Rate limits', votingMethod: 'APPROVAL' } }, admin),
+    await execute(
+      fetch,
+      graphqlUrl,
+      CreateCompetitionDocument,
+      { input: { title: 'Rate limits', votingMethod: 'APPROVAL' } },
+      admin,
+    ),
   );
   const { createSubmission } = dataOf(
-    await execute(fetch, graphqlUrl, CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: 'S0' } }, admin),
+    await execute(
+      fetch,
+      graphqlUrl,
+      CreateSubmissionDocument,
+      { input: { competitionId: createCompetition.id, title: 'S0' } },
+      admin,
+    ),
   );
   dataOf(await execute(fetch, graphqlUrl, OpenCompetitionDocument, { id: createCompetition.id }, admin));
   return { competitionId: createCompetition.id, submissionId: createSubmission.id };
@@ -83,7 +95,13 @@ describe('two instances, one Redis', () => {
     const voter = await tokenFor({ sub: 'burst-voter' });
     const results = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
-        execute(fetch, (i % 2 === 0 ? a : b).graphqlUrl, CastVoteDocument, { input: { competitionId, approvals: [submissionId], idempotencyKey: `k${i}` } }, voter),
+        execute(
+          fetch,
+          (i % 2 === 0 ? a : b).graphqlUrl,
+          CastVoteDocument,
+          { input: { competitionId, approvals: [submissionId], idempotencyKey: `k${i}` } },
+          voter,
+        ),
       ),
     );
     const limited = results.filter((r) => r.errors?.[0]?.extensions?.['code'] === 'RATE_LIMITED');
@@ -100,19 +118,30 @@ describe('two instances, one Redis', () => {
     // Both instances refused some: the count is shared, not per instance.
     expect(new Set(limited.map((r) => results.indexOf(r) % 2))).toEqual(new Set([0, 1]));
     // Another user still has a full budget.
-    const other = await execute(fetch, b.graphqlUrl, CastVoteDocument, { input: { competitionId, approvals: [submissionId] } }, await tokenFor({ sub: 'calm-voter' }));
+    const other = await execute(
+      fetch,
+      b.graphqlUrl,
+      CastVoteDocument,
+      { input: { competitionId, approvals: [submissionId] } },
+      await tokenFor({ sub: 'calm-voter' }),
+    );
     expect(other.errors).toBeUndefined();
   });
 
   it('counts every query field without a rule of its own against the queries rule: 25 of 40 concurrent `me`, both instances', async () => {
     const reader = await tokenFor({ sub: 'query-reader' });
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => execute(fetch, (i % 2 === 0 ? a : b).graphqlUrl, MeDocument, {}, reader)));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => execute(fetch, (i % 2 === 0 ? a : b).graphqlUrl, MeDocument, {}, reader)),
+    );
     const limited = results.filter((r) => r.errors?.[0]?.extensions?.['code'] === 'RATE_LIMITED');
     expect(results.filter((r) => r.data?.me)).toHaveLength(25);
     expect(limited).toHaveLength(15);
-    for (const r of limited) expect(r.errors![0]!.extensions).toMatchObject({ rule: 'queries', limit: 25, windowMs: 60_000 });
+    for (const r of limited)
+      expect(r.errors![0]!.extensions).toMatchObject({ rule: 'queries', limit: 25, windowMs: 60_000 });
     // Another user's budget is untouched.
-    expect((await execute(fetch, a.graphqlUrl, MeDocument, {}, await tokenFor({ sub: 'other-reader' }))).errors).toBeUndefined();
+    expect(
+      (await execute(fetch, a.graphqlUrl, MeDocument, {}, await tokenFor({ sub: 'other-reader' }))).errors,
+    ).toBeUndefined();
   });
 
   it('counts live subscriptions per user across instances and frees the slot when one ends', async () => {
@@ -130,7 +159,12 @@ describe('two instances, one Redis', () => {
       await Promise.all([first, second].map((f) => f.waitFor((r) => r.data?.tallyUpdated != null)));
       const third = watch(b);
       const refused = await third.waitFor((r) => r.errors !== undefined);
-      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', retryable: true, rule: 'concurrentSubscriptions', limit: 2 });
+      expect(refused.errors?.[0]?.extensions).toMatchObject({
+        code: 'RATE_LIMITED',
+        retryable: true,
+        rule: 'concurrentSubscriptions',
+        limit: 2,
+      });
       expect(refused.errors?.[0]?.extensions?.['retryAfterMs']).toBeGreaterThan(0);
       // Anonymous watchers are counted per IP, not against this user.
       const anonymous = watch(a, null);
@@ -157,7 +191,12 @@ const extensionsOf = (payload: unknown): Extensions =>
   (payload as { errors?: { extensions?: Record<string, unknown> }[] } | undefined)?.errors?.[0]?.extensions;
 
 /** Opens a graphql-ws connection and sends `count` subscribe messages at once; resolves with each operation's first message. */
-async function openOnOneSocket(wsUrl: string, token: string, count: number, query: string): Promise<{ ws: RawSocket; firsts: Message[] }> {
+async function openOnOneSocket(
+  wsUrl: string,
+  token: string,
+  count: number,
+  query: string,
+): Promise<{ ws: RawSocket; firsts: Message[] }> {
   const ws = rawSocket(wsUrl);
   ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
   await ws.next((m) => m['type'] === 'connection_ack');
@@ -183,7 +222,12 @@ describe.each([
   beforeAll(async () => {
     const backend = onRedis ? { DATABASE_URL: await databaseUrl(), REDIS_URL: redisServer.url } : {};
     // Undefined: the defaults, which test/support/limits.ts raises for every other test.
-    app = await startTestApp({ ...backend, RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: undefined, RATE_LIMIT_SUBSCRIPTIONS_BURST: undefined, MAX_SUBSCRIPTIONS_PER_USER: undefined });
+    app = await startTestApp({
+      ...backend,
+      RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: undefined,
+      RATE_LIMIT_SUBSCRIPTIONS_BURST: undefined,
+      MAX_SUBSCRIPTIONS_PER_USER: undefined,
+    });
     ({ competitionId } = await approvalCompetition(app.graphqlUrl));
   });
   afterAll(async () => {
@@ -191,10 +235,17 @@ describe.each([
   });
 
   it(`graphql-ws: a page opens ${PAGE} subscriptions on one connection at once; every one is live`, async () => {
-    const { ws, firsts } = await openOnOneSocket(app.wsUrl, await tokenFor({ sub: `page-ws-${onRedis}` }), PAGE, tally());
+    const { ws, firsts } = await openOnOneSocket(
+      app.wsUrl,
+      await tokenFor({ sub: `page-ws-${onRedis}` }),
+      PAGE,
+      tally(),
+    );
     try {
       expect(firsts.map((m) => extensionsOf(m['payload'])?.['code'] ?? m['type'])).toEqual(Array(PAGE).fill('next'));
-      expect(firsts.every((m) => (m['payload'] as { data?: { tallyUpdated?: unknown } }).data?.tallyUpdated != null)).toBe(true);
+      expect(
+        firsts.every((m) => (m['payload'] as { data?: { tallyUpdated?: unknown } }).data?.tallyUpdated != null),
+      ).toBe(true);
     } finally {
       ws.close();
     }
@@ -202,11 +253,18 @@ describe.each([
 
   it(`graphql-sse single connection: ${PAGE} operations on one stream at once; every one is live`, async () => {
     const token = await tokenFor({ sub: `page-graphql-sse-${onRedis}` });
-    const client = createSseClient({ url: `${app.url}/graphql/stream`, singleConnection: true, retryAttempts: 0, headers: { authorization: `Bearer ${token}` } });
+    const client = createSseClient({
+      url: `${app.url}/graphql/stream`,
+      singleConnection: true,
+      retryAttempts: 0,
+      headers: { authorization: `Bearer ${token}` },
+    });
     const iterators = Array.from({ length: PAGE }, () => client.iterate<{ tallyUpdated: unknown }>({ query: tally() }));
     try {
       const firsts = await Promise.all(iterators.map(async (it) => (await it.next()).value));
-      expect(firsts.map((r) => extensionsOf(r)?.['code'] ?? (r?.data?.tallyUpdated ? 'live' : 'nothing'))).toEqual(Array(PAGE).fill('live'));
+      expect(firsts.map((r) => extensionsOf(r)?.['code'] ?? (r?.data?.tallyUpdated ? 'live' : 'nothing'))).toEqual(
+        Array(PAGE).fill('live'),
+      );
     } finally {
       await Promise.all(iterators.map(async (it) => it.return?.()));
       client.dispose();
@@ -215,10 +273,14 @@ describe.each([
 
   it(`SSE (distinct connections): ${PAGE} streams at once; every one is live`, async () => {
     const token = await tokenFor({ sub: `page-sse-${onRedis}` });
-    const feeds = Array.from({ length: PAGE }, () => subscribe('sse', app.url, TallyUpdatedDocument, { competitionId }, token));
+    const feeds = Array.from({ length: PAGE }, () =>
+      subscribe('sse', app.url, TallyUpdatedDocument, { competitionId }, token),
+    );
     try {
       const firsts = await Promise.all(feeds.map((f) => f.waitFor(() => true, 30_000)));
-      expect(firsts.map((r) => extensionsOf(r)?.['code'] ?? (r.data?.tallyUpdated ? 'live' : 'nothing'))).toEqual(Array(PAGE).fill('live'));
+      expect(firsts.map((r) => extensionsOf(r)?.['code'] ?? (r.data?.tallyUpdated ? 'live' : 'nothing'))).toEqual(
+        Array(PAGE).fill('live'),
+      );
     } finally {
       await Promise.all(feeds.map((f) => f.close()));
     }
@@ -244,7 +306,14 @@ describe.each([
     // The page and one full reconnect pass (burst 2 × 100); the third round is refused.
     expect(rounds.slice(0, 2).map((codes) => codes.filter((c) => c === 'NOT_FOUND').length)).toEqual([PAGE, PAGE]);
     expect(rounds).toHaveLength(3);
-    expect(refusal).toMatchObject({ code: 'RATE_LIMITED', retryable: true, rule: 'subscriptions', limit: 60, windowMs: 60_000, burst: 200 });
+    expect(refusal).toMatchObject({
+      code: 'RATE_LIMITED',
+      retryable: true,
+      rule: 'subscriptions',
+      limit: 60,
+      windowMs: 60_000,
+      burst: 200,
+    });
     expect(refusal?.['retryAfterMs']).toBeGreaterThan(0);
     // Beyond the burst only the refill (1 a second) got through, until the first refusal blocked the rest.
     expect(admitted).toBeLessThanOrEqual(2 * PAGE + Math.ceil((Date.now() - started) / 1_000) + 1);
@@ -300,9 +369,16 @@ describe('Redis store', () => {
     const two = createRedisRateLimitStore({ redis: redis(), instanceId: 'two' });
     const none: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
     const limit = { windowMs: 3_600_000, max: 1, burst: 300 }; // no token comes back during the test
-    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => (i % 2 ? one : two).hit('exact-bucket', limit, none)));
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => (i % 2 ? one : two).hit('exact-bucket', limit, none)),
+    );
     expect(results.filter((r) => r.admitted)).toHaveLength(300);
-    expect(results.filter((r) => r.admitted).map((r) => r.remaining).sort((x, y) => x - y)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(
+      results
+        .filter((r) => r.admitted)
+        .map((r) => r.remaining)
+        .sort((x, y) => x - y),
+    ).toEqual(Array.from({ length: 300 }, (_, i) => i));
     expect(results.filter((r) => !r.admitted && r.retryAfterMs > 3_000_000)).toHaveLength(700);
   });
 
@@ -322,7 +398,11 @@ describe('Redis store', () => {
     await sleep(1_000); // 5 tokens' worth; the bucket holds 3
     for (let i = 0; i < 3; i += 1) expect((await store.hit('bucket', limit, none)).admitted).toBe(true);
     const escalation: Escalation = { blockBaseMs: 500, blockMaxMs: 500, strikeTtlMs: 60_000 };
-    expect(await store.hit('bucket', limit, escalation)).toMatchObject({ admitted: false, retryAfterMs: 500, strikes: 2 });
+    expect(await store.hit('bucket', limit, escalation)).toMatchObject({
+      admitted: false,
+      retryAfterMs: 500,
+      strikes: 2,
+    });
     const during = await store.hit('bucket', limit, escalation);
     expect(during).toMatchObject({ admitted: false, strikes: 2, struck: false }); // blocked: no new strike
     expect(during.retryAfterMs).toBeLessThanOrEqual(500);
@@ -379,15 +459,22 @@ describe.each([
     });
     const text = await response.text();
     const data = /^data: (.*)$/m.exec(text)?.[1];
-    return (JSON.parse(data!) as { errors?: { extensions?: Record<string, unknown> }[] }).errors?.[0]?.extensions?.['code'];
+    return (JSON.parse(data!) as { errors?: { extensions?: Record<string, unknown> }[] }).errors?.[0]?.extensions?.[
+      'code'
+    ];
   }
 
-  it(sharedBucket ? 'ignores X-Forwarded-For: every caller is the socket peer' : 'counts each X-Forwarded-For client separately', async () => {
-    expect(await attempt('198.51.100.1')).toBe('NOT_FOUND');
-    expect(await attempt('198.51.100.1')).toBe('NOT_FOUND');
-    expect(await attempt('198.51.100.1')).toBe('RATE_LIMITED');
-    // A client cannot pick its own IP: only the entry our proxy appended (the last) counts.
-    expect(await attempt('203.0.113.66, 198.51.100.1')).toBe('RATE_LIMITED');
-    expect(await attempt('198.51.100.2')).toBe(sharedBucket ? 'RATE_LIMITED' : 'NOT_FOUND');
-  });
+  it(
+    sharedBucket
+      ? 'ignores X-Forwarded-For: every caller is the socket peer'
+      : 'counts each X-Forwarded-For client separately',
+    async () => {
+      expect(await attempt('198.51.100.1')).toBe('NOT_FOUND');
+      expect(await attempt('198.51.100.1')).toBe('NOT_FOUND');
+      expect(await attempt('198.51.100.1')).toBe('RATE_LIMITED');
+      // A client cannot pick its own IP: only the entry our proxy appended (the last) counts.
+      expect(await attempt('203.0.113.66, 198.51.100.1')).toBe('RATE_LIMITED');
+      expect(await attempt('198.51.100.2')).toBe(sharedBucket ? 'RATE_LIMITED' : 'NOT_FOUND');
+    },
+  );
 });

@@ -10,7 +10,12 @@ import { totalOf, type ReactionEntry } from '../../src/modules/reactions/reactio
 import type { ReactionStore } from '../../src/modules/reactions/reactions.store.js';
 import { createMemoryReactionStore } from '../../src/modules/reactions/reactions.store.memory.js';
 import { createRedisReactionStore, reactionWindowKey } from '../../src/modules/reactions/reactions.store.redis.js';
-import { ReactionStatsDocument, ReactionsDocument, SendReactionDocument, type SendReactionInput } from '../generated/graphql.js';
+import {
+  ReactionStatsDocument,
+  ReactionsDocument,
+  SendReactionDocument,
+  type SendReactionInput,
+} from '../generated/graphql.js';
 import { useTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
@@ -60,7 +65,9 @@ describe.each(backends)('reactions on $name', (backend) => {
 
   async function createSession(status: 'SCHEDULED' | 'LIVE' | 'PAUSED' | 'ENDED'): Promise<string> {
     const prisma = t.app.database.prisma;
-    const competition = await prisma.competition.create({ data: { title: 'Reactions', votingMethod: 'SIMPLE', status: 'OPEN' } });
+    const competition = await prisma.competition.create({
+      data: { title: 'Reactions', votingMethod: 'SIMPLE', status: 'OPEN' },
+    });
     const session = await prisma.eventSession.create({
       data: { competitionId: competition.id, status, submissionIds: [], presentationSeconds: 60 },
     });
@@ -92,13 +99,18 @@ describe.each(backends)('reactions on $name', (backend) => {
         });
       }
 
-      const expectedCounts = Object.fromEntries(TYPES.map((type) => [type, reactions.filter((r) => r.input.type === type).length]));
+      const expectedCounts = Object.fromEntries(
+        TYPES.map((type) => [type, reactions.filter((r) => r.input.type === type).length]),
+      );
       const expectedIntensity = reactions.reduce((sum, r) => sum + r.input.intensity, 0);
       const expectedHeatmap = Array.from({ length: 8 }, () => new Array<number>(8).fill(0));
       for (const r of reactions) if (r.cell) expectedHeatmap[r.cell[0]]![r.cell[1]]! += 1;
 
       const bursts = async () => {
-        await feed.waitFor(() => feed.results.slice(before).reduce((s, r) => s + (r.data?.reactions.total ?? 0), 0) >= 500, 10_000);
+        await feed.waitFor(
+          () => feed.results.slice(before).reduce((s, r) => s + (r.data?.reactions.total ?? 0), 0) >= 500,
+          10_000,
+        );
         await sleep(3 * WINDOW_MS); // nothing more may come: no reactions, no bursts
         return feed.results.slice(before).map((r) => r.data!.reactions);
       };
@@ -126,15 +138,22 @@ describe.each(backends)('reactions on $name', (backend) => {
 
       // One durable row per burst, with the same numbers (seq is commit order: a window that was
       // slow to commit may come after a later one, so compare by window).
-      const rows = await t.app.database.prisma.reactionWindow.findMany({ where: { sessionId }, orderBy: { windowStart: 'asc' } });
+      const rows = await t.app.database.prisma.reactionWindow.findMany({
+        where: { sessionId },
+        orderBy: { windowStart: 'asc' },
+      });
       const byWindow = [...all].sort((a, b) => (a.windowStart < b.windowStart ? -1 : 1));
-      expect(rows.map((r) => [r.windowStart.toISOString(), r.total])).toEqual(byWindow.map((b) => [b.windowStart, b.total]));
+      expect(rows.map((r) => [r.windowStart.toISOString(), r.total])).toEqual(
+        byWindow.map((b) => [b.windowStart, b.total]),
+      );
       expect(rows.reduce((s, r) => s + r.total, 0)).toBe(501);
       const rowCounts = Object.fromEntries(TYPES.map((type) => [type, 0]));
-      for (const r of rows.slice(1)) for (const type of TYPES) rowCounts[type]! += (r.counts as Record<string, number>)[type]!;
+      for (const r of rows.slice(1))
+        for (const type of TYPES) rowCounts[type]! += (r.counts as Record<string, number>)[type]!;
       expect(rowCounts).toEqual(expectedCounts);
       const rowHeatmap = Array.from({ length: 8 }, () => new Array<number>(8).fill(0));
-      for (const r of rows) (r.heatmap as number[][]).forEach((cells, row) => cells.forEach((n, col) => (rowHeatmap[row]![col]! += n)));
+      for (const r of rows)
+        (r.heatmap as number[][]).forEach((cells, row) => cells.forEach((n, col) => (rowHeatmap[row]![col]! += n)));
       expect(rowHeatmap).toEqual(expectedHeatmap);
 
       // Analytics over the durable windows.
@@ -142,7 +161,10 @@ describe.each(backends)('reactions on $name', (backend) => {
       expect(reactionStats.total).toBe(501);
       expect(reactionStats.windows).toBe(rows.length);
       expect(reactionStats.heatmap).toEqual(expectedHeatmap);
-      expect(Object.fromEntries(reactionStats.counts.map((c) => [c.type, c.count]))).toEqual({ ...expectedCounts, CLAP: expectedCounts['CLAP']! + 1 });
+      expect(Object.fromEntries(reactionStats.counts.map((c) => [c.type, c.count]))).toEqual({
+        ...expectedCounts,
+        CLAP: expectedCounts['CLAP']! + 1,
+      });
       expect(reactionStats.reactionsPerSecond).toBeCloseTo(501 / 60, 1);
       expect(await t.app.services.reactions.reactionsPerSecond(sessionId, 60)).toBeCloseTo(501 / 60, 1);
       expect(t.app.services.reactions.pendingWindows()).toBe(0);
@@ -151,12 +173,19 @@ describe.each(backends)('reactions on $name', (backend) => {
     }
   });
 
-  it.each(['SCHEDULED', 'PAUSED', 'ENDED'] as const)('rejects reactions while the session is %s with CONFLICT', async (status) => {
-    const sessionId = await createSession(status);
-    const result = await gql(SendReactionDocument, { input: { sessionId, type: 'FIRE', intensity: 3 } }, await tokenFor({ sub: 'fan' }));
-    expect(codesOf(result)).toEqual(['CONFLICT']);
-    expect(result.errors?.[0]?.extensions).toMatchObject({ reason: 'SESSION_NOT_LIVE', status, retryable: false });
-  });
+  it.each(['SCHEDULED', 'PAUSED', 'ENDED'] as const)(
+    'rejects reactions while the session is %s with CONFLICT',
+    async (status) => {
+      const sessionId = await createSession(status);
+      const result = await gql(
+        SendReactionDocument,
+        { input: { sessionId, type: 'FIRE', intensity: 3 } },
+        await tokenFor({ sub: 'fan' }),
+      );
+      expect(codesOf(result)).toEqual(['CONFLICT']);
+      expect(result.errors?.[0]?.extensions).toMatchObject({ reason: 'SESSION_NOT_LIVE', status, retryable: false });
+    },
+  );
 
   it('stops accepting within a second of the session leaving LIVE', async () => {
     const sessionId = await createSession('LIVE');
@@ -164,11 +193,17 @@ describe.each(backends)('reactions on $name', (backend) => {
     dataOf(await gql(SendReactionDocument, { input: { sessionId, type: 'WOW', intensity: 2 } }, token));
     await t.app.database.prisma.eventSession.update({ where: { id: sessionId }, data: { status: 'PAUSED' } });
     await sleep(1_050);
-    expect(codesOf(await gql(SendReactionDocument, { input: { sessionId, type: 'WOW', intensity: 2 } }, token))).toEqual(['CONFLICT']);
+    expect(
+      codesOf(await gql(SendReactionDocument, { input: { sessionId, type: 'WOW', intensity: 2 } }, token)),
+    ).toEqual(['CONFLICT']);
   });
 
   it('answers NOT_FOUND for an unknown session, on the mutation and the subscription', async () => {
-    const result = await gql(SendReactionDocument, { input: { sessionId: 'no-such-session', type: 'CLAP', intensity: 1 } }, await tokenFor({ sub: 'fan' }));
+    const result = await gql(
+      SendReactionDocument,
+      { input: { sessionId: 'no-such-session', type: 'CLAP', intensity: 1 } },
+      await tokenFor({ sub: 'fan' }),
+    );
     expect(codesOf(result)).toEqual(['NOT_FOUND']);
     const feed = subscribe('sse', t.url, ReactionsDocument, { sessionId: 'no-such-session' });
     const first = await feed.waitFor(() => true);
@@ -185,7 +220,13 @@ describe.each(backends)('reactions on $name', (backend) => {
     const feed = subscribe('sse', t.url, ReactionsDocument, { sessionId });
     try {
       await sleep(100);
-      dataOf(await gql(SendReactionDocument, { input: { sessionId, type: 'HEART', intensity: 7, x: 0, y: 0 } }, await tokenFor({ sub: 'fan' })));
+      dataOf(
+        await gql(
+          SendReactionDocument,
+          { input: { sessionId, type: 'HEART', intensity: 7, x: 0, y: 0 } },
+          await tokenFor({ sub: 'fan' }),
+        ),
+      );
       const burst = await feed.waitFor((r) => r.data !== undefined);
       expect(burst.data?.reactions).toMatchObject({ total: 1, intensity: 7 });
       expect(burst.data?.reactions.heatmap[0]![0]).toBe(1);
@@ -203,7 +244,11 @@ describe.each(backends)('reactions on $name', (backend) => {
     { name: 'y negative', input: { intensity: 1, x: 0.5, y: -0.1 }, field: 'input.y' },
   ])('names the field for bad input: $name', async ({ input, field }) => {
     const sessionId = await createSession('LIVE');
-    const result = await gql(SendReactionDocument, { input: { sessionId, type: 'CLAP', ...input } }, await tokenFor({ sub: 'fan' }));
+    const result = await gql(
+      SendReactionDocument,
+      { input: { sessionId, type: 'CLAP', ...input } },
+      await tokenFor({ sub: 'fan' }),
+    );
     expect(codesOf(result)).toEqual(['BAD_USER_INPUT']);
     expect(result.errors?.[0]?.extensions).toMatchObject({ field, retryable: false });
   });
@@ -235,30 +280,38 @@ describe('ReactionStore implementations', () => {
     { name: 'memory', make: () => createMemoryReactionStore({ windowMs: WINDOW_MS }) },
     { name: 'Redis', make: () => createRedisReactionStore({ redis, windowMs: WINDOW_MS }) },
   ];
-  const entry = (i: number): ReactionEntry => ({ type: TYPES[i % 5]!, intensity: (i % 10) + 1, cell: i % 3 === 0 ? null : i % 64 });
-
-  it.each(stores)('$name: every add that was accepted is in the one aggregate a racing close returns', async ({ make }) => {
-    const store = make();
-    const sessionId = `race-${Math.random()}`;
-    const adds: Promise<boolean>[] = [];
-    let closing: Promise<Awaited<ReturnType<ReactionStore['close']>>[]> | undefined;
-    for (let i = 0; i < 2000; i += 1) {
-      adds.push(store.add(sessionId, 7, entry(i)));
-      if (i === 1000) closing = Promise.all([store.close(sessionId, 7), store.close(sessionId, 7), store.close(sessionId, 7)]);
-    }
-    const accepted = (await Promise.all(adds)).map((ok, i) => (ok ? i : -1)).filter((i) => i >= 0);
-    const closed = (await closing!).filter((a) => a !== null);
-    expect(closed).toHaveLength(1);
-    const aggregate = closed[0]!;
-    expect(accepted.length).toBeGreaterThan(0);
-    expect(accepted.length).toBeLessThan(2000);
-    expect(totalOf(aggregate)).toBe(accepted.length);
-    expect(aggregate.intensity).toBe(accepted.reduce((s, i) => s + entry(i).intensity, 0));
-    expect(aggregate.cells.reduce((s, n) => s + n, 0)).toBe(accepted.filter((i) => entry(i).cell !== null).length);
-    expect(await store.add(sessionId, 7, entry(0))).toBe(false);
-    expect(await store.close(sessionId, 7)).toBeNull();
-    expect(await store.add(sessionId, 8, entry(0))).toBe(true);
+  const entry = (i: number): ReactionEntry => ({
+    type: TYPES[i % 5]!,
+    intensity: (i % 10) + 1,
+    cell: i % 3 === 0 ? null : i % 64,
   });
+
+  it.each(stores)(
+    '$name: every add that was accepted is in the one aggregate a racing close returns',
+    async ({ make }) => {
+      const store = make();
+      const sessionId = `race-${Math.random()}`;
+      const adds: Promise<boolean>[] = [];
+      let closing: Promise<Awaited<ReturnType<ReactionStore['close']>>[]> | undefined;
+      for (let i = 0; i < 2000; i += 1) {
+        adds.push(store.add(sessionId, 7, entry(i)));
+        if (i === 1000)
+          closing = Promise.all([store.close(sessionId, 7), store.close(sessionId, 7), store.close(sessionId, 7)]);
+      }
+      const accepted = (await Promise.all(adds)).map((ok, i) => (ok ? i : -1)).filter((i) => i >= 0);
+      const closed = (await closing!).filter((a) => a !== null);
+      expect(closed).toHaveLength(1);
+      const aggregate = closed[0]!;
+      expect(accepted.length).toBeGreaterThan(0);
+      expect(accepted.length).toBeLessThan(2000);
+      expect(totalOf(aggregate)).toBe(accepted.length);
+      expect(aggregate.intensity).toBe(accepted.reduce((s, i) => s + entry(i).intensity, 0));
+      expect(aggregate.cells.reduce((s, n) => s + n, 0)).toBe(accepted.filter((i) => entry(i).cell !== null).length);
+      expect(await store.add(sessionId, 7, entry(0))).toBe(false);
+      expect(await store.close(sessionId, 7)).toBeNull();
+      expect(await store.add(sessionId, 8, entry(0))).toBe(true);
+    },
+  );
 
   it('Redis: keeps windows under reactions:<sessionId>:<window> with a TTL, and survives a script flush', async () => {
     const store = createRedisReactionStore({ redis, windowMs: WINDOW_MS });

@@ -34,7 +34,9 @@ it('reports a failed publish and delivers the event once Redis accepts it again'
     subscriber: connect(),
     onPublishError: (_error, topic, willRetry) => errors.push({ topic, willRetry }),
   });
-  const received = new Promise<unknown>((resolve) => target.addEventListener('offers:s1', (event) => resolve((event as CustomEvent).detail)));
+  const received = new Promise<unknown>((resolve) =>
+    target.addEventListener('offers:s1', (event) => resolve((event as CustomEvent).detail)),
+  );
   await new Promise((resolve) => setTimeout(resolve, 100)); // the SUBSCRIBE is live
   target.dispatchEvent(new CustomEvent('offers:s1', { detail: { seq: 7 } }));
   await expect.poll(() => errors.length).toBeGreaterThanOrEqual(1);

@@ -128,6 +128,8 @@ describe('startRedis', () => {
   });
 
   it('says what to install when the binary is missing', async () => {
-    await expect(startRedis({ bin: '/nonexistent/redis-server' })).rejects.toThrow(/ENOENT[\s\S]*apt-get install redis-server/);
+    await expect(startRedis({ bin: '/nonexistent/redis-server' })).rejects.toThrow(
+      /ENOENT[\s\S]*apt-get install redis-server/,
+    );
   });
 });

@@ -47,7 +47,13 @@ describe('Redis scripts', () => {
     const scripts = bindScripts(redis, { add: ADD, touch: TOUCH });
     const [a, b] = [key(), key()];
     expect(await scripts.add([a], [5, 'one'])).toEqual([5, 'one']);
-    expect(await scripts.add.many([{ keys: [a], args: [2, 'x'] }, { keys: [b], args: [1, 'y'] }, { keys: [a], args: [3, 'z'] }])).toEqual([
+    expect(
+      await scripts.add.many([
+        { keys: [a], args: [2, 'x'] },
+        { keys: [b], args: [1, 'y'] },
+        { keys: [a], args: [3, 'z'] },
+      ]),
+    ).toEqual([
       [7, 'x'],
       [1, 'y'],
       [10, 'z'],
@@ -55,7 +61,12 @@ describe('Redis scripts', () => {
     expect(await scripts.touch([a, b, key()], [])).toBe(3);
     expect(await scripts.add.many([])).toEqual([]);
     // A pipeline is not a transaction: a failing call fails the batch, the others still ran.
-    await expect(scripts.add.many([{ keys: [b], args: [1, 'ran'] }, { keys: [a], args: ['not a number', 'fails'] }])).rejects.toThrow(/not an integer/);
+    await expect(
+      scripts.add.many([
+        { keys: [b], args: [1, 'ran'] },
+        { keys: [a], args: ['not a number', 'fails'] },
+      ]),
+    ).rejects.toThrow(/not an integer/);
     expect(await redis.mget(a, b)).toEqual(['11', '3']);
   });
 
@@ -86,7 +97,11 @@ describe('Redis scripts', () => {
       const first = bindScripts(redis, { add: ADD });
       const second = bindScripts(redis, { add: ADD });
       const elsewhere = bindScripts(other, { add: ADD });
-      await Promise.all([first.add([counter], [1, 'a']), second.add([counter], [1, 'b']), elsewhere.add([counter], [1, 'c'])]);
+      await Promise.all([
+        first.add([counter], [1, 'a']),
+        second.add([counter], [1, 'b']),
+        elsewhere.add([counter], [1, 'c']),
+      ]);
       expect(await redis.get(counter)).toBe('3');
 
       const clash = defineScript({ name: ADD.name, keys: 1, lua: `return 0` });
@@ -104,7 +119,12 @@ describe('Redis scripts', () => {
     const { add } = bindScripts(redis, { add: ADD });
     const [a, b] = [key(), key()];
     await expect(add([a, b], [1, 'two keys'])).rejects.toThrow('Redis script testAdd takes 1 keys, got 2');
-    await expect(add.many([{ keys: [a], args: [1, 'ok'] }, { keys: [], args: [1, 'none'] }])).rejects.toThrow('takes 1 keys, got 0');
+    await expect(
+      add.many([
+        { keys: [a], args: [1, 'ok'] },
+        { keys: [], args: [1, 'none'] },
+      ]),
+    ).rejects.toThrow('takes 1 keys, got 0');
     expect(await redis.exists(a, b)).toBe(0);
   });
 });

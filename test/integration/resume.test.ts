@@ -70,21 +70,38 @@ interface StreamCase {
   topic(t: AppFixture, n: number): Promise<Topic>;
 }
 
-const gqlOn = (t: AppFixture) => <R, V>(doc: TypedDocumentNode<R, V>, variables: V, token?: string) => execute(fetch, t.graphqlUrl, doc, variables, token);
+const gqlOn =
+  (t: AppFixture) =>
+  <R, V>(doc: TypedDocumentNode<R, V>, variables: V, token?: string) =>
+    execute(fetch, t.graphqlUrl, doc, variables, token);
 
 let serial = 0;
 const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(serial += 1)}`;
 
-async function liveSession(t: AppFixture, admin: string): Promise<{ sessionId: string; competitionId: string; submissionId: string }> {
+async function liveSession(
+  t: AppFixture,
+  admin: string,
+): Promise<{ sessionId: string; competitionId: string; submissionId: string }> {
   const gql = gqlOn(t);
   const founderId = unique('founder');
   await gql(ResumeNotificationEventsDocument, {}, await tokenFor({ sub: founderId, role: 'FOUNDER' })); // the founder exists
-  const { createCompetition } = dataOf(await gql(CreateCompetitionDocument, { input: { title: unique('resume'), votingMethod: 'SIMPLE' } }, admin));
+  const { createCompetition } = dataOf(
+    await gql(CreateCompetitionDocument, { input: { title: unique('resume'), votingMethod: 'SIMPLE' } }, admin),
+  );
   const { createSubmission } = dataOf(
-    await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: 'Pitch', founderId } }, admin),
+    await gql(
+      CreateSubmissionDocument,
+      { input: { competitionId: createCompetition.id, title: 'Pitch', founderId } },
+      admin,
+    ),
   );
   const session = await t.app.database.prisma.eventSession.create({
-    data: { competitionId: createCompetition.id, submissionIds: [createSubmission.id], presentationSeconds: 120, status: 'LIVE' },
+    data: {
+      competitionId: createCompetition.id,
+      submissionIds: [createSubmission.id],
+      presentationSeconds: 120,
+      status: 'LIVE',
+    },
   });
   return { sessionId: session.id, competitionId: createCompetition.id, submissionId: createSubmission.id };
 }
@@ -146,7 +163,13 @@ const STREAMS: StreamCase[] = [
         async produce() {
           // One open offer per judge and submission: a new judge each time (one event per offer).
           const judge = await tokenFor({ sub: unique('judge'), role: 'JUDGE' });
-          dataOf(await gqlOn(t)(MakeOfferDocument, { input: { sessionId, submissionId, type: 'LOAN', amount: 1000 } }, judge));
+          dataOf(
+            await gqlOn(t)(
+              MakeOfferDocument,
+              { input: { sessionId, submissionId, type: 'LOAN', amount: 1000 } },
+              judge,
+            ),
+          );
         },
       };
     },
@@ -162,14 +185,24 @@ const STREAMS: StreamCase[] = [
       const [reader, writer] = [unique('reader'), unique('writer')];
       const [readerToken, writerToken] = await Promise.all([tokenFor({ sub: reader }), tokenFor({ sub: writer })]);
       // Both users exist once they made a request.
-      await Promise.all([readerToken, writerToken].map((token) => gqlOn(t)(ResumeNotificationEventsDocument, {}, token)));
-      const { createConversation } = dataOf(await gqlOn(t)(CreateConversationDocument, { participantIds: [reader] }, writerToken));
+      await Promise.all(
+        [readerToken, writerToken].map((token) => gqlOn(t)(ResumeNotificationEventsDocument, {}, token)),
+      );
+      const { createConversation } = dataOf(
+        await gqlOn(t)(CreateConversationDocument, { participantIds: [reader] }, writerToken),
+      );
       let i = 0;
       return {
         vars: { conversationId: createConversation.id },
         token: readerToken,
         async produce() {
-          dataOf(await gqlOn(t)(SendMessageDocument, { input: { conversationId: createConversation.id, body: `m${(i += 1)}` } }, writerToken));
+          dataOf(
+            await gqlOn(t)(
+              SendMessageDocument,
+              { input: { conversationId: createConversation.id, body: `m${(i += 1)}` } },
+              writerToken,
+            ),
+          );
         },
       };
     },
@@ -184,16 +217,28 @@ const STREAMS: StreamCase[] = [
     async topic(t) {
       const [watcher, reader] = [unique('watcher'), unique('reader')];
       const [watcherToken, readerToken] = await Promise.all([tokenFor({ sub: watcher }), tokenFor({ sub: reader })]);
-      await Promise.all([watcherToken, readerToken].map((token) => gqlOn(t)(ResumeNotificationEventsDocument, {}, token)));
-      const { createConversation } = dataOf(await gqlOn(t)(CreateConversationDocument, { participantIds: [reader] }, watcherToken));
+      await Promise.all(
+        [watcherToken, readerToken].map((token) => gqlOn(t)(ResumeNotificationEventsDocument, {}, token)),
+      );
+      const { createConversation } = dataOf(
+        await gqlOn(t)(CreateConversationDocument, { participantIds: [reader] }, watcherToken),
+      );
       const conversationId = createConversation.id;
       return {
         vars: { conversationId },
         token: watcherToken,
         async produce() {
           // The watcher writes a message, the reader reads up to it: one receipt event.
-          const { sendMessage } = dataOf(await gqlOn(t)(SendMessageDocument, { input: { conversationId, body: 'read me' } }, watcherToken));
-          dataOf(await gqlOn(t)(MarkConversationReadDocument, { conversationId, upToMessageId: sendMessage.id }, readerToken));
+          const { sendMessage } = dataOf(
+            await gqlOn(t)(SendMessageDocument, { input: { conversationId, body: 'read me' } }, watcherToken),
+          );
+          dataOf(
+            await gqlOn(t)(
+              MarkConversationReadDocument,
+              { conversationId, upToMessageId: sendMessage.id },
+              readerToken,
+            ),
+          );
         },
       };
     },
@@ -215,7 +260,13 @@ const STREAMS: StreamCase[] = [
         vars: {},
         token,
         async produce() {
-          dataOf(await gqlOn(t)(SendNotificationDocument, { input: { userId, type: 'resume', title: `n${(i += 1)}` } }, admin));
+          dataOf(
+            await gqlOn(t)(
+              SendNotificationDocument,
+              { input: { userId, type: 'resume', title: `n${(i += 1)}` } },
+              admin,
+            ),
+          );
         },
       };
     },
@@ -235,7 +286,15 @@ const STREAMS: StreamCase[] = [
         token: admin,
         async produce() {
           // One alert per user, rule and action per minute: a new user each time.
-          t.app.services.fraud.raise({ userId: unique('suspect'), competitionId, sessionId: null, rule: 'RAPID_VOTING', score: 75, action: 'FLAG', details: {} });
+          t.app.services.fraud.raise({
+            userId: unique('suspect'),
+            competitionId,
+            sessionId: null,
+            rule: 'RAPID_VOTING',
+            score: 75,
+            action: 'FLAG',
+            details: {},
+          });
           await t.app.services.fraud.drain();
         },
       };
@@ -259,41 +318,61 @@ describe.each(backends)('resume on $name', (backend) => {
   const t = useTestApp(backend, { REACTION_WINDOW_MS: '40' });
 
   describe.each(STREAMS)('$name', (c) => {
-    it.each(['graphql-ws', 'sse'] as Transport[])('over %s: every event after afterSeq once, in order, then live ones', async (transport) => {
-      const topic = await c.topic(t, 0);
-      for (let i = 0; i < 5; i += 1) await topic.produce();
-      const feed = subscribe(transport, t.url, c.subscription, { ...topic.vars, afterSeq: 2 }, topic.token);
-      try {
-        await feed.waitFor(() => seqsOf(feed, c.field).includes(5), 15_000);
-        await topic.produce();
-        await topic.produce();
-        await feed.waitFor(() => seqsOf(feed, c.field).includes(7), 15_000);
-        expect(seqsOf(feed, c.field)).toEqual([3, 4, 5, 6, 7]);
-        expect(feed.results.filter((r) => r.errors)).toEqual([]);
-      } finally {
-        await feed.close();
-      }
-    });
+    it.each(['graphql-ws', 'sse'] as Transport[])(
+      'over %s: every event after afterSeq once, in order, then live ones',
+      async (transport) => {
+        const topic = await c.topic(t, 0);
+        for (let i = 0; i < 5; i += 1) await topic.produce();
+        const feed = subscribe(transport, t.url, c.subscription, { ...topic.vars, afterSeq: 2 }, topic.token);
+        try {
+          await feed.waitFor(() => seqsOf(feed, c.field).includes(5), 15_000);
+          await topic.produce();
+          await topic.produce();
+          await feed.waitFor(() => seqsOf(feed, c.field).includes(7), 15_000);
+          expect(seqsOf(feed, c.field)).toEqual([3, 4, 5, 6, 7]);
+          expect(feed.results.filter((r) => r.errors)).toEqual([]);
+        } finally {
+          await feed.close();
+        }
+      },
+    );
 
     it('polls the same events in pages, oldest first; without a cursor, none and the latest seq', async () => {
       const topic = await c.topic(t, 0);
       for (let i = 0; i < 5; i += 1) await topic.produce();
-      const poll = async (vars: Record<string, unknown>) => dataOf(await gqlOn(t)(c.poll, { ...topic.vars, ...vars }, topic.token))[c.pollField] as Page;
+      const poll = async (vars: Record<string, unknown>) =>
+        dataOf(await gqlOn(t)(c.poll, { ...topic.vars, ...vars }, topic.token))[c.pollField] as Page;
       const first = await poll({ afterSeq: 1, first: 2 });
-      expect([first.events.map((e) => e.seq), first.cursor, first.latestSeq, first.hasMore]).toEqual([[2, 3], 3, 5, true]);
+      expect([first.events.map((e) => e.seq), first.cursor, first.latestSeq, first.hasMore]).toEqual([
+        [2, 3],
+        3,
+        5,
+        true,
+      ]);
       const rest = await poll({ afterSeq: first.cursor });
       expect([rest.events.map((e) => e.seq), rest.cursor, rest.hasMore]).toEqual([[4, 5], 5, false]);
       expect(await poll({})).toMatchObject({ events: [], cursor: 5, latestSeq: 5, hasMore: false });
-      expect(codesOf(await gqlOn(t)(c.poll, { ...topic.vars, afterSeq: 1, first: 0 }, topic.token))).toEqual(['BAD_USER_INPUT']);
+      expect(codesOf(await gqlOn(t)(c.poll, { ...topic.vars, afterSeq: 1, first: 0 }, topic.token))).toEqual([
+        'BAD_USER_INPUT',
+      ]);
     });
 
     it('refuses a cursor ahead of the stream at once, on the subscription and the poll', async () => {
       const topic = await c.topic(t, 0);
       await topic.produce();
-      expect(await firstCode(subscribe('graphql-ws', t.url, c.subscription, { ...topic.vars, afterSeq: 9 }, topic.token))).toEqual(['RESYNC_REQUIRED', 'AHEAD']);
-      expect(await firstCode(subscribe('sse', t.url, c.subscription, { ...topic.vars, afterSeq: 9 }, topic.token))).toEqual(['RESYNC_REQUIRED', 'AHEAD']);
+      expect(
+        await firstCode(subscribe('graphql-ws', t.url, c.subscription, { ...topic.vars, afterSeq: 9 }, topic.token)),
+      ).toEqual(['RESYNC_REQUIRED', 'AHEAD']);
+      expect(
+        await firstCode(subscribe('sse', t.url, c.subscription, { ...topic.vars, afterSeq: 9 }, topic.token)),
+      ).toEqual(['RESYNC_REQUIRED', 'AHEAD']);
       const polled = await gqlOn(t)(c.poll, { ...topic.vars, afterSeq: 9 }, topic.token);
-      expect(polled.errors?.[0]?.extensions).toMatchObject({ code: 'RESYNC_REQUIRED', retryable: false, reason: 'AHEAD', latestSeq: 1 });
+      expect(polled.errors?.[0]?.extensions).toMatchObject({
+        code: 'RESYNC_REQUIRED',
+        retryable: false,
+        reason: 'AHEAD',
+        latestSeq: 1,
+      });
       expect(codesOf(await gqlOn(t)(c.poll, { ...topic.vars, afterSeq: -1 }, topic.token))).toEqual(['BAD_USER_INPUT']);
     });
 
@@ -341,7 +420,8 @@ describe.each(backends)('resume on $name', (backend) => {
   it('channelEvent resumes the same way (its history is the channel table)', async () => {
     const admin = await adminOf(t);
     const channel = `resume:${unique('c')}`;
-    for (let i = 0; i < 5; i += 1) dataOf(await gqlOn(t)(PublishToChannelDocument, { channel, type: 'tick', data: { i } }, admin));
+    for (let i = 0; i < 5; i += 1)
+      dataOf(await gqlOn(t)(PublishToChannelDocument, { channel, type: 'tick', data: { i } }, admin));
     const feed = subscribe('graphql-ws', t.url, ChannelEventDocument, { channel, afterSeq: 3 }, admin);
     try {
       await feed.waitFor((r) => r.data?.channelEvent.seq === 5);
@@ -351,7 +431,10 @@ describe.each(backends)('resume on $name', (backend) => {
     } finally {
       await feed.close();
     }
-    expect(await firstCode(subscribe('sse', t.url, ChannelEventDocument, { channel, afterSeq: 7 }, admin))).toEqual(['RESYNC_REQUIRED', 'AHEAD']);
+    expect(await firstCode(subscribe('sse', t.url, ChannelEventDocument, { channel, afterSeq: 7 }, admin))).toEqual([
+      'RESYNC_REQUIRED',
+      'AHEAD',
+    ]);
   });
 });
 
@@ -368,27 +451,32 @@ describe('resume beyond RESUME_WINDOW_SECONDS', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_200));
   });
 
-  it.each(STREAMS.map((c) => [c.name, c] as const))('%s: RESYNC_REQUIRED (NOT_KEPT) for events older than the window, unless the stream keeps its own table', async (_name, c) => {
-    const topic = aged.get(c.name)!;
-    const feed = subscribe('graphql-ws', t.url, c.subscription, { ...topic.vars, afterSeq: 1 }, topic.token);
-    if (c.windowed) {
-      expect(await firstCode(feed)).toEqual(['RESYNC_REQUIRED', 'NOT_KEPT']);
-      expect((await gqlOn(t)(c.poll, { ...topic.vars, afterSeq: 1 }, topic.token)).errors?.[0]?.extensions).toMatchObject({
-        code: 'RESYNC_REQUIRED',
-        reason: 'NOT_KEPT',
-      });
-      // The latest seq is still a valid cursor: nothing after it was missed.
-      const page = dataOf(await gqlOn(t)(c.poll, { ...topic.vars, afterSeq: 3 }, topic.token))[c.pollField] as Page;
-      expect(page).toMatchObject({ events: [], cursor: 3, hasMore: false });
-    } else {
-      try {
-        await feed.waitFor(() => seqsOf(feed, c.field).includes(3));
-        expect(seqsOf(feed, c.field)).toEqual([2, 3]);
-      } finally {
-        await feed.close();
+  it.each(STREAMS.map((c) => [c.name, c] as const))(
+    '%s: RESYNC_REQUIRED (NOT_KEPT) for events older than the window, unless the stream keeps its own table',
+    async (_name, c) => {
+      const topic = aged.get(c.name)!;
+      const feed = subscribe('graphql-ws', t.url, c.subscription, { ...topic.vars, afterSeq: 1 }, topic.token);
+      if (c.windowed) {
+        expect(await firstCode(feed)).toEqual(['RESYNC_REQUIRED', 'NOT_KEPT']);
+        expect(
+          (await gqlOn(t)(c.poll, { ...topic.vars, afterSeq: 1 }, topic.token)).errors?.[0]?.extensions,
+        ).toMatchObject({
+          code: 'RESYNC_REQUIRED',
+          reason: 'NOT_KEPT',
+        });
+        // The latest seq is still a valid cursor: nothing after it was missed.
+        const page = dataOf(await gqlOn(t)(c.poll, { ...topic.vars, afterSeq: 3 }, topic.token))[c.pollField] as Page;
+        expect(page).toMatchObject({ events: [], cursor: 3, hasMore: false });
+      } else {
+        try {
+          await feed.waitFor(() => seqsOf(feed, c.field).includes(3));
+          expect(seqsOf(feed, c.field)).toEqual([2, 3]);
+        } finally {
+          await feed.close();
+        }
       }
-    }
-  });
+    },
+  );
 
   it('the pruner deletes log rows past the window (plus a margin), and nothing newer', async () => {
     const prisma = t.app.database.prisma;
@@ -399,7 +487,9 @@ describe('resume beyond RESUME_WINDOW_SECONDS', () => {
     const pruner = createHistoryPruner({ prisma, windowSeconds: 1, intervalMs: 3_600_000, onError: () => undefined });
     try {
       expect(await pruner.pruneNow()).toBeGreaterThanOrEqual(1);
-      expect((await prisma.eventLog.findMany({ where: { topic }, select: { seq: true } })).map((r) => r.seq)).toEqual([2]);
+      expect((await prisma.eventLog.findMany({ where: { topic }, select: { seq: true } })).map((r) => r.seq)).toEqual([
+        2,
+      ]);
     } finally {
       await pruner.close();
     }

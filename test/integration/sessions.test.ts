@@ -44,7 +44,11 @@ describe.each(backends)('sessions on $name', (backend) => {
     );
     const ids: string[] = [];
     for (let i = 0; i < n; i += 1) {
-      const input = { competitionId: createCompetition.id, title: `Startup ${i}`, ...(i === 0 && founderId ? { founderId } : {}) };
+      const input = {
+        competitionId: createCompetition.id,
+        title: `Startup ${i}`,
+        ...(i === 0 && founderId ? { founderId } : {}),
+      };
       ids.push(dataOf(await gql(CreateSubmissionDocument, { input }, admin)).createSubmission.id);
     }
     return { competitionId: createCompetition.id, submissionIds: ids };
@@ -53,7 +57,11 @@ describe.each(backends)('sessions on $name', (backend) => {
   async function session(n = 3, presentationSeconds = 120) {
     const c = await competition(n);
     const { createSession } = dataOf(
-      await gql(CreateSessionDocument, { input: { competitionId: c.competitionId, submissionIds: c.submissionIds, presentationSeconds } }, admin),
+      await gql(
+        CreateSessionDocument,
+        { input: { competitionId: c.competitionId, submissionIds: c.submissionIds, presentationSeconds } },
+        admin,
+      ),
     );
     return { ...c, sessionId: createSession.id };
   }
@@ -71,7 +79,11 @@ describe.each(backends)('sessions on $name', (backend) => {
     const P = 120;
 
     const created = dataOf(
-      await gql(CreateSessionDocument, { input: { competitionId: c.competitionId, submissionIds: order, presentationSeconds: P } }, admin),
+      await gql(
+        CreateSessionDocument,
+        { input: { competitionId: c.competitionId, submissionIds: order, presentationSeconds: P } },
+        admin,
+      ),
     ).createSession;
     expect(created).toMatchObject({
       competitionId: c.competitionId,
@@ -110,7 +122,9 @@ describe.each(backends)('sessions on $name', (backend) => {
       expect(at(live.timerEndsAt) - at(live.serverTime)).toBeCloseTo(live.remainingSeconds! * 1000, 6);
       expect(await competitionStatus(c.competitionId)).toBe('OPEN');
       const voter = await tokenFor({ sub: 'session-voter' });
-      dataOf(await gql(CastVoteDocument, { input: { competitionId: c.competitionId, submissionId: order[0]! } }, voter));
+      dataOf(
+        await gql(CastVoteDocument, { input: { competitionId: c.competitionId, submissionId: order[0]! } }, voter),
+      );
 
       const paused = await step('PAUSE');
       expect(paused).toMatchObject({ status: 'PAUSED', seq: 2, timerEndsAt: null });
@@ -144,7 +158,11 @@ describe.each(backends)('sessions on $name', (backend) => {
 
       const pastEnd = await control(sessionId, 'NEXT');
       expect(codesOf(pastEnd)).toEqual(['CONFLICT']);
-      expect(pastEnd.errors?.[0]?.extensions).toMatchObject({ status: 'LIVE', reason: 'END_OF_RUNNING_ORDER', retryable: false });
+      expect(pastEnd.errors?.[0]?.extensions).toMatchObject({
+        status: 'LIVE',
+        reason: 'END_OF_RUNNING_ORDER',
+        retryable: false,
+      });
 
       expect(await step('PREVIOUS')).toMatchObject({ currentIndex: 1, currentSubmission: { id: order[1] } });
 
@@ -154,7 +172,12 @@ describe.each(backends)('sessions on $name', (backend) => {
       expect(wrong.errors?.[0]?.extensions).toMatchObject({ status: 'LIVE', reason: 'INVALID_TRANSITION' });
 
       const ended = await step('END');
-      expect(ended).toMatchObject({ status: 'ENDED', timerEndsAt: null, remainingSeconds: null, currentSubmission: null });
+      expect(ended).toMatchObject({
+        status: 'ENDED',
+        timerEndsAt: null,
+        remainingSeconds: null,
+        currentSubmission: null,
+      });
       expect(at(ended.endedAt)).toBeGreaterThanOrEqual(at(ended.startedAt));
       for (const action of ['START', 'RESUME', 'NEXT', 'END'] as const) {
         const after = await control(sessionId, action);
@@ -207,19 +230,46 @@ describe.each(backends)('sessions on $name', (backend) => {
   });
 
   it.each([
-    { name: 'empty running order', input: (_: Ids) => ({ submissionIds: [] as string[] }), field: 'input.submissionIds' },
-    { name: 'duplicate submission', input: (c: Ids) => ({ submissionIds: [c.own[0]!, c.own[1]!, c.own[0]!] }), field: 'input.submissionIds' },
-    { name: "another competition's submission", input: (c: Ids) => ({ submissionIds: [c.own[0]!, c.other[0]!] }), field: 'input.submissionIds' },
+    {
+      name: 'empty running order',
+      input: (_: Ids) => ({ submissionIds: [] as string[] }),
+      field: 'input.submissionIds',
+    },
+    {
+      name: 'duplicate submission',
+      input: (c: Ids) => ({ submissionIds: [c.own[0]!, c.own[1]!, c.own[0]!] }),
+      field: 'input.submissionIds',
+    },
+    {
+      name: "another competition's submission",
+      input: (c: Ids) => ({ submissionIds: [c.own[0]!, c.other[0]!] }),
+      field: 'input.submissionIds',
+    },
     { name: 'unknown submission', input: (_: Ids) => ({ submissionIds: ['nope'] }), field: 'input.submissionIds' },
-    { name: 'presentationSeconds 0', input: (_: Ids) => ({ presentationSeconds: 0 }), field: 'input.presentationSeconds' },
-    { name: 'presentationSeconds 86401', input: (_: Ids) => ({ presentationSeconds: 86_401 }), field: 'input.presentationSeconds' },
+    {
+      name: 'presentationSeconds 0',
+      input: (_: Ids) => ({ presentationSeconds: 0 }),
+      field: 'input.presentationSeconds',
+    },
+    {
+      name: 'presentationSeconds 86401',
+      input: (_: Ids) => ({ presentationSeconds: 86_401 }),
+      field: 'input.presentationSeconds',
+    },
   ])('createSession names the field for bad input: $name', async ({ input, field }) => {
     const own = await competition(2);
     const other = await competition(1);
     const ids: Ids = { own: own.submissionIds, other: other.submissionIds };
     const result = await gql(
       CreateSessionDocument,
-      { input: { competitionId: own.competitionId, submissionIds: own.submissionIds, presentationSeconds: 60, ...input(ids) } },
+      {
+        input: {
+          competitionId: own.competitionId,
+          submissionIds: own.submissionIds,
+          presentationSeconds: 60,
+          ...input(ids),
+        },
+      },
       admin,
     );
     expect(codesOf(result)).toEqual(['BAD_USER_INPUT']);
@@ -228,9 +278,15 @@ describe.each(backends)('sessions on $name', (backend) => {
   });
 
   it('answers NOT_FOUND for unknown competitions and sessions, null for session(id)', async () => {
-    expect(codesOf(await gql(CreateSessionDocument, { input: { competitionId: 'missing', submissionIds: ['x'], presentationSeconds: 60 } }, admin))).toEqual([
-      'NOT_FOUND',
-    ]);
+    expect(
+      codesOf(
+        await gql(
+          CreateSessionDocument,
+          { input: { competitionId: 'missing', submissionIds: ['x'], presentationSeconds: 60 } },
+          admin,
+        ),
+      ),
+    ).toEqual(['NOT_FOUND']);
     expect(codesOf(await control('missing', 'START'))).toEqual(['NOT_FOUND']);
     expect(codesOf(await gql(SessionsDocument, { competitionId: 'missing' }))).toEqual(['NOT_FOUND']);
     expect(dataOf(await gql(SessionDocument, { id: 'missing' })).session).toBeNull();
@@ -266,7 +322,11 @@ describe.each(backends)('sessions on $name', (backend) => {
   ] as const)('only ADMIN controls: $role gets $code', async ({ role, code }) => {
     const { competitionId, submissionIds, sessionId } = await session(2);
     const token = role && (await tokenFor({ sub: `session-${role}`, role }));
-    const create = await gql(CreateSessionDocument, { input: { competitionId, submissionIds, presentationSeconds: 60 } }, token);
+    const create = await gql(
+      CreateSessionDocument,
+      { input: { competitionId, submissionIds, presentationSeconds: 60 } },
+      token,
+    );
     expect(codesOf(create)).toEqual([code]);
     expect(create.data).toBeNull();
     for (const action of ['START', 'EMERGENCY_STOP'] as const) {
@@ -276,7 +336,10 @@ describe.each(backends)('sessions on $name', (backend) => {
       expect(result.errors?.[0]?.extensions?.['retryable']).toBe(false);
     }
     // ...while everyone may read.
-    expect(dataOf(await gql(SessionDocument, { id: sessionId }, token)).session).toMatchObject({ status: 'SCHEDULED', seq: 0 });
+    expect(dataOf(await gql(SessionDocument, { id: sessionId }, token)).session).toMatchObject({
+      status: 'SCHEDULED',
+      seq: 0,
+    });
     expect(await competitionStatus(competitionId)).toBe('DRAFT');
   });
 
@@ -290,7 +353,11 @@ describe.each(backends)('sessions on $name', (backend) => {
     const stopped = await ok(control(sessionId, 'EMERGENCY_STOP'));
     expect(stopped).toMatchObject({ status: 'ENDED', seq: 3, timerEndsAt: null, remainingSeconds: null });
     expect(await competitionStatus(competitionId)).toBe('CLOSED');
-    const late = await gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[1]! } }, await tokenFor({ sub: 'estop-late' }));
+    const late = await gql(
+      CastVoteDocument,
+      { input: { competitionId, submissionId: submissionIds[1]! } },
+      await tokenFor({ sub: 'estop-late' }),
+    );
     expect(codesOf(late)).toEqual(['VOTING_CLOSED']);
 
     const again = await ok(control(sessionId, 'EMERGENCY_STOP'));
@@ -310,9 +377,16 @@ describe.each(backends)('sessions on $name', (backend) => {
     const start = await control(scheduled.id, 'START');
     expect(codesOf(start)).toEqual(['CONFLICT']);
     expect(start.errors?.[0]?.extensions).toMatchObject({ status: 'CLOSED', reason: 'COMPETITION_CLOSED' });
-    expect(dataOf(await gql(SessionDocument, { id: scheduled.id })).session).toMatchObject({ status: 'SCHEDULED', seq: 0 });
+    expect(dataOf(await gql(SessionDocument, { id: scheduled.id })).session).toMatchObject({
+      status: 'SCHEDULED',
+      seq: 0,
+    });
 
-    const create = await gql(CreateSessionDocument, { input: { competitionId, submissionIds, presentationSeconds: 60 } }, admin);
+    const create = await gql(
+      CreateSessionDocument,
+      { input: { competitionId, submissionIds, presentationSeconds: 60 } },
+      admin,
+    );
     expect(codesOf(create)).toEqual(['CONFLICT']);
     expect(create.errors?.[0]?.extensions).toMatchObject({ status: 'CLOSED', reason: 'COMPETITION_CLOSED' });
   });
@@ -337,7 +411,9 @@ describe.each(backends)('sessions on $name', (backend) => {
 
     // With expectedSeq the intent is explicit: of presses made from the same state, exactly one applies.
     const fromSeq = now.seq;
-    const guarded = await Promise.all(Array.from({ length: 5 }, () => control(sessionId, 'NEXT', { expectedSeq: fromSeq })));
+    const guarded = await Promise.all(
+      Array.from({ length: 5 }, () => control(sessionId, 'NEXT', { expectedSeq: fromSeq })),
+    );
     const guardedWins = guarded.filter((r) => !r.errors);
     expect(guardedWins).toHaveLength(1);
     for (const loss of guarded.filter((r) => r.errors)) {

@@ -4,7 +4,12 @@
  * leaving ends it.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CastVoteDocument, CloseCompetitionDocument, TallyUntilClosedDocument, TallyUpdatedDocument } from '../generated/graphql.js';
+import {
+  CastVoteDocument,
+  CloseCompetitionDocument,
+  TallyUntilClosedDocument,
+  TallyUpdatedDocument,
+} from '../generated/graphql.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { subscribe } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
@@ -22,8 +27,12 @@ it('shares one execution among subscribers of the same tally, per distinct varia
   const one = await openCompetition(t.graphqlUrl, 2);
   const two = await openCompetition(t.graphqlUrl, 1);
   const feeds = [
-    ...Array.from({ length: 30 }, () => subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId: one.competitionId })),
-    ...Array.from({ length: 5 }, () => subscribe('sse', t.url, TallyUpdatedDocument, { competitionId: one.competitionId })),
+    ...Array.from({ length: 30 }, () =>
+      subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId: one.competitionId }),
+    ),
+    ...Array.from({ length: 5 }, () =>
+      subscribe('sse', t.url, TallyUpdatedDocument, { competitionId: one.competitionId }),
+    ),
     subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId: two.competitionId }),
   ];
   try {
@@ -32,15 +41,27 @@ it('shares one execution among subscribers of the same tally, per distinct varia
 
     for (let i = 0; i < 6; i += 1) {
       const token = await tokenFor({ sub: `shared-${i}` });
-      dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId: one.competitionId, submissionId: one.submissionIds[i % 2]! } }, token));
+      dataOf(
+        await execute(
+          fetch,
+          t.graphqlUrl,
+          CastVoteDocument,
+          { input: { competitionId: one.competitionId, submissionId: one.submissionIds[i % 2]! } },
+          token,
+        ),
+      );
     }
-    const finals = await Promise.all(feeds.slice(0, 35).map((feed) => feed.waitFor((r) => r.data?.tallyUpdated.totalVotes === 6)));
+    const finals = await Promise.all(
+      feeds.slice(0, 35).map((feed) => feed.waitFor((r) => r.data?.tallyUpdated.totalVotes === 6)),
+    );
     // One execution: every subscriber holds the very same final update.
     expect(new Set(finals.map((r) => JSON.stringify(r.data))).size).toBe(1);
   } finally {
     await Promise.all(feeds.map((feed) => feed.close()));
   }
-  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+  await expect
+    .poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 })
+    .toEqual({ streams: 0, subscribers: 0 });
 });
 
 it('gives a late subscriber the latest standings first', async () => {
@@ -48,7 +69,15 @@ it('gives a late subscriber the latest standings first', async () => {
   const early = subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId });
   try {
     await early.waitFor((r) => r.data !== undefined);
-    dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, await tokenFor({ sub: 'late-1' })));
+    dataOf(
+      await execute(
+        fetch,
+        t.graphqlUrl,
+        CastVoteDocument,
+        { input: { competitionId, submissionId: submissionIds[0]! } },
+        await tokenFor({ sub: 'late-1' }),
+      ),
+    );
     await early.waitFor((r) => r.data?.tallyUpdated.totalVotes === 1);
     const late = subscribe('graphql-ws', t.url, TallyUpdatedDocument, { competitionId });
     try {
@@ -73,7 +102,15 @@ it('ends the shared stream for every subscriber after the final standings when t
     expect(t.app.sharedSubscriptions.stats()).toEqual({ streams: 1, subscribers: 25 });
     for (let i = 0; i < 4; i += 1) {
       const token = await tokenFor({ sub: `closing-shared-${i}` });
-      dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, token));
+      dataOf(
+        await execute(
+          fetch,
+          t.graphqlUrl,
+          CastVoteDocument,
+          { input: { competitionId, submissionId: submissionIds[i % 2]! } },
+          token,
+        ),
+      );
     }
     const admin = await tokenFor({ sub: 'e2e-admin', role: 'ADMIN' });
     dataOf(await execute(fetch, t.graphqlUrl, CloseCompetitionDocument, { id: competitionId }, admin));
@@ -85,5 +122,7 @@ it('ends the shared stream for every subscriber after the final standings when t
   } finally {
     await Promise.all(feeds.map((feed) => feed.close()));
   }
-  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+  await expect
+    .poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 })
+    .toEqual({ streams: 0, subscribers: 0 });
 });

@@ -23,7 +23,10 @@ afterAll(async () => {
 const TALLY = 'subscription ($id: ID!) { tallyUpdated(competitionId: $id) { seq totalVotes } }';
 
 /** Reads the response body until `until(text)` holds. */
-async function readUntil(body: ReadableStream<Uint8Array>, until: (text: string) => boolean): Promise<{ text: string; reader: ReadableStreamDefaultReader<Uint8Array> }> {
+async function readUntil(
+  body: ReadableStream<Uint8Array>,
+  until: (text: string) => boolean,
+): Promise<{ text: string; reader: ReadableStreamDefaultReader<Uint8Array> }> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let text = '';
@@ -35,7 +38,10 @@ async function readUntil(body: ReadableStream<Uint8Array>, until: (text: string)
   return { text, reader };
 }
 
-interface TallyEvent { id?: string; data: { tallyUpdated: { seq: number; totalVotes: number } } }
+interface TallyEvent {
+  id?: string;
+  data: { tallyUpdated: { seq: number; totalVotes: number } };
+}
 const events = (text: string): TallyEvent[] =>
   text
     .split('\n\n')
@@ -60,7 +66,15 @@ it('streams a shared subscription in the event-stream format, one event per upda
   expect(events(first.text)[0]!.data.tallyUpdated.totalVotes).toBe(0);
   expect(t.app.sharedSubscriptions.stats()).toEqual({ streams: 1, subscribers: 1 });
 
-  dataOf(await execute(fetch, t.graphqlUrl, CastVoteDocument, { input: { competitionId, submissionId: submissionIds[0]! } }, await tokenFor({ sub: 'sse-wire-1' })));
+  dataOf(
+    await execute(
+      fetch,
+      t.graphqlUrl,
+      CastVoteDocument,
+      { input: { competitionId, submissionId: submissionIds[0]! } },
+      await tokenFor({ sub: 'sse-wire-1' }),
+    ),
+  );
   let text = first.text;
   const decoder = new TextDecoder();
   while (!events(text).some((e) => e.data.tallyUpdated.totalVotes === 1)) {
@@ -69,13 +83,16 @@ it('streams a shared subscription in the event-stream format, one event per upda
     text += decoder.decode(value, { stream: true });
   }
   // Every block is a comment or a complete next event with its seq as id; seqs only go up.
-  for (const block of text.split('\n\n').filter(Boolean)) expect(block === ':' || /^event: next\nid: \d+\ndata: \{.*\}$/.test(block)).toBe(true);
+  for (const block of text.split('\n\n').filter(Boolean))
+    expect(block === ':' || /^event: next\nid: \d+\ndata: \{.*\}$/.test(block)).toBe(true);
   const seqs = events(text).map((e) => e.data.tallyUpdated.seq);
   expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
   expect(events(text).map((e) => e.id)).toEqual(seqs.map(String));
 
   controller.abort();
-  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+  await expect
+    .poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 })
+    .toEqual({ streams: 0, subscribers: 0 });
 });
 
 it('answers a query asked for as an event stream with next, then complete', async () => {
@@ -105,11 +122,16 @@ it('releases the subscriptions of clients that hang up right after asking', asyn
   const { competitionId } = await openCompetition(t.graphqlUrl, 1);
   const { request } = await import('node:http');
   for (let i = 0; i < 5; i += 1) {
-    const req = request(t.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' } });
+    const req = request(t.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    });
     req.on('error', () => undefined);
     req.end(JSON.stringify({ query: TALLY, variables: { id: competitionId } }), () => req.destroy());
   }
-  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+  await expect
+    .poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 })
+    .toEqual({ streams: 0, subscribers: 0 });
 });
 
 it('ends a stream at its token’s exp with a final UNAUTHENTICATED "token expired" and complete, releasing the subscription', async () => {
@@ -118,7 +140,11 @@ it('ends a stream at its token’s exp with a final UNAUTHENTICATED "token expir
   const exp = Math.floor(Date.now() / 1000) + 3;
   const response = await fetch(t.graphqlUrl, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${await tokenFor({ sub: 'sse-expiring' }, exp)}` },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'text/event-stream',
+      authorization: `Bearer ${await tokenFor({ sub: 'sse-expiring' }, exp)}`,
+    },
     body: JSON.stringify({ query: TALLY, variables: { id: competitionId } }),
     // A stream still open 5 s after exp fails the test.
     signal: AbortSignal.timeout(exp * 1000 + 5_000 - Date.now()),
@@ -128,6 +154,10 @@ it('ends a stream at its token’s exp with a final UNAUTHENTICATED "token expir
   expect(endedAt).toBeGreaterThanOrEqual(exp * 1000 - 50);
   expect(endedAt).toBeLessThan(exp * 1000 + 1500);
   expect(events(text)[0]!.data.tallyUpdated.totalVotes).toBe(0);
-  expect(text).toMatch(/event: next\ndata: \{"errors":\[\{"message":"token expired","extensions":\{"code":"UNAUTHENTICATED","retryable":false\}\}\]\}\n\nevent: complete\ndata:\n\n$/);
-  await expect.poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 }).toEqual({ streams: 0, subscribers: 0 });
+  expect(text).toMatch(
+    /event: next\ndata: \{"errors":\[\{"message":"token expired","extensions":\{"code":"UNAUTHENTICATED","retryable":false\}\}\]\}\n\nevent: complete\ndata:\n\n$/,
+  );
+  await expect
+    .poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 })
+    .toEqual({ streams: 0, subscribers: 0 });
 });

@@ -34,7 +34,9 @@ describe.each(backends)('voting methods on $name', (backend) => {
     );
     const ids: Record<string, string> = {};
     for (const title of titles) {
-      ids[title] = dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title } }, admin)).createSubmission.id;
+      ids[title] = dataOf(
+        await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title } }, admin),
+      ).createSubmission.id;
     }
     dataOf(await gql(OpenCompetitionDocument, { id: createCompetition.id }, admin));
     const standings = async () => {
@@ -48,18 +50,26 @@ describe.each(backends)('voting methods on $name', (backend) => {
   it('QUADRATIC: sets votes, prices v², re-prices a change, refuses over budget', async () => {
     const c = await competition('QUADRATIC', ['a', 'b'], 20);
     const v = await voter('q1');
-    const cast = (title: string, votes: number) => gql(CastVoteDocument, { input: { competitionId: c.id, submissionId: c.ids[title], votes } }, v);
+    const cast = (title: string, votes: number) =>
+      gql(CastVoteDocument, { input: { competitionId: c.id, submissionId: c.ids[title], votes } }, v);
 
     expect(dataOf(await cast('a', 3)).castVote.creditsRemaining).toBe(11);
     expect(dataOf(await cast('b', 3)).castVote.creditsRemaining).toBe(2);
     const over = await cast('a', 4);
     expect(codesOf(over)).toEqual(['BUDGET_EXCEEDED']);
-    expect(over.errors?.[0]?.extensions).toMatchObject({ cost: 25, credits: 20, creditsRemaining: 2, retryable: false });
+    expect(over.errors?.[0]?.extensions).toMatchObject({
+      cost: 25,
+      credits: 20,
+      creditsRemaining: 2,
+      retryable: false,
+    });
     expect(dataOf(await cast('a', 1)).castVote.creditsRemaining).toBe(10);
     expect(await c.standings()).toEqual({ b: [1, 3, 1], a: [1, 1, 2] });
     expect(dataOf(await cast('b', 0)).castVote.creditsRemaining).toBe(19);
     expect(await c.standings()).toEqual({ a: [1, 1, 1], b: [0, 0, 2] });
-    expect(codesOf(await gql(CastVoteDocument, { input: { competitionId: c.id, submissionId: c.ids['a'], votes: -1 } }, v))).toEqual(['BAD_USER_INPUT']);
+    expect(
+      codesOf(await gql(CastVoteDocument, { input: { competitionId: c.id, submissionId: c.ids['a'], votes: -1 } }, v)),
+    ).toEqual(['BAD_USER_INPUT']);
   });
 
   it('QUADRATIC: concurrent ballots of one voter never exceed the budget', async () => {
@@ -67,7 +77,9 @@ describe.each(backends)('voting methods on $name', (backend) => {
     const c = await competition('QUADRATIC', titles, 20);
     const v = await voter('q-storm');
     const results = await Promise.all(
-      titles.map((title) => gql(CastVoteDocument, { input: { competitionId: c.id, submissionId: c.ids[title], votes: 4 } }, v)),
+      titles.map((title) =>
+        gql(CastVoteDocument, { input: { competitionId: c.id, submissionId: c.ids[title], votes: 4 } }, v),
+      ),
     );
     // 4 votes cost 16: only one of them fits in 20 credits.
     expect(results.filter((r) => !r.errors).length).toBe(1);
@@ -77,14 +89,24 @@ describe.each(backends)('voting methods on $name', (backend) => {
   it('QUADRATIC needs creditsPerVoter, and only QUADRATIC takes it', async () => {
     const missing = await gql(CreateCompetitionDocument, { input: { title: 'q', votingMethod: 'QUADRATIC' } }, admin);
     expect(missing.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.creditsPerVoter' });
-    const extra = await gql(CreateCompetitionDocument, { input: { title: 's', votingMethod: 'SIMPLE', creditsPerVoter: 5 } }, admin);
+    const extra = await gql(
+      CreateCompetitionDocument,
+      { input: { title: 's', votingMethod: 'SIMPLE', creditsPerVoter: 5 } },
+      admin,
+    );
     expect(extra.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.creditsPerVoter' });
   });
 
   it('RANKED: Borda points, full-ballot replacement, and the instant-runoff winner on close', async () => {
     const c = await competition('RANKED', ['a', 'b', 'c']);
     const rank = async (name: string, titles: string[]) =>
-      dataOf(await gql(CastVoteDocument, { input: { competitionId: c.id, ranking: titles.map((x) => c.ids[x]!) } }, await voter(name)));
+      dataOf(
+        await gql(
+          CastVoteDocument,
+          { input: { competitionId: c.id, ranking: titles.map((x) => c.ids[x]!) } },
+          await voter(name),
+        ),
+      );
     await rank('r1', ['a', 'b', 'c']);
     await rank('r2', ['b', 'a']);
     await rank('r3', ['a']);
@@ -93,7 +115,11 @@ describe.each(backends)('voting methods on $name', (backend) => {
     await rank('r2', ['c']);
     expect(await c.standings()).toEqual({ a: [2, 4, 1], c: [2, 2, 2], b: [1, 1, 3] });
 
-    const dup = await gql(CastVoteDocument, { input: { competitionId: c.id, ranking: [c.ids['a']!, c.ids['a']!] } }, await voter('r4'));
+    const dup = await gql(
+      CastVoteDocument,
+      { input: { competitionId: c.id, ranking: [c.ids['a']!, c.ids['a']!] } },
+      await voter('r4'),
+    );
     expect(dup.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.ranking[1]' });
 
     dataOf(await gql(CloseCompetitionDocument, { id: c.id }, admin));
@@ -120,24 +146,40 @@ describe.each(backends)('voting methods on $name', (backend) => {
   it('APPROVAL: the approved set replaces the previous one', async () => {
     const c = await competition('APPROVAL', ['a', 'b', 'c']);
     const approve = async (name: string, titles: string[]) =>
-      dataOf(await gql(CastVoteDocument, { input: { competitionId: c.id, approvals: titles.map((x) => c.ids[x]!) } }, await voter(name)));
+      dataOf(
+        await gql(
+          CastVoteDocument,
+          { input: { competitionId: c.id, approvals: titles.map((x) => c.ids[x]!) } },
+          await voter(name),
+        ),
+      );
     await approve('p1', ['a', 'b']);
     await approve('p2', ['b']);
     expect(await c.standings()).toEqual({ b: [2, 2, 1], a: [1, 1, 2], c: [0, 0, 3] });
     await approve('p1', ['c']);
     const standings = await c.standings();
     expect(standings).toMatchObject({ b: [1, 1, 1], c: [1, 1, 1], a: [0, 0, 3] });
-    const wrong = await gql(CastVoteDocument, { input: { competitionId: c.id, submissionId: c.ids['a'] } }, await voter('p3'));
+    const wrong = await gql(
+      CastVoteDocument,
+      { input: { competitionId: c.id, submissionId: c.ids['a'] } },
+      await voter('p3'),
+    );
     expect(wrong.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.submissionId' });
   });
 
   it('reports momentum: ballot activity in the last minute', async () => {
     const c = await competition('SIMPLE', ['a', 'b']);
     for (const name of ['m1', 'm2', 'm3']) {
-      dataOf(await gql(CastVoteDocument, { input: { competitionId: c.id, submissionId: c.ids['a'] } }, await voter(name)));
+      dataOf(
+        await gql(CastVoteDocument, { input: { competitionId: c.id, submissionId: c.ids['a'] } }, await voter(name)),
+      );
     }
     const { leaderboard } = dataOf(await gql(LeaderboardMomentumDocument, { competitionId: c.id }));
-    expect(leaderboard.find((e) => e.submissionId === c.ids['a'])).toMatchObject({ votes: 3, votesLastMinute: 3, momentum: 3 });
+    expect(leaderboard.find((e) => e.submissionId === c.ids['a'])).toMatchObject({
+      votes: 3,
+      votesLastMinute: 3,
+      momentum: 3,
+    });
     expect(leaderboard.find((e) => e.submissionId === c.ids['b'])).toMatchObject({ votesLastMinute: 0, momentum: 0 });
   });
 });

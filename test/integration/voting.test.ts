@@ -55,7 +55,11 @@ describe.each(backends)('voting on $name', (backend) => {
     const ids: string[] = [];
     for (let i = 0; i < submissions; i += 1) {
       const { createSubmission } = dataOf(
-        await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: `Startup ${i}` } }, admin),
+        await gql(
+          CreateSubmissionDocument,
+          { input: { competitionId: createCompetition.id, title: `Startup ${i}` } },
+          admin,
+        ),
       );
       ids.push(createSubmission.id);
     }
@@ -69,7 +73,9 @@ describe.each(backends)('voting on $name', (backend) => {
       where: { competitionId },
       _count: { _all: true },
     });
-    return new Map(rows.map((r: { submissionId: string; _count: { _all: number } }) => [r.submissionId, r._count._all]));
+    return new Map(
+      rows.map((r: { submissionId: string; _count: { _all: number } }) => [r.submissionId, r._count._all]),
+    );
   }
 
   it('upserts the user on first sight and reflects token claims in me', async () => {
@@ -82,7 +88,12 @@ describe.each(backends)('voting on $name', (backend) => {
     const { createCompetition } = dataOf(
       await gql(CreateCompetitionDocument, { input: { title: '  Demo day  ', votingMethod: 'SIMPLE' } }, admin),
     );
-    expect(createCompetition).toMatchObject({ title: 'Demo day', status: 'DRAFT', votingMethod: 'SIMPLE', creditsPerVoter: null });
+    expect(createCompetition).toMatchObject({
+      title: 'Demo day',
+      status: 'DRAFT',
+      votingMethod: 'SIMPLE',
+      creditsPerVoter: null,
+    });
     const { createSubmission } = dataOf(
       await gql(CreateSubmissionDocument, { input: { competitionId: createCompetition.id, title: 'Rocket' } }, admin),
     );
@@ -93,10 +104,14 @@ describe.each(backends)('voting on $name', (backend) => {
     expect(codesOf(early)).toEqual(['VOTING_CLOSED']);
     expect(early.errors?.[0]?.extensions).toMatchObject({ retryable: false, status: 'DRAFT' });
 
-    expect(dataOf(await gql(OpenCompetitionDocument, { id: createCompetition.id }, admin)).openCompetition.status).toBe('OPEN');
+    expect(dataOf(await gql(OpenCompetitionDocument, { id: createCompetition.id }, admin)).openCompetition.status).toBe(
+      'OPEN',
+    );
     expect(codesOf(await gql(OpenCompetitionDocument, { id: createCompetition.id }, admin))).toEqual(['CONFLICT']);
     dataOf(await gql(CastVoteDocument, vote, voter));
-    expect(dataOf(await gql(CloseCompetitionDocument, { id: createCompetition.id }, admin)).closeCompetition.status).toBe('CLOSED');
+    expect(
+      dataOf(await gql(CloseCompetitionDocument, { id: createCompetition.id }, admin)).closeCompetition.status,
+    ).toBe('CLOSED');
 
     const late = await gql(CastVoteDocument, vote, await tokenFor({ sub: 'late-voter' }));
     expect(codesOf(late)).toEqual(['VOTING_CLOSED']);
@@ -128,8 +143,16 @@ describe.each(backends)('voting on $name', (backend) => {
     { name: 'missing submissionId', input: () => ({}), field: 'input.submissionId' },
     { name: 'votes on SIMPLE', input: (s: string) => ({ submissionId: s, votes: 2 }), field: 'input.votes' },
     { name: 'ranking on SIMPLE', input: (s: string) => ({ submissionId: s, ranking: [s] }), field: 'input.ranking' },
-    { name: 'approvals on SIMPLE', input: (s: string) => ({ submissionId: s, approvals: [s] }), field: 'input.approvals' },
-    { name: 'empty idempotencyKey', input: (s: string) => ({ submissionId: s, idempotencyKey: '' }), field: 'input.idempotencyKey' },
+    {
+      name: 'approvals on SIMPLE',
+      input: (s: string) => ({ submissionId: s, approvals: [s] }),
+      field: 'input.approvals',
+    },
+    {
+      name: 'empty idempotencyKey',
+      input: (s: string) => ({ submissionId: s, idempotencyKey: '' }),
+      field: 'input.idempotencyKey',
+    },
   ])('names the field for bad input: $name', async ({ input, field }) => {
     const { competitionId, submissionIds } = await openCompetition(1);
     const voter = await tokenFor({ sub: `bad-input-${field}` });
@@ -141,7 +164,9 @@ describe.each(backends)('voting on $name', (backend) => {
 
   it('answers NOT_FOUND for unknown competitions and null for competition(id)', async () => {
     const voter = await tokenFor({ sub: 'nf' });
-    expect(codesOf(await gql(CastVoteDocument, { input: { competitionId: 'missing', submissionId: 'x' } }, voter))).toEqual(['NOT_FOUND']);
+    expect(
+      codesOf(await gql(CastVoteDocument, { input: { competitionId: 'missing', submissionId: 'x' } }, voter)),
+    ).toEqual(['NOT_FOUND']);
     expect(codesOf(await gql(LeaderboardDocument, { competitionId: 'missing' }))).toEqual(['NOT_FOUND']);
     expect(dataOf(await gql(CompetitionDocument, { id: 'missing' })).competition).toBeNull();
   });
@@ -150,15 +175,23 @@ describe.each(backends)('voting on $name', (backend) => {
     const { competitionId, submissionIds } = await openCompetition(2);
     const voter = await tokenFor({ sub: 'idem' });
     const [s0, s1] = submissionIds as [string, string];
-    const first = dataOf(await gql(CastVoteDocument, { input: { competitionId, submissionId: s0, idempotencyKey: 'k1' } }, voter));
-    const retry = dataOf(await gql(CastVoteDocument, { input: { competitionId, submissionId: s0, idempotencyKey: 'k1' } }, voter));
+    const first = dataOf(
+      await gql(CastVoteDocument, { input: { competitionId, submissionId: s0, idempotencyKey: 'k1' } }, voter),
+    );
+    const retry = dataOf(
+      await gql(CastVoteDocument, { input: { competitionId, submissionId: s0, idempotencyKey: 'k1' } }, voter),
+    );
     expect(retry.castVote.vote).toEqual(first.castVote.vote);
 
     const again = await gql(CastVoteDocument, { input: { competitionId, submissionId: s0 } }, voter);
     expect(codesOf(again)).toEqual(['CONFLICT']);
     expect(again.errors?.[0]?.extensions?.['reason']).toBe('ALREADY_VOTED');
 
-    const reused = await gql(CastVoteDocument, { input: { competitionId, submissionId: s1, idempotencyKey: 'k1' } }, voter);
+    const reused = await gql(
+      CastVoteDocument,
+      { input: { competitionId, submissionId: s1, idempotencyKey: 'k1' } },
+      voter,
+    );
     expect(codesOf(reused)).toEqual(['CONFLICT']);
     expect(reused.errors?.[0]?.extensions?.['reason']).toBe('IDEMPOTENCY_KEY_REUSED');
 
@@ -182,11 +215,14 @@ describe.each(backends)('voting on $name', (backend) => {
     const voter = await tokenFor({ sub: 'two-ballots' });
     const [s0, s1] = submissionIds as [string, string];
     const results = await Promise.all(
-      [s0, s1, s0, s1, s0, s1].map((submissionId) => gql(CastVoteDocument, { input: { competitionId, submissionId, idempotencyKey: 'shared' } }, voter)),
+      [s0, s1, s0, s1, s0, s1].map((submissionId) =>
+        gql(CastVoteDocument, { input: { competitionId, submissionId, idempotencyKey: 'shared' } }, voter),
+      ),
     );
     const ok = results.filter((r) => !r.errors);
     expect(new Set(ok.map((r) => dataOf(r).castVote.vote.id)).size).toBe(1);
-    for (const r of results.filter((r) => r.errors)) expect(r.errors?.[0]?.extensions?.['reason']).toBe('IDEMPOTENCY_KEY_REUSED');
+    for (const r of results.filter((r) => r.errors))
+      expect(r.errors?.[0]?.extensions?.['reason']).toBe('IDEMPOTENCY_KEY_REUSED');
     expect(ok.length).toBe(3); // the winning ballot's copies replay it
     expect([...(await recount(competitionId)).values()]).toEqual([1]);
     expect(await t.app.database.prisma.vote.count({ where: { competitionId } })).toBe(1);
@@ -197,7 +233,9 @@ describe.each(backends)('voting on $name', (backend) => {
     const voters = 150;
     const tokens = await Promise.all(Array.from({ length: voters }, (_, i) => tokenFor({ sub: `crowd-${i}` })));
     const results = await Promise.all(
-      tokens.map((token, i) => gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 3]! } }, token)),
+      tokens.map((token, i) =>
+        gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 3]! } }, token),
+      ),
     );
     expect(results.filter((r) => r.errors)).toEqual([]);
 
@@ -211,11 +249,17 @@ describe.each(backends)('voting on $name', (backend) => {
   it('lists competitions newest first, only those with the status when given; first 1..100, default 50', async () => {
     const made: string[] = [];
     for (let i = 0; i < 3; i += 1) {
-      made.push(dataOf(await gql(CreateCompetitionDocument, { input: { title: `Listed ${i}`, votingMethod: 'SIMPLE' } }, admin)).createCompetition.id);
+      made.push(
+        dataOf(await gql(CreateCompetitionDocument, { input: { title: `Listed ${i}`, votingMethod: 'SIMPLE' } }, admin))
+          .createCompetition.id,
+      );
     }
     // Newer than anything else in this database, in creation order, whatever the clock's resolution.
     for (const [i, id] of made.entries()) {
-      await t.app.database.prisma.competition.update({ where: { id }, data: { createdAt: new Date(Date.UTC(2100, 0, 1 + i)) } });
+      await t.app.database.prisma.competition.update({
+        where: { id },
+        data: { createdAt: new Date(Date.UTC(2100, 0, 1 + i)) },
+      });
     }
     const [draft, open, closed] = made as [string, string, string];
     dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: draft, title: 'Listed pitch' } }, admin));
@@ -229,7 +273,11 @@ describe.each(backends)('voting on $name', (backend) => {
       [open, 'Listed 1', 'OPEN', []],
       [draft, 'Listed 0', 'DRAFT', [{ title: 'Listed pitch' }]],
     ]);
-    for (const [status, id] of [['DRAFT', draft], ['OPEN', open], ['CLOSED', closed]] as const) {
+    for (const [status, id] of [
+      ['DRAFT', draft],
+      ['OPEN', open],
+      ['CLOSED', closed],
+    ] as const) {
       const listed = dataOf(await gql(CompetitionsDocument, { status, first: 100 })).competitions;
       expect(listed[0]?.id).toBe(id);
       expect(listed.every((c) => c.status === status)).toBe(true);
@@ -265,10 +313,16 @@ describe.each(backends)('voting on $name', (backend) => {
       { submissionId: s0, rank: 2, submission: { id: s0, competitionId, title: 'Startup 0' } },
     ]);
 
-    const ranked = dataOf(await gql(CreateCompetitionDocument, { input: { title: 'Ranked', votingMethod: 'RANKED' } }, admin)).createCompetition;
-    const a = dataOf(await gql(CreateSubmissionDocument, { input: { competitionId: ranked.id, title: 'A' } }, admin)).createSubmission;
+    const ranked = dataOf(
+      await gql(CreateCompetitionDocument, { input: { title: 'Ranked', votingMethod: 'RANKED' } }, admin),
+    ).createCompetition;
+    const a = dataOf(
+      await gql(CreateSubmissionDocument, { input: { competitionId: ranked.id, title: 'A' } }, admin),
+    ).createSubmission;
     dataOf(await gql(OpenCompetitionDocument, { id: ranked.id }, admin));
-    const ballot = dataOf(await gql(CastVoteOnSubmissionDocument, { input: { competitionId: ranked.id, ranking: [a.id] } }, voter));
+    const ballot = dataOf(
+      await gql(CastVoteOnSubmissionDocument, { input: { competitionId: ranked.id, ranking: [a.id] } }, voter),
+    );
     expect(ballot.castVote.vote.submission).toBeNull();
   });
 
@@ -281,13 +335,22 @@ describe.each(backends)('voting on $name', (backend) => {
         const first = await feed.waitFor((r) => r.data !== undefined);
         expect(first.data?.tallyUpdated).toMatchObject({ status: 'OPEN', totalVotes: 0 });
 
-        const tokens = await Promise.all(Array.from({ length: 30 }, (_, i) => tokenFor({ sub: `closing-${transport}-${i}` })));
-        const votes = tokens.map((token, i) => gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, token));
+        const tokens = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => tokenFor({ sub: `closing-${transport}-${i}` })),
+        );
+        const votes = tokens.map((token, i) =>
+          gql(CastVoteDocument, { input: { competitionId, submissionId: submissionIds[i % 2]! } }, token),
+        );
         await votes[0]; // the close races the other votes
         dataOf(await gql(CloseCompetitionDocument, { id: competitionId }, admin));
         const results = await Promise.all(votes);
         const acknowledged = results.filter((r) => !r.errors).length;
-        expect(results.filter((r) => r.errors).flatMap((r) => codesOf(r)).every((code) => code === 'VOTING_CLOSED')).toBe(true);
+        expect(
+          results
+            .filter((r) => r.errors)
+            .flatMap((r) => codesOf(r))
+            .every((code) => code === 'VOTING_CLOSED'),
+        ).toBe(true);
 
         await within(feed.ended, 10_000, 'the stream did not complete');
         const updates = feed.results.map((r) => r.data!.tallyUpdated);
@@ -295,7 +358,9 @@ describe.each(backends)('voting on $name', (backend) => {
         expect(final).toMatchObject({ competitionId, status: 'CLOSED', totalVotes: acknowledged });
         expect(final.entries.map((e) => e.submission.title).sort()).toEqual(['Startup 0', 'Startup 1']);
         expect(updates.slice(0, -1).every((u) => u.status === 'OPEN')).toBe(true);
-        expect(Object.fromEntries(await recount(competitionId))).toEqual(Object.fromEntries(final.entries.filter((e) => e.votes > 0).map((e) => [e.submissionId, e.votes])));
+        expect(Object.fromEntries(await recount(competitionId))).toEqual(
+          Object.fromEntries(final.entries.filter((e) => e.votes > 0).map((e) => [e.submissionId, e.votes])),
+        );
 
         // A watcher arriving after the close gets the final standings and the end at once.
         const late = subscribe(transport, t.url, TallyUntilClosedDocument, { competitionId });

@@ -8,7 +8,14 @@
  */
 import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DisableUserDocument, EnableUserDocument, NotificationAddedDocument, PresenceDocument, SendNotificationDocument, WhoAmIDocument } from '../generated/graphql.js';
+import {
+  DisableUserDocument,
+  EnableUserDocument,
+  NotificationAddedDocument,
+  PresenceDocument,
+  SendNotificationDocument,
+  WhoAmIDocument,
+} from '../generated/graphql.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
@@ -48,10 +55,15 @@ describe.each(backends)('graphql-ws: auth in the subscribe message (GraphiQL) on
     ws.send(JSON.stringify({ type: 'subscribe', id, payload: { query, ...(headers && { extensions: { headers } }) } }));
   const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
   const notify = async (userId: string, title: string) =>
-    dataOf(await execute(fetch, t.graphqlUrl, SendNotificationDocument, { input: { userId, type: 'test', title } }, admin));
-  const titleOf = (m: Message) => (m['payload'] as { data?: { notificationAdded?: { title: string } } }).data?.notificationAdded?.title;
+    dataOf(
+      await execute(fetch, t.graphqlUrl, SendNotificationDocument, { input: { userId, type: 'test', title } }, admin),
+    );
+  const titleOf = (m: Message) =>
+    (m['payload'] as { data?: { notificationAdded?: { title: string } } }).data?.notificationAdded?.title;
   const errorOf = (m: Message) => {
-    const payload = m['payload'] as { errors?: { message: string; extensions?: Record<string, unknown> }[] } | { message: string; extensions?: Record<string, unknown> }[];
+    const payload = m['payload'] as
+      | { errors?: { message: string; extensions?: Record<string, unknown> }[] }
+      | { message: string; extensions?: Record<string, unknown> }[];
     return Array.isArray(payload) ? payload[0] : payload.errors?.[0];
   };
   const meOf = (m: Message) => (m['payload'] as { data?: { me: { id: string } | null } }).data?.me;
@@ -129,7 +141,10 @@ describe.each(backends)('graphql-ws: auth in the subscribe message (GraphiQL) on
     await expect.poll(() => connections('gi-expiring')).toBe(1);
     const last = await ws.next((m) => m['id'] === 'feed', 10_000);
     const endedAt = Date.now();
-    expect(errorOf(last)).toMatchObject({ message: 'token expired', extensions: { code: 'UNAUTHENTICATED', retryable: false } });
+    expect(errorOf(last)).toMatchObject({
+      message: 'token expired',
+      extensions: { code: 'UNAUTHENTICATED', retryable: false },
+    });
     expect(endedAt).toBeGreaterThanOrEqual(exp * 1000 - 50);
     expect(endedAt).toBeLessThan(exp * 1000 + 1500);
     expect(await ws.next((m) => m['id'] === 'feed')).toMatchObject({ type: 'complete' });

@@ -20,14 +20,18 @@ export interface TestApp {
 }
 
 /** opts.dataDir: start on this DATA_DIR (e.g. again after a stop) and leave it in place on stop. */
-export async function startTestApp(env: Record<string, string | undefined> = {}, opts: { dataDir?: string } = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string | undefined> = {},
+  opts: { dataDir?: string } = {},
+): Promise<TestApp> {
   const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ovation-test-')));
   // On the embedded default, a new data dir starts from a copy of the tier's migrated PGlite
   // directory (test/support/shared-servers.ts): the app opens and checks it as it would any
   // existing data, instead of paying PGlite's initdb on every start.
   const pgliteTemplate = inject('pgliteTemplateDir');
-  if (ownDataDir && !env['DATABASE_URL'] && pgliteTemplate) await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
+  if (ownDataDir && !env['DATABASE_URL'] && pgliteTemplate)
+    await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',

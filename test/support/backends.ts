@@ -66,4 +66,3 @@ export async function freshDatabase({ migrated = true }: { migrated?: boolean } 
     throw err;
   }
 }
-

@@ -15,7 +15,10 @@ export interface Feed<T> {
   /** Every result received so far. */
   readonly results: FormattedExecutionResult<T>[];
   /** Resolves with the first received result (old or new) that matches; rejects after timeoutMs. */
-  waitFor(predicate: (result: FormattedExecutionResult<T>) => boolean, timeoutMs?: number): Promise<FormattedExecutionResult<T>>;
+  waitFor(
+    predicate: (result: FormattedExecutionResult<T>) => boolean,
+    timeoutMs?: number,
+  ): Promise<FormattedExecutionResult<T>>;
   /** Resolves when the server ends the stream (complete or error). */
   readonly ended: Promise<void>;
   close(): Promise<void>;
@@ -34,7 +37,14 @@ function feedFrom<T>(iterable: AsyncIterable<FormattedExecutionResult<T>>, close
       }
     } catch (error) {
       // graphql-ws rejects with close events and error arrays, not Errors: keep their details visible.
-      const message = error instanceof Error ? error.message : JSON.stringify(error, (_k, v: unknown) => (typeof v === 'object' && v !== null && 'code' in v && 'reason' in v ? { code: (v as { code: unknown }).code, reason: (v as { reason: unknown }).reason } : v));
+      const message =
+        error instanceof Error
+          ? error.message
+          : JSON.stringify(error, (_k, v: unknown) =>
+              typeof v === 'object' && v !== null && 'code' in v && 'reason' in v
+                ? { code: (v as { code: unknown }).code, reason: (v as { reason: unknown }).reason }
+                : v,
+            );
       results.push({ errors: [{ message }] });
     } finally {
       for (const wake of waiters) wake();
@@ -136,7 +146,9 @@ export function subscribe<T, V extends Record<string, unknown>>(
     });
   }
   const abort = new AbortController();
-  return feedFrom(distinctSse<T>(`${baseUrl}/graphql`, query, variables, token, abort.signal), async () => abort.abort());
+  return feedFrom(distinctSse<T>(`${baseUrl}/graphql`, query, variables, token, abort.signal), async () =>
+    abort.abort(),
+  );
 }
 
 /** One SSE message as a client's parser sees it (the fields this server writes). */
@@ -248,7 +260,8 @@ export function eventSource<T, V extends Record<string, unknown>>(
 
   async function* run(): AsyncGenerator<FormattedExecutionResult<T>> {
     while (!abort.signal.aborted) {
-      if (requests.length >= maxRequests) throw new Error(`gave up after ${maxRequests} requests: ${JSON.stringify(requests)}`);
+      if (requests.length >= maxRequests)
+        throw new Error(`gave up after ${maxRequests} requests: ${JSON.stringify(requests)}`);
       const request: EventSourceFeed<T>['requests'][number] = { lastEventId };
       requests.push(request);
       let response: Response | undefined;
@@ -268,7 +281,11 @@ export function eventSource<T, V extends Record<string, unknown>>(
       }
       if (response) {
         request.status = response.status;
-        if (response.status !== 200 || !response.headers.get('content-type')?.startsWith('text/event-stream') || !response.body) {
+        if (
+          response.status !== 200 ||
+          !response.headers.get('content-type')?.startsWith('text/event-stream') ||
+          !response.body
+        ) {
           throw new Error(`EventSource failed for good: ${response.status} ${await response.text()}`);
         }
         markOpen();
@@ -327,7 +344,8 @@ export function resumingSubscriber<I extends { seq: number }>(
   opts: { token?: string; from?: number } = {},
 ): ResumingSubscriber<I> {
   const feeds: Feed<Record<string, I>>[] = [];
-  const items = (): I[] => feeds.flatMap((feed) => feed.results.flatMap((r) => (r.data?.[field] ? [r.data[field]] : [])));
+  const items = (): I[] =>
+    feeds.flatMap((feed) => feed.results.flatMap((r) => (r.data?.[field] ? [r.data[field]] : [])));
   const lastSeq = (): number => items().at(-1)?.seq ?? opts.from ?? 0;
   const current = (): Feed<Record<string, I>> => {
     const feed = feeds.at(-1);
@@ -344,11 +362,16 @@ export function resumingSubscriber<I extends { seq: number }>(
       return feeds.length;
     },
     connect(baseUrl) {
-      const feed = subscribe(transport, baseUrl, document, { ...variables, afterSeq: lastSeq() }, opts.token) as Feed<Record<string, I>>;
+      const feed = subscribe(transport, baseUrl, document, { ...variables, afterSeq: lastSeq() }, opts.token) as Feed<
+        Record<string, I>
+      >;
       feeds.push(feed);
       return feed;
     },
-    serverErrors: () => feeds.flatMap((feed) => feed.results.flatMap((r) => (r.errors ?? []).filter((e) => e.extensions?.['code'] !== undefined))),
+    serverErrors: () =>
+      feeds.flatMap((feed) =>
+        feed.results.flatMap((r) => (r.errors ?? []).filter((e) => e.extensions?.['code'] !== undefined)),
+      ),
     async waitForSeq(seq, timeoutMs) {
       await current().waitFor(() => lastSeq() >= seq, timeoutMs);
     },

@@ -31,4 +31,5 @@ export async function scrape(baseUrl: string, token?: string): Promise<Scrape> {
   return parseMetrics(await response.text());
 }
 
-export const valueOf = (samples: Scrape, name: string, labels: Record<string, string> = {}): number => samples.get(seriesKey(name, labels)) ?? 0;
+export const valueOf = (samples: Scrape, name: string, labels: Record<string, string> = {}): number =>
+  samples.get(seriesKey(name, labels)) ?? 0;

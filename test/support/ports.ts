@@ -43,7 +43,11 @@ export class PortInUseError extends Error {
  */
 export async function withFreePort<T>(
   start: (port: number) => Promise<T>,
-  { attempts = 5, host = '127.0.0.1', getPort = () => freePort(host) }: {
+  {
+    attempts = 5,
+    host = '127.0.0.1',
+    getPort = () => freePort(host),
+  }: {
     attempts?: number;
     host?: string;
     getPort?: () => Promise<number>;
@@ -58,9 +62,12 @@ export async function withFreePort<T>(
     } catch (err) {
       if (!(err instanceof PortInUseError) || tried.length >= attempts) {
         if (err instanceof PortInUseError) {
-          throw new Error(`gave up after ${tried.length} attempts, every port was taken (${tried.join(', ')}): ${err.message}`, {
-            cause: err,
-          });
+          throw new Error(
+            `gave up after ${tried.length} attempts, every port was taken (${tried.join(', ')}): ${err.message}`,
+            {
+              cause: err,
+            },
+          );
         }
         throw err;
       }

@@ -95,9 +95,11 @@ export async function createTestDatabase(
   adminUrl: string,
   nameOrOptions: string | { name?: string; template?: string } = {},
 ): Promise<string> {
-  const { name = `test_${randomBytes(6).toString('hex')}`, template } = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : nameOrOptions;
+  const { name = `test_${randomBytes(6).toString('hex')}`, template } =
+    typeof nameOrOptions === 'string' ? { name: nameOrOptions } : nameOrOptions;
   for (const id of [name, template ?? name]) {
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(id)) throw new Error(`createTestDatabase: invalid database name ${JSON.stringify(id)}`);
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(id))
+      throw new Error(`createTestDatabase: invalid database name ${JSON.stringify(id)}`);
   }
   await asAdmin(adminUrl, `CREATE DATABASE "${name}"${template ? ` TEMPLATE "${template}"` : ''}`);
   return databaseUrl(adminUrl, name);
@@ -107,7 +109,8 @@ export async function createTestDatabase(
 export async function dropTestDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.slice(1));
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`dropTestDatabase: invalid database name ${JSON.stringify(name)}`);
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
+    throw new Error(`dropTestDatabase: invalid database name ${JSON.stringify(name)}`);
   url.pathname = '/postgres';
   await asAdmin(url.toString(), `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
 }
@@ -187,11 +190,31 @@ function serverEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-async function initdb(binDir: string, dataDir: string, owner: ServerUser | undefined, timeoutMs: number): Promise<void> {
+async function initdb(
+  binDir: string,
+  dataDir: string,
+  owner: ServerUser | undefined,
+  timeoutMs: number,
+): Promise<void> {
   const bin = path.join(binDir, 'initdb');
-  const args = ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'];
+  const args = [
+    '-D',
+    dataDir,
+    '-U',
+    SUPERUSER,
+    '--auth=trust',
+    '--encoding=UTF8',
+    '--locale=C',
+    '--no-sync',
+    '--no-instructions',
+  ];
   const output = new OutputTail();
-  const child = spawn(bin, args, { cwd: path.dirname(dataDir), env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'], ...owner });
+  const child = spawn(bin, args, {
+    cwd: path.dirname(dataDir),
+    env: serverEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...owner,
+  });
   child.stdout.on('data', (chunk: Buffer) => output.append(chunk));
   child.stderr.on('data', (chunk: Buffer) => output.append(chunk));
   const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
@@ -242,7 +265,12 @@ async function startOnPort(o: StartOnPort): Promise<PostgresServer> {
   for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
 
   const output = new OutputTail();
-  const child = spawn(bin, args, { cwd: path.dirname(o.dataDir), env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'], ...o.owner });
+  const child = spawn(bin, args, {
+    cwd: path.dirname(o.dataDir),
+    env: serverEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...o.owner,
+  });
   child.stdout.on('data', (chunk: Buffer) => output.append(chunk));
   child.stderr.on('data', (chunk: Buffer) => output.append(chunk));
 
@@ -266,7 +294,10 @@ async function startOnPort(o: StartOnPort): Promise<PostgresServer> {
         const timedOut = await Promise.race([exited.then(() => false), sleep(o.stopTimeoutMs, true, { ref: false })]);
         if (timedOut && !hasExited) {
           child.kill('SIGKILL');
-          const stillRunning = await Promise.race([exited.then(() => false), sleep(o.stopTimeoutMs, true, { ref: false })]);
+          const stillRunning = await Promise.race([
+            exited.then(() => false),
+            sleep(o.stopTimeoutMs, true, { ref: false }),
+          ]);
           if (stillRunning && !hasExited) {
             throw new Error(`postgres (pid ${child.pid}) on port ${o.port} survived SIGKILL for ${o.stopTimeoutMs} ms`);
           }
@@ -303,23 +334,34 @@ async function startOnPort(o: StartOnPort): Promise<PostgresServer> {
     if (hasExited) {
       const result = await exited;
       if (result.error) {
-        const hint = (result.error as NodeJS.ErrnoException).code === 'ENOENT' ? ' — install PostgreSQL or set POSTGRES_BIN_DIR' : '';
+        const hint =
+          (result.error as NodeJS.ErrnoException).code === 'ENOENT'
+            ? ' — install PostgreSQL or set POSTGRES_BIN_DIR'
+            : '';
         return fail(new Error(describe(`cannot run ${bin}: ${result.error.message}${hint}`), { cause: result.error }));
       }
       const how = result.signal ? `signal ${result.signal}` : `exit code ${String(result.code)}`;
       if (/could not bind .* address|address already in use/i.test(output.toString())) {
-        return fail(new PortInUseError(o.port, describe(`port ${o.port} was taken before postgres could bind it (${how})`)));
+        return fail(
+          new PortInUseError(o.port, describe(`port ${o.port} was taken before postgres could bind it (${how})`)),
+        );
       }
       return fail(new Error(describe(`postgres exited during start-up with ${how}`)));
     }
     if (Date.now() >= deadline) {
-      return fail(new Error(describe(`postgres did not accept connections within ${o.startTimeoutMs} ms; last probe: ${lastProbeError}`)));
+      return fail(
+        new Error(
+          describe(`postgres did not accept connections within ${o.startTimeoutMs} ms; last probe: ${lastProbeError}`),
+        ),
+      );
     }
     try {
       const dataDirectory = await probe(url, Math.min(2_000, Math.max(100, deadline - Date.now())));
       if (dataDirectory === o.dataDir) break;
       // Another server answered on "our" port: we lost the bind race and ours will exit.
-      return fail(new PortInUseError(o.port, describe(`a different server (data ${dataDirectory}) answered on port ${o.port}`)));
+      return fail(
+        new PortInUseError(o.port, describe(`a different server (data ${dataDirectory}) answered on port ${o.port}`)),
+      );
     } catch (err) {
       lastProbeError = err instanceof Error ? err.message : String(err);
     }
@@ -337,7 +379,9 @@ async function probe(url: string, timeoutMs: number): Promise<string> {
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const { rows } = await client.query<{ data_directory: string }>(`SELECT current_setting('data_directory') AS data_directory`);
+    const { rows } = await client.query<{ data_directory: string }>(
+      `SELECT current_setting('data_directory') AS data_directory`,
+    );
     const dataDirectory = rows[0]?.data_directory;
     if (dataDirectory === undefined) throw new Error('no data_directory in the reply');
     return dataDirectory;

@@ -14,7 +14,11 @@ export interface RawSocket {
   close(): void;
 }
 
-export function rawSocket(url: string, protocol: string | string[] | null = 'graphql-transport-ws', headers: Record<string, string> = {}): RawSocket {
+export function rawSocket(
+  url: string,
+  protocol: string | string[] | null = 'graphql-transport-ws',
+  headers: Record<string, string> = {},
+): RawSocket {
   const socket = protocol === null ? new WebSocket(url, { headers }) : new WebSocket(url, protocol, { headers });
   const messages: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();

@@ -67,14 +67,22 @@ async function startOnPort(
 ): Promise<RedisServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ovation-redis-'));
   const args = [
-    '--port', String(port),
-    '--bind', HOST,
-    '--save', '',
-    '--appendonly', 'no',
-    '--dir', dir,
-    '--daemonize', 'no',
-    '--logfile', '',
-    '--loglevel', 'notice',
+    '--port',
+    String(port),
+    '--bind',
+    HOST,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--logfile',
+    '',
+    '--loglevel',
+    'notice',
     ...extraArgs,
   ];
   const output = new OutputTail();
@@ -107,7 +115,10 @@ async function startOnPort(
         const timedOut = await Promise.race([exited.then(() => false), sleep(stopTimeoutMs, true, { ref: false })]);
         if (timedOut && !hasExited) {
           child.kill('SIGKILL');
-          const stillRunning = await Promise.race([exited.then(() => false), sleep(stopTimeoutMs, true, { ref: false })]);
+          const stillRunning = await Promise.race([
+            exited.then(() => false),
+            sleep(stopTimeoutMs, true, { ref: false }),
+          ]);
           if (stillRunning && !hasExited) {
             throw new Error(`redis-server (pid ${child.pid}) on port ${port} survived SIGKILL for ${stopTimeoutMs} ms`);
           }
@@ -144,16 +155,24 @@ async function startOnPort(
           (result.error as NodeJS.ErrnoException).code === 'ENOENT'
             ? ` — is redis-server installed? (Debian: apt-get install redis-server; .ci/run does this) or set REDIS_SERVER_BIN`
             : '';
-        return failAndCleanUp(new Error(describe(`cannot run ${bin}: ${result.error.message}${hint}`), { cause: result.error }));
+        return failAndCleanUp(
+          new Error(describe(`cannot run ${bin}: ${result.error.message}${hint}`), { cause: result.error }),
+        );
       }
       const how = result.signal ? `signal ${result.signal}` : `exit code ${String(result.code)}`;
       if (/address already in use|could not create server tcp listening socket/i.test(output.toString())) {
-        return failAndCleanUp(new PortInUseError(port, describe(`port ${port} was taken before redis-server could bind it (${how})`)));
+        return failAndCleanUp(
+          new PortInUseError(port, describe(`port ${port} was taken before redis-server could bind it (${how})`)),
+        );
       }
       return failAndCleanUp(new Error(describe(`redis-server exited during start-up with ${how}`)));
     }
     if (Date.now() >= deadline) {
-      return failAndCleanUp(new Error(describe(`redis-server did not answer PING within ${startTimeoutMs} ms; last probe: ${lastProbeError}`)));
+      return failAndCleanUp(
+        new Error(
+          describe(`redis-server did not answer PING within ${startTimeoutMs} ms; last probe: ${lastProbeError}`),
+        ),
+      );
     }
     try {
       const pid = await probe(port, Math.min(1_000, Math.max(50, deadline - Date.now())));

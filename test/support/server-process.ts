@@ -30,10 +30,20 @@ const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT'];
  * `npm start`'s command with `env` (on 127.0.0.1, the test JWT secret, LOG_LEVEL=info), expected
  * to exit by itself: a start-up that fails. Killed after `timeoutMs`.
  */
-export function startExpectingExit(env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stderr: string; stdout: string }> {
+export function startExpectingExit(
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], HOST: '127.0.0.1', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      HOST: '127.0.0.1',
+      JWT_SECRET: TEST_JWT_SECRET,
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -89,9 +99,15 @@ export async function startServerProcess(
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const state = await Promise.race([exited.then(() => 'exited' as const), new Promise((r) => setTimeout(r, 100)).then(() => 'waiting' as const)]);
+    const state = await Promise.race([
+      exited.then(() => 'exited' as const),
+      new Promise((r) => setTimeout(r, 100)).then(() => 'waiting' as const),
+    ]);
     if (state === 'exited') throw new Error(`server exited during start-up:\n${output}`);
-    const ready = await fetch(`${url}/ready`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

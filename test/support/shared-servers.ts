@@ -43,7 +43,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const postgresStarting = startPostgres();
   try {
     const pgliteTemplateDir = path.join(pgliteRoot, 'pglite');
-    await Promise.all([migratedPGlite(pgliteTemplateDir), postgresStarting.then((server) => migratedTemplate(server.url))]);
+    await Promise.all([
+      migratedPGlite(pgliteTemplateDir),
+      postgresStarting.then((server) => migratedTemplate(server.url)),
+    ]);
     const postgres = await postgresStarting;
     project.provide('sharedPostgresUrl', postgres.url);
     project.provide('sharedPostgresTemplate', TEMPLATE_DATABASE);
@@ -52,7 +55,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await Promise.all([postgres.stop(), rm(pgliteRoot, { recursive: true, force: true })]);
     };
   } catch (err) {
-    await Promise.allSettled([postgresStarting.then((server) => server.stop()), rm(pgliteRoot, { recursive: true, force: true })]);
+    await Promise.allSettled([
+      postgresStarting.then((server) => server.stop()),
+      rm(pgliteRoot, { recursive: true, force: true }),
+    ]);
     throw err;
   }
 }

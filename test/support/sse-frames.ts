@@ -63,15 +63,25 @@ export function readSse(response: Response): SseReader {
   return {
     frames,
     ended,
-    nexts: <T>() => frames.filter((f) => f.event === 'next').map((f) => ({ id: f.id, data: JSON.parse(f.data ?? 'null') as T })),
+    nexts: <T>() =>
+      frames.filter((f) => f.event === 'next').map((f) => ({ id: f.id, data: JSON.parse(f.data ?? 'null') as T })),
     waitFor(predicate, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
           const found = frames.find(predicate);
           if (found) return finish(() => resolve(found));
-          if (done) finish(() => reject(new Error(`stream ended without a matching frame; got ${JSON.stringify(frames.slice(-5))}`)));
+          if (done)
+            finish(() =>
+              reject(new Error(`stream ended without a matching frame; got ${JSON.stringify(frames.slice(-5))}`)),
+            );
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-5))}`))), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            finish(() =>
+              reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-5))}`)),
+            ),
+          timeoutMs,
+        );
         const finish = (settle: () => void): void => {
           clearTimeout(timer);
           waiters.delete(check);

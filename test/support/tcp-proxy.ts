@@ -21,7 +21,8 @@ export interface TcpProxy {
 
 const reset = (socket: net.Socket): void => {
   // RST where the platform has it (Node ≥ 16.17): nothing of the stream's tail is delivered.
-  if (typeof socket.resetAndDestroy === 'function' && !socket.destroyed && socket.readyState !== 'opening') socket.resetAndDestroy();
+  if (typeof socket.resetAndDestroy === 'function' && !socket.destroyed && socket.readyState !== 'opening')
+    socket.resetAndDestroy();
   else socket.destroy();
 };
 

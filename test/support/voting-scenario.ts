@@ -33,13 +33,27 @@ export interface Standing {
 }
 
 /** One OPEN competition per method, each with `submissions` submissions. */
-export async function openCompetitions(graphqlUrl: string, admin: string, submissions = 3): Promise<ScenarioCompetition[]> {
+export async function openCompetitions(
+  graphqlUrl: string,
+  admin: string,
+  submissions = 3,
+): Promise<ScenarioCompetition[]> {
   const competitions: ScenarioCompetition[] = [];
   for (const method of METHODS) {
     const { createCompetition } = dataOf(
-      await execute(fetch, graphqlUrl, CreateCompetitionDocument, {
-        input: { title: `Exact ${method}`, votingMethod: method, creditsPerVoter: method === 'QUADRATIC' ? CREDITS : null },
-      }, admin),
+      await execute(
+        fetch,
+        graphqlUrl,
+        CreateCompetitionDocument,
+        {
+          input: {
+            title: `Exact ${method}`,
+            votingMethod: method,
+            creditsPerVoter: method === 'QUADRATIC' ? CREDITS : null,
+          },
+        },
+        admin,
+      ),
     );
     const competition = { method, id: createCompetition.id, submissionIds: [] as string[] };
     for (let i = 0; i < submissions; i += 1) await addSubmission(graphqlUrl, admin, competition);
@@ -49,11 +63,21 @@ export async function openCompetitions(graphqlUrl: string, admin: string, submis
   return competitions;
 }
 
-export async function addSubmission(graphqlUrl: string, admin: string, competition: ScenarioCompetition): Promise<void> {
+export async function addSubmission(
+  graphqlUrl: string,
+  admin: string,
+  competition: ScenarioCompetition,
+): Promise<void> {
   const { createSubmission } = dataOf(
-    await execute(fetch, graphqlUrl, CreateSubmissionDocument, {
-      input: { competitionId: competition.id, title: `${competition.method} ${competition.submissionIds.length}` },
-    }, admin),
+    await execute(
+      fetch,
+      graphqlUrl,
+      CreateSubmissionDocument,
+      {
+        input: { competitionId: competition.id, title: `${competition.method} ${competition.submissionIds.length}` },
+      },
+      admin,
+    ),
   );
   competition.submissionIds.push(createSubmission.id);
 }
@@ -90,7 +114,13 @@ export interface Burst {
  * fourth sends another ballot with the same key. Refusals the rules allow (ALREADY_VOTED,
  * IDEMPOTENCY_KEY_REUSED, BUDGET_EXCEEDED) are fine; anything else fails.
  */
-export async function burst(graphqlUrls: readonly string[], competitions: readonly ScenarioCompetition[], round: number, voters: number, prefix: string): Promise<Burst> {
+export async function burst(
+  graphqlUrls: readonly string[],
+  competitions: readonly ScenarioCompetition[],
+  round: number,
+  voters: number,
+  prefix: string,
+): Promise<Burst> {
   const tokens = await Promise.all(Array.from({ length: voters }, (_, v) => tokenFor({ sub: `${prefix}-voter-${v}` })));
   const keyed: { token: string; input: Record<string, unknown> }[] = [];
   const single: { token: string; input: Record<string, unknown> }[] = [];
@@ -101,10 +131,17 @@ export async function burst(graphqlUrls: readonly string[], competitions: readon
       const idempotencyKey = `${prefix}-${round}-${competition.method}-${v}`;
       keyed.push({ token: tokens[v]!, input: { ...input, idempotencyKey } });
       if (competition.method === 'SIMPLE') {
-        single.push({ token: tokens[v]!, input: { competitionId: competition.id, ...ballotOf(competition, v, round + 1) } });
+        single.push({
+          token: tokens[v]!,
+          input: { competitionId: competition.id, ...ballotOf(competition, v, round + 1) },
+        });
         // The same key with another ballot at the same moment: one of them counts, and a ballot
         // written for the loser is taken back in its transaction.
-        if (v % 4 === 0) rivals.push({ token: tokens[v]!, input: { competitionId: competition.id, ...ballotOf(competition, v, round + 2), idempotencyKey } });
+        if (v % 4 === 0)
+          rivals.push({
+            token: tokens[v]!,
+            input: { competitionId: competition.id, ...ballotOf(competition, v, round + 2), idempotencyKey },
+          });
       }
     }
   }
@@ -129,8 +166,12 @@ export async function burst(graphqlUrls: readonly string[], competitions: readon
   const singles = single.map(send);
   const rivalry = rivals.map(send);
   await sendPairs();
-  for (const result of await Promise.all(singles)) expect(['ok', 'CONFLICT:ALREADY_VOTED']).toContain(outcome(result).split(' ')[0]);
-  for (const result of await Promise.all(rivalry)) expect(['ok', 'CONFLICT:ALREADY_VOTED', 'CONFLICT:IDEMPOTENCY_KEY_REUSED']).toContain(outcome(result).split(' ')[0]);
+  for (const result of await Promise.all(singles))
+    expect(['ok', 'CONFLICT:ALREADY_VOTED']).toContain(outcome(result).split(' ')[0]);
+  for (const result of await Promise.all(rivalry))
+    expect(['ok', 'CONFLICT:ALREADY_VOTED', 'CONFLICT:IDEMPOTENCY_KEY_REUSED']).toContain(
+      outcome(result).split(' ')[0],
+    );
   return {
     async retry(graphqlUrls) {
       urls = graphqlUrls;
@@ -152,8 +193,9 @@ function outcome(result: GraphQLResponse<unknown>): string {
 
 /** The standings recounted from the stored ballots by SQL, in submission order (zeros included). */
 export async function recount(sql: Sql, competitionId: string): Promise<Standing[]> {
-  return inSubmissionOrder(await sql<Standing>(
-    `SELECT s."id" AS "submissionId", COUNT(b."submissionId")::int AS "votes",
+  return inSubmissionOrder(
+    await sql<Standing>(
+      `SELECT s."id" AS "submissionId", COUNT(b."submissionId")::int AS "votes",
             (CASE WHEN c."votingMethod" = 'RANKED'
                   THEN COALESCE(SUM((SELECT COUNT(*) FROM "Submission" x WHERE x."competitionId" = c."id") - b."position"), 0)
                   ELSE COALESCE(SUM(b."votes"), 0) END)::float8 AS "score"
@@ -162,8 +204,9 @@ export async function recount(sql: Sql, competitionId: string): Promise<Standing
      LEFT JOIN "BallotEntry" b ON b."competitionId" = c."id" AND b."submissionId" = s."id"
      WHERE c."id" = $1
      GROUP BY c."id", c."votingMethod", s."id"`,
-    [competitionId],
-  ));
+      [competitionId],
+    ),
+  );
 }
 
 /** TallyTotal + TallyDelta straight from the tables (what every read adds up), in submission order. */
@@ -188,7 +231,9 @@ export async function runningTotals(sql: Sql, competitionId: string): Promise<St
 }
 
 /** Published or queried entries in the recount's shape and order, checking they are sorted by score. */
-export function standingsOf(entries: readonly { submissionId: string; votes: number; score: number; rank: number }[]): Standing[] {
+export function standingsOf(
+  entries: readonly { submissionId: string; votes: number; score: number; rank: number }[],
+): Standing[] {
   for (let i = 1; i < entries.length; i += 1) {
     expect(entries[i]!.score).toBeLessThanOrEqual(entries[i - 1]!.score);
     expect(entries[i]!.rank).toBe(entries[i]!.score === entries[i - 1]!.score ? entries[i - 1]!.rank : i + 1);

@@ -13,8 +13,12 @@ import { createMetrics } from '../../src/modules/ops/ops.metrics.js';
 
 const DIR = path.resolve(import.meta.dirname, '../../deploy/prometheus');
 const hasPromtool = spawnSync('promtool', ['--version']).status === 0;
-if (!hasPromtool && process.env['CI'] === 'true') throw new Error('promtool is missing: CI installs Debian’s prometheus package (.ci/run)');
-if (!hasPromtool) process.stderr.write('alert-rules.test.ts: promtool not installed (apt-get install prometheus): skipping `promtool test rules`\n');
+if (!hasPromtool && process.env['CI'] === 'true')
+  throw new Error('promtool is missing: CI installs Debian’s prometheus package (.ci/run)');
+if (!hasPromtool)
+  process.stderr.write(
+    'alert-rules.test.ts: promtool not installed (apt-get install prometheus): skipping `promtool test rules`\n',
+  );
 
 describe('alerting rules', () => {
   it.skipIf(!hasPromtool)('pass promtool test rules', () => {
@@ -22,12 +26,19 @@ describe('alerting rules', () => {
     expect(output).toContain('SUCCESS');
   });
 
-  it.each(['prometheus/alerts.yml', 'grafana/dashboards/ovation.json'])('%s uses only series the server exports', async (file) => {
-    const exported = new Set([...(await createMetrics().render()).matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
-      type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name!],
-    ));
-    const used = [...readFileSync(path.join(DIR, '..', file), 'utf8').matchAll(/\bovation_[a-z0-9_]+/g)].map(([name]) => name);
-    expect(used.length).toBeGreaterThan(5);
-    expect(used.filter((name) => !exported.has(name))).toEqual([]);
-  });
+  it.each(['prometheus/alerts.yml', 'grafana/dashboards/ovation.json'])(
+    '%s uses only series the server exports',
+    async (file) => {
+      const exported = new Set(
+        [...(await createMetrics().render()).matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
+          type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name!],
+        ),
+      );
+      const used = [...readFileSync(path.join(DIR, '..', file), 'utf8').matchAll(/\bovation_[a-z0-9_]+/g)].map(
+        ([name]) => name,
+      );
+      expect(used.length).toBeGreaterThan(5);
+      expect(used.filter((name) => !exported.has(name))).toEqual([]);
+    },
+  );
 });

@@ -50,27 +50,68 @@ describe('HS256 claims', () => {
   type Build = (jwt: SignJWT) => SignJWT;
   const token = (claims: Record<string, unknown>, build: Build = (j) => j, secret = SECRET) =>
     build(new SignJWT(claims).setProtectedHeader({ alg: 'HS256' })).sign(secret);
-  const ok: Build = (j) => j.setSubject('alice').setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('1h');
+  const ok: Build = (j) =>
+    j.setSubject('alice').setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('1h');
 
   it.each<[string, () => Promise<string>, string | Partial<Viewer>]>([
     ['a valid token', () => token({ name: 'Alice', role: 'JUDGE' }, ok), { id: 'alice', name: 'Alice', role: 'JUDGE' }],
     ['no role → AUDIENCE, no name → sub', () => token({}, ok), { id: 'alice', name: 'alice', role: 'AUDIENCE' }],
     ['expired 10 s ago', () => token({}, (j) => ok(j).setExpirationTime(now() - 10)), 'UNAUTHENTICATED: token expired'],
     ['expired 2 s ago (within tolerance)', () => token({}, (j) => ok(j).setExpirationTime(now() - 2)), { id: 'alice' }],
-    ['nbf in 60 s', () => token({}, (j) => ok(j).setNotBefore(now() + 60)), 'UNAUTHENTICATED: token not yet valid (nbf)'],
+    [
+      'nbf in 60 s',
+      () => token({}, (j) => ok(j).setNotBefore(now() + 60)),
+      'UNAUTHENTICATED: token not yet valid (nbf)',
+    ],
     ['nbf in 2 s (within tolerance)', () => token({}, (j) => ok(j).setNotBefore(now() + 2)), { id: 'alice' }],
-    ['another issuer', () => token({}, (j) => ok(j).setIssuer('https://evil.test')), 'UNAUTHENTICATED: token claim iss is not accepted'],
-    ['no issuer', () => token({}, (j) => j.setSubject('alice').setAudience(AUDIENCE).setExpirationTime('1h')), 'UNAUTHENTICATED: token claim iss is not accepted'],
-    ['another audience', () => token({}, (j) => ok(j).setAudience('other')), 'UNAUTHENTICATED: token claim aud is not accepted'],
+    [
+      'another issuer',
+      () => token({}, (j) => ok(j).setIssuer('https://evil.test')),
+      'UNAUTHENTICATED: token claim iss is not accepted',
+    ],
+    [
+      'no issuer',
+      () => token({}, (j) => j.setSubject('alice').setAudience(AUDIENCE).setExpirationTime('1h')),
+      'UNAUTHENTICATED: token claim iss is not accepted',
+    ],
+    [
+      'another audience',
+      () => token({}, (j) => ok(j).setAudience('other')),
+      'UNAUTHENTICATED: token claim aud is not accepted',
+    ],
     ['one of several audiences', () => token({}, (j) => ok(j).setAudience(['other', AUDIENCE])), { id: 'alice' }],
     ['another secret', () => token({}, ok, new TextEncoder().encode('x'.repeat(40))), 'UNAUTHENTICATED: invalid token'],
-    ['alg none', () => Promise.resolve(new UnsecuredJWT({ sub: 'alice', iss: ISSUER, aud: AUDIENCE }).encode()), 'UNAUTHENTICATED: token algorithm none is not accepted (accepted: HS256)'],
-    ['no sub', () => token({}, (j) => j.setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('1h')), 'UNAUTHENTICATED: token claim sub must be a string of 1..128 characters'],
-    ['sub too long', () => token({}, (j) => ok(j).setSubject('x'.repeat(129))), 'UNAUTHENTICATED: token claim sub must be a string of 1..128 characters'],
-    ['unknown role', () => token({ role: 'ROOT' }, ok), 'UNAUTHENTICATED: token claim role must be one of AUDIENCE, FOUNDER, JUDGE, ADMIN'],
-    ['name too long', () => token({ name: 'n'.repeat(201) }, ok), 'UNAUTHENTICATED: token claim name must be a string of at most 200 characters'],
+    [
+      'alg none',
+      () => Promise.resolve(new UnsecuredJWT({ sub: 'alice', iss: ISSUER, aud: AUDIENCE }).encode()),
+      'UNAUTHENTICATED: token algorithm none is not accepted (accepted: HS256)',
+    ],
+    [
+      'no sub',
+      () => token({}, (j) => j.setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('1h')),
+      'UNAUTHENTICATED: token claim sub must be a string of 1..128 characters',
+    ],
+    [
+      'sub too long',
+      () => token({}, (j) => ok(j).setSubject('x'.repeat(129))),
+      'UNAUTHENTICATED: token claim sub must be a string of 1..128 characters',
+    ],
+    [
+      'unknown role',
+      () => token({ role: 'ROOT' }, ok),
+      'UNAUTHENTICATED: token claim role must be one of AUDIENCE, FOUNDER, JUDGE, ADMIN',
+    ],
+    [
+      'name too long',
+      () => token({ name: 'n'.repeat(201) }, ok),
+      'UNAUTHENTICATED: token claim name must be a string of at most 200 characters',
+    ],
     ['not a JWT', () => Promise.resolve('not.a.jwt'), 'UNAUTHENTICATED: invalid token'],
-    ['no exp', () => token({}, (j) => j.setSubject('alice').setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt()), `UNAUTHENTICATED: ${NO_EXP}`],
+    [
+      'no exp',
+      () => token({}, (j) => j.setSubject('alice').setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt()),
+      `UNAUTHENTICATED: ${NO_EXP}`,
+    ],
   ])('%s', async (_name, make, expected) => {
     const result = await outcome(auth.authenticate(`Bearer ${await make()}`));
     if (typeof expected === 'string') expect(result).toBe(expected);
@@ -99,7 +140,9 @@ describe('HS256 claims', () => {
     expect(viewer).toMatchObject({ id: 'alice' });
     expect(viewer?.expiresAt).toBeUndefined();
     // Relaxed is not lax: an exp that is present is still checked.
-    expect(await outcome(relaxed.authenticate(`Bearer ${await token({}, (j) => ok(j).setExpirationTime(now() - 10))}`))).toBe('UNAUTHENTICATED: token expired');
+    expect(
+      await outcome(relaxed.authenticate(`Bearer ${await token({}, (j) => ok(j).setExpirationTime(now() - 10))}`)),
+    ).toBe('UNAUTHENTICATED: token expired');
   });
 
   it('without JWT_ISSUER/JWT_AUDIENCE, iss and aud are not required', async () => {
@@ -109,14 +152,22 @@ describe('HS256 claims', () => {
   });
 
   it('tokens the server issues pass its own checks (wallet sign-in)', async () => {
-    const issued = await createTokenIssuer(SECRET, { issuer: ISSUER, audience: AUDIENCE })({ sub: 'wallet:x', role: 'AUDIENCE' }, 60);
-    expect(await auth.authenticate(`Bearer ${issued.token}`)).toMatchObject({ id: 'wallet:x', expiresAt: issued.expiresAt.getTime() / 1000 });
+    const issued = await createTokenIssuer(SECRET, { issuer: ISSUER, audience: AUDIENCE })(
+      { sub: 'wallet:x', role: 'AUDIENCE' },
+      60,
+    );
+    expect(await auth.authenticate(`Bearer ${issued.token}`)).toMatchObject({
+      id: 'wallet:x',
+      expiresAt: issued.expiresAt.getTime() / 1000,
+    });
   });
 
   it('passes every verified viewer through admit (revocation, server-side role)', async () => {
     const admit = vi.fn(async (v: Viewer) => ({ ...v, role: 'ADMIN' as const }));
     const admitting = createAuthenticator({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE, admit });
-    expect(await admitting.authenticate(`Bearer ${await token({ role: 'AUDIENCE' }, ok)}`)).toMatchObject({ role: 'ADMIN' });
+    expect(await admitting.authenticate(`Bearer ${await token({ role: 'AUDIENCE' }, ok)}`)).toMatchObject({
+      role: 'ADMIN',
+    });
     expect(admit).toHaveBeenCalledOnce();
   });
 });
@@ -125,11 +176,20 @@ describe('HS256 verification with node:crypto agrees with jose', () => {
   const auth = createAuthenticator({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE, clockToleranceSeconds: 5 });
   const b64 = (value: string | Buffer) => Buffer.from(value).toString('base64url');
   const json = (value: unknown) => b64(JSON.stringify(value));
-  const hmac = (input: string, secret: Uint8Array = SECRET) => createHmac('sha256', secret).update(input).digest('base64url');
+  const hmac = (input: string, secret: Uint8Array = SECRET) =>
+    createHmac('sha256', secret).update(input).digest('base64url');
   /** A compact token from raw segments, signed over exactly those segments. */
-  const raw = (header: string, payload: string, secret: Uint8Array = SECRET) => `${header}.${payload}.${hmac(`${header}.${payload}`, secret)}`;
+  const raw = (header: string, payload: string, secret: Uint8Array = SECRET) =>
+    `${header}.${payload}.${hmac(`${header}.${payload}`, secret)}`;
   const HEADER = json({ alg: 'HS256', typ: 'JWT' });
-  const claims = (extra: Record<string, unknown> = {}) => ({ sub: 'alice', iss: ISSUER, aud: AUDIENCE, iat: now(), exp: now() + 3600, ...extra });
+  const claims = (extra: Record<string, unknown> = {}) => ({
+    sub: 'alice',
+    iss: ISSUER,
+    aud: AUDIENCE,
+    iat: now(),
+    exp: now() + 3600,
+    ...extra,
+  });
   const good = () => raw(HEADER, json(claims()));
 
   /** What the previous implementation (jose's jwtVerify, errors mapped as auth.ts maps them) said. */
@@ -140,7 +200,9 @@ describe('HS256 verification with node:crypto agrees with jose', () => {
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) return 'UNAUTHENTICATED: token expired';
       if (error instanceof joseErrors.JWTClaimValidationFailed) {
-        return error.claim === 'nbf' ? 'UNAUTHENTICATED: token not yet valid (nbf)' : `UNAUTHENTICATED: token claim ${error.claim} is not accepted`;
+        return error.claim === 'nbf'
+          ? 'UNAUTHENTICATED: token not yet valid (nbf)'
+          : `UNAUTHENTICATED: token claim ${error.claim} is not accepted`;
       }
       return 'UNAUTHENTICATED: invalid token';
     }
@@ -151,42 +213,117 @@ describe('HS256 verification with node:crypto agrees with jose', () => {
   }
 
   const tamper = (token: string, part: number, edit: (segment: string) => string) =>
-    token.split('.').map((segment, i) => (i === part ? edit(segment) : segment)).join('.');
+    token
+      .split('.')
+      .map((segment, i) => (i === part ? edit(segment) : segment))
+      .join('.');
   const flipFirst = (segment: string) => (segment.startsWith('A') ? 'B' : 'A') + segment.slice(1);
 
   it.each<[string, () => string, string]>([
     ['a valid token', good, 'ok'],
     ['tampered signature', () => tamper(good(), 2, flipFirst), 'UNAUTHENTICATED: invalid token'],
-    ['tampered payload', () => tamper(good(), 1, () => json(claims({ sub: 'mallory' }))), 'UNAUTHENTICATED: invalid token'],
-    ['signed with another secret', () => raw(HEADER, json(claims()), new TextEncoder().encode('y'.repeat(40))), 'UNAUTHENTICATED: invalid token'],
+    [
+      'tampered payload',
+      () => tamper(good(), 1, () => json(claims({ sub: 'mallory' }))),
+      'UNAUTHENTICATED: invalid token',
+    ],
+    [
+      'signed with another secret',
+      () => raw(HEADER, json(claims()), new TextEncoder().encode('y'.repeat(40))),
+      'UNAUTHENTICATED: invalid token',
+    ],
     ['signature cut short', () => tamper(good(), 2, (s) => s.slice(0, -2)), 'UNAUTHENTICATED: invalid token'],
     ['empty signature', () => tamper(good(), 2, () => ''), 'UNAUTHENTICATED: invalid token'],
     ['four segments', () => `${good()}.x`, 'UNAUTHENTICATED: invalid token'],
     ['expired', () => raw(HEADER, json(claims({ exp: now() - 60 }))), 'UNAUTHENTICATED: token expired'],
-    ['expiring at the tolerance edge', () => raw(HEADER, json(claims({ exp: now() - 5 }))), 'UNAUTHENTICATED: token expired'],
-    ['exp a string', () => raw(HEADER, json(claims({ exp: String(now() + 60) }))), 'UNAUTHENTICATED: token claim exp is not accepted'],
-    ['nbf in the future', () => raw(HEADER, json(claims({ nbf: now() + 60 }))), 'UNAUTHENTICATED: token not yet valid (nbf)'],
+    [
+      'expiring at the tolerance edge',
+      () => raw(HEADER, json(claims({ exp: now() - 5 }))),
+      'UNAUTHENTICATED: token expired',
+    ],
+    [
+      'exp a string',
+      () => raw(HEADER, json(claims({ exp: String(now() + 60) }))),
+      'UNAUTHENTICATED: token claim exp is not accepted',
+    ],
+    [
+      'nbf in the future',
+      () => raw(HEADER, json(claims({ nbf: now() + 60 }))),
+      'UNAUTHENTICATED: token not yet valid (nbf)',
+    ],
     ['nbf a string', () => raw(HEADER, json(claims({ nbf: 'soon' }))), 'UNAUTHENTICATED: token not yet valid (nbf)'],
-    ['iat a string', () => raw(HEADER, json(claims({ iat: 'then' }))), 'UNAUTHENTICATED: token claim iat is not accepted'],
-    ['iss mismatch', () => raw(HEADER, json(claims({ iss: 'https://evil.test' }))), 'UNAUTHENTICATED: token claim iss is not accepted'],
-    ['iss missing', () => raw(HEADER, json(claims({ iss: undefined }))), 'UNAUTHENTICATED: token claim iss is not accepted'],
-    ['aud mismatch', () => raw(HEADER, json(claims({ aud: 'other' }))), 'UNAUTHENTICATED: token claim aud is not accepted'],
-    ['aud missing', () => raw(HEADER, json(claims({ aud: undefined }))), 'UNAUTHENTICATED: token claim aud is not accepted'],
+    [
+      'iat a string',
+      () => raw(HEADER, json(claims({ iat: 'then' }))),
+      'UNAUTHENTICATED: token claim iat is not accepted',
+    ],
+    [
+      'iss mismatch',
+      () => raw(HEADER, json(claims({ iss: 'https://evil.test' }))),
+      'UNAUTHENTICATED: token claim iss is not accepted',
+    ],
+    [
+      'iss missing',
+      () => raw(HEADER, json(claims({ iss: undefined }))),
+      'UNAUTHENTICATED: token claim iss is not accepted',
+    ],
+    [
+      'aud mismatch',
+      () => raw(HEADER, json(claims({ aud: 'other' }))),
+      'UNAUTHENTICATED: token claim aud is not accepted',
+    ],
+    [
+      'aud missing',
+      () => raw(HEADER, json(claims({ aud: undefined }))),
+      'UNAUTHENTICATED: token claim aud is not accepted',
+    ],
     ['aud an array with ours', () => raw(HEADER, json(claims({ aud: ['x', AUDIENCE] }))), 'ok'],
-    ['aud an array without ours', () => raw(HEADER, json(claims({ aud: ['x'] }))), 'UNAUTHENTICATED: token claim aud is not accepted'],
+    [
+      'aud an array without ours',
+      () => raw(HEADER, json(claims({ aud: ['x'] }))),
+      'UNAUTHENTICATED: token claim aud is not accepted',
+    ],
     ['payload not JSON', () => raw(HEADER, b64('{"sub":')), 'UNAUTHENTICATED: invalid token'],
     ['payload a JSON array', () => raw(HEADER, json(['alice'])), 'UNAUTHENTICATED: invalid token'],
     ['payload not UTF-8', () => raw(HEADER, b64(Buffer.from([0x7b, 0xff, 0x7d]))), 'UNAUTHENTICATED: invalid token'],
     ['header not JSON', () => raw(b64('{"alg":'), json(claims())), 'UNAUTHENTICATED: invalid token'],
-    ['crit naming an unknown extension', () => raw(json({ alg: 'HS256', crit: ['exp-ext'], 'exp-ext': 1 }), json(claims())), 'UNAUTHENTICATED: invalid token'],
+    [
+      'crit naming an unknown extension',
+      () => raw(json({ alg: 'HS256', crit: ['exp-ext'], 'exp-ext': 1 }), json(claims())),
+      'UNAUTHENTICATED: invalid token',
+    ],
     ['crit empty', () => raw(json({ alg: 'HS256', crit: [] }), json(claims())), 'UNAUTHENTICATED: invalid token'],
-    ['crit not an array', () => raw(json({ alg: 'HS256', crit: 'b64' }), json(claims())), 'UNAUTHENTICATED: invalid token'],
-    ['crit b64 without b64', () => raw(json({ alg: 'HS256', crit: ['b64'] }), json(claims())), 'UNAUTHENTICATED: invalid token'],
-    ['crit b64 with b64 false (unencoded payload)', () => raw(json({ alg: 'HS256', crit: ['b64'], b64: false }), json(claims())), 'UNAUTHENTICATED: invalid token'],
+    [
+      'crit not an array',
+      () => raw(json({ alg: 'HS256', crit: 'b64' }), json(claims())),
+      'UNAUTHENTICATED: invalid token',
+    ],
+    [
+      'crit b64 without b64',
+      () => raw(json({ alg: 'HS256', crit: ['b64'] }), json(claims())),
+      'UNAUTHENTICATED: invalid token',
+    ],
+    [
+      'crit b64 with b64 false (unencoded payload)',
+      () => raw(json({ alg: 'HS256', crit: ['b64'], b64: false }), json(claims())),
+      'UNAUTHENTICATED: invalid token',
+    ],
     ['crit b64 with b64 true', () => raw(json({ alg: 'HS256', crit: ['b64'], b64: true }), json(claims())), 'ok'],
-    ['crit with a duplicate (accepted, like jose)', () => raw(json({ alg: 'HS256', crit: ['b64', 'b64'], b64: true }), json(claims())), 'ok'],
-    ['b64 false without crit (ignored, like jose)', () => raw(json({ alg: 'HS256', b64: false }), json(claims())), 'ok'],
-    ['a typ other than JWT (not checked, like jose without a typ option)', () => raw(json({ alg: 'HS256', typ: 'at+jwt' }), json(claims())), 'ok'],
+    [
+      'crit with a duplicate (accepted, like jose)',
+      () => raw(json({ alg: 'HS256', crit: ['b64', 'b64'], b64: true }), json(claims())),
+      'ok',
+    ],
+    [
+      'b64 false without crit (ignored, like jose)',
+      () => raw(json({ alg: 'HS256', b64: false }), json(claims())),
+      'ok',
+    ],
+    [
+      'a typ other than JWT (not checked, like jose without a typ option)',
+      () => raw(json({ alg: 'HS256', typ: 'at+jwt' }), json(claims())),
+      'ok',
+    ],
   ])('%s', async (_name, make, expected) => {
     const token = make();
     expect(await weSay(token)).toBe(expected);
@@ -199,14 +336,18 @@ describe('HS256 verification with node:crypto agrees with jose', () => {
     const last = token.at(-1)!;
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const sibling = alphabet[alphabet.indexOf(last) ^ 1]!;
-    expect(Buffer.from(token.split('.')[2]!.slice(0, -1) + sibling, 'base64url')).toEqual(Buffer.from(token.split('.')[2]!, 'base64url'));
+    expect(Buffer.from(token.split('.')[2]!.slice(0, -1) + sibling, 'base64url')).toEqual(
+      Buffer.from(token.split('.')[2]!, 'base64url'),
+    );
     expect(await weSay(token.slice(0, -1) + sibling)).toBe('UNAUTHENTICATED: invalid token');
   });
 
   it('names the algorithm of a token it does not accept', async () => {
     const hs384 = `${json({ alg: 'HS384' })}.${json(claims())}.${createHmac('sha384', SECRET).update('x').digest('base64url')}`;
     expect(await weSay(hs384)).toBe('UNAUTHENTICATED: token algorithm HS384 is not accepted (accepted: HS256)');
-    expect(await weSay(raw(json({ typ: 'JWT' }), json(claims())))).toBe('UNAUTHENTICATED: token algorithm none is not accepted (accepted: HS256)');
+    expect(await weSay(raw(json({ typ: 'JWT' }), json(claims())))).toBe(
+      'UNAUTHENTICATED: token algorithm none is not accepted (accepted: HS256)',
+    );
   });
 });
 
@@ -219,22 +360,48 @@ describe('RS256/ES256 through JWKS', () => {
   beforeAll(async () => {
     const r = await generateKeyPair('RS256', { extractable: true });
     const e = await generateKeyPair('ES256', { extractable: true });
-    rsa = { privateKey: r.privateKey, jwk: { ...(await exportJWK(r.publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' } };
-    ec = { privateKey: e.privateKey, jwk: { ...(await exportJWK(e.publicKey)), kid: 'ec-1', alg: 'ES256', use: 'sig' } };
+    rsa = {
+      privateKey: r.privateKey,
+      jwk: { ...(await exportJWK(r.publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' },
+    };
+    ec = {
+      privateKey: e.privateKey,
+      jwk: { ...(await exportJWK(e.publicKey)), kid: 'ec-1', alg: 'ES256', use: 'sig' },
+    };
     rsaPem = await exportSPKI(r.publicKey);
     jwks = createLocalJWKSet({ keys: [rsa.jwk, ec.jwk] });
   });
 
   const signed = (alg: string, kid: string, key: CryptoKey | Uint8Array, sub = 'idp-user') =>
-    new SignJWT({ role: 'FOUNDER' }).setProtectedHeader({ alg, kid }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(key);
+    new SignJWT({ role: 'FOUNDER' })
+      .setProtectedHeader({ alg, kid })
+      .setSubject(sub)
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(key);
 
   it.each([
     ['RS256', 'rsa-1', () => rsa.privateKey, { id: 'idp-user', role: 'FOUNDER' }],
     ['ES256', 'ec-1', () => ec.privateKey, { id: 'idp-user', role: 'FOUNDER' }],
-    ['RS256 with an unknown kid', 'rsa-2', () => rsa.privateKey, 'UNAUTHENTICATED: no JWKS key matches the token (kid, alg)'],
-    ['ES256 naming the RSA key', 'rsa-1', () => ec.privateKey, 'UNAUTHENTICATED: no JWKS key matches the token (kid, alg)'],
+    [
+      'RS256 with an unknown kid',
+      'rsa-2',
+      () => rsa.privateKey,
+      'UNAUTHENTICATED: no JWKS key matches the token (kid, alg)',
+    ],
+    [
+      'ES256 naming the RSA key',
+      'rsa-1',
+      () => ec.privateKey,
+      'UNAUTHENTICATED: no JWKS key matches the token (kid, alg)',
+    ],
     // Algorithm confusion: the RSA public key (public knowledge) used as an HMAC secret.
-    ['HS256 keyed with the RSA public key', 'rsa-1', () => new TextEncoder().encode(rsaPem), 'UNAUTHENTICATED: invalid token'],
+    [
+      'HS256 keyed with the RSA public key',
+      'rsa-1',
+      () => new TextEncoder().encode(rsaPem),
+      'UNAUTHENTICATED: invalid token',
+    ],
   ] as const)('%s', async (alg, kid, key, expected) => {
     const auth = createAuthenticator({ secret: SECRET, jwks });
     const result = await outcome(auth.authenticate(`Bearer ${await signed(alg.slice(0, 5), kid, key())}`));
@@ -244,9 +411,15 @@ describe('RS256/ES256 through JWKS', () => {
 
   it('refuses an IdP token without exp like an HS256 one', async () => {
     const auth = createAuthenticator({ secret: SECRET, jwks });
-    const forever = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' }).setSubject('idp-user').setIssuedAt().sign(rsa.privateKey);
+    const forever = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' })
+      .setSubject('idp-user')
+      .setIssuedAt()
+      .sign(rsa.privateKey);
     expect(await outcome(auth.authenticate(`Bearer ${forever}`))).toBe(`UNAUTHENTICATED: ${NO_EXP}`);
-    expect(await createAuthenticator({ secret: SECRET, jwks, requireExp: false }).authenticate(`Bearer ${forever}`)).toMatchObject({ id: 'idp-user' });
+    expect(
+      await createAuthenticator({ secret: SECRET, jwks, requireExp: false }).authenticate(`Bearer ${forever}`),
+    ).toMatchObject({ id: 'idp-user' });
   });
 
   it('refuses RS256 when no JWKS is configured', async () => {
@@ -266,8 +439,13 @@ describe('RS256/ES256 through JWKS', () => {
   });
 
   it('a JWKS endpoint that fails is not the caller’s fault (masked, retryable)', async () => {
-    const auth = createAuthenticator({ secret: SECRET, jwks: async () => Promise.reject(new TypeError('fetch failed')) });
-    await expect(auth.authenticate(`Bearer ${await signed('RS256', 'rsa-1', rsa.privateKey)}`)).rejects.toBeInstanceOf(JwksUnavailableError);
+    const auth = createAuthenticator({
+      secret: SECRET,
+      jwks: async () => Promise.reject(new TypeError('fetch failed')),
+    });
+    await expect(auth.authenticate(`Bearer ${await signed('RS256', 'rsa-1', rsa.privateKey)}`)).rejects.toBeInstanceOf(
+      JwksUnavailableError,
+    );
   });
 });
 
@@ -296,7 +474,12 @@ describe('wallet cryptography', () => {
   it('verifies a real ed25519 signature over the exact message, and nothing else', () => {
     const alice = keyPair();
     const mallory = keyPair();
-    const message = challengeMessage({ publicKey: bs58.encode(alice.publicKey), nonce: 'n1', issuedAt: new Date(0), expiresAt: new Date(300_000) });
+    const message = challengeMessage({
+      publicKey: bs58.encode(alice.publicKey),
+      nonce: 'n1',
+      issuedAt: new Date(0),
+      expiresAt: new Date(300_000),
+    });
     const signature = sign(null, Buffer.from(message), alice.privateKey);
     expect(verifyEd25519(alice.publicKey, message, signature)).toBe(true);
     expect(verifyEd25519(alice.publicKey, message + ' ', signature)).toBe(false);
@@ -423,7 +606,9 @@ describe('streamUntil', () => {
 
   it('turns a source error into a last value with onSourceError', async () => {
     const s = source([1], { failAt: 1 });
-    const stream = streamUntil(s.iterator, new Promise(() => undefined), { onSourceError: (e) => -(e as Error).message.length });
+    const stream = streamUntil(s.iterator, new Promise(() => undefined), {
+      onSourceError: (e) => -(e as Error).message.length,
+    });
     expect(await stream.next()).toEqual({ value: 1, done: false });
     expect(await stream.next()).toEqual({ value: -'source broke'.length, done: false });
     expect(await stream.next()).toEqual({ value: undefined, done: true });
@@ -465,7 +650,14 @@ describe('streamUntil', () => {
 
 describe('auth configuration', () => {
   it('defaults: no issuer/audience checks, 5 s tolerance, 30 s JWKS cooldown, exp required', () => {
-    expect(loadConfig({})).toMatchObject({ jwtIssuer: undefined, jwtAudience: undefined, jwtClockToleranceSeconds: 5, jwksCooldownMs: 30_000, jwksUrl: undefined, jwtRequireExp: true });
+    expect(loadConfig({})).toMatchObject({
+      jwtIssuer: undefined,
+      jwtAudience: undefined,
+      jwtClockToleranceSeconds: 5,
+      jwksCooldownMs: 30_000,
+      jwksUrl: undefined,
+      jwtRequireExp: true,
+    });
   });
 
   it.each([
@@ -480,13 +672,27 @@ describe('auth configuration', () => {
   });
 
   it('refuses JWT_REQUIRE_EXP=false with NODE_ENV=production, naming the variable', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', JWT_REQUIRE_EXP: 'false' })).toThrow(/^Invalid configuration: JWT_REQUIRE_EXP must not be false with NODE_ENV=production/);
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_REQUIRE_EXP: 'false' })).toThrow(
+      /^Invalid configuration: JWT_REQUIRE_EXP must not be false with NODE_ENV=production/,
+    );
   });
 
   it('reads JWT_ISSUER, JWT_AUDIENCE, JWT_CLOCK_TOLERANCE_SECONDS, JWKS_URL, JWKS_COOLDOWN_MS', () => {
     expect(
-      loadConfig({ JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE, JWT_CLOCK_TOLERANCE_SECONDS: '0', JWKS_URL: 'https://idp.test/jwks.json', JWKS_COOLDOWN_MS: '100' }),
-    ).toMatchObject({ jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwtClockToleranceSeconds: 0, jwksUrl: 'https://idp.test/jwks.json', jwksCooldownMs: 100 });
+      loadConfig({
+        JWT_ISSUER: ISSUER,
+        JWT_AUDIENCE: AUDIENCE,
+        JWT_CLOCK_TOLERANCE_SECONDS: '0',
+        JWKS_URL: 'https://idp.test/jwks.json',
+        JWKS_COOLDOWN_MS: '100',
+      }),
+    ).toMatchObject({
+      jwtIssuer: ISSUER,
+      jwtAudience: AUDIENCE,
+      jwtClockToleranceSeconds: 0,
+      jwksUrl: 'https://idp.test/jwks.json',
+      jwksCooldownMs: 100,
+    });
   });
 
   it.each([

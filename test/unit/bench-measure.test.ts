@@ -76,7 +76,9 @@ describe('LoopDelay', () => {
 
 describe('assessTrust', () => {
   const fine = { p50: 0.1, p99: 3, max: 10 };
-  const votes = (over: Partial<Parameters<typeof assessTrust>[0]['votes']> = {}): Parameters<typeof assessTrust>[0]['votes'] => ({
+  const votes = (
+    over: Partial<Parameters<typeof assessTrust>[0]['votes']> = {},
+  ): Parameters<typeof assessTrust>[0]['votes'] => ({
     loopDelayMs: fine,
     sendLagMs: percentiles([0.5, 1, 2]),
     serviceMs: percentiles([5, 10, 20]),
@@ -91,8 +93,16 @@ describe('assessTrust', () => {
       input: { subscriberLoopDelayMs: { p50: 1, p99: 180, max: 1600 }, votes: votes() },
       reasons: [/subscriber generator event-loop delay p99 180 ms/],
     },
-    { name: 'the vote process stalled', input: { votes: votes({ loopDelayMs: { p50: 1, p99: 60, max: 90 } }) }, reasons: [/vote generator event-loop delay p99 60 ms/] },
-    { name: 'votes left late', input: { votes: votes({ sendLagMs: percentiles([1, 2, 80]) }) }, reasons: [/send lag p99 80 ms/] },
+    {
+      name: 'the vote process stalled',
+      input: { votes: votes({ loopDelayMs: { p50: 1, p99: 60, max: 90 } }) },
+      reasons: [/vote generator event-loop delay p99 60 ms/],
+    },
+    {
+      name: 'votes left late',
+      input: { votes: votes({ sendLagMs: percentiles([1, 2, 80]) }) },
+      reasons: [/send lag p99 80 ms/],
+    },
     {
       name: 'the pool queued a server that answered in time',
       input: { votes: votes({ clientQueue: { votes: 40, waitMs: percentiles([70, 90]) } }) },
@@ -100,10 +110,19 @@ describe('assessTrust', () => {
     },
     {
       name: 'votes queued behind a server slower than the budget (its own fault, not the pool’s)',
-      input: { votes: votes({ serviceMs: percentiles([900, 2_000, 3_000]), clientQueue: { votes: 40, waitMs: percentiles([700, 900]) } }) },
+      input: {
+        votes: votes({
+          serviceMs: percentiles([900, 2_000, 3_000]),
+          clientQueue: { votes: 40, waitMs: percentiles([700, 900]) },
+        }),
+      },
       reasons: [],
     },
-    { name: 'exactly at the limit', input: { votes: votes({ loopDelayMs: { p50: 1, p99: GENERATOR_DELAY_LIMIT_MS, max: 70 } }) }, reasons: [] },
+    {
+      name: 'exactly at the limit',
+      input: { votes: votes({ loopDelayMs: { p50: 1, p99: GENERATOR_DELAY_LIMIT_MS, max: 70 } }) },
+      reasons: [],
+    },
   ])('$name', ({ input, reasons }) => {
     const trust = assessTrust({ ...input, voteBudgetMs: 1_000 });
     expect(trust.trustworthy).toBe(reasons.length === 0);

@@ -99,7 +99,17 @@ describe('activity feed rules', () => {
   });
 
   const judge = { id: 'j', name: 'J', role: 'JUDGE' as const };
-  const base = { id: 'o', sessionId: 's', submissionId: 'sub', judge, author: judge, type: 'LOAN', amount: 5, equityPercentage: null, counterOfId: null } as unknown as OfferView;
+  const base = {
+    id: 'o',
+    sessionId: 's',
+    submissionId: 'sub',
+    judge,
+    author: judge,
+    type: 'LOAN',
+    amount: 5,
+    equityPercentage: null,
+    counterOfId: null,
+  } as unknown as OfferView;
   it.each([
     ['PENDING', null, 'OFFER_MADE'],
     ['PENDING', 'o0', 'OFFER_COUNTERED'],

@@ -10,7 +10,11 @@ describe('withFields (a worker names itself on every log line)', () => {
   it.each([
     ['no fields', undefined, { pid: 42 }],
     ['fields', { competitionId: 'c1' }, { competitionId: 'c1', pid: 42 }],
-    ['an Error where fields go (Yoga does)', new Error('boom'), { detail: { name: 'Error', message: 'boom' }, pid: 42 }],
+    [
+      'an Error where fields go (Yoga does)',
+      new Error('boom'),
+      { detail: { name: 'Error', message: 'boom' }, pid: 42 },
+    ],
     ['a string where fields go', 'why', { detail: 'why', pid: 42 }],
   ])('adds them to %s', (_, fields, expected) => {
     log.warn('something', fields as Record<string, unknown> | undefined);

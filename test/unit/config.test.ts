@@ -78,7 +78,9 @@ describe('loadConfig', () => {
       ['a repeated character', 'x'.repeat(32)],
       ['a repeated short word', 'abcabcabcabcabcabcabcabcabcabcabc'],
     ])('refuses %s, naming the variable', (_, secret) => {
-      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret })).toThrow(/^Invalid configuration: JWT_SECRET /);
+      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret })).toThrow(
+        /^Invalid configuration: JWT_SECRET /,
+      );
       expect(() => loadConfig({ NODE_ENV: 'development', JWT_SECRET: secret })).not.toThrow(); // only production refuses
     });
 
@@ -113,7 +115,9 @@ describe('loadConfig', () => {
       // auto needs them even on a one-core machine: the same configuration must start everywhere.
       ['auto', {}, 'DATABASE_URL and REDIS_URL'],
     ])('refuses WORKERS=%s without the shared services (%o), naming them', (value, env, missing) => {
-      expect(() => loadConfig({ ...env, WORKERS: value })).toThrow(`Invalid configuration: WORKERS ${value} needs ${missing}: `);
+      expect(() => loadConfig({ ...env, WORKERS: value })).toThrow(
+        `Invalid configuration: WORKERS ${value} needs ${missing}: `,
+      );
     });
   });
 

@@ -50,14 +50,24 @@ async function deadPid(): Promise<number> {
 }
 
 function holder(fields: Record<string, unknown>): string {
-  return JSON.stringify({ pid: process.pid, host: os.hostname(), bootId: null, startTime: null, nonce: 'other', ...fields });
+  return JSON.stringify({
+    pid: process.pid,
+    host: os.hostname(),
+    bootId: null,
+    startTime: null,
+    nonce: 'other',
+    ...fields,
+  });
 }
 
 describe('lockDataDir', () => {
   it('creates the directory, holds the lock until release, and refuses a second holder meanwhile', async () => {
     const dir = path.join(await tempDir(), 'nested', 'data');
     const held = await lock(dir);
-    expect(JSON.parse(await readFile(path.join(dir, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid, host: os.hostname() });
+    expect(JSON.parse(await readFile(path.join(dir, LOCK_FILE), 'utf8'))).toMatchObject({
+      pid: process.pid,
+      host: os.hostname(),
+    });
 
     const error = await failure(lockDataDir(dir));
     expect(error.message).toContain(`DATA_DIR ${dir} is in use`);
@@ -85,7 +95,10 @@ describe('lockDataDir', () => {
   it.each([
     ['its process is gone (SIGKILL, crash)', async () => holder({ pid: await deadPid() })],
     ['its PID is ours: an earlier run in a restarted container', async () => holder({})],
-    ['its PID now belongs to another program (start time differs)', async () => holder({ pid: process.ppid, startTime: '1' })],
+    [
+      'its PID now belongs to another program (start time differs)',
+      async () => holder({ pid: process.ppid, startTime: '1' }),
+    ],
     ['the machine rebooted since', async () => holder({ pid: process.ppid, bootId: 'an-earlier-boot' })],
   ])('takes over a stale lock: %s', async (_, content) => {
     const dir = await tempDir();

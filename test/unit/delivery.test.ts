@@ -8,7 +8,10 @@ function source() {
   let waiting: ((r: IteratorResult<ExecutionResult>) => void) | undefined;
   let returned = false;
   const iterator: AsyncIterator<ExecutionResult> = {
-    next: () => (queue.length > 0 ? Promise.resolve({ value: queue.shift()!, done: false }) : new Promise((resolve) => (waiting = resolve))),
+    next: () =>
+      queue.length > 0
+        ? Promise.resolve({ value: queue.shift()!, done: false })
+        : new Promise((resolve) => (waiting = resolve)),
     return: async () => {
       returned = true;
       waiting?.({ value: undefined, done: true });
@@ -38,7 +41,11 @@ function setup(policy: Parameters<typeof boundedDelivery>[1]) {
   const src = source();
   const client = { backlog: 0 };
   const stats: DeliveryStats = { held: 0, maxHeld: 0, slowConsumers: 0 };
-  const delivery = boundedDelivery(src.iterator, policy, { clientBacklog: () => client.backlog, maxClientBufferBytes: 100, stats });
+  const delivery = boundedDelivery(src.iterator, policy, {
+    clientBacklog: () => client.backlog,
+    maxClientBufferBytes: 100,
+    stats,
+  });
   return { src, client, stats, delivery };
 }
 

@@ -23,7 +23,9 @@ const apps = Object.entries(compose.services).filter(([, service]) => service.bu
 function nginxBytes(size: string): number {
   const match = /^(\d+)([kmg]?)$/i.exec(size);
   if (!match) throw new Error(`not an nginx size: ${size}`);
-  return Number(match[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return (
+    Number(match[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']
+  );
 }
 
 describe('docker-compose.yml', () => {
@@ -37,12 +39,15 @@ describe('docker-compose.yml', () => {
     expect(read('Dockerfile')).toMatch(/^HEALTHCHECK /m);
   });
 
-  it.each(apps)('%s: nginx lets through every body the app may refuse itself (its 413 is JSON, nginx’s is HTML)', (_, app) => {
-    const appLimit = loadConfig({ ...app.environment, JWT_SECRET: undefined }).limits.maxRequestBodyBytes;
-    const nginxLimit = /^\s*client_max_body_size\s+(\S+);/m.exec(read('deploy/nginx.conf'))?.[1];
-    expect(nginxLimit).toBeDefined();
-    expect(nginxBytes(nginxLimit!)).toBeGreaterThan(appLimit);
-  });
+  it.each(apps)(
+    '%s: nginx lets through every body the app may refuse itself (its 413 is JSON, nginx’s is HTML)',
+    (_, app) => {
+      const appLimit = loadConfig({ ...app.environment, JWT_SECRET: undefined }).limits.maxRequestBodyBytes;
+      const nginxLimit = /^\s*client_max_body_size\s+(\S+);/m.exec(read('deploy/nginx.conf'))?.[1];
+      expect(nginxLimit).toBeDefined();
+      expect(nginxBytes(nginxLimit!)).toBeGreaterThan(appLimit);
+    },
+  );
 
   it.each(apps)('%s: has no default JWT_SECRET (a published one would sign anyone’s tokens)', (_, app) => {
     expect(app.environment?.['JWT_SECRET']).toMatch(/^\$\{JWT_SECRET:\?[^}]+\}$/);
@@ -58,7 +63,10 @@ describe('docker-compose.yml', () => {
       scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
     };
     const job = prometheus.scrape_configs.find((c) => c.job_name === 'ovation');
-    const targets = apps.map(([name, app]) => `${name}:${loadConfig({ ...app.environment, JWT_SECRET: undefined, METRICS_TOKEN: undefined }).port}`);
+    const targets = apps.map(
+      ([name, app]) =>
+        `${name}:${loadConfig({ ...app.environment, JWT_SECRET: undefined, METRICS_TOKEN: undefined }).port}`,
+    );
     expect(job?.static_configs.flatMap((c) => c.targets)).toEqual(targets);
     expect(read('deploy/nginx.conf')).toMatch(/location = \/metrics \{\s*return 404;/);
   });
@@ -69,6 +77,9 @@ describe('Dockerfile', () => {
     const majors = [...read('Dockerfile').matchAll(/^FROM node:(\d+)/gm)].map((m) => m[1]);
     const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
     expect(majors.length).toBeGreaterThan(0);
-    for (const major of majors) expect(engines.split('||').map((range) => range.trim())).toContainEqual(expect.stringMatching(new RegExp(`^\\^${major}\\.`)));
+    for (const major of majors)
+      expect(engines.split('||').map((range) => range.trim())).toContainEqual(
+        expect.stringMatching(new RegExp(`^\\^${major}\\.`)),
+      );
   });
 });

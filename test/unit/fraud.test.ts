@@ -50,7 +50,11 @@ function features(overrides: Partial<FraudFeatures> = {}): FraudFeatures {
 const T = { alert: 70, block: 80 };
 
 describe('ramp', () => {
-  const points = [[10, 0], [20, 50], [40, 70]] as const;
+  const points = [
+    [10, 0],
+    [20, 50],
+    [40, 70],
+  ] as const;
   it.each([
     [0, 0],
     [10, 0],
@@ -100,12 +104,16 @@ describe('rules', () => {
     [200, 20, 60],
     [5000, 20, 60],
     [100, 5, 30], // the burst so far is worth 46.7 of 70: two thirds of 45
-  ])('SHARED_IP: %d accounts on one IP in 5 min, %d quick ones → %d (never more than 60: alone it neither flags nor blocks)', (users, quick, score) => {
-    expect(sharedIp(features({ ipUsers: users, ipQuickUsers: quick, accountAgeMs: 500 })).score).toBe(score);
-  });
+  ])(
+    'SHARED_IP: %d accounts on one IP in 5 min, %d quick ones → %d (never more than 60: alone it neither flags nor blocks)',
+    (users, quick, score) => {
+      expect(sharedIp(features({ ipUsers: users, ipQuickUsers: quick, accountAgeMs: 500 })).score).toBe(score);
+    },
+  );
 
   it('SHARED_IP weighs a crowd casting one ballot by how strongly it does', () => {
-    const crowd = (same: number, users: number) => sharedIp(features({ ipUsers: users, ballot: { size: 1, userRepeats: 1, ipSameBallotUsers: same } })).score;
+    const crowd = (same: number, users: number) =>
+      sharedIp(features({ ipUsers: users, ballot: { size: 1, userRepeats: 1, ipSameBallotUsers: same } })).score;
     expect(crowd(200, 200)).toBe(60); // DUPLICATE_BALLOT 70: in full
     expect(crowd(150, 200)).toBe(30); // share 0.75: DUPLICATE_BALLOT 70 · 0.5 = 35, half of 60
     expect(crowd(100, 200)).toBe(0); // a favourite with half the venue's votes: nothing together
@@ -165,15 +173,43 @@ describe('rules', () => {
     ['young, 15 instant accounts of 15 on the IP', { accountAgeMs: 1_000, ipUsers: 15, ipInstantUsers: 15 }, 35],
     ['young, 15 instant of 100: a venue', { accountAgeMs: 1_000, ipUsers: 100, ipInstantUsers: 15 }, 0],
     ['young, 40 instant of 60: 60 + 10 · 10 / 70', { accountAgeMs: 1_000, ipUsers: 60, ipInstantUsers: 40 }, 61.4],
-    ['young, 20 instant of 50: share 0.4 → a third of 43.3', { accountAgeMs: 1_000, ipUsers: 50, ipInstantUsers: 20 }, 14.4],
+    [
+      'young, 20 instant of 50: share 0.4 → a third of 43.3',
+      { accountAgeMs: 1_000, ipUsers: 50, ipInstantUsers: 20 },
+      14.4,
+    ],
     ['old account among 40 instant ones', { accountAgeMs: 3 * 24 * 3600_000, ipUsers: 40, ipInstantUsers: 40 }, 0],
-    ['young but looked for 30 s, among 40 instant accounts of 50', { accountAgeMs: 30_000, ipUsers: 50, ipInstantUsers: 40 }, 0],
-    ['quick (0.5 s after first sight), 5 quick accounts on the IP', { accountAgeMs: 500, ipUsers: 5, ipInstantUsers: 5, ipQuickUsers: 5 }, 46.7],
+    [
+      'young but looked for 30 s, among 40 instant accounts of 50',
+      { accountAgeMs: 30_000, ipUsers: 50, ipInstantUsers: 40 },
+      0,
+    ],
+    [
+      'quick (0.5 s after first sight), 5 quick accounts on the IP',
+      { accountAgeMs: 500, ipUsers: 5, ipInstantUsers: 5, ipQuickUsers: 5 },
+      46.7,
+    ],
     ['quick, 6 quick accounts on the IP', { accountAgeMs: 500, ipUsers: 6, ipInstantUsers: 6, ipQuickUsers: 6 }, 70],
-    ['quick, 10 quick accounts hidden among 300 on a venue IP: no share factor', { accountAgeMs: 500, ipUsers: 300, ipInstantUsers: 10, ipQuickUsers: 10 }, 71.4],
-    ['quick, 50 quick accounts: capped at 75', { accountAgeMs: 1_999, ipUsers: 50, ipInstantUsers: 50, ipQuickUsers: 50 }, 75],
-    ['looked for 5 s, on an IP with 20 quick accounts of 300', { accountAgeMs: 5_000, ipUsers: 300, ipInstantUsers: 30, ipQuickUsers: 20 }, 0],
-    ['a quick reaction among 20 quick accounts: votes only', { kind: 'reaction', ballot: null, accountAgeMs: 500, ipUsers: 300, ipInstantUsers: 20, ipQuickUsers: 20 }, 0],
+    [
+      'quick, 10 quick accounts hidden among 300 on a venue IP: no share factor',
+      { accountAgeMs: 500, ipUsers: 300, ipInstantUsers: 10, ipQuickUsers: 10 },
+      71.4,
+    ],
+    [
+      'quick, 50 quick accounts: capped at 75',
+      { accountAgeMs: 1_999, ipUsers: 50, ipInstantUsers: 50, ipQuickUsers: 50 },
+      75,
+    ],
+    [
+      'looked for 5 s, on an IP with 20 quick accounts of 300',
+      { accountAgeMs: 5_000, ipUsers: 300, ipInstantUsers: 30, ipQuickUsers: 20 },
+      0,
+    ],
+    [
+      'a quick reaction among 20 quick accounts: votes only',
+      { kind: 'reaction', ballot: null, accountAgeMs: 500, ipUsers: 300, ipInstantUsers: 20, ipQuickUsers: 20 },
+      0,
+    ],
   ] as const)('NEW_ACCOUNT_BULK: %s', (_name, overrides, score) => {
     expect(newAccountBulk(features(overrides)).score).toBe(score);
   });
@@ -198,7 +234,9 @@ describe('combination and verdict', () => {
     [79.9, 'FLAG'],
     [80, 'BLOCK'],
     [100, 'BLOCK'],
-  ] as const)('score %d → %s with the default thresholds', (score, verdict) => expect(verdictFor(score, T)).toBe(verdict));
+  ] as const)('score %d → %s with the default thresholds', (score, verdict) =>
+    expect(verdictFor(score, T)).toBe(verdict),
+  );
 
   it('uses configured thresholds; a score of 0 is never an alert', () => {
     expect(verdictFor(40, { alert: 30, block: 50 })).toBe('FLAG');
@@ -214,7 +252,13 @@ describe('combination and verdict', () => {
   it('lists the contributing rules strongest first, and combines them', () => {
     // Sock puppets on one IP, no device id: 40 accounts, all instant, one ballot.
     const result = assess(
-      features({ ipUsers: 40, ipInstantUsers: 40, deviceUsers: null, accountAgeMs: 2_000, ballot: { size: 1, userRepeats: 1, ipSameBallotUsers: 40 } }),
+      features({
+        ipUsers: 40,
+        ipInstantUsers: 40,
+        deviceUsers: null,
+        accountAgeMs: 2_000,
+        ballot: { size: 1, userRepeats: 1, ipSameBallotUsers: 40 },
+      }),
       T,
     );
     expect(result.rules.map((r) => [r.rule, r.score])).toEqual([
@@ -230,7 +274,15 @@ describe('combination and verdict', () => {
 
   it('many honest accounts behind one NAT (the test suite on 127.0.0.1) doing nothing together score 0', () => {
     // 500 distinct accounts on one IP within 5 min, varied ballots, nothing else remarkable.
-    const result = assess(features({ ipUsers: 500, ipInstantUsers: 20, accountAgeMs: 5 * MIN, ballot: { size: 1, userRepeats: 1, ipSameBallotUsers: 150 } }), T);
+    const result = assess(
+      features({
+        ipUsers: 500,
+        ipInstantUsers: 20,
+        accountAgeMs: 5 * MIN,
+        ballot: { size: 1, userRepeats: 1, ipSameBallotUsers: 150 },
+      }),
+      T,
+    );
     expect(result).toEqual({ score: 0, verdict: 'ALLOW', rules: [], primary: null });
   });
 });
@@ -241,7 +293,11 @@ describe('engine and memory store on a fake clock', () => {
     clientIp: ip,
     deviceId,
   });
-  const vote = (competitionId: string, ...submissionIds: string[]): FraudSubject => ({ kind: 'vote', competitionId, submissionIds });
+  const vote = (competitionId: string, ...submissionIds: string[]): FraudSubject => ({
+    kind: 'vote',
+    competitionId,
+    submissionIds,
+  });
 
   function engine(createdAt: Record<string, number> = {}) {
     const store = createMemoryFraudStore();
@@ -273,12 +329,16 @@ describe('engine and memory store on a fake clock', () => {
   it('blocks a metronomic bot at its 6th vote and a device shared by 6 accounts at the 6th', async () => {
     const { engine: e } = engine();
     const verdicts = [];
-    for (let i = 0; i < 8; i += 1) verdicts.push((await e.evaluate(vote('c1', `s${i}`), caller('bot'), 1_000_000 + i * 500))!.verdict);
+    for (let i = 0; i < 8; i += 1)
+      verdicts.push((await e.evaluate(vote('c1', `s${i}`), caller('bot'), 1_000_000 + i * 500))!.verdict);
     // 6th: RAPID 6 in 10 s → 50, cadence 5 gaps → 63: 1 − 0.5 · 0.37 = 81.5
     expect(verdicts).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'ALLOW', 'ALLOW', 'BLOCK', 'BLOCK', 'BLOCK']);
 
     const device = [];
-    for (let i = 0; i < 7; i += 1) device.push((await e.evaluate(vote('c2', `s${i}`), caller(`p${i}`, '203.0.113.9', 'dev-1'), 2_000_000 + i * 10_000))!);
+    for (let i = 0; i < 7; i += 1)
+      device.push(
+        (await e.evaluate(vote('c2', `s${i}`), caller(`p${i}`, '203.0.113.9', 'dev-1'), 2_000_000 + i * 10_000))!,
+      );
     expect(device.map((d) => [d.verdict, d.score])).toEqual([
       ['ALLOW', 0],
       ['ALLOW', 0],
@@ -294,9 +354,12 @@ describe('engine and memory store on a fake clock', () => {
     const { engine: e, store } = engine();
     for (let i = 0; i < 5; i += 1) await e.evaluate(vote('c1', 'a'), caller(`u${i}`, '198.51.100.7', 'dev'), 1_000_000);
     const later = (await e.evaluate(vote('c1', 'a'), caller('u9', '198.51.100.7', 'dev'), 1_000_000 + 5 * MIN + 1))!;
-    expect([later.features.ipUsers, later.features.deviceUsers, later.features.ballot?.ipSameBallotUsers]).toEqual([1, 1, 1]);
+    expect([later.features.ipUsers, later.features.deviceUsers, later.features.ballot?.ipSameBallotUsers]).toEqual([
+      1, 1, 1,
+    ]);
     // An hour of one new user per second, each on its own IP: only the last 10 minutes are held.
-    for (let s = 0; s < 3_600; s += 1) await e.evaluate(vote('c1', 'a'), caller(`x${s}`, `10.0.${s >> 8}.${s & 255}`), 2_000_000 + s * 1_000);
+    for (let s = 0; s < 3_600; s += 1)
+      await e.evaluate(vote('c1', 'a'), caller(`x${s}`, `10.0.${s >> 8}.${s & 255}`), 2_000_000 + s * 1_000);
     expect(store.size()).toBeLessThan(5 * 700);
   });
 
@@ -304,11 +367,23 @@ describe('engine and memory store on a fake clock', () => {
     // Opened the app 30 s ago and looked; then 1, 2, 3, 4, 5 votes on s1, 1, 2, 3 on s2, back to 4 on s1.
     const start = 5_000_000;
     const { engine: e } = engine({ q: start - 30_000 });
-    const steps: [string, number][] = [['s1', 1], ['s1', 2], ['s1', 3], ['s1', 4], ['s1', 5], ['s2', 1], ['s2', 2], ['s2', 3], ['s1', 4]];
+    const steps: [string, number][] = [
+      ['s1', 1],
+      ['s1', 2],
+      ['s1', 3],
+      ['s1', 4],
+      ['s1', 5],
+      ['s2', 1],
+      ['s2', 2],
+      ['s2', 3],
+      ['s1', 4],
+    ];
     const decisions = [];
     for (const [i, [submission, votes]] of steps.entries()) {
       const subject: FraudSubject = { kind: 'vote', competitionId: 'quad', submissionIds: [submission], votes };
-      decisions.push((await e.evaluate(subject, caller('q', '192.0.2.7', 'q-phone'), start + i * 1_000 + (i % 3) * 80))!);
+      decisions.push(
+        (await e.evaluate(subject, caller('q', '192.0.2.7', 'q-phone'), start + i * 1_000 + (i % 3) * 80))!,
+      );
     }
     expect(decisions.map((d) => [d.verdict, d.score])).toEqual(steps.map(() => ['ALLOW', 0]));
     // The adjustments of one submission are one action: two submissions touched, so two actions.
@@ -319,7 +394,8 @@ describe('engine and memory store on a fake clock', () => {
     const { engine: e } = engine();
     const subject: FraudSubject = { kind: 'vote', competitionId: 'quad', submissionIds: ['s1'], votes: 3 };
     const repeats = [];
-    for (let i = 0; i < 5; i += 1) repeats.push((await e.evaluate(subject, caller('r'), 1_000_000 + i * 20_000))!.features.ballot!.userRepeats);
+    for (let i = 0; i < 5; i += 1)
+      repeats.push((await e.evaluate(subject, caller('r'), 1_000_000 + i * 20_000))!.features.ballot!.userRepeats);
     expect(repeats).toEqual([1, 2, 3, 4, 5]);
   });
 
@@ -331,11 +407,21 @@ describe('engine and memory store on a fake clock', () => {
     for (let i = 0; i < 30; i += 1) createdAt[`b${i}`] = start + i * 100;
     const { engine: e } = engine(createdAt);
     const decisions = [];
-    for (let i = 0; i < 30; i += 1) decisions.push((await e.evaluate(vote('c-burst', `s${i % 6}`), caller(`b${i}`, '203.0.113.40', `burst-${i}`), start + i * 100 + 500))!);
+    for (let i = 0; i < 30; i += 1)
+      decisions.push(
+        (await e.evaluate(
+          vote('c-burst', `s${i % 6}`),
+          caller(`b${i}`, '203.0.113.40', `burst-${i}`),
+          start + i * 100 + 500,
+        ))!,
+      );
     // Quick accounts on the IP: 4 → 23.3, 5 → 46.7, 6 → 70 (FLAG), … 20+ → 75; from the 26th
     // account SHARED_IP adds a little (30 accounts: 4 → 76). At least FLAG: the votes count and
     // admins are told; the burst alone never blocks.
-    expect(decisions.map((d) => d.verdict)).toEqual([...Array<string>(5).fill('ALLOW'), ...Array<string>(25).fill('FLAG')]);
+    expect(decisions.map((d) => d.verdict)).toEqual([
+      ...Array<string>(5).fill('ALLOW'),
+      ...Array<string>(25).fill('FLAG'),
+    ]);
     expect(decisions.slice(3, 6).map((d) => d.score)).toEqual([23.3, 46.7, 70]);
     expect(decisions[29]!.rules.map((r) => [r.rule, r.score])).toEqual([
       ['NEW_ACCOUNT_BULK', 75],
@@ -348,15 +434,24 @@ describe('engine and memory store on a fake clock', () => {
     // minute when the QR code is shown), then 300 votes within 40 s of "vote now", ballots spread
     // over 8 submissions, and 30 of them are QUADRATIC voters stepping 1…4 votes a second apart.
     const open = 10_000_000;
-    const random = ((seed) => () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646)(7);
+    const random = (
+      (seed) => () =>
+        ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646
+    )(7);
     const createdAt: Record<string, number> = {};
-    for (let i = 0; i < 300; i += 1) createdAt[`v${i}`] = i % 2 === 0 ? open - 120_000 + random() * 60_000 : open - 600_000 + random() * 540_000;
+    for (let i = 0; i < 300; i += 1)
+      createdAt[`v${i}`] = i % 2 === 0 ? open - 120_000 + random() * 60_000 : open - 600_000 + random() * 540_000;
     const { engine: e } = engine(createdAt);
     const casts: { at: number; user: string; subject: FraudSubject }[] = [];
     for (let i = 0; i < 300; i += 1) {
       const at = open + Math.round(random() * 40_000);
       if (i % 10 === 0) {
-        for (let votes = 1; votes <= 4; votes += 1) casts.push({ at: at + votes * 1_000, user: `v${i}`, subject: { kind: 'vote', competitionId: 'venue-q', submissionIds: ['q1'], votes } });
+        for (let votes = 1; votes <= 4; votes += 1)
+          casts.push({
+            at: at + votes * 1_000,
+            user: `v${i}`,
+            subject: { kind: 'vote', competitionId: 'venue-q', submissionIds: ['q1'], votes },
+          });
       } else casts.push({ at, user: `v${i}`, subject: vote('venue', `s${Math.floor(random() * random() * 8)}`) });
     }
     casts.sort((a, b) => a.at - b.at);
@@ -387,7 +482,11 @@ describe('engine and memory store on a fake clock', () => {
 
 describe('guard', () => {
   const subject: FraudSubject = { kind: 'reaction', sessionId: 'sess-1' };
-  const caller: Caller = { viewer: { id: 'u1', name: 'u1', role: 'AUDIENCE' }, clientIp: '198.51.100.1', deviceId: 'd' };
+  const caller: Caller = {
+    viewer: { id: 'u1', name: 'u1', role: 'AUDIENCE' },
+    clientIp: '198.51.100.1',
+    deviceId: 'd',
+  };
 
   function guardWith(score: number, verdict: 'ALLOW' | 'FLAG' | 'BLOCK') {
     const store = createMemoryFraudStore();
@@ -434,7 +533,13 @@ describe('guard', () => {
         rule: 'DUPLICATE_DEVICE',
         score: 75,
         action: 'FLAG',
-        details: { kind: 'reaction', sessionId: 'sess-1', rules: [{ rule: 'DUPLICATE_DEVICE', score: 75, accounts5m: 5 }], ip: '198.51.100.1', deviceId: 'd' },
+        details: {
+          kind: 'reaction',
+          sessionId: 'sess-1',
+          rules: [{ rule: 'DUPLICATE_DEVICE', score: 75, accounts5m: 5 }],
+          ip: '198.51.100.1',
+          deviceId: 'd',
+        },
       },
     ]);
     expect(await store.decisions('reaction', null)).toEqual({ allowed: 0, flagged: 1, blocked: 0 });
@@ -444,13 +549,20 @@ describe('guard', () => {
     const { guard, raised } = guardWith(85, 'BLOCK');
     const error = await guard.check(subject, caller).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AppError);
-    expect(error).toMatchObject({ code: 'FRAUD_BLOCKED', retryable: false, details: { reason: 'SUSPICIOUS_ACTIVITY' } });
+    expect(error).toMatchObject({
+      code: 'FRAUD_BLOCKED',
+      retryable: false,
+      details: { reason: 'SUSPICIOUS_ACTIVITY' },
+    });
     expect(JSON.stringify((error as AppError).details) + (error as AppError).message).not.toMatch(/DEVICE|85|80/);
     expect(raised.map((a) => a.action)).toEqual(['BLOCK']);
   });
 
   it('fails open when the state store fails, and says so', async () => {
-    const failing: FraudStateStore = { ...createMemoryFraudStore(), observe: async () => Promise.reject(new Error('redis down')) };
+    const failing: FraudStateStore = {
+      ...createMemoryFraudStore(),
+      observe: async () => Promise.reject(new Error('redis down')),
+    };
     const onError = vi.fn();
     const guard = createFraudGuard({
       engine: createFraudEngine({ store: failing, thresholds: T, accountCreatedAt: async () => 0 }),
@@ -499,7 +611,9 @@ describe('memory store', () => {
 
 describe('account age', () => {
   it('loads the misses of one tick with one query and caches the answers', async () => {
-    const load = vi.fn(async (ids: readonly string[]) => new Map(ids.filter((id) => id !== 'ghost').map((id) => [id, id.length])));
+    const load = vi.fn(
+      async (ids: readonly string[]) => new Map(ids.filter((id) => id !== 'ghost').map((id) => [id, id.length])),
+    );
     const ages = createAccountAge({ load });
     expect(await Promise.all(['a', 'bb', 'a', 'ghost'].map((id) => ages.createdAt(id)))).toEqual([1, 2, 1, null]);
     expect(load).toHaveBeenCalledTimes(1);
@@ -513,8 +627,14 @@ describe('account age', () => {
 
 describe('FRAUD_* configuration', () => {
   it('defaults to 70 / 80 and reads both', () => {
-    expect(loadConfig({})).toMatchObject({ fraudDetectionEnabled: true, fraudAlertThreshold: 70, fraudBlockThreshold: 80 });
-    expect(loadConfig({ FRAUD_ALERT_THRESHOLD: '40', FRAUD_BLOCK_THRESHOLD: '40', FRAUD_DETECTION_ENABLED: 'false' })).toMatchObject({
+    expect(loadConfig({})).toMatchObject({
+      fraudDetectionEnabled: true,
+      fraudAlertThreshold: 70,
+      fraudBlockThreshold: 80,
+    });
+    expect(
+      loadConfig({ FRAUD_ALERT_THRESHOLD: '40', FRAUD_BLOCK_THRESHOLD: '40', FRAUD_DETECTION_ENABLED: 'false' }),
+    ).toMatchObject({
       fraudDetectionEnabled: false,
       fraudAlertThreshold: 40,
       fraudBlockThreshold: 40,

@@ -67,16 +67,29 @@ describe('every mutation declares its guards', () => {
   it('every Subscription field counts against the subscriptions rule when it starts (subscription-limits.ts)', () => {
     const fields = Object.values(schema.getSubscriptionType()!.getFields());
     expect(fields.length).toBeGreaterThan(10);
-    for (const field of fields) expect([field.name, field.extensions['guard']]).toEqual([field.name, { rate: 'subscriptions', fraud: null }]);
+    for (const field of fields)
+      expect([field.name, field.extensions['guard']]).toEqual([field.name, { rate: 'subscriptions', fraud: null }]);
   });
 
   it('every polling query (the fallback of a resumable subscription) counts against the polls rule, every other query against queries', () => {
-    const guards = Object.fromEntries(Object.values(schema.getQueryType()!.getFields()).map((field) => [field.name, field.extensions['guard']]));
+    const guards = Object.fromEntries(
+      Object.values(schema.getQueryType()!.getFields()).map((field) => [field.name, field.extensions['guard']]),
+    );
     const polls = { rate: 'polls', fraud: null };
     const queries = { rate: 'queries', fraud: null };
-    const polling = ['offerEvents', 'reactionEvents', 'messageEvents', 'readReceiptEvents', 'notificationEvents', 'fraudAlertEvents', 'channelEvents', 'tally'];
+    const polling = [
+      'offerEvents',
+      'reactionEvents',
+      'messageEvents',
+      'readReceiptEvents',
+      'notificationEvents',
+      'fraudAlertEvents',
+      'channelEvents',
+      'tally',
+    ];
     expect(Object.keys(guards).length).toBeGreaterThan(polling.length);
-    for (const [name, guard] of Object.entries(guards)) expect([name, guard]).toEqual([name, polling.includes(name) ? polls : queries]);
+    for (const [name, guard] of Object.entries(guards))
+      expect([name, guard]).toEqual([name, polling.includes(name) ? polls : queries]);
   });
 });
 
@@ -108,7 +121,8 @@ function recordingContext(viewer: { id: string } | null, refuse?: AppError) {
   return { context, log, specs };
 }
 
-const codesOf = (result: ExecutionResult): unknown[] => (result.errors ?? []).map((e) => (e.originalError as AppError | undefined)?.code);
+const codesOf = (result: ExecutionResult): unknown[] =>
+  (result.errors ?? []).map((e) => (e.originalError as AppError | undefined)?.code);
 
 describe('the declaration runs before the resolver', () => {
   const cases: { op: string; document: string; spec: GuardSpec }[] = [
@@ -140,7 +154,10 @@ describe('the declaration runs before the resolver', () => {
   });
 
   it('a refusing guard stops the call before the service (controlSession, once unguarded)', async () => {
-    const { context, log, specs } = recordingContext({ id: 'admin' }, new AppError(ErrorCode.RATE_LIMITED, 'slow down'));
+    const { context, log, specs } = recordingContext(
+      { id: 'admin' },
+      new AppError(ErrorCode.RATE_LIMITED, 'slow down'),
+    );
     (context.viewer as { role: string }).role = 'ADMIN';
     const result = await execute({
       schema,
@@ -174,7 +191,9 @@ describe('the pipeline', () => {
       rate: { consume: () => Promise.reject(new AppError(ErrorCode.RATE_LIMITED, 'slow down')) },
       fraud: { check: async (s) => void checked.push(s) },
     });
-    await expect(guards.run(caller, { rate: 'reactions', fraud: subject })).rejects.toMatchObject({ code: ErrorCode.RATE_LIMITED });
+    await expect(guards.run(caller, { rate: 'reactions', fraud: subject })).rejects.toMatchObject({
+      code: ErrorCode.RATE_LIMITED,
+    });
     expect(checked).toEqual([]);
   });
 });

@@ -65,7 +65,9 @@ describe('measureOperation', () => {
   it('measures each fragment once: a fragment bomb is linear, not exponential', () => {
     const names = Array.from({ length: 60 }, (_, i) => `F${i}`);
     const fragments = names.map((name, i) =>
-      i === names.length - 1 ? `fragment ${name} on User { id }` : `fragment ${name} on User { ...${names[i + 1]} ...${names[i + 1]} friends(first: 1) { id } }`,
+      i === names.length - 1
+        ? `fragment ${name} on User { id }`
+        : `fragment ${name} on User { ...${names[i + 1]} ...${names[i + 1]} friends(first: 1) { id } }`,
     );
     const started = performance.now();
     const result = measure(`{ me { ...F0 } } ${fragments.join(' ')}`);
@@ -90,12 +92,24 @@ describe('the validation rule', () => {
     const [error, ...rest] = check('{ me { best { author { name } } } }');
     expect(rest).toEqual([]);
     expect(error?.message).toBe('Query is too deep: depth 4 exceeds the maximum of 3');
-    expect(error?.extensions).toEqual({ code: 'BAD_USER_INPUT', retryable: false, reason: 'QUERY_TOO_DEEP', depth: 4, maxDepth: 3 });
+    expect(error?.extensions).toEqual({
+      code: 'BAD_USER_INPUT',
+      retryable: false,
+      reason: 'QUERY_TOO_DEEP',
+      depth: 4,
+      maxDepth: 3,
+    });
   });
 
   it('refuses a costly operation with BAD_USER_INPUT / QUERY_TOO_COMPLEX', () => {
     const [error] = check('{ users(first: 100) { id } }');
-    expect(error?.extensions).toEqual({ code: 'BAD_USER_INPUT', retryable: false, reason: 'QUERY_TOO_COMPLEX', cost: 100, maxComplexity: 30 });
+    expect(error?.extensions).toEqual({
+      code: 'BAD_USER_INPUT',
+      retryable: false,
+      reason: 'QUERY_TOO_COMPLEX',
+      cost: 100,
+      maxComplexity: 30,
+    });
   });
 
   it('counts aliases: the same field twice costs twice', () => {

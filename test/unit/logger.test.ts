@@ -36,7 +36,11 @@ describe('logger', () => {
       logger.error('deep in a service');
     });
     logger.info('outside');
-    expect(lines.map((l) => (JSON.parse(l) as { requestId?: string }).requestId)).toEqual(['req-1', 'req-1', undefined]);
+    expect(lines.map((l) => (JSON.parse(l) as { requestId?: string }).requestId)).toEqual([
+      'req-1',
+      'req-1',
+      undefined,
+    ]);
   });
 
   it('adds a child’s fields to its lines', () => {
@@ -48,7 +52,11 @@ describe('logger', () => {
   it('writes Errors with name, message and stack (Yoga passes them as the message or the fields)', () => {
     const { logger, last } = capture();
     logger.error('failed', { error: new TypeError('boom') });
-    expect(last()['error']).toMatchObject({ name: 'TypeError', message: 'boom', stack: expect.stringContaining('TypeError: boom') });
+    expect(last()['error']).toMatchObject({
+      name: 'TypeError',
+      message: 'boom',
+      stack: expect.stringContaining('TypeError: boom'),
+    });
     (logger.error as (m: unknown, f?: unknown) => void)(new Error('as message'), new Error('as fields'));
     expect(last()).toMatchObject({ msg: 'as message', detail: { message: 'as fields' } });
   });

@@ -34,9 +34,12 @@ describe('validateBody', () => {
     expect(validateBody(input)).toBe(expected);
   });
 
-  it.each([[''], ['   '], ['\n\t'], ['a'.repeat(BODY_MAX_CHARS + 1)], ['😀'.repeat(BODY_MAX_CHARS + 1)]])('rejects %j as input.body', (input) => {
-    expect(failure(() => validateBody(input))).toEqual({ code: 'BAD_USER_INPUT', field: 'input.body' });
-  });
+  it.each([[''], ['   '], ['\n\t'], ['a'.repeat(BODY_MAX_CHARS + 1)], ['😀'.repeat(BODY_MAX_CHARS + 1)]])(
+    'rejects %j as input.body',
+    (input) => {
+      expect(failure(() => validateBody(input))).toEqual({ code: 'BAD_USER_INPUT', field: 'input.body' });
+    },
+  );
 });
 
 describe('validateClientMessageId / validateTitle', () => {
@@ -51,7 +54,10 @@ describe('validateClientMessageId / validateTitle', () => {
   });
 
   it.each([[''], ['  '], ['x'.repeat(129)]])('rejects clientMessageId %j', (input) => {
-    expect(failure(() => validateClientMessageId(input))).toEqual({ code: 'BAD_USER_INPUT', field: 'input.clientMessageId' });
+    expect(failure(() => validateClientMessageId(input))).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'input.clientMessageId',
+    });
   });
 
   it.each([
@@ -107,7 +113,13 @@ describe('planConversation', () => {
   });
 
   it('accepts 100 participants', () => {
-    expect(planConversation('alice', Array.from({ length: 99 }, (_, i) => `u${i}`), null)).toMatchObject({ kind: 'group' });
+    expect(
+      planConversation(
+        'alice',
+        Array.from({ length: 99 }, (_, i) => `u${i}`),
+        null,
+      ),
+    ).toMatchObject({ kind: 'group' });
   });
 });
 
@@ -155,6 +167,10 @@ describe('history pages', () => {
       if (cursor === null) break;
       before = all.find((m) => m.id === cursor)!.seq;
     }
-    expect(pages).toEqual([[7, 8, 9, 10], [3, 4, 5, 6], [1, 2]]);
+    expect(pages).toEqual([
+      [7, 8, 9, 10],
+      [3, 4, 5, 6],
+      [1, 2],
+    ]);
   });
 });

@@ -4,7 +4,8 @@ import { createEventBus, type BusEventTarget } from '../../src/realtime/event-bu
 import type { ConversationAccessEvent, TypingEvent } from '../../src/modules/messaging/messaging.events.js';
 import { isAccessLost, untilAccessLost } from '../../src/modules/messaging/messaging.stream.js';
 
-const bus = () => createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
+const bus = () =>
+  createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
 
 const typing = (seq: number, userId: string, isTyping = true): TypingEvent => ({
   topic: 'typing:c1',

@@ -20,7 +20,10 @@ describe('memory typing store', () => {
 
   it('starts with a change to publish, expires after the TTL with exactly one isTyping false', async () => {
     const started = await store.start('c1', 'u1');
-    expect(started).toEqual({ outcome: 'started', change: { conversationId: 'c1', userId: 'u1', isTyping: true, seq: 1 } });
+    expect(started).toEqual({
+      outcome: 'started',
+      change: { conversationId: 'c1', userId: 'u1', isTyping: true, seq: 1 },
+    });
     await vi.advanceTimersByTimeAsync(4_999);
     expect(expired).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);

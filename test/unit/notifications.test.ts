@@ -63,7 +63,12 @@ describe('dedup window', () => {
     { name: 'same key, expired exactly now', existing: [row('k', 1, 30)], key: 'k', hit: null },
     { name: 'same key, expired', existing: [row('k', 1, 10)], key: 'k', hit: null },
     { name: 'other key', existing: [row('other', 1, null)], key: 'k', hit: null },
-    { name: 'the newest live one wins', existing: [row('k', 1, null), row('k', 5, 100), row('k', 8, 20)], key: 'k', hit: 'k-5' },
+    {
+      name: 'the newest live one wins',
+      existing: [row('k', 1, null), row('k', 5, 100), row('k', 8, 20)],
+      key: 'k',
+      hit: 'k-5',
+    },
   ])('$name', ({ existing, key, hit }) => {
     expect(dedupHit(existing, key, now)?.id ?? null).toBe(hit);
   });
@@ -110,7 +115,17 @@ describe('validation', () => {
     [{ ...ok, dedupKey: '' }, 'input.dedupKey'],
     [{ ...ok, dedupKey: 'k'.repeat(201) }, 'input.dedupKey'],
     [{ ...ok, data: { big: 'x'.repeat(20_000) } }, 'input.data'],
-    [{ ...ok, type: 'x'.repeat(100), title: 'x'.repeat(200), body: 'x'.repeat(2000), ttlSeconds: 31_536_000, dedupKey: 'k'.repeat(200) }, null],
+    [
+      {
+        ...ok,
+        type: 'x'.repeat(100),
+        title: 'x'.repeat(200),
+        body: 'x'.repeat(2000),
+        ttlSeconds: 31_536_000,
+        dedupKey: 'k'.repeat(200),
+      },
+      null,
+    ],
     [{ ...ok, ttlSeconds: 1 }, null],
   ])('%#: %j → %s', (input, field) => {
     expect(fieldOf(input)).toBe(field);
@@ -156,7 +171,12 @@ describe('offer notices', () => {
     ['a new offer → the founder', offer({}), 'f1', 'OFFER_RECEIVED'],
     ['a counter-offer → the judge', offer({ id: 'o2', author: founder, counterOfId: 'o1' }), 'j1', 'OFFER_COUNTERED'],
     ["the founder accepts the judge's offer → the judge", offer({ status: 'ACCEPTED' }), 'j1', 'OFFER_ACCEPTED'],
-    ["the judge rejects the founder's counter → the founder", offer({ id: 'o2', author: founder, counterOfId: 'o1', status: 'REJECTED' }), 'f1', 'OFFER_REJECTED'],
+    [
+      "the judge rejects the founder's counter → the founder",
+      offer({ id: 'o2', author: founder, counterOfId: 'o1', status: 'REJECTED' }),
+      'f1',
+      'OFFER_REJECTED',
+    ],
     ['the original of a counter → nobody (the counter says it)', offer({ status: 'COUNTERED' }), null, null],
     ['withdrawn → nobody', offer({ status: 'WITHDRAWN' }), null, null],
     ['expired → nobody', offer({ status: 'EXPIRED' }), null, null],
@@ -169,7 +189,10 @@ describe('offer notices', () => {
   it('skips a new offer on a submission without founder, and keys each notice to its transition', () => {
     expect(offerNotice(offer({}), { title: 'Orphan', founderId: null })).toBeNull();
     expect(offerNotice(offer({}), submission)?.input.dedupKey).toBe('offer:o1:received');
-    expect(offerNotice(offer({ status: 'ACCEPTED' }), submission)?.input).toMatchObject({ dedupKey: 'offer:o1:ACCEPTED', priority: 'URGENT' });
+    expect(offerNotice(offer({ status: 'ACCEPTED' }), submission)?.input).toMatchObject({
+      dedupKey: 'offer:o1:ACCEPTED',
+      priority: 'URGENT',
+    });
   });
 });
 
@@ -187,8 +210,14 @@ describe('backlogThenLive', () => {
     readAt: null,
     expiresAt: null,
   });
-  const ev = (v: NotificationView): NotificationEvent => ({ topic: 'notifications:u1', seq: v.seq, publishedAt: v.createdAt, data: v });
-  const memoryBus = () => createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
+  const ev = (v: NotificationView): NotificationEvent => ({
+    topic: 'notifications:u1',
+    seq: v.seq,
+    publishedAt: v.createdAt,
+    data: v,
+  });
+  const memoryBus = () =>
+    createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
 
   async function take<T>(iterator: AsyncIterator<T>, n: number): Promise<T[]> {
     const out: T[] = [];
@@ -197,18 +226,25 @@ describe('backlogThenLive', () => {
   }
 
   /** The live part as the service opens it: a resumable stream over `sub`, with the stored events as history. */
-  const liveOver = (bus: ReturnType<typeof memoryBus>, stored: NotificationView[], skip?: (e: NotificationEvent) => boolean) => (seq: number) =>
-    resumableStream<NotificationView>({
-      initial: bus.subscribe('notifications', 'u1'),
-      subscribe: () => bus.subscribe('notifications', 'u1'),
-      history: {
-        read: async (after, upTo, limit) => stored.filter((v) => v.seq > after && v.seq <= upTo).sort((a, b) => a.seq - b.seq).slice(0, limit).map(ev),
-        latest: async () => Math.max(0, ...stored.map((v) => v.seq)),
-      },
-      afterSeq: seq,
-      gapWaitMs: 1_000,
-      skip,
-    });
+  const liveOver =
+    (bus: ReturnType<typeof memoryBus>, stored: NotificationView[], skip?: (e: NotificationEvent) => boolean) =>
+    (seq: number) =>
+      resumableStream<NotificationView>({
+        initial: bus.subscribe('notifications', 'u1'),
+        subscribe: () => bus.subscribe('notifications', 'u1'),
+        history: {
+          read: async (after, upTo, limit) =>
+            stored
+              .filter((v) => v.seq > after && v.seq <= upTo)
+              .sort((a, b) => a.seq - b.seq)
+              .slice(0, limit)
+              .map(ev),
+          latest: async () => Math.max(0, ...stored.map((v) => v.seq)),
+        },
+        afterSeq: seq,
+        gapWaitMs: 1_000,
+        skip,
+      });
 
   it('pages the backlog, then delivers live events after its seq, in seq order, each once', async () => {
     const bus = memoryBus();

@@ -49,7 +49,8 @@ describe('decideTransition', () => {
     acceptedOfferId: null,
     ...over,
   });
-  const counter = (over: Partial<TransitionFacts> = {}): TransitionFacts => original({ id: 'o2', authorId: 'f', counterOfId: 'o1', ...over });
+  const counter = (over: Partial<TransitionFacts> = {}): TransitionFacts =>
+    original({ id: 'o2', authorId: 'f', counterOfId: 'o1', ...over });
 
   it.each<[string, OfferAction, string, string, TransitionFacts]>([
     // a judge's offer: the founder answers, the judge may withdraw
@@ -87,7 +88,13 @@ describe('decideTransition', () => {
     expect(outcome(() => decideTransition(facts, action, actor, NOW))).toBe(expected);
   });
 
-  const settled = [OfferStatus.ACCEPTED, OfferStatus.REJECTED, OfferStatus.COUNTERED, OfferStatus.WITHDRAWN, OfferStatus.EXPIRED];
+  const settled = [
+    OfferStatus.ACCEPTED,
+    OfferStatus.REJECTED,
+    OfferStatus.COUNTERED,
+    OfferStatus.WITHDRAWN,
+    OfferStatus.EXPIRED,
+  ];
   const rightful: [OfferAction, string][] = [
     ['ACCEPT', 'f'],
     ['REJECT', 'f'],
@@ -97,7 +104,9 @@ describe('decideTransition', () => {
   it.each(settled.flatMap((status) => rightful.map(([action, actor]) => ({ status, action, actor }))))(
     '$status × $action by the rightful actor → CONFLICT:OFFER_NOT_PENDING',
     ({ status, action, actor }) => {
-      expect(outcome(() => decideTransition(original({ status }), action, actor, NOW))).toBe('CONFLICT:OFFER_NOT_PENDING');
+      expect(outcome(() => decideTransition(original({ status }), action, actor, NOW))).toBe(
+        'CONFLICT:OFFER_NOT_PENDING',
+      );
     },
   );
 });
@@ -117,10 +126,18 @@ describe('effectiveStatus', () => {
 
 describe('validateTerms', () => {
   const opts = { minExpirySeconds: 10 };
-  const check = (type: OfferType, raw: RawTerms) => outcome(() => JSON.stringify(validateTerms(type, raw, MAKE_OFFER_FIELDS, opts)));
+  const check = (type: OfferType, raw: RawTerms) =>
+    outcome(() => JSON.stringify(validateTerms(type, raw, MAKE_OFFER_FIELDS, opts)));
 
   it('keeps only the terms of the type and trims conditions', () => {
-    expect(validateTerms(OfferType.EQUITY, { amount: 100_000, equityPercentage: 12.5, conditions: ['  board seat '] }, MAKE_OFFER_FIELDS, opts)).toEqual({
+    expect(
+      validateTerms(
+        OfferType.EQUITY,
+        { amount: 100_000, equityPercentage: 12.5, conditions: ['  board seat '] },
+        MAKE_OFFER_FIELDS,
+        opts,
+      ),
+    ).toEqual({
       type: 'EQUITY',
       amount: 100_000,
       equityPercentage: 12.5,
@@ -130,12 +147,26 @@ describe('validateTerms', () => {
       conditions: ['board seat'],
       expiresInSeconds: null,
     });
-    expect(validateTerms(OfferType.LOAN, { amount: 5, interestRatePercent: 0, termMonths: 600, expiresInSeconds: 10 }, MAKE_OFFER_FIELDS, opts)).toMatchObject({
+    expect(
+      validateTerms(
+        OfferType.LOAN,
+        { amount: 5, interestRatePercent: 0, termMonths: 600, expiresInSeconds: 10 },
+        MAKE_OFFER_FIELDS,
+        opts,
+      ),
+    ).toMatchObject({
       interestRatePercent: 0,
       termMonths: 600,
       expiresInSeconds: 10,
     });
-    expect(validateTerms(OfferType.ROYALTY, { amount: 1, royaltyPercent: 100, expiresInSeconds: 604_800 }, MAKE_OFFER_FIELDS, opts)).toMatchObject({
+    expect(
+      validateTerms(
+        OfferType.ROYALTY,
+        { amount: 1, royaltyPercent: 100, expiresInSeconds: 604_800 },
+        MAKE_OFFER_FIELDS,
+        opts,
+      ),
+    ).toMatchObject({
       royaltyPercent: 100,
       expiresInSeconds: 604_800,
     });
@@ -143,11 +174,21 @@ describe('validateTerms', () => {
 
   it.each<[string, OfferType, RawTerms, Partial<OfferTerms>]>([
     ['LOAN without terms', 'LOAN', { amount: 10 }, { interestRatePercent: null, termMonths: null }],
-    ['LOAN with a rate only', 'LOAN', { amount: 10, interestRatePercent: 5 }, { interestRatePercent: 5, termMonths: null }],
+    [
+      'LOAN with a rate only',
+      'LOAN',
+      { amount: 10, interestRatePercent: 5 },
+      { interestRatePercent: 5, termMonths: null },
+    ],
     ['LOAN with a term only', 'LOAN', { amount: 10, termMonths: 12 }, { interestRatePercent: null, termMonths: 12 }],
     ['ROYALTY without a percentage', 'ROYALTY', { amount: 10, royaltyPercent: null }, { royaltyPercent: null }],
   ])('leaves unset %s terms to be agreed (null)', (_name, type, raw, expected) => {
-    expect(validateTerms(type, raw, MAKE_OFFER_FIELDS, opts)).toMatchObject({ type, amount: 10, equityPercentage: null, ...expected });
+    expect(validateTerms(type, raw, MAKE_OFFER_FIELDS, opts)).toMatchObject({
+      type,
+      amount: 10,
+      equityPercentage: null,
+      ...expected,
+    });
   });
 
   it.each<[string, OfferType, RawTerms, string]>([
@@ -161,43 +202,108 @@ describe('validateTerms', () => {
     ['EQUITY over 100%', 'EQUITY', { amount: 10, equityPercentage: 100.01 }, 'input.equityPercentage'],
     ['EQUITY with royalty', 'EQUITY', { amount: 10, equityPercentage: 10, royaltyPercent: 2 }, 'input.royaltyPercent'],
     ['EQUITY with a term', 'EQUITY', { amount: 10, equityPercentage: 10, termMonths: 2 }, 'input.termMonths'],
-    ['LOAN negative rate', 'LOAN', { amount: 10, interestRatePercent: -1, termMonths: 12 }, 'input.interestRatePercent'],
-    ['LOAN rate over 100', 'LOAN', { amount: 10, interestRatePercent: 101, termMonths: 12 }, 'input.interestRatePercent'],
+    [
+      'LOAN negative rate',
+      'LOAN',
+      { amount: 10, interestRatePercent: -1, termMonths: 12 },
+      'input.interestRatePercent',
+    ],
+    [
+      'LOAN rate over 100',
+      'LOAN',
+      { amount: 10, interestRatePercent: 101, termMonths: 12 },
+      'input.interestRatePercent',
+    ],
     ['LOAN term 0', 'LOAN', { amount: 10, interestRatePercent: 5, termMonths: 0 }, 'input.termMonths'],
     ['LOAN term 601', 'LOAN', { amount: 10, interestRatePercent: 5, termMonths: 601 }, 'input.termMonths'],
-    ['LOAN with equity', 'LOAN', { amount: 10, interestRatePercent: 5, termMonths: 12, equityPercentage: 5 }, 'input.equityPercentage'],
+    [
+      'LOAN with equity',
+      'LOAN',
+      { amount: 10, interestRatePercent: 5, termMonths: 12, equityPercentage: 5 },
+      'input.equityPercentage',
+    ],
     ['ROYALTY over 100%', 'ROYALTY', { amount: 10, royaltyPercent: 100.5 }, 'input.royaltyPercent'],
     ['LOAN fractional term', 'LOAN', { amount: 10, termMonths: 1.5 }, 'input.termMonths'],
     ['ROYALTY 0%', 'ROYALTY', { amount: 10, royaltyPercent: 0 }, 'input.royaltyPercent'],
-    ['ROYALTY with interest', 'ROYALTY', { amount: 10, royaltyPercent: 3, interestRatePercent: 1 }, 'input.interestRatePercent'],
-    ['21 conditions', 'EQUITY', { amount: 10, equityPercentage: 5, conditions: Array.from({ length: 21 }, () => 'c') }, 'input.conditions'],
-    ['blank condition', 'EQUITY', { amount: 10, equityPercentage: 5, conditions: ['ok', '   '] }, 'input.conditions[1]'],
-    ['long condition', 'EQUITY', { amount: 10, equityPercentage: 5, conditions: ['x'.repeat(501)] }, 'input.conditions[0]'],
-    ['expiry under the minimum', 'EQUITY', { amount: 10, equityPercentage: 5, expiresInSeconds: 9 }, 'input.expiresInSeconds'],
-    ['expiry over a week', 'EQUITY', { amount: 10, equityPercentage: 5, expiresInSeconds: 604_801 }, 'input.expiresInSeconds'],
+    [
+      'ROYALTY with interest',
+      'ROYALTY',
+      { amount: 10, royaltyPercent: 3, interestRatePercent: 1 },
+      'input.interestRatePercent',
+    ],
+    [
+      '21 conditions',
+      'EQUITY',
+      { amount: 10, equityPercentage: 5, conditions: Array.from({ length: 21 }, () => 'c') },
+      'input.conditions',
+    ],
+    [
+      'blank condition',
+      'EQUITY',
+      { amount: 10, equityPercentage: 5, conditions: ['ok', '   '] },
+      'input.conditions[1]',
+    ],
+    [
+      'long condition',
+      'EQUITY',
+      { amount: 10, equityPercentage: 5, conditions: ['x'.repeat(501)] },
+      'input.conditions[0]',
+    ],
+    [
+      'expiry under the minimum',
+      'EQUITY',
+      { amount: 10, equityPercentage: 5, expiresInSeconds: 9 },
+      'input.expiresInSeconds',
+    ],
+    [
+      'expiry over a week',
+      'EQUITY',
+      { amount: 10, equityPercentage: 5, expiresInSeconds: 604_801 },
+      'input.expiresInSeconds',
+    ],
   ])('rejects %s naming the field', (_name, type, raw, field) => {
     expect(check(type, raw)).toBe(`BAD_USER_INPUT:${field}`);
   });
 
   it('accepts 20 conditions of 500 characters', () => {
     const conditions = Array.from({ length: 20 }, () => 'y'.repeat(500));
-    expect(validateTerms(OfferType.EQUITY, { amount: 1, equityPercentage: 1, conditions }, MAKE_OFFER_FIELDS, opts).conditions).toHaveLength(20);
+    expect(
+      validateTerms(OfferType.EQUITY, { amount: 1, equityPercentage: 1, conditions }, MAKE_OFFER_FIELDS, opts)
+        .conditions,
+    ).toHaveLength(20);
   });
 
   it('follows the configured minimum expiry', () => {
-    expect(check(OfferType.EQUITY, { amount: 1, equityPercentage: 1, expiresInSeconds: 1 })).toBe('BAD_USER_INPUT:input.expiresInSeconds');
-    expect(validateTerms(OfferType.EQUITY, { amount: 1, equityPercentage: 1, expiresInSeconds: 1 }, MAKE_OFFER_FIELDS, { minExpirySeconds: 1 }).expiresInSeconds).toBe(1);
+    expect(check(OfferType.EQUITY, { amount: 1, equityPercentage: 1, expiresInSeconds: 1 })).toBe(
+      'BAD_USER_INPUT:input.expiresInSeconds',
+    );
+    expect(
+      validateTerms(OfferType.EQUITY, { amount: 1, equityPercentage: 1, expiresInSeconds: 1 }, MAKE_OFFER_FIELDS, {
+        minExpirySeconds: 1,
+      }).expiresInSeconds,
+    ).toBe(1);
   });
 });
 
 describe('counter-offer terms', () => {
   const opts = { minExpirySeconds: 10 };
-  const base = { interestRatePercent: null, termMonths: null, royaltyPercent: null, conditions: ['c1'], createdAt: new Date(NOW), expiresAt: null };
+  const base = {
+    interestRatePercent: null,
+    termMonths: null,
+    royaltyPercent: null,
+    conditions: ['c1'],
+    createdAt: new Date(NOW),
+    expiresAt: null,
+  };
 
   it('needs counterAmount, and counterEquityPercentage on EQUITY', () => {
     const equity = { ...base, type: OfferType.EQUITY };
-    expect(outcome(() => validateCounterTerms(equity, { counterEquityPercentage: 5 }, opts))).toBe('BAD_USER_INPUT:input.counterAmount');
-    expect(outcome(() => validateCounterTerms(equity, { counterAmount: 5 }, opts))).toBe('BAD_USER_INPUT:input.counterEquityPercentage');
+    expect(outcome(() => validateCounterTerms(equity, { counterEquityPercentage: 5 }, opts))).toBe(
+      'BAD_USER_INPUT:input.counterAmount',
+    );
+    expect(outcome(() => validateCounterTerms(equity, { counterAmount: 5 }, opts))).toBe(
+      'BAD_USER_INPUT:input.counterEquityPercentage',
+    );
     expect(validateCounterTerms(equity, { counterAmount: 5, counterEquityPercentage: 20 }, opts)).toMatchObject({
       type: 'EQUITY',
       amount: 5,
@@ -208,8 +314,16 @@ describe('counter-offer terms', () => {
   });
 
   it("defaults LOAN/ROYALTY terms and the expiry window to the original's, rejects foreign terms", () => {
-    const loan = { ...base, type: OfferType.LOAN, interestRatePercent: 8, termMonths: 24, expiresAt: new Date(NOW.getTime() + 120_000) };
-    expect(validateCounterTerms(loan, { counterAmount: 9, counterTermMonths: 36, counterConditions: [] }, opts)).toMatchObject({
+    const loan = {
+      ...base,
+      type: OfferType.LOAN,
+      interestRatePercent: 8,
+      termMonths: 24,
+      expiresAt: new Date(NOW.getTime() + 120_000),
+    };
+    expect(
+      validateCounterTerms(loan, { counterAmount: 9, counterTermMonths: 36, counterConditions: [] }, opts),
+    ).toMatchObject({
       interestRatePercent: 8,
       termMonths: 36,
       conditions: [],
@@ -222,17 +336,30 @@ describe('counter-offer terms', () => {
     expect(validateCounterTerms(royalty, { counterAmount: 9 }, opts).royaltyPercent).toBe(4);
     // Terms the original left to be agreed stay so, unless the counter names them.
     const open = { ...base, type: OfferType.LOAN };
-    expect(validateCounterTerms(open, { counterAmount: 9 }, opts)).toMatchObject({ amount: 9, interestRatePercent: null, termMonths: null });
-    expect(validateCounterTerms(open, { counterAmount: 9, counterInterestRatePercent: 3 }, opts)).toMatchObject({ interestRatePercent: 3, termMonths: null });
-    expect(outcome(() => validateCounterTerms(open, { counterAmount: 9, counterTermMonths: 0 }, opts))).toBe('BAD_USER_INPUT:input.counterTermMonths');
+    expect(validateCounterTerms(open, { counterAmount: 9 }, opts)).toMatchObject({
+      amount: 9,
+      interestRatePercent: null,
+      termMonths: null,
+    });
+    expect(validateCounterTerms(open, { counterAmount: 9, counterInterestRatePercent: 3 }, opts)).toMatchObject({
+      interestRatePercent: 3,
+      termMonths: null,
+    });
+    expect(outcome(() => validateCounterTerms(open, { counterAmount: 9, counterTermMonths: 0 }, opts))).toBe(
+      'BAD_USER_INPUT:input.counterTermMonths',
+    );
     expect(outcome(() => validateCounterTerms(royalty, { counterAmount: 9, counterRoyaltyPercent: 0 }, opts))).toBe(
       'BAD_USER_INPUT:input.counterRoyaltyPercent',
     );
   });
 
   it('refuses counter fields on ACCEPT and REJECT', () => {
-    expect(outcome(() => rejectCounterFields('ACCEPT', { counterAmount: 1 }))).toBe('BAD_USER_INPUT:input.counterAmount');
-    expect(outcome(() => rejectCounterFields('REJECT', { counterConditions: [] }))).toBe('BAD_USER_INPUT:input.counterConditions');
+    expect(outcome(() => rejectCounterFields('ACCEPT', { counterAmount: 1 }))).toBe(
+      'BAD_USER_INPUT:input.counterAmount',
+    );
+    expect(outcome(() => rejectCounterFields('REJECT', { counterConditions: [] }))).toBe(
+      'BAD_USER_INPUT:input.counterConditions',
+    );
     expect(outcome(() => rejectCounterFields('COUNTER', { counterAmount: 1 }))).toBe('undefined');
     expect(outcome(() => rejectCounterFields('ACCEPT', { counterAmount: null }))).toBe('undefined');
   });
@@ -249,11 +376,17 @@ describe('pledges', () => {
   });
 
   it('lists the running order with zeros, then other pledged submissions, and totals them', () => {
-    const pool = buildPool('sess', 1000, ['b', 'a', 'c'], [
-      { submissionId: 'a', amount: 300, backers: 2 },
-      { submissionId: 'z', amount: 50, backers: 1 },
-      { submissionId: 'b', amount: 100, backers: 1 },
-    ], 3);
+    const pool = buildPool(
+      'sess',
+      1000,
+      ['b', 'a', 'c'],
+      [
+        { submissionId: 'a', amount: 300, backers: 2 },
+        { submissionId: 'z', amount: 50, backers: 1 },
+        { submissionId: 'b', amount: 100, backers: 1 },
+      ],
+      3,
+    );
     expect(pool).toEqual({
       sessionId: 'sess',
       budgetPerBacker: 1000,
@@ -276,13 +409,16 @@ describe('inSeqOrder', () => {
       bus.publish('offers', 's', { topic: 'offers:s', seq, publishedAt: '', data: {} } as RealtimeEvent<never>);
     return { bus, publish };
   }
-  const seqOf = async (it: AsyncIterator<{ seq: number }>) => ((await it.next()).value as { seq: number } | undefined)?.seq;
+  const seqOf = async (it: AsyncIterator<{ seq: number }>) =>
+    ((await it.next()).value as { seq: number } | undefined)?.seq;
 
   it('delivers out-of-order arrivals in seq order, dropping old and duplicate seqs', async () => {
     const { bus, publish } = setup();
     const stream = inSeqOrder(bus.subscribe('offers', 's'), { startAfter: async () => 10, gapWaitMs: 5_000 });
     for (const seq of [9, 10, 13, 12, 11, 12, 14]) publish(seq);
-    expect([await seqOf(stream), await seqOf(stream), await seqOf(stream), await seqOf(stream)]).toEqual([11, 12, 13, 14]);
+    expect([await seqOf(stream), await seqOf(stream), await seqOf(stream), await seqOf(stream)]).toEqual([
+      11, 12, 13, 14,
+    ]);
     await stream.return!();
     expect(bus.size()).toBe(0);
   });

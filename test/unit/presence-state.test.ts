@@ -1,6 +1,11 @@
 /** Presence derivation: connections × activity × hand-set status × grace, at a fixed clock. */
 import { describe, expect, it } from 'vitest';
-import { derivePresence, nextDeadline, nextPresenceSeq, type PresenceFacts } from '../../src/modules/presence/presence.rules.js';
+import {
+  derivePresence,
+  nextDeadline,
+  nextPresenceSeq,
+  type PresenceFacts,
+} from '../../src/modules/presence/presence.rules.js';
 
 const rules = { awayAfterMs: 1_000, offlineGraceMs: 500 };
 const NOW = 10_000;
@@ -21,20 +26,56 @@ describe('derivePresence', () => {
     ['connected and active', { connections: 1, lastActivityAt: 9_500 }, 'ONLINE', 1, null, null],
     ['connected, idle exactly awayAfter', { connections: 1, lastActivityAt: 9_000 }, 'AWAY', 1, null, null],
     ['connected, one ms short of away', { connections: 1, lastActivityAt: 9_001 }, 'ONLINE', 1, null, null],
-    ['DND wins over idle', { connections: 2, lastActivityAt: 8_000, manual: 'DND', statusMessage: 'focus' }, 'DND', 2, 'focus', null],
+    [
+      'DND wins over idle',
+      { connections: 2, lastActivityAt: 8_000, manual: 'DND', statusMessage: 'focus' },
+      'DND',
+      2,
+      'focus',
+      null,
+    ],
     ['AWAY by hand while active', { connections: 1, lastActivityAt: 9_900, manual: 'AWAY' }, 'AWAY', 1, null, null],
-    ['within the grace: keeps ONLINE, 0 connections', { endedAt: 9_800, lastActivityAt: 9_700 }, 'ONLINE', 0, null, iso(9_800)],
-    ['within the grace: DND and message held', { endedAt: 9_600, lastActivityAt: 9_600, manual: 'DND', statusMessage: 'x' }, 'DND', 0, 'x', iso(9_600)],
+    [
+      'within the grace: keeps ONLINE, 0 connections',
+      { endedAt: 9_800, lastActivityAt: 9_700 },
+      'ONLINE',
+      0,
+      null,
+      iso(9_800),
+    ],
+    [
+      'within the grace: DND and message held',
+      { endedAt: 9_600, lastActivityAt: 9_600, manual: 'DND', statusMessage: 'x' },
+      'DND',
+      0,
+      'x',
+      iso(9_600),
+    ],
     ['within the grace but idle', { endedAt: 9_900, lastActivityAt: 8_500 }, 'AWAY', 0, null, iso(9_900)],
     ['grace over exactly', { endedAt: 9_500, lastActivityAt: 9_500 }, 'OFFLINE', 0, null, iso(9_500)],
-    ['grace over: DND and message cleared', { endedAt: 9_000, manual: 'DND', statusMessage: 'x' }, 'OFFLINE', 0, null, iso(9_000)],
+    [
+      'grace over: DND and message cleared',
+      { endedAt: 9_000, manual: 'DND', statusMessage: 'x' },
+      'OFFLINE',
+      0,
+      null,
+      iso(9_000),
+    ],
     ['never connected', {}, 'OFFLINE', 0, null, null],
   ] as const)('%s', (_name, f, status, connections, statusMessage, lastSeenAt) => {
-    expect(derivePresence('u1', facts(f), rules)).toEqual({ userId: 'u1', status, statusMessage, connections, lastSeenAt });
+    expect(derivePresence('u1', facts(f), rules)).toEqual({
+      userId: 'u1',
+      status,
+      statusMessage,
+      connections,
+      lastSeenAt,
+    });
   });
 
   it('a grace of 0 is OFFLINE the moment the last connection ends', () => {
-    expect(derivePresence('u1', facts({ endedAt: NOW, lastActivityAt: NOW }), { ...rules, offlineGraceMs: 0 }).status).toBe('OFFLINE');
+    expect(
+      derivePresence('u1', facts({ endedAt: NOW, lastActivityAt: NOW }), { ...rules, offlineGraceMs: 0 }).status,
+    ).toBe('OFFLINE');
   });
 });
 

@@ -59,7 +59,8 @@ function setup() {
       }
     },
     now: () => now,
-    statuses: (userId: string) => announced.filter((a) => a.userId === userId).map((a) => `${a.view.status}/${a.view.connections}`),
+    statuses: (userId: string) =>
+      announced.filter((a) => a.userId === userId).map((a) => `${a.view.status}/${a.view.connections}`),
     settle: async () => {
       // Lets every tracker's queued store steps run (they are promise chains, no timers).
       for (let i = 0; i < 20; i += 1) await new Promise((resolve) => setImmediate(resolve));
@@ -85,7 +86,11 @@ describe('presence tracker on the memory store', () => {
     sse.close();
     await t.settle();
     const closedAt = t.now();
-    expect((await a.read(['alice']))[0]!.view).toMatchObject({ status: 'ONLINE', connections: 0, lastSeenAt: new Date(closedAt).toISOString() });
+    expect((await a.read(['alice']))[0]!.view).toMatchObject({
+      status: 'ONLINE',
+      connections: 0,
+      lastSeenAt: new Date(closedAt).toISOString(),
+    });
 
     t.advance(rules.offlineGraceMs - 1);
     await Promise.all([a.sweep(), b.sweep()]);
@@ -155,8 +160,12 @@ describe('presence tracker on the memory store', () => {
     expect(await a.setStatus('fay', 'DND', 'nope')).toBe('offline');
     const lease = a.open('fay', 'graphql-ws');
     await lease.ready;
-    expect(await a.setStatus('fay', 'DND', 'deep work')).toMatchObject({ view: { status: 'DND', statusMessage: 'deep work' } });
-    expect(await a.setStatus('fay', 'DND', undefined)).toMatchObject({ view: { status: 'DND', statusMessage: 'deep work' } });
+    expect(await a.setStatus('fay', 'DND', 'deep work')).toMatchObject({
+      view: { status: 'DND', statusMessage: 'deep work' },
+    });
+    expect(await a.setStatus('fay', 'DND', undefined)).toMatchObject({
+      view: { status: 'DND', statusMessage: 'deep work' },
+    });
     await t.pass(rules.awayAfterMs * 2, [a]);
     expect((await a.read(['fay']))[0]!.view.status).toBe('DND');
     lease.close();

@@ -17,7 +17,11 @@ import { createMemoryLiveSubscriptionCounter, createMemoryRateLimitStore } from 
 import { Role } from '../../src/generated/prisma/enums.js';
 import { clientIpOf } from '../../src/transport/http.js';
 
-const user = (id: string): Caller => ({ viewer: { id, name: id, role: Role.AUDIENCE }, clientIp: '10.0.0.1', deviceId: null });
+const user = (id: string): Caller => ({
+  viewer: { id, name: id, role: Role.AUDIENCE },
+  clientIp: '10.0.0.1',
+  deviceId: null,
+});
 const anonymous = (ip: string): Caller => ({ viewer: null, clientIp: ip, deviceId: null });
 const NO_BLOCK: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 3_600_000 };
 
@@ -58,7 +62,11 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       subscriptions: { window: '1m', max: 60, burst: 200 },
       mutations: { window: '1m', max: 120 },
     });
-    expect(escalationFromConfig(config.rateLimit)).toEqual({ blockBaseMs: 60_000, blockMaxMs: 960_000, strikeTtlMs: 3_600_000 });
+    expect(escalationFromConfig(config.rateLimit)).toEqual({
+      blockBaseMs: 60_000,
+      blockMaxMs: 960_000,
+      strikeTtlMs: 3_600_000,
+    });
     expect(config.rateLimit).toMatchObject({ subscriptionsBurst: 200, maxSubscriptionsPerUser: 100, ipFactor: 20 });
     expect(config.limits).toEqual({
       maxQueryDepth: 12,
@@ -135,7 +143,9 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
     expect(() => loadConfig({ RATE_LIMIT_SUBSCRIPTIONS_BURST: '99' })).toThrow(
       'RATE_LIMIT_SUBSCRIPTIONS_BURST must be at least MAX_SUBSCRIPTIONS_PER_CONNECTION (100), got 99',
     );
-    expect(() => loadConfig({ RATE_LIMIT_SUBSCRIPTIONS_BURST: '50', MAX_SUBSCRIPTIONS_PER_CONNECTION: '60' })).toThrow('RATE_LIMIT_SUBSCRIPTIONS_BURST');
+    expect(() => loadConfig({ RATE_LIMIT_SUBSCRIPTIONS_BURST: '50', MAX_SUBSCRIPTIONS_PER_CONNECTION: '60' })).toThrow(
+      'RATE_LIMIT_SUBSCRIPTIONS_BURST',
+    );
   });
 });
 
@@ -230,7 +240,13 @@ describe('memory store: sliding log with escalating blocks', () => {
       blocks.push(refused.retryAfterMs);
       c.advance(refused.retryAfterMs - 1);
       // Still blocked: refused with the time left, no new strike, nothing counted.
-      expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 1, strikes: episode + 1, struck: false });
+      expect(await hit()).toEqual({
+        admitted: false,
+        remaining: 0,
+        retryAfterMs: 1,
+        strikes: episode + 1,
+        struck: false,
+      });
       c.advance(1);
     }
     expect(blocks).toEqual([1_000, 2_000, 3_000, 3_000]);
@@ -246,7 +262,10 @@ describe('memory store: sliding log with escalating blocks', () => {
     const store = createMemoryRateLimitStore({ now: c.now });
     const escalation: Escalation = { blockBaseMs: 200, blockMaxMs: 200, strikeTtlMs: 60_000 };
     await store.hit('k', { windowMs: 5_000, max: 1 }, escalation);
-    expect(await store.hit('k', { windowMs: 5_000, max: 1 }, escalation)).toMatchObject({ admitted: false, retryAfterMs: 5_000 });
+    expect(await store.hit('k', { windowMs: 5_000, max: 1 }, escalation)).toMatchObject({
+      admitted: false,
+      retryAfterMs: 5_000,
+    });
     await store.close();
   });
 
@@ -279,7 +298,8 @@ describe('memory store: token bucket (rules with a burst)', () => {
     const store = createMemoryRateLimitStore({ now: c.now });
     const limit = { windowMs: 1_000, max: 4, burst: 10 }; // a token every 250 ms
     const hit = () => store.hit('k', limit, NO_BLOCK);
-    for (let i = 9; i >= 0; i -= 1) expect(await hit()).toEqual({ admitted: true, remaining: i, retryAfterMs: 0, strikes: 0 });
+    for (let i = 9; i >= 0; i -= 1)
+      expect(await hit()).toEqual({ admitted: true, remaining: i, retryAfterMs: 0, strikes: 0 });
     expect(await hit()).toEqual({ admitted: false, remaining: 0, retryAfterMs: 250, strikes: 1, struck: true });
     c.advance(100);
     expect(await hit()).toMatchObject({ admitted: false, retryAfterMs: 150 }); // refused calls take nothing
@@ -376,13 +396,18 @@ describe('rate limiter (the RateGuard)', () => {
     const limiter = make({ mutations: { window: '1m', max: 1 } });
     await limiter.consume('follow', user('a'));
     await limiter.consume('pledge', user('a'));
-    await expect(limiter.consume('follow', user('a'))).rejects.toMatchObject({ code: 'RATE_LIMITED', details: { rule: 'follow', limit: 1 } });
+    await expect(limiter.consume('follow', user('a'))).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { rule: 'follow', limit: 1 },
+    });
   });
 
   it('counts anonymous callers per IP with ipFactor × the budget, IPv6 per /64', async () => {
     const limiter = make({ subscriptions: { max: 2 } }, 3);
     for (let i = 0; i < 6; i += 1) await limiter.consume('subscriptions', anonymous(`2001:db8:0:1::${i + 1}`));
-    await expect(limiter.consume('subscriptions', anonymous('2001:db8:0:1::ff'))).rejects.toMatchObject({ details: { limit: 6 } });
+    await expect(limiter.consume('subscriptions', anonymous('2001:db8:0:1::ff'))).rejects.toMatchObject({
+      details: { limit: 6 },
+    });
     await limiter.consume('subscriptions', anonymous('2001:db8:0:2::1'));
     await limiter.consume('subscriptions', anonymous('198.51.100.1'));
   });
@@ -413,7 +438,9 @@ describe('rate limiter (the RateGuard)', () => {
     const limiter = make({ votes: { max: 1, identityArgs: ['input.competitionId'] } });
     await limiter.consumeWithArgs('votes', user('a'), { input: { competitionId: 'c1' } });
     await limiter.consumeWithArgs('votes', user('a'), { input: { competitionId: 'c2' } });
-    await expect(limiter.consumeWithArgs('votes', user('a'), { input: { competitionId: 'c1' } })).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    await expect(limiter.consumeWithArgs('votes', user('a'), { input: { competitionId: 'c1' } })).rejects.toMatchObject(
+      { code: 'RATE_LIMITED' },
+    );
   });
 
   it('refuses rules that cannot work', () => {

@@ -20,7 +20,12 @@ import {
 } from '../../src/modules/reactions/reactions.rules.js';
 import { createReactionPublisher, type ReactionBurstEvent } from '../../src/modules/reactions/reactions.events.js';
 import { inSeqOrder } from '../../src/realtime/stream.js';
-import { completedSpan, createReactionsService, validateReaction, type SendReactionInput } from '../../src/modules/reactions/reactions.service.js';
+import {
+  completedSpan,
+  createReactionsService,
+  validateReaction,
+  type SendReactionInput,
+} from '../../src/modules/reactions/reactions.service.js';
 import { createMemoryReactionStore } from '../../src/modules/reactions/reactions.store.memory.js';
 import { parseWindowHash } from '../../src/modules/reactions/reactions.store.redis.js';
 
@@ -112,20 +117,27 @@ describe('validateReaction', () => {
     { name: 'y NaN', input: { ...base, x: 0.5, y: Number.NaN }, field: 'input.y' },
     { name: 'x Infinity', input: { ...base, x: Number.POSITIVE_INFINITY, y: 0 }, field: 'input.x' },
     { name: 'unknown type', input: { ...base, type: 'BOO' }, field: 'input.type' },
-  ] as { name: string; input: SendReactionInput; field: string }[])('rejects $name naming $field', ({ input, field }) => {
-    let thrown: unknown;
-    try {
-      validateReaction(input);
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(AppError);
-    expect(thrown).toMatchObject({ code: 'BAD_USER_INPUT', details: { field } });
-  });
+  ] as { name: string; input: SendReactionInput; field: string }[])(
+    'rejects $name naming $field',
+    ({ input, field }) => {
+      let thrown: unknown;
+      try {
+        validateReaction(input);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(AppError);
+      expect(thrown).toMatchObject({ code: 'BAD_USER_INPUT', details: { field } });
+    },
+  );
 });
 
 describe('memory reaction store', () => {
-  const entry = (type: ReactionEntry['type'], intensity: number, cell: number | null): ReactionEntry => ({ type, intensity, cell });
+  const entry = (type: ReactionEntry['type'], intensity: number, cell: number | null): ReactionEntry => ({
+    type,
+    intensity,
+    cell,
+  });
 
   it('aggregates per type, intensity and cell, per session and window', async () => {
     const store = createMemoryReactionStore({ windowMs: 250 });
@@ -173,7 +185,24 @@ describe('memory reaction store', () => {
 
 describe('Redis window hash', () => {
   it('decodes HGETALL into an aggregate and ignores the close mark and unknown fields', () => {
-    const aggregate = parseWindowHash(['t:CLAP', '3', 't:WOW', '1', 'i', '17', 'c:0', '2', 'c:63', '1', '_closed', '1', 't:toString', '9', 'c:64', '5']);
+    const aggregate = parseWindowHash([
+      't:CLAP',
+      '3',
+      't:WOW',
+      '1',
+      'i',
+      '17',
+      'c:0',
+      '2',
+      'c:63',
+      '1',
+      '_closed',
+      '1',
+      't:toString',
+      '9',
+      'c:64',
+      '5',
+    ]);
     expect(aggregate.counts).toEqual({ ...emptyAggregate().counts, CLAP: 3, WOW: 1 });
     expect(aggregate.intensity).toBe(17);
     expect(aggregate.cells[0]).toBe(2);
@@ -247,9 +276,16 @@ describe('reaction publishing', () => {
     });
     expect(await service.send(viewer, { sessionId: 's1', type: 'CLAP', intensity: 2 })).toEqual({ window: 40 });
     const first = await service.publishWindow('s1', 40);
-    expect(first?.data).toMatchObject({ total: 1, intensity: 2, windowStart: new Date(10_000).toISOString(), windowMs: 250 });
+    expect(first?.data).toMatchObject({
+      total: 1,
+      intensity: 2,
+      windowStart: new Date(10_000).toISOString(),
+      windowMs: 250,
+    });
     // A second instance closed window 40 already; this request still read a clock inside it.
-    expect(await service.send(viewer, { sessionId: 's1', type: 'FIRE', intensity: 3, x: 1, y: 0 })).toEqual({ window: 41 });
+    expect(await service.send(viewer, { sessionId: 's1', type: 'FIRE', intensity: 3, x: 1, y: 0 })).toEqual({
+      window: 41,
+    });
     // Publishing window 40 again yields nothing; window 41 carries the late reaction.
     expect(await service.publishWindow('s1', 40)).toBeNull();
     const second = await service.publishWindow('s1', 41);
@@ -278,9 +314,13 @@ describe('reaction publishing', () => {
       code: 'CONFLICT',
       details: { reason: 'SESSION_NOT_LIVE', status: 'PAUSED' },
     });
-    await expect(service.send(viewer, { sessionId: 'nope', type: 'CLAP', intensity: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(service.send(viewer, { sessionId: 'nope', type: 'CLAP', intensity: 1 })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
     // Validation comes first: a bad input is BAD_USER_INPUT even for a session that isn't LIVE.
-    await expect(service.send(viewer, { sessionId: 'paused', type: 'CLAP', intensity: 0 })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+    await expect(service.send(viewer, { sessionId: 'paused', type: 'CLAP', intensity: 0 })).rejects.toMatchObject({
+      code: 'BAD_USER_INPUT',
+    });
     await service.send(viewer, { sessionId: 'live', type: 'CLAP', intensity: 1 });
     await service.close();
   });
@@ -291,7 +331,14 @@ describe('reaction publishing', () => {
     const bus = memoryBus();
     const { received, sub } = collect(bus, 's1');
     const store = createMemoryReactionStore({ windowMs });
-    const publisher = createReactionPublisher({ prisma: db.prisma, bus, store, windowMs, graceMs: 10, onError: () => undefined });
+    const publisher = createReactionPublisher({
+      prisma: db.prisma,
+      bus,
+      store,
+      windowMs,
+      graceMs: 10,
+      onError: () => undefined,
+    });
     const w = windowOf(Date.now(), windowMs);
     await store.add('s1', w, { type: 'CLAP', intensity: 1, cell: null });
     publisher.track('s1', w);
@@ -303,7 +350,14 @@ describe('reaction publishing', () => {
     expect(received.map((e) => e.data.total)).toEqual([1]);
     expect(publisher.pending()).toBe(0);
     // Another instance tracking the same (already closed) window publishes nothing.
-    const other = createReactionPublisher({ prisma: db.prisma, bus, store, windowMs, graceMs: 0, onError: () => undefined });
+    const other = createReactionPublisher({
+      prisma: db.prisma,
+      bus,
+      store,
+      windowMs,
+      graceMs: 0,
+      onError: () => undefined,
+    });
     other.track('s1', w);
     await other.close();
     expect(received).toHaveLength(1);
@@ -319,7 +373,13 @@ describe('reaction publishing', () => {
     const { received, sub } = collect(bus, 's1');
     const store = createMemoryReactionStore({ windowMs });
     const errors: unknown[] = [];
-    const publisher = createReactionPublisher({ prisma: db.prisma, bus, store, windowMs, onError: (e) => errors.push(e) });
+    const publisher = createReactionPublisher({
+      prisma: db.prisma,
+      bus,
+      store,
+      windowMs,
+      onError: (e) => errors.push(e),
+    });
     const w = windowOf(Date.now(), windowMs);
     for (let i = 0; i < 3; i += 1) await store.add('s1', w, { type: 'HEART', intensity: 4, cell: 9 });
     publisher.track('s1', w);
@@ -327,7 +387,9 @@ describe('reaction publishing', () => {
     await publisher.close();
     await sleep(0);
     expect(errors).toHaveLength(2);
-    expect(received.map((e) => [e.seq, e.data.total, e.data.intensity, e.data.heatmap[1]![1]])).toEqual([[1, 3, 12, 3]]);
+    expect(received.map((e) => [e.seq, e.data.total, e.data.intensity, e.data.heatmap[1]![1]])).toEqual([
+      [1, 3, 12, 3],
+    ]);
     sub.close();
   });
 });
@@ -337,7 +399,15 @@ describe('inSeqOrder', () => {
     topic: 'reactions:s1',
     seq,
     publishedAt: new Date(0).toISOString(),
-    data: { sessionId: 's1', windowStart: new Date(seq * 250).toISOString(), windowMs: 250, total: 1, intensity: 1, counts: [], heatmap: [] },
+    data: {
+      sessionId: 's1',
+      windowStart: new Date(seq * 250).toISOString(),
+      windowMs: 250,
+      total: 1,
+      intensity: 1,
+      counts: [],
+      heatmap: [],
+    },
   });
 
   it('reorders bursts that arrive out of seq order and drops those from before the subscription', async () => {

@@ -4,7 +4,9 @@ import { createEventBus, type BusEventTarget, type TopicSubscription } from '../
 import { resumableStream, type TopicHistory } from '../../src/realtime/resume.js';
 import type { RealtimeEvent } from '../../src/realtime/topics.js';
 
-interface Data { n: number }
+interface Data {
+  n: number;
+}
 type Ev = RealtimeEvent<Data>;
 
 const ev = (seq: number): Ev => ({ topic: 'offers:s1', seq, publishedAt: new Date(0).toISOString(), data: { n: seq } });
@@ -99,7 +101,9 @@ describe('resumableStream', () => {
   it('refuses a cursor ahead of the topic at once (RESYNC_REQUIRED, AHEAD)', async () => {
     const { topic, subscribe, bus } = setup();
     topic.commit();
-    expect(await codeOf(resumableStream({ subscribe, history: topic.history, afterSeq: 2 }))).toBe('RESYNC_REQUIRED:AHEAD');
+    expect(await codeOf(resumableStream({ subscribe, history: topic.history, afterSeq: 2 }))).toBe(
+      'RESYNC_REQUIRED:AHEAD',
+    );
     expect(bus.size()).toBe(0);
   });
 
@@ -107,7 +111,9 @@ describe('resumableStream', () => {
     const { topic, subscribe, bus } = setup();
     for (let i = 0; i < 5; i += 1) topic.commit();
     topic.prune(3);
-    expect(await codeOf(resumableStream({ subscribe, history: topic.history, afterSeq: 2 }))).toBe('RESYNC_REQUIRED:NOT_KEPT');
+    expect(await codeOf(resumableStream({ subscribe, history: topic.history, afterSeq: 2 }))).toBe(
+      'RESYNC_REQUIRED:NOT_KEPT',
+    );
     // The cursor just before what is kept still resumes.
     const stream = await resumableStream({ subscribe, history: topic.history, afterSeq: 3 });
     expect(await take(stream, 2)).toEqual([4, 5]);
@@ -120,8 +126,12 @@ describe('resumableStream', () => {
     topic.commit();
     const stream = await resumableStream({ subscribe, history: topic.history, afterSeq: 1 });
     await stream.return!();
-    expect(await codeOf(resumableStream({ subscribe, history: topic.history, afterSeq: -1 }))).toBe('BAD_USER_INPUT:undefined');
-    expect(await codeOf(resumableStream({ subscribe, history: topic.history, afterSeq: 1.5 }))).toBe('BAD_USER_INPUT:undefined');
+    expect(await codeOf(resumableStream({ subscribe, history: topic.history, afterSeq: -1 }))).toBe(
+      'BAD_USER_INPUT:undefined',
+    );
+    expect(await codeOf(resumableStream({ subscribe, history: topic.history, afterSeq: 1.5 }))).toBe(
+      'BAD_USER_INPUT:undefined',
+    );
   });
 
   it('fills a live gap from the history when the missing seq does not arrive in time', async () => {
@@ -174,7 +184,12 @@ describe('resumableStream', () => {
   it('skips what the subscriber does not get but keeps its position', async () => {
     const { topic, subscribe, publish } = setup();
     for (let i = 0; i < 4; i += 1) topic.commit();
-    const stream = await resumableStream({ subscribe, history: topic.history, afterSeq: 0, skip: (e) => e.seq % 2 === 0 });
+    const stream = await resumableStream({
+      subscribe,
+      history: topic.history,
+      afterSeq: 0,
+      skip: (e) => e.seq % 2 === 0,
+    });
     publish(topic.commit());
     publish(topic.commit());
     publish(topic.commit());
@@ -185,7 +200,12 @@ describe('resumableStream', () => {
   it('return() closes the live subscription at once, also while waiting, and finishes once', async () => {
     const { topic, subscribe, bus } = setup();
     let finished = 0;
-    const stream = await resumableStream({ subscribe, history: topic.history, afterSeq: null, onFinish: () => (finished += 1) });
+    const stream = await resumableStream({
+      subscribe,
+      history: topic.history,
+      afterSeq: null,
+      onFinish: () => (finished += 1),
+    });
     const waiting = stream.next();
     await stream.return!();
     expect((await waiting).done).toBe(true);

@@ -18,10 +18,38 @@ const T0 = 1_700_000_000_000;
 const shape: SessionShape = { id: 's1', presentationSeconds: 120, length: 3 };
 
 const states: Record<SessionStatus, TimerState> = {
-  SCHEDULED: { status: 'SCHEDULED', currentIndex: 0, timerEndsAt: null, remainingMs: null, startedAt: null, endedAt: null },
-  LIVE: { status: 'LIVE', currentIndex: 1, timerEndsAt: T0 + 60_000, remainingMs: null, startedAt: T0 - 200_000, endedAt: null },
-  PAUSED: { status: 'PAUSED', currentIndex: 1, timerEndsAt: null, remainingMs: 45_000, startedAt: T0 - 200_000, endedAt: null },
-  ENDED: { status: 'ENDED', currentIndex: 2, timerEndsAt: null, remainingMs: null, startedAt: T0 - 900_000, endedAt: T0 - 1_000 },
+  SCHEDULED: {
+    status: 'SCHEDULED',
+    currentIndex: 0,
+    timerEndsAt: null,
+    remainingMs: null,
+    startedAt: null,
+    endedAt: null,
+  },
+  LIVE: {
+    status: 'LIVE',
+    currentIndex: 1,
+    timerEndsAt: T0 + 60_000,
+    remainingMs: null,
+    startedAt: T0 - 200_000,
+    endedAt: null,
+  },
+  PAUSED: {
+    status: 'PAUSED',
+    currentIndex: 1,
+    timerEndsAt: null,
+    remainingMs: 45_000,
+    startedAt: T0 - 200_000,
+    endedAt: null,
+  },
+  ENDED: {
+    status: 'ENDED',
+    currentIndex: 2,
+    timerEndsAt: null,
+    remainingMs: null,
+    startedAt: T0 - 900_000,
+    endedAt: T0 - 1_000,
+  },
 };
 
 /** Expected status after each action, or the error code. Written out by hand, not derived. */
@@ -60,7 +88,10 @@ const table: [SessionStatus, SessionAction, SessionStatus | 'CONFLICT'][] = [
   ['ENDED', 'EMERGENCY_STOP', 'ENDED'],
 ];
 
-function outcome(from: SessionStatus, action: SessionAction): { status?: SessionStatus; code?: string; error?: AppError } {
+function outcome(
+  from: SessionStatus,
+  action: SessionAction,
+): { status?: SessionStatus; code?: string; error?: AppError } {
   try {
     return { status: applyAction(shape, states[from], action, T0, action === 'EXTEND_TIMER' ? 30 : null).status };
   } catch (error) {
@@ -164,7 +195,12 @@ describe('countdown arithmetic', () => {
     expect(paused).toMatchObject({ status: 'PAUSED', timerEndsAt: null, remainingMs: 89_500 });
     expect(remainingMsAt(paused, T0 + 10_000_000)).toBe(89_500);
     const resumed = applyAction(shape, paused, 'RESUME', T0 + 600_000);
-    expect(resumed).toMatchObject({ status: 'LIVE', timerEndsAt: T0 + 600_000 + 89_500, remainingMs: null, startedAt: T0 });
+    expect(resumed).toMatchObject({
+      status: 'LIVE',
+      timerEndsAt: T0 + 600_000 + 89_500,
+      remainingMs: null,
+      startedAt: T0,
+    });
     expect(remainingMsAt(resumed, T0 + 600_000)).toBe(89_500);
   });
 
@@ -195,9 +231,22 @@ describe('countdown arithmetic', () => {
   });
 
   it('NEXT/PREVIOUS reset the countdown: running while LIVE, frozen full while PAUSED', () => {
-    expect(applyAction(shape, states.LIVE, 'NEXT', T0 + 5)).toMatchObject({ status: 'LIVE', currentIndex: 2, timerEndsAt: T0 + 5 + 120_000 });
-    expect(applyAction(shape, states.LIVE, 'PREVIOUS', T0)).toMatchObject({ currentIndex: 0, timerEndsAt: T0 + 120_000, remainingMs: null });
-    expect(applyAction(shape, states.PAUSED, 'NEXT', T0)).toMatchObject({ status: 'PAUSED', currentIndex: 2, timerEndsAt: null, remainingMs: 120_000 });
+    expect(applyAction(shape, states.LIVE, 'NEXT', T0 + 5)).toMatchObject({
+      status: 'LIVE',
+      currentIndex: 2,
+      timerEndsAt: T0 + 5 + 120_000,
+    });
+    expect(applyAction(shape, states.LIVE, 'PREVIOUS', T0)).toMatchObject({
+      currentIndex: 0,
+      timerEndsAt: T0 + 120_000,
+      remainingMs: null,
+    });
+    expect(applyAction(shape, states.PAUSED, 'NEXT', T0)).toMatchObject({
+      status: 'PAUSED',
+      currentIndex: 2,
+      timerEndsAt: null,
+      remainingMs: 120_000,
+    });
   });
 
   it('END clears the countdown and stamps endedAt', () => {

@@ -137,7 +137,10 @@ describe('shared stream', () => {
   it('under sustained overload replaces snapshots queued longer than the lag bound by the newest', async () => {
     let clock = 0;
     const src = source({ conflate: true });
-    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined, { maxSnapshotLagMs: 1_000, now: () => clock });
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined, {
+      maxSnapshotLagMs: 1_000,
+      now: () => clock,
+    });
     const clients = Array.from({ length: 4_500 }, () => sink());
     for (const client of clients) stream.attach(client.sink);
     src.push(tally(1));
@@ -177,7 +180,9 @@ describe('shared stream', () => {
     slow.state.busy = true;
     for (let seq = 2; seq <= 5; seq += 1) src.push(tally(seq));
     await tick();
-    expect(fast.payloads().map((r) => (r.data as { tallyUpdated: { seq: number } }).tallyUpdated.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(fast.payloads().map((r) => (r.data as { tallyUpdated: { seq: number } }).tallyUpdated.seq)).toEqual([
+      1, 2, 3, 4, 5,
+    ]);
     expect(slow.payloads()).toEqual([tally(1)]);
     slow.catchUp();
     expect(slow.payloads()).toEqual([tally(1), tally(5)]);
@@ -202,7 +207,10 @@ describe('shared stream', () => {
     await tick();
     // Its last result: RATE_LIMITED with reason SLOW_CONSUMER (it resumes from its cursor), then done.
     const last = await it.next();
-    expect(last.value?.errors?.[0]?.originalError).toMatchObject({ code: 'RATE_LIMITED', details: { reason: 'SLOW_CONSUMER', maxQueued: 3 } });
+    expect(last.value?.errors?.[0]?.originalError).toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { reason: 'SLOW_CONSUMER', maxQueued: 3 },
+    });
     expect((await it.next()).done).toBe(true);
     expect(stream.size()).toBe(1);
   });

@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 import type { Submission } from '../../src/generated/prisma/client.js';
 import { createSubmissionCache } from '../../src/modules/competitions/competitions.cache.js';
 
-const row = (id: string): Submission => ({ id, competitionId: 'c1', title: `Title ${id}`, founderId: null, createdAt: new Date(0) });
+const row = (id: string): Submission => ({
+  id,
+  competitionId: 'c1',
+  title: `Title ${id}`,
+  founderId: null,
+  createdAt: new Date(0),
+});
 
 function loader(known: readonly string[]) {
   const calls: string[][] = [];

@@ -11,13 +11,31 @@ import { untilClosed } from '../../src/modules/voting/voting.stream.js';
 
 /** Models the competition's TopicSequence row and one submission's count. */
 function fakeDatabase() {
-  const state = { seq: 0, updatedAt: new Date(0), stateHash: null as string | null, votes: 0, status: 'OPEN', transactions: 0, fail: 0 };
+  const state = {
+    seq: 0,
+    updatedAt: new Date(0),
+    stateHash: null as string | null,
+    votes: 0,
+    status: 'OPEN',
+    transactions: 0,
+    fail: 0,
+  };
   const tx = {
     $queryRaw: async (strings: TemplateStringsArray) => {
       const sql = strings.join('?');
-      if (sql.includes('"TopicSequence"')) return [{ seq: state.seq, updatedAt: state.updatedAt, stateHash: state.stateHash }];
+      if (sql.includes('"TopicSequence"'))
+        return [{ seq: state.seq, updatedAt: state.updatedAt, stateHash: state.stateHash }];
       if (sql.includes('"votingMethod"') && !sql.includes('"BallotEntry"')) return [{ votingMethod: 'SIMPLE' }];
-      return [{ submissionId: 's1', votes: state.votes, score: state.votes, votesLastMinute: 0, previousMinute: 0, status: state.status }];
+      return [
+        {
+          submissionId: 's1',
+          votes: state.votes,
+          score: state.votes,
+          votesLastMinute: 0,
+          previousMinute: 0,
+          status: state.status,
+        },
+      ];
     },
     // The flush's UPDATE "TopicSequence" SET seq, updatedAt, stateHash (and the fold of the tally deltas, a no-op here).
     $executeRaw: async (strings: TemplateStringsArray, seq: number, updatedAt: Date, stateHash: string) => {
@@ -139,7 +157,10 @@ describe('tally publisher', () => {
     expect(closed).toMatchObject({ kind: 'published', event: { seq: 2, data: { status: 'CLOSED', totalVotes: 2 } } });
     await sleep(10);
     expect((await publisher.flush('c1')).kind).toBe('unchanged');
-    expect(received).toEqual([{ seq: 1, total: 2 }, { seq: 2, total: 2 }]);
+    expect(received).toEqual([
+      { seq: 1, total: 2 },
+      { seq: 2, total: 2 },
+    ]);
     sub.close();
   });
 });
@@ -155,7 +176,10 @@ describe('untilClosed', () => {
   function source(events: TallyEvent[]) {
     let returned = false;
     const iterator: AsyncIterableIterator<TallyEvent> = {
-      next: async () => (events.length > 0 ? { value: events.shift()!, done: false } : new Promise<IteratorResult<TallyEvent>>(() => undefined)),
+      next: async () =>
+        events.length > 0
+          ? { value: events.shift()!, done: false }
+          : new Promise<IteratorResult<TallyEvent>>(() => undefined),
       return: async () => {
         returned = true;
         return { value: undefined, done: true };

@@ -104,7 +104,15 @@ describe('instantRunoff', () => {
   });
 
   it('eliminates submissions nobody ranked first before others', () => {
-    const result = instantRunoff(['a', 'b', 'z'], [['a', 'z'], ['b', 'z'], ['a', 'b'], ['b', 'a']]);
+    const result = instantRunoff(
+      ['a', 'b', 'z'],
+      [
+        ['a', 'z'],
+        ['b', 'z'],
+        ['a', 'b'],
+        ['b', 'a'],
+      ],
+    );
     expect(result.rounds.map((r) => r.eliminated)).toEqual([['z'], ['b'], []]);
     expect(result.winnerId).toBe('a');
   });
@@ -112,7 +120,17 @@ describe('instantRunoff', () => {
   it('has no winner when nobody voted', () => {
     expect(instantRunoff(['a', 'b'], [])).toEqual({
       winnerId: null,
-      rounds: [{ round: 1, tallies: [{ submissionId: 'a', votes: 0 }, { submissionId: 'b', votes: 0 }], eliminated: [], exhaustedBallots: 0 }],
+      rounds: [
+        {
+          round: 1,
+          tallies: [
+            { submissionId: 'a', votes: 0 },
+            { submissionId: 'b', votes: 0 },
+          ],
+          eliminated: [],
+          exhaustedBallots: 0,
+        },
+      ],
     });
   });
 });

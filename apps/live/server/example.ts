@@ -43,9 +43,12 @@ server.once('exit', (code) => {
     process.exit(1);
   }
 });
-for (let ready = false; !ready; ) {
+for (let ready = false; !ready;) {
   await new Promise((r) => setTimeout(r, 200));
-  ready = await fetch(`${apiOrigin}/ready`).then((r) => r.ok, () => false);
+  ready = await fetch(`${apiOrigin}/ready`).then(
+    (r) => r.ok,
+    () => false,
+  );
 }
 
 let stopping = false;
@@ -76,7 +79,11 @@ apps = await startAppServer({
   signGuestToken: (claims) => signToken(secret, { ...claims, role: 'AUDIENCE' }, '12h', issuer),
 });
 
-const competitionId = process.env['NO_SEED'] ? null : await seedDemo(`${apiOrigin}/graphql`, adminToken, (sub, role) => signToken(secret, { sub, name: sub, role }, '1h', issuer));
+const competitionId = process.env['NO_SEED']
+  ? null
+  : await seedDemo(`${apiOrigin}/graphql`, adminToken, (sub, role) =>
+      signToken(secret, { sub, name: sub, role }, '1h', issuer),
+    );
 const query = competitionId ? `?competition=${competitionId}` : '';
 console.log(`
 Ovation reference apps (Ctrl-C stops everything)
@@ -87,4 +94,3 @@ Ovation reference apps (Ctrl-C stops everything)
   Organiser console (this link carries an ADMIN token: keep it to yourself):
     ${apps.url}/console.html${query}#token=${adminToken}
 `);
-

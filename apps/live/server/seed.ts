@@ -22,7 +22,11 @@ async function gql<T>(url: string, token: string, query: string, variables: Reco
 }
 
 export async function seedDemo(url: string, adminToken: string, sign: Sign): Promise<string> {
-  const { competitions } = await gql<{ competitions: { id: string; title: string }[] }>(url, adminToken, 'query { competitions(status: OPEN) { id title } }');
+  const { competitions } = await gql<{ competitions: { id: string; title: string }[] }>(
+    url,
+    adminToken,
+    'query { competitions(status: OPEN) { id title } }',
+  );
   const existing = competitions.find((c) => c.title === TITLE);
   if (existing) return existing.id;
 
@@ -52,7 +56,12 @@ export async function seedDemo(url: string, adminToken: string, sign: Sign): Pro
     { c: competitionId, s: submissionIds },
   );
   // START opens the competition's voting too.
-  await gql(url, adminToken, 'mutation($id: ID!) { controlSession(input: { sessionId: $id, action: START }) { status } }', { id: createSession.id });
+  await gql(
+    url,
+    adminToken,
+    'mutation($id: ID!) { controlSession(input: { sessionId: $id, action: START }) { status } }',
+    { id: createSession.id },
+  );
   const judge = await sign('demo-judge', 'JUDGE');
   await gql(
     url,

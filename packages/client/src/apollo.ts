@@ -13,11 +13,17 @@ export class OvationLink extends ApolloLink {
     super();
   }
 
-  override request(operation: ApolloLink.Operation, forward?: ApolloLink.ForwardFunction): Observable<ApolloLink.Result> {
+  override request(
+    operation: ApolloLink.Operation,
+    forward?: ApolloLink.ForwardFunction,
+  ): Observable<ApolloLink.Result> {
     if (operation.operationType !== 'subscription') {
       return forward
         ? forward(operation)
-        : throwError(() => new Error(`OvationLink carries subscriptions only; put a link for ${operation.operationType}s after it`));
+        : throwError(
+            () =>
+              new Error(`OvationLink carries subscriptions only; put a link for ${operation.operationType}s after it`),
+          );
     }
     return new Observable<ApolloLink.Result>((observer) =>
       this.client.subscribe(operation.query, operation.variables ?? {}, {

@@ -10,7 +10,11 @@ export interface BackoffOptions {
  * scaled by a random factor in [0.5, 1.5), so that clients cut off together come back spread out
  * rather than all at once.
  */
-export function backoffDelay(attempt: number, { initialDelayMs, maxDelayMs }: BackoffOptions, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  { initialDelayMs, maxDelayMs }: BackoffOptions,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(attempt, 30));
   return Math.round(base * (0.5 + random()));
 }

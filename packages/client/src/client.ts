@@ -21,7 +21,10 @@ import type { FetchFn, OvationSink, Result, ResyncEvent, StatusEvent, TransportN
 import { openWsSession } from './ws-session.js';
 
 /** A document typed by GraphQL Code Generator (the shape of @graphql-typed-document-node/core's). */
-export interface TypedDocumentNode<TResult = Record<string, unknown>, TVariables = Record<string, unknown>> extends DocumentNode {
+export interface TypedDocumentNode<
+  TResult = Record<string, unknown>,
+  TVariables = Record<string, unknown>,
+> extends DocumentNode {
   __apiType?: (variables: TVariables) => TResult;
 }
 
@@ -97,10 +100,15 @@ interface Sub {
   done: boolean;
 }
 
-const OPEN: Record<TransportName, (ctx: SessionContext) => Promise<Session>> = { ws: openWsSession, sse: openSseSession, poll: openPollSession };
+const OPEN: Record<TransportName, (ctx: SessionContext) => Promise<Session>> = {
+  ws: openWsSession,
+  sse: openSseSession,
+  poll: openPollSession,
+};
 
 const codeOf = (error: { extensions?: Record<string, unknown> }): unknown => error.extensions?.['code'];
-const numberOr = (value: unknown, fallback: number | null): number | null => (typeof value === 'number' ? value : fallback);
+const numberOr = (value: unknown, fallback: number | null): number | null =>
+  typeof value === 'number' ? value : fallback;
 
 /** Calls into the app; what it throws is rethrown outside the kit's own bookkeeping. */
 function safely(fn: () => void): void {
@@ -118,8 +126,11 @@ export function createOvationClient(options: OvationClientOptions): OvationClien
   if (urls.length === 0) throw new Error('@ovation/client: url is required');
   const fetchFn: FetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const webSocketImpl = options.webSocketImpl ?? (globalThis as { WebSocket?: unknown }).WebSocket;
-  const transports = (options.transports ?? ['ws', 'sse', 'poll']).filter((t) => t !== 'ws' || webSocketImpl !== undefined);
-  if (transports.length === 0) throw new Error('@ovation/client: no usable transport (ws needs a WebSocket implementation)');
+  const transports = (options.transports ?? ['ws', 'sse', 'poll']).filter(
+    (t) => t !== 'ws' || webSocketImpl !== undefined,
+  );
+  if (transports.length === 0)
+    throw new Error('@ovation/client: no usable transport (ws needs a WebSocket implementation)');
   const backoff: BackoffOptions = { initialDelayMs: 200, maxDelayMs: 10_000, ...options.retry };
   const threshold = Math.max(1, options.failuresBeforeFallback ?? 2);
   const probeIntervalMs = options.probeIntervalMs ?? 30_000;
@@ -166,10 +177,19 @@ export function createOvationClient(options: OvationClientOptions): OvationClien
   }
 
   const open = (transport: TransportName, url: string): Promise<Session> =>
-    OPEN[transport]({ url, getToken, fetch: fetchFn, webSocketImpl, timing, onDown: (s, failure) => sessionDown(s, failure) });
+    OPEN[transport]({
+      url,
+      getToken,
+      fetch: fetchFn,
+      webSocketImpl,
+      timing,
+      onDown: (s, failure) => sessionDown(s, failure),
+    });
 
   const asFailure = (error: unknown): ConnectionFailure =>
-    error instanceof ConnectionFailure ? error : new ConnectionFailure('down', (error as Error)?.message ?? String(error), { cause: error });
+    error instanceof ConnectionFailure
+      ? error
+      : new ConnectionFailure('down', (error as Error)?.message ?? String(error), { cause: error });
 
   /** One attempt down the ladder from the current rung (see the file's comment). */
   async function openLadder(url: string, gen: number): Promise<Session> {
@@ -310,7 +330,14 @@ export function createOvationClient(options: OvationClientOptions): OvationClien
     const handle: Handle = { session: current, stop: () => undefined };
     sub.handle = handle;
     handle.stop = current.start(
-      { query: p.query, variables, operationName: p.operationName, responseKey: p.responseKey, cursorVariable: p.cursorVariable, poll: p.poll },
+      {
+        query: p.query,
+        variables,
+        operationName: p.operationName,
+        responseKey: p.responseKey,
+        cursorVariable: p.cursorVariable,
+        poll: p.poll,
+      },
       {
         next: (result) => void (sub.handle === handle && onResult(sub, result)),
         complete: () => void (sub.handle === handle && onComplete(sub)),
@@ -338,7 +365,8 @@ export function createOvationClient(options: OvationClientOptions): OvationClien
       then(latest);
     };
     current.execute(sub.prepared.anchorQuery!, sub.variables).then(
-      (result) => done(numberOr((result.data?.['anchor'] as { latestSeq?: unknown } | null | undefined)?.latestSeq, null)),
+      (result) =>
+        done(numberOr((result.data?.['anchor'] as { latestSeq?: unknown } | null | undefined)?.latestSeq, null)),
       // The session failed (it restarts every subscription) or the query could not run: start without one.
       () => void (session === current && done(null)),
     );

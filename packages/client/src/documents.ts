@@ -51,21 +51,38 @@ export interface PreparedSubscription {
 }
 
 const name = (value: string) => ({ kind: Kind.NAME, value }) as const;
-const field = (fieldName: string, selectionSet?: SelectionSetNode, alias?: string, args: ArgumentNode[] = []): FieldNode => ({
+const field = (
+  fieldName: string,
+  selectionSet?: SelectionSetNode,
+  alias?: string,
+  args: ArgumentNode[] = [],
+): FieldNode => ({
   kind: Kind.FIELD,
   name: name(fieldName),
   ...(alias !== undefined && alias !== fieldName && { alias: name(alias) }),
   arguments: args,
   ...(selectionSet && { selectionSet }),
 });
-const selectionSet = (selections: readonly SelectionNode[]): SelectionSetNode => ({ kind: Kind.SELECTION_SET, selections });
-const argument = (argName: string, value: ValueNode): ArgumentNode => ({ kind: Kind.ARGUMENT, name: name(argName), value });
+const selectionSet = (selections: readonly SelectionNode[]): SelectionSetNode => ({
+  kind: Kind.SELECTION_SET,
+  selections,
+});
+const argument = (argName: string, value: ValueNode): ArgumentNode => ({
+  kind: Kind.ARGUMENT,
+  name: name(argName),
+  value,
+});
 const variable = (varName: string): VariableNode => ({ kind: Kind.VARIABLE, name: name(varName) });
 
 /** Whether the selection answers `seq` under that key, directly or through fragments. */
-function selectsSeq(set: SelectionSetNode, fragments: ReadonlyMap<string, FragmentDefinitionNode>, seen = new Set<string>()): boolean {
+function selectsSeq(
+  set: SelectionSetNode,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  seen = new Set<string>(),
+): boolean {
   return set.selections.some((selection) => {
-    if (selection.kind === Kind.FIELD) return selection.name.value === 'seq' && (selection.alias?.value ?? 'seq') === 'seq';
+    if (selection.kind === Kind.FIELD)
+      return selection.name.value === 'seq' && (selection.alias?.value ?? 'seq') === 'seq';
     if (selection.kind === Kind.INLINE_FRAGMENT) return selectsSeq(selection.selectionSet, fragments, seen);
     const fragmentName = selection.name.value;
     if (seen.has(fragmentName)) return false;
@@ -76,7 +93,10 @@ function selectsSeq(set: SelectionSetNode, fragments: ReadonlyMap<string, Fragme
 }
 
 /** The fragment definitions `node` needs, transitively, in document order. */
-function fragmentsFor(node: FieldNode, fragments: ReadonlyMap<string, FragmentDefinitionNode>): FragmentDefinitionNode[] {
+function fragmentsFor(
+  node: FieldNode,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+): FragmentDefinitionNode[] {
   const needed = new Set<string>();
   const walk = (n: FieldNode | FragmentDefinitionNode): void => {
     visit(n, {
@@ -122,17 +142,23 @@ function rootFieldOf(operation: OperationDefinitionNode): FieldNode {
   return fields[0]!;
 }
 
-const asCursor = (value: unknown): number | null => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null);
+const asCursor = (value: unknown): number | null =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null;
 
 /** Parses and rewrites a subscription document once; cache the result per document. */
 export function prepareSubscription(document: DocumentNode | string, operationName?: string): PreparedSubscription {
   const doc = typeof document === 'string' ? parse(document) : document;
   const operations = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-  const operation = operationName === undefined ? operations[0] : operations.find((o) => o.name?.value === operationName);
-  if (!operation || (operationName === undefined && operations.length > 1)) throw new Error('@ovation/client: a document with one operation, or its operationName');
-  if (operation.operation !== 'subscription') throw new Error(`@ovation/client: subscribe() takes a subscription, not a ${operation.operation}`);
+  const operation =
+    operationName === undefined ? operations[0] : operations.find((o) => o.name?.value === operationName);
+  if (!operation || (operationName === undefined && operations.length > 1))
+    throw new Error('@ovation/client: a document with one operation, or its operationName');
+  if (operation.operation !== 'subscription')
+    throw new Error(`@ovation/client: subscribe() takes a subscription, not a ${operation.operation}`);
   const fragments = new Map(
-    doc.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f] as const),
+    doc.definitions
+      .filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION)
+      .map((f) => [f.name.value, f] as const),
   );
   const original = rootFieldOf(operation);
   const fieldName = original.name.value;
@@ -181,7 +207,11 @@ export function prepareSubscription(document: DocumentNode | string, operationNa
   const args = [...otherArgs, argument('afterSeq', variable(cursorVariable))];
   const definitions: VariableDefinitionNode[] = [...(operation.variableDefinitions ?? [])];
   if (!definitions.some((d) => d.variable.name.value === cursorVariable)) {
-    definitions.push({ kind: Kind.VARIABLE_DEFINITION, variable: variable(cursorVariable), type: { kind: Kind.NAMED_TYPE, name: name('Int') } });
+    definitions.push({
+      kind: Kind.VARIABLE_DEFINITION,
+      variable: variable(cursorVariable),
+      type: { kind: Kind.NAMED_TYPE, name: name('Int') },
+    });
   }
   const selections = original.selectionSet ?? selectionSet([]);
   const stripSeq = !selectsSeq(selections, fragments);
@@ -195,7 +225,10 @@ export function prepareSubscription(document: DocumentNode | string, operationNa
         ? {
             ...operation,
             variableDefinitions: definitions,
-            selectionSet: { ...operation.selectionSet, selections: operation.selectionSet.selections.map((s) => (s === original ? root : s)) },
+            selectionSet: {
+              ...operation.selectionSet,
+              selections: operation.selectionSet.selections.map((s) => (s === original ? root : s)),
+            },
           }
         : d,
     ),

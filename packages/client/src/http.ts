@@ -17,7 +17,11 @@ export async function postGraphQL(
   try {
     response = await fetchFn(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...bearer(token) },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json',
+        ...bearer(token),
+      },
       body: JSON.stringify(body),
       ...(signal && { signal }),
     });
@@ -33,5 +37,8 @@ export async function postGraphQL(
     // not GraphQL: classified below
   }
   if (result) return result;
-  throw new ConnectionFailure(response.status >= 400 && response.status < 500 ? 'blocked' : 'down', `POST ${url}: HTTP ${response.status}`);
+  throw new ConnectionFailure(
+    response.status >= 400 && response.status < 500 ? 'blocked' : 'down',
+    `POST ${url}: HTTP ${response.status}`,
+  );
 }

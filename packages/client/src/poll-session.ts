@@ -6,7 +6,15 @@
  * query wait for a streaming transport (the client probes for one).
  */
 import { postGraphQL } from './http.js';
-import { ConnectionFailure, Lifecycle, quietTimer, type Operation, type OperationSink, type Session, type SessionContext } from './session.js';
+import {
+  ConnectionFailure,
+  Lifecycle,
+  quietTimer,
+  type Operation,
+  type OperationSink,
+  type Session,
+  type SessionContext,
+} from './session.js';
 import type { Result } from './types.js';
 
 interface Page {
@@ -24,7 +32,11 @@ export async function openPollSession(ctx: SessionContext): Promise<Session> {
   });
 
   const request = async (query: string, variables: Record<string, unknown>, operationName?: string): Promise<Result> =>
-    postGraphQL(ctx.fetch, ctx.url, await ctx.getToken(), { query, variables, ...(operationName && { operationName }) });
+    postGraphQL(ctx.fetch, ctx.url, await ctx.getToken(), {
+      query,
+      variables,
+      ...(operationName && { operationName }),
+    });
 
   const session: Session = {
     transport: 'poll',
@@ -71,7 +83,13 @@ export async function openPollSession(ctx: SessionContext): Promise<Session> {
 
       const resync = (page: Page): Result => {
         const afterSeq = (variables[cursorName] as number | null | undefined) ?? null;
-        const extensions = { code: 'RESYNC_REQUIRED', retryable: false, reason: 'NOT_KEPT', afterSeq, latestSeq: page.latestSeq ?? null };
+        const extensions = {
+          code: 'RESYNC_REQUIRED',
+          retryable: false,
+          reason: 'NOT_KEPT',
+          afterSeq,
+          latestSeq: page.latestSeq ?? null,
+        };
         return { errors: [{ message: `the events after seq ${afterSeq} are no longer kept`, extensions }] };
       };
 
@@ -80,13 +98,19 @@ export async function openPollSession(ctx: SessionContext): Promise<Session> {
         try {
           result = await request(plan.query, variables);
         } catch (error) {
-          if (!stopped) lifecycle.end(error instanceof ConnectionFailure ? error : new ConnectionFailure('down', String(error)));
+          if (!stopped)
+            lifecycle.end(error instanceof ConnectionFailure ? error : new ConnectionFailure('down', String(error)));
           return;
         }
         if (stopped) return;
         const value = result.data?.[key];
         const page = value as Page;
-        const failed = value == null ? { errors: result.errors ?? [{ message: 'no data' }] } : plan.shape === 'history' && page.missed === true ? resync(page) : undefined;
+        const failed =
+          value == null
+            ? { errors: result.errors ?? [{ message: 'no data' }] }
+            : plan.shape === 'history' && page.missed === true
+              ? resync(page)
+              : undefined;
         if (failed) {
           // Ends the operation as a subscription's errors would (RESYNC_REQUIRED, FORBIDDEN, …).
           sink.next(failed);
@@ -114,7 +138,8 @@ export async function openPollSession(ctx: SessionContext): Promise<Session> {
   const opening = lifecycle.opening();
   request('{ __typename }', {}).then(
     () => lifecycle.open(session),
-    (error: unknown) => lifecycle.end(error instanceof ConnectionFailure ? error : new ConnectionFailure('down', String(error))),
+    (error: unknown) =>
+      lifecycle.end(error instanceof ConnectionFailure ? error : new ConnectionFailure('down', String(error))),
   );
   await opening;
   return session;

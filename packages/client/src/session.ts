@@ -79,7 +79,8 @@ export interface SessionContext {
   onDown(session: Session, failure: ConnectionFailure): void;
 }
 
-export const bearer = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+export const bearer = (token: string | undefined): Record<string, string> =>
+  token ? { authorization: `Bearer ${token}` } : {};
 
 /** A timer that does not keep Node's event loop alive (no-op where timers have no unref). */
 export function quietTimer(fn: () => void, ms: number): ReturnType<typeof setTimeout> {

@@ -29,7 +29,8 @@ function classify(error: unknown): ConnectionFailure {
   const message = (error as Error | undefined)?.message ?? String(error);
   if (error instanceof NetworkError) {
     const status = (error.response as { status?: number } | undefined)?.status;
-    if (status !== undefined && status >= 400 && status < 500) return new ConnectionFailure('blocked', `event stream refused: ${message}`, { cause: error });
+    if (status !== undefined && status >= 400 && status < 500)
+      return new ConnectionFailure('blocked', `event stream refused: ${message}`, { cause: error });
     return new ConnectionFailure('down', `event stream: ${message}`, { cause: error });
   }
   // No streaming body (React Native's fetch), an unparsable stream: this transport cannot work here.
@@ -77,7 +78,11 @@ export async function openSseSession(ctx: SessionContext): Promise<Session> {
       let stopped = false;
       const live = (): boolean => !stopped && !lifecycle.ended;
       const unsubscribe = client.subscribe<Record<string, unknown>>(
-        { query: operation.query, variables: operation.variables, ...(operation.operationName && { operationName: operation.operationName }) },
+        {
+          query: operation.query,
+          variables: operation.variables,
+          ...(operation.operationName && { operationName: operation.operationName }),
+        },
         {
           next: (result) => void (live() && sink.next(result as Result)),
           complete: () => void (live() && sink.complete()),
@@ -105,7 +110,13 @@ export async function openSseSession(ctx: SessionContext): Promise<Session> {
   function keepAlive(): void {
     keepAliveTimer = quietTimer(() => {
       const timeout = quietTimer(
-        () => lifecycle.end(new ConnectionFailure('down', `no answer through the event stream within ${ctx.timing.keepAliveTimeoutMs} ms`)),
+        () =>
+          lifecycle.end(
+            new ConnectionFailure(
+              'down',
+              `no answer through the event stream within ${ctx.timing.keepAliveTimeoutMs} ms`,
+            ),
+          ),
         ctx.timing.keepAliveTimeoutMs,
       );
       executeThrough(session, lifecycle, PROBE, {}).then(
@@ -127,7 +138,10 @@ export async function openSseSession(ctx: SessionContext): Promise<Session> {
   keepAlive();
   const at = token === undefined ? undefined : refreshAtMs(token, Date.now());
   if (at !== undefined) {
-    rotateTimer = quietTimer(() => lifecycle.end(new ConnectionFailure('rotate', 'token refresh')), Math.max(0, at - Date.now()));
+    rotateTimer = quietTimer(
+      () => lifecycle.end(new ConnectionFailure('rotate', 'token refresh')),
+      Math.max(0, at - Date.now()),
+    );
   }
   return session;
 }

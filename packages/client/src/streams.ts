@@ -37,7 +37,12 @@ export interface SnapshotField {
 
 export type StreamField = ResumableField | SnapshotField;
 
-const resumable = (poll: string, page: ResumableField['page'] = 'page', anchor = true): ResumableField => ({ kind: 'resumable', poll, page, anchor });
+const resumable = (poll: string, page: ResumableField['page'] = 'page', anchor = true): ResumableField => ({
+  kind: 'resumable',
+  poll,
+  page,
+  anchor,
+});
 
 export const STREAM_FIELDS: Readonly<Record<string, StreamField>> = {
   reactions: resumable('reactionEvents'),

@@ -5,10 +5,16 @@ export function tokenLifetime(token: string): { issuedAtMs: number | undefined; 
   const payload = token.split('.')[1];
   if (payload === undefined) return undefined;
   try {
-    const base64 = payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '=');
+    const base64 = payload
+      .replace(/-/g, '+')
+      .replace(/_/g, '/')
+      .padEnd(Math.ceil(payload.length / 4) * 4, '=');
     const claims = JSON.parse(atob(base64)) as { exp?: unknown; iat?: unknown };
     if (typeof claims.exp !== 'number') return undefined;
-    return { issuedAtMs: typeof claims.iat === 'number' ? claims.iat * 1000 : undefined, expiresAtMs: claims.exp * 1000 };
+    return {
+      issuedAtMs: typeof claims.iat === 'number' ? claims.iat * 1000 : undefined,
+      expiresAtMs: claims.exp * 1000,
+    };
   } catch {
     return undefined;
   }

@@ -4,7 +4,13 @@
  *
  *   new Client({ url, exchanges: [cacheExchange, fetchExchange, ovationExchange(ovation)] })
  */
-import { subscriptionExchange, type Exchange, type ExecutionResult, type Operation, type SubscriptionForwarder } from '@urql/core';
+import {
+  subscriptionExchange,
+  type Exchange,
+  type ExecutionResult,
+  type Operation,
+  type SubscriptionForwarder,
+} from '@urql/core';
 import type { OvationClient } from './client.js';
 
 /** A `forwardSubscription` for urql's own `subscriptionExchange`. */

@@ -6,7 +6,16 @@
  * decides what happens after a failure, for every transport alike.
  */
 import { createClient, type Client } from 'graphql-ws';
-import { ConnectionFailure, Lifecycle, executeThrough, quietTimer, type Operation, type OperationSink, type Session, type SessionContext } from './session.js';
+import {
+  ConnectionFailure,
+  Lifecycle,
+  executeThrough,
+  quietTimer,
+  type Operation,
+  type OperationSink,
+  type Session,
+  type SessionContext,
+} from './session.js';
 import { refreshAtMs } from './token.js';
 import type { Result } from './types.js';
 
@@ -25,7 +34,8 @@ export const wsUrlOf = (httpUrl: string): string => httpUrl.replace(/^http/, 'ws
 
 /** What a failed WebSocket says about the network: a refused upgrade (4xx) is a block, not an outage. */
 function classify(code: number | undefined, reason: string | undefined, lastError: unknown): ConnectionFailure {
-  if (code !== undefined && AUTH_CLOSE_CODES.has(code)) return new ConnectionFailure('auth', `WebSocket closed ${code}: ${reason ?? ''}`);
+  if (code !== undefined && AUTH_CLOSE_CODES.has(code))
+    return new ConnectionFailure('auth', `WebSocket closed ${code}: ${reason ?? ''}`);
   if (code === 4406) return new ConnectionFailure('blocked', `WebSocket closed ${code}: ${reason ?? ''}`);
   // Node's `ws` names the upgrade's status; a browser's WebSocket never does (then N failures decide).
   const message = (lastError as { message?: unknown } | undefined)?.message;
@@ -33,7 +43,10 @@ function classify(code: number | undefined, reason: string | undefined, lastErro
   if (status !== undefined && Number(status) >= 400 && Number(status) < 500) {
     return new ConnectionFailure('blocked', `WebSocket upgrade refused: HTTP ${status}`);
   }
-  return new ConnectionFailure('down', `WebSocket ${code === undefined ? 'failed' : `closed ${code}`}${reason ? `: ${reason}` : ''}${typeof message === 'string' ? ` (${message})` : ''}`);
+  return new ConnectionFailure(
+    'down',
+    `WebSocket ${code === undefined ? 'failed' : `closed ${code}`}${reason ? `: ${reason}` : ''}${typeof message === 'string' ? ` (${message})` : ''}`,
+  );
 }
 
 export async function openWsSession(ctx: SessionContext): Promise<Session> {
@@ -120,7 +133,11 @@ export async function openWsSession(ctx: SessionContext): Promise<Session> {
     start(operation: Operation, sink: OperationSink) {
       let stopped = false;
       const unsubscribe = client.subscribe<Record<string, unknown>>(
-        { query: operation.query, variables: operation.variables, ...(operation.operationName && { operationName: operation.operationName }) },
+        {
+          query: operation.query,
+          variables: operation.variables,
+          ...(operation.operationName && { operationName: operation.operationName }),
+        },
         {
           next: (result) => void (stopped || lifecycle.ended || sink.next(result as Result)),
           // After the session ended, graphql-ws completes what it disposed: not the server's doing.

@@ -6,7 +6,16 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Caller, FraudSubject } from '../guards.js';
-import { assess, CADENCE_SAMPLES, INSTANT_ACCOUNT_MS, QUICK_ACCOUNT_MS, type Assessment, type FraudFeatures, type FraudKind, type Thresholds } from './fraud.rules.js';
+import {
+  assess,
+  CADENCE_SAMPLES,
+  INSTANT_ACCOUNT_MS,
+  QUICK_ACCOUNT_MS,
+  type Assessment,
+  type FraudFeatures,
+  type FraudKind,
+  type Thresholds,
+} from './fraud.rules.js';
 import type { FraudStateStore, ObservedCounts } from './fraud.store.js';
 
 export interface FraudDecision extends Assessment {
@@ -50,7 +59,12 @@ export function gapsOf(times: readonly number[]): number[] {
   return gaps.slice(-CADENCE_SAMPLES);
 }
 
-export function featuresOf(kind: FraudKind, counts: ObservedCounts, accountAgeMs: number | null, ballotSize: number | null): FraudFeatures {
+export function featuresOf(
+  kind: FraudKind,
+  counts: ObservedCounts,
+  accountAgeMs: number | null,
+  ballotSize: number | null,
+): FraudFeatures {
   return {
     kind,
     userActions10s: counts.userActions10s,
@@ -97,7 +111,8 @@ export function createFraudEngine(deps: {
       const scopeId = subject.kind === 'vote' ? subject.competitionId : subject.sessionId;
       const votes = subject.kind === 'vote' ? (subject.votes ?? null) : null;
       const target = subject.kind === 'vote' ? ballotFingerprint(subject.submissionIds) : null;
-      const ballot = subject.kind === 'vote' && votes !== null ? ballotFingerprint(subject.submissionIds, votes) : target;
+      const ballot =
+        subject.kind === 'vote' && votes !== null ? ballotFingerprint(subject.submissionIds, votes) : target;
       const counts = await store.observe({
         kind,
         at: time,
@@ -112,7 +127,12 @@ export function createFraudEngine(deps: {
         target,
         adjustable: votes !== null,
       });
-      const features = featuresOf(kind, counts, accountAgeMs, ballot === null || subject.kind !== 'vote' ? null : subject.submissionIds.length);
+      const features = featuresOf(
+        kind,
+        counts,
+        accountAgeMs,
+        ballot === null || subject.kind !== 'vote' ? null : subject.submissionIds.length,
+      );
       return {
         ...assess(features, thresholds),
         kind,

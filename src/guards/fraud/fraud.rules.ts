@@ -17,7 +17,14 @@
  * ≥ the alert threshold, else ALLOW; a score of 0 (no rule fired) is always ALLOW.
  */
 
-export const FRAUD_RULES = ['RAPID_VOTING', 'SHARED_IP', 'DUPLICATE_DEVICE', 'BOT_CADENCE', 'DUPLICATE_BALLOT', 'NEW_ACCOUNT_BULK'] as const;
+export const FRAUD_RULES = [
+  'RAPID_VOTING',
+  'SHARED_IP',
+  'DUPLICATE_DEVICE',
+  'BOT_CADENCE',
+  'DUPLICATE_BALLOT',
+  'NEW_ACCOUNT_BULK',
+] as const;
 export type FraudRule = (typeof FRAUD_RULES)[number];
 export type FraudKind = 'vote' | 'reaction';
 export type FraudVerdict = 'ALLOW' | 'FLAG' | 'BLOCK';
@@ -135,43 +142,109 @@ const round1 = (x: number): number => Math.round(x * 10) / 10;
 export const PARAMS = {
   vote: {
     /** Actions in 10 s → contribution. Quadratic/approval voters adjusting a ballot reach 4–5. */
-    rapid10s: [[3, 0], [4, 20], [6, 50], [10, 85]],
+    rapid10s: [
+      [3, 0],
+      [4, 20],
+      [6, 50],
+      [10, 85],
+    ],
     /** Actions in 60 s → contribution. */
-    rapid60s: [[5, 0], [8, 40], [12, 60], [20, 85]],
+    rapid60s: [
+      [5, 0],
+      [8, 40],
+      [12, 60],
+      [20, 85],
+    ],
     /** Coefficient of variation of the gaps → contribution (humans: CV ≈ 0.5–1.5). */
-    cadenceCv: [[0.05, 90], [0.15, 50], [0.3, 0]],
+    cadenceCv: [
+      [0.05, 90],
+      [0.15, 50],
+      [0.3, 0],
+    ],
     /** Fewer gaps than this: no verdict on the cadence. */
     cadenceMinGaps: 5,
     /** Confidence by number of gaps (a CV from 5 gaps is noisy). */
-    cadenceConfidence: [[5, 0.7], [8, 1]],
+    cadenceConfidence: [
+      [5, 0.7],
+      [8, 1],
+    ],
   },
   reaction: {
-    rapid10s: [[20, 0], [30, 30], [50, 60], [80, 85]],
-    rapid60s: [[90, 0], [150, 50], [300, 85]],
+    rapid10s: [
+      [20, 0],
+      [30, 30],
+      [50, 60],
+      [80, 85],
+    ],
+    rapid60s: [
+      [90, 0],
+      [150, 50],
+      [300, 85],
+    ],
     // Humans tapping a button are rhythmic too (CV ≈ 0.1–0.2): only near-perfect clocks count.
-    cadenceCv: [[0.02, 85], [0.05, 40], [0.1, 0]],
+    cadenceCv: [
+      [0.02, 85],
+      [0.05, 40],
+      [0.1, 0],
+    ],
     cadenceMinGaps: 8,
-    cadenceConfidence: [[8, 0.8], [10, 1]],
+    cadenceConfidence: [
+      [8, 0.8],
+      [10, 1],
+    ],
   },
 } as const satisfies Record<FraudKind, Record<string, Ramp | number>>;
 
 /** Distinct accounts per IP in 5 min → contribution. Capped at 60: a venue NAT alone never flags. */
-export const SHARED_IP_RAMP: Ramp = [[25, 0], [50, 20], [100, 45], [200, 60]];
+export const SHARED_IP_RAMP: Ramp = [
+  [25, 0],
+  [50, 20],
+  [100, 45],
+  [200, 60],
+];
 /** The strength of the IP's strongest together-signal at which SHARED_IP counts in full. */
 export const TOGETHER_FULL = 70;
 /** Distinct accounts per device id in 5 min → contribution. Two (a shared family phone) are free. */
-export const DEVICE_RAMP: Ramp = [[2, 0], [3, 40], [4, 60], [5, 75], [6, 85], [10, 95]];
+export const DEVICE_RAMP: Ramp = [
+  [2, 0],
+  [3, 40],
+  [4, 60],
+  [5, 75],
+  [6, 85],
+  [10, 95],
+];
 /** The same user casting the same ballot again (idempotent retries repeat 1–2 times). */
-export const BALLOT_REPEAT_RAMP: Ramp = [[2, 0], [3, 25], [5, 50], [10, 70]];
+export const BALLOT_REPEAT_RAMP: Ramp = [
+  [2, 0],
+  [3, 25],
+  [5, 50],
+  [10, 70],
+];
 /** Same-ballot accounts from one IP (at least BALLOT_IP_MIN) → contribution before the share factor. */
-export const BALLOT_IP_RAMP: Ramp = [[8, 25], [20, 50], [30, 65], [40, 70]];
+export const BALLOT_IP_RAMP: Ramp = [
+  [8, 25],
+  [20, 50],
+  [30, 65],
+  [40, 70],
+];
 export const BALLOT_IP_MIN = 8;
 /** Share of the IP's accounts in this competition that cast this very ballot → factor. Honest NATs split their votes. */
-export const BALLOT_IP_SHARE: Ramp = [[0.6, 0], [0.9, 1]];
+export const BALLOT_IP_SHARE: Ramp = [
+  [0.6, 0],
+  [0.9, 1],
+];
 /** Instant accounts per IP in 5 min → contribution before the share factor (for an instant account's action). */
-export const INSTANT_GROUP_RAMP: Ramp = [[8, 0], [15, 35], [30, 60], [100, 70]];
+export const INSTANT_GROUP_RAMP: Ramp = [
+  [8, 0],
+  [15, 35],
+  [30, 60],
+  [100, 70],
+];
 /** Share of the IP's accounts that are instant → factor. Most honest people look around before acting. */
-export const INSTANT_GROUP_SHARE: Ramp = [[0.3, 0], [0.6, 1]];
+export const INSTANT_GROUP_SHARE: Ramp = [
+  [0.3, 0],
+  [0.6, 1],
+];
 /**
  * Votes only: quick accounts per IP in 5 min → contribution, for a quick account's vote. No share
  * factor: an attacker's burst hidden in a venue's crowd counts as much as one on its own IP, while
@@ -180,7 +253,11 @@ export const INSTANT_GROUP_SHARE: Ramp = [[0.3, 0], [0.6, 1]];
  * IP (SHARED_IP) it does.
  * Reactions: none, a clap button can be tapped within a second of the app loading.
  */
-export const QUICK_GROUP_RAMP: Ramp = [[3, 0], [6, 70], [20, 75]];
+export const QUICK_GROUP_RAMP: Ramp = [
+  [3, 0],
+  [6, 70],
+  [20, 75],
+];
 
 /** Mean, standard deviation and coefficient of variation of the gaps (population SD). */
 export function cadenceStats(gaps: readonly number[]): { mean: number; sd: number; cv: number } {
@@ -197,7 +274,11 @@ export function cadenceStats(gaps: readonly number[]): { mean: number; sd: numbe
 export function rapidVoting(f: FraudFeatures): RuleResult {
   const p = PARAMS[f.kind];
   const score = Math.max(ramp(f.userActions10s, p.rapid10s), ramp(f.userActions60s, p.rapid60s));
-  return { rule: 'RAPID_VOTING', score: round1(score), details: { last10s: f.userActions10s, last60s: f.userActions60s, last10m: f.userActions10m } };
+  return {
+    rule: 'RAPID_VOTING',
+    score: round1(score),
+    details: { last10s: f.userActions10s, last60s: f.userActions60s, last10m: f.userActions10m },
+  };
 }
 
 /**
@@ -227,7 +308,11 @@ export function botCadence(f: FraudFeatures): RuleResult {
   if (gaps.length < p.cadenceMinGaps) return { rule: 'BOT_CADENCE', score: 0, details: { gaps: gaps.length } };
   const { mean, cv } = cadenceStats(gaps);
   const score = ramp(cv, p.cadenceCv) * ramp(gaps.length, p.cadenceConfidence);
-  return { rule: 'BOT_CADENCE', score: round1(score), details: { gaps: gaps.length, meanGapMs: Math.round(mean), cv: Math.round(cv * 1000) / 1000 } };
+  return {
+    rule: 'BOT_CADENCE',
+    score: round1(score),
+    details: { gaps: gaps.length, meanGapMs: Math.round(mean), cv: Math.round(cv * 1000) / 1000 },
+  };
 }
 
 const shareOfIp = (n: number, f: FraudFeatures): number => (f.ipUsers > 0 ? n / f.ipUsers : 0);
@@ -261,7 +346,11 @@ export function duplicateBallot(f: FraudFeatures): RuleResult {
   return {
     rule: 'DUPLICATE_BALLOT',
     score: round1(Math.max(repeats, ballotCrowd(f))),
-    details: { repeats10m: b.userRepeats, sameBallotAccountsOnIp5m: b.ipSameBallotUsers, shareOfIp: Math.round(shareOfIp(b.ipSameBallotUsers, f) * 100) / 100 },
+    details: {
+      repeats10m: b.userRepeats,
+      sameBallotAccountsOnIp5m: b.ipSameBallotUsers,
+      shareOfIp: Math.round(shareOfIp(b.ipSameBallotUsers, f) * 100) / 100,
+    },
   };
 }
 

@@ -134,11 +134,15 @@ export function createMemoryFraudStore(): FraudStateStore & { size(): number } {
       const ipUsers = group(fraudKeys.ip(o.kind, o.scopeId, o.ip)).add(o.userId, o.at, groupCutoff, GROUP_CAP);
       /** Distinct accounts in the group at `key`, this one added when it belongs there. */
       const subgroup = (key: string, member: boolean): number =>
-        member ? group(key).add(o.userId, o.at, groupCutoff, GROUP_CAP) : (groups.get(key)?.trim(groupCutoff, GROUP_CAP) ?? 0);
+        member
+          ? group(key).add(o.userId, o.at, groupCutoff, GROUP_CAP)
+          : (groups.get(key)?.trim(groupCutoff, GROUP_CAP) ?? 0);
       const ipInstantUsers = subgroup(fraudKeys.ipInstant(o.kind, o.scopeId, o.ip), o.instantAccount);
       const ipQuickUsers = subgroup(fraudKeys.ipQuick(o.kind, o.ip), o.quickAccount);
       const deviceUsers =
-        o.deviceId === null ? null : group(fraudKeys.device(o.kind, o.scopeId, o.deviceId)).add(o.userId, o.at, groupCutoff, GROUP_CAP);
+        o.deviceId === null
+          ? null
+          : group(fraudKeys.device(o.kind, o.scopeId, o.deviceId)).add(o.userId, o.at, groupCutoff, GROUP_CAP);
 
       let ballotRepeats: number | null = null;
       let ipSameBallotUsers: number | null = null;
@@ -146,7 +150,12 @@ export function createMemoryFraudStore(): FraudStateStore & { size(): number } {
         const repeats = timeline(fraudKeys.ballotRepeats(o.userId, o.scopeId, o.ballot));
         repeats.add(o.at, userCutoff, USER_TIMELINE_CAP);
         ballotRepeats = repeats.times.length;
-        ipSameBallotUsers = group(fraudKeys.ipBallot(o.scopeId, o.ip, o.target)).add(o.userId, o.at, groupCutoff, GROUP_CAP);
+        ipSameBallotUsers = group(fraudKeys.ipBallot(o.scopeId, o.ip, o.target)).add(
+          o.userId,
+          o.at,
+          groupCutoff,
+          GROUP_CAP,
+        );
       }
 
       return {

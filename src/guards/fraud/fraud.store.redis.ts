@@ -41,7 +41,8 @@ export function createRedisFraudStore(opts: { redis: Redis; flushMs?: number }):
     pending.clear();
     const pipeline = redis.pipeline();
     for (const [key, counts] of batch) {
-      for (const field of ['allowed', 'flagged', 'blocked'] as const) if (counts[field] > 0) pipeline.hincrby(key, field, counts[field]);
+      for (const field of ['allowed', 'flagged', 'blocked'] as const)
+        if (counts[field] > 0) pipeline.hincrby(key, field, counts[field]);
       pipeline.pexpire(key, STATS_TTL_MS);
     }
     try {
@@ -76,7 +77,11 @@ export function createRedisFraudStore(opts: { redis: Redis; flushMs?: number }):
       const hasBallot = o.ballot !== null && o.target !== null;
       const adjustable = o.adjustable && o.target !== null;
       if (o.deviceId !== null) keys.push(fraudKeys.device(o.kind, o.scopeId, o.deviceId));
-      if (hasBallot) keys.push(fraudKeys.ballotRepeats(o.userId, o.scopeId, o.ballot!), fraudKeys.ipBallot(o.scopeId, o.ip, o.target!));
+      if (hasBallot)
+        keys.push(
+          fraudKeys.ballotRepeats(o.userId, o.scopeId, o.ballot!),
+          fraudKeys.ipBallot(o.scopeId, o.ip, o.target!),
+        );
       if (adjustable) keys.push(fraudKeys.userTarget(o.userId, o.scopeId, o.target!));
       const reply = await scripts.OBSERVE(keys, [
         o.at,
@@ -97,7 +102,8 @@ export function createRedisFraudStore(opts: { redis: Redis; flushMs?: number }):
         o.quickAccount ? 1 : 0,
         adjustable ? 1 : 0,
       ]);
-      const [n10, n60, n10m, ipUsers, ipInstantUsers, device, repeats, ipBallot, recent, ipQuickUsers, adjustment] = reply;
+      const [n10, n60, n10m, ipUsers, ipInstantUsers, device, repeats, ipBallot, recent, ipQuickUsers, adjustment] =
+        reply;
       const recentTimes: number[] = [];
       for (let i = 1; i < recent.length; i += 2) recentTimes.push(Number(recent[i]));
       return {
@@ -138,7 +144,8 @@ export function createRedisFraudStore(opts: { redis: Redis; flushMs?: number }):
         if (error) throw error;
         const stored = hash as Record<string, string>;
         const local = pending.get(keys[i]!);
-        for (const field of ['allowed', 'flagged', 'blocked'] as const) total[field] += Number(stored[field] ?? 0) + (local?.[field] ?? 0);
+        for (const field of ['allowed', 'flagged', 'blocked'] as const)
+          total[field] += Number(stored[field] ?? 0) + (local?.[field] ?? 0);
       }
       return total;
     },

@@ -77,7 +77,11 @@ export interface DecisionCounts {
 
 export const emptyCounts = (): DecisionCounts => ({ allowed: 0, flagged: 0, blocked: 0 });
 
-export const FIELD_OF: Record<FraudVerdict, keyof DecisionCounts> = { ALLOW: 'allowed', FLAG: 'flagged', BLOCK: 'blocked' };
+export const FIELD_OF: Record<FraudVerdict, keyof DecisionCounts> = {
+  ALLOW: 'allowed',
+  FLAG: 'flagged',
+  BLOCK: 'blocked',
+};
 
 export interface FraudStateStore {
   /** Records the action and returns the windows' counts, this action included. */

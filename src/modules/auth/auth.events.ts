@@ -32,4 +32,3 @@ export async function userAccessEvent(tx: Tx, userId: string, change: UserAccess
   const topic = topicName('user', userId);
   return { topic, seq: await nextSeq(tx, topic), publishedAt: new Date().toISOString(), data: change };
 }
-

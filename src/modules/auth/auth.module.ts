@@ -18,15 +18,25 @@ export async function createAuthModule(ctx: ModuleContext, deps: { records: User
   const { config, logger, prisma, bus } = ctx;
   const secret = await resolveJwtSecret(config);
   const issuer = { issuer: config.jwtIssuer, audience: config.jwtAudience };
-  const access = createUserAccess({ bus, readUser: deps.records.admissionRow, onError: (message, details) => logger.error(message, details) });
+  const access = createUserAccess({
+    bus,
+    readUser: deps.records.admissionRow,
+    onError: (message, details) => logger.error(message, details),
+  });
   const authenticator = createAuthenticator({
     secret,
     ...issuer,
     // Cached; an unknown kid refetches (once per cooldown); a fetch gives up after the timeout.
-    jwks: config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: config.jwksCooldownMs, timeoutDuration: 5_000 }) : undefined,
+    jwks: config.jwksUrl
+      ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: config.jwksCooldownMs, timeoutDuration: 5_000 })
+      : undefined,
     clockToleranceSeconds: config.jwtClockToleranceSeconds,
     requireExp: config.jwtRequireExp,
     admit: (viewer) => access.admit(viewer),
   });
-  return { service: createAuthService({ prisma, bus, access, issueToken: createTokenIssuer(secret, issuer) }), access, authenticator };
+  return {
+    service: createAuthService({ prisma, bus, access, issueToken: createTokenIssuer(secret, issuer) }),
+    access,
+    authenticator,
+  };
 }

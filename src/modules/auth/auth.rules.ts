@@ -27,7 +27,10 @@ export const encodeBase58 = (bytes: Uint8Array): string => bs58.encode(bytes);
 export function verifyEd25519(publicKey: Uint8Array, message: string, signature: Uint8Array): boolean {
   if (publicKey.length !== PUBLIC_KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
   try {
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' });
+    const key = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') },
+      format: 'jwk',
+    });
     return verify(null, Buffer.from(message, 'utf8'), key, signature);
   } catch {
     return false; // not a point on the curve

@@ -7,7 +7,8 @@ import { RoleEnum, UserRef } from '../users/users.schema.js';
 import type { SignInResult, WalletChallengeView } from './auth.service.js';
 
 const WalletChallengeRef = builder.objectRef<WalletChallengeView>('WalletChallenge').implement({
-  description: 'A single-use sign-in challenge: sign `message` (its exact UTF-8 bytes) with the wallet key before `expiresAt`.',
+  description:
+    'A single-use sign-in challenge: sign `message` (its exact UTF-8 bytes) with the wallet key before `expiresAt`.',
   fields: (t) => ({
     nonce: t.exposeString('nonce'),
     message: t.exposeString('message'),
@@ -17,7 +18,9 @@ const WalletChallengeRef = builder.objectRef<WalletChallengeView>('WalletChallen
 
 const SignInPayloadRef = builder.objectRef<SignInResult>('SignInPayload').implement({
   fields: (t) => ({
-    token: t.exposeString('token', { description: 'A JWT for `Authorization: Bearer <token>` and graphql-ws connectionParams.' }),
+    token: t.exposeString('token', {
+      description: 'A JWT for `Authorization: Bearer <token>` and graphql-ws connectionParams.',
+    }),
     expiresAt: t.expose('expiresAt', { type: 'DateTime' }),
     user: t.field({ type: UserRef, resolve: (r) => r.user }),
   }),
@@ -26,7 +29,8 @@ const SignInPayloadRef = builder.objectRef<SignInResult>('SignInPayload').implem
 builder.mutationFields((t) => ({
   walletChallenge: t.field({
     type: WalletChallengeRef,
-    description: 'Starts a wallet sign-in. publicKey: base58 ed25519 public key (Solana-style). Valid for 5 minutes, usable once.',
+    description:
+      'Starts a wallet sign-in. publicKey: base58 ed25519 public key (Solana-style). Valid for 5 minutes, usable once.',
     guard: { rate: 'signIn' }, // anonymous: per client IP
     args: { publicKey: t.arg.string({ required: true }) },
     resolve: (_root, { publicKey }, ctx) => ctx.services.auth.walletChallenge(publicKey),
@@ -48,7 +52,8 @@ builder.mutationFields((t) => ({
   }),
   setUserRole: t.field({
     type: UserRef,
-    description: "ADMIN. The stored role wins over the token's from now on; the user's earlier tokens and open connections end.",
+    description:
+      "ADMIN. The stored role wins over the token's from now on; the user's earlier tokens and open connections end.",
     authScopes: { admin: true },
     guard: { rate: 'users' },
     args: { userId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
@@ -56,7 +61,7 @@ builder.mutationFields((t) => ({
   }),
   disableUser: t.field({
     type: UserRef,
-    description: "ADMIN. Every token of the user is refused and their open connections end, until enableUser.",
+    description: 'ADMIN. Every token of the user is refused and their open connections end, until enableUser.',
     authScopes: { admin: true },
     guard: { rate: 'users' },
     args: { userId: t.arg.id({ required: true }) },

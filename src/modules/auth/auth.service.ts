@@ -19,7 +19,14 @@ import type { UserAccess } from '../../guards/access.js';
 import type { IssueToken } from '../../guards/auth.js';
 import type { EventBus } from '../../realtime/event-bus.js';
 import { userAccessEvent, type UserAccessChange } from './auth.events.js';
-import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, challengeMessage, decodeBase58, encodeBase58, verifyEd25519 } from './auth.rules.js';
+import {
+  PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  challengeMessage,
+  decodeBase58,
+  encodeBase58,
+  verifyEd25519,
+} from './auth.rules.js';
 
 export interface WalletChallengeView {
   nonce: string;
@@ -60,7 +67,12 @@ function publicKeyBytes(publicKey: string): Uint8Array {
 /** Whole seconds, like a token's `iat`: tokens issued from this second on stay valid. */
 const thisSecond = (): Date => new Date(Math.floor(Date.now() / 1000) * 1000);
 
-export function createAuthService(deps: { prisma: PrismaClient; bus: EventBus; access: UserAccess; issueToken: IssueToken }): AuthService {
+export function createAuthService(deps: {
+  prisma: PrismaClient;
+  bus: EventBus;
+  access: UserAccess;
+  issueToken: IssueToken;
+}): AuthService {
   const { prisma, bus, access, issueToken } = deps;
 
   async function findOrCreateWalletUser(tx: Prisma.TransactionClient, publicKey: string): Promise<User> {
@@ -78,10 +90,17 @@ export function createAuthService(deps: { prisma: PrismaClient; bus: EventBus; a
   }
 
   /** Updates the user, makes their stored role authoritative, and ends their tokens and connections. */
-  async function manage(userId: string, data: { role?: Role; disabledAt?: Date | null }, change: (user: User) => UserAccessChange): Promise<User> {
+  async function manage(
+    userId: string,
+    data: { role?: Role; disabledAt?: Date | null },
+    change: (user: User) => UserAccessChange,
+  ): Promise<User> {
     const { user, event } = await prisma.$transaction(async (tx) => {
       const revokes = data.role !== undefined || data.disabledAt instanceof Date;
-      const { count } = await tx.user.updateMany({ where: { id: userId }, data: { ...data, ...(revokes && { tokensValidAfter: thisSecond() }) } });
+      const { count } = await tx.user.updateMany({
+        where: { id: userId },
+        data: { ...data, ...(revokes && { tokensValidAfter: thisSecond() }) },
+      });
       if (count === 0) throw notFound('User', userId);
       const user = await tx.user.findUniqueOrThrow({ where: { id: userId } });
       return { user, event: await userAccessEvent(tx, userId, change(user)) };
@@ -122,7 +141,8 @@ export function createAuthService(deps: { prisma: PrismaClient; bus: EventBus; a
         take: OPEN_CHALLENGES_PER_KEY,
       });
       const signed = open.find((c) => verifyEd25519(key, c.message, sig));
-      if (!signed) throw unauthenticated('the signature matches no open challenge of this wallet (ask for a new walletChallenge)');
+      if (!signed)
+        throw unauthenticated('the signature matches no open challenge of this wallet (ask for a new walletChallenge)');
 
       const user = await prisma.$transaction(async (tx) => {
         // The one conditional write that makes a challenge single-use, also under concurrency.
@@ -134,14 +154,22 @@ export function createAuthService(deps: { prisma: PrismaClient; bus: EventBus; a
         return findOrCreateWalletUser(tx, publicKey);
       });
       if (user.disabledAt) throw unauthenticated('account disabled');
-      const { token, expiresAt } = await issueToken({ sub: user.id, name: user.name, role: user.role }, WALLET_TOKEN_TTL_SECONDS);
+      const { token, expiresAt } = await issueToken(
+        { sub: user.id, name: user.name, role: user.role },
+        WALLET_TOKEN_TTL_SECONDS,
+      );
       return { token, expiresAt, user };
     },
 
-    setUserRole: (userId, role) => manage(userId, { role }, (user) => ({ kind: 'revoked', reason: 'ROLE_CHANGED', role: user.role })),
+    setUserRole: (userId, role) =>
+      manage(userId, { role }, (user) => ({ kind: 'revoked', reason: 'ROLE_CHANGED', role: user.role })),
     async disableUser(actorId, userId) {
       if (actorId === userId) throw badInput('userId', 'an ADMIN cannot disable themselves');
-      return manage(userId, { disabledAt: new Date() }, (user) => ({ kind: 'revoked', reason: 'DISABLED', role: user.role }));
+      return manage(userId, { disabledAt: new Date() }, (user) => ({
+        kind: 'revoked',
+        reason: 'DISABLED',
+        role: user.role,
+      }));
     },
     enableUser: (userId) => manage(userId, { disabledAt: null }, () => ({ kind: 'updated' })),
   };

@@ -6,6 +6,11 @@ import { createChannelsService, type ChannelsService } from './channels.service.
 export function createChannelsModule(ctx: ModuleContext): Module<ChannelsService> {
   const { prisma, bus, events, logger } = ctx;
   const channels = createChannelsService({ prisma, bus });
-  const activity = createActivityFeed({ prisma, channels, events, onError: (error, details) => logger.error('activity feed publish failed', { ...details, error }) });
+  const activity = createActivityFeed({
+    prisma,
+    channels,
+    events,
+    onError: (error, details) => logger.error('activity feed publish failed', { ...details, error }),
+  });
   return { service: channels, close: () => activity.settle() };
 }

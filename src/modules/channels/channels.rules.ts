@@ -30,7 +30,8 @@ export function validateChannel(channel: string, field = 'channel'): string {
 }
 
 export function validateType(type: string, field = 'type'): string {
-  if (typeof type !== 'string' || !EVENT_TYPE.test(type)) throw badInput(field, `${field} must match [A-Za-z0-9:_.-]{1,100}`);
+  if (typeof type !== 'string' || !EVENT_TYPE.test(type))
+    throw badInput(field, `${field} must match [A-Za-z0-9:_.-]{1,100}`);
   return type;
 }
 
@@ -44,7 +45,8 @@ export function validateData(data: unknown, field = 'data'): unknown {
     json = undefined;
   }
   if (json === undefined) throw badInput(field, `${field} must be JSON`);
-  if (Buffer.byteLength(json, 'utf8') > DATA_BYTES_MAX) throw badInput(field, `${field} must be at most ${DATA_BYTES_MAX} bytes as JSON`);
+  if (Buffer.byteLength(json, 'utf8') > DATA_BYTES_MAX)
+    throw badInput(field, `${field} must be at most ${DATA_BYTES_MAX} bytes as JSON`);
   return data;
 }
 
@@ -60,7 +62,8 @@ export function pageSize(first: number | null | undefined, field = 'first'): num
   return n;
 }
 
-const hasPrefix = (channel: string, prefixes: readonly string[]): boolean => prefixes.some((p) => channel.startsWith(p));
+const hasPrefix = (channel: string, prefixes: readonly string[]): boolean =>
+  prefixes.some((p) => channel.startsWith(p));
 
 export function isAdminOnly(channel: string): boolean {
   return hasPrefix(channel, ADMIN_ONLY_PREFIXES);

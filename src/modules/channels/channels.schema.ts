@@ -25,11 +25,17 @@ const ChannelHistoryRef = builder.objectRef<ChannelHistory>('ChannelHistory').im
     channel: t.exposeString('channel'),
     events: t.field({ type: [ChannelEventRef], resolve: (h) => h.events }),
     latestSeq: t.exposeInt('latestSeq', { description: "The channel's latest seq (0: nothing published yet)." }),
-    oldestSeq: t.exposeInt('oldestSeq', { nullable: true, description: 'The oldest seq still kept (history is bounded), null when empty.' }),
-    missed: t.exposeBoolean('missed', {
-      description: 'Events after afterSeq were pruned: reload the state the channel describes, then continue from latestSeq.',
+    oldestSeq: t.exposeInt('oldestSeq', {
+      nullable: true,
+      description: 'The oldest seq still kept (history is bounded), null when empty.',
     }),
-    hasMore: t.exposeBoolean('hasMore', { description: 'More events follow: ask again with afterSeq = the last returned seq.' }),
+    missed: t.exposeBoolean('missed', {
+      description:
+        'Events after afterSeq were pruned: reload the state the channel describes, then continue from latestSeq.',
+    }),
+    hasMore: t.exposeBoolean('hasMore', {
+      description: 'More events follow: ask again with afterSeq = the last returned seq.',
+    }),
   }),
 });
 
@@ -43,17 +49,23 @@ builder.queryField('channelEvents', (t) =>
     ].join(' '),
     args: { channel: t.arg.string({ required: true }), afterSeq: t.arg.int(), first: t.arg.int() },
     guard: { rate: 'polls' },
-    resolve: (_root, { channel, afterSeq, first }, ctx) => ctx.services.channels.history(ctx.viewer, channel, { afterSeq, first }),
+    resolve: (_root, { channel, afterSeq, first }, ctx) =>
+      ctx.services.channels.history(ctx.viewer, channel, { afterSeq, first }),
   }),
 );
 
 builder.mutationField('publishToChannel', (t) =>
   t.field({
     type: ChannelEventRef,
-    description: 'ADMIN. type: [A-Za-z0-9:_.-]{1,100}; data: JSON up to 16 KiB. activity:* channels are written by the server only.',
+    description:
+      'ADMIN. type: [A-Za-z0-9:_.-]{1,100}; data: JSON up to 16 KiB. activity:* channels are written by the server only.',
     authScopes: { admin: true },
     guard: { rate: 'channels' },
-    args: { channel: t.arg.string({ required: true }), type: t.arg.string({ required: true }), data: t.arg({ type: 'JSON' }) },
+    args: {
+      channel: t.arg.string({ required: true }),
+      type: t.arg.string({ required: true }),
+      data: t.arg({ type: 'JSON' }),
+    },
     resolve: (_root, { channel, type, data }, ctx) => ctx.services.channels.publishAsAdmin(channel, type, data),
   }),
 );

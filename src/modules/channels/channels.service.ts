@@ -13,7 +13,13 @@ import type { EventBus } from '../../realtime/event-bus.js';
 import { currentSeq, nextSeq } from '../../realtime/sequence.js';
 import { latestSeq } from '../../realtime/event-log.js';
 import { resumableStream } from '../../realtime/resume.js';
-import { channelTopic, publishChannelEvent, toChannelEvent, type ChannelEventView, type ChannelRealtimeEvent } from './channels.events.js';
+import {
+  channelTopic,
+  publishChannelEvent,
+  toChannelEvent,
+  type ChannelEventView,
+  type ChannelRealtimeEvent,
+} from './channels.events.js';
 import {
   HISTORY_DEFAULT_LIMIT,
   assertApiCanPublish,
@@ -82,7 +88,12 @@ export function createChannelsService(deps: {
   const replayPage = 200;
 
   /** Server-side publishing: any valid channel. Resolves with the stored event, or null when onlyIf said no. */
-  async function publish(channel: string, type: string, data: unknown, opts: PublishOptions = {}): Promise<ChannelEventView | null> {
+  async function publish(
+    channel: string,
+    type: string,
+    data: unknown,
+    opts: PublishOptions = {},
+  ): Promise<ChannelEventView | null> {
     validateChannel(channel);
     validateType(type);
     const payload = validateData(data);
@@ -101,7 +112,13 @@ export function createChannelsService(deps: {
     return stored;
   }
 
-  async function readAfter(db: Tx | PrismaClient, channel: string, afterSeq: number, upTo: number | null, limit: number): Promise<ChannelEventView[]> {
+  async function readAfter(
+    db: Tx | PrismaClient,
+    channel: string,
+    afterSeq: number,
+    upTo: number | null,
+    limit: number,
+  ): Promise<ChannelEventView[]> {
     const rows = await db.$queryRaw<Row[]>`
       SELECT "channel", "seq", "type", "data", "createdAt" FROM "ChannelEvent"
       WHERE "channel" = ${channel} AND "seq" > ${afterSeq}::int ${upTo === null ? Prisma.empty : Prisma.sql`AND "seq" <= ${upTo}::int`}
@@ -121,7 +138,11 @@ export function createChannelsService(deps: {
     },
 
     /** channelEvents: what a poller or a reconnecting client needs to catch up. */
-    async history(viewer: Viewer | null, channel: string, args: { afterSeq?: number | null; first?: number | null }): Promise<ChannelHistory> {
+    async history(
+      viewer: Viewer | null,
+      channel: string,
+      args: { afterSeq?: number | null; first?: number | null },
+    ): Promise<ChannelHistory> {
       validateChannel(channel);
       assertCanRead(viewer, channel);
       const afterSeq = validateAfterSeq(args.afterSeq) ?? 0;
@@ -149,7 +170,11 @@ export function createChannelsService(deps: {
      * when they were pruned or afterSeq is ahead), then live ones; without, live ones from now.
      * Seqs strictly increase, with no gap. Resolves once live on the broker.
      */
-    async subscribe(viewer: Viewer | null, channel: string, afterSeqArg?: number | null): Promise<AsyncIterableIterator<ChannelRealtimeEvent>> {
+    async subscribe(
+      viewer: Viewer | null,
+      channel: string,
+      afterSeqArg?: number | null,
+    ): Promise<AsyncIterableIterator<ChannelRealtimeEvent>> {
       validateChannel(channel);
       assertCanRead(viewer, channel);
       const afterSeq = validateAfterSeq(afterSeqArg);
@@ -160,7 +185,8 @@ export function createChannelsService(deps: {
         gapWaitMs,
         pageSize: replayPage,
         history: {
-          read: async (after, upTo, limit) => (await readAfter(prisma, channel, after, upTo, limit)).map(toChannelEvent),
+          read: async (after, upTo, limit) =>
+            (await readAfter(prisma, channel, after, upTo, limit)).map(toChannelEvent),
           latest: () => latestSeq(prisma, topic),
         },
       });

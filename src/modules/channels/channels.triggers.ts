@@ -100,7 +100,8 @@ export function createActivityFeed(deps: {
     if (cached) return cached;
     const session = await prisma.eventSession.findUnique({ where: { id: sessionId }, select: { competitionId: true } });
     if (!session) return null;
-    if (sessionCompetition.size >= SESSION_CACHE_MAX) sessionCompetition.delete(sessionCompetition.keys().next().value!);
+    if (sessionCompetition.size >= SESSION_CACHE_MAX)
+      sessionCompetition.delete(sessionCompetition.keys().next().value!);
     sessionCompetition.set(sessionId, session.competitionId);
     return session.competitionId;
   }
@@ -146,28 +147,33 @@ export function createActivityFeed(deps: {
   }
 
   function competitionStatusChanged(competition: DomainEventMap['competition.statusChanged']): void {
-      if (competition.status !== CompetitionStatus.OPEN && competition.status !== CompetitionStatus.CLOSED) return;
-      const type = competition.status === CompetitionStatus.OPEN ? 'COMPETITION_OPENED' : 'COMPETITION_CLOSED';
-      enqueue(activityChannel(competition.id), type, () =>
-        channels.publish(activityChannel(competition.id), type, { competitionId: competition.id, title: competition.title }),
-      );
+    if (competition.status !== CompetitionStatus.OPEN && competition.status !== CompetitionStatus.CLOSED) return;
+    const type = competition.status === CompetitionStatus.OPEN ? 'COMPETITION_OPENED' : 'COMPETITION_CLOSED';
+    enqueue(activityChannel(competition.id), type, () =>
+      channels.publish(activityChannel(competition.id), type, {
+        competitionId: competition.id,
+        title: competition.title,
+      }),
+    );
   }
 
   function offersCommitted(events: readonly OfferEvent[]): void {
-      const entries = events.flatMap((event) => {
-        const entry = offerActivity(event.data);
-        return entry ? [{ sessionId: event.data.sessionId, ...entry }] : [];
-      });
-      if (entries.length === 0) return;
-      // Sessions resolved to competitions in one queue (keeps commit order across calls), then
-      // each entry goes on its competition's channel queue.
-      enqueue('offers', 'offers', async () => {
-        for (const entry of entries) {
-          const competitionId = await competitionOfSession(entry.sessionId);
-          if (competitionId === null) continue;
-          enqueue(activityChannel(competitionId), entry.type, () => channels.publish(activityChannel(competitionId), entry.type, entry.data));
-        }
-      });
+    const entries = events.flatMap((event) => {
+      const entry = offerActivity(event.data);
+      return entry ? [{ sessionId: event.data.sessionId, ...entry }] : [];
+    });
+    if (entries.length === 0) return;
+    // Sessions resolved to competitions in one queue (keeps commit order across calls), then
+    // each entry goes on its competition's channel queue.
+    enqueue('offers', 'offers', async () => {
+      for (const entry of entries) {
+        const competitionId = await competitionOfSession(entry.sessionId);
+        if (competitionId === null) continue;
+        enqueue(activityChannel(competitionId), entry.type, () =>
+          channels.publish(activityChannel(competitionId), entry.type, entry.data),
+        );
+      }
+    });
   }
 
   deps.events.on('competition.statusChanged', competitionStatusChanged);

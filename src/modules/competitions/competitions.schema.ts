@@ -56,8 +56,10 @@ builder.objectField(VoteRef, 'submission', (t) =>
   t.field({
     type: SubmissionRef,
     nullable: true,
-    description: 'SIMPLE and QUADRATIC: the submission voted on. Null for RANKED and APPROVAL ballots, which are on several.',
-    resolve: (vote, _args, ctx) => (vote.submissionId === null ? null : ctx.services.competitions.submission(vote.submissionId)),
+    description:
+      'SIMPLE and QUADRATIC: the submission voted on. Null for RANKED and APPROVAL ballots, which are on several.',
+    resolve: (vote, _args, ctx) =>
+      vote.submissionId === null ? null : ctx.services.competitions.submission(vote.submissionId),
   }),
 );
 

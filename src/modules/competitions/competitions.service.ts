@@ -57,7 +57,8 @@ export interface ListCompetitionsInput {
 
 function title(field: string, raw: string): string {
   const value = raw.trim();
-  if (value.length === 0 || value.length > TITLE_MAX) throw badInput(field, `${field} must be 1..${TITLE_MAX} characters`);
+  if (value.length === 0 || value.length > TITLE_MAX)
+    throw badInput(field, `${field} must be 1..${TITLE_MAX} characters`);
   return value;
 }
 
@@ -96,10 +97,16 @@ export function createCompetitionsService(deps: {
       });
       if (count === 0) return null;
       if (to === CompetitionStatus.CLOSED) {
-        const { votingMethod } = await tx.competition.findUniqueOrThrow({ where: { id }, select: { votingMethod: true } });
+        const { votingMethod } = await tx.competition.findUniqueOrThrow({
+          where: { id },
+          select: { votingMethod: true },
+        });
         if (votingMethod === VotingMethod.RANKED) {
           const runoff = await computeRunoff(tx, id);
-          await tx.competition.update({ where: { id }, data: { runoffResult: runoff as unknown as Prisma.InputJsonValue } });
+          await tx.competition.update({
+            where: { id },
+            data: { runoffResult: runoff as unknown as Prisma.InputJsonValue },
+          });
         }
       }
       // After the Competition row lock (the UPDATE above): the lock order of every tally writer.
@@ -108,7 +115,11 @@ export function createCompetitionsService(deps: {
     const competition = await require(id);
     if (!standings) throw invalidTransition(id, competition.status, to);
     if (standings.kind === 'published') tallies.publish(standings.event);
-    deps.events?.emit('competition.statusChanged', { id: competition.id, title: competition.title, status: competition.status });
+    deps.events?.emit('competition.statusChanged', {
+      id: competition.id,
+      title: competition.title,
+      status: competition.status,
+    });
     return competition;
   }
 
@@ -117,9 +128,13 @@ export function createCompetitionsService(deps: {
     byId: (id: string) => prisma.competition.findUnique({ where: { id } }),
 
     /** Newest first (created; then id, so a page is stable); `query` adds relations to load. */
-    async list(input: ListCompetitionsInput, query: Pick<Prisma.CompetitionFindManyArgs, 'include' | 'select'> = {}): Promise<Competition[]> {
+    async list(
+      input: ListCompetitionsInput,
+      query: Pick<Prisma.CompetitionFindManyArgs, 'include' | 'select'> = {},
+    ): Promise<Competition[]> {
       const take = input.first ?? LIST_DEFAULT;
-      if (!Number.isInteger(take) || take < 1 || take > LIST_MAX) throw badInput('first', `first must be 1..${LIST_MAX}`);
+      if (!Number.isInteger(take) || take < 1 || take > LIST_MAX)
+        throw badInput('first', `first must be 1..${LIST_MAX}`);
       return prisma.competition.findMany({
         ...query,
         where: input.status ? { status: input.status } : {},
@@ -144,12 +159,23 @@ export function createCompetitionsService(deps: {
       if (input.creditsPerVoter != null && !quadratic) {
         throw badInput('input.creditsPerVoter', 'creditsPerVoter applies to QUADRATIC competitions only');
       }
-      if (quadratic && (input.creditsPerVoter == null || input.creditsPerVoter < 1 || input.creditsPerVoter > MAX_CREDITS)) {
-        throw badInput('input.creditsPerVoter', `QUADRATIC competitions need creditsPerVoter between 1 and ${MAX_CREDITS}`);
+      if (
+        quadratic &&
+        (input.creditsPerVoter == null || input.creditsPerVoter < 1 || input.creditsPerVoter > MAX_CREDITS)
+      ) {
+        throw badInput(
+          'input.creditsPerVoter',
+          `QUADRATIC competitions need creditsPerVoter between 1 and ${MAX_CREDITS}`,
+        );
       }
       return prisma.$transaction(async (tx) => {
         const competition = await tx.competition.create({
-          data: { title: name, votingMethod: input.votingMethod, createdById, creditsPerVoter: input.creditsPerVoter ?? null },
+          data: {
+            title: name,
+            votingMethod: input.votingMethod,
+            createdById,
+            creditsPerVoter: input.creditsPerVoter ?? null,
+          },
         });
         await ensureTopic(tx, topicName('tally', competition.id));
         return competition;
@@ -164,7 +190,8 @@ export function createCompetitionsService(deps: {
       }
       if (input.founderId != null) {
         const founder = await prisma.user.findUnique({ where: { id: input.founderId }, select: { id: true } });
-        if (!founder) throw badInput('input.founderId', `No user ${input.founderId}: founders must have signed in once`);
+        if (!founder)
+          throw badInput('input.founderId', `No user ${input.founderId}: founders must have signed in once`);
       }
       const submission = await prisma.submission.create({
         data: { competitionId: competition.id, title: name, founderId: input.founderId ?? null },

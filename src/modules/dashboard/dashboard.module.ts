@@ -4,10 +4,17 @@ import { useTallyViewerCount } from './dashboard.plugin.js';
 import { createDashboardService, type DashboardService } from './dashboard.service.js';
 
 /** The organiser's dashboard; its plugin counts live tally watchers (every transport). */
-export function createDashboardModule(ctx: ModuleContext, deps: { reactions: ReactionsService }): Module<DashboardService> {
+export function createDashboardModule(
+  ctx: ModuleContext,
+  deps: { reactions: ReactionsService },
+): Module<DashboardService> {
   const viewers = ctx.stores.viewers;
   return {
-    service: createDashboardService({ prisma: ctx.prisma, viewers, reactionsPerSecond: (sessionId) => deps.reactions.reactionsPerSecond(sessionId) }),
+    service: createDashboardService({
+      prisma: ctx.prisma,
+      viewers,
+      reactionsPerSecond: (sessionId) => deps.reactions.reactionsPerSecond(sessionId),
+    }),
     plugins: [useTallyViewerCount(viewers)],
   };
 }

@@ -18,7 +18,9 @@ export function useTallyViewerCount(counter: ViewerCounter): Plugin {
       const { document, operationName } = args as ExecutionArgs;
       const operation = getOperationAST(document, operationName);
       if (operation?.operation !== 'subscription') return;
-      const field = operation.selectionSet.selections.find((s) => s.kind === Kind.FIELD && s.name.value === 'tallyUpdated');
+      const field = operation.selectionSet.selections.find(
+        (s) => s.kind === Kind.FIELD && s.name.value === 'tallyUpdated',
+      );
       if (field?.kind !== Kind.FIELD) return;
       const arg = field.arguments?.find((a) => a.name.value === 'competitionId');
       const competitionId = arg && argumentValue(arg.value, args.variableValues as Record<string, unknown> | undefined);

@@ -12,11 +12,22 @@ const LiveDashboardRef = builder.objectRef<Dashboard>('LiveDashboard').implement
     sessionId: t.exposeID('sessionId', { nullable: true }),
     generatedAt: t.expose('generatedAt', { type: 'DateTime' }),
     totalVotes: t.exposeInt('totalVotes'),
-    votesPerSecond: t.exposeFloat('votesPerSecond', { description: 'Ballot actions per second over the last 10 seconds.' }),
+    votesPerSecond: t.exposeFloat('votesPerSecond', {
+      description: 'Ballot actions per second over the last 10 seconds.',
+    }),
     votesLastMinute: t.exposeInt('votesLastMinute'),
-    activeViewers: t.exposeInt('activeViewers', { description: 'Live tallyUpdated subscribers on every instance and transport.' }),
-    reactionsPerSecond: t.exposeFloat('reactionsPerSecond', { nullable: true, description: 'Only when a sessionId was given.' }),
-    topMovers: t.field({ type: [TallyEntryRef], description: 'Up to 3 submissions rising fastest (momentum > 0).', resolve: (d) => d.topMovers }),
+    activeViewers: t.exposeInt('activeViewers', {
+      description: 'Live tallyUpdated subscribers on every instance and transport.',
+    }),
+    reactionsPerSecond: t.exposeFloat('reactionsPerSecond', {
+      nullable: true,
+      description: 'Only when a sessionId was given.',
+    }),
+    topMovers: t.field({
+      type: [TallyEntryRef],
+      description: 'Up to 3 submissions rising fastest (momentum > 0).',
+      resolve: (d) => d.topMovers,
+    }),
     leaderboard: t.field({ type: [TallyEntryRef], resolve: (d) => d.leaderboard }),
   }),
 });
@@ -28,7 +39,10 @@ builder.queryField('liveDashboard', (t) =>
     authScopes: { admin: true },
     args: { competitionId: t.arg.id({ required: true }), sessionId: t.arg.id() },
     resolve: (_root, args, ctx) =>
-      ctx.services.dashboard.snapshot(String(args.competitionId), args.sessionId == null ? null : String(args.sessionId)),
+      ctx.services.dashboard.snapshot(
+        String(args.competitionId),
+        args.sessionId == null ? null : String(args.sessionId),
+      ),
   }),
 );
 

@@ -36,12 +36,17 @@ export function createDashboardService(deps: {
     async snapshot(competitionId: string, sessionId: string | null): Promise<Dashboard> {
       const now = new Date();
       if (sessionId !== null) {
-        const session = await prisma.eventSession.findFirst({ where: { id: sessionId, competitionId }, select: { id: true } });
+        const session = await prisma.eventSession.findFirst({
+          where: { id: sessionId, competitionId },
+          select: { id: true },
+        });
         if (!session) throw notFound('Session of this competition', sessionId);
       }
       const [standings, recent, lastMinute, activeViewers, reactionRate] = await Promise.all([
         readStandings(prisma, competitionId, now),
-        prisma.vote.count({ where: { competitionId, createdAt: { gt: new Date(now.getTime() - RATE_WINDOW_SECONDS * 1000) } } }),
+        prisma.vote.count({
+          where: { competitionId, createdAt: { gt: new Date(now.getTime() - RATE_WINDOW_SECONDS * 1000) } },
+        }),
         prisma.vote.count({ where: { competitionId, createdAt: { gt: new Date(now.getTime() - 60_000) } } }),
         viewers.count(competitionId),
         sessionId === null ? Promise.resolve(null) : reactionsPerSecond(sessionId),

@@ -25,7 +25,8 @@ export type FraudAlertEvent = RealtimeEvent<FraudAlertView>;
 /** The entity id of the topic that carries every alert (competition ids are UUIDs: no clash). */
 export const ALL_ALERTS = 'all';
 
-export const fraudAlertTopic = (competitionId: string | null): string => topicName('fraudAlert', competitionId ?? ALL_ALERTS);
+export const fraudAlertTopic = (competitionId: string | null): string =>
+  topicName('fraudAlert', competitionId ?? ALL_ALERTS);
 
 export const viewOfAlert = (row: FraudAlert): FraudAlertView => ({
   id: row.id,

@@ -23,7 +23,13 @@ export function createFraudModule(
   const { prisma, config, logger } = ctx;
   const store = ctx.stores.fraud;
   const onError = (message: string, details: Record<string, unknown>): void => logger.error(message, details);
-  const alerts = createFraudService({ prisma, bus: ctx.bus, store, resumeWindowSeconds: config.resumeWindowSeconds, onError });
+  const alerts = createFraudService({
+    prisma,
+    bus: ctx.bus,
+    store,
+    resumeWindowSeconds: config.resumeWindowSeconds,
+    onError,
+  });
   const guard = config.fraudDetectionEnabled
     ? createFraudGuard({
         engine: createFraudEngine({

@@ -33,7 +33,8 @@ const FraudAlertRef = builder.objectRef<FraudAlertNode>('FraudAlert').implement(
     createdAt: t.field({ type: 'DateTime', resolve: (alert) => alert.createdAt }),
     seq: t.int({
       nullable: true,
-      description: "Set on every event fraudAlertRaised delivers: that stream's seq (the competition's, or the all-competitions one), the resume cursor.",
+      description:
+        "Set on every event fraudAlertRaised delivers: that stream's seq (the competition's, or the all-competitions one), the resume cursor.",
       resolve: (alert) => alert.seq ?? null,
     }),
   }),
@@ -66,8 +67,14 @@ const FraudStatsRef = builder.objectRef<FraudStats>('FraudStats').implement({
       description: "With a competitionId: reactions in the competition's sessions.",
       resolve: (s) => s.reactions,
     }),
-    alerts: t.field({ type: [FraudRuleCountRef], description: 'Stored alerts by strongest rule and action, most first.', resolve: (s) => s.alerts }),
-    alertsDropped: t.exposeInt('alertsDropped', { description: 'Alerts this instance could not queue for storage (overload).' }),
+    alerts: t.field({
+      type: [FraudRuleCountRef],
+      description: 'Stored alerts by strongest rule and action, most first.',
+      resolve: (s) => s.alerts,
+    }),
+    alertsDropped: t.exposeInt('alertsDropped', {
+      description: 'Alerts this instance could not queue for storage (overload).',
+    }),
   }),
 });
 
@@ -77,17 +84,20 @@ builder.queryField('fraudAlerts', (t) =>
     description: `ADMIN. Newest first; of one competition, or of all when competitionId is null. first: 1..${ALERTS_MAX_FIRST} (default ${ALERTS_DEFAULT_FIRST}).`,
     authScopes: { admin: true },
     args: { competitionId: t.arg.id(), first: t.arg.int() },
-    resolve: (_root, args, ctx) => ctx.services.fraud.list(args.competitionId == null ? null : String(args.competitionId), args.first),
+    resolve: (_root, args, ctx) =>
+      ctx.services.fraud.list(args.competitionId == null ? null : String(args.competitionId), args.first),
   }),
 );
 
 builder.queryField('fraudStats', (t) =>
   t.field({
     type: FraudStatsRef,
-    description: 'ADMIN. Allowed, flagged and blocked votes and reactions, and stored alerts by rule; everywhere when competitionId is null.',
+    description:
+      'ADMIN. Allowed, flagged and blocked votes and reactions, and stored alerts by rule; everywhere when competitionId is null.',
     authScopes: { admin: true },
     args: { competitionId: t.arg.id() },
-    resolve: (_root, args, ctx) => ctx.services.fraud.stats(args.competitionId == null ? null : String(args.competitionId)),
+    resolve: (_root, args, ctx) =>
+      ctx.services.fraud.stats(args.competitionId == null ? null : String(args.competitionId)),
   }),
 );
 
@@ -99,7 +109,8 @@ builder.subscriptionField('fraudAlertRaised', (t) =>
       'ADMIN. Alerts as they are stored, in seq order, live from subscribing (no snapshot) or after afterSeq; of every competition when competitionId is null (its own seq).',
     authScopes: { admin: true },
     args: { competitionId: t.arg.id(), afterSeq: t.arg.int({ description: AFTER_SEQ_DOC }) },
-    subscribe: (_root, args, ctx) => ctx.services.fraud.subscribe(args.competitionId == null ? null : String(args.competitionId), args.afterSeq),
+    subscribe: (_root, args, ctx) =>
+      ctx.services.fraud.subscribe(args.competitionId == null ? null : String(args.competitionId), args.afterSeq),
     resolve: (event: FraudAlertEvent) => ({ ...event.data, seq: event.seq }),
   }),
 );
@@ -116,8 +127,16 @@ builder.queryField('fraudAlertEvents', (t) =>
     type: FraudAlertEventPageRef,
     description: 'ADMIN. Polling fallback of fraudAlertRaised: the alerts after afterSeq on that stream.',
     authScopes: { admin: true },
-    args: { competitionId: t.arg.id(), afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }), first: t.arg.int({ description: FIRST_DOC }) },
+    args: {
+      competitionId: t.arg.id(),
+      afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }),
+      first: t.arg.int({ description: FIRST_DOC }),
+    },
     guard: { rate: 'polls' },
-    resolve: (_root, args, ctx) => ctx.services.fraud.events(args.competitionId == null ? null : String(args.competitionId), { afterSeq: args.afterSeq, first: args.first }),
+    resolve: (_root, args, ctx) =>
+      ctx.services.fraud.events(args.competitionId == null ? null : String(args.competitionId), {
+        afterSeq: args.afterSeq,
+        first: args.first,
+      }),
   }),
 );

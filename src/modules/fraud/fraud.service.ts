@@ -46,7 +46,10 @@ export interface FraudService extends FraudAlertSink {
    */
   subscribe(competitionId: string | null, afterSeq?: number | null): Promise<AsyncIterableIterator<FraudAlertEvent>>;
   /** fraudAlertEvents: the polling counterpart of subscribe. */
-  events(competitionId: string | null, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<FraudAlertView>>;
+  events(
+    competitionId: string | null,
+    args: { afterSeq?: number | null; first?: number | null },
+  ): Promise<EventPage<FraudAlertView>>;
   stats(competitionId: string | null): Promise<FraudStats>;
   /** Resolves when every alert raised so far is stored (or dropped). */
   drain(): Promise<void>;
@@ -85,7 +88,8 @@ export function createFraudService(deps: {
     if (sessionCompetition.has(sessionId)) return sessionCompetition.get(sessionId)!;
     const session = await prisma.eventSession.findUnique({ where: { id: sessionId }, select: { competitionId: true } });
     const competitionId = session?.competitionId ?? null;
-    if (sessionCompetition.size >= SESSION_CACHE_LIMIT) sessionCompetition.delete(sessionCompetition.keys().next().value!);
+    if (sessionCompetition.size >= SESSION_CACHE_LIMIT)
+      sessionCompetition.delete(sessionCompetition.keys().next().value!);
     sessionCompetition.set(sessionId, competitionId);
     return competitionId;
   }
@@ -112,7 +116,9 @@ export function createFraudService(deps: {
       const data = viewOfAlert(row);
       await appendToLog(tx, [
         { topic: fraudAlertTopic(null), seq: allSeq, publishedAt: '', data },
-        ...(competitionSeq === null ? [] : [{ topic: fraudAlertTopic(competitionId), seq: competitionSeq, publishedAt: '', data }]),
+        ...(competitionSeq === null
+          ? []
+          : [{ topic: fraudAlertTopic(competitionId), seq: competitionSeq, publishedAt: '', data }]),
       ]);
       return { row, allSeq, competitionSeq };
     });
@@ -120,7 +126,12 @@ export function createFraudService(deps: {
     const publishedAt = new Date().toISOString();
     bus.publish('fraudAlert', ALL_ALERTS, { topic: fraudAlertTopic(null), seq: allSeq, publishedAt, data });
     if (competitionId !== null && competitionSeq !== null) {
-      bus.publish('fraudAlert', competitionId, { topic: fraudAlertTopic(competitionId), seq: competitionSeq, publishedAt, data });
+      bus.publish('fraudAlert', competitionId, {
+        topic: fraudAlertTopic(competitionId),
+        seq: competitionSeq,
+        publishedAt,
+        data,
+      });
     }
   }
 
@@ -179,7 +190,9 @@ export function createFraudService(deps: {
       const sessionIds =
         competitionId === null
           ? null
-          : (await prisma.eventSession.findMany({ where: { competitionId }, select: { id: true } })).map((s: { id: string }) => s.id);
+          : (await prisma.eventSession.findMany({ where: { competitionId }, select: { id: true } })).map(
+              (s: { id: string }) => s.id,
+            );
       const [votes, reactions, grouped] = await Promise.all([
         store.decisions('vote', competitionId === null ? null : [competitionId]),
         store.decisions('reaction', sessionIds),
@@ -190,8 +203,15 @@ export function createFraudService(deps: {
         }),
       ]);
       const alerts = grouped
-        .map((g: { rule: string; action: FraudAction; _count: { _all: number } }) => ({ rule: g.rule, action: g.action, alerts: g._count._all }))
-        .sort((a: FraudRuleCount, b: FraudRuleCount) => b.alerts - a.alerts || a.rule.localeCompare(b.rule) || a.action.localeCompare(b.action));
+        .map((g: { rule: string; action: FraudAction; _count: { _all: number } }) => ({
+          rule: g.rule,
+          action: g.action,
+          alerts: g._count._all,
+        }))
+        .sort(
+          (a: FraudRuleCount, b: FraudRuleCount) =>
+            b.alerts - a.alerts || a.rule.localeCompare(b.rule) || a.action.localeCompare(b.action),
+        );
       return { competitionId, votes, reactions, alerts, alertsDropped: dropped };
     },
 

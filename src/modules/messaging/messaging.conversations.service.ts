@@ -26,14 +26,9 @@ import {
   tooManyParticipants,
   unknownUser,
 } from './messaging.errors.js';
-import {
-  MAX_PARTICIPANTS,
-  planConversation,
-  type NamedParticipant,
-} from './messaging.rules.js';
+import { MAX_PARTICIPANTS, planConversation, type NamedParticipant } from './messaging.rules.js';
 import { PARTICIPANTS_INCLUDE, toConversationView, type MessagingCore, type Tx } from './messaging.queries.js';
 import type { ConversationView } from './messaging.service.js';
-
 
 export function createConversationOperations(core: MessagingCore) {
   const { prisma, bus, isParticipant, requireParticipant, load, unreadCounts, clearTyping } = core;
@@ -41,7 +36,9 @@ export function createConversationOperations(core: MessagingCore) {
   /** The first of `named` that is not a user, as BAD_USER_INPUT naming `<field>[index]`. */
   async function requireUsers(named: readonly NamedParticipant[], field: string): Promise<void> {
     const ids = named.map((n) => n.id);
-    const found = new Set((await prisma.user.findMany({ where: { id: { in: ids } }, select: { id: true } })).map((u) => u.id));
+    const found = new Set(
+      (await prisma.user.findMany({ where: { id: { in: ids } }, select: { id: true } })).map((u) => u.id),
+    );
     const missing = named.find((n) => !found.has(n.id));
     if (missing) throw unknownUser(`${field}[${missing.index}]`, missing.id);
   }
@@ -50,7 +47,10 @@ export function createConversationOperations(core: MessagingCore) {
    * Locks for a membership change: waits for in-flight sends (and holds new ones off), then the
    * conversation row. FORBIDDEN when the conversation does not exist.
    */
-  async function lockMembership(tx: Tx, conversationId: string): Promise<{ messagesSeq: number; createdById: string; isDirect: boolean }> {
+  async function lockMembership(
+    tx: Tx,
+    conversationId: string,
+  ): Promise<{ messagesSeq: number; createdById: string; isDirect: boolean }> {
     const messagesSeq = await currentSeq(tx, messagesTopic(conversationId));
     const [row] = await tx.$queryRaw<{ createdById: string; directKey: string | null }[]>`
       SELECT "createdById", "directKey" FROM "Conversation" WHERE "id" = ${conversationId} FOR UPDATE`;
@@ -64,7 +64,11 @@ export function createConversationOperations(core: MessagingCore) {
     await Promise.all(users.map((user) => clearTyping(data.conversationId, user)));
   }
 
-  async function removeMember(viewer: Viewer, conversationId: string, userId: string): Promise<{ reason: 'REMOVED' | 'LEFT' }> {
+  async function removeMember(
+    viewer: Viewer,
+    conversationId: string,
+    userId: string,
+  ): Promise<{ reason: 'REMOVED' | 'LEFT' }> {
     const leaving = userId === viewer.id;
     const { accessSeq, userEvent, removed } = await prisma.$transaction(async (tx) => {
       const { createdById, isDirect } = await lockMembership(tx, conversationId);
@@ -81,7 +85,10 @@ export function createConversationOperations(core: MessagingCore) {
       await tx.conversationParticipant.delete({ where: { conversationId_userId: { conversationId, userId } } });
       const accessSeq = await nextSeq(tx, accessTopic(conversationId));
       // The guards' per-user access topic too (auth.events.ts), for anything that watches it.
-      const userEvent = await userAccessEvent(tx, userId, { kind: 'accessLost', resource: `conversation:${conversationId}` });
+      const userEvent = await userAccessEvent(tx, userId, {
+        kind: 'accessLost',
+        resource: `conversation:${conversationId}`,
+      });
       return { accessSeq, userEvent, removed: userView(member.user, userId) };
     });
     const reason = leaving ? 'LEFT' : 'REMOVED';
@@ -95,11 +102,18 @@ export function createConversationOperations(core: MessagingCore) {
      * Creates a conversation with the viewer in it. One other participant and no title: the pair's
      * direct conversation (the existing one when there is one). Otherwise a group (2..100).
      */
-    async createConversation(viewer: Viewer, participantIds: readonly string[], title?: string | null): Promise<ConversationView> {
+    async createConversation(
+      viewer: Viewer,
+      participantIds: readonly string[],
+      title?: string | null,
+    ): Promise<ConversationView> {
       const plan = planConversation(viewer.id, participantIds, title);
       if (plan.kind === 'direct') {
         await requireUsers([plan.other], 'participantIds');
-        const existing = await prisma.conversation.findUnique({ where: { directKey: plan.directKey }, include: PARTICIPANTS_INCLUDE });
+        const existing = await prisma.conversation.findUnique({
+          where: { directKey: plan.directKey },
+          include: PARTICIPANTS_INCLUDE,
+        });
         if (existing) return toConversationView(existing);
         await prisma.$transaction(async (tx) => {
           const id = randomUUID();
@@ -116,7 +130,10 @@ export function createConversationOperations(core: MessagingCore) {
           });
           await ensureTopic(tx, messagesTopic(id));
         });
-        const row = await prisma.conversation.findUnique({ where: { directKey: plan.directKey }, include: PARTICIPANTS_INCLUDE });
+        const row = await prisma.conversation.findUnique({
+          where: { directKey: plan.directKey },
+          include: PARTICIPANTS_INCLUDE,
+        });
         return toConversationView(row!);
       }
       await requireUsers(plan.others, 'participantIds');
@@ -127,7 +144,9 @@ export function createConversationOperations(core: MessagingCore) {
             title: plan.title,
             createdById: viewer.id,
             createdAt: now,
-            participants: { create: [viewer.id, ...plan.others.map((o) => o.id)].map((userId) => ({ userId, joinedAt: now })) },
+            participants: {
+              create: [viewer.id, ...plan.others.map((o) => o.id)].map((userId) => ({ userId, joinedAt: now })),
+            },
           },
           select: { id: true },
         });
@@ -166,7 +185,11 @@ export function createConversationOperations(core: MessagingCore) {
     },
 
     /** Adds users to a group (any participant may). Already-present users are ignored. */
-    async addParticipants(viewer: Viewer, conversationId: string, userIds: readonly string[]): Promise<ConversationView> {
+    async addParticipants(
+      viewer: Viewer,
+      conversationId: string,
+      userIds: readonly string[],
+    ): Promise<ConversationView> {
       if (userIds.length === 0) throw badInput('userIds', 'Name at least one user to add');
       const named = [...new Map(userIds.map((id, index) => [id, { id, index }] as const)).values()];
       await requireUsers(named, 'userIds');
@@ -175,14 +198,21 @@ export function createConversationOperations(core: MessagingCore) {
         await requireParticipant(tx, conversationId, viewer.id);
         if (isDirect) throw directConversationFixed(conversationId);
         const present = new Set(
-          (await tx.conversationParticipant.findMany({ where: { conversationId }, select: { userId: true } })).map((p) => p.userId),
+          (await tx.conversationParticipant.findMany({ where: { conversationId }, select: { userId: true } })).map(
+            (p) => p.userId,
+          ),
         );
         const added = named.filter((n) => !present.has(n.id));
         if (present.size + added.length > MAX_PARTICIPANTS) throw tooManyParticipants('userIds', MAX_PARTICIPANTS);
         if (added.length === 0) return;
         // Newcomers see the history but start with nothing unread.
         const latest =
-          messagesSeq > 0 ? await tx.message.findUnique({ where: { conversationId_seq: { conversationId, seq: messagesSeq } }, select: { id: true } }) : null;
+          messagesSeq > 0
+            ? await tx.message.findUnique({
+                where: { conversationId_seq: { conversationId, seq: messagesSeq } },
+                select: { id: true },
+              })
+            : null;
         const now = new Date();
         await tx.conversationParticipant.createMany({
           data: added.map((n) => ({
@@ -209,6 +239,5 @@ export function createConversationOperations(core: MessagingCore) {
       await removeMember(viewer, conversationId, viewer.id);
       return true;
     },
-
   };
 }

@@ -73,6 +73,14 @@ export const typingTopic = (conversationId: string): string => topicName('typing
 export const accessTopic = (conversationId: string): string => topicName('conversationAccess', conversationId);
 
 /** An event ready to publish once its transaction committed. */
-export const sequenced = <T>(topic: string, seq: number, data: T): RealtimeEvent<T> => ({ topic, seq, publishedAt: '', data });
+export const sequenced = <T>(topic: string, seq: number, data: T): RealtimeEvent<T> => ({
+  topic,
+  seq,
+  publishedAt: '',
+  data,
+});
 
-export const stamp = <T>(event: RealtimeEvent<T>): RealtimeEvent<T> => ({ ...event, publishedAt: new Date().toISOString() });
+export const stamp = <T>(event: RealtimeEvent<T>): RealtimeEvent<T> => ({
+  ...event,
+  publishedAt: new Date().toISOString(),
+});

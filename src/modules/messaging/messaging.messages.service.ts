@@ -17,20 +17,10 @@ import {
   type MessageView,
   type ReadReceiptView,
 } from './messaging.events.js';
-import {
-  clientMessageIdReused,
-  messageNotInConversation,
-  notParticipant,
-} from './messaging.errors.js';
-import {
-  pageOldestFirst,
-  pageSize,
-  validateBody,
-  validateClientMessageId,
-} from './messaging.rules.js';
+import { clientMessageIdReused, messageNotInConversation, notParticipant } from './messaging.errors.js';
+import { pageOldestFirst, pageSize, validateBody, validateClientMessageId } from './messaging.rules.js';
 import { MESSAGE_INCLUDE, toMessageView, type MessagingCore } from './messaging.queries.js';
 import type { SendMessageInput } from './messaging.service.js';
-
 
 /** Thrown inside sendMessage's transaction to roll it back (no seq consumed) on a resend. */
 class DuplicateMessage extends Error {}
@@ -43,12 +33,19 @@ export function createMessageOperations(core: MessagingCore) {
      * A page of history, newest last: the `last` messages before message `before` (or the newest).
      * The caller has already authorised the viewer for this conversation.
      */
-    async history(conversationId: string, args: { last?: number | null; before?: string | null }): Promise<MessageView[]> {
+    async history(
+      conversationId: string,
+      args: { last?: number | null; before?: string | null },
+    ): Promise<MessageView[]> {
       const take = pageSize(args.last);
       let beforeSeq: number | undefined;
       if (args.before !== null && args.before !== undefined) {
-        const cursor = await prisma.message.findUnique({ where: { id: args.before }, select: { conversationId: true, seq: true } });
-        if (cursor?.conversationId !== conversationId) throw messageNotInConversation('before', args.before, conversationId);
+        const cursor = await prisma.message.findUnique({
+          where: { id: args.before },
+          select: { conversationId: true, seq: true },
+        });
+        if (cursor?.conversationId !== conversationId)
+          throw messageNotInConversation('before', args.before, conversationId);
         beforeSeq = cursor.seq;
       }
       const rows = await prisma.message.findMany({
@@ -101,7 +98,9 @@ export function createMessageOperations(core: MessagingCore) {
           if (!recipients.includes(viewer.id)) throw notParticipant(conversationId);
           if (clientMessageId !== null) {
             const dup = await tx.message.findUnique({
-              where: { conversationId_authorId_clientMessageId: { conversationId, authorId: viewer.id, clientMessageId } },
+              where: {
+                conversationId_authorId_clientMessageId: { conversationId, authorId: viewer.id, clientMessageId },
+              },
               select: { id: true },
             });
             if (dup) throw new DuplicateMessage();
@@ -143,7 +142,10 @@ export function createMessageOperations(core: MessagingCore) {
     async markRead(viewer: Viewer, conversationId: string, upToMessageId: string): Promise<ReadReceiptView> {
       const { receipt, event } = await prisma.$transaction(async (tx) => {
         await requireParticipant(tx, conversationId, viewer.id);
-        const message = await tx.message.findUnique({ where: { id: upToMessageId }, select: { conversationId: true, seq: true } });
+        const message = await tx.message.findUnique({
+          where: { id: upToMessageId },
+          select: { conversationId: true, seq: true },
+        });
         if (message?.conversationId !== conversationId) {
           throw messageNotInConversation('upToMessageId', upToMessageId, conversationId);
         }
@@ -189,6 +191,5 @@ export function createMessageOperations(core: MessagingCore) {
       if (result.outcome === 'started') publishTyping(result.change, user);
       return result.outcome !== 'throttled';
     },
-
   };
 }

@@ -14,9 +14,7 @@ import {
   type TypingEvent,
   type UserView,
 } from './messaging.events.js';
-import {
-  notParticipant,
-} from './messaging.errors.js';
+import { notParticipant } from './messaging.errors.js';
 import type { TypingChange, TypingStore } from './messaging.typing.store.js';
 import type { ConversationView, MessagingServiceDeps } from './messaging.service.js';
 
@@ -68,7 +66,6 @@ export const toMessageView = (row: MessageRow): MessageView => ({
   seq: row.seq,
   createdAt: row.createdAt.toISOString(),
 });
-
 
 export interface MessagingCore {
   deps: MessagingServiceDeps;
@@ -146,5 +143,17 @@ export function createMessagingCore(deps: MessagingServiceDeps): MessagingCore {
       .catch((error) => onError(error, 'publishing a typing expiry failed'));
   });
 
-  return { deps, prisma, bus, typing, onError, isParticipant, requireParticipant, load, unreadCounts, publishTyping, clearTyping };
+  return {
+    deps,
+    prisma,
+    bus,
+    typing,
+    onError,
+    isParticipant,
+    requireParticipant,
+    load,
+    unreadCounts,
+    publishTyping,
+    clearTyping,
+  };
 }

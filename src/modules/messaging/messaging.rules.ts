@@ -32,7 +32,8 @@ export function validateBody(body: string, field = 'input.body'): string {
 export function validateClientMessageId(id: string | null | undefined, field = 'input.clientMessageId'): string | null {
   if (id === null || id === undefined) return null;
   if (id.trim().length === 0) throw badInput(field, 'clientMessageId must not be blank (omit it instead)');
-  if (id.length > CLIENT_MESSAGE_ID_MAX) throw badInput(field, `clientMessageId has at most ${CLIENT_MESSAGE_ID_MAX} characters`);
+  if (id.length > CLIENT_MESSAGE_ID_MAX)
+    throw badInput(field, `clientMessageId has at most ${CLIENT_MESSAGE_ID_MAX} characters`);
   return id;
 }
 
@@ -48,7 +49,8 @@ export function validateTitle(title: string | null | undefined, field = 'title')
 /** `last` of Conversation.messages: 1..100, default 50. */
 export function pageSize(last: number | null | undefined, field = 'last'): number {
   if (last === null || last === undefined) return PAGE_DEFAULT;
-  if (!Number.isInteger(last) || last < 1 || last > PAGE_MAX) throw badInput(field, `last must be between 1 and ${PAGE_MAX}`);
+  if (!Number.isInteger(last) || last < 1 || last > PAGE_MAX)
+    throw badInput(field, `last must be between 1 and ${PAGE_MAX}`);
   return last;
 }
 
@@ -66,7 +68,10 @@ export function pageOldestFirst<T extends { seq: number }>(newestFirst: readonly
 }
 
 /** The cursor of the next (older) page of `page`, or null when the page is the oldest one. */
-export function olderCursor<T extends { id: string; seq: number }>(page: readonly T[], requested: number): string | null {
+export function olderCursor<T extends { id: string; seq: number }>(
+  page: readonly T[],
+  requested: number,
+): string | null {
   return page.length < requested || page.length === 0 ? null : page[0]!.id;
 }
 
@@ -88,7 +93,11 @@ export type ConversationPlan =
  * allowed and ignored), repeated ids count once. Exactly one other participant and no title is a
  * direct conversation (one per pair); anything else is a group of 2..100 participants.
  */
-export function planConversation(creatorId: string, participantIds: readonly string[], title: string | null | undefined): ConversationPlan {
+export function planConversation(
+  creatorId: string,
+  participantIds: readonly string[],
+  title: string | null | undefined,
+): ConversationPlan {
   const cleanTitle = validateTitle(title);
   const seen = new Set<string>([creatorId]);
   const others: NamedParticipant[] = [];

@@ -13,7 +13,6 @@ import { BODY_MAX_CHARS, CLIENT_MESSAGE_ID_MAX, MAX_PARTICIPANTS, PAGE_DEFAULT, 
 import type { ConversationView } from './messaging.service.js';
 import { isAccessLost, type AccessLost } from './messaging.stream.js';
 
-
 /** The payload of a stream event, or FORBIDDEN when the viewer lost access (the stream's last event). */
 function payloadOf<T>(event: { data: T } | AccessLost): T {
   if (isAccessLost(event)) throw accessEnded(event.conversationId);
@@ -29,7 +28,8 @@ const MessageRef = builder.objectRef<MessageView>('Message').implement({
     clientMessageId: t.exposeString('clientMessageId', { nullable: true }),
     createdAt: t.field({ type: 'DateTime', resolve: (m) => m.createdAt }),
     seq: t.exposeInt('seq', {
-      description: "Position in the conversation (1, 2, 3, …): the order of commit, the same for every participant on every instance.",
+      description:
+        'Position in the conversation (1, 2, 3, …): the order of commit, the same for every participant on every instance.',
     }),
   }),
 });
@@ -52,7 +52,8 @@ const ReadReceiptRef = builder.objectRef<ReadReceiptNode>('ReadReceipt').impleme
     readAt: t.field({ type: 'DateTime', resolve: (r) => r.readAt }),
     seq: t.int({
       nullable: true,
-      description: "Set on every event readReceiptUpdated delivers: the conversation's receipt-event seq (the resume cursor).",
+      description:
+        "Set on every event readReceiptUpdated delivers: the conversation's receipt-event seq (the resume cursor).",
       resolve: (r) => r.seq ?? null,
     }),
   }),
@@ -68,7 +69,8 @@ const TypingEventRef = builder.objectRef<TypingView>('TypingEvent').implement({
 
 /** Nested fields of a conversation read history: only for its participants (e.g. not a moderating ADMIN). */
 function requireIn(conversation: ConversationView, viewerId: string | undefined): string {
-  if (viewerId === undefined || !conversation.participants.some((p) => p.id === viewerId)) throw notParticipant(conversation.id);
+  if (viewerId === undefined || !conversation.participants.some((p) => p.id === viewerId))
+    throw notParticipant(conversation.id);
   return viewerId;
 }
 
@@ -78,17 +80,28 @@ const ConversationRef = builder.objectRef<ConversationView>('Conversation').impl
     id: t.exposeID('id'),
     title: t.exposeString('title', { nullable: true }),
     isDirect: t.exposeBoolean('isDirect'),
-    participants: t.field({ type: [UserViewRef], description: 'In the order they joined.', resolve: (c) => c.participants }),
+    participants: t.field({
+      type: [UserViewRef],
+      description: 'In the order they joined.',
+      resolve: (c) => c.participants,
+    }),
     messages: t.field({
       type: [MessageRef],
       description: [
-        'Newest last. Cursor-paginated backwards with `before`: the `last` messages (1..' + PAGE_MAX + ', default ' + PAGE_DEFAULT + ')',
-        'older than message `before` (a message id of this conversation); the next older page is `before` this page\'s first message.',
+        'Newest last. Cursor-paginated backwards with `before`: the `last` messages (1..' +
+          PAGE_MAX +
+          ', default ' +
+          PAGE_DEFAULT +
+          ')',
+        "older than message `before` (a message id of this conversation); the next older page is `before` this page's first message.",
       ].join(' '),
       args: { last: t.arg.int(), before: t.arg.id() },
       resolve: (c, args, ctx) => {
         requireIn(c, ctx.viewer?.id);
-        return ctx.services.messaging.history(c.id, { last: args.last, before: args.before === null || args.before === undefined ? null : String(args.before) });
+        return ctx.services.messaging.history(c.id, {
+          last: args.last,
+          before: args.before === null || args.before === undefined ? null : String(args.before),
+        });
       },
     }),
     unreadCount: t.int({
@@ -143,22 +156,25 @@ builder.mutationFields((t) => ({
     type: ConversationRef,
     description: [
       'The viewer is always a participant. participantIds must be users who have signed in (BAD_USER_INPUT naming participantIds[i]).',
-      'One other participant and no title: the pair\'s direct conversation (the existing one if any). Otherwise a group of 2..' +
+      "One other participant and no title: the pair's direct conversation (the existing one if any). Otherwise a group of 2.." +
         MAX_PARTICIPANTS +
         ' participants.',
     ].join(' '),
     authScopes: { authenticated: true },
     guard: { rate: 'conversations' },
     args: { participantIds: t.arg.idList({ required: true }), title: t.arg.string() },
-    resolve: (_root, { participantIds, title }, ctx) => ctx.services.messaging.createConversation(ctx.viewer!, participantIds.map(String), title),
+    resolve: (_root, { participantIds, title }, ctx) =>
+      ctx.services.messaging.createConversation(ctx.viewer!, participantIds.map(String), title),
   }),
   sendMessage: t.field({
     type: MessageRef,
-    description: "Participants only. Clears the sender's typing indicator; the sender's read position moves to the message.",
+    description:
+      "Participants only. Clears the sender's typing indicator; the sender's read position moves to the message.",
     authScopes: { authenticated: true },
     guard: { rate: 'messages' },
     args: { input: t.arg({ type: SendMessageInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.services.messaging.sendMessage(ctx.viewer!, { ...input, conversationId: String(input.conversationId) }),
+    resolve: (_root, { input }, ctx) =>
+      ctx.services.messaging.sendMessage(ctx.viewer!, { ...input, conversationId: String(input.conversationId) }),
   }),
   markConversationRead: t.field({
     type: ReadReceiptRef,
@@ -167,26 +183,30 @@ builder.mutationFields((t) => ({
     authScopes: { authenticated: true },
     guard: { rate: 'readReceipts' },
     args: { conversationId: t.arg.id({ required: true }), upToMessageId: t.arg.id({ required: true }) },
-    resolve: (_root, { conversationId, upToMessageId }, ctx) => ctx.services.messaging.markRead(ctx.viewer!, String(conversationId), String(upToMessageId)),
+    resolve: (_root, { conversationId, upToMessageId }, ctx) =>
+      ctx.services.messaging.markRead(ctx.viewer!, String(conversationId), String(upToMessageId)),
   }),
   setTyping: t.boolean({
     description: [
-      'Ephemeral (never stored). isTyping true starts or refreshes the viewer\'s typing state, which ends by itself after TYPING_TTL_MS without a refresh',
+      "Ephemeral (never stored). isTyping true starts or refreshes the viewer's typing state, which ends by itself after TYPING_TTL_MS without a refresh",
       '(the others then get isTyping false). At most one start per second per user and conversation: a start sooner than that is dropped and answers false;',
-      'refreshes are never dropped. Returns whether the viewer\'s typing state now is isTyping.',
+      "refreshes are never dropped. Returns whether the viewer's typing state now is isTyping.",
     ].join(' '),
     authScopes: { authenticated: true },
     guard: { rate: 'typing' },
     args: { conversationId: t.arg.id({ required: true }), isTyping: t.arg.boolean({ required: true }) },
-    resolve: (_root, { conversationId, isTyping }, ctx) => ctx.services.messaging.setTyping(ctx.viewer!, String(conversationId), isTyping),
+    resolve: (_root, { conversationId, isTyping }, ctx) =>
+      ctx.services.messaging.setTyping(ctx.viewer!, String(conversationId), isTyping),
   }),
   addParticipants: t.field({
     type: ConversationRef,
-    description: 'Groups only; any participant may add signed-in users (BAD_USER_INPUT naming userIds[i] otherwise). Newcomers start with nothing unread.',
+    description:
+      'Groups only; any participant may add signed-in users (BAD_USER_INPUT naming userIds[i] otherwise). Newcomers start with nothing unread.',
     authScopes: { authenticated: true },
     guard: { rate: 'conversations' },
     args: { conversationId: t.arg.id({ required: true }), userIds: t.arg.idList({ required: true }) },
-    resolve: (_root, { conversationId, userIds }, ctx) => ctx.services.messaging.addParticipants(ctx.viewer!, String(conversationId), userIds.map(String)),
+    resolve: (_root, { conversationId, userIds }, ctx) =>
+      ctx.services.messaging.addParticipants(ctx.viewer!, String(conversationId), userIds.map(String)),
   }),
   removeParticipant: t.field({
     type: ConversationRef,
@@ -195,7 +215,8 @@ builder.mutationFields((t) => ({
     authScopes: { authenticated: true },
     guard: { rate: 'conversations' },
     args: { conversationId: t.arg.id({ required: true }), userId: t.arg.id({ required: true }) },
-    resolve: (_root, { conversationId, userId }, ctx) => ctx.services.messaging.removeParticipant(ctx.viewer!, String(conversationId), String(userId)),
+    resolve: (_root, { conversationId, userId }, ctx) =>
+      ctx.services.messaging.removeParticipant(ctx.viewer!, String(conversationId), String(userId)),
   }),
   leaveConversation: t.boolean({
     description: "Groups only. The viewer's open subscriptions to the conversation end with FORBIDDEN.",
@@ -214,7 +235,8 @@ builder.subscriptionFields((t) => ({
       'Participants only. Messages in seq order, committed from now on, or every one after afterSeq first (as far back as the conversation goes). Ends with a FORBIDDEN error when the viewer stops being a participant.',
     authScopes: { authenticated: true },
     args: { conversationId: t.arg.id({ required: true }), afterSeq: t.arg.int({ description: AFTER_SEQ_DOC }) },
-    subscribe: (_root, { conversationId, afterSeq }, ctx) => ctx.services.messaging.subscribeMessages(ctx.viewer!, String(conversationId), afterSeq),
+    subscribe: (_root, { conversationId, afterSeq }, ctx) =>
+      ctx.services.messaging.subscribeMessages(ctx.viewer!, String(conversationId), afterSeq),
     resolve: (event) => payloadOf(event),
   }),
   readReceiptUpdated: t.field({
@@ -235,7 +257,8 @@ builder.subscriptionFields((t) => ({
       "Participants only; never echoes the subscriber's own typing. Ends with FORBIDDEN when the viewer stops being a participant.",
     authScopes: { authenticated: true },
     args: { conversationId: t.arg.id({ required: true }) },
-    subscribe: (_root, { conversationId }, ctx) => ctx.services.messaging.subscribeTyping(ctx.viewer!, String(conversationId)),
+    subscribe: (_root, { conversationId }, ctx) =>
+      ctx.services.messaging.subscribeTyping(ctx.viewer!, String(conversationId)),
     resolve: (event) => payloadOf(event),
   }),
 }));
@@ -264,11 +287,13 @@ builder.queryFields((t) => ({
       first: t.arg.int({ description: FIRST_DOC }),
     },
     guard: { rate: 'polls' },
-    resolve: (_root, { conversationId, afterSeq, first }, ctx) => ctx.services.messaging.messageEvents(ctx.viewer!, String(conversationId), { afterSeq, first }),
+    resolve: (_root, { conversationId, afterSeq, first }, ctx) =>
+      ctx.services.messaging.messageEvents(ctx.viewer!, String(conversationId), { afterSeq, first }),
   }),
   readReceiptEvents: t.field({
     type: ReadReceiptEventPageRef,
-    description: "Participants only. Polling fallback of readReceiptUpdated: the other participants' receipts after afterSeq.",
+    description:
+      "Participants only. Polling fallback of readReceiptUpdated: the other participants' receipts after afterSeq.",
     authScopes: { authenticated: true },
     args: {
       conversationId: t.arg.id({ required: true }),
@@ -276,6 +301,7 @@ builder.queryFields((t) => ({
       first: t.arg.int({ description: FIRST_DOC }),
     },
     guard: { rate: 'polls' },
-    resolve: (_root, { conversationId, afterSeq, first }, ctx) => ctx.services.messaging.readReceiptEvents(ctx.viewer!, String(conversationId), { afterSeq, first }),
+    resolve: (_root, { conversationId, afterSeq, first }, ctx) =>
+      ctx.services.messaging.readReceiptEvents(ctx.viewer!, String(conversationId), { afterSeq, first }),
   }),
 }));

@@ -31,7 +31,8 @@ export interface UntilAccessLostOptions<T> {
   skip?: (value: T) => boolean;
 }
 
-type Step<T> = { from: 'source'; result: IteratorResult<T> } | { from: 'access'; result: IteratorResult<ConversationAccessEvent> };
+type Step<T> =
+  { from: 'source'; result: IteratorResult<T> } | { from: 'access'; result: IteratorResult<ConversationAccessEvent> };
 
 export function untilAccessLost<T>(
   source: AsyncIterator<T>,

@@ -22,7 +22,6 @@ import {
 import { untilAccessLost, type AccessLost, type UntilAccessLostOptions } from './messaging.stream.js';
 import { MESSAGE_INCLUDE, toMessageView, type MessagingCore } from './messaging.queries.js';
 
-
 export function createMessagingStreams(core: MessagingCore) {
   const { prisma, bus, requireParticipant, deps } = core;
   const gapWaitMs = deps.gapTimeoutMs ?? 150;
@@ -32,36 +31,65 @@ export function createMessagingStreams(core: MessagingCore) {
      * Messages in seq order, from now on or after `afterSeq` (replayed from the conversation's
      * messages: resuming works as far back as they go); ends with ACCESS_LOST when the viewer is removed.
      */
-    subscribeMessages(viewer: Viewer, conversationId: string, afterSeq?: number | null): Promise<AsyncIterableIterator<MessageEvent | AccessLost>> {
+    subscribeMessages(
+      viewer: Viewer,
+      conversationId: string,
+      afterSeq?: number | null,
+    ): Promise<AsyncIterableIterator<MessageEvent | AccessLost>> {
       return watch(
         viewer,
         conversationId,
         'messages',
-        (initial) => resumableStream({ initial, subscribe: () => bus.subscribe('messages', conversationId), history: messageHistory(conversationId), afterSeq, gapWaitMs }),
+        (initial) =>
+          resumableStream({
+            initial,
+            subscribe: () => bus.subscribe('messages', conversationId),
+            history: messageHistory(conversationId),
+            afterSeq,
+            gapWaitMs,
+          }),
         { lostIn: (event) => !event.data.recipients.includes(viewer.id) },
       );
     },
 
     /** messageEvents: the polling counterpart of messageAdded (participants only). */
-    async messageEvents(viewer: Viewer, conversationId: string, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<MessageEventData>> {
+    async messageEvents(
+      viewer: Viewer,
+      conversationId: string,
+      args: { afterSeq?: number | null; first?: number | null },
+    ): Promise<EventPage<MessageEventData>> {
       await requireParticipant(prisma, conversationId, viewer.id);
       return readEventPage(messageHistory(conversationId), args);
     },
 
     /** Other participants' read positions as they move, in seq order, from now on or after `afterSeq` (the viewer's own are not echoed). */
-    subscribeReadReceipts(viewer: Viewer, conversationId: string, afterSeq?: number | null): Promise<AsyncIterableIterator<ReadReceiptEvent | AccessLost>> {
+    subscribeReadReceipts(
+      viewer: Viewer,
+      conversationId: string,
+      afterSeq?: number | null,
+    ): Promise<AsyncIterableIterator<ReadReceiptEvent | AccessLost>> {
       return watch(
         viewer,
         conversationId,
         'readReceipts',
         (initial) =>
-          resumableStream({ initial, subscribe: () => bus.subscribe('readReceipts', conversationId), history: receiptHistory(conversationId), afterSeq, gapWaitMs }),
+          resumableStream({
+            initial,
+            subscribe: () => bus.subscribe('readReceipts', conversationId),
+            history: receiptHistory(conversationId),
+            afterSeq,
+            gapWaitMs,
+          }),
         { skip: (event) => event.data.user.id === viewer.id },
       );
     },
 
     /** readReceiptEvents: the polling counterpart of readReceiptUpdated (participants only; the viewer's own skipped). */
-    async readReceiptEvents(viewer: Viewer, conversationId: string, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<ReadReceiptView>> {
+    async readReceiptEvents(
+      viewer: Viewer,
+      conversationId: string,
+      args: { afterSeq?: number | null; first?: number | null },
+    ): Promise<EventPage<ReadReceiptView>> {
       await requireParticipant(prisma, conversationId, viewer.id);
       return readEventPage(receiptHistory(conversationId), args, (event) => event.data.user.id === viewer.id);
     },
@@ -80,7 +108,6 @@ export function createMessagingStreams(core: MessagingCore) {
         },
       });
     },
-
   };
 
   /**
@@ -92,7 +119,9 @@ export function createMessagingStreams(core: MessagingCore) {
     viewer: Viewer,
     conversationId: string,
     kind: K,
-    source: (subscription: TopicSubscription<RealtimeEvent<TopicMap[K]>>) => Promise<AsyncIterator<RealtimeEvent<TopicMap[K]>>>,
+    source: (
+      subscription: TopicSubscription<RealtimeEvent<TopicMap[K]>>,
+    ) => Promise<AsyncIterator<RealtimeEvent<TopicMap[K]>>>,
     opts: Pick<UntilAccessLostOptions<RealtimeEvent<TopicMap[K]>>, 'lostIn' | 'skip'>,
   ): Promise<AsyncIterableIterator<RealtimeEvent<TopicMap[K]> | AccessLost>> {
     const access = bus.subscribe('conversationAccess', conversationId);
@@ -101,7 +130,12 @@ export function createMessagingStreams(core: MessagingCore) {
       await Promise.all([access.ready, subscription.ready]);
       const accessSeq = await currentSeq(prisma, accessTopic(conversationId));
       await requireParticipant(prisma, conversationId, viewer.id);
-      return untilAccessLost(await source(subscription), access, { conversationId, viewerId: viewer.id, afterSeq: accessSeq, ...opts });
+      return untilAccessLost(await source(subscription), access, {
+        conversationId,
+        viewerId: viewer.id,
+        afterSeq: accessSeq,
+        ...opts,
+      });
     } catch (error) {
       access.close();
       subscription.close();
@@ -125,9 +159,17 @@ export function createMessagingStreams(core: MessagingCore) {
           include: MESSAGE_INCLUDE,
         });
         if (rows.length === 0) return [];
-        const participants = await prisma.conversationParticipant.findMany({ where: { conversationId }, select: { userId: true } });
+        const participants = await prisma.conversationParticipant.findMany({
+          where: { conversationId },
+          select: { userId: true },
+        });
         const recipients = participants.map((p) => p.userId);
-        return rows.map((row) => ({ topic, seq: row.seq, publishedAt: row.createdAt.toISOString(), data: { ...toMessageView(row), recipients } }));
+        return rows.map((row) => ({
+          topic,
+          seq: row.seq,
+          publishedAt: row.createdAt.toISOString(),
+          data: { ...toMessageView(row), recipients },
+        }));
       },
       latest: () => latestSeq(prisma, topic),
     };

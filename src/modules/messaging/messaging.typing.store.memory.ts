@@ -14,7 +14,11 @@ interface Entry {
   timer?: NodeJS.Timeout;
 }
 
-export function createMemoryTypingStore(opts: { ttlMs: number; minStartIntervalMs?: number; now?: () => number }): TypingStore {
+export function createMemoryTypingStore(opts: {
+  ttlMs: number;
+  minStartIntervalMs?: number;
+  now?: () => number;
+}): TypingStore {
   const { ttlMs } = opts;
   const minInterval = opts.minStartIntervalMs ?? TYPING_MIN_START_INTERVAL_MS;
   const now = opts.now ?? Date.now;
@@ -44,7 +48,12 @@ export function createMemoryTypingStore(opts: { ttlMs: number; minStartIntervalM
     if (entry.typing) {
       if (t < entry.expiresAt) return arm(key, entry); // refreshed since the timer was set
       entry.typing = false;
-      const change: TypingChange = { conversationId: entry.conversationId, userId: entry.userId, isTyping: false, seq: nextSeq(entry.conversationId) };
+      const change: TypingChange = {
+        conversationId: entry.conversationId,
+        userId: entry.userId,
+        isTyping: false,
+        seq: nextSeq(entry.conversationId),
+      };
       arm(key, entry);
       handler?.(change);
       return;

@@ -82,7 +82,10 @@ export function createRedisTypingStore(opts: {
   return {
     async start(conversationId, userId) {
       const member = memberOf(conversationId, userId);
-      const [code, value] = await scripts.START([expiriesKey, seqKey, `${prefix}:started:${member}`], [member, conversationId, ttlMs, minInterval]);
+      const [code, value] = await scripts.START(
+        [expiriesKey, seqKey, `${prefix}:started:${member}`],
+        [member, conversationId, ttlMs, minInterval],
+      );
       if (code === 1) return { outcome: 'refreshed' };
       if (code === 2) return { outcome: 'throttled', retryAfterMs: Number(value) };
       return { outcome: 'started', change: { conversationId, userId, isTyping: true, seq: Number(value) } };

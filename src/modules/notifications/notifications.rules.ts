@@ -68,7 +68,8 @@ export function validateNotify(input: NotifyInput, prefix = 'input'): Notificati
   const title = text(`${prefix}.title`, input.title, TITLE_MAX, { required: true, trim: true })!;
   const body = text(`${prefix}.body`, input.body, BODY_MAX, { required: false, trim: false });
   const priority = input.priority ?? NotificationPriority.NORMAL;
-  if (!PRIORITY_ORDER.includes(priority)) throw badInput(`${prefix}.priority`, `${prefix}.priority must be one of ${PRIORITY_ORDER.join(', ')}`);
+  if (!PRIORITY_ORDER.includes(priority))
+    throw badInput(`${prefix}.priority`, `${prefix}.priority must be one of ${PRIORITY_ORDER.join(', ')}`);
   const ttlSeconds = input.ttlSeconds ?? null;
   if (ttlSeconds !== null && (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > TTL_SECONDS_MAX)) {
     throw badInput(`${prefix}.ttlSeconds`, `${prefix}.ttlSeconds must be an integer in 1..${TTL_SECONDS_MAX}`);
@@ -85,7 +86,8 @@ export function validateNotify(input: NotifyInput, prefix = 'input'): Notificati
     } catch {
       throw badInput(`${prefix}.data`, `${prefix}.data must be JSON`);
     }
-    if (size > DATA_BYTES_MAX) throw badInput(`${prefix}.data`, `${prefix}.data must be at most ${DATA_BYTES_MAX} bytes as JSON`);
+    if (size > DATA_BYTES_MAX)
+      throw badInput(`${prefix}.data`, `${prefix}.data must be at most ${DATA_BYTES_MAX} bytes as JSON`);
   }
   return { type, title, body, priority, data, ttlSeconds, dedupKey };
 }
@@ -103,11 +105,9 @@ export function isLive(expiresAt: Date | string | null, now: Date): boolean {
  * The dedup window: an earlier notification of the same user with the same key suppresses a new
  * one while it is unexpired (read or not). Returns the one to keep, or null to create a new one.
  */
-export function dedupHit<T extends { dedupKey: string | null; expiresAt: Date | string | null; createdAt: Date | string }>(
-  existing: readonly T[],
-  dedupKey: string | null,
-  now: Date,
-): T | null {
+export function dedupHit<
+  T extends { dedupKey: string | null; expiresAt: Date | string | null; createdAt: Date | string },
+>(existing: readonly T[], dedupKey: string | null, now: Date): T | null {
   if (dedupKey === null) return null;
   let hit: T | null = null;
   for (const candidate of existing) {

@@ -16,12 +16,16 @@ const NotificationPriorityEnum = builder.enumType(NotificationPriority, {
 const NotificationRef = builder.objectRef<NotificationView>('Notification').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
-    type: t.exposeString('type', { description: 'What happened, e.g. OFFER_RECEIVED, OFFER_ACCEPTED, MESSAGE, COMPETITION_CLOSED, ANNOUNCEMENT.' }),
+    type: t.exposeString('type', {
+      description: 'What happened, e.g. OFFER_RECEIVED, OFFER_ACCEPTED, MESSAGE, COMPETITION_CLOSED, ANNOUNCEMENT.',
+    }),
     title: t.exposeString('title'),
     body: t.exposeString('body', { nullable: true }),
     priority: t.expose('priority', { type: NotificationPriorityEnum }),
     data: t.field({ type: 'JSON', nullable: true, resolve: (n) => n.data ?? null }),
-    seq: t.exposeInt('seq', { description: "Position in the viewer's notification stream (strictly increasing per user, in creation order)." }),
+    seq: t.exposeInt('seq', {
+      description: "Position in the viewer's notification stream (strictly increasing per user, in creation order).",
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (n) => n.createdAt }),
     readAt: t.field({ type: 'DateTime', nullable: true, resolve: (n) => n.readAt }),
     expiresAt: t.field({ type: 'DateTime', nullable: true, resolve: (n) => n.expiresAt }),
@@ -29,7 +33,8 @@ const NotificationRef = builder.objectRef<NotificationView>('Notification').impl
 });
 
 const SendNotificationInput = builder.inputType('SendNotificationInput', {
-  description: 'type 1..100, title 1..200, body ≤ 2000 characters; data ≤ 16 KiB as JSON; ttlSeconds 1..31536000; dedupKey 1..200.',
+  description:
+    'type 1..100, title 1..200, body ≤ 2000 characters; data ≤ 16 KiB as JSON; ttlSeconds 1..31536000; dedupKey 1..200.',
   fields: (t) => ({
     userId: t.id({ required: true }),
     type: t.string({ required: true }),
@@ -38,7 +43,9 @@ const SendNotificationInput = builder.inputType('SendNotificationInput', {
     priority: t.field({ type: NotificationPriorityEnum, description: 'Default NORMAL.' }),
     data: t.field({ type: 'JSON' }),
     ttlSeconds: t.int({ description: 'Unset: never expires. Expired notifications are neither listed nor delivered.' }),
-    dedupKey: t.string({ description: 'Same dedupKey for the same user within its TTL never makes a second notification.' }),
+    dedupKey: t.string({
+      description: 'Same dedupKey for the same user within its TTL never makes a second notification.',
+    }),
   }),
 });
 
@@ -101,12 +108,18 @@ builder.subscriptionField('notificationAdded', (t) =>
   }),
 );
 
-const NotificationEventPageRef = eventPageRef<NotificationView, NotificationView>('NotificationEventPage', NotificationRef, (event) => event.data, 'the viewer\'s notifications (unexpired ones, read or not)');
+const NotificationEventPageRef = eventPageRef<NotificationView, NotificationView>(
+  'NotificationEventPage',
+  NotificationRef,
+  (event) => event.data,
+  "the viewer's notifications (unexpired ones, read or not)",
+);
 
 builder.queryField('notificationEvents', (t) =>
   t.field({
     type: NotificationEventPageRef,
-    description: "Polling fallback of notificationAdded(afterSeq): the viewer's unexpired notifications after afterSeq, read or not, in seq order.",
+    description:
+      "Polling fallback of notificationAdded(afterSeq): the viewer's unexpired notifications after afterSeq, read or not, in seq order.",
     authScopes: { authenticated: true },
     args: { afterSeq: t.arg.int({ description: POLL_AFTER_SEQ_DOC }), first: t.arg.int({ description: FIRST_DOC }) },
     guard: { rate: 'polls' },

@@ -23,7 +23,14 @@ import type { EventBus, TopicSubscription } from '../../realtime/event-bus.js';
 import { latestSeq } from '../../realtime/event-log.js';
 import { readEventPage, resumableStream, type EventPage, type TopicHistory } from '../../realtime/resume.js';
 import { currentSeq, ensureTopic, nextSeq } from '../../realtime/sequence.js';
-import { notificationsTopic, publishNotification, toEvent, toView, type NotificationEvent, type NotificationView } from './notifications.events.js';
+import {
+  notificationsTopic,
+  publishNotification,
+  toEvent,
+  toView,
+  type NotificationEvent,
+  type NotificationView,
+} from './notifications.events.js';
 
 import {
   dedupHit,
@@ -158,7 +165,11 @@ export function createNotificationsService(deps: NotificationsServiceDeps) {
   }
 
   /** Publishes the rows of a bulk send to the users somebody listens for, in batches. */
-  async function publishBulk(rows: readonly { id: string; userId: string; seq: number }[], draft: NotificationDraft, now: Date): Promise<number> {
+  async function publishBulk(
+    rows: readonly { id: string; userId: string; seq: number }[],
+    draft: NotificationDraft,
+    now: Date,
+  ): Promise<number> {
     if (rows.length === 0) return 0;
     const listening = await audience.listening(rows.map((r) => r.userId));
     let published = 0;
@@ -241,13 +252,21 @@ export function createNotificationsService(deps: NotificationsServiceDeps) {
       total += rows.length;
       await publishBulk(rows, draft, now);
       if (rows.length < bulkChunk) return total;
-      after = rows.reduce((max, r) => (Buffer.compare(Buffer.from(r.userId), Buffer.from(max)) > 0 ? r.userId : max), after);
+      after = rows.reduce(
+        (max, r) => (Buffer.compare(Buffer.from(r.userId), Buffer.from(max)) > 0 ? r.userId : max),
+        after,
+      );
     }
   }
 
   // ------------------------------------------------------------------------------ backlog
 
-  async function backlogPageAfter(db: Tx | PrismaClient, userId: string, maxSeq: number, after: NotificationView | null): Promise<NotificationView[]> {
+  async function backlogPageAfter(
+    db: Tx | PrismaClient,
+    userId: string,
+    maxSeq: number,
+    after: NotificationView | null,
+  ): Promise<NotificationView[]> {
     const now = clock();
     const keyset = after
       ? Prisma.sql`AND ("priority" < ${after.priority}::"NotificationPriority"
@@ -282,7 +301,10 @@ export function createNotificationsService(deps: NotificationsServiceDeps) {
     announce,
 
     /** The viewer's notifications, newest first, expired ones excluded. */
-    async list(viewer: Viewer, opts: { unreadOnly?: boolean | null; first?: number | null }): Promise<NotificationView[]> {
+    async list(
+      viewer: Viewer,
+      opts: { unreadOnly?: boolean | null; first?: number | null },
+    ): Promise<NotificationView[]> {
       const take = listLimit(opts.first);
       const now = clock();
       const rows = await prisma.notification.findMany({
@@ -359,7 +381,10 @@ export function createNotificationsService(deps: NotificationsServiceDeps) {
     },
 
     /** notificationEvents: the polling counterpart of notificationAdded with afterSeq (expired ones skipped). */
-    async events(viewer: Viewer, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<NotificationView>> {
+    async events(
+      viewer: Viewer,
+      args: { afterSeq?: number | null; first?: number | null },
+    ): Promise<EventPage<NotificationView>> {
       return readEventPage(history(viewer.id), args, (event) => !isLive(event.data.expiresAt, clock()));
     },
   };

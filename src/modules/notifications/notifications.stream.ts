@@ -29,7 +29,9 @@ export interface BacklogThenLiveOptions<T> {
   abandon: () => void;
 }
 
-export async function backlogThenLive<T extends Sequenced>(opts: BacklogThenLiveOptions<T>): Promise<AsyncIterableIterator<T>> {
+export async function backlogThenLive<T extends Sequenced>(
+  opts: BacklogThenLiveOptions<T>,
+): Promise<AsyncIterableIterator<T>> {
   let first: BacklogStart<T>;
   let live: AsyncIterator<T>;
   try {

@@ -33,12 +33,19 @@ interface SubmissionFacts {
 
 function terms(offer: OfferView): string {
   const amount = offer.amount.toLocaleString('en-US');
-  return offer.equityPercentage === null ? `${offer.type} ${amount}` : `${offer.type} ${amount} for ${offer.equityPercentage}%`;
+  return offer.equityPercentage === null
+    ? `${offer.type} ${amount}`
+    : `${offer.type} ${amount} for ${offer.equityPercentage}%`;
 }
 
 /** Who hears of an offer transition, and what; null for transitions that are nobody's news. */
 export function offerNotice(offer: OfferView, submission: SubmissionFacts): OfferNotice | null {
-  const data = { offerId: offer.id, sessionId: offer.sessionId, submissionId: offer.submissionId, status: offer.status };
+  const data = {
+    offerId: offer.id,
+    sessionId: offer.sessionId,
+    submissionId: offer.submissionId,
+    status: offer.status,
+  };
   switch (offer.status) {
     case OfferStatus.PENDING:
       if (offer.counterOfId === null) {
@@ -120,65 +127,81 @@ export function createNotificationTriggers(deps: {
   };
 
   function offersCommitted(events: readonly OfferEvent[]): void {
-      const offers = events.map((e) => e.data).filter((o) => o.status !== OfferStatus.COUNTERED);
-      if (offers.length === 0) return;
-      run('offer notifications', async () => {
-        const ids = [...new Set(offers.map((o) => o.submissionId))];
-        const submissions = new Map(
-          (await prisma.submission.findMany({ where: { id: { in: ids } }, select: { id: true, title: true, founderId: true } })).map((s) => [s.id, s]),
-        );
-        for (const offer of offers) {
-          const submission = submissions.get(offer.submissionId);
-          const notice = submission && offerNotice(offer, submission);
-          if (notice) await notifications.notify(notice.userId, notice.input);
-        }
-      });
+    const offers = events.map((e) => e.data).filter((o) => o.status !== OfferStatus.COUNTERED);
+    if (offers.length === 0) return;
+    run('offer notifications', async () => {
+      const ids = [...new Set(offers.map((o) => o.submissionId))];
+      const submissions = new Map(
+        (
+          await prisma.submission.findMany({
+            where: { id: { in: ids } },
+            select: { id: true, title: true, founderId: true },
+          })
+        ).map((s) => [s.id, s]),
+      );
+      for (const offer of offers) {
+        const submission = submissions.get(offer.submissionId);
+        const notice = submission && offerNotice(offer, submission);
+        if (notice) await notifications.notify(notice.userId, notice.input);
+      }
+    });
   }
 
   function competitionStatusChanged(competition: DomainEventMap['competition.statusChanged']): void {
-      if (competition.status !== CompetitionStatus.OPEN && competition.status !== CompetitionStatus.CLOSED) return;
-      const opened = competition.status === CompetitionStatus.OPEN;
-      run(`competition ${competition.status} notifications`, async () => {
-        const founders = (
-          await prisma.submission.findMany({ where: { competitionId: competition.id, founderId: { not: null } }, select: { founderId: true } })
-        ).map((s) => s.founderId!);
-        const audience = new Set(founders);
-        if (opened) {
-          const followers = await prisma.follow.findMany({ where: { followeeId: { in: founders } }, select: { followerId: true } });
-          for (const f of followers) audience.add(f.followerId);
-        } else {
-          const voters = await prisma.vote.findMany({ where: { competitionId: competition.id }, select: { voterId: true }, distinct: ['voterId'] });
-          for (const v of voters) audience.add(v.voterId);
-        }
-        if (audience.size === 0) return;
-        await notifications.notifyMany([...audience], {
-          type: opened ? 'COMPETITION_OPENED' : 'COMPETITION_CLOSED',
-          title: opened ? `${competition.title} is open for voting` : `Voting in ${competition.title} has closed`,
-          priority: NotificationPriority.NORMAL,
-          data: { competitionId: competition.id, status: competition.status },
-          dedupKey: `competition:${competition.id}:${competition.status}`,
+    if (competition.status !== CompetitionStatus.OPEN && competition.status !== CompetitionStatus.CLOSED) return;
+    const opened = competition.status === CompetitionStatus.OPEN;
+    run(`competition ${competition.status} notifications`, async () => {
+      const founders = (
+        await prisma.submission.findMany({
+          where: { competitionId: competition.id, founderId: { not: null } },
+          select: { founderId: true },
+        })
+      ).map((s) => s.founderId!);
+      const audience = new Set(founders);
+      if (opened) {
+        const followers = await prisma.follow.findMany({
+          where: { followeeId: { in: founders } },
+          select: { followerId: true },
         });
+        for (const f of followers) audience.add(f.followerId);
+      } else {
+        const voters = await prisma.vote.findMany({
+          where: { competitionId: competition.id },
+          select: { voterId: true },
+          distinct: ['voterId'],
+        });
+        for (const v of voters) audience.add(v.voterId);
+      }
+      if (audience.size === 0) return;
+      await notifications.notifyMany([...audience], {
+        type: opened ? 'COMPETITION_OPENED' : 'COMPETITION_CLOSED',
+        title: opened ? `${competition.title} is open for voting` : `Voting in ${competition.title} has closed`,
+        priority: NotificationPriority.NORMAL,
+        data: { competitionId: competition.id, status: competition.status },
+        dedupKey: `competition:${competition.id}:${competition.status}`,
       });
+    });
   }
 
   /** A message was committed: recipients (participants other than the author) without a live connection get a MESSAGE notification. */
   function messageCommitted(message: MessageView, recipients: readonly string[]): void {
-      const others = [...new Set(recipients)].filter((id) => id !== message.author.id);
-      if (others.length === 0) return;
-      run('message notifications', async () => {
-        const counts = await deps.connections(others);
-        const offline = others.filter((id) => (counts.get(id) ?? 0) === 0);
-        if (offline.length === 0) return;
-        const preview = message.body.length > MESSAGE_PREVIEW ? `${message.body.slice(0, MESSAGE_PREVIEW - 1)}…` : message.body;
-        await notifications.notifyMany(offline, {
-          type: 'MESSAGE',
-          title: `New message from ${message.author.name}`,
-          body: preview,
-          priority: NotificationPriority.NORMAL,
-          data: { conversationId: message.conversationId, messageId: message.id, authorId: message.author.id },
-          dedupKey: `message:${message.id}`,
-        });
+    const others = [...new Set(recipients)].filter((id) => id !== message.author.id);
+    if (others.length === 0) return;
+    run('message notifications', async () => {
+      const counts = await deps.connections(others);
+      const offline = others.filter((id) => (counts.get(id) ?? 0) === 0);
+      if (offline.length === 0) return;
+      const preview =
+        message.body.length > MESSAGE_PREVIEW ? `${message.body.slice(0, MESSAGE_PREVIEW - 1)}…` : message.body;
+      await notifications.notifyMany(offline, {
+        type: 'MESSAGE',
+        title: `New message from ${message.author.name}`,
+        body: preview,
+        priority: NotificationPriority.NORMAL,
+        data: { conversationId: message.conversationId, messageId: message.id, authorId: message.author.id },
+        dedupKey: `message:${message.id}`,
       });
+    });
   }
 }
 

@@ -2,7 +2,11 @@ import { type AppError, conflict, forbidden } from '../../errors.js';
 
 /** The offer is no longer PENDING (answered, withdrawn, countered or already expired and swept). */
 export const offerNotPending = (offerId: string, status: string): AppError =>
-  conflict(`Offer ${offerId} is ${status}; only a PENDING offer can change`, { offerId, status, reason: 'OFFER_NOT_PENDING' });
+  conflict(`Offer ${offerId} is ${status}; only a PENDING offer can change`, {
+    offerId,
+    status,
+    reason: 'OFFER_NOT_PENDING',
+  });
 
 /** Past its expiresAt: reads as EXPIRED even before the sweeper has persisted it. */
 export const offerExpired = (offerId: string): AppError =>
@@ -16,11 +20,14 @@ export const alreadyAccepted = (submissionId: string, acceptedOfferId: string): 
   });
 
 export const negotiationOpen = (submissionId: string, offerId: string): AppError =>
-  conflict(`You already have an open offer on submission ${submissionId} (${offerId}); withdraw it or wait for an answer`, {
-    submissionId,
-    offerId,
-    reason: 'NEGOTIATION_OPEN',
-  });
+  conflict(
+    `You already have an open offer on submission ${submissionId} (${offerId}); withdraw it or wait for an answer`,
+    {
+      submissionId,
+      offerId,
+      reason: 'NEGOTIATION_OPEN',
+    },
+  );
 
 export const onlyJudges = (): AppError => forbidden('Only judges make offers');
 
@@ -34,4 +41,5 @@ export const notResponder = (offerId: string, isCounter: boolean): AppError =>
       : `Only the founder of the offer's submission may respond to offer ${offerId}`,
   );
 
-export const notAuthor = (offerId: string): AppError => forbidden(`Only the author of offer ${offerId} may withdraw it`);
+export const notAuthor = (offerId: string): AppError =>
+  forbidden(`Only the author of offer ${offerId} may withdraw it`);

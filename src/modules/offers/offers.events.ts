@@ -80,13 +80,19 @@ function toView(row: OfferRow, users: Map<string, UserView>, counterOf: OfferVie
 /** Views of `rows` (in order), with authors and the originals of counter-offers, in two queries. */
 export async function buildViews(db: Db, rows: readonly OfferRow[]): Promise<OfferView[]> {
   const originalIds = [...new Set(rows.flatMap((r) => (r.counterOfId === null ? [] : [r.counterOfId])))];
-  const originals = originalIds.length ? await db.offer.findMany({ where: { id: { in: originalIds } }, include: OFFER_INCLUDE }) : [];
+  const originals = originalIds.length
+    ? await db.offer.findMany({ where: { id: { in: originalIds } }, include: OFFER_INCLUDE })
+    : [];
   const userIds = [...new Set([...rows, ...originals].map((r) => r.authorId))];
   const users = new Map(
-    (await db.user.findMany({ where: { id: { in: userIds } }, select: { id: true, name: true, role: true } })).map((u) => [u.id, userView(u, u.id)]),
+    (await db.user.findMany({ where: { id: { in: userIds } }, select: { id: true, name: true, role: true } })).map(
+      (u) => [u.id, userView(u, u.id)],
+    ),
   );
   const originalViews = new Map(originals.map((o) => [o.id, toView(o, users, null)]));
-  return rows.map((row) => toView(row, users, row.counterOfId === null ? null : (originalViews.get(row.counterOfId) ?? null)));
+  return rows.map((row) =>
+    toView(row, users, row.counterOfId === null ? null : (originalViews.get(row.counterOfId) ?? null)),
+  );
 }
 
 // ------------------------------------------------------------------------------ publishing

@@ -69,9 +69,13 @@ export function decideTransition(offer: TransitionFacts, action: OfferAction, ac
     const responder = isCounter ? offer.judgeId : offer.founderId;
     if (responder === null || actorId !== responder) throw notResponder(offer.id, isCounter);
     if (action === 'COUNTER' && isCounter) {
-      throw badInput('input.response', 'A counter-offer cannot be countered: ACCEPT or REJECT it (the judge may then make a new offer)');
+      throw badInput(
+        'input.response',
+        'A counter-offer cannot be countered: ACCEPT or REJECT it (the judge may then make a new offer)',
+      );
     }
-    if (action === 'ACCEPT' && offer.acceptedOfferId !== null) throw alreadyAccepted(offer.submissionId, offer.acceptedOfferId);
+    if (action === 'ACCEPT' && offer.acceptedOfferId !== null)
+      throw alreadyAccepted(offer.submissionId, offer.acceptedOfferId);
   }
   if (offer.status !== OfferStatus.PENDING) throw offerNotPending(offer.id, offer.status);
   if (isPastExpiry(offer.expiresAt, now)) throw offerExpired(offer.id);
@@ -143,7 +147,12 @@ const REQUIRED_TERMS: Record<OfferType, readonly TermField[]> = {
   LOAN: [],
   ROYALTY: [],
 };
-const ALL_TYPE_TERMS: readonly TermField[] = ['equityPercentage', 'interestRatePercent', 'termMonths', 'royaltyPercent'];
+const ALL_TYPE_TERMS: readonly TermField[] = [
+  'equityPercentage',
+  'interestRatePercent',
+  'termMonths',
+  'royaltyPercent',
+];
 
 const present = <T>(value: T | null | undefined): value is T => value !== null && value !== undefined;
 
@@ -175,7 +184,8 @@ export interface ValidationOptions {
 export function validateTerms(type: OfferType, raw: RawTerms, fields: FieldNames, opts: ValidationOptions): OfferTerms {
   const own = TYPE_TERMS[type];
   for (const term of ALL_TYPE_TERMS) {
-    if (!own.includes(term) && present(raw[term])) throw badInput(fields[term], `${fields[term]} does not apply to ${type} offers`);
+    if (!own.includes(term) && present(raw[term]))
+      throw badInput(fields[term], `${fields[term]} does not apply to ${type} offers`);
   }
   for (const term of REQUIRED_TERMS[type]) {
     if (!present(raw[term])) throw badInput(fields[term], `${fields[term]} is required for ${type} offers`);
@@ -183,7 +193,8 @@ export function validateTerms(type: OfferType, raw: RawTerms, fields: FieldNames
 
   if (!present(raw.amount)) throw badInput(fields.amount, `${fields.amount} is required`);
   const amount = finite(fields.amount, raw.amount);
-  if (amount <= 0 || amount > MAX_AMOUNT) throw badInput(fields.amount, `${fields.amount} must be greater than 0 and at most ${MAX_AMOUNT}`);
+  if (amount <= 0 || amount > MAX_AMOUNT)
+    throw badInput(fields.amount, `${fields.amount} must be greater than 0 and at most ${MAX_AMOUNT}`);
 
   const terms: OfferTerms = {
     type,
@@ -198,21 +209,29 @@ export function validateTerms(type: OfferType, raw: RawTerms, fields: FieldNames
   // Another type's terms were refused above: what is present here belongs to `type`.
   if (present(raw.equityPercentage)) terms.equityPercentage = percent(fields.equityPercentage, raw.equityPercentage);
   if (present(raw.royaltyPercent)) terms.royaltyPercent = percent(fields.royaltyPercent, raw.royaltyPercent);
-  if (present(raw.interestRatePercent)) terms.interestRatePercent = percent(fields.interestRatePercent, raw.interestRatePercent, true);
+  if (present(raw.interestRatePercent))
+    terms.interestRatePercent = percent(fields.interestRatePercent, raw.interestRatePercent, true);
   if (present(raw.termMonths)) {
     const months = raw.termMonths;
     if (!Number.isInteger(months) || months < 1 || months > MAX_TERM_MONTHS) {
-      throw badInput(fields.termMonths, `${fields.termMonths} must be a whole number of months from 1 to ${MAX_TERM_MONTHS}`);
+      throw badInput(
+        fields.termMonths,
+        `${fields.termMonths} must be a whole number of months from 1 to ${MAX_TERM_MONTHS}`,
+      );
     }
     terms.termMonths = months;
   }
 
   if (present(raw.conditions)) {
-    if (raw.conditions.length > MAX_CONDITIONS) throw badInput(fields.conditions, `${fields.conditions} may have at most ${MAX_CONDITIONS} items`);
+    if (raw.conditions.length > MAX_CONDITIONS)
+      throw badInput(fields.conditions, `${fields.conditions} may have at most ${MAX_CONDITIONS} items`);
     terms.conditions = raw.conditions.map((condition, index) => {
       const value = typeof condition === 'string' ? condition.trim() : '';
       if (value.length === 0 || value.length > MAX_CONDITION_LENGTH) {
-        throw badInput(`${fields.conditions}[${index}]`, `each condition must be 1..${MAX_CONDITION_LENGTH} characters (trimmed)`);
+        throw badInput(
+          `${fields.conditions}[${index}]`,
+          `each condition must be 1..${MAX_CONDITION_LENGTH} characters (trimmed)`,
+        );
       }
       return value;
     });
@@ -221,7 +240,10 @@ export function validateTerms(type: OfferType, raw: RawTerms, fields: FieldNames
   if (present(raw.expiresInSeconds)) {
     const seconds = raw.expiresInSeconds;
     if (!Number.isInteger(seconds) || seconds < opts.minExpirySeconds || seconds > MAX_EXPIRY_SECONDS) {
-      throw badInput(fields.expiresInSeconds, `${fields.expiresInSeconds} must be a whole number from ${opts.minExpirySeconds} to ${MAX_EXPIRY_SECONDS}`);
+      throw badInput(
+        fields.expiresInSeconds,
+        `${fields.expiresInSeconds} must be a whole number from ${opts.minExpirySeconds} to ${MAX_EXPIRY_SECONDS}`,
+      );
     }
     terms.expiresInSeconds = seconds;
   }
@@ -272,7 +294,11 @@ export interface CounteredOffer {
  * window default to the original's (the window clamped into the allowed range), so a LOAN/ROYALTY
  * term the original left to be agreed stays unset unless the counter names it.
  */
-export function validateCounterTerms(original: CounteredOffer, input: CounterInput, opts: ValidationOptions): OfferTerms {
+export function validateCounterTerms(
+  original: CounteredOffer,
+  input: CounterInput,
+  opts: ValidationOptions,
+): OfferTerms {
   const isLoan = original.type === OfferType.LOAN;
   const isRoyalty = original.type === OfferType.ROYALTY;
   let expiresInSeconds = input.counterExpiresInSeconds;

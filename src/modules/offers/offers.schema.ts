@@ -21,7 +21,6 @@ const OfferTypeEnum = builder.enumType(OfferType, { name: 'OfferType' });
 const OfferStatusEnum = builder.enumType(OfferStatus, { name: 'OfferStatus' });
 const OfferResponseEnum = builder.enumType('OfferResponse', { values: ['ACCEPT', 'REJECT', 'COUNTER'] as const });
 
-
 const OfferRef = builder.objectRef<OfferNode>('Offer');
 OfferRef.implement({
   description: [
@@ -32,7 +31,11 @@ OfferRef.implement({
     id: t.exposeID('id'),
     sessionId: t.exposeID('sessionId'),
     submissionId: t.exposeID('submissionId'),
-    judge: t.field({ type: UserViewRef, description: 'The judge this negotiation is with (also on counter-offers).', resolve: (o) => o.judge }),
+    judge: t.field({
+      type: UserViewRef,
+      description: 'The judge this negotiation is with (also on counter-offers).',
+      resolve: (o) => o.judge,
+    }),
     author: t.field({
       type: UserViewRef,
       description: "Who made this offer: the judge, or the submission's founder for a counter-offer.",
@@ -41,9 +44,15 @@ OfferRef.implement({
     type: t.expose('type', { type: OfferTypeEnum }),
     amount: t.exposeFloat('amount'),
     equityPercentage: t.exposeFloat('equityPercentage', { nullable: true, description: 'EQUITY: 0 < p ≤ 100.' }),
-    interestRatePercent: t.exposeFloat('interestRatePercent', { nullable: true, description: 'LOAN: yearly interest, 0..100; null: to be agreed.' }),
+    interestRatePercent: t.exposeFloat('interestRatePercent', {
+      nullable: true,
+      description: 'LOAN: yearly interest, 0..100; null: to be agreed.',
+    }),
     termMonths: t.exposeInt('termMonths', { nullable: true, description: 'LOAN: 1..600; null: to be agreed.' }),
-    royaltyPercent: t.exposeFloat('royaltyPercent', { nullable: true, description: 'ROYALTY: 0 < p ≤ 100; null: to be agreed.' }),
+    royaltyPercent: t.exposeFloat('royaltyPercent', {
+      nullable: true,
+      description: 'ROYALTY: 0 < p ≤ 100; null: to be agreed.',
+    }),
     conditions: t.exposeStringList('conditions'),
     status: t.field({
       type: OfferStatusEnum,
@@ -53,7 +62,8 @@ OfferRef.implement({
       type: OfferRef,
       nullable: true,
       description: 'Set on a counter-offer: the offer it answers.',
-      resolve: (o, _args, ctx) => (o.counterOfId === null ? null : (o.counterOf ?? ctx.services.offers.byId(o.counterOfId))),
+      resolve: (o, _args, ctx) =>
+        o.counterOfId === null ? null : (o.counterOf ?? ctx.services.offers.byId(o.counterOfId)),
     }),
     counter: t.field({
       type: OfferRef,
@@ -103,7 +113,7 @@ const MakeOfferInput = builder.inputType('MakeOfferInput', {
 
 const RespondToOfferInput = builder.inputType('RespondToOfferInput', {
   description: [
-    'COUNTER (founder, on a judge\'s offer only): counterAmount is required, counterEquityPercentage too for EQUITY;',
+    "COUNTER (founder, on a judge's offer only): counterAmount is required, counterEquityPercentage too for EQUITY;",
     "LOAN/ROYALTY terms, conditions and the expiry window default to the original's. ACCEPT and REJECT take no counter fields.",
   ].join('\n'),
   fields: (t) => ({
@@ -152,12 +162,13 @@ builder.mutationFields((t) => ({
     type: OfferRef,
     description: [
       "The founder of the offer's submission (ACCEPT, REJECT, COUNTER); on a counter-offer, its judge (ACCEPT, REJECT).",
-      'COUNTER returns the new counter-offer. ACCEPT rejects the submission\'s other pending offers.',
+      "COUNTER returns the new counter-offer. ACCEPT rejects the submission's other pending offers.",
     ].join(' '),
     authScopes: { authenticated: true },
     guard: { rate: 'offers' },
     args: { input: t.arg({ type: RespondToOfferInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.services.offers.respond(ctx.viewer!, { ...input, offerId: String(input.offerId) }),
+    resolve: (_root, { input }, ctx) =>
+      ctx.services.offers.respond(ctx.viewer!, { ...input, offerId: String(input.offerId) }),
   }),
   withdrawOffer: t.field({
     type: OfferRef,
@@ -173,14 +184,20 @@ builder.subscriptionField('offerUpdated', (t) =>
   t.field({
     delivery: { kind: 'events', maxQueued: 100, shared: true },
     type: OfferRef,
-    description: 'Every offer transition in the session (made, countered, answered, withdrawn, expired), in seq order, from now on or after afterSeq. Public.',
+    description:
+      'Every offer transition in the session (made, countered, answered, withdrawn, expired), in seq order, from now on or after afterSeq. Public.',
     args: { sessionId: t.arg.id({ required: true }), afterSeq: t.arg.int({ description: AFTER_SEQ_DOC }) },
     subscribe: (_root, { sessionId, afterSeq }, ctx) => ctx.services.offers.subscribe(String(sessionId), afterSeq),
     resolve: (event) => ({ ...event.data, seq: event.seq }),
   }),
 );
 
-const OfferEventPageRef = eventPageRef<OfferView, OfferNode>('OfferEventPage', OfferRef, (event) => ({ ...event.data, seq: event.seq }), 'offer transitions');
+const OfferEventPageRef = eventPageRef<OfferView, OfferNode>(
+  'OfferEventPage',
+  OfferRef,
+  (event) => ({ ...event.data, seq: event.seq }),
+  'offer transitions',
+);
 
 builder.queryField('offerEvents', (t) =>
   t.field({
@@ -192,6 +209,7 @@ builder.queryField('offerEvents', (t) =>
       first: t.arg.int({ description: FIRST_DOC }),
     },
     guard: { rate: 'polls' },
-    resolve: (_root, { sessionId, afterSeq, first }, ctx) => ctx.services.offers.events(String(sessionId), { afterSeq, first }),
+    resolve: (_root, { sessionId, afterSeq, first }, ctx) =>
+      ctx.services.offers.events(String(sessionId), { afterSeq, first }),
   }),
 );

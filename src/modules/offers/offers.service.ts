@@ -132,7 +132,8 @@ export function createOffersService(deps: OffersServiceDeps) {
   const { prisma, bus } = deps;
   const minExpirySeconds = deps.minExpirySeconds ?? DEFAULT_MIN_EXPIRY_SECONDS;
   const gapTimeoutMs = deps.gapTimeoutMs ?? 150;
-  const history = (sessionId: string) => eventLogHistory<OfferView>(prisma, offersTopic(sessionId), deps.resumeWindowSeconds ?? 300);
+  const history = (sessionId: string) =>
+    eventLogHistory<OfferView>(prisma, offersTopic(sessionId), deps.resumeWindowSeconds ?? 300);
   const clock = deps.now ?? (() => new Date());
   const onError = deps.onError ?? (() => undefined);
   const committed = (events: readonly OfferEvent[]): void => {
@@ -143,7 +144,9 @@ export function createOffersService(deps: OffersServiceDeps) {
    * Runs `work` in a transaction; the offers it reports changed get their seqs in the same
    * transaction and are published after the commit. Resolves with the result offer and its seq.
    */
-  async function transition(work: (tx: Tx) => Promise<{ resultId: string; changed: OfferView[] }>): Promise<OfferResult> {
+  async function transition(
+    work: (tx: Tx) => Promise<{ resultId: string; changed: OfferView[] }>,
+  ): Promise<OfferResult> {
     const { resultId, events } = await prisma.$transaction(async (tx) => {
       const { resultId, changed } = await work(tx);
       return { resultId, events: await sequenceOfferEvents(tx, changed) };
@@ -165,13 +168,19 @@ export function createOffersService(deps: OffersServiceDeps) {
 
   /** Reads the offer's session and submission ids without locking, to take the locks in order. */
   async function locate(offerId: string): Promise<{ sessionId: string; submissionId: string }> {
-    const offer = await prisma.offer.findUnique({ where: { id: offerId }, select: { sessionId: true, submissionId: true } });
+    const offer = await prisma.offer.findUnique({
+      where: { id: offerId },
+      select: { sessionId: true, submissionId: true },
+    });
     if (!offer) throw notFound('Offer', offerId);
     return offer;
   }
 
   async function acceptedOn(tx: Tx, submissionId: string): Promise<string | null> {
-    const accepted = await tx.offer.findFirst({ where: { submissionId, status: OfferStatus.ACCEPTED }, select: { id: true } });
+    const accepted = await tx.offer.findFirst({
+      where: { submissionId, status: OfferStatus.ACCEPTED },
+      select: { id: true },
+    });
     return accepted?.id ?? null;
   }
 
@@ -189,7 +198,10 @@ export function createOffersService(deps: OffersServiceDeps) {
         ORDER BY "id" LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED`;
       if (locked.length === 0) return [];
       const ids = locked.map((r) => r.id);
-      await tx.offer.updateMany({ where: { id: { in: ids }, status: OfferStatus.PENDING }, data: { status: OfferStatus.EXPIRED } });
+      await tx.offer.updateMany({
+        where: { id: { in: ids }, status: OfferStatus.PENDING },
+        data: { status: OfferStatus.EXPIRED },
+      });
       return sequenceOfferEvents(tx, await reread(tx, ids));
     });
     publishOfferEvents(bus, events);
@@ -258,7 +270,10 @@ export function createOffersService(deps: OffersServiceDeps) {
         const session = await lockSession(tx, input.sessionId, input.submissionId);
         if (session.status === SessionStatus.ENDED) throw sessionEnded(input.sessionId);
         if (!session.inRunningOrder) {
-          throw badInput('input.submissionId', `Submission ${input.submissionId} is not in the running order of session ${input.sessionId}`);
+          throw badInput(
+            'input.submissionId',
+            `Submission ${input.submissionId} is not in the running order of session ${input.sessionId}`,
+          );
         }
         const submission = await lockSubmission(tx, input.submissionId);
         if (submission.founderId === null) {
@@ -307,7 +322,12 @@ export function createOffersService(deps: OffersServiceDeps) {
         const offer = await lockOffer(tx, input.offerId);
         const now = clock(); // after the locks: an offer that expired while we waited is expired
         const acceptedOfferId = input.response === 'ACCEPT' ? await acceptedOn(tx, submissionId) : null;
-        const to = decideTransition({ ...offer, founderId: submission.founderId, acceptedOfferId }, input.response, viewer.id, now);
+        const to = decideTransition(
+          { ...offer, founderId: submission.founderId, acceptedOfferId },
+          input.response,
+          viewer.id,
+          now,
+        );
 
         if (input.response === 'COUNTER') {
           const terms = validateCounterTerms(offer, input, { minExpirySeconds });
@@ -355,7 +375,12 @@ export function createOffersService(deps: OffersServiceDeps) {
         const submission = await lockSubmission(tx, submissionId);
         const offer = await lockOffer(tx, offerId);
         const now = clock();
-        const to = decideTransition({ ...offer, founderId: submission.founderId, acceptedOfferId: null }, 'WITHDRAW', viewer.id, now);
+        const to = decideTransition(
+          { ...offer, founderId: submission.founderId, acceptedOfferId: null },
+          'WITHDRAW',
+          viewer.id,
+          now,
+        );
         await tx.offer.update({ where: { id: offer.id }, data: { status: to } });
         return { resultId: offer.id, changed: await reread(tx, [offer.id]) };
       });
@@ -369,11 +394,19 @@ export function createOffersService(deps: OffersServiceDeps) {
      */
     async subscribe(sessionId: string, afterSeq?: number | null): Promise<AsyncIterableIterator<OfferEvent>> {
       await requireSession(sessionId);
-      return resumableStream({ subscribe: () => bus.subscribe('offers', sessionId), history: history(sessionId), afterSeq, gapWaitMs: gapTimeoutMs });
+      return resumableStream({
+        subscribe: () => bus.subscribe('offers', sessionId),
+        history: history(sessionId),
+        afterSeq,
+        gapWaitMs: gapTimeoutMs,
+      });
     },
 
     /** offerEvents: the polling counterpart of offerUpdated. */
-    async events(sessionId: string, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<OfferView>> {
+    async events(
+      sessionId: string,
+      args: { afterSeq?: number | null; first?: number | null },
+    ): Promise<EventPage<OfferView>> {
       await requireSession(sessionId);
       return readEventPage(history(sessionId), args);
     },

@@ -33,7 +33,12 @@ export function useMetricsEndpoint(opts: { metrics: Metrics; token: string | und
         );
       }
       return opts.metrics.render().then((body) =>
-        endResponse(new fetchAPI.Response(body, { status: 200, headers: { 'content-type': opts.metrics.contentType, 'cache-control': 'no-store' } })),
+        endResponse(
+          new fetchAPI.Response(body, {
+            status: 200,
+            headers: { 'content-type': opts.metrics.contentType, 'cache-control': 'no-store' },
+          }),
+        ),
       );
     },
   };

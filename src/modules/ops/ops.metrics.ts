@@ -108,7 +108,11 @@ class BatchedHistogram {
 
   observe(labelValue: string, value: number, count: number): void {
     let entry = this.series.get(labelValue);
-    if (!entry) this.series.set(labelValue, (entry = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    if (!entry)
+      this.series.set(
+        labelValue,
+        (entry = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }),
+      );
     let i = 0;
     while (i < this.buckets.length && value > this.buckets[i]!) i += 1;
     if (i < this.buckets.length) entry.counts[i]! += count;
@@ -141,7 +145,11 @@ class BatchedHistogram {
         cumulative += entry.counts[i]!;
         values.push({ metricName: `${this.name}_bucket`, labels: { [this.label]: labelValue, le }, value: cumulative });
       });
-      values.push({ metricName: `${this.name}_bucket`, labels: { [this.label]: labelValue, le: '+Inf' }, value: entry.count });
+      values.push({
+        metricName: `${this.name}_bucket`,
+        labels: { [this.label]: labelValue, le: '+Inf' },
+        value: entry.count,
+      });
       values.push({ metricName: `${this.name}_sum`, labels: { [this.label]: labelValue }, value: entry.sum });
       values.push({ metricName: `${this.name}_count`, labels: { [this.label]: labelValue }, value: entry.count });
     }
@@ -244,7 +252,12 @@ export function createMetrics(): Metrics {
       for (const [field, n] of delivered) this.inc({ field }, n);
     },
   });
-  const lag = new BatchedHistogram('ovation_delivery_lag_seconds', 'From an event being published to its result being written to a subscriber', 'field', LAG_BUCKETS);
+  const lag = new BatchedHistogram(
+    'ovation_delivery_lag_seconds',
+    'From an event being published to its result being written to a subscriber',
+    'field',
+    LAG_BUCKETS,
+  );
   registry.registerMetric(lag as unknown as Metric);
   const conflated = new Counter({
     name: 'ovation_frames_conflated_total',

@@ -10,7 +10,16 @@
  * reports those writes itself (`onDelivered`), so each write is counted once.
  */
 import { randomUUID } from 'node:crypto';
-import { getOperationAST, Kind, type execute, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode, type subscribe } from 'graphql';
+import {
+  getOperationAST,
+  Kind,
+  type execute,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type subscribe,
+} from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { withRequestContext, type Logger } from '../../infra/logger.js';
 import { publishedAtOf, type CursorContext } from '../../realtime/cursors.js';
@@ -25,7 +34,11 @@ interface OperationState {
   startedAt: number;
 }
 
-interface WithOperation { [OPERATION]?: OperationState; request?: Request; transport?: string }
+interface WithOperation {
+  [OPERATION]?: OperationState;
+  request?: Request;
+  transport?: string;
+}
 
 /** Which streaming transport carries a subscription (graphql-ws marks its contexts; SSE has a request). */
 function transportOf(context: WithOperation): TransportLabel {
@@ -72,10 +85,23 @@ export function useOperationObservability(opts: {
       .map((field) => field.name),
   );
 
-  const finish = (state: OperationState, type: OperationType, name: string, operationName: string | null | undefined, code: string): void => {
+  const finish = (
+    state: OperationState,
+    type: OperationType,
+    name: string,
+    operationName: string | null | undefined,
+    code: string,
+  ): void => {
     const durationMs = performance.now() - state.startedAt;
     hooks.operation(type, name, code, durationMs / 1000);
-    const fields = { requestId: state.requestId, type, field: name, operationName: operationName ?? undefined, durationMs: Math.round(durationMs * 10) / 10, code };
+    const fields = {
+      requestId: state.requestId,
+      type,
+      field: name,
+      operationName: operationName ?? undefined,
+      durationMs: Math.round(durationMs * 10) / 10,
+      code,
+    };
     if (durationMs >= opts.slowOperationMs) logger.warn('slow operation', { ...fields, slow: true });
     else logger.info('operation', fields);
   };
@@ -91,7 +117,9 @@ export function useOperationObservability(opts: {
       const operation = getOperationAST(document, operationName);
       const type = (operation?.operation ?? 'query') as OperationType;
       const name = rootFieldOf(operation);
-      setExecuteFn((executeArgs) => withRequestContext({ requestId: state.requestId }, () => executeFn(executeArgs) as ReturnType<typeof execute>));
+      setExecuteFn((executeArgs) =>
+        withRequestContext({ requestId: state.requestId }, () => executeFn(executeArgs) as ReturnType<typeof execute>),
+      );
       return {
         onExecuteDone({ result }) {
           // Incremental delivery (@defer/@stream) would be an iterator: counted as OK once started.
@@ -109,8 +137,14 @@ export function useOperationObservability(opts: {
       const resuming =
         resumable.has(field) &&
         (context.lastEventSeq !== undefined ||
-          (root?.kind === Kind.FIELD && resumes(root.arguments ?? [], (args.variableValues ?? {}) as Record<string, unknown>)));
-      setSubscribeFn((subscribeArgs) => withRequestContext({ requestId: state.requestId }, () => subscribeFn(subscribeArgs) as ReturnType<typeof subscribe>));
+          (root?.kind === Kind.FIELD &&
+            resumes(root.arguments ?? [], (args.variableValues ?? {}) as Record<string, unknown>)));
+      setSubscribeFn((subscribeArgs) =>
+        withRequestContext(
+          { requestId: state.requestId },
+          () => subscribeFn(subscribeArgs) as ReturnType<typeof subscribe>,
+        ),
+      );
       return {
         onSubscribeResult({ result, setResult }) {
           if (!isAsyncIterable(result)) {
@@ -121,7 +155,14 @@ export function useOperationObservability(opts: {
           }
           finish(state, 'subscription', field, operation?.name?.value, 'OK');
           if (resuming) hooks.resume(field, 'resumed');
-          setResult(observed((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), field, transportOf(context), hooks));
+          setResult(
+            observed(
+              (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](),
+              field,
+              transportOf(context),
+              hooks,
+            ),
+          );
         },
       };
     },
@@ -132,7 +173,12 @@ export function useOperationObservability(opts: {
  * The subscription as the transport pulls it: each result it takes counts as delivered, and the
  * live-subscription gauge drops once, however it ends (completed, returned, failed).
  */
-function observed(source: AsyncIterator<ExecutionResult>, field: string, transport: TransportLabel, hooks: OpsHooks): AsyncIterableIterator<ExecutionResult> {
+function observed(
+  source: AsyncIterator<ExecutionResult>,
+  field: string,
+  transport: TransportLabel,
+  hooks: OpsHooks,
+): AsyncIterableIterator<ExecutionResult> {
   hooks.subscriptionStarted(field, transport);
   // Results of events published before the subscription started (a snapshot read at the start,
   // history replayed to a resuming client) count as delivered, but their age is not delivery lag.

@@ -20,11 +20,20 @@ const InstanceStatsRef = builder.objectRef<InstanceStats>('InstanceStats').imple
     uptimeSeconds: t.exposeFloat('uptimeSeconds'),
     connections: t.field({ type: TransportCountsRef, resolve: (s) => s.connections }),
     subscriptions: t.field({ type: TransportCountsRef, resolve: (s) => s.subscriptions }),
-    eventsDeliveredPerSecond: t.exposeFloat('eventsDeliveredPerSecond', { description: 'Subscription results written to clients, over the last interval.' }),
-    deliveryLagP99Ms: t.exposeFloat('deliveryLagP99Ms', { nullable: true, description: 'Publish to write, 99th percentile since start (histogram bucket bound); null before any delivery.' }),
-    votesPerSecond: t.exposeFloat('votesPerSecond', { description: 'Successful castVote operations, over the last interval.' }),
+    eventsDeliveredPerSecond: t.exposeFloat('eventsDeliveredPerSecond', {
+      description: 'Subscription results written to clients, over the last interval.',
+    }),
+    deliveryLagP99Ms: t.exposeFloat('deliveryLagP99Ms', {
+      nullable: true,
+      description: 'Publish to write, 99th percentile since start (histogram bucket bound); null before any delivery.',
+    }),
+    votesPerSecond: t.exposeFloat('votesPerSecond', {
+      description: 'Successful castVote operations, over the last interval.',
+    }),
     operationsPerSecond: t.exposeFloat('operationsPerSecond'),
-    errorRate: t.exposeFloat('errorRate', { description: 'Share of operations that ended with an error code, over the last interval (0..1).' }),
+    errorRate: t.exposeFloat('errorRate', {
+      description: 'Share of operations that ended with an error code, over the last interval (0..1).',
+    }),
     memoryRssBytes: t.exposeFloat('memoryRssBytes'),
     heapUsedBytes: t.exposeFloat('heapUsedBytes'),
     cpuPercent: t.exposeFloat('cpuPercent', { description: 'Process CPU over the last interval; 100 = one core.' }),
@@ -49,7 +58,8 @@ const ServerStatsRef = builder.objectRef<ServerStats>('ServerStats').implement({
 builder.queryField('serverStats', (t) =>
   t.field({
     type: ServerStatsRef,
-    description: 'ADMIN. The cluster view: every live instance with its connections, subscriptions, rates, memory and CPU.',
+    description:
+      'ADMIN. The cluster view: every live instance with its connections, subscriptions, rates, memory and CPU.',
     authScopes: { admin: true },
     resolve: (_root, _args, ctx) => ctx.services.serverStats.stats(),
   }),
@@ -62,7 +72,8 @@ builder.subscriptionField('serverStatsUpdated', (t) =>
     type: ServerStatsRef,
     description: 'ADMIN. serverStats now, then every SERVER_STATS_INTERVAL_MS.',
     authScopes: { admin: true },
-    subscribe: (_root, _args, ctx) => everyInterval(() => ctx.services.serverStats.stats(), ctx.services.serverStats.intervalMs),
+    subscribe: (_root, _args, ctx) =>
+      everyInterval(() => ctx.services.serverStats.stats(), ctx.services.serverStats.intervalMs),
     resolve: (stats) => stats,
   }),
 );

@@ -11,7 +11,11 @@ import type { ServerStatsStore } from './ops.stats.store.js';
 
 const KEY = 'ovation:server-stats';
 
-export function createRedisServerStatsStore(deps: { redis: Redis; key?: string; now?: () => number }): ServerStatsStore {
+export function createRedisServerStatsStore(deps: {
+  redis: Redis;
+  key?: string;
+  now?: () => number;
+}): ServerStatsStore {
   const { redis } = deps;
   const key = deps.key ?? KEY;
   const now = deps.now ?? Date.now;

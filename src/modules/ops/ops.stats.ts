@@ -66,7 +66,9 @@ const sum = (counts: TransportCounts[]): TransportCounts =>
 const round = (value: number, digits = 2): number => Math.round(value * 10 ** digits) / 10 ** digits;
 
 export function aggregate(instances: InstanceStats[], now: Date): ServerStats {
-  const sorted = [...instances].sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.instanceId.localeCompare(b.instanceId));
+  const sorted = [...instances].sort(
+    (a, b) => a.startedAt.localeCompare(b.startedAt) || a.instanceId.localeCompare(b.instanceId),
+  );
   const operations = sorted.reduce((n, i) => n + i.operationsPerSecond, 0);
   const errors = sorted.reduce((n, i) => n + i.errorRate * i.operationsPerSecond, 0);
   const lags = sorted.map((i) => i.deliveryLagP99Ms).filter((l): l is number => l !== null);
@@ -116,7 +118,10 @@ export function createServerStatsService(deps: {
       operationsPerSecond: round(operations / seconds),
       memoryRssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
-      cpuPercent: round((cpu.user - previous.cpu.user + cpu.system - previous.cpu.system) / 1000 / (seconds * 1000) * 100, 1),
+      cpuPercent: round(
+        ((cpu.user - previous.cpu.user + cpu.system - previous.cpu.system) / 1000 / (seconds * 1000)) * 100,
+        1,
+      ),
       sampledAt: new Date(at).toISOString(),
     };
     previous = { at, totals, cpu };

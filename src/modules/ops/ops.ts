@@ -9,7 +9,15 @@ import type { Config } from '../../config.js';
 import type { Logger } from '../../infra/logger.js';
 import type { FraudDecision } from '../../guards/fraud/fraud.engine.js';
 import { useMetricsEndpoint } from './ops.endpoint.js';
-import { createMetrics, noopHooks, type Metrics, type MetricTotals, type OpsHooks, type ScrapeSources, type TransportLabel } from './ops.metrics.js';
+import {
+  createMetrics,
+  noopHooks,
+  type Metrics,
+  type MetricTotals,
+  type OpsHooks,
+  type ScrapeSources,
+  type TransportLabel,
+} from './ops.metrics.js';
 import { useOperationObservability } from './ops.plugin.js';
 import { createServerStatsService, type ServerStatsService } from './ops.stats.js';
 import type { ServerStatsStore } from './ops.stats.store.js';
@@ -30,7 +38,14 @@ export interface Ops {
 }
 
 const ZERO: Record<TransportLabel, number> = { ws: 0, sse: 0, 'graphql-sse': 0 };
-const NO_TOTALS: MetricTotals = { operations: 0, errors: 0, votes: 0, delivered: 0, subscriptions: ZERO, lagP99Seconds: null };
+const NO_TOTALS: MetricTotals = {
+  operations: 0,
+  errors: 0,
+  votes: 0,
+  delivered: 0,
+  subscriptions: ZERO,
+  lagP99Seconds: null,
+};
 
 export function createOps(deps: { config: Config; logger: Logger; statsStore: ServerStatsStore }): Ops {
   const { config, logger } = deps;
@@ -41,7 +56,12 @@ export function createOps(deps: { config: Config; logger: Logger; statsStore: Se
   return {
     hooks,
     metrics,
-    fraudDecision: (decision) => hooks.fraudVerdict(decision.kind, decision.verdict, decision.verdict === 'ALLOW' ? [] : decision.rules.map((r) => r.rule)),
+    fraudDecision: (decision) =>
+      hooks.fraudVerdict(
+        decision.kind,
+        decision.verdict,
+        decision.verdict === 'ALLOW' ? [] : decision.rules.map((r) => r.rule),
+      ),
     plugins: (schema) => [
       ...(metrics ? [useMetricsEndpoint({ metrics, token: config.metricsToken })] : []),
       useOperationObservability({ hooks, logger, schema, slowOperationMs: config.slowOperationMs }),
@@ -50,7 +70,10 @@ export function createOps(deps: { config: Config; logger: Logger; statsStore: Se
       stats = createServerStatsService({
         instanceId,
         store: deps.statsStore,
-        local: { connections: () => sources?.connections() ?? { ...ZERO }, totals: () => metrics?.totals() ?? NO_TOTALS },
+        local: {
+          connections: () => sources?.connections() ?? { ...ZERO },
+          totals: () => metrics?.totals() ?? NO_TOTALS,
+        },
         intervalMs: config.serverStatsIntervalMs,
         onError: (message, details) => logger.warn(message, details),
       });

@@ -6,8 +6,12 @@ import { AppError, ErrorCode } from '../../errors.js';
  * caller has not pledged yet (budget minus the current total, before this request).
  */
 export const budgetExceeded = (sessionId: string, budget: number, remaining: number): AppError =>
-  new AppError(ErrorCode.BUDGET_EXCEEDED, `This pledge exceeds your budget of ${budget} in session ${sessionId}; ${remaining} left`, {
-    sessionId,
-    budget,
-    remaining,
-  });
+  new AppError(
+    ErrorCode.BUDGET_EXCEEDED,
+    `This pledge exceeds your budget of ${budget} in session ${sessionId}; ${remaining} left`,
+    {
+      sessionId,
+      budget,
+      remaining,
+    },
+  );

@@ -18,9 +18,14 @@ const InvestmentPoolRef = builder.objectRef<PoolEvent>('InvestmentPool').impleme
   description: "A session's audience investment pool: virtual pledges per submission.",
   fields: (t) => ({
     sessionId: t.id({ resolve: (e) => e.data.sessionId }),
-    seq: t.exposeInt('seq', { description: 'Strictly increasing per session; a higher seq never carries older totals.' }),
+    seq: t.exposeInt('seq', {
+      description: 'Strictly increasing per session; a higher seq never carries older totals.',
+    }),
     publishedAt: t.field({ type: 'DateTime', resolve: (e) => e.publishedAt }),
-    budgetPerBacker: t.int({ description: "Each user's pledge budget in this session.", resolve: (e) => e.data.budgetPerBacker }),
+    budgetPerBacker: t.int({
+      description: "Each user's pledge budget in this session.",
+      resolve: (e) => e.data.budgetPerBacker,
+    }),
     totalAmount: t.float({ resolve: (e) => e.data.totalAmount }),
     backers: t.int({ description: 'Distinct users with any pledge in the session.', resolve: (e) => e.data.backers }),
     entries: t.field({
@@ -61,7 +66,8 @@ const MyPledgesRef = builder.objectRef<MyPledges>('MyPledges').implement({
 });
 
 const PledgeInput = builder.inputType('PledgeInput', {
-  description: "Sets (not adds) the caller's pledge on the submission; 0 removes it. The caller's total in the session stays within its budget.",
+  description:
+    "Sets (not adds) the caller's pledge on the submission; 0 removes it. The caller's total in the session stays within its budget.",
   fields: (t) => ({
     sessionId: t.id({ required: true }),
     submissionId: t.id({ required: true }),
@@ -104,7 +110,8 @@ builder.subscriptionField('investmentPoolUpdated', (t) =>
   t.field({
     delivery: { kind: 'snapshot', shared: true },
     type: InvestmentPoolRef,
-    description: 'The pool now, then after every pledge that changes it (conflated: a slow watcher skips to the latest). Public.',
+    description:
+      'The pool now, then after every pledge that changes it (conflated: a slow watcher skips to the latest). Public.',
     args: { sessionId: t.arg.id({ required: true }) },
     subscribe: (_root, { sessionId }, ctx) => ctx.services.investmentPool.subscribe(String(sessionId)),
     resolve: (event) => event,

@@ -79,7 +79,8 @@ export function buildPool(
     entries.push({ submissionId, amount: Number(sum?.amount ?? 0), backers: Number(sum?.backers ?? 0) });
   }
   for (const sum of sums) {
-    if (!seen.has(sum.submissionId)) entries.push({ submissionId: sum.submissionId, amount: Number(sum.amount), backers: Number(sum.backers) });
+    if (!seen.has(sum.submissionId))
+      entries.push({ submissionId: sum.submissionId, amount: Number(sum.amount), backers: Number(sum.backers) });
   }
   return {
     sessionId,
@@ -110,13 +111,18 @@ export function createInvestmentPoolService(deps: { prisma: PrismaClient; bus: E
       const { sessionId, submissionId } = input;
       const topic = poolTopic(sessionId);
       const result = await prisma.$transaction(async (tx) => {
-        const [session] = await tx.$queryRaw<{ status: SessionStatus; pledgeBudget: number; inRunningOrder: boolean }[]>`
+        const [session] = await tx.$queryRaw<
+          { status: SessionStatus; pledgeBudget: number; inRunningOrder: boolean }[]
+        >`
           SELECT "status", "pledgeBudget", (${submissionId} = ANY("submissionIds")) AS "inRunningOrder"
           FROM "EventSession" WHERE "id" = ${sessionId} FOR SHARE`;
         if (!session) throw notFound('EventSession', sessionId);
         if (session.status === SessionStatus.ENDED) throw sessionEnded(sessionId);
         if (!session.inRunningOrder) {
-          throw badInput('input.submissionId', `Submission ${submissionId} is not in the running order of session ${sessionId}`);
+          throw badInput(
+            'input.submissionId',
+            `Submission ${submissionId} is not in the running order of session ${sessionId}`,
+          );
         }
         const submission = await tx.submission.findUnique({ where: { id: submissionId }, select: { founderId: true } });
         if (!submission) throw notFound('Submission', submissionId);
@@ -124,18 +130,27 @@ export function createInvestmentPoolService(deps: { prisma: PrismaClient; bus: E
 
         // One user's pledges in one session, one at a time, on every instance.
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`pledge:${sessionId}`}), hashtext(${viewer.id}))`;
-        const mine = await tx.pledge.findMany({ where: { sessionId, userId: viewer.id }, select: { submissionId: true, amount: true } });
+        const mine = await tx.pledge.findMany({
+          where: { sessionId, userId: viewer.id },
+          select: { submissionId: true, amount: true },
+        });
         const current = mine.find((p) => p.submissionId === submissionId)?.amount ?? 0;
         const pledged = mine.reduce((sum, p) => sum + p.amount, 0);
         const budget = session.pledgeBudget;
         // Lowering a pledge is always allowed (even if the budget was lowered meanwhile).
-        if (amount > current && pledged - current + amount > budget) throw budgetExceeded(sessionId, budget, budget - pledged);
+        if (amount > current && pledged - current + amount > budget)
+          throw budgetExceeded(sessionId, budget, budget - pledged);
 
         let event: PoolEvent | undefined;
         if (amount !== current) {
           const key = { sessionId_submissionId_userId: { sessionId, submissionId, userId: viewer.id } };
           if (amount === 0) await tx.pledge.delete({ where: key });
-          else await tx.pledge.upsert({ where: key, create: { sessionId, submissionId, userId: viewer.id, amount }, update: { amount } });
+          else
+            await tx.pledge.upsert({
+              where: key,
+              create: { sessionId, submissionId, userId: viewer.id, amount },
+              update: { amount },
+            });
           const seq = await nextSeq(tx, topic);
           event = { topic, seq, publishedAt: '', data: await readPool(tx, sessionId) };
         }
@@ -153,7 +168,10 @@ export function createInvestmentPoolService(deps: { prisma: PrismaClient; bus: E
     },
 
     async mine(viewer: Viewer, sessionId: string): Promise<MyPledges> {
-      const session = await prisma.eventSession.findUnique({ where: { id: sessionId }, select: { pledgeBudget: true } });
+      const session = await prisma.eventSession.findUnique({
+        where: { id: sessionId },
+        select: { pledgeBudget: true },
+      });
       if (!session) throw notFound('EventSession', sessionId);
       const pledges = await prisma.pledge.findMany({
         where: { sessionId, userId: viewer.id },
@@ -168,7 +186,9 @@ export function createInvestmentPoolService(deps: { prisma: PrismaClient; bus: E
     async subscribe(sessionId: string): Promise<AsyncIterableIterator<PoolEvent>> {
       const session = await prisma.eventSession.findUnique({ where: { id: sessionId }, select: { id: true } });
       if (!session) throw notFound('EventSession', sessionId);
-      return snapshotThenLive(bus.subscribe('investmentPool', sessionId, { conflate: true }), () => snapshot(sessionId));
+      return snapshotThenLive(bus.subscribe('investmentPool', sessionId, { conflate: true }), () =>
+        snapshot(sessionId),
+      );
     },
   };
 }

@@ -21,7 +21,12 @@ export type { PresenceView } from './presence.rules.js';
 export type PresenceEvent = RealtimeEvent<PresenceView>;
 
 export function publishPresence(bus: EventBus, userId: string, seq: number, view: PresenceView): void {
-  bus.publish('presence', userId, { topic: topicName('presence', userId), seq, publishedAt: new Date().toISOString(), data: view });
+  bus.publish('presence', userId, {
+    topic: topicName('presence', userId),
+    seq,
+    publishedAt: new Date().toISOString(),
+    data: view,
+  });
 }
 
 /**
@@ -34,7 +39,9 @@ export function presenceStream(
   snapshot: (userIds: readonly string[]) => Promise<AnnouncedPresence[]>,
 ): AsyncIterableIterator<PresenceView> {
   const ids = [...new Set(userIds)];
-  const subscriptions: TopicSubscription<PresenceEvent>[] = ids.map((id) => bus.subscribe('presence', id, { conflate: true }));
+  const subscriptions: TopicSubscription<PresenceEvent>[] = ids.map((id) =>
+    bus.subscribe('presence', id, { conflate: true }),
+  );
   const lastSeq = new Map<string, number>();
   /** Undelivered views, one per user; Map order = arrival order of a user's first pending view. */
   const pendingViews = new Map<string, PresenceView>();

@@ -83,7 +83,9 @@ end
 const perUser = <Reply>(name: string, steps: string) => defineScript<Reply>({ name, keys: 3, lua: PRELUDE + steps });
 
 /** ARGV: userId, connectionId, ttlMs, graceMs, recheckMs. Returns 1 opened, 0 announce OFFLINE first. */
-export const OPEN = perUser<number>('presenceOpen', `
+export const OPEN = perUser<number>(
+  'presenceOpen',
+  `
 local now = clock()
 sweep(now)
 if redis.call('ZCARD', C) == 0 then
@@ -94,19 +96,25 @@ redis.call('ZADD', C, now + tonumber(ARGV[3]), ARGV[2])
 redis.call('HSET', S, 'act', now)
 redis.call('PERSIST', S)
 changed(now, tonumber(ARGV[5]))
-return 1`);
+return 1`,
+);
 
 /** ARGV: userId, connectionId, recheckMs. Returns 1 removed, 0 not there. */
-export const CLOSE = perUser<number>('presenceClose', `
+export const CLOSE = perUser<number>(
+  'presenceClose',
+  `
 local now = clock()
 if sweep(now) then schedule() end
 if redis.call('ZREM', C, ARGV[2]) == 0 then return 0 end
 if redis.call('ZCARD', C) == 0 then redis.call('HSET', S, 'ended', now) end
 changed(now, tonumber(ARGV[3]))
-return 1`);
+return 1`,
+);
 
 /** ARGV: userId, ttlMs, connectionId... Returns the connection ids that were not live. */
-export const HEARTBEAT = perUser<string[]>('presenceHeartbeat', `
+export const HEARTBEAT = perUser<string[]>(
+  'presenceHeartbeat',
+  `
 local now = clock()
 sweep(now)
 local missing = {}
@@ -118,10 +126,13 @@ for i = 3, #ARGV do
   end
 end
 if redis.call('EXISTS', S) == 1 then schedule() end
-return missing`);
+return missing`,
+);
 
 /** ARGV: userId, recheckMs. Returns 1 when an announced automatic AWAY may end. */
-export const ACTIVITY = perUser<number>('presenceActivity', `
+export const ACTIVITY = perUser<number>(
+  'presenceActivity',
+  `
 if redis.call('EXISTS', S) == 0 then return 0 end
 local now = clock()
 redis.call('HSET', S, 'act', now)
@@ -130,10 +141,13 @@ if redis.call('HGET', S, 'ps') == 'AWAY' and not redis.call('HGET', S, 'man') th
   return 1
 end
 redis.call('HINCRBY', S, 'v', 1)
-return 0`);
+return 0`,
+);
 
 /** ARGV: userId, graceMs, recheckMs, manual ('' = none), keepMessage ('1' keeps), message ('' = none). */
-export const SET_STATUS = perUser<number>('presenceSetStatus', `
+export const SET_STATUS = perUser<number>(
+  'presenceSetStatus',
+  `
 local now = clock()
 if sweep(now) then schedule() end
 if not present(now, tonumber(ARGV[2])) then return 0 end
@@ -143,20 +157,26 @@ if ARGV[5] ~= '1' then
 end
 redis.call('HSET', S, 'act', now)
 changed(now, tonumber(ARGV[3]))
-return 1`);
+return 1`,
+);
 
 /** ARGV: userId. Returns now, live count, then v ended act man msg dl pv seq (nil when absent). */
-export const READ = perUser<ReadReply>('presenceRead', `
+export const READ = perUser<ReadReply>(
+  'presenceRead',
+  `
 local now = clock()
 if sweep(now) then schedule() end
 local f = redis.call('HMGET', S, 'v', 'ended', 'act', 'man', 'msg', 'dl', 'pv', 'seq')
-return {now, redis.call('ZCARD', C), f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]}`);
+return {now, redis.call('ZCARD', C), f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]}`,
+);
 
 /**
  * ARGV: userId, version, derivedAt, view JSON ('' = only reschedule), its status, deadline ('' =
  * none), retainOfflineMs. Returns {outcome, announced view JSON or nil, seq}.
  */
-export const CLAIM = perUser<[outcome: 'stale' | 'unchanged' | 'published', published: string | null, seq: number]>('presenceClaim', `
+export const CLAIM = perUser<[outcome: 'stale' | 'unchanged' | 'published', published: string | null, seq: number]>(
+  'presenceClaim',
+  `
 local v = num(redis.call('HGET', S, 'v')) or 0
 local at = tonumber(ARGV[3])
 if v ~= tonumber(ARGV[2]) or at < (num(redis.call('HGET', S, 'pt')) or 0) then
@@ -183,7 +203,8 @@ else
   redis.call('HSET', S, 'dl', ARGV[6])
 end
 schedule()
-return {outcome, redis.call('HGET', S, 'pv'), num(redis.call('HGET', S, 'seq')) or 0}`);
+return {outcome, redis.call('HGET', S, 'pv'), num(redis.call('HGET', S, 'seq')) or 0}`,
+);
 
 /**
  * KEYS[1] presence:due. ARGV: limit, leaseMs. Due users, each leased for leaseMs.

@@ -28,11 +28,19 @@ export function createPresenceModule(ctx: ModuleContext, deps: { authenticator: 
   });
   return {
     service: presence,
-    plugins: [usePresence({ tracker: presence.tracker, authenticator: deps.authenticator, graphqlSsePath: GRAPHQL_SSE_PATH, onError })],
+    plugins: [
+      usePresence({
+        tracker: presence.tracker,
+        authenticator: deps.authenticator,
+        graphqlSsePath: GRAPHQL_SSE_PATH,
+        onError,
+      }),
+    ],
     async connections(userIds) {
       const counts = new Map<string, number>();
       for (let i = 0; i < userIds.length; i += MAX_PRESENCE_IDS) {
-        for (const p of await presence.presence(userIds.slice(i, i + MAX_PRESENCE_IDS))) counts.set(p.userId, p.connections);
+        for (const p of await presence.presence(userIds.slice(i, i + MAX_PRESENCE_IDS)))
+          counts.set(p.userId, p.connections);
       }
       return counts;
     },

@@ -33,7 +33,8 @@ interface SseResponse {
 }
 
 const isEventStream = (value: string | null): boolean => value?.toLowerCase().includes('text/event-stream') ?? false;
-const isGone = (res: ServerResponse): boolean => res.closed || res.destroyed || res.socket === null || res.socket.destroyed;
+const isGone = (res: ServerResponse): boolean =>
+  res.closed || res.destroyed || res.socket === null || res.socket.destroyed;
 
 export function usePresence(deps: {
   tracker: PresenceTracker;

@@ -65,7 +65,8 @@ export function presenceView(
 export const offlineView = (userId: string, lastSeenAt: string | null = null): PresenceView =>
   presenceView(userId, 'OFFLINE', null, 0, lastSeenAt);
 
-export const viewKey = (view: PresenceView): string => JSON.stringify(presenceView(view.userId, view.status, view.statusMessage, view.connections, view.lastSeenAt));
+export const viewKey = (view: PresenceView): string =>
+  JSON.stringify(presenceView(view.userId, view.status, view.statusMessage, view.connections, view.lastSeenAt));
 
 /** Connected now, or still inside the grace after the last connection ended. */
 export function isPresent(facts: PresenceFacts, rules: PresenceRules): boolean {
@@ -82,7 +83,13 @@ function awayDeadline(facts: PresenceFacts, rules: PresenceRules): number | null
 export function derivePresence(userId: string, facts: PresenceFacts, rules: PresenceRules): PresenceView {
   if (!isPresent(facts, rules)) return offlineView(userId, iso(facts.endedAt));
   const status: PresenceStatus = facts.manual ?? (awayDeadline(facts, rules) === null ? 'AWAY' : 'ONLINE');
-  return presenceView(userId, status, facts.statusMessage, facts.connections, facts.connections > 0 ? null : iso(facts.endedAt));
+  return presenceView(
+    userId,
+    status,
+    facts.statusMessage,
+    facts.connections,
+    facts.connections > 0 ? null : iso(facts.endedAt),
+  );
 }
 
 /**

@@ -15,8 +15,13 @@ const PresenceRef = builder.objectRef<PresenceView>('Presence').implement({
   fields: (t) => ({
     userId: t.exposeID('userId'),
     status: t.field({ type: PresenceStatusEnum, resolve: (p) => p.status }),
-    statusMessage: t.exposeString('statusMessage', { nullable: true, description: 'Set with setPresence; cleared when the user goes OFFLINE.' }),
-    connections: t.exposeInt('connections', { description: 'Live connections of this user across every instance and transport.' }),
+    statusMessage: t.exposeString('statusMessage', {
+      nullable: true,
+      description: 'Set with setPresence; cleared when the user goes OFFLINE.',
+    }),
+    connections: t.exposeInt('connections', {
+      description: 'Live connections of this user across every instance and transport.',
+    }),
     lastSeenAt: t.field({
       type: 'DateTime',
       nullable: true,
@@ -62,7 +67,8 @@ builder.mutationFields((t) => ({
     authScopes: { authenticated: true },
     guard: { rate: 'presence' },
     args: { status: t.arg({ type: PresenceStatusEnum, required: true }), statusMessage: t.arg.string() },
-    resolve: (_root, { status, statusMessage }, ctx) => ctx.services.presence.setPresence(ctx.viewer!.id, status, statusMessage),
+    resolve: (_root, { status, statusMessage }, ctx) =>
+      ctx.services.presence.setPresence(ctx.viewer!.id, status, statusMessage),
   }),
   follow: t.prismaField({
     type: 'User',

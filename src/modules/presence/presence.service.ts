@@ -17,7 +17,13 @@
 import type { PrismaClient, User } from '../../generated/prisma/client.js';
 import { notFound } from '../../errors.js';
 import type { EventBus } from '../../realtime/event-bus.js';
-import { cannotFollowSelf, notConnected, offlineNotSettable, statusMessageTooLong, userIdCount } from './presence.errors.js';
+import {
+  cannotFollowSelf,
+  notConnected,
+  offlineNotSettable,
+  statusMessageTooLong,
+  userIdCount,
+} from './presence.errors.js';
 import { presenceStream, publishPresence } from './presence.events.js';
 import type { PresenceRules, PresenceStatus, PresenceView } from './presence.rules.js';
 import type { PresenceStore } from './presence.store.js';
@@ -32,7 +38,11 @@ export interface PresenceService {
   /** This instance's connections (the transports open and close them). */
   readonly tracker: PresenceTracker;
   presence(userIds: readonly string[]): Promise<PresenceView[]>;
-  setPresence(viewerId: string, status: PresenceStatus, statusMessage: string | null | undefined): Promise<PresenceView>;
+  setPresence(
+    viewerId: string,
+    status: PresenceStatus,
+    statusMessage: string | null | undefined,
+  ): Promise<PresenceView>;
   /** Snapshot of every user first, then each change. */
   changes(userIds: readonly string[]): AsyncIterableIterator<PresenceView>;
   follow(viewerId: string, userId: string): Promise<User>;
@@ -58,7 +68,8 @@ function normaliseMessage(statusMessage: string | null | undefined): string | nu
   return trimmed === '' ? null : trimmed;
 }
 
-const listSize = (first: number | null | undefined): number => Math.max(0, Math.min(first ?? DEFAULT_LIST, MAX_FOLLOWING_WATCHED));
+const listSize = (first: number | null | undefined): number =>
+  Math.max(0, Math.min(first ?? DEFAULT_LIST, MAX_FOLLOWING_WATCHED));
 
 export function createPresenceService(deps: {
   prisma: PrismaClient;
@@ -90,9 +101,16 @@ export function createPresenceService(deps: {
 
   /** OFFLINE users the store has forgotten (or never saw): lastSeenAt from the database. */
   async function withLastSeen(announced: AnnouncedPresence[]): Promise<AnnouncedPresence[]> {
-    const missing = [...new Set(announced.filter((a) => a.view.status === 'OFFLINE' && a.view.lastSeenAt === null).map((a) => a.view.userId))];
+    const missing = [
+      ...new Set(
+        announced.filter((a) => a.view.status === 'OFFLINE' && a.view.lastSeenAt === null).map((a) => a.view.userId),
+      ),
+    ];
     if (missing.length === 0) return announced;
-    const rows = await prisma.user.findMany({ where: { id: { in: missing }, lastSeenAt: { not: null } }, select: { id: true, lastSeenAt: true } });
+    const rows = await prisma.user.findMany({
+      where: { id: { in: missing }, lastSeenAt: { not: null } },
+      select: { id: true, lastSeenAt: true },
+    });
     const seen = new Map(rows.map((r) => [r.id, r.lastSeenAt!.toISOString()]));
     return announced.map((a) =>
       a.view.status === 'OFFLINE' && a.view.lastSeenAt === null && seen.has(a.view.userId)
@@ -101,7 +119,8 @@ export function createPresenceService(deps: {
     );
   }
 
-  const read = async (userIds: readonly string[]): Promise<AnnouncedPresence[]> => withLastSeen(await tracker.read(userIds));
+  const read = async (userIds: readonly string[]): Promise<AnnouncedPresence[]> =>
+    withLastSeen(await tracker.read(userIds));
 
   async function followeeIds(viewerId: string): Promise<string[]> {
     const rows = await prisma.follow.findMany({

@@ -30,7 +30,12 @@ interface UserState {
 }
 
 export function createMemoryPresenceStore(options: PresenceStoreOptions & { now?: () => number }): PresenceStore {
-  const { offlineGraceMs, recheckMs = DEFAULT_RECHECK_MS, retainOfflineMs = DEFAULT_RETAIN_OFFLINE_MS, now = Date.now } = options;
+  const {
+    offlineGraceMs,
+    recheckMs = DEFAULT_RECHECK_MS,
+    retainOfflineMs = DEFAULT_RETAIN_OFFLINE_MS,
+    now = Date.now,
+  } = options;
   const users = new Map<string, UserState>();
   const dueAt = new Map<string, number>();
   let forgottenAt = 0;
@@ -99,7 +104,8 @@ export function createMemoryPresenceStore(options: PresenceStoreOptions & { now?
       const at = now();
       const state = stateOf(userId);
       sweepEntries(state, at);
-      if (state.entries.size === 0 && state.published.status !== 'OFFLINE' && !present(state, at)) return 'announce-offline-first';
+      if (state.entries.size === 0 && state.published.status !== 'OFFLINE' && !present(state, at))
+        return 'announce-offline-first';
       state.entries.set(connectionId, at + ttlMs);
       state.lastActivityAt = at;
       state.forgetAt = null;

@@ -17,15 +17,25 @@ import {
 } from './presence.store.js';
 
 export const DUE_KEY = 'presence:due';
-export const presenceKeys = (userId: string): [string, string, string] => [`presence:{${userId}}:c`, `presence:{${userId}}:s`, DUE_KEY];
+export const presenceKeys = (userId: string): [string, string, string] => [
+  `presence:{${userId}}:c`,
+  `presence:{${userId}}:s`,
+  DUE_KEY,
+];
 
 const MANUAL = new Set<string>(['AWAY', 'DND']);
 
 export function createRedisPresenceStore(options: PresenceStoreOptions & { redis: Redis }): PresenceStore {
-  const { redis, offlineGraceMs, recheckMs = DEFAULT_RECHECK_MS, retainOfflineMs = DEFAULT_RETAIN_OFFLINE_MS } = options;
+  const {
+    redis,
+    offlineGraceMs,
+    recheckMs = DEFAULT_RECHECK_MS,
+    retainOfflineMs = DEFAULT_RETAIN_OFFLINE_MS,
+  } = options;
   const scripts = bindScripts(redis, { OPEN, CLOSE, HEARTBEAT, ACTIVITY, SET_STATUS, READ, CLAIM, DUE });
 
-  const int = (value: ReadReply[number] | undefined): number | null => (value === null || value === undefined ? null : Number(value));
+  const int = (value: ReadReply[number] | undefined): number | null =>
+    value === null || value === undefined ? null : Number(value);
 
   function record(userId: string, reply: ReadReply): PresenceRecord {
     const [now, connections, version, ended, act, man, msg, dl, pv, seq] = reply;
@@ -59,7 +69,9 @@ export function createRedisPresenceStore(options: PresenceStoreOptions & { redis
         if (ids) ids.push(connectionId);
         else byUser.set(userId, [connectionId]);
       }
-      const replies = await scripts.HEARTBEAT.many([...byUser].map(([userId, ids]) => ({ keys: presenceKeys(userId), args: [userId, ttlMs, ...ids] })));
+      const replies = await scripts.HEARTBEAT.many(
+        [...byUser].map(([userId, ids]) => ({ keys: presenceKeys(userId), args: [userId, ttlMs, ...ids] })),
+      );
       return replies.flat();
     },
     async activity(userId) {
@@ -78,7 +90,9 @@ export function createRedisPresenceStore(options: PresenceStoreOptions & { redis
       return set === 1;
     },
     async read(userIds) {
-      const replies = await scripts.READ.many(userIds.map((userId) => ({ keys: presenceKeys(userId), args: [userId] })));
+      const replies = await scripts.READ.many(
+        userIds.map((userId) => ({ keys: presenceKeys(userId), args: [userId] })),
+      );
       return replies.map((reply, i) => record(userIds[i]!, reply));
     },
     async claim(claims) {
@@ -99,7 +113,11 @@ export function createRedisPresenceStore(options: PresenceStoreOptions & { redis
       return replies.map((reply, i): PresenceClaimResult => {
         const [outcome, pv, seq] = reply;
         const userId = claims[i]!.userId;
-        return { outcome, published: typeof pv === 'string' ? (JSON.parse(pv) as PresenceView) : offlineView(userId), seq: Number(seq) };
+        return {
+          outcome,
+          published: typeof pv === 'string' ? (JSON.parse(pv) as PresenceView) : offlineView(userId),
+          seq: Number(seq),
+        };
       });
     },
     async due(limit, leaseMs) {

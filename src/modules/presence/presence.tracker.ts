@@ -13,7 +13,14 @@
  * Presence never breaks a connection: store failures are logged, and heartbeats repair them
  * (an entry the store lost is opened again).
  */
-import { derivePresence, nextDeadline, viewKey, type ManualStatus, type PresenceRules, type PresenceView } from './presence.rules.js';
+import {
+  derivePresence,
+  nextDeadline,
+  viewKey,
+  type ManualStatus,
+  type PresenceRules,
+  type PresenceView,
+} from './presence.rules.js';
 import type { PresenceClaim, PresenceRecord, PresenceStore } from './presence.store.js';
 
 export type PresenceTransport = 'graphql-ws' | 'sse';
@@ -40,7 +47,11 @@ export interface PresenceTracker {
   /** Reconciles and returns the announced presence of each id (in order, duplicates kept). */
   read(userIds: readonly string[]): Promise<AnnouncedPresence[]>;
   /** setPresence's store step; 'offline' when the user has no connection to hold it. */
-  setStatus(userId: string, manual: ManualStatus | null, statusMessage: string | null | undefined): Promise<AnnouncedPresence | 'offline'>;
+  setStatus(
+    userId: string,
+    manual: ManualStatus | null,
+    statusMessage: string | null | undefined,
+  ): Promise<AnnouncedPresence | 'offline'>;
   /** One sweeper pass: reconciles the users whose due time has passed. */
   sweep(): Promise<void>;
   /** One heartbeat: extends this instance's entries; re-opens any the store lost. */
@@ -92,7 +103,13 @@ export function createPresenceTracker(options: PresenceTrackerOptions): Presence
   const heartbeatMs = options.heartbeatMs ?? Math.max(50, Math.floor(connectionTtlMs / 3));
   const sweepMs =
     options.sweepMs ??
-    Math.min(1_000, Math.max(50, Math.floor(Math.min(connectionTtlMs, rules.offlineGraceMs || connectionTtlMs, rules.awayAfterMs) / 4)));
+    Math.min(
+      1_000,
+      Math.max(
+        50,
+        Math.floor(Math.min(connectionTtlMs, rules.offlineGraceMs || connectionTtlMs, rules.awayAfterMs) / 4),
+      ),
+    );
   const activityThrottleMs = options.activityThrottleMs ?? Math.min(10_000, Math.floor(rules.awayAfterMs / 10));
 
   const local = new Map<string, LocalConnection>();
@@ -138,7 +155,13 @@ export function createPresenceTracker(options: PresenceTrackerOptions): Presence
           result.set(record.userId, { view: record.published, seq: record.seq });
           continue;
         }
-        claims.push({ userId: record.userId, version: record.version, derivedAt: record.now, view: changed ? view : null, deadline });
+        claims.push({
+          userId: record.userId,
+          version: record.version,
+          derivedAt: record.now,
+          view: changed ? view : null,
+          deadline,
+        });
       }
       const outcomes = await store.claim(claims);
       todo = [];
@@ -173,9 +196,11 @@ export function createPresenceTracker(options: PresenceTrackerOptions): Presence
 
   function step(connection: LocalConnection, what: string, work: () => Promise<void>): Promise<void> {
     connection.chain = track(
-      connection.chain.then(work).catch((error: unknown) =>
-        onError(`presence: ${what} failed`, { userId: connection.userId, transport: connection.transport, error }),
-      ),
+      connection.chain
+        .then(work)
+        .catch((error: unknown) =>
+          onError(`presence: ${what} failed`, { userId: connection.userId, transport: connection.transport, error }),
+        ),
     );
     return connection.chain;
   }
@@ -204,14 +229,18 @@ export function createPresenceTracker(options: PresenceTrackerOptions): Presence
     );
     for (const connection of connections) {
       // Expired and swept while this instance was unreachable or stalled: it is live, open it again.
-      if (missing.has(connection.id) && local.has(connection.id)) void step(connection, 're-open', () => openEntry(connection));
+      if (missing.has(connection.id) && local.has(connection.id))
+        void step(connection, 're-open', () => openEntry(connection));
     }
   }
 
   const timers: NodeJS.Timeout[] = [];
   if (options.timers !== false) {
     const every = (ms: number, what: string, fn: () => Promise<void>) => {
-      const timer = setInterval(() => void track(fn()).catch((error: unknown) => onError(`presence: ${what} failed`, { error })), ms);
+      const timer = setInterval(
+        () => void track(fn()).catch((error: unknown) => onError(`presence: ${what} failed`, { error })),
+        ms,
+      );
       timer.unref();
       timers.push(timer);
     };
@@ -221,14 +250,20 @@ export function createPresenceTracker(options: PresenceTrackerOptions): Presence
 
   return {
     open(userId, transport) {
-      const connection: LocalConnection = { id: `${instanceId}:${(counter += 1)}`, userId, transport, chain: Promise.resolve() };
+      const connection: LocalConnection = {
+        id: `${instanceId}:${(counter += 1)}`,
+        userId,
+        transport,
+        chain: Promise.resolve(),
+      };
       if (closed) return { ready: Promise.resolve(), close: () => undefined };
       local.set(connection.id, connection);
       const opened = step(connection, 'open', () => openEntry(connection));
       let timer: NodeJS.Timeout | undefined;
-      const ready = Promise.race([opened, new Promise<void>((resolve) => (timer = setTimeout(resolve, OPEN_WAIT_MS)))]).finally(() =>
-        clearTimeout(timer),
-      );
+      const ready = Promise.race([
+        opened,
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, OPEN_WAIT_MS))),
+      ]).finally(() => clearTimeout(timer));
       let done = false;
       return {
         ready,
@@ -284,7 +319,10 @@ export function createPresenceTracker(options: PresenceTrackerOptions): Presence
       const deadline = Date.now() + CLOSE_WAIT_MS;
       while (pending.size > 0 && Date.now() < deadline) {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([Promise.allSettled([...pending]), new Promise((resolve) => (timer = setTimeout(resolve, deadline - Date.now())))]);
+        await Promise.race([
+          Promise.allSettled([...pending]),
+          new Promise((resolve) => (timer = setTimeout(resolve, deadline - Date.now()))),
+        ]);
         clearTimeout(timer);
       }
     },

@@ -93,7 +93,11 @@ export function createReactionPublisher(deps: {
   let closing = false;
 
   /** The one durable row and the seq, in one transaction; the burst goes out after the commit. */
-  async function persistAndPublish(sessionId: string, window: number, aggregate: WindowAggregate): Promise<ReactionBurstEvent | null> {
+  async function persistAndPublish(
+    sessionId: string,
+    window: number,
+    aggregate: WindowAggregate,
+  ): Promise<ReactionBurstEvent | null> {
     const total = totalOf(aggregate);
     if (total === 0) return null;
     const topic = topicName('reactions', sessionId);

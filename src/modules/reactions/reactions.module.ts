@@ -2,7 +2,10 @@ import type { Module, ModuleContext } from '../module.js';
 import type { SessionsService } from '../sessions/sessions.service.js';
 import { createReactionsService, type ReactionsService } from './reactions.service.js';
 
-export function createReactionsModule(ctx: ModuleContext, deps: { sessions: SessionsService }): Module<ReactionsService> {
+export function createReactionsModule(
+  ctx: ModuleContext,
+  deps: { sessions: SessionsService },
+): Module<ReactionsService> {
   const { config, logger } = ctx;
   const reactions = createReactionsService({
     prisma: ctx.prisma,

@@ -19,14 +19,18 @@ const ReactionCountRef = builder.objectRef<{ type: ReactionType; count: number }
 });
 
 const ReactionBurstRef = builder.objectRef<ReactionBurstEvent>('ReactionBurst').implement({
-  description: 'The reactions of one REACTION_WINDOW_MS window of a session, published once, only for windows that had reactions.',
+  description:
+    'The reactions of one REACTION_WINDOW_MS window of a session, published once, only for windows that had reactions.',
   fields: (t) => ({
     sessionId: t.id({ resolve: (event) => event.data.sessionId }),
-    seq: t.exposeInt('seq', { description: "Strictly increasing per session across instances; one per published window." }),
+    seq: t.exposeInt('seq', {
+      description: 'Strictly increasing per session across instances; one per published window.',
+    }),
     publishedAt: t.field({ type: 'DateTime', resolve: (event) => event.publishedAt }),
     windowStart: t.field({
       type: 'DateTime',
-      description: 'Start of the window (windows are aligned to the server clock: [windowStart, windowStart + windowMs)).',
+      description:
+        'Start of the window (windows are aligned to the server clock: [windowStart, windowStart + windowMs)).',
       resolve: (event) => event.data.windowStart,
     }),
     windowMs: t.int({ resolve: (event) => event.data.windowMs }),
@@ -40,7 +44,11 @@ const ReactionBurstRef = builder.objectRef<ReactionBurstEvent>('ReactionBurst').
       description: 'Every ReactionType (CLAP, FIRE, HEART, WOW, LAUGH in this order), zeros included.',
       resolve: (event) => event.data.counts,
     }),
-    heatmap: t.field({ type: t.listRef(t.listRef('Int')), description: HEATMAP_DOC, resolve: (event) => event.data.heatmap }),
+    heatmap: t.field({
+      type: t.listRef(t.listRef('Int')),
+      description: HEATMAP_DOC,
+      resolve: (event) => event.data.heatmap,
+    }),
   }),
 });
 
@@ -54,7 +62,11 @@ const ReactionStatsRef = builder.objectRef<ReactionStats>('ReactionStats').imple
     total: t.exposeInt('total'),
     reactionsPerSecond: t.exposeFloat('reactionsPerSecond', { description: 'total / (until - since) in seconds.' }),
     counts: t.field({ type: [ReactionCountRef], resolve: (stats) => stats.counts }),
-    heatmap: t.field({ type: t.listRef(t.listRef('Int')), description: HEATMAP_DOC, resolve: (stats) => stats.heatmap }),
+    heatmap: t.field({
+      type: t.listRef(t.listRef('Int')),
+      description: HEATMAP_DOC,
+      resolve: (stats) => stats.heatmap,
+    }),
   }),
 });
 
@@ -70,9 +82,13 @@ const SendReactionInput = builder.inputType('SendReactionInput', {
 
 builder.mutationField('sendReaction', (t) =>
   t.boolean({
-    description: 'Counts one reaction in the current window of a LIVE session (CONFLICT with reason SESSION_NOT_LIVE otherwise).',
+    description:
+      'Counts one reaction in the current window of a LIVE session (CONFLICT with reason SESSION_NOT_LIVE otherwise).',
     authScopes: { authenticated: true },
-    guard: { rate: 'reactions', fraud: { kind: 'reaction', subject: ({ input }) => ({ sessionId: String(input.sessionId) }) } },
+    guard: {
+      rate: 'reactions',
+      fraud: { kind: 'reaction', subject: ({ input }) => ({ sessionId: String(input.sessionId) }) },
+    },
     args: { input: t.arg({ type: SendReactionInput, required: true }) },
     resolve: async (_root, { input }, ctx) =>
       Boolean(
@@ -95,7 +111,8 @@ builder.queryField('reactionStats', (t) =>
       sessionId: t.arg.id({ required: true }),
       lastSeconds: t.arg.int({ defaultValue: 60 }),
     },
-    resolve: (_root, { sessionId, lastSeconds }, ctx) => ctx.services.reactions.stats(String(sessionId), lastSeconds ?? 60),
+    resolve: (_root, { sessionId, lastSeconds }, ctx) =>
+      ctx.services.reactions.stats(String(sessionId), lastSeconds ?? 60),
   }),
 );
 
@@ -111,7 +128,12 @@ builder.subscriptionField('reactions', (t) =>
   }),
 );
 
-const ReactionEventPageRef = eventPageRef<ReactionBurstData, ReactionBurstEvent>('ReactionEventPage', ReactionBurstRef, (event) => event, 'reaction bursts');
+const ReactionEventPageRef = eventPageRef<ReactionBurstData, ReactionBurstEvent>(
+  'ReactionEventPage',
+  ReactionBurstRef,
+  (event) => event,
+  'reaction bursts',
+);
 
 builder.queryField('reactionEvents', (t) =>
   t.field({
@@ -123,6 +145,7 @@ builder.queryField('reactionEvents', (t) =>
       first: t.arg.int({ description: FIRST_DOC }),
     },
     guard: { rate: 'polls' },
-    resolve: (_root, { sessionId, afterSeq, first }, ctx) => ctx.services.reactions.events(String(sessionId), { afterSeq, first }),
+    resolve: (_root, { sessionId, afterSeq, first }, ctx) =>
+      ctx.services.reactions.events(String(sessionId), { afterSeq, first }),
   }),
 );

@@ -26,7 +26,12 @@ import {
   type ReactionEntry,
 } from './reactions.rules.js';
 import { sessionNotFound, sessionNotLive } from './reactions.errors.js';
-import { createReactionPublisher, type ReactionBurstData, type ReactionBurstEvent, type ReactionPublisher } from './reactions.events.js';
+import {
+  createReactionPublisher,
+  type ReactionBurstData,
+  type ReactionBurstEvent,
+  type ReactionPublisher,
+} from './reactions.events.js';
 import type { ReactionStore } from './reactions.store.js';
 
 export interface SendReactionInput {
@@ -83,7 +88,11 @@ export function validateReaction(input: SendReactionInput): ReactionEntry {
 }
 
 /** The completed windows ending before the one that just ended (it may be publishing still). */
-export function completedSpan(nowMs: number, windowMs: number, seconds: number): { since: number; until: number; windows: number } {
+export function completedSpan(
+  nowMs: number,
+  windowMs: number,
+  seconds: number,
+): { since: number; until: number; windows: number } {
   const until = windowStartMs(windowOf(nowMs, windowMs) - 1, windowMs);
   const windows = Math.max(1, Math.ceil((seconds * 1000) / windowMs));
   return { since: until - windows * windowMs, until, windows };
@@ -118,10 +127,15 @@ export function createReactionsService(deps: {
     graceMs: deps.graceMs,
     now,
     onError: (error, where) =>
-      onError(where.givenUp ? 'reaction window could not be published; its reactions are lost' : 'reaction window publish failed; retrying', {
-        ...where,
-        error,
-      }),
+      onError(
+        where.givenUp
+          ? 'reaction window could not be published; its reactions are lost'
+          : 'reaction window publish failed; retrying',
+        {
+          ...where,
+          error,
+        },
+      ),
   });
 
   async function requireSession(id: string): Promise<SessionStatus> {
@@ -153,7 +167,10 @@ export function createReactionsService(deps: {
     for (const { row, col, n } of cells) {
       if (row >= 0 && row < HEATMAP_SIZE && col >= 0 && col < HEATMAP_SIZE) flat[row * HEATMAP_SIZE + col] = n;
     }
-    const counts = Object.fromEntries(REACTION_TYPES.map((type) => [type, Number(totals?.[type] ?? 0)])) as Record<ReactionType, number>;
+    const counts = Object.fromEntries(REACTION_TYPES.map((type) => [type, Number(totals?.[type] ?? 0)])) as Record<
+      ReactionType,
+      number
+    >;
     return { windows: Number(totals?.windows ?? 0), total: Number(totals?.total ?? 0), counts, heatmap: toGrid(flat) };
   }
 
@@ -179,7 +196,10 @@ export function createReactionsService(deps: {
           return { window };
         }
         if (moves >= MAX_WINDOW_MOVES) {
-          throw new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'reaction windows keep closing before the reaction lands');
+          throw new AppError(
+            ErrorCode.INTERNAL_SERVER_ERROR,
+            'reaction windows keep closing before the reaction lands',
+          );
         }
         window = Math.max(window + 1, windowOf(now(), windowMs));
       }
@@ -203,7 +223,10 @@ export function createReactionsService(deps: {
     },
 
     /** reactionEvents: the polling counterpart of reactions. */
-    async events(sessionId: string, args: { afterSeq?: number | null; first?: number | null }): Promise<EventPage<ReactionBurstData>> {
+    async events(
+      sessionId: string,
+      args: { afterSeq?: number | null; first?: number | null },
+    ): Promise<EventPage<ReactionBurstData>> {
       await requireSession(sessionId);
       return readEventPage(history(sessionId), args);
     },

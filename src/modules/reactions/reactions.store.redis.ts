@@ -46,7 +46,10 @@ export function createRedisReactionStore(opts: { redis: Redis; windowMs: number 
   return {
     async add(sessionId, window, entry) {
       const cell = entry.cell === null ? '' : `c:${entry.cell}`;
-      const added = await scripts.ADD([reactionWindowKey(sessionId, window)], [`t:${entry.type}`, entry.intensity, cell, ttl]);
+      const added = await scripts.ADD(
+        [reactionWindowKey(sessionId, window)],
+        [`t:${entry.type}`, entry.intensity, cell, ttl],
+      );
       return added === 1;
     },
     async close(sessionId, window) {

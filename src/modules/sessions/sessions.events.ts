@@ -56,7 +56,17 @@ export function toState(row: EventSession, submissions: readonly Submission[]): 
     submissionIds: [...row.submissionIds],
     submissions: row.submissionIds.flatMap((id) => {
       const s = byId.get(id);
-      return s ? [{ id: s.id, competitionId: s.competitionId, title: s.title, founderId: s.founderId, createdAt: s.createdAt.toISOString() }] : [];
+      return s
+        ? [
+            {
+              id: s.id,
+              competitionId: s.competitionId,
+              title: s.title,
+              founderId: s.founderId,
+              createdAt: s.createdAt.toISOString(),
+            },
+          ]
+        : [];
     }),
     currentIndex: row.currentIndex,
     presentationSeconds: row.presentationSeconds,

@@ -56,13 +56,30 @@ export interface SessionShape {
  */
 export const TRANSITIONS: Readonly<Record<SessionStatus, Partial<Record<SessionAction, SessionStatus>>>> = {
   SCHEDULED: { START: 'LIVE', END: 'ENDED', EMERGENCY_STOP: 'ENDED' },
-  LIVE: { PAUSE: 'PAUSED', NEXT: 'LIVE', PREVIOUS: 'LIVE', EXTEND_TIMER: 'LIVE', END: 'ENDED', EMERGENCY_STOP: 'ENDED' },
-  PAUSED: { RESUME: 'LIVE', NEXT: 'PAUSED', PREVIOUS: 'PAUSED', EXTEND_TIMER: 'PAUSED', END: 'ENDED', EMERGENCY_STOP: 'ENDED' },
+  LIVE: {
+    PAUSE: 'PAUSED',
+    NEXT: 'LIVE',
+    PREVIOUS: 'LIVE',
+    EXTEND_TIMER: 'LIVE',
+    END: 'ENDED',
+    EMERGENCY_STOP: 'ENDED',
+  },
+  PAUSED: {
+    RESUME: 'LIVE',
+    NEXT: 'PAUSED',
+    PREVIOUS: 'PAUSED',
+    EXTEND_TIMER: 'PAUSED',
+    END: 'ENDED',
+    EMERGENCY_STOP: 'ENDED',
+  },
   ENDED: { EMERGENCY_STOP: 'ENDED' },
 };
 
 /** What is left of the countdown at `now`: never negative; null when no countdown runs or is paused. */
-export function remainingMsAt(state: Pick<TimerState, 'status' | 'timerEndsAt' | 'remainingMs'>, now: number): number | null {
+export function remainingMsAt(
+  state: Pick<TimerState, 'status' | 'timerEndsAt' | 'remainingMs'>,
+  now: number,
+): number | null {
   if (state.status === SessionStatus.LIVE && state.timerEndsAt !== null) return Math.max(0, state.timerEndsAt - now);
   if (state.status === SessionStatus.PAUSED && state.remainingMs !== null) return Math.max(0, state.remainingMs);
   return null;
@@ -87,7 +104,14 @@ export function applyAction(
 
   switch (action) {
     case 'START':
-      return { status: to, currentIndex: 0, timerEndsAt: now + fullMs, remainingMs: null, startedAt: now, endedAt: null };
+      return {
+        status: to,
+        currentIndex: 0,
+        timerEndsAt: now + fullMs,
+        remainingMs: null,
+        startedAt: now,
+        endedAt: null,
+      };
     case 'PAUSE':
       return { ...state, status: to, remainingMs: remainingMsAt(state, now) ?? 0, timerEndsAt: null };
     case 'RESUME':
@@ -95,7 +119,8 @@ export function applyAction(
     case 'NEXT':
     case 'PREVIOUS': {
       const index = state.currentIndex + (action === 'NEXT' ? 1 : -1);
-      if (index < 0 || index >= shape.length) throw atEndOfRunningOrder(shape.id, action, state.status, state.currentIndex, shape.length);
+      if (index < 0 || index >= shape.length)
+        throw atEndOfRunningOrder(shape.id, action, state.status, state.currentIndex, shape.length);
       return to === SessionStatus.LIVE
         ? { ...state, currentIndex: index, timerEndsAt: now + fullMs, remainingMs: null }
         : { ...state, currentIndex: index, timerEndsAt: null, remainingMs: fullMs };
@@ -104,7 +129,10 @@ export function applyAction(
       // Added to what is left (never to a countdown that already ran out in the past).
       const left = (remainingMsAt(state, now) ?? 0) + seconds! * 1000;
       if (left > COUNTDOWN_MAX_MS) {
-        throw badInput('input.seconds', `the countdown cannot exceed ${PRESENTATION_SECONDS_MAX} seconds; it would be ${left / 1000}`);
+        throw badInput(
+          'input.seconds',
+          `the countdown cannot exceed ${PRESENTATION_SECONDS_MAX} seconds; it would be ${left / 1000}`,
+        );
       }
       return to === SessionStatus.LIVE ? { ...state, timerEndsAt: now + left } : { ...state, remainingMs: left };
     }
@@ -118,10 +146,12 @@ export function applyAction(
 /** `seconds` belongs to EXTEND_TIMER only, and is 1..3600 there. */
 export function validateSeconds(action: SessionAction, seconds: number | null | undefined): void {
   if (action !== 'EXTEND_TIMER') {
-    if (seconds !== null && seconds !== undefined) throw badInput('input.seconds', `seconds is only used by EXTEND_TIMER, not ${action}`);
+    if (seconds !== null && seconds !== undefined)
+      throw badInput('input.seconds', `seconds is only used by EXTEND_TIMER, not ${action}`);
     return;
   }
-  if (seconds === null || seconds === undefined) throw badInput('input.seconds', 'EXTEND_TIMER needs seconds (1..3600)');
+  if (seconds === null || seconds === undefined)
+    throw badInput('input.seconds', 'EXTEND_TIMER needs seconds (1..3600)');
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > EXTEND_SECONDS_MAX) {
     throw badInput('input.seconds', `seconds must be 1..${EXTEND_SECONDS_MAX}, got ${seconds}`);
   }

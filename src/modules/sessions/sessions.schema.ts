@@ -9,7 +9,8 @@ export const SessionStatusEnum = builder.enumType(SessionStatus, { name: 'Sessio
 
 const SessionActionEnum = builder.enumType(SessionAction, {
   name: 'SessionAction',
-  description: 'EMERGENCY_STOP ends the session and closes its competition\'s voting at once; it is accepted in every status.',
+  description:
+    "EMERGENCY_STOP ends the session and closes its competition's voting at once; it is accepted in every status.",
 });
 
 const toSubmission = (s: SessionSubmission): Submission => ({ ...s, createdAt: new Date(s.createdAt) });
@@ -45,20 +46,28 @@ export const EventSessionRef = builder.objectRef<SessionView>('EventSession').im
       description: 'The submissions in presentation order.',
       resolve: (v) => v.event.data.submissions.map(toSubmission),
     }),
-    currentIndex: t.int({ description: '0-based position of the current submission in runningOrder.', resolve: (v) => v.event.data.currentIndex }),
+    currentIndex: t.int({
+      description: '0-based position of the current submission in runningOrder.',
+      resolve: (v) => v.event.data.currentIndex,
+    }),
     presentationSeconds: t.int({ resolve: (v) => v.event.data.presentationSeconds }),
     remainingSeconds: t.float({
       nullable: true,
-      description: 'Countdown left at serverTime (never negative); while PAUSED the frozen remainder; null when SCHEDULED or ENDED.',
+      description:
+        'Countdown left at serverTime (never negative); while PAUSED the frozen remainder; null when SCHEDULED or ENDED.',
       resolve: (v) => {
         const { status, timerEndsAt, remainingMs } = v.event.data;
-        const left = remainingMsAt({ status, timerEndsAt: timerEndsAt === null ? null : Date.parse(timerEndsAt), remainingMs }, v.now);
+        const left = remainingMsAt(
+          { status, timerEndsAt: timerEndsAt === null ? null : Date.parse(timerEndsAt), remainingMs },
+          v.now,
+        );
         return left === null ? null : left / 1000;
       },
     }),
     serverTime: t.field({
       type: 'DateTime',
-      description: 'The serving instance\'s clock when this result was produced: clients offset their clock by it to show the countdown.',
+      description:
+        "The serving instance's clock when this result was produced: clients offset their clock by it to show the countdown.",
       resolve: (v) => new Date(v.now),
     }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (v) => v.event.data.startedAt }),
@@ -69,7 +78,10 @@ export const EventSessionRef = builder.objectRef<SessionView>('EventSession').im
 const CreateSessionInput = builder.inputType('CreateSessionInput', {
   fields: (t) => ({
     competitionId: t.id({ required: true }),
-    submissionIds: t.idList({ required: true, description: 'The running order: distinct submissions of the competition.' }),
+    submissionIds: t.idList({
+      required: true,
+      description: 'The running order: distinct submissions of the competition.',
+    }),
     presentationSeconds: t.int({ required: true, description: '1..86400' }),
   }),
 });
@@ -80,7 +92,8 @@ const ControlSessionInput = builder.inputType('ControlSessionInput', {
     action: t.field({ type: SessionActionEnum, required: true }),
     seconds: t.int({ description: 'EXTEND_TIMER only: 1..3600 seconds added to the countdown.' }),
     expectedSeq: t.int({
-      description: 'Apply only if the session is still at this seq (the last state the client saw); CONFLICT otherwise.',
+      description:
+        'Apply only if the session is still at this seq (the last state the client saw); CONFLICT otherwise.',
     }),
   }),
 });

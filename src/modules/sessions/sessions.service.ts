@@ -24,9 +24,22 @@ import type { EventBus } from '../../realtime/event-bus.js';
 import { ensureTopic, nextSeq } from '../../realtime/sequence.js';
 import { snapshotThenLive } from '../../realtime/stream.js';
 import type { CompetitionsService } from '../competitions/competitions.service.js';
-import { PRESENTATION_SECONDS_MAX, applyAction, validateSeconds, type SessionAction, type TimerState } from './sessions.rules.js';
+import {
+  PRESENTATION_SECONDS_MAX,
+  applyAction,
+  validateSeconds,
+  type SessionAction,
+  type TimerState,
+} from './sessions.rules.js';
 import { competitionClosed, concurrentUpdate, staleSeq } from './sessions.errors.js';
-import { readSnapshot, readState, sessionTopic, toState, type SessionEvent, type SessionView } from './sessions.events.js';
+import {
+  readSnapshot,
+  readState,
+  sessionTopic,
+  toState,
+  type SessionEvent,
+  type SessionView,
+} from './sessions.events.js';
 import { createStatusCache, type StatusEntry } from './sessions.cache.js';
 import type { DomainEvents } from '../../domain-events.js';
 
@@ -134,7 +147,12 @@ export function createSessionsService(deps: {
   }
 
   /** The compare-and-set write of one transition; null when the row no longer matches `row`. */
-  async function write(row: EventSession, next: TimerState, action: SessionAction, expectedSeq: number | null): Promise<SessionEvent | null> {
+  async function write(
+    row: EventSession,
+    next: TimerState,
+    action: SessionAction,
+    expectedSeq: number | null,
+  ): Promise<SessionEvent | null> {
     const topic = sessionTopic(row.id);
     return prisma.$transaction(async (tx) => {
       const { count } = await tx.eventSession.updateMany({
@@ -158,14 +176,18 @@ export function createSessionsService(deps: {
       // Taken after the row write, in the same transaction: the row lock orders writers, so seq
       // order is commit order and a higher seq never carries older state.
       const seq = await nextSeq(tx, topic);
-      if (expectedSeq !== null && seq !== expectedSeq + 1) throw staleSeq(row.id, action, row.status, expectedSeq, seq - 1);
+      if (expectedSeq !== null && seq !== expectedSeq + 1)
+        throw staleSeq(row.id, action, row.status, expectedSeq, seq - 1);
       const updated = await tx.eventSession.findUniqueOrThrow({ where: { id: row.id } });
       return { topic, seq, publishedAt: '', data: await readState(tx, updated) };
     });
   }
 
   async function currentSeqOf(sessionId: string): Promise<number> {
-    const row = await prisma.topicSequence.findUnique({ where: { topic: sessionTopic(sessionId) }, select: { seq: true } });
+    const row = await prisma.topicSequence.findUnique({
+      where: { topic: sessionTopic(sessionId) },
+      select: { seq: true },
+    });
     return row?.seq ?? 0;
   }
 
@@ -174,16 +196,25 @@ export function createSessionsService(deps: {
 
     async create(input: CreateSessionInput): Promise<SessionView> {
       const { competitionId, submissionIds, presentationSeconds } = input;
-      if (!Number.isInteger(presentationSeconds) || presentationSeconds < 1 || presentationSeconds > PRESENTATION_SECONDS_MAX) {
-        throw badInput('input.presentationSeconds', `presentationSeconds must be 1..${PRESENTATION_SECONDS_MAX}, got ${presentationSeconds}`);
+      if (
+        !Number.isInteger(presentationSeconds) ||
+        presentationSeconds < 1 ||
+        presentationSeconds > PRESENTATION_SECONDS_MAX
+      ) {
+        throw badInput(
+          'input.presentationSeconds',
+          `presentationSeconds must be 1..${PRESENTATION_SECONDS_MAX}, got ${presentationSeconds}`,
+        );
       }
-      if (submissionIds.length === 0) throw badInput('input.submissionIds', 'submissionIds must list at least one submission');
+      if (submissionIds.length === 0)
+        throw badInput('input.submissionIds', 'submissionIds must list at least one submission');
       if (submissionIds.length > RUNNING_ORDER_MAX) {
         throw badInput('input.submissionIds', `submissionIds may list at most ${RUNNING_ORDER_MAX} submissions`);
       }
       const seen = new Set<string>();
       submissionIds.forEach((id, index) => {
-        if (seen.has(id)) throw badInput('input.submissionIds', `submissionIds[${index}]: ${id} appears twice in the running order`);
+        if (seen.has(id))
+          throw badInput('input.submissionIds', `submissionIds[${index}]: ${id} appears twice in the running order`);
         seen.add(id);
       });
 
@@ -196,7 +227,10 @@ export function createSessionsService(deps: {
       const memberIds = new Set(members.map((m) => m.id));
       submissionIds.forEach((id, index) => {
         if (!memberIds.has(id)) {
-          throw badInput('input.submissionIds', `submissionIds[${index}]: submission ${id} is not part of competition ${competitionId}`);
+          throw badInput(
+            'input.submissionIds',
+            `submissionIds[${index}]: submission ${id} is not part of competition ${competitionId}`,
+          );
         }
       });
 
@@ -205,7 +239,12 @@ export function createSessionsService(deps: {
           data: { competitionId, submissionIds: [...submissionIds], presentationSeconds },
         });
         await ensureTopic(tx, sessionTopic(row.id));
-        return { topic: sessionTopic(row.id), seq: 0, publishedAt: new Date(now()).toISOString(), data: await readState(tx, row) };
+        return {
+          topic: sessionTopic(row.id),
+          seq: 0,
+          publishedAt: new Date(now()).toISOString(),
+          data: await readState(tx, row),
+        };
       });
       statuses.put(event.data.id, { status: event.data.status, seq: event.seq });
       return view(event);
@@ -224,7 +263,13 @@ export function createSessionsService(deps: {
         const row = await prisma.eventSession.findUnique({ where: { id: sessionId } });
         if (!row) throw notFound('Session', sessionId);
         const before = timerOf(row);
-        const next = applyAction({ id: row.id, presentationSeconds: row.presentationSeconds, length: row.submissionIds.length }, before, action, now(), seconds);
+        const next = applyAction(
+          { id: row.id, presentationSeconds: row.presentationSeconds, length: row.submissionIds.length },
+          before,
+          action,
+          now(),
+          seconds,
+        );
         if (expectedSeq !== null) {
           const seq = await currentSeqOf(sessionId);
           if (seq !== expectedSeq) throw staleSeq(sessionId, action, row.status, expectedSeq, seq);
@@ -260,12 +305,22 @@ export function createSessionsService(deps: {
       const ids = await prisma.eventSession.findMany({ where: { competitionId }, select: { id: true } });
       const topics = ids.map((s) => sessionTopic(s.id));
       // Seqs first, then rows: every state is at least as new as the seq it is listed with.
-      const seqs = new Map((await prisma.topicSequence.findMany({ where: { topic: { in: topics } } })).map((t) => [t.topic, t.seq]));
-      const rows = await prisma.eventSession.findMany({ where: { competitionId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+      const seqs = new Map(
+        (await prisma.topicSequence.findMany({ where: { topic: { in: topics } } })).map((t) => [t.topic, t.seq]),
+      );
+      const rows = await prisma.eventSession.findMany({
+        where: { competitionId },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      });
       const submissions = await prisma.submission.findMany({ where: { competitionId } });
       const at = now();
       return rows.map((row) => ({
-        event: { topic: sessionTopic(row.id), seq: seqs.get(sessionTopic(row.id)) ?? 0, publishedAt: new Date(at).toISOString(), data: toState(row, submissions) },
+        event: {
+          topic: sessionTopic(row.id),
+          seq: seqs.get(sessionTopic(row.id)) ?? 0,
+          publishedAt: new Date(at).toISOString(),
+          data: toState(row, submissions),
+        },
         now: at,
       }));
     },

@@ -13,7 +13,6 @@ export const UserRef = builder.prismaObject('User', {
   }),
 });
 
-
 type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
 /**
  * The User type for fields that resolve to a UserView (an offer's judge, a message's author, …)

@@ -67,4 +67,3 @@ export type FlushOutcome =
   /** Another instance (or this one) published within the window; try again after `retryInMs`. */
   | { kind: 'window-taken'; retryInMs: number }
   | { kind: 'missing' };
-

@@ -65,7 +65,9 @@ export function createTallyPublisher(deps: {
   let closing = false;
 
   async function flush(competitionId: string, opts: { ignoreWindow?: boolean } = {}): Promise<FlushOutcome> {
-    const outcome = await prisma.$transaction((tx) => sequenceStandings(tx, competitionId, opts.ignoreWindow ? null : flushMs));
+    const outcome = await prisma.$transaction((tx) =>
+      sequenceStandings(tx, competitionId, opts.ignoreWindow ? null : flushMs),
+    );
     if (outcome.kind === 'published') publishTally(outcome.event);
     return outcome;
   }

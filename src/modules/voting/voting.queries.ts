@@ -30,7 +30,13 @@ export async function readStandings(
   const twoMinutesAgo = new Date(now.getTime() - 2 * MINUTE_MS);
   // One round trip (every flush runs this, ~1/TALLY_FLUSH_MS under load): no row at all means no
   // such competition; one row without a submissionId, a competition without submissions.
-  const rows = await tx.$queryRaw<(Omit<TallyCount, 'submissionId'> & { submissionId: string | null; previousMinute: number; status: CompetitionStatus })[]>`
+  const rows = await tx.$queryRaw<
+    (Omit<TallyCount, 'submissionId'> & {
+      submissionId: string | null;
+      previousMinute: number;
+      status: CompetitionStatus;
+    })[]
+  >`
     WITH c AS (SELECT "votingMethod" = 'RANKED' AS ranked, "status"::text AS status FROM "Competition" WHERE "id" = ${competitionId}),
          n AS (SELECT COUNT(*)::bigint AS n FROM "Submission" WHERE "competitionId" = ${competitionId}),
          pending AS (
@@ -54,7 +60,10 @@ export async function readStandings(
   if (rows.length === 0) return null;
   const counts = rows
     .filter((row): row is typeof row & { submissionId: string } => row.submissionId !== null)
-    .map(({ previousMinute, status: _status, ...count }) => ({ ...count, momentum: count.votesLastMinute! - previousMinute }));
+    .map(({ previousMinute, status: _status, ...count }) => ({
+      ...count,
+      momentum: count.votesLastMinute! - previousMinute,
+    }));
   const entries = rankEntries(counts);
   return { competitionId, status: rows[0]!.status, totalVotes: totalVotes(entries), entries };
 }
@@ -66,7 +75,10 @@ export async function readStandings(
  * connection holds (a new connection that got an ended one's process id) is left for a later
  * fold rather than waited for, so a fold never waits for a writer. Run by every flush.
  */
-export async function foldTallyDeltas(tx: Pick<Prisma.TransactionClient, '$executeRaw'>, competitionId: string): Promise<void> {
+export async function foldTallyDeltas(
+  tx: Pick<Prisma.TransactionClient, '$executeRaw'>,
+  competitionId: string,
+): Promise<void> {
   await tx.$executeRaw`
     WITH gone AS (
       SELECT d."submissionId", d."backend" FROM "TallyDelta" d
@@ -89,4 +101,3 @@ export async function foldTallyDeltas(tx: Pick<Prisma.TransactionClient, '$execu
           "votes" = "TallyTotal"."votes" + EXCLUDED."votes",
           "positions" = "TallyTotal"."positions" + EXCLUDED."positions"`;
 }
-

@@ -66,7 +66,8 @@ export function parseBallot(method: VotingMethod, input: BallotInput, submission
       return { method, submissionId: knownSubmission('input.submissionId', input.submissionId!, submissionIds) };
     case VotingMethod.QUADRATIC: {
       const votes = input.votes!;
-      if (!Number.isInteger(votes) || votes < 0) throw badInput('input.votes', 'votes must be a whole number ≥ 0 (0 withdraws them)');
+      if (!Number.isInteger(votes) || votes < 0)
+        throw badInput('input.votes', 'votes must be a whole number ≥ 0 (0 withdraws them)');
       if (votes > MAX_QUADRATIC_VOTES) throw badInput('input.votes', `votes must be at most ${MAX_QUADRATIC_VOTES}`);
       return { method, submissionId: knownSubmission('input.submissionId', input.submissionId!, submissionIds), votes };
     }
@@ -87,7 +88,8 @@ export function quadraticCost(votesBySubmission: Iterable<number>): number {
 }
 
 /** RANKED: Borda points of a 1-based position with n submissions in the competition. */
-export const bordaPoints = (submissionCount: number, position: number): number => Math.max(0, submissionCount - position);
+export const bordaPoints = (submissionCount: number, position: number): number =>
+  Math.max(0, submissionCount - position);
 
 // ----------------------------------------------------------------------------------- tally
 
@@ -111,7 +113,13 @@ export interface TallyCount {
  */
 export function rankEntries(counts: readonly TallyCount[]): TallyEntry[] {
   const sorted = [...counts].sort((a, b) =>
-    b.score !== a.score ? b.score - a.score : a.submissionId < b.submissionId ? -1 : a.submissionId > b.submissionId ? 1 : 0,
+    b.score !== a.score
+      ? b.score - a.score
+      : a.submissionId < b.submissionId
+        ? -1
+        : a.submissionId > b.submissionId
+          ? 1
+          : 0,
   );
   const entries: TallyEntry[] = [];
   sorted.forEach((count, index) => {

@@ -11,7 +11,7 @@ export const TallyEntryRef = builder.objectRef<TallyEntry>('TallyEntry').impleme
   description: [
     'score: SIMPLE and APPROVAL = number of votes/approvals; QUADRATIC = sum of votes;',
     'RANKED = Borda points: with n submissions in the competition, the submission at position i',
-    '(1-based) of a ballot gets n - i points, unranked ones 0; score sums every ballot\'s points.',
+    "(1-based) of a ballot gets n - i points, unranked ones 0; score sums every ballot's points.",
     'votes: number of voters whose current ballot gives this submission anything (votes > 0, ranked,',
     'approved; a RANKED ballot counts for every submission it lists, the 0-point last place too).',
     'rank: 1 = leading by score; equal scores share a rank (1, 1, 3).',
@@ -42,9 +42,15 @@ const RunoffTallyRef = builder.objectRef<RunoffTally>('RunoffTally').implement({
 const RunoffRoundRef = builder.objectRef<RunoffRound>('RunoffRound').implement({
   fields: (t) => ({
     round: t.exposeInt('round'),
-    tallies: t.field({ type: [RunoffTallyRef], description: 'Submissions still in the race, most votes first.', resolve: (r) => r.tallies }),
+    tallies: t.field({
+      type: [RunoffTallyRef],
+      description: 'Submissions still in the race, most votes first.',
+      resolve: (r) => r.tallies,
+    }),
     eliminated: t.exposeIDList('eliminated', { description: 'Eliminated at the end of this round.' }),
-    exhaustedBallots: t.exposeInt('exhaustedBallots', { description: 'Ballots whose ranked submissions are all eliminated.' }),
+    exhaustedBallots: t.exposeInt('exhaustedBallots', {
+      description: 'Ballots whose ranked submissions are all eliminated.',
+    }),
   }),
 });
 
@@ -66,7 +72,8 @@ const TallyUpdateRef = builder.objectRef<TallyEvent>('TallyUpdate').implement({
     competitionId: t.id({ resolve: (event) => event.data.competitionId }),
     status: t.field({
       type: CompetitionStatus,
-      description: "The competition's status. CLOSED: these standings are final and the stream completes after this update.",
+      description:
+        "The competition's status. CLOSED: these standings are final and the stream completes after this update.",
       resolve: (event) => event.data.status,
     }),
     seq: t.exposeInt('seq', { description: 'Strictly increasing per competition.' }),
@@ -106,8 +113,8 @@ const CastVotePayload = builder.objectRef<CastVoteResult>('CastVotePayload').imp
 const CastVoteInput = builder.inputType('CastVoteInput', {
   description: [
     'One ballot action. SIMPLE: submissionId (one vote per voter per submission).',
-    'QUADRATIC: submissionId + votes (sets this voter\'s votes on it; total cost within budget).',
-    'RANKED: ranking (the voter\'s full ordered ballot, replaces the previous one).',
+    "QUADRATIC: submissionId + votes (sets this voter's votes on it; total cost within budget).",
+    "RANKED: ranking (the voter's full ordered ballot, replaces the previous one).",
     'APPROVAL: approvals (the set of approved submissions, replaces the previous set).',
     'Retrying with the same idempotencyKey never counts twice.',
   ].join('\n'),
@@ -139,7 +146,9 @@ builder.mutationField('castVote', (t) =>
         kind: 'vote',
         subject: ({ input }) => ({
           competitionId: String(input.competitionId),
-          submissionIds: [input.submissionId, ...(input.ranking ?? []), ...(input.approvals ?? [])].filter((id) => id != null).map(String),
+          submissionIds: [input.submissionId, ...(input.ranking ?? []), ...(input.approvals ?? [])]
+            .filter((id) => id != null)
+            .map(String),
           // QUADRATIC: the allocation is part of the ballot (adjusting it is not a repeat).
           votes: input.votes ?? null,
         }),
@@ -162,7 +171,8 @@ builder.mutationField('castVote', (t) =>
 builder.queryField('tally', (t) =>
   t.field({
     type: TallyUpdateRef,
-    description: 'The current standings as tallyUpdated delivers them (seq of the latest published update): what a client that cannot stream polls.',
+    description:
+      'The current standings as tallyUpdated delivers them (seq of the latest published update): what a client that cannot stream polls.',
     args: { competitionId: t.arg.id({ required: true }) },
     guard: { rate: 'polls' },
     resolve: async (_root, { competitionId }, ctx) => {

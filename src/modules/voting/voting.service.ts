@@ -54,7 +54,11 @@ async function quadraticSpent(prisma: PrismaClient, competitionId: string, voter
   return quadraticCost(rows.map((r) => r.votes));
 }
 
-export function createVotingService(deps: { prisma: PrismaClient; tallies: TallyPublisher; writerConcurrency: number }) {
+export function createVotingService(deps: {
+  prisma: PrismaClient;
+  tallies: TallyPublisher;
+  writerConcurrency: number;
+}) {
   const { prisma, tallies } = deps;
   const writer = createVoteWriter({
     prisma,
@@ -63,18 +67,29 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
   });
 
   async function creditsRemaining(competitionId: string, voterId: string): Promise<number | null> {
-    const competition = await prisma.competition.findUnique({ where: { id: competitionId }, select: { votingMethod: true, creditsPerVoter: true } });
+    const competition = await prisma.competition.findUnique({
+      where: { id: competitionId },
+      select: { votingMethod: true, creditsPerVoter: true },
+    });
     if (competition?.votingMethod !== VotingMethod.QUADRATIC) return null;
     return (competition.creditsPerVoter ?? 0) - (await quadraticSpent(prisma, competitionId, voterId));
   }
 
-  async function replay(voterId: string, key: string, hash: string, submissionId: string | null): Promise<CastVoteResult | null> {
+  async function replay(
+    voterId: string,
+    key: string,
+    hash: string,
+    submissionId: string | null,
+  ): Promise<CastVoteResult | null> {
     // Raw SQL: no query compilation per call on a path every retried keyed vote takes.
     const [existing] = await prisma.$queryRaw<Vote[]>`
       SELECT * FROM "Vote" WHERE "voterId" = ${voterId} AND "idempotencyKey" = ${key}`;
     if (!existing) return null;
     if (existing.requestHash !== hash) throw idempotencyKeyReused(key);
-    return { vote: { ...existing, submissionId }, creditsRemaining: await creditsRemaining(existing.competitionId, voterId) };
+    return {
+      vote: { ...existing, submissionId },
+      creditsRemaining: await creditsRemaining(existing.competitionId, voterId),
+    };
   }
 
   return {
@@ -91,7 +106,13 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
       // spent elsewhere, a ballot error) still gets its first result, or IDEMPOTENCY_KEY_REUSED.
       let outcome: VoteOutcome;
       try {
-        outcome = await writer.write({ voterId: voter.id, competitionId: input.competitionId, ballot: input, idempotencyKey: key, requestHash: hash });
+        outcome = await writer.write({
+          voterId: voter.id,
+          competitionId: input.competitionId,
+          ballot: input,
+          idempotencyKey: key,
+          requestHash: hash,
+        });
       } catch (error) {
         if (key !== null && error instanceof AppError) {
           const previous = await replay(voter.id, key, hash, submissionId);
@@ -99,7 +120,8 @@ export function createVotingService(deps: { prisma: PrismaClient; tallies: Tally
         }
         throw error;
       }
-      if (outcome.kind === 'recorded') return { vote: { ...outcome.vote, submissionId }, creditsRemaining: outcome.creditsRemaining };
+      if (outcome.kind === 'recorded')
+        return { vote: { ...outcome.vote, submissionId }, creditsRemaining: outcome.creditsRemaining };
       // The key was taken by a request that committed first: the same request replays, another conflicts.
       const previous = key === null ? null : await replay(voter.id, key, hash, submissionId);
       if (previous) return previous;

@@ -20,4 +20,3 @@ export function untilClosed(source: AsyncIterableIterator<TallyEvent>): AsyncIte
     return result;
   }, finish);
 }
-

@@ -52,7 +52,10 @@ interface CompetitionRow {
 }
 
 type Tx = Prisma.TransactionClient;
-interface Settled { outcome?: VoteOutcome; error?: unknown }
+interface Settled {
+  outcome?: VoteOutcome;
+  error?: unknown;
+}
 
 export interface VoteWriter {
   write(request: VoteRequest): Promise<VoteOutcome>;
@@ -171,7 +174,11 @@ async function applyBatch(tx: Tx, batch: Pending[], settled: Map<Pending, Settle
     const competition = competitions.get(request.competitionId);
     try {
       if (!competition) throw notFound('Competition', request.competitionId);
-      const ballot = parseBallot(competition.votingMethod, request.ballot, submissions.get(competition.id) ?? new Set());
+      const ballot = parseBallot(
+        competition.votingMethod,
+        request.ballot,
+        submissions.get(competition.id) ?? new Set(),
+      );
       if (competition.status !== CompetitionStatus.OPEN) throw votingClosed(competition.id, competition.status);
       if (ballot.method === 'SIMPLE') simple.push({ pending, submissionId: ballot.submissionId });
       else others.push({ pending, ballot, competition });
@@ -221,7 +228,11 @@ type AtOnceRow = { ord: number; valid: boolean } & { [K in keyof Vote]: Vote[K] 
  * before) it leaves alone, and those votes take the transactional path, which has every rule and
  * error message. Returns them.
  */
-async function writeSimpleAtOnce(prisma: PrismaClient, items: Pending[], settled: Map<Pending, Settled>): Promise<Pending[]> {
+async function writeSimpleAtOnce(
+  prisma: PrismaClient,
+  items: Pending[],
+  settled: Map<Pending, Settled>,
+): Promise<Pending[]> {
   const ordered = [...items].sort(byCompetitionThenVoter);
   const requests = ordered.map((p) => p.request);
   const competitionIds = [...new Set(requests.map((r) => r.competitionId))];
@@ -277,8 +288,7 @@ async function writeSimpleAtOnce(prisma: PrismaClient, items: Pending[], settled
         createdAt: row.createdAt!,
       };
       settled.set(pending, { outcome: { kind: 'recorded', vote, creditsRemaining: null } });
-    }
-    else if (idempotencyKey !== null) settled.set(pending, { outcome: { kind: 'key-taken' } });
+    } else if (idempotencyKey !== null) settled.set(pending, { outcome: { kind: 'key-taken' } });
     else settled.set(pending, { error: alreadyVoted(competitionId, pending.request.ballot.submissionId!) });
   }
   return leftovers;
@@ -310,7 +320,8 @@ async function writeSimple(
     const { competitionId, voterId } = item.pending.request;
     const key = entryKey(competitionId, voterId, item.submissionId);
     if (inserted.delete(key)) accepted.push({ ...item, id: randomUUID() });
-    else if (item.pending.request.idempotencyKey !== null) settled.set(item.pending, { outcome: { kind: 'key-taken' } });
+    else if (item.pending.request.idempotencyKey !== null)
+      settled.set(item.pending, { outcome: { kind: 'key-taken' } });
     else settled.set(item.pending, { error: alreadyVoted(competitionId, item.submissionId) });
   }
   if (accepted.length === 0) return;
@@ -352,7 +363,12 @@ async function quadraticSpent(tx: Tx, competitionId: string, voterId: string): P
 }
 
 /** Non-SIMPLE ballots: checks first, then the Vote row (the idempotency claim), then the ballot. */
-async function writeOne(tx: Tx, request: VoteRequest, ballot: Exclude<Ballot, { method: 'SIMPLE' }>, competition: CompetitionRow): Promise<VoteOutcome> {
+async function writeOne(
+  tx: Tx,
+  request: VoteRequest,
+  ballot: Exclude<Ballot, { method: 'SIMPLE' }>,
+  competition: CompetitionRow,
+): Promise<VoteOutcome> {
   const { competitionId, voterId } = request;
   const now = new Date();
   // One ballot change at a time per voter and competition, on every instance.

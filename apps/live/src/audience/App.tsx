@@ -42,7 +42,11 @@ function Join({ guest, onJoined }: { guest: Guest | null; onJoined: (guest: Gues
   // A link to one competition (audience.html?competition=…) offers just that one; else the open ones.
   const preselected = param('competition');
   const [{ data: open, fetching: listing }] = useQuery({ query: OpenCompetitionsDocument, pause: !!preselected });
-  const [{ data: one, fetching: reading }] = useQuery({ query: CompetitionDocument, variables: { id: preselected ?? '' }, pause: !preselected });
+  const [{ data: one, fetching: reading }] = useQuery({
+    query: CompetitionDocument,
+    variables: { id: preselected ?? '' },
+    pause: !preselected,
+  });
   const fetching = listing || reading;
   const competitions = preselected ? (one?.competition ? [one.competition] : []) : (open?.competitions ?? []);
 
@@ -64,7 +68,9 @@ function Join({ guest, onJoined }: { guest: Guest | null; onJoined: (guest: Gues
       </label>
       <h2>{preselected ? 'Competition' : 'Open competitions'}</h2>
       {fetching && <p className="muted">Loading…</p>}
-      {!fetching && competitions.length === 0 && <p className="muted">Nothing is open yet. Ask the organiser to open voting.</p>}
+      {!fetching && competitions.length === 0 && (
+        <p className="muted">Nothing is open yet. Ask the organiser to open voting.</p>
+      )}
       <ul className="plain competitions">
         {competitions.map((c) => (
           <li key={c.id}>
@@ -75,7 +81,11 @@ function Join({ guest, onJoined }: { guest: Guest | null; onJoined: (guest: Gues
           </li>
         ))}
       </ul>
-      {error && <p role="alert" className="error">{error}</p>}
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
     </main>
   );
 }
@@ -84,7 +94,12 @@ function Competition({ competitionId, guest }: { competitionId: string; guest: G
   const { competition, error } = useCompetition(competitionId);
   const session = useCurrentSession(competitionId);
   const standings = useStandings(competitionId);
-  if (error) return <p role="alert" className="error">{error.message}</p>;
+  if (error)
+    return (
+      <p role="alert" className="error">
+        {error.message}
+      </p>
+    );
   if (!competition) return <p className="muted">Loading…</p>;
   const titles = new Map(competition.submissions.map((s) => [s.id, s.title]));
   const closed = (standings?.status ?? competition.status) === 'CLOSED';
@@ -99,7 +114,9 @@ function Competition({ competitionId, guest }: { competitionId: string; guest: G
         <ConnectionStatus />
       </header>
       <NowPresenting session={session} />
-      {session?.status === 'LIVE' && <ReactionPad sessionId={session.id} pitch={session.currentSubmission?.title ?? ''} />}
+      {session?.status === 'LIVE' && (
+        <ReactionPad sessionId={session.id} pitch={session.currentSubmission?.title ?? ''} />
+      )}
       <Vote competition={competition} closed={closed} />
       <Standings standings={standings} titles={titles} />
       {session && session.status !== 'ENDED' && <Pledge session={session} />}

@@ -16,7 +16,9 @@ export function Feeds({ competitionId }: { competitionId: string }) {
     { query: StageMessagesDocument, variables: { channel: `stage:${competitionId}`, afterSeq: 0 } },
     (list: StageMessage[] = [], event) => {
       const data = event.channelEvent.data as { text?: unknown } | null;
-      return event.channelEvent.type === 'message' ? [...list, { seq: event.channelEvent.seq, text: typeof data?.text === 'string' ? data.text : '' }] : list;
+      return event.channelEvent.type === 'message'
+        ? [...list, { seq: event.channelEvent.seq, text: typeof data?.text === 'string' ? data.text : '' }]
+        : list;
     },
   );
   const [{ data: notifications }] = useSubscription(

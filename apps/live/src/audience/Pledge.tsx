@@ -28,7 +28,11 @@ export function Pledge({ session }: { session: LiveSessionFragment }) {
         </button>
       </form>
       {data && <p className="muted">Pledged. {data.pledge.remaining} left to pledge.</p>}
-      {error && <p role="alert" className="error">{errorText(error)}</p>}
+      {error && (
+        <p role="alert" className="error">
+          {errorText(error)}
+        </p>
+      )}
     </section>
   );
 }

@@ -47,7 +47,11 @@ export function ReactionPad({ sessionId, pitch }: { sessionId: string; pitch: st
       <p className="muted" aria-live="polite">
         {sent} {sent === 1 ? 'reaction' : 'reactions'} sent
       </p>
-      {error && <p role="alert" className="error">{errorText(error)}</p>}
+      {error && (
+        <p role="alert" className="error">
+          {errorText(error)}
+        </p>
+      )}
     </section>
   );
 }

@@ -30,13 +30,19 @@ export function Vote({ competition, closed }: { competition: Competition; closed
   const props = { competition, cast, busy: fetching || closed, closed };
   return (
     <section className="panel" aria-label="Vote">
-      <h2>Vote <span className="muted">· {competition.votingMethod.toLowerCase()}</span></h2>
+      <h2>
+        Vote <span className="muted">· {competition.votingMethod.toLowerCase()}</span>
+      </h2>
       {closed && <p className="muted">Voting is closed.</p>}
       {competition.votingMethod === 'SIMPLE' && <Simple {...props} />}
       {competition.votingMethod === 'QUADRATIC' && <Quadratic {...props} />}
       {competition.votingMethod === 'RANKED' && <Ranked {...props} />}
       {competition.votingMethod === 'APPROVAL' && <Approval {...props} />}
-      {error && <p role="alert" className="error">{errorText(error)}</p>}
+      {error && (
+        <p role="alert" className="error">
+          {errorText(error)}
+        </p>
+      )}
     </section>
   );
 }
@@ -131,7 +137,8 @@ function Quadratic({ competition, cast, closed }: BallotProps) {
   return (
     <>
       <p className="credits" aria-live="polite">
-        Credits left: <strong>{budget - spent}</strong> of {budget} <span className="muted">(v votes cost v² credits)</span>
+        Credits left: <strong>{budget - spent}</strong> of {budget}{' '}
+        <span className="muted">(v votes cost v² credits)</span>
       </p>
       <ul className="plain ballot">
         {competition.submissions.map((s) => {
@@ -140,11 +147,19 @@ function Quadratic({ competition, cast, closed }: BallotProps) {
           return (
             <li key={s.id} className="row">
               <span className="grow">{s.title}</span>
-              <button aria-label={`Fewer votes for ${s.title}`} disabled={closed || v === 0} onClick={() => change(s.id, v - 1)}>
+              <button
+                aria-label={`Fewer votes for ${s.title}`}
+                disabled={closed || v === 0}
+                onClick={() => change(s.id, v - 1)}
+              >
                 −
               </button>
               <output aria-label={`Votes for ${s.title}`}>{v}</output>
-              <button aria-label={`More votes for ${s.title}`} disabled={closed || budget - spent < nextCost} onClick={() => change(s.id, v + 1)}>
+              <button
+                aria-label={`More votes for ${s.title}`}
+                disabled={closed || budget - spent < nextCost}
+                onClick={() => change(s.id, v + 1)}
+              >
                 +
               </button>
             </li>
@@ -203,20 +218,31 @@ function Ranked({ competition, cast, busy }: BallotProps) {
             onPointerCancel={() => setDragged(null)}
             aria-label={`${index + 1}. ${title(id)}`}
           >
-            <span className="handle" aria-hidden="true">⠿</span>
+            <span className="handle" aria-hidden="true">
+              ⠿
+            </span>
             <span className="grow">
               {index + 1}. {title(id)}
             </span>
             <button aria-label={`Move ${title(id)} up`} disabled={index === 0} onClick={() => move(index, index - 1)}>
               ↑
             </button>
-            <button aria-label={`Move ${title(id)} down`} disabled={index === order.length - 1} onClick={() => move(index, index + 1)}>
+            <button
+              aria-label={`Move ${title(id)} down`}
+              disabled={index === order.length - 1}
+              onClick={() => move(index, index + 1)}
+            >
               ↓
             </button>
           </li>
         ))}
       </ol>
-      <Submit what="ranking" saved={!!saved} busy={busy} onSubmit={async () => !(await cast({ ranking: order })).error && setSaved(order)} />
+      <Submit
+        what="ranking"
+        saved={!!saved}
+        busy={busy}
+        onSubmit={async () => !(await cast({ ranking: order })).error && setSaved(order)}
+      />
     </>
   );
 }
@@ -233,20 +259,37 @@ function Approval({ competition, cast, busy }: BallotProps) {
               <input
                 type="checkbox"
                 checked={approved.includes(s.id)}
-                onChange={(e) => setApproved(e.target.checked ? [...approved, s.id] : approved.filter((id) => id !== s.id))}
+                onChange={(e) =>
+                  setApproved(e.target.checked ? [...approved, s.id] : approved.filter((id) => id !== s.id))
+                }
               />{' '}
               Approve {s.title}
             </label>
           </li>
         ))}
       </ul>
-      <Submit what="approvals" saved={!!saved} busy={busy} onSubmit={async () => !(await cast({ approvals: approved })).error && setSaved(approved)} />
+      <Submit
+        what="approvals"
+        saved={!!saved}
+        busy={busy}
+        onSubmit={async () => !(await cast({ approvals: approved })).error && setSaved(approved)}
+      />
     </>
   );
 }
 
 /** RANKED and APPROVAL send the whole ballot at once; it replaces the previous one. */
-function Submit({ what, saved, busy, onSubmit }: { what: string; saved: boolean; busy: boolean; onSubmit: () => Promise<unknown> }) {
+function Submit({
+  what,
+  saved,
+  busy,
+  onSubmit,
+}: {
+  what: string;
+  saved: boolean;
+  busy: boolean;
+  onSubmit: () => Promise<unknown>;
+}) {
   return (
     <>
       <button className="primary" disabled={busy} onClick={() => void onSubmit()}>

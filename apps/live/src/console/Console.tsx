@@ -36,7 +36,9 @@ import { formatSeconds, useCountdown } from '../shared/time';
 function message(error: unknown): string | null {
   if (!error) return null;
   const e = error as { errors?: readonly { message: string; extensions?: { code?: string } }[]; message: string };
-  return e.errors?.[0] ? `${e.errors[0].message}${e.errors[0].extensions?.code ? ` (${e.errors[0].extensions.code})` : ''}` : e.message;
+  return e.errors?.[0]
+    ? `${e.errors[0].message}${e.errors[0].extensions?.code ? ` (${e.errors[0].extensions.code})` : ''}`
+    : e.message;
 }
 
 function Alert({ error }: { error: unknown }) {
@@ -54,8 +56,8 @@ export function TokenForm({ onToken }: { onToken: (token: string) => void }) {
     <main className="console narrow">
       <h1>Organiser console</h1>
       <p>
-        This console needs an ADMIN token. <code>npm run example</code> prints a console link that carries one; or make one with{' '}
-        <code>npm run token -- --sub organiser --role ADMIN</code>.
+        This console needs an ADMIN token. <code>npm run example</code> prints a console link that carries one; or make
+        one with <code>npm run token -- --sub organiser --role ADMIN</code>.
       </p>
       <form
         onSubmit={(e) => {
@@ -102,7 +104,11 @@ export function Console() {
             <ul className="plain competitions">
               {data?.competitions.map((c) => (
                 <li key={c.id}>
-                  <button aria-current={c.id === selected} className={c.id === selected ? 'selected' : ''} onClick={() => select(c.id)}>
+                  <button
+                    aria-current={c.id === selected}
+                    className={c.id === selected ? 'selected' : ''}
+                    onClick={() => select(c.id)}
+                  >
                     {c.title}
                   </button>
                   <span className="muted">
@@ -114,7 +120,11 @@ export function Console() {
             </ul>
           </section>
         </aside>
-        {selected ? <CompetitionPanel key={selected} competitionId={selected} /> : <p className="muted">Create or pick a competition.</p>}
+        {selected ? (
+          <CompetitionPanel key={selected} competitionId={selected} />
+        ) : (
+          <p className="muted">Create or pick a competition.</p>
+        )}
       </div>
     </main>
   );
@@ -135,11 +145,16 @@ function CreateCompetition({ onCreated }: { onCreated: (id: string) => void }) {
     setError(null);
     try {
       const { data } = await createCompetition({
-        variables: { input: { title, votingMethod: method, creditsPerVoter: method === 'QUADRATIC' ? Number(credits) : null } },
+        variables: {
+          input: { title, votingMethod: method, creditsPerVoter: method === 'QUADRATIC' ? Number(credits) : null },
+        },
       });
       const id = data!.createCompetition.id;
       // One submission per line, in this order (the session's running order follows it).
-      for (const line of pitches.split('\n').map((l) => l.trim()).filter(Boolean)) {
+      for (const line of pitches
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)) {
         await createSubmission({ variables: { input: { competitionId: id, title: line } } });
       }
       setTitle('');
@@ -214,12 +229,20 @@ function CompetitionPanel({ competitionId }: { competitionId: string }) {
         <p className="muted">{competition.submissions.map((s) => s.title).join(' · ') || 'No pitches yet.'}</p>
         <div className="row">
           {competition.status === 'DRAFT' && (
-            <button className="primary" onClick={() => void open({ variables: { id: competition.id } })} disabled={opening.loading}>
+            <button
+              className="primary"
+              onClick={() => void open({ variables: { id: competition.id } })}
+              disabled={opening.loading}
+            >
               Open voting
             </button>
           )}
           {competition.status === 'OPEN' && (
-            <button className="danger" onClick={() => void close({ variables: { id: competition.id } })} disabled={closing.loading}>
+            <button
+              className="danger"
+              onClick={() => void close({ variables: { id: competition.id } })}
+              disabled={closing.loading}
+            >
               Close voting
             </button>
           )}
@@ -254,7 +277,9 @@ function SessionPanel({ competitionId, submissionIds }: { competitionId: string;
             className="row"
             onSubmit={async (e) => {
               e.preventDefault();
-              await create({ variables: { input: { competitionId, submissionIds, presentationSeconds: Number(seconds) } } });
+              await create({
+                variables: { input: { competitionId, submissionIds, presentationSeconds: Number(seconds) } },
+              });
               await refetch();
             }}
           >
@@ -298,7 +323,8 @@ function RunSession({ initial, competitionId }: { initial: LiveSessionFragment; 
           <span className={`badge badge-${session.status}`}>{session.status}</span>
         </div>
         <p className="now">
-          {session.currentSubmission?.title ?? (session.status === 'SCHEDULED' ? `First: ${session.runningOrder[0]?.title ?? '—'}` : '—')}
+          {session.currentSubmission?.title ??
+            (session.status === 'SCHEDULED' ? `First: ${session.runningOrder[0]?.title ?? '—'}` : '—')}
           {(session.status === 'LIVE' || session.status === 'PAUSED') && (
             <span className="countdown" role="timer" aria-label="Time left">
               {' '}
@@ -307,10 +333,16 @@ function RunSession({ initial, competitionId }: { initial: LiveSessionFragment; 
           )}
         </p>
         <p className="muted">
-          Pitch {Math.min(session.currentIndex + 1, session.runningOrder.length)} of {session.runningOrder.length} · {session.presentationSeconds} s each
+          Pitch {Math.min(session.currentIndex + 1, session.runningOrder.length)} of {session.runningOrder.length} ·{' '}
+          {session.presentationSeconds} s each
         </p>
         <div className="row" role="group" aria-label="Session controls">
-          {CONTROLS.filter((c) => c.when.includes(session.status) && !(c.action === 'NEXT' && last) && !(c.action === 'PREVIOUS' && session.currentIndex === 0)).map((c) => (
+          {CONTROLS.filter(
+            (c) =>
+              c.when.includes(session.status) &&
+              !(c.action === 'NEXT' && last) &&
+              !(c.action === 'PREVIOUS' && session.currentIndex === 0),
+          ).map((c) => (
             <button
               key={c.action}
               className={c.className}
@@ -318,7 +350,14 @@ function RunSession({ initial, competitionId }: { initial: LiveSessionFragment; 
               onClick={() =>
                 void control({
                   // expectedSeq: the press applies to the state shown here, never to a newer one.
-                  variables: { input: { sessionId: session.id, action: c.action, expectedSeq: session.seq, seconds: c.action === 'EXTEND_TIMER' ? 30 : null } },
+                  variables: {
+                    input: {
+                      sessionId: session.id,
+                      action: c.action,
+                      expectedSeq: session.seq,
+                      seconds: c.action === 'EXTEND_TIMER' ? 30 : null,
+                    },
+                  },
                 }).catch(() => {})
               }
             >
@@ -393,7 +432,8 @@ function PitchOffers({ pitch, live }: { pitch: { id: string; title: string }; li
   return [...known.values()].map((o) => (
     <li key={o.id}>
       <strong>{pitch.title}</strong> · {o.judge.name} · {o.type.toLowerCase()} {o.amount.toLocaleString('en')}
-      {o.equityPercentage != null ? ` for ${o.equityPercentage} %` : ''} · <span className={`badge badge-${o.status}`}>{o.status}</span>
+      {o.equityPercentage != null ? ` for ${o.equityPercentage} %` : ''} ·{' '}
+      <span className={`badge badge-${o.status}`}>{o.status}</span>
     </li>
   ));
 }
@@ -416,7 +456,8 @@ function FraudAlerts({ competitionId }: { competitionId: string }) {
       <ul className="plain feed">
         {alerts.map((a) => (
           <li key={a.id}>
-            <span className={`badge badge-${a.action}`}>{a.action}</span> {a.rule} · score {Math.round(a.score)} · user {a.userId ?? '—'}
+            <span className={`badge badge-${a.action}`}>{a.action}</span> {a.rule} · score {Math.round(a.score)} · user{' '}
+            {a.userId ?? '—'}
           </li>
         ))}
       </ul>

@@ -18,7 +18,12 @@ const ovation = createKit(config.apiUrl, () => token);
 const client = new ApolloClient({
   link: ApolloLink.from([
     new OvationLink(ovation),
-    new SetContextLink((previous) => ({ headers: { ...(previous.headers as Record<string, string> | undefined), ...(token ? { authorization: `Bearer ${token}` } : {}) } })),
+    new SetContextLink((previous) => ({
+      headers: {
+        ...(previous.headers as Record<string, string> | undefined),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+    })),
     new HttpLink({ uri: config.apiUrl }),
   ]),
   cache: new InMemoryCache(),

@@ -5,7 +5,12 @@
  */
 import { useEffect, useState } from 'react';
 import { useQuery, useSubscription } from 'urql';
-import { OpenCompetitionsDocument, PoolDocument, ReactionBurstsDocument, type LiveSessionFragment } from '../generated/graphql';
+import {
+  OpenCompetitionsDocument,
+  PoolDocument,
+  ReactionBurstsDocument,
+  type LiveSessionFragment,
+} from '../generated/graphql';
 import { param, setParam } from '../shared/config';
 import { ConnectionStatus } from '../shared/Status';
 import { formatSeconds, useCountdown } from '../shared/time';
@@ -22,7 +27,13 @@ export function Screen() {
       setCompetitionId(first.id);
     }
   }, [competitionId, data]);
-  if (!competitionId) return <main className="screen"><h1>Waiting for a competition to open…</h1><ConnectionStatus /></main>;
+  if (!competitionId)
+    return (
+      <main className="screen">
+        <h1>Waiting for a competition to open…</h1>
+        <ConnectionStatus />
+      </main>
+    );
   return <Live competitionId={competitionId} />;
 }
 
@@ -42,17 +53,28 @@ function Live({ competitionId }: { competitionId: string }) {
       <Stage session={session} />
       <section className="panel leaderboard" aria-label="Leaderboard">
         <h2>
-          Leaderboard <span className="muted">· {standings?.totalVotes ?? 0} {standings?.totalVotes === 1 ? 'vote' : 'votes'}{standings?.status === 'CLOSED' ? ' · final' : ''}</span>
+          Leaderboard{' '}
+          <span className="muted">
+            · {standings?.totalVotes ?? 0} {standings?.totalVotes === 1 ? 'vote' : 'votes'}
+            {standings?.status === 'CLOSED' ? ' · final' : ''}
+          </span>
         </h2>
         <ol className="plain">
           {standings?.entries.map((entry) => {
             const title = titles.get(entry.submissionId) ?? entry.submissionId;
             return (
-              <li key={entry.submissionId} aria-label={`${title}: rank ${entry.rank}, score ${entry.score}`} data-score={entry.score}>
+              <li
+                key={entry.submissionId}
+                aria-label={`${title}: rank ${entry.rank}, score ${entry.score}`}
+                data-score={entry.score}
+              >
                 <span className="rank">{entry.rank}</span>
                 <span className="title">{title}</span>
                 <span className="score">{entry.score}</span>
-                <span className={`momentum ${entry.momentum > 0 ? 'up' : entry.momentum < 0 ? 'down' : ''}`} title="Momentum: votes this minute against the minute before">
+                <span
+                  className={`momentum ${entry.momentum > 0 ? 'up' : entry.momentum < 0 ? 'down' : ''}`}
+                  title="Momentum: votes this minute against the minute before"
+                >
                   {entry.momentum > 0 ? `▲ ${entry.momentum}` : entry.momentum < 0 ? `▼ ${-entry.momentum}` : '·'}
                 </span>
                 <span className="bar" style={{ width: `${(entry.score / top) * 100}%` }} aria-hidden="true" />
@@ -72,9 +94,23 @@ function Stage({ session }: { session: LiveSessionFragment | null }) {
   const running = session?.status === 'LIVE' || session?.status === 'PAUSED';
   return (
     <section className="panel stage-panel" aria-label="Current pitch">
-      <h2>{!session ? 'Up next' : session.status === 'PAUSED' ? 'Paused' : session.status === 'ENDED' ? 'That was the last pitch' : running ? 'Now presenting' : 'Up first'}</h2>
+      <h2>
+        {!session
+          ? 'Up next'
+          : session.status === 'PAUSED'
+            ? 'Paused'
+            : session.status === 'ENDED'
+              ? 'That was the last pitch'
+              : running
+                ? 'Now presenting'
+                : 'Up first'}
+      </h2>
       <p className="pitch">{session?.currentSubmission?.title ?? session?.runningOrder[0]?.title ?? '—'}</p>
-      <p className={`countdown${running && remaining !== null && remaining <= 10 ? ' ending' : ''}`} role="timer" aria-label="Time left">
+      <p
+        className={`countdown${running && remaining !== null && remaining <= 10 ? ' ending' : ''}`}
+        role="timer"
+        aria-label="Time left"
+      >
         {running ? formatSeconds(remaining) : '–:––'}
       </p>
       {session && (
@@ -119,7 +155,10 @@ function HeatMap({ sessionId }: { sessionId: string }) {
   return (
     <section className="panel heat" aria-label="Reaction heat map">
       <h2>
-        Reactions <span className="muted">· <span data-testid="reaction-total">{data?.total ?? 0}</span></span>
+        Reactions{' '}
+        <span className="muted">
+          · <span data-testid="reaction-total">{data?.total ?? 0}</span>
+        </span>
       </h2>
       <div className="grid" role="grid" aria-label="Where the audience reacted">
         {cells.map((row, r) => (

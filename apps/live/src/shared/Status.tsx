@@ -12,9 +12,17 @@ const LABELS: Record<string, string> = {
 export function ConnectionStatus() {
   const { state, transport } = useConnection();
   return (
-    <p className={`status status-${state}`} role="status" aria-label="Connection" data-state={state} data-transport={transport ?? ''}>
+    <p
+      className={`status status-${state}`}
+      role="status"
+      aria-label="Connection"
+      data-state={state}
+      data-transport={transport ?? ''}
+    >
       <span className="dot" aria-hidden="true" /> {LABELS[state]}
-      {state === 'live' && transport ? ` · ${transport === 'ws' ? 'WebSocket' : transport === 'sse' ? 'SSE' : 'polling'}` : ''}
+      {state === 'live' && transport
+        ? ` · ${transport === 'ws' ? 'WebSocket' : transport === 'sse' ? 'SSE' : 'polling'}`
+        : ''}
     </p>
   );
 }

@@ -44,7 +44,9 @@ export function storedGuest(): Guest | null {
     const guest = JSON.parse(localStorage.getItem(GUEST_KEY) ?? 'null') as Guest | null;
     if (!guest?.token) return null;
     // An expired token is of no use: join again.
-    const payload = JSON.parse(atob(guest.token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: number };
+    const payload = JSON.parse(atob(guest.token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as {
+      exp?: number;
+    };
     return payload.exp && payload.exp * 1000 > Date.now() + 60_000 ? guest : null;
   } catch {
     return null;

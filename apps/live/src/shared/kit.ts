@@ -35,7 +35,12 @@ export function useConnection(): Connection {
 }
 
 /** The result's error code, e.g. ALREADY_VOTED's CONFLICT, RATE_LIMITED, BUDGET_EXCEEDED. */
-export function errorText(error: { graphQLErrors?: readonly { message: string; extensions?: Record<string, unknown> }[]; message: string } | undefined | null): string | null {
+export function errorText(
+  error:
+    | { graphQLErrors?: readonly { message: string; extensions?: Record<string, unknown> }[]; message: string }
+    | undefined
+    | null,
+): string | null {
   if (!error) return null;
   const first = error.graphQLErrors?.[0];
   if (!first) return error.message;

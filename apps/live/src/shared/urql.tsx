@@ -30,13 +30,21 @@ export function createUrqlClient(apiUrl: string, ovation: OvationClient, token: 
 }
 
 export function useCompetition(competitionId: string | null) {
-  const [{ data, error }] = useQuery({ query: CompetitionDocument, variables: { id: competitionId ?? '' }, pause: !competitionId });
+  const [{ data, error }] = useQuery({
+    query: CompetitionDocument,
+    variables: { id: competitionId ?? '' },
+    pause: !competitionId,
+  });
   return { competition: data?.competition ?? null, error };
 }
 
 /** The standings as tallyUpdated delivers them: the current ones at once, then every change. */
 export function useStandings(competitionId: string | null) {
-  const [{ data }] = useSubscription({ query: StandingsDocument, variables: { competitionId: competitionId ?? '' }, pause: !competitionId });
+  const [{ data }] = useSubscription({
+    query: StandingsDocument,
+    variables: { competitionId: competitionId ?? '' },
+    pause: !competitionId,
+  });
   return data?.tallyUpdated ?? null;
 }
 
@@ -46,7 +54,11 @@ export function useStandings(competitionId: string | null) {
  * opened before the organiser created the session still finds it.
  */
 export function useCurrentSession(competitionId: string | null): LiveSessionFragment | null {
-  const [{ data }, refetch] = useQuery({ query: SessionsDocument, variables: { competitionId: competitionId ?? '' }, pause: !competitionId });
+  const [{ data }, refetch] = useQuery({
+    query: SessionsDocument,
+    variables: { competitionId: competitionId ?? '' },
+    pause: !competitionId,
+  });
   const [{ data: activity }] = useSubscription({
     query: ActivityDocument,
     variables: { channel: `activity:${competitionId}` },

@@ -18,7 +18,15 @@ import { dataOf, execute, tokenFor } from '../../../../test/support/graphql.js';
 import { startServerProcess, type ServerProcess } from '../../../../test/support/server-process.js';
 import type { OvationClient, ResyncEvent } from '../../src/index.js';
 import { ReadReceiptsDocument } from '../support/documents.js';
-import { adminToken, channelHistory, kitClient, publishOne, recordChannel, recordSubscription, uniqueChannel } from '../support/harness.js';
+import {
+  adminToken,
+  channelHistory,
+  kitClient,
+  publishOne,
+  recordChannel,
+  recordSubscription,
+  uniqueChannel,
+} from '../support/harness.js';
 import { startProxy, type Proxy } from '../support/proxy.js';
 
 const RESUME_WINDOW_MS = 1_000;
@@ -144,14 +152,22 @@ describe('fallback', () => {
 
   it('a silent network (no FIN, no RST) is noticed by the keep-alive and left', async () => {
     const channel = uniqueChannel('stall');
-    const { client: kit, live, statuses, untilStatus } = client({ transports: ['ws'], keepAliveMs: 200, keepAliveTimeoutMs: 300, connectTimeoutMs: 1_000 });
+    const {
+      client: kit,
+      live,
+      statuses,
+      untilStatus,
+    } = client({ transports: ['ws'], keepAliveMs: 200, keepAliveTimeoutMs: 300, connectTimeoutMs: 1_000 });
     const feed = recordChannel(kit, channel, { afterSeq: 0 });
     await live('ws');
     await feed.reach(await publish(channel));
     proxy.stall();
     const last = await publishMany(channel, 3);
     await untilStatus(
-      () => statuses.some((s) => s.state === 'reconnecting' && String((s.error as Error | undefined)?.message).includes('no pong')),
+      () =>
+        statuses.some(
+          (s) => s.state === 'reconnecting' && String((s.error as Error | undefined)?.message).includes('no pong'),
+        ),
       'a reconnect after a missing pong',
     );
     proxy.up();
@@ -213,16 +229,45 @@ describe('tokens', () => {
 /** A conversation whose read receipts (kept RESUME_WINDOW_SECONDS in the event log) a watcher follows. */
 async function receiptTopic(): Promise<{ conversationId: string; watcher: string; produce(): Promise<void> }> {
   const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-  const [watcher, reader] = await Promise.all([tokenFor({ sub: `kit-watcher-${id}` }), tokenFor({ sub: `kit-reader-${id}` })]);
-  await Promise.all([watcher, reader].map((token) => execute(fetch, server.graphqlUrl, ResumeNotificationEventsDocument, {}, token)));
-  const { createConversation } = dataOf(await execute(fetch, server.graphqlUrl, CreateConversationDocument, { participantIds: [`kit-reader-${id}`] }, watcher));
+  const [watcher, reader] = await Promise.all([
+    tokenFor({ sub: `kit-watcher-${id}` }),
+    tokenFor({ sub: `kit-reader-${id}` }),
+  ]);
+  await Promise.all(
+    [watcher, reader].map((token) => execute(fetch, server.graphqlUrl, ResumeNotificationEventsDocument, {}, token)),
+  );
+  const { createConversation } = dataOf(
+    await execute(
+      fetch,
+      server.graphqlUrl,
+      CreateConversationDocument,
+      { participantIds: [`kit-reader-${id}`] },
+      watcher,
+    ),
+  );
   const conversationId = createConversation.id;
   return {
     conversationId,
     watcher,
     async produce() {
-      const { sendMessage } = dataOf(await execute(fetch, server.graphqlUrl, SendMessageDocument, { input: { conversationId, body: 'read me' } }, watcher));
-      dataOf(await execute(fetch, server.graphqlUrl, MarkConversationReadDocument, { conversationId, upToMessageId: sendMessage.id }, reader));
+      const { sendMessage } = dataOf(
+        await execute(
+          fetch,
+          server.graphqlUrl,
+          SendMessageDocument,
+          { input: { conversationId, body: 'read me' } },
+          watcher,
+        ),
+      );
+      dataOf(
+        await execute(
+          fetch,
+          server.graphqlUrl,
+          MarkConversationReadDocument,
+          { conversationId, upToMessageId: sendMessage.id },
+          reader,
+        ),
+      );
     },
   };
 }
@@ -234,7 +279,13 @@ describe('RESYNC_REQUIRED', () => {
     const { client: kit } = client({ onResync: (event) => resyncs.push(event) });
     const feed = recordChannel(kit, channel, { afterSeq: 1_000 });
     await feed.resynced();
-    expect(feed.resyncs[0]).toMatchObject({ field: 'channelEvent', reason: 'AHEAD', afterSeq: 1_000, latestSeq: 0, variables: { channel, afterSeq: 1_000 } });
+    expect(feed.resyncs[0]).toMatchObject({
+      field: 'channelEvent',
+      reason: 'AHEAD',
+      afterSeq: 1_000,
+      latestSeq: 0,
+      variables: { channel, afterSeq: 1_000 },
+    });
     expect(resyncs).toHaveLength(1);
     await feed.started(2);
     const last = await publishMany(channel, 2);
@@ -242,25 +293,33 @@ describe('RESYNC_REQUIRED', () => {
     expect(feed.seqs()).toEqual(await history(channel));
   });
 
-  it.each(['ws', 'sse', 'poll'] as const)('NOT_KEPT over %s: events gone while cut off are reported; the restarted stream continues after them', async (transport) => {
-    const topic = await receiptTopic();
-    const { client: kit } = client({ transports: [transport], token: () => topic.watcher });
-    const feed = recordSubscription(kit, ReadReceiptsDocument, { conversationId: topic.conversationId });
-    await feed.started();
-    await topic.produce();
-    await feed.count(1);
-    expect(Object.keys(feed.values[0]!.readReceiptUpdated).sort()).toEqual(['lastReadSeq', 'user']); // the seq the kit added is not the app's
+  it.each(['ws', 'sse', 'poll'] as const)(
+    'NOT_KEPT over %s: events gone while cut off are reported; the restarted stream continues after them',
+    async (transport) => {
+      const topic = await receiptTopic();
+      const { client: kit } = client({ transports: [transport], token: () => topic.watcher });
+      const feed = recordSubscription(kit, ReadReceiptsDocument, { conversationId: topic.conversationId });
+      await feed.started();
+      await topic.produce();
+      await feed.count(1);
+      expect(Object.keys(feed.values[0]!.readReceiptUpdated).sort()).toEqual(['lastReadSeq', 'user']); // the seq the kit added is not the app's
 
-    proxy.down();
-    await topic.produce(); // the second receipt, gone from the window by the time the kit is back
-    await new Promise((resolve) => setTimeout(resolve, RESUME_WINDOW_MS + 600)); // the condition is time itself
-    proxy.up();
-    await feed.resynced();
-    expect(feed.resyncs[0]).toMatchObject({ field: 'readReceiptUpdated', reason: 'NOT_KEPT', afterSeq: 1, latestSeq: 2 });
-    await topic.produce();
-    await feed.count(2);
-    expect(feed.values.map((v) => v.readReceiptUpdated.lastReadSeq)).toEqual([1, 3]); // the receipt up to message 2 is the one lost
-  });
+      proxy.down();
+      await topic.produce(); // the second receipt, gone from the window by the time the kit is back
+      await new Promise((resolve) => setTimeout(resolve, RESUME_WINDOW_MS + 600)); // the condition is time itself
+      proxy.up();
+      await feed.resynced();
+      expect(feed.resyncs[0]).toMatchObject({
+        field: 'readReceiptUpdated',
+        reason: 'NOT_KEPT',
+        afterSeq: 1,
+        latestSeq: 2,
+      });
+      await topic.produce();
+      await feed.count(2);
+      expect(feed.values.map((v) => v.readReceiptUpdated.lastReadSeq)).toEqual([1, 3]); // the receipt up to message 2 is the one lost
+    },
+  );
 
   it("manual: the subscription waits for the app's restart() and then delivers what came since the resync", async () => {
     const channel = uniqueChannel('manual');

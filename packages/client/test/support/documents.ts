@@ -9,4 +9,7 @@ export const ReadReceiptsDocument = parse(`
   subscription ReadReceipts($conversationId: ID!) {
     readReceiptUpdated(conversationId: $conversationId) { lastReadSeq user { id } }
   }
-`) as TypedDocumentNode<{ readReceiptUpdated: { lastReadSeq: number; user: { id: string } } }, { conversationId: string }>;
+`) as TypedDocumentNode<
+  { readReceiptUpdated: { lastReadSeq: number; user: { id: string } } },
+  { conversationId: string }
+>;

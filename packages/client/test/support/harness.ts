@@ -4,9 +4,20 @@
  * truth to compare deliveries with).
  */
 import WebSocket from 'ws';
-import { ChannelEventDocument, ChannelEventsDocument, PublishToChannelDocument } from '../../../../test/generated/graphql.js';
+import {
+  ChannelEventDocument,
+  ChannelEventsDocument,
+  PublishToChannelDocument,
+} from '../../../../test/generated/graphql.js';
 import { dataOf, execute, tokenFor } from '../../../../test/support/graphql.js';
-import { createOvationClient, type OvationClient, type OvationClientOptions, type ResyncEvent, type StatusEvent, type TypedDocumentNode } from '../../src/index.js';
+import {
+  createOvationClient,
+  type OvationClient,
+  type OvationClientOptions,
+  type ResyncEvent,
+  type StatusEvent,
+  type TypedDocumentNode,
+} from '../../src/index.js';
 
 export const adminToken = (): Promise<string> => tokenFor({ sub: 'kit-admin', name: 'Kit', role: 'ADMIN' });
 
@@ -55,11 +66,17 @@ export function kitClient(options: Partial<OvationClientOptions> & Pick<OvationC
     client,
     statuses,
     /** Resolves once `check` holds, checked after each status change. */
-    untilStatus: (check: () => boolean, what: string, timeoutMs = 15_000) => changes.until(check, () => what, timeoutMs),
+    untilStatus: (check: () => boolean, what: string, timeoutMs = 15_000) =>
+      changes.until(check, () => what, timeoutMs),
     /** Resolves with the status once the client is live (on `transport`, if given) after status number `from`. */
     async live(transport?: string, from = 0, timeoutMs = 15_000): Promise<StatusEvent & { at: number }> {
       const found = () => lives(from).find((s) => transport === undefined || s.transport === transport);
-      await changes.until(() => found() !== undefined, () => `live${transport ? ` on ${transport}` : ''} (statuses: ${JSON.stringify(statuses.slice(from).map((s) => [s.state, s.transport]))})`, timeoutMs);
+      await changes.until(
+        () => found() !== undefined,
+        () =>
+          `live${transport ? ` on ${transport}` : ''} (statuses: ${JSON.stringify(statuses.slice(from).map((s) => [s.state, s.transport]))})`,
+        timeoutMs,
+      );
       return found()!;
     },
   };
@@ -110,8 +127,15 @@ export function recordSubscription<TData, TVariables extends Record<string, unkn
   });
   /** What was recorded, for timeout messages. */
   const state = (): string =>
-    JSON.stringify({ values: values.length, starts: starts.map((s) => [s.transport, s.cursor]), resyncs: resyncs.map((r) => [r.reason, r.afterSeq, r.latestSeq]), errors, completed });
-  const until = (check: () => boolean, what: () => string, timeoutMs = 15_000) => changes.until(check, () => `${what()}; recorded ${state()}`, timeoutMs);
+    JSON.stringify({
+      values: values.length,
+      starts: starts.map((s) => [s.transport, s.cursor]),
+      resyncs: resyncs.map((r) => [r.reason, r.afterSeq, r.latestSeq]),
+      errors,
+      completed,
+    });
+  const until = (check: () => boolean, what: () => string, timeoutMs = 15_000) =>
+    changes.until(check, () => `${what()}; recorded ${state()}`, timeoutMs);
   return {
     values,
     arrivals,
@@ -124,16 +148,34 @@ export function recordSubscription<TData, TVariables extends Record<string, unkn
     unsubscribe,
     until: (check: () => boolean, what: string, timeoutMs?: number) => until(check, () => what, timeoutMs),
     /** Resolves once `count` values in all were delivered. */
-    count: (count: number, timeoutMs?: number) => until(() => values.length >= count, () => `${count} values (have ${values.length})`, timeoutMs),
+    count: (count: number, timeoutMs?: number) =>
+      until(
+        () => values.length >= count,
+        () => `${count} values (have ${values.length})`,
+        timeoutMs,
+      ),
     /** Resolves once the subscription was started (again) on a connection: start number `count`. */
-    started: (count = 1, timeoutMs?: number) => until(() => starts.length >= count, () => `start #${count} (have ${starts.length})`, timeoutMs),
-    resynced: (count = 1, timeoutMs?: number) => until(() => resyncs.length >= count, () => `resync #${count} (have ${resyncs.length})`, timeoutMs),
+    started: (count = 1, timeoutMs?: number) =>
+      until(
+        () => starts.length >= count,
+        () => `start #${count} (have ${starts.length})`,
+        timeoutMs,
+      ),
+    resynced: (count = 1, timeoutMs?: number) =>
+      until(
+        () => resyncs.length >= count,
+        () => `resync #${count} (have ${resyncs.length})`,
+        timeoutMs,
+      ),
   };
 }
 
 /** A channel's events as the kit delivers them. */
 export function recordChannel(client: OvationClient, channel: string, opts: { afterSeq?: number } = {}) {
-  const feed = recordSubscription(client, ChannelEventDocument, { channel, ...(opts.afterSeq !== undefined && { afterSeq: opts.afterSeq }) });
+  const feed = recordSubscription(client, ChannelEventDocument, {
+    channel,
+    ...(opts.afterSeq !== undefined && { afterSeq: opts.afterSeq }),
+  });
   const seqs = (): number[] => feed.values.map((v) => v.channelEvent.seq);
   return {
     ...feed,
@@ -141,13 +183,19 @@ export function recordChannel(client: OvationClient, channel: string, opts: { af
     deliveries: (): Delivery[] => feed.values.map((v, i) => ({ seq: v.channelEvent.seq, at: feed.arrivals[i]! })),
     /** Resolves once an event with seq ≥ `seq` was delivered. */
     reach: (seq: number, timeoutMs?: number) =>
-      feed.until(() => (seqs().at(-1) ?? 0) >= seq, `seq ${seq} (delivered up to ${seqs().at(-1) ?? 'none'})`, timeoutMs),
+      feed.until(
+        () => (seqs().at(-1) ?? 0) >= seq,
+        `seq ${seq} (delivered up to ${seqs().at(-1) ?? 'none'})`,
+        timeoutMs,
+      ),
   };
 }
 
 /** Publishes to a channel as an admin, one event at a time, to the server `target()` names. */
 export async function publishOne(graphqlUrl: string, channel: string, token: string): Promise<number> {
-  const { publishToChannel } = dataOf(await execute(fetch, graphqlUrl, PublishToChannelDocument, { channel, type: 'tick', data: null }, token));
+  const { publishToChannel } = dataOf(
+    await execute(fetch, graphqlUrl, PublishToChannelDocument, { channel, type: 'tick', data: null }, token),
+  );
   return publishToChannel.seq;
 }
 
@@ -180,8 +228,10 @@ export function startPublisher(target: () => string, channel: string, token: str
 /** Every seq the server keeps for a channel, in order. */
 export async function channelHistory(graphqlUrl: string, channel: string, token: string): Promise<number[]> {
   const seqs: number[] = [];
-  for (let afterSeq = 0; ; ) {
-    const { channelEvents } = dataOf(await execute(fetch, graphqlUrl, ChannelEventsDocument, { channel, afterSeq, first: 200 }, token));
+  for (let afterSeq = 0; ;) {
+    const { channelEvents } = dataOf(
+      await execute(fetch, graphqlUrl, ChannelEventsDocument, { channel, afterSeq, first: 200 }, token),
+    );
     seqs.push(...channelEvents.events.map((e) => e.seq));
     if (!channelEvents.hasMore || channelEvents.events.length === 0) return seqs;
     afterSeq = seqs.at(-1)!;

@@ -63,7 +63,14 @@ export async function startProxy(initialTarget: string): Promise<Proxy> {
     if (isEventStream(req)) forwarded.sse += 1;
     else forwarded.http += 1;
     const upstream = http.request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent: false },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent: false,
+      },
       (upstreamRes) => {
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
         res.flushHeaders();
@@ -83,7 +90,8 @@ export async function startProxy(initialTarget: string): Promise<Proxy> {
   server.on('upgrade', (req: IncomingMessage, client: Duplex, head: Buffer) => {
     if (state === 'down') return void client.destroy();
     if (state === 'stall') return;
-    if (blocks.ws === 'refuse') return void client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    if (blocks.ws === 'refuse')
+      return void client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     if (blocks.ws === 'drop') return void client.destroy();
     forwarded.ws += 1;
     const upstream = net.connect({ host: target.hostname, port: Number(target.port) });

@@ -25,7 +25,9 @@ describe('resumable fields', () => {
     valid(p.query);
     valid(p.poll?.query);
     valid(p.anchorQuery);
-    expect(flat(p.poll?.query)).toMatch(/reactions:reactionEvents\(sessionId:\$id afterSeq:\$ovationAfterSeq first:100\)\{cursor latestSeq hasMore events\{total seq\}/);
+    expect(flat(p.poll?.query)).toMatch(
+      /reactions:reactionEvents\(sessionId:\$id afterSeq:\$ovationAfterSeq first:100\)\{cursor latestSeq hasMore events\{total seq\}/,
+    );
     expect(flat(p.anchorQuery)).toMatch(/anchor:reactionEvents\(sessionId:\$id\)\{latestSeq\}/);
     expect(flat(p.anchorQuery)).not.toContain(CURSOR_VARIABLE);
   });
@@ -43,7 +45,9 @@ describe('resumable fields', () => {
     valid(p.poll?.query);
     valid(p.anchorQuery);
     expect(p.poll?.shape).toBe('history');
-    expect(flat(p.poll?.query)).toMatch(/feed:channelEvents\(channel:\$channel afterSeq:\$after first:100\)\{latestSeq hasMore missed events\{\.\.\.F data\}\}\}fragment F on ChannelEvent\{seq type\}$/);
+    expect(flat(p.poll?.query)).toMatch(
+      /feed:channelEvents\(channel:\$channel afterSeq:\$after first:100\)\{latestSeq hasMore missed events\{\.\.\.F data\}\}\}fragment F on ChannelEvent\{seq type\}$/,
+    );
     expect(flat(p.anchorQuery)).toMatch(/channelEvents\(channel:\$channel first:1\)/);
     expect(flat(p.anchorQuery)).not.toContain('fragment F'); // unused there: it would not validate
   });
@@ -70,9 +74,21 @@ describe('resumable fields', () => {
 
 describe('snapshot and other fields', () => {
   it.each([
-    ['subscription($c: ID!) { tallyUpdated(competitionId: $c) { seq totalVotes } }', /tallyUpdated:tally\(competitionId:\$c\)\{seq totalVotes\}/, 'snapshot'],
-    ['subscription($s: ID!) { sessionUpdated(sessionId: $s) { seq status } }', /sessionUpdated:session\(id:\$s\)/, 'snapshot'],
-    ['subscription($ids: [ID!]!) { p: presenceChanged(userIds: $ids) { userId status } }', /p:presence\(userIds:\$ids\)/, 'snapshot-list'],
+    [
+      'subscription($c: ID!) { tallyUpdated(competitionId: $c) { seq totalVotes } }',
+      /tallyUpdated:tally\(competitionId:\$c\)\{seq totalVotes\}/,
+      'snapshot',
+    ],
+    [
+      'subscription($s: ID!) { sessionUpdated(sessionId: $s) { seq status } }',
+      /sessionUpdated:session\(id:\$s\)/,
+      'snapshot',
+    ],
+    [
+      'subscription($ids: [ID!]!) { p: presenceChanged(userIds: $ids) { userId status } }',
+      /p:presence\(userIds:\$ids\)/,
+      'snapshot-list',
+    ],
   ])('%s is polled by its query', (document, pattern, shape) => {
     const p = prepareSubscription(document);
     expect(flat(p.query)).not.toContain(CURSOR_VARIABLE);
@@ -91,6 +107,10 @@ describe('snapshot and other fields', () => {
 
   it('refuses what is not one subscription', () => {
     expect(() => prepareSubscription('query { me { id } }')).toThrow(/not a query/);
-    expect(() => prepareSubscription('subscription A { typing(conversationId: "1") { isTyping } } subscription B { notificationAdded { id } }')).toThrow(/operationName/);
+    expect(() =>
+      prepareSubscription(
+        'subscription A { typing(conversationId: "1") { isTyping } } subscription B { notificationAdded { id } }',
+      ),
+    ).toThrow(/operationName/);
   });
 });

@@ -17,9 +17,13 @@ beforeAll(async () => {
 }, 150_000);
 
 it('packs dist and the README only', async () => {
-  const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: PACKAGE, timeout: 60_000 });
+  const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: PACKAGE,
+    timeout: 60_000,
+  });
   const files = (JSON.parse(stdout) as [{ files: { path: string }[] }])[0].files.map((f) => f.path);
-  for (const entry of ['index', 'urql', 'apollo']) expect(files).toEqual(expect.arrayContaining([`dist/${entry}.js`, `dist/${entry}.d.ts`]));
+  for (const entry of ['index', 'urql', 'apollo'])
+    expect(files).toEqual(expect.arrayContaining([`dist/${entry}.js`, `dist/${entry}.d.ts`]));
   expect(files).toEqual(expect.arrayContaining(['README.md', 'package.json']));
   expect(files.filter((f) => !f.startsWith('dist/') && !['README.md', 'package.json'].includes(f))).toEqual([]);
 });
@@ -29,10 +33,14 @@ it.each([
   ['@ovation/client/urql', 'ovationExchange'],
   ['@ovation/client/apollo', 'OvationLink'],
 ])('%s loads in Node and exports %s', async (specifier, name) => {
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', `const m = await import('${specifier}'); console.log(typeof m.${name});`], {
-    cwd: PACKAGE,
-    timeout: 30_000,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    ['--input-type=module', '-e', `const m = await import('${specifier}'); console.log(typeof m.${name});`],
+    {
+      cwd: PACKAGE,
+      timeout: 30_000,
+    },
+  );
   expect(stdout.trim()).toBe('function');
   expect(existsSync(path.join(PACKAGE, 'dist', `${specifier.split('/')[2] ?? 'index'}.d.ts`))).toBe(true);
 });
