@@ -17,6 +17,9 @@
  * subtrees are not measured here (the token limit bounds them). The multiplier is the value of a
  * `first`/`last`/`limit`/`take` argument when the field has one, else 10 for a list field (1 for
  * the list fields right under a paginated object field: a connection's edges/nodes), else 1.
+ *
+ * One file on purpose: every limit applied before an operation runs (document, request, batch),
+ * each small, read together when tuning them (README "Limits").
  */
 import {
   getNamedType,

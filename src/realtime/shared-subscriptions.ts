@@ -19,6 +19,9 @@
  * Operations that mix shared and other root fields, or use fragments/directives at the root,
  * run unshared; so do resuming ones (an `afterSeq`, or SSE's Last-Event-ID): each replays its own
  * past before it is live.
+ *
+ * One file on purpose: the shared execution, its fan-out slices and the direct-sink write path share
+ * the per-subscriber state that keeps a result executed once and written once per subscriber.
  */
 import {
   getOperationAST,

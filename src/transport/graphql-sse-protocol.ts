@@ -36,6 +36,10 @@
  *   that seq (its context's `lastEventSeq`, like afterSeq). A seeded entry stays in the ids until
  *   its operation's own events replace it, so a second reconnect before those loses nothing.
  *   No entries yet: no `id:` line. An operation that ends leaves the map.
+ *
+ * One file on purpose: the stream, its operations, the reservation store and the relay are one
+ * state machine (a request may start an operation here, queue it, or forward it); split, its
+ * invariants (an id freed exactly once, a stream ended exactly once) would span files.
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';

@@ -15,6 +15,8 @@
  * weaker signals reinforce each other (50 and 50 make 75) without the cliff of a capped sum
  * (where 60 + 40 already reaches 100). Verdict: BLOCK when score ≥ the block threshold, FLAG when
  * ≥ the alert threshold, else ALLOW; a score of 0 (no rule fired) is always ALLOW.
+ *
+ * One file on purpose: every rule and its thresholds side by side, as FRAUD.md lists them.
  */
 
 export const FRAUD_RULES = [

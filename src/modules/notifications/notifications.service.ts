@@ -14,6 +14,9 @@
  * Locks: advisory (user, key) → TopicSequence rows (in user id order for bulk). A transaction
  * holds at most one advisory lock of one user, or a sorted set of them (bulk with a key), so
  * no cycle is possible.
+ *
+ * One file on purpose: single, bulk and deduplicated inserts and the backlog-then-live stream share
+ * the per-user seq discipline they all rely on.
  */
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.js';
 import type { NotificationPriority } from '../../generated/prisma/enums.js';

@@ -10,6 +10,9 @@
  * across instances, so of concurrent ACCEPTs exactly one finds no ACCEPTED offer and wins. The
  * expiry sweeper locks only Offer rows (SKIP LOCKED, so instances never wait on each other or
  * expire the same row twice) and then topics in sessionId order.
+ *
+ * One file on purpose: every offer transition shares one transaction shape (lock, decide with
+ * offers.rules.ts, sequence, publish after commit) and the expiry sweep reuses it.
  */
 import type { PrismaClient, Prisma } from '../../generated/prisma/client.js';
 import { OfferStatus, Role, SessionStatus, type OfferType } from '../../generated/prisma/enums.js';

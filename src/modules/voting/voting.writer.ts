@@ -16,6 +16,9 @@
  * statement's net change per submission to the TallyDelta row of the connection running it, in
  * the statement (see the migration *_tally_totals), and roll back with it. No statement is added
  * to a batch, and batches on other connections never wait on a hot submission's total.
+ *
+ * One file on purpose: the group commit's batching, its per-method SQL and its retry of refused
+ * ballots are one protocol; each statement's shape depends on the batch built above it.
  */
 import { randomUUID } from 'node:crypto';
 import type { Prisma, PrismaClient, Vote } from '../../generated/prisma/client.js';
