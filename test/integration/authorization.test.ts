@@ -143,6 +143,7 @@ const rows: Row[] = [
   { op: 'notifications', query: 'query { notifications { id } }', expect: SIGNED_IN },
   { op: 'fraudAlerts', query: 'query { fraudAlerts(first: 1) { id } }', expect: ADMIN_ONLY },
   { op: 'fraudStats', query: 'query { fraudStats { __typename } }', expect: ADMIN_ONLY },
+  { op: 'serverStats', query: 'query { serverStats { __typename } }', expect: ADMIN_ONLY },
   {
     op: 'channelEvents (public channel)',
     query: 'query { channelEvents(channel: "lobby") { hasMore } }',
@@ -443,6 +444,7 @@ const rows: Row[] = [
   // Always the viewer's own: there is no argument that could name somebody else.
   { op: 'notificationAdded', query: 'subscription { notificationAdded { id } }', expect: SIGNED_IN },
   { op: 'fraudAlertRaised', query: 'subscription { fraudAlertRaised { id } }', expect: ADMIN_ONLY },
+  { op: 'serverStatsUpdated', query: 'subscription { serverStatsUpdated { __typename } }', expect: ADMIN_ONLY },
   {
     op: 'channelEvent (public channel)',
     query: 'subscription { channelEvent(channel: "lobby") { seq } }',
