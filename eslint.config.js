@@ -23,6 +23,7 @@ export default defineConfig(
       '**/dist/',
       'src/generated/',
       'test/generated/',
+      'apps/live/src/generated/',
       'bench/.build/',
       'bench/results/',
       'coverage/',
