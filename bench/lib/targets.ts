@@ -76,7 +76,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'];
+// METRICS_ENABLED passes through so a run can compare the server with and without metrics side by side.
+const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'METRICS_ENABLED'];
 const OUTPUT_LIMIT = 200_000;
 
 export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
