@@ -14,11 +14,10 @@ import {
   messagesTopic,
   sequenced,
   stamp,
-  userView,
   type ConversationAccessData,
   type ConversationAccessEvent,
-  type UserView,
 } from './messaging.events.js';
+import { userView, type UserView } from '../users/users.service.js';
 import {
   directConversationFixed,
   notModerator,

@@ -19,11 +19,7 @@
  */
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
 
-export type { UserView } from '../users/users.service.js';
-
-import { userView, type UserView } from '../users/users.service.js';
-
-export { userView };
+import type { UserView } from '../users/users.service.js';
 
 export interface MessageView {
   id: string;

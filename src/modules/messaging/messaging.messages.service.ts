@@ -11,12 +11,12 @@ import {
   readReceiptsTopic,
   sequenced,
   stamp,
-  userView,
   type MessageEvent,
   type MessageEventData,
   type MessageView,
   type ReadReceiptView,
 } from './messaging.events.js';
+import { userView } from '../users/users.service.js';
 import { clientMessageIdReused, messageNotInConversation, notParticipant } from './messaging.errors.js';
 import { pageOldestFirst, pageSize, validateBody, validateClientMessageId } from './messaging.rules.js';
 import { MESSAGE_INCLUDE, toMessageView, type MessagingCore } from './messaging.queries.js';

@@ -6,14 +6,8 @@
  */
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import type { EventBus } from '../../realtime/event-bus.js';
-import {
-  typingTopic,
-  userView,
-  type MessageView,
-  type ReadReceiptView,
-  type TypingEvent,
-  type UserView,
-} from './messaging.events.js';
+import { typingTopic, type MessageView, type ReadReceiptView, type TypingEvent } from './messaging.events.js';
+import { userView, type UserView } from '../users/users.service.js';
 import { notParticipant } from './messaging.errors.js';
 import type { TypingChange, TypingStore } from './messaging.typing.store.js';
 import type { ConversationView, MessagingServiceDeps } from './messaging.service.js';

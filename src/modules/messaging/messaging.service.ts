@@ -24,7 +24,8 @@ import { createConversationOperations } from './messaging.conversations.service.
 import { createMessagingCore } from './messaging.queries.js';
 import { createMessageOperations } from './messaging.messages.service.js';
 import { createMessagingStreams } from './messaging.subscriptions.service.js';
-import type { ReadReceiptView, UserView } from './messaging.events.js';
+import type { ReadReceiptView } from './messaging.events.js';
+import type { UserView } from '../users/users.service.js';
 import type { TypingStore } from './messaging.typing.store.js';
 
 export interface ConversationView {

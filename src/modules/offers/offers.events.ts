@@ -17,7 +17,6 @@ import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
 
 import type { OfferTerms } from './offers.rules.js';
 import { userView, type UserView } from '../users/users.service.js';
-export type { UserView };
 
 /** An offer as the API shows it, the same shape in query results and in events. */
 export interface OfferView extends Omit<OfferTerms, 'expiresInSeconds'> {
