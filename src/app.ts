@@ -35,6 +35,7 @@ import { createSessionsModule } from './modules/sessions/sessions.module.js';
 import { createUsersModule } from './modules/users/users.module.js';
 import { createVotingModule } from './modules/voting/voting.module.js';
 import type { DeliveryStats } from './realtime/delivery.js';
+import { createFanoutPacer } from './realtime/fanout-pacer.js';
 import { createRealtimeLayer } from './realtime/realtime.module.js';
 import type { SharedSubscriptionsPlugin } from './realtime/shared-subscriptions.js';
 import { createMaskError } from './schema/errors.js';
@@ -99,7 +100,19 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
   // Operations (metrics, access log, cluster view): the hooks guards, delivery and transports report through.
   const ops = createOps({ config, logger, statsStore: stores.serverStats });
   stack.defer('ops', () => ops.close()); // this instance leaves the cluster view
-  const ctx: ModuleContext = { config, logger, database, prisma: database.prisma, bus, stores, events, instanceId };
+  // This instance's fan-out load: snapshot publishers (tallies) pace on it, shared streams report it.
+  const pacer = createFanoutPacer();
+  const ctx: ModuleContext = {
+    config,
+    logger,
+    database,
+    prisma: database.prisma,
+    bus,
+    pacer,
+    stores,
+    events,
+    instanceId,
+  };
 
   /** A module is closed at shutdown before everything created before it. */
   const install = <M extends Module<unknown>>(name: string, module: M): M => {

@@ -11,6 +11,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Database } from '../infra/database.js';
 import type { Logger } from '../infra/logger.js';
 import type { EventBus } from '../realtime/event-bus.js';
+import type { FanoutPacer } from '../realtime/fanout-pacer.js';
 import type { Stores } from '../stores.js';
 
 export interface ModuleContext {
@@ -20,6 +21,8 @@ export interface ModuleContext {
   readonly prisma: PrismaClient;
   /** Realtime topics, across instances when Redis is configured. */
   readonly bus: EventBus;
+  /** This instance's fan-out load: publishers of snapshot topics pace on it (realtime/fanout-pacer.ts). */
+  readonly pacer: FanoutPacer;
   /** Cross-module reactions inside this process (src/domain-events.ts). */
   readonly events: DomainEvents;
   /** Memory or Redis, decided once (src/stores.ts). */

@@ -29,7 +29,7 @@ export function createRealtimeLayer(ctx: ModuleContext, schema: GraphQLSchema, o
     onError: (error) => ctx.logger.warn('resume history prune failed; retrying', { error }),
   });
   const policies = deliveryPoliciesOf(schema);
-  const sharedSubscriptions = useSharedSubscriptions({ policies, ...(observer && { observer }) });
+  const sharedSubscriptions = useSharedSubscriptions({ policies, pacer: ctx.pacer, ...(observer && { observer }) });
   const delivery = useDeliveryPolicies({
     policies,
     maxClientBufferBytes: config.subscriptionClientBufferBytes,

@@ -41,6 +41,7 @@ import {
   type DeliveryPolicy,
 } from './delivery.js';
 import { publishedAtOf } from './cursors.js';
+import type { FanoutPacer } from './fanout-pacer.js';
 
 export type SharedKind = 'snapshot' | 'events';
 
@@ -148,13 +149,22 @@ function stableJson(value: unknown): string {
 }
 
 /**
- * Subscribers served per turn of the event loop: ~25 ms of socket writes at ~13 µs each here.
- * Smaller slices cost throughput, not just loop turns: each write() got dearer (13.7 µs at 500 per
- * turn; likely the readers draining a small slice and going back to sleep, so more writes pay a
- * wake-up in the kernel). 10k graphql-ws subscribers, TALLY_FLUSH_MS=5 (bench/): 41.8k events/s
- * at 500, 52.3k at 2,000, 53.4k unsliced.
+ * A fan-out is written in slices with a turn of the event loop in between, so the writes to a
+ * large audience never hold the loop for long: a slice ends after FANOUT_SLICE_BUDGET_MS of
+ * writes or FANOUT_SLICE subscribers, whichever comes first.
+ *
+ * The time budget is what keeps votes moving during a rush. A castVote needs a few turns of the
+ * loop (its request, the group commit's PostgreSQL round trip, its response), and each turn waits
+ * for the slice in progress: with slices of 2,000 writes (~40 ms at 10,000 busy sockets here) a
+ * vote waited ~4 slices, 150–300 ms, in steady state alone. Slices of ~8 ms bring that to tens of
+ * ms. The count cap is the old rule: smaller slices cost some throughput (each write() got dearer:
+ * 13.7 µs at 500 per turn vs 11.3 µs at 2,000 in the capacity benchmark), and a loop with nothing
+ * else to do wastes nothing by writing 2,000 at a time.
  */
 const FANOUT_SLICE = 2_000;
+const FANOUT_SLICE_BUDGET_MS = 8;
+/** Writes between two reads of the clock inside a slice. */
+const CLOCK_EVERY = 64;
 
 /**
  * How stale a queued snapshot may get before a newer one replaces it. Every result is delivered
@@ -168,9 +178,27 @@ export function createSharedStream(
   kind: SharedKind,
   maxBuffer: number,
   onEmpty: () => void,
-  options: { maxSnapshotLagMs?: number; now?: () => number; field?: string; observer?: DeliveryObserver } = {},
+  options: {
+    maxSnapshotLagMs?: number;
+    now?: () => number;
+    field?: string;
+    observer?: DeliveryObserver;
+    /** Told when a fan-out starts and ends: snapshot publishers pace on it (fanout-pacer.ts). */
+    pacer?: FanoutPacer;
+    sliceBudgetMs?: number;
+    /** The slice budget's clock (ms, sub-millisecond resolution). */
+    sliceClock?: () => number;
+  } = {},
 ): SharedStream {
-  const { maxSnapshotLagMs = MAX_SNAPSHOT_LAG_MS, now = Date.now, field = '', observer } = options;
+  const {
+    maxSnapshotLagMs = MAX_SNAPSHOT_LAG_MS,
+    now = Date.now,
+    field = '',
+    observer,
+    pacer,
+    sliceBudgetMs = FANOUT_SLICE_BUDGET_MS,
+    sliceClock = () => performance.now(),
+  } = options;
   const subscribers = new Set<Subscriber>();
   let latest: Frame | undefined;
   let ended = false;
@@ -325,8 +353,8 @@ export function createSharedStream(
   })();
 
   // One pump for everyone: each result is produced (and serialised) once. A large audience is
-  // served in slices with I/O in between (FANOUT_SLICE): 10,000 writes at once would hold the
-  // event loop (votes, timers, other streams) for ~130 ms.
+  // served in slices with I/O in between (FANOUT_SLICE_BUDGET_MS): 10,000 writes at once would
+  // hold the event loop (votes, timers, other streams) for ~200 ms.
   void (async () => {
     try {
       for (;;) {
@@ -342,18 +370,29 @@ export function createSharedStream(
         }
         const frame = frameOf(result);
         if (kind === 'snapshot') latest = frame;
-        if (subscribers.size <= FANOUT_SLICE) {
+        if (subscribers.size <= CLOCK_EVERY) {
           for (const subscriber of subscribers) deliver(subscriber, frame);
           report();
           continue;
         }
         // Those attaching meanwhile got `latest` already; the next result waits for this one.
         const targets = [...subscribers];
-        for (let start = 0; start < targets.length; start += FANOUT_SLICE) {
-          if (start > 0) await new Promise((resolve) => setImmediate(resolve));
-          const end = Math.min(start + FANOUT_SLICE, targets.length);
-          for (let i = start; i < end; i += 1) deliver(targets[i]!, frame);
-          report();
+        const fannedOut = pacer?.started();
+        try {
+          let i = 0;
+          while (i < targets.length) {
+            if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+            const sliceEnd = Math.min(i + FANOUT_SLICE, targets.length);
+            const startedAt = sliceClock();
+            while (i < sliceEnd) {
+              const stop = Math.min(i + CLOCK_EVERY, sliceEnd);
+              for (; i < stop; i += 1) deliver(targets[i]!, frame);
+              if (sliceClock() - startedAt >= sliceBudgetMs) break;
+            }
+            report();
+          }
+        } finally {
+          fannedOut?.();
         }
       }
       if (sourceFailure) {
@@ -436,6 +475,8 @@ export interface SharedSubscriptionsOptions {
   policies: ReadonlyMap<string, DeliveryPolicy>;
   /** Told about writes, conflation and slow consumers per field (metrics). */
   observer?: DeliveryObserver;
+  /** This instance's fan-out load, which snapshot publishers pace on (fanout-pacer.ts). */
+  pacer?: FanoutPacer;
 }
 
 interface SharedField {
@@ -518,7 +559,11 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
           () => {
             if (streams.get(key) === stream) streams.delete(key);
           },
-          { field: shared.field, ...(options.observer && { observer: options.observer }) },
+          {
+            field: shared.field,
+            ...(options.observer && { observer: options.observer }),
+            ...(options.pacer && { pacer: options.pacer }),
+          },
         );
         streams.set(key, stream);
         return stream.attach(sink);

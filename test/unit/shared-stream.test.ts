@@ -5,6 +5,7 @@
  */
 import type { ExecutionResult } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { createFanoutPacer } from '../../src/realtime/fanout-pacer.js';
 import { createSharedStream, type DirectSink } from '../../src/realtime/shared-subscriptions.js';
 
 /** A source the test pushes results into; `conflate` keeps only the newest unread one (like a tally topic). */
@@ -117,6 +118,46 @@ describe('shared stream', () => {
     for (let i = 0; i < 10; i += 1) await tick();
     expect(ioRanMidway).toBe(true); // the event loop got a turn before the last subscriber was served
     for (const client of clients) expect(client.payloads()).toEqual([tally(1), tally(2)]);
+  });
+
+  it('ends a slice after its time budget, so other work runs between short slices', async () => {
+    let clock = 0;
+    const pacer = createFanoutPacer();
+    const src = source();
+    const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined, {
+      pacer,
+      sliceBudgetMs: 8,
+      sliceClock: () => clock,
+    });
+    // Each write costs 0.25 ms on this clock: the budget is spent after 32 writes, checked every 64.
+    const clients = Array.from({ length: 1_000 }, () => {
+      const client = sink();
+      const write = client.sink.write.bind(client.sink);
+      client.sink.write = (result, retry) => {
+        clock += 0.25;
+        return write(result, retry);
+      };
+      return client;
+    });
+    for (const client of clients) stream.attach(client.sink);
+    src.push(tally(1));
+    const servedPerTurn: number[] = [];
+    let settled = false;
+    // The first slice is written within the microtasks that follow the push.
+    for (let i = 0; i < 20 && clients[0]!.written.length === 0; i += 1) await Promise.resolve();
+    void pacer.settled(60_000).then(() => (settled = true));
+    while (clients.at(-1)!.written.length === 0) {
+      servedPerTurn.push(clients.filter((c) => c.written.length > 0).length);
+      expect(pacer.inProgress()).toBe(1); // publishers wait while the fan-out is under way
+      await tick();
+    }
+    // 1,000 subscribers at 64 per slice (the first clock check past the budget): 16 turns, not one.
+    expect(servedPerTurn.length).toBeGreaterThanOrEqual(15);
+    expect(servedPerTurn.every((n, i) => i === 0 || n - servedPerTurn[i - 1]! <= 64)).toBe(true);
+    await Promise.resolve();
+    expect(settled).toBe(true);
+    expect(pacer.inProgress()).toBe(0);
+    for (const client of clients) expect(client.payloads()).toEqual([tally(1)]);
   });
 
   it('reads a conflating source ahead while a sliced fan-out is under way, so no update is skipped', async () => {

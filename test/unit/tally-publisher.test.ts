@@ -2,9 +2,10 @@
  * The coalescing of live tallies, without a database: a fake transaction hands out seqs and the
  * current counts. (The SQL itself is covered by the integration tests on PGlite and PostgreSQL.)
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { PrismaClient } from '../../src/generated/prisma/client.js';
 import { createEventBus, type BusEventTarget } from '../../src/realtime/event-bus.js';
+import { createFanoutPacer, type FanoutPacer } from '../../src/realtime/fanout-pacer.js';
 import type { TallyEvent } from '../../src/modules/voting/voting.events.js';
 import { createTallyPublisher } from '../../src/modules/voting/voting.publisher.js';
 import { untilClosed } from '../../src/modules/voting/voting.stream.js';
@@ -58,11 +59,17 @@ function fakeDatabase() {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function setup(flushMs: number) {
+function setup(flushMs: number, pacer?: FanoutPacer) {
   const db = fakeDatabase();
   const bus = createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
   const errors: unknown[] = [];
-  const publisher = createTallyPublisher({ prisma: db.prisma, bus, flushMs, onError: (e) => errors.push(e) });
+  const publisher = createTallyPublisher({
+    prisma: db.prisma,
+    bus,
+    flushMs,
+    onError: (e) => errors.push(e),
+    ...(pacer && { pacer }),
+  });
   const received: { seq: number; total: number }[] = [];
   const sub = bus.subscribe('tally', 'c1');
   void (async () => {
@@ -131,6 +138,38 @@ describe('tally publisher', () => {
     expect(received).toEqual([]);
     await sleep(80);
     expect(received).toEqual([{ seq: 5, total: 1 }]);
+    sub.close();
+  });
+
+  it('waits for the fan-out of the previous update on this instance before the next flush', async () => {
+    const pacer = createFanoutPacer();
+    const { state, publisher, received, sub } = setup(1, pacer);
+    const fannedOut = pacer.started(); // an update's fan-out to a large audience is under way
+    state.votes = 3;
+    publisher.markDirty('c1');
+    // However long the flush window is over, nothing is read or published while the loop writes.
+    for (let i = 0; i < 20; i += 1) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(state.transactions).toBe(0);
+    expect(received).toEqual([]);
+    state.votes = 5; // committed while waiting: in the update that follows
+    fannedOut();
+    await vi.waitFor(() => expect(received).toEqual([{ seq: 1, total: 5 }]));
+    expect(state.transactions).toBe(1);
+    sub.close();
+    await publisher.close();
+  });
+
+  it('close() does not wait for the pacing: what is pending is published at once', async () => {
+    const pacer = createFanoutPacer();
+    const { state, publisher, received, sub } = setup(1, pacer);
+    pacer.started(); // a fan-out that never ends before shutdown
+    state.votes = 2;
+    publisher.markDirty('c1');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const started = Date.now();
+    await publisher.close();
+    expect(Date.now() - started).toBeLessThan(1_000); // not the 2 s pacing bound
+    expect(received).toEqual([{ seq: 1, total: 2 }]);
     sub.close();
   });
 

@@ -13,6 +13,7 @@ export function createVotingModule(ctx: ModuleContext): VotingModule {
     prisma,
     bus: ctx.bus,
     events: ctx.events,
+    pacer: ctx.pacer,
     flushMs: config.tallyFlushMs,
     onError: (error, competitionId) => logger.error('tally flush failed; retrying', { competitionId, error }),
   });

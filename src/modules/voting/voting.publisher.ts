@@ -17,6 +17,7 @@
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import type { DomainEvents } from '../../domain-events.js';
 import type { EventBus } from '../../realtime/event-bus.js';
+import type { FanoutPacer } from '../../realtime/fanout-pacer.js';
 import { currentSeq } from '../../realtime/sequence.js';
 import { topicName } from '../../realtime/topics.js';
 
@@ -47,12 +48,22 @@ interface FlushState {
 }
 
 const MAX_RETRY_DELAY_MS = 5_000;
+/**
+ * The longest a flush waits for this instance's fan-out: standings never lag more than this behind
+ * the pacing (equal to the shared stream's snapshot lag bound, where a backlog gives way anyway).
+ */
+const MAX_PACING_WAIT_MS = 2_000;
 
 export function createTallyPublisher(deps: {
   prisma: PrismaClient;
   bus: EventBus;
   /** Where this instance's tally publishes are announced ('tally.published': vote milestones). */
   events?: Pick<DomainEvents, 'emit'>;
+  /**
+   * This instance's fan-out (realtime/fanout-pacer.ts): a flush waits until the previous update
+   * is written to this instance's watchers, at most MAX_PACING_WAIT_MS.
+   */
+  pacer?: Pick<FanoutPacer, 'settled'>;
   flushMs: number;
   onError: (error: unknown, competitionId: string) => void;
 }): TallyPublisher {
@@ -63,6 +74,8 @@ export function createTallyPublisher(deps: {
   };
   const states = new Map<string, FlushState>();
   let closing = false;
+  let startClosing!: () => void;
+  const closingSignal = new Promise<void>((resolve) => (startClosing = resolve));
 
   async function flush(competitionId: string, opts: { ignoreWindow?: boolean } = {}): Promise<FlushOutcome> {
     const outcome = await prisma.$transaction((tx) =>
@@ -82,11 +95,16 @@ export function createTallyPublisher(deps: {
 
   function run(competitionId: string, state: FlushState): void {
     state.timer = undefined;
-    state.dirty = false;
-    state.retryAt = undefined;
-    state.lastFlushAt = Date.now();
-    state.running = flush(competitionId, { ignoreWindow: closing }).then(
-      (outcome) => {
+    state.running = (async () => {
+      // Pacing: the previous update first reaches this instance's watchers, so updates come as
+      // fast as they can be written and the writes leave the event loop room for votes. Votes
+      // committed meanwhile are in the standings read below. Shutdown does not wait.
+      if (!closing && deps.pacer) await Promise.race([deps.pacer.settled(MAX_PACING_WAIT_MS), closingSignal]);
+      state.dirty = false;
+      state.retryAt = undefined;
+      state.lastFlushAt = Date.now();
+      try {
+        const outcome = await flush(competitionId, { ignoreWindow: closing });
         state.failures = 0;
         // The window opened when the standings were read inside the transaction, later than this
         // run began: counting the next one from there keeps the cadence at flushMs instead of
@@ -97,14 +115,13 @@ export function createTallyPublisher(deps: {
           state.dirty = true;
           state.retryAt = Date.now() + outcome.retryInMs;
         }
-      },
-      (error: unknown) => {
+      } catch (error) {
         // The votes are committed; only their broadcast failed. Retry with backoff.
         state.failures += 1;
         state.dirty = true;
         onError(error, competitionId);
-      },
-    );
+      }
+    })();
     void state.running.finally(() => {
       state.running = undefined;
       if (state.dirty && !(closing && state.failures > 0)) schedule(competitionId, state);
@@ -141,6 +158,7 @@ export function createTallyPublisher(deps: {
     },
     async close() {
       closing = true;
+      startClosing();
       for (const [competitionId, state] of states) {
         clearTimeout(state.idleTimer);
         if (state.timer) {

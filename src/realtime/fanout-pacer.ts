@@ -1,0 +1,67 @@
+/**
+ * Paces snapshot publishers by this instance's fan-out.
+ *
+ * A tally update goes to every watcher: at 10,000 watchers it is ~10,000 socket writes, ~200 ms
+ * of the one event loop here. Published every TALLY_FLUSH_MS regardless, updates arrive faster
+ * than they can be written during a rush, and either they queue behind one another (the loop
+ * spends itself on writes and every vote waits behind them: issue 12's first-seconds stall) or
+ * the fan-out drops the older ones (watchers miss published updates). Instead the publisher asks
+ * here first: the next update of a snapshot topic waits until the previous fan-out on this
+ * instance is written, so standings move as often as this instance can deliver them (several
+ * times a second at 10k watchers), every published update reaches every watcher, and the writes
+ * leave the loop room for votes.
+ *
+ * One pacer per process, shared by every shared stream (realtime/shared-subscriptions.ts): the
+ * event loop is one resource, so a large fan-out of one competition also slows the next update of
+ * another. Each instance paces its own flushes; an update published by another instance is
+ * fanned out here as it comes (the stream conflates a backlog older than its lag bound).
+ */
+export interface FanoutPacer {
+  /** A fan-out started on this instance; call the returned function (once) when it is written. */
+  started(): () => void;
+  /**
+   * Resolves once no fan-out is in progress here, or after `maxWaitMs` whatever happens (a
+   * publisher never waits longer than that for the loop to be free).
+   */
+  settled(maxWaitMs: number): Promise<void>;
+  /** Fan-outs under way (tests, metrics). */
+  inProgress(): number;
+}
+
+export function createFanoutPacer(): FanoutPacer {
+  let active = 0;
+  let waiters: (() => void)[] = [];
+
+  const release = (): void => {
+    const woken = waiters;
+    waiters = [];
+    for (const wake of woken) wake();
+  };
+
+  return {
+    started() {
+      active += 1;
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        active -= 1;
+        if (active === 0) release();
+      };
+    },
+    settled(maxWaitMs) {
+      if (active === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(done, maxWaitMs);
+        timer.unref();
+        function done(): void {
+          clearTimeout(timer);
+          waiters = waiters.filter((wake) => wake !== done);
+          resolve();
+        }
+        waiters.push(done);
+      });
+    },
+    inProgress: () => active,
+  };
+}
