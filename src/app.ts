@@ -225,6 +225,7 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
     ensureUser: (viewer) => users.service.ensureUser(viewer),
     closeSubscriptions: () => bus.closeAll(),
     trackConnection: (viewer) => presence.service.tracker.open(viewer.id, 'graphql-ws'),
+    pacer,
   });
   ops.attach({
     connections: () => {

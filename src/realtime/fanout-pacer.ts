@@ -11,6 +11,11 @@
  * times a second at 10k watchers), every published update reaches every watcher, and the writes
  * leave the loop room for votes.
  *
+ * It also tells the fan-out when requests are waiting: the HTTP server reports each request it is
+ * answering (streams excepted), and while any is in flight a fan-out writes in short slices so the
+ * request's next step (a database reply, its response) is not queued behind thousands of writes;
+ * with none, slices are long, which costs less per write.
+ *
  * One pacer per process, shared by every shared stream (realtime/shared-subscriptions.ts): the
  * event loop is one resource, so a large fan-out of one competition also slows the next update of
  * another. Each instance paces its own flushes; an update published by another instance is
@@ -26,10 +31,15 @@ export interface FanoutPacer {
   settled(maxWaitMs: number): Promise<void>;
   /** Fan-outs under way (tests, metrics). */
   inProgress(): number;
+  /** An HTTP request (not a stream) is being answered; call the returned function (once) when it is. */
+  requestStarted(): () => void;
+  /** HTTP requests being answered now. */
+  requestsInFlight(): number;
 }
 
 export function createFanoutPacer(): FanoutPacer {
   let active = 0;
+  let requests = 0;
   let waiters: (() => void)[] = [];
 
   const release = (): void => {
@@ -63,5 +73,15 @@ export function createFanoutPacer(): FanoutPacer {
       });
     },
     inProgress: () => active,
+    requestStarted() {
+      requests += 1;
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        requests -= 1;
+      };
+    },
+    requestsInFlight: () => requests,
   };
 }

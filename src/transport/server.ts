@@ -3,7 +3,8 @@
  * graphql-ws on its upgrade, and how they stop. Transports are adapters over that one pipeline:
  * they authenticate and hand the operation to Yoga, never to a service.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { FanoutPacer } from '../realtime/fanout-pacer.js';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import type { Services } from '../context.js';
@@ -43,9 +44,17 @@ export function createTransports(deps: {
   closeSubscriptions: () => void;
   /** A graphql-ws connection of an authenticated viewer is one presence connection. */
   trackConnection: (viewer: Viewer) => { ready: Promise<void>; close(): void };
+  /** Told which requests are being answered, so fan-outs write in short slices meanwhile. */
+  pacer: Pick<FanoutPacer, 'requestStarted'>;
 }): Transports {
   const { config, yoga } = deps;
   const server: Server = createServer(yoga.requestListener);
+  // Votes first (realtime/fanout-pacer.ts): a request counts until its response is done or the
+  // client left. Event streams are connections, not requests waiting for an answer.
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (request.headers.accept?.includes('text/event-stream')) return;
+    response.once('close', deps.pacer.requestStarted());
+  });
   // Long-lived streams must not be cut by Node's default request timeouts.
   server.requestTimeout = 0;
   server.headersTimeout = 30_000;

@@ -120,44 +120,86 @@ describe('shared stream', () => {
     for (const client of clients) expect(client.payloads()).toEqual([tally(1), tally(2)]);
   });
 
-  it('ends a slice after its time budget, so other work runs between short slices', async () => {
-    let clock = 0;
-    const pacer = createFanoutPacer();
+  /** 1,000 direct subscribers whose writes each cost `writeMs` on the slice clock. */
+  function timedAudience(opts: { writeMs: number; pacer: ReturnType<typeof createFanoutPacer> }) {
+    const clock = { now: 0 };
     const src = source();
     const stream = createSharedStream(src.iterator, 'snapshot', 10, () => undefined, {
-      pacer,
+      pacer: opts.pacer,
       sliceBudgetMs: 8,
-      sliceClock: () => clock,
+      sliceClock: () => clock.now,
     });
-    // Each write costs 0.25 ms on this clock: the budget is spent after 32 writes, checked every 64.
     const clients = Array.from({ length: 1_000 }, () => {
       const client = sink();
       const write = client.sink.write.bind(client.sink);
       client.sink.write = (result, retry) => {
-        clock += 0.25;
+        clock.now += opts.writeMs;
         return write(result, retry);
       };
       return client;
     });
     for (const client of clients) stream.attach(client.sink);
+    return { clock, src, clients };
+  }
+
+  /** Pushes one result and records how many subscribers had it after each turn of the loop. */
+  async function fanOutTurns(
+    audience: ReturnType<typeof timedAudience>,
+    pacer: ReturnType<typeof createFanoutPacer>,
+    otherWork?: () => void,
+  ) {
+    const { src, clients } = audience;
+    // Other work in every turn of the loop, ahead of the fan-out's next slice (as I/O is).
+    let working = otherWork !== undefined;
+    const work = (): void => {
+      if (!working) return;
+      otherWork!();
+      setImmediate(work);
+    };
+    if (working) setImmediate(work);
     src.push(tally(1));
-    const servedPerTurn: number[] = [];
-    let settled = false;
     // The first slice is written within the microtasks that follow the push.
     for (let i = 0; i < 20 && clients[0]!.written.length === 0; i += 1) await Promise.resolve();
+    let settled = false;
     void pacer.settled(60_000).then(() => (settled = true));
+    const served: number[] = [];
     while (clients.at(-1)!.written.length === 0) {
-      servedPerTurn.push(clients.filter((c) => c.written.length > 0).length);
+      served.push(clients.filter((c) => c.written.length > 0).length);
       expect(pacer.inProgress()).toBe(1); // publishers wait while the fan-out is under way
       await tick();
     }
-    // 1,000 subscribers at 64 per slice (the first clock check past the budget): 16 turns, not one.
-    expect(servedPerTurn.length).toBeGreaterThanOrEqual(15);
-    expect(servedPerTurn.every((n, i) => i === 0 || n - servedPerTurn[i - 1]! <= 64)).toBe(true);
+    working = false;
     await Promise.resolve();
     expect(settled).toBe(true);
     expect(pacer.inProgress()).toBe(0);
     for (const client of clients) expect(client.payloads()).toEqual([tally(1)]);
+    return served;
+  }
+
+  it('writes in short slices while a request is being answered, so it is not queued behind the fan-out', async () => {
+    const pacer = createFanoutPacer();
+    const audience = timedAudience({ writeMs: 0.25, pacer });
+    const answered = pacer.requestStarted(); // e.g. a castVote waiting for its group commit
+    // 0.25 ms a write: the 8 ms budget is spent after 32 writes, seen at the clock check after 64.
+    const served = await fanOutTurns(audience, pacer);
+    expect(served.length).toBeGreaterThanOrEqual(15); // 1,000 / 64, not one slice
+    expect(served.every((n, i) => i === 0 || n - served[i - 1]! <= 64)).toBe(true);
+    answered();
+  });
+
+  it('writes in short slices while other work fills the turns between them', async () => {
+    const pacer = createFanoutPacer();
+    const audience = timedAudience({ writeMs: 0.25, pacer });
+    const served = await fanOutTurns(audience, pacer, () => (audience.clock.now += 2)); // 2 ms of other work a turn
+    expect(served.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it('with nothing else waiting, writes long slices after the first', async () => {
+    const pacer = createFanoutPacer();
+    const audience = timedAudience({ writeMs: 0.25, pacer });
+    const served = await fanOutTurns(audience, pacer);
+    // The first slice is short (64); the loop then had nothing else to do: the rest in one slice.
+    expect(served).toEqual([64]);
   });
 
   it('reads a conflating source ahead while a sliced fan-out is under way, so no update is skipped', async () => {
