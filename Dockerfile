@@ -29,6 +29,12 @@ RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --
 # 3. The image: the build, its runtime dependencies and the migrations (applied at start).
 FROM node:24-trixie-slim
 ENV NODE_ENV=production PORT=4000 DATA_DIR=/data
+# V8 sizes its heap from the machine's memory (~4 GB on a large host) and, under a sustained vote
+# rush, lets garbage pile up towards that before it compacts: RSS grew by ~20 MB/s while the live
+# heap stayed ~100 MB (BENCHMARKS.md, "Memory"). A bound makes it collect in time: 10,000 watchers
+# need ~250 MB of live heap. Raise it for larger instances (README, "Memory"). bench/ runs every
+# target with this same value.
+ENV NODE_OPTIONS="--max-old-space-size=512"
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -7,6 +7,7 @@
  * stop() sends SIGTERM to that PID (graceful: --cpu-prof gets written), SIGKILL after 20 s.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -78,6 +79,15 @@ export function freePort(): Promise<number> {
 
 // METRICS_ENABLED passes through so a run can compare the server with and without metrics side by side.
 const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'METRICS_ENABLED'];
+
+/**
+ * The Dockerfile's NODE_OPTIONS (the heap bound production runs with), for every target alike;
+ * `--server-env NODE_OPTIONS=` overrides it.
+ */
+function productionNodeOptions(): string {
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
+}
 const OUTPUT_LIMIT = 200_000;
 
 export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
@@ -96,6 +106,7 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
     env = {
       ...baseEnv,
       NODE_ENV: 'production',
+      NODE_OPTIONS: productionNodeOptions(),
       LOG_LEVEL: 'warn',
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -119,7 +130,13 @@ export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
       '--flush-ms',
       String(opts.flushMs),
     ];
-    env = { ...baseEnv, NODE_ENV: 'production', JWT_SECRET: opts.jwtSecret, ...opts.env };
+    env = {
+      ...baseEnv,
+      NODE_ENV: 'production',
+      NODE_OPTIONS: productionNodeOptions(),
+      JWT_SECRET: opts.jwtSecret,
+      ...opts.env,
+    };
   }
 
   const started = Date.now();
