@@ -117,6 +117,24 @@ describe('instantRunoff', () => {
     expect(result.winnerId).toBe('a');
   });
 
+  it('counts a weighted ranking as that many identical ballots (the close groups them in SQL)', () => {
+    const ballots = [['a'], ['a'], ['a'], ['a', 'c'], ['b'], ['b'], ['b', 'a'], ['c', 'b'], ['c', 'b']];
+    const grouped = new Map<string, number>();
+    for (const ballot of ballots) grouped.set(ballot.join(), (grouped.get(ballot.join()) ?? 0) + 1);
+    const rankings = [...grouped.keys()];
+    const weighted = instantRunoff(
+      ['a', 'b', 'c'],
+      rankings.map((r) => r.split(',')),
+      rankings.map((r) => grouped.get(r)!),
+    );
+    expect(weighted).toEqual(instantRunoff(['a', 'b', 'c'], ballots));
+    expect(weighted.winnerId).toBe('b');
+    // Exhausted ballots are weighted too: c is out first, and its 2 voters ranked nothing else.
+    expect(instantRunoff(['a', 'b', 'c'], [['a'], ['b'], ['c']], [4, 3, 2]).rounds[1]).toMatchObject({
+      exhaustedBallots: 2,
+    });
+  });
+
   it('has no winner when nobody voted', () => {
     expect(instantRunoff(['a', 'b'], [])).toEqual({
       winnerId: null,

@@ -10,27 +10,33 @@ import { invalidTransition } from './competitions.errors.js';
 import { createSubmissionCache } from './competitions.cache.js';
 import type { DomainEvents } from '../../domain-events.js';
 
-/** Every voter's ranking, in order, from the stored ballots. */
+/**
+ * The instant-runoff over the stored ballots. Each voter's ranking is rebuilt and identical rankings
+ * are counted in SQL, so the runoff walks the distinct rankings (a few hundred with a handful of
+ * submissions), not a million rows through the driver.
+ */
 async function computeRunoff(tx: Prisma.TransactionClient, competitionId: string): Promise<RunoffResult> {
-  const [submissions, entries] = await Promise.all([
+  const [submissions, rankings] = await Promise.all([
     tx.submission.findMany({ where: { competitionId }, select: { id: true } }),
-    tx.ballotEntry.findMany({
-      where: { competitionId, position: { not: null } },
-      select: { voterId: true, submissionId: true },
-      orderBy: [{ voterId: 'asc' }, { position: 'asc' }],
-    }),
+    tx.$queryRaw<{ ranking: string[]; voters: number }[]>`
+      SELECT ranking, count(*)::int AS voters FROM (
+        SELECT array_agg("submissionId" ORDER BY "position") AS ranking FROM "BallotEntry"
+        WHERE "competitionId" = ${competitionId} AND "position" IS NOT NULL
+        GROUP BY "voterId") b
+      GROUP BY ranking ORDER BY ranking`,
   ]);
-  const ballots = new Map<string, string[]>();
-  for (const entry of entries) {
-    let ballot = ballots.get(entry.voterId);
-    if (!ballot) ballots.set(entry.voterId, (ballot = []));
-    ballot.push(entry.submissionId);
-  }
   return instantRunoff(
     submissions.map((s) => s.id),
-    [...ballots.values()],
+    rankings.map((r) => r.ranking),
+    rankings.map((r) => r.voters),
   );
 }
+
+/**
+ * Closing a RANKED competition reads every stored ballot once (the runoff), seconds with a
+ * million of them: longer than Prisma's default 5 s interactive transaction.
+ */
+const TRANSITION_TIMEOUT_MS = 120_000;
 
 export interface CreateCompetitionInput {
   title: string;
@@ -90,28 +96,31 @@ export function createCompetitionsService(deps: {
    */
   async function transition(id: string, from: CompetitionStatus, to: CompetitionStatus): Promise<Competition> {
     const now = new Date();
-    const standings = await prisma.$transaction(async (tx) => {
-      const { count } = await tx.competition.updateMany({
-        where: { id, status: from },
-        data: { status: to, ...(to === CompetitionStatus.OPEN ? { openedAt: now } : { closedAt: now }) },
-      });
-      if (count === 0) return null;
-      if (to === CompetitionStatus.CLOSED) {
-        const { votingMethod } = await tx.competition.findUniqueOrThrow({
-          where: { id },
-          select: { votingMethod: true },
+    const standings = await prisma.$transaction(
+      async (tx) => {
+        const { count } = await tx.competition.updateMany({
+          where: { id, status: from },
+          data: { status: to, ...(to === CompetitionStatus.OPEN ? { openedAt: now } : { closedAt: now }) },
         });
-        if (votingMethod === VotingMethod.RANKED) {
-          const runoff = await computeRunoff(tx, id);
-          await tx.competition.update({
+        if (count === 0) return null;
+        if (to === CompetitionStatus.CLOSED) {
+          const { votingMethod } = await tx.competition.findUniqueOrThrow({
             where: { id },
-            data: { runoffResult: runoff as unknown as Prisma.InputJsonValue },
+            select: { votingMethod: true },
           });
+          if (votingMethod === VotingMethod.RANKED) {
+            const runoff = await computeRunoff(tx, id);
+            await tx.competition.update({
+              where: { id },
+              data: { runoffResult: runoff as unknown as Prisma.InputJsonValue },
+            });
+          }
         }
-      }
-      // After the Competition row lock (the UPDATE above): the lock order of every tally writer.
-      return sequenceStandings(tx, id, null);
-    });
+        // After the Competition row lock (the UPDATE above): the lock order of every tally writer.
+        return sequenceStandings(tx, id, null);
+      },
+      { timeout: TRANSITION_TIMEOUT_MS },
+    );
     const competition = await require(id);
     if (!standings) throw invalidTransition(id, competition.status, to);
     if (standings.kind === 'published') tallies.publish(standings.event);

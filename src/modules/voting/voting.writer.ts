@@ -55,6 +55,16 @@ interface CompetitionRow {
 }
 
 type Tx = Prisma.TransactionClient;
+
+/**
+ * Prisma's defaults (2 s for a connection, 5 s for the transaction) fail whole batches under load:
+ * a batch of RANKED or QUADRATIC ballots waiting on its voters' advisory locks behind another
+ * instance's batch outlasted 5 s at load ~23 (BENCHMARKS.md), and its votes failed though the
+ * database was fine. A batch that is really stuck still fails, retryably, well before a client
+ * gives up.
+ */
+const BATCH_MAX_WAIT_MS = 10_000;
+const BATCH_TIMEOUT_MS = 20_000;
 interface Settled {
   outcome?: VoteOutcome;
   error?: unknown;
@@ -117,10 +127,13 @@ export function createVoteWriter(deps: {
     if (rest.length > 0) {
       const inTransaction = new Map<Pending, Settled>();
       try {
-        await prisma.$transaction(async (tx) => {
-          inTransaction.clear();
-          await applyBatch(tx, rest, inTransaction);
-        });
+        await prisma.$transaction(
+          async (tx) => {
+            inTransaction.clear();
+            await applyBatch(tx, rest, inTransaction);
+          },
+          { maxWait: BATCH_MAX_WAIT_MS, timeout: BATCH_TIMEOUT_MS },
+        );
         for (const [pending, result] of inTransaction) settled.set(pending, result);
       } catch (error) {
         // The transaction failed as a whole (database down, deadlock): nothing of it committed.
