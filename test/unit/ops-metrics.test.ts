@@ -1,9 +1,10 @@
 /**
  * The metrics' own arithmetic, without a server: the cluster view's delivery lag p99 over a
- * sliding minute (an injected clock).
+ * sliding minute (an injected clock), and the merge of cluster workers' series (ops.workers.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { createMetrics, LAG_WINDOW, SlidingQuantile } from '../../src/modules/ops/ops.metrics.js';
+import { createMetrics, LAG_WINDOW, SlidingQuantile, type ScrapeSources } from '../../src/modules/ops/ops.metrics.js';
+import { mergeWorkerMetrics } from '../../src/modules/ops/ops.workers.js';
 import { parseMetrics, valueOf } from '../support/metrics.js';
 
 describe('delivery lag p99 (serverStats)', () => {
@@ -65,5 +66,57 @@ describe('delivery lag p99 (serverStats)', () => {
     expect((window as unknown as { slices: unknown[] }).slices.length).toBeLessThanOrEqual(11);
     expect(window.quantile(0.5)).toBe(1);
     expect(window.quantile(0.99)).toBe(2);
+  });
+});
+
+describe('WORKERS > 1: one scrape merges the workers (mergeWorkerMetrics)', () => {
+  const sources = (redisUp: boolean): ScrapeSources => ({
+    connections: () => ({ ws: 2, sse: 1, 'graphql-sse': 0 }),
+    bufferedBytes: () => ({ ws: 10, sse: 0, 'graphql-sse': 0 }),
+    heldResults: () => 0,
+    probes: {
+      database: () => Promise.resolve(),
+      redis: () => (redisUp ? Promise.resolve() : Promise.reject(new Error('down'))),
+    },
+  });
+
+  it('sums counters, histograms and count gauges; keeps process series per worker; dependency_up is the minimum', async () => {
+    const one = createMetrics();
+    const two = createMetrics();
+    one.attach(sources(true));
+    two.attach(sources(false));
+    for (let i = 0; i < 3; i += 1) one.operation('mutation', 'castVote', 'OK', 0.01);
+    for (let i = 0; i < 2; i += 1) two.operation('mutation', 'castVote', 'OK', 0.2);
+    two.rateLimited('reactions', true);
+    one.delivered('tallyUpdated', Date.now(), 1000);
+    two.delivered('tallyUpdated', Date.now(), 500);
+
+    const merged = parseMetrics(
+      await mergeWorkerMetrics([
+        { worker: 1, metrics: await one.registry.getMetricsAsJSON() },
+        { worker: 2, metrics: await two.registry.getMetricsAsJSON() },
+      ]),
+    );
+    const vote = { type: 'mutation', name: 'castVote' };
+    expect(valueOf(merged, 'ovation_graphql_operations_total', { ...vote, code: 'OK' })).toBe(5);
+    expect(valueOf(merged, 'ovation_graphql_operation_duration_seconds_count', vote)).toBe(5);
+    expect(valueOf(merged, 'ovation_graphql_operation_duration_seconds_bucket', { ...vote, le: '0.01' })).toBe(3);
+    expect(valueOf(merged, 'ovation_graphql_operation_duration_seconds_bucket', { ...vote, le: '0.25' })).toBe(5);
+    expect(valueOf(merged, 'ovation_rate_limit_strikes_total', { rule: 'reactions' })).toBe(1);
+    expect(valueOf(merged, 'ovation_events_delivered_total', { field: 'tallyUpdated' })).toBe(1500);
+    expect(valueOf(merged, 'ovation_delivery_lag_seconds_count', { field: 'tallyUpdated' })).toBe(1500);
+    expect(valueOf(merged, 'ovation_connections', { transport: 'ws' })).toBe(4);
+    expect(valueOf(merged, 'ovation_dependency_up', { dependency: 'database' })).toBe(1);
+    expect(valueOf(merged, 'ovation_dependency_up', { dependency: 'redis' })).toBe(0);
+
+    const keys = [...merged.keys()];
+    for (const name of ['ovation_process_resident_memory_bytes', 'ovation_process_start_time_seconds'])
+      expect(keys.filter((key) => key.startsWith(`${name}{`) || key === name).sort()).toEqual([
+        `${name}{worker="1"}`,
+        `${name}{worker="2"}`,
+      ]);
+    expect(keys.filter((key) => key.startsWith('ovation_nodejs_eventloop_lag_p99_seconds'))).toHaveLength(2);
+    // No app series is split by worker.
+    expect(keys.filter((key) => key.includes('worker=') && !/^ovation_(process|nodejs)_/.test(key))).toEqual([]);
   });
 });

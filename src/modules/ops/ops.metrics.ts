@@ -355,6 +355,8 @@ export function createMetrics(opts: { now?: () => number } = {}): Metrics {
     help: '1 when the dependency answered a round trip at scrape time (within 1 s), else 0',
     labelNames: ['dependency'] as const,
     registers: [registry],
+    // WORKERS > 1 (ops.workers.ts): 0 as soon as one worker cannot reach it, not a count of those that can.
+    aggregator: 'min',
     async collect() {
       this.reset();
       for (const [dependency, probe] of Object.entries(sources?.probes ?? {})) {
