@@ -24,7 +24,10 @@ export interface WorkerSnapshot {
 
 /** How a cluster worker's /metrics answers for the whole host (cluster.ts implements it over IPC). */
 export interface WorkerMetricsLink {
-  /** Every serving worker's series, merged (mergeWorkerMetrics); rejects when one does not answer. */
+  /**
+   * Every serving worker's series, merged (mergeWorkerMetrics); rejects when one does not answer.
+   * The primary's reply arrives through the listener `answer` installs (ops.ts installs it first).
+   */
   scrape(): Promise<string>;
   /** Answers the primary's requests for this worker's own series until the returned function is called. */
   answer(snapshot: () => Promise<MetricsSnapshot>): () => void;
