@@ -25,6 +25,7 @@ import { createDashboardModule } from './modules/dashboard/dashboard.module.js';
 import { createFraudModule } from './modules/fraud/fraud.module.js';
 import { createMessagingModule } from './modules/messaging/messaging.module.js';
 import { createOps } from './modules/ops/ops.js';
+import type { WorkerMetricsLink } from './modules/ops/ops.workers.js';
 import type { Module, ModuleContext } from './modules/module.js';
 import { createNotificationsModule } from './modules/notifications/notifications.module.js';
 import { createOffersModule } from './modules/offers/offers.module.js';
@@ -67,18 +68,29 @@ export interface App {
 
 const READINESS_TIMEOUT_MS = 2_000;
 
-export async function createApp(config: Config, opts: { logger?: Logger } = {}): Promise<App> {
+export interface AppOptions {
+  logger?: Logger;
+  /** A cluster worker's link to its primary (cluster.ts): its /metrics answers for every worker. */
+  workerMetrics?: WorkerMetricsLink;
+}
+
+export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' });
   const stack = createShutdownStack(logger);
   try {
-    return await assemble(config, logger, stack);
+    return await assemble(config, logger, stack, opts.workerMetrics);
   } catch (error) {
     await stack.close(); // a half-built app releases what it opened (the data dir's lock, Redis)
     throw error;
   }
 }
 
-async function assemble(config: Config, logger: Logger, stack: ShutdownStack): Promise<App> {
+async function assemble(
+  config: Config,
+  logger: Logger,
+  stack: ShutdownStack,
+  workerMetrics: WorkerMetricsLink | undefined,
+): Promise<App> {
   // ── Infrastructure. A busy port is reported before the database is opened (and migrated).
   await assertPortFree(config.port, config.host);
   const database = await openDatabase({
@@ -98,7 +110,7 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
     logger.error('domain event handler failed', { event: name, error }),
   );
   // Operations (metrics, access log, cluster view): the hooks guards, delivery and transports report through.
-  const ops = createOps({ config, logger, statsStore: stores.serverStats });
+  const ops = createOps({ config, logger, statsStore: stores.serverStats, workerMetrics });
   stack.defer('ops', () => ops.close()); // this instance leaves the cluster view
   // This instance's fan-out load: snapshot publishers (tallies) pace on it, shared streams report it.
   const pacer = createFanoutPacer();

@@ -10,21 +10,96 @@
  * connection to one worker: HTTP keep-alive requests, a graphql-ws socket and an SSE stream stay
  * on the worker that accepted them. graphql-sse's single-connection mode spreads one client's
  * requests over several connections and needs more (README "Several workers on one host").
+ *
+ * GET /metrics reaches one worker too: it asks the primary, which collects every serving worker's
+ * series over IPC and merges them (src/modules/ops/ops.workers.ts), so a scrape sees the host.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config.js';
 import { resolveJwtSecret } from './guards/auth.js';
 import type { Logger } from './infra/logger.js';
 import { assertPortFree } from './infra/port.js';
+import {
+  mergeWorkerMetrics,
+  type MetricsSnapshot,
+  type WorkerMetricsLink,
+  type WorkerSnapshot,
+} from './modules/ops/ops.workers.js';
 
 /** What a worker tells its primary. */
 export type WorkerMessage =
   | { ovation: 'ready'; url: string; instanceId: string }
   /** A failure the operator fixes through a variable: the primary prints it and stops. */
-  | { ovation: 'startup-error'; message: string };
+  | { ovation: 'startup-error'; message: string }
+  /** /metrics was scraped on this worker: the primary answers with every worker's series merged. */
+  | { ovation: 'metrics-scrape'; id: number }
+  /** This worker's series, for the primary's collection `id`. */
+  | { ovation: 'metrics-snapshot'; id: number; metrics?: MetricsSnapshot; error?: string };
 
-function isWorkerMessage(value: unknown): value is WorkerMessage {
+/** What a primary tells a worker. */
+export type PrimaryMessage =
+  | { ovation: 'metrics-collect'; id: number }
+  | { ovation: 'metrics-scraped'; id: number; body?: string; error?: string };
+
+function isOvationMessage<T>(value: unknown): value is T {
   return typeof value === 'object' && value !== null && typeof (value as { ovation?: unknown }).ovation === 'string';
+}
+
+/** How long the primary waits for every worker's series; Prometheus's own scrape timeout is 10 s. */
+const METRICS_COLLECT_TIMEOUT_MS = 3_000;
+/** The worker's bound on the primary's answer: the collection's, and a margin. */
+const METRICS_SCRAPE_TIMEOUT_MS = METRICS_COLLECT_TIMEOUT_MS + 1_000;
+
+/**
+ * Worker side of GET /metrics (ops.workers.ts): `scrape` asks the primary; `answer` sends this
+ * worker's series when the primary collects them (the scraped worker's own included).
+ */
+export function workerMetricsLink(): WorkerMetricsLink {
+  let next = 0;
+  const pending = new Map<number, { resolve(body: string): void; reject(error: Error): void }>();
+  const send = (message: WorkerMessage): void => {
+    if (process.send && process.connected) process.send(message);
+  };
+  return {
+    scrape() {
+      if (!process.send || !process.connected) return Promise.reject(new Error('no primary to collect the workers'));
+      const id = next++;
+      return new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`the primary did not answer within ${METRICS_SCRAPE_TIMEOUT_MS} ms`));
+        }, METRICS_SCRAPE_TIMEOUT_MS);
+        pending.set(id, {
+          resolve: (body) => (clearTimeout(timer), resolve(body)),
+          reject: (error) => (clearTimeout(timer), reject(error)),
+        });
+        send({ ovation: 'metrics-scrape', id });
+      });
+    },
+    answer(snapshot) {
+      const onMessage = (message: unknown): void => {
+        if (!isOvationMessage<PrimaryMessage>(message)) return;
+        if (message.ovation === 'metrics-collect') {
+          const { id } = message;
+          snapshot().then(
+            (metrics) => send({ ovation: 'metrics-snapshot', id, metrics }),
+            (error: unknown) => send({ ovation: 'metrics-snapshot', id, error: String(error) }),
+          );
+        } else if (message.ovation === 'metrics-scraped') {
+          const request = pending.get(message.id);
+          pending.delete(message.id);
+          if (message.body !== undefined) request?.resolve(message.body);
+          else request?.reject(new Error(message.error ?? 'no metrics'));
+        }
+      };
+      process.on('message', onMessage);
+      return () => {
+        process.off('message', onMessage);
+        for (const request of pending.values()) request.reject(new Error('stopping'));
+        pending.clear();
+      };
+    },
+  };
 }
 
 /** Worker side: tells the primary, if there is one. Resolves once the message is sent (or at once). */
@@ -115,6 +190,55 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
 
   const live = (): Slot[] => slots.filter((slot) => slot.worker !== undefined);
 
+  // GET /metrics on any worker: each serving worker's series, merged. A worker that exits during
+  // a collection drops out of it; one that does not answer in time fails the scrape.
+  interface Collection {
+    waiting: Set<number>;
+    received: WorkerSnapshot[];
+    finish(error?: Error): void;
+  }
+  const collections = new Map<number, Collection>();
+  let nextCollection = 0;
+  function collectMetrics(): Promise<string> {
+    const id = nextCollection++;
+    const serving = slots.filter((slot) => slot.ready && slot.worker?.isConnected());
+    return new Promise((resolve, reject) => {
+      const collection: Collection = {
+        waiting: new Set(serving.map((slot) => slot.index)),
+        received: [],
+        finish(error) {
+          clearTimeout(timer);
+          collections.delete(id);
+          if (error) reject(error);
+          else mergeWorkerMetrics(collection.received.sort((a, b) => a.worker - b.worker)).then(resolve, reject);
+        },
+      };
+      const timer = setTimeout(
+        () =>
+          collection.finish(
+            new Error(
+              `worker ${[...collection.waiting].join(', ')} sent no metrics within ${METRICS_COLLECT_TIMEOUT_MS} ms`,
+            ),
+          ),
+        METRICS_COLLECT_TIMEOUT_MS,
+      );
+      collections.set(id, collection);
+      for (const slot of serving) slot.worker!.send({ ovation: 'metrics-collect', id } satisfies PrimaryMessage);
+      if (serving.length === 0) collection.finish();
+    });
+  }
+  function received(slot: Slot, id: number, metrics: MetricsSnapshot | undefined, error: string | undefined): void {
+    const collection = collections.get(id);
+    if (!collection?.waiting.delete(slot.index)) return;
+    if (metrics === undefined) return collection.finish(new Error(`worker ${slot.index}: ${error ?? 'no metrics'}`));
+    collection.received.push({ worker: slot.index, metrics });
+    if (collection.waiting.size === 0) collection.finish();
+  }
+  function leftCollections(slot: Slot): void {
+    for (const collection of collections.values())
+      if (collection.waiting.delete(slot.index) && collection.waiting.size === 0) collection.finish();
+  }
+
   function finishIfDone(): void {
     if (!stopping || live().length > 0) return;
     if (stopping.message) process.stderr.write(`${stopping.message}\n`);
@@ -144,9 +268,25 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
     const worker = cluster.fork();
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
-      if (!isWorkerMessage(message)) return;
+      if (!isOvationMessage<WorkerMessage>(message)) return;
       if (message.ovation === 'startup-error') {
         stopAll('fatal', message.message);
+        return;
+      }
+      if (message.ovation === 'metrics-scrape') {
+        const { id } = message;
+        const reply = (answer: PrimaryMessage): void => {
+          if (worker.isConnected()) worker.send(answer);
+        };
+        collectMetrics().then(
+          (body) => reply({ ovation: 'metrics-scraped', id, body }),
+          (error: unknown) =>
+            reply({ ovation: 'metrics-scraped', id, error: error instanceof Error ? error.message : String(error) }),
+        );
+        return;
+      }
+      if (message.ovation === 'metrics-snapshot') {
+        received(slot, message.id, message.metrics, message.error);
         return;
       }
       slot.ready = true;
@@ -163,6 +303,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
       const wasReady = slot.ready;
       slot.worker = undefined;
       slot.ready = false;
+      leftCollections(slot);
       if (stopping) {
         // A worker that never served had nothing to drain: still starting (SIGTERM ends it before
         // it has a handler), or the one whose start-up error stopped everything.
@@ -210,5 +351,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  // Structured clone rather than JSON over IPC: metric values may be NaN (an event-loop lag
+  // before its first sample), which JSON would turn into null.
+  cluster.setupPrimary({ serialization: 'advanced' });
   for (const slot of slots) fork(slot);
 }

@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { StartupError, loadConfig, type Config } from './config.js';
 import { banner } from './banner.js';
-import { runPrimary, tellPrimary, withFields } from './cluster.js';
+import { runPrimary, tellPrimary, withFields, workerMetricsLink } from './cluster.js';
 import { assertDataDirFree } from './infra/data-dir-lock.js';
 import { createLogger } from './infra/logger.js';
 import { assertPortFree } from './infra/port.js';
@@ -41,6 +41,8 @@ async function serve(config: Config): Promise<void> {
           logger: withFields(createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' }), {
             pid: process.pid,
           }),
+          // A scrape of any worker answers for all of them (cluster.ts).
+          workerMetrics: workerMetricsLink(),
         }
       : {},
   );

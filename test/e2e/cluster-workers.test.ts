@@ -3,7 +3,8 @@
  * one port, on real PostgreSQL and Redis. Both workers serve (each an instance: its own id on
  * /health), subscribers on every transport get every tally update and end on the exact count of
  * votes cast from many connections, a worker killed with SIGKILL is replaced and its clients
- * reconnect, and SIGTERM stops every worker cleanly. Also: graphql-sse's single-connection mode
+ * reconnect, and SIGTERM stops every worker cleanly. A scrape of /metrics, whichever worker takes
+ * it, counts what both served. Also: graphql-sse's single-connection mode
  * with its reservation, stream and operations dealt to different workers, and the start-up refusals.
  */
 import http from 'node:http';
@@ -27,6 +28,7 @@ import { createTestDatabase, startPostgres } from '../support/postgres.js';
 import { freePort } from '../support/ports.js';
 import { startRedis } from '../support/redis.js';
 import { readSse } from '../support/sse-frames.js';
+import { parseMetrics, valueOf, type Scrape } from '../support/metrics.js';
 import { isAlive } from '../support/processes.js';
 import { startExpectingExit, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
@@ -233,6 +235,18 @@ async function untilOutput(
   }
 }
 
+const METRICS_TOKEN = 'workers-metrics-token';
+
+/** GET /metrics on a new connection: either worker takes it. */
+async function scrapeAnyWorker(): Promise<Scrape> {
+  const response = await onNewConnection(`${server.url}/metrics`, {
+    headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+  });
+  const body = await response.text();
+  expect(response.status, body).toBe(200);
+  return parseMetrics(body);
+}
+
 let databaseUrl: string;
 let server: ServerProcess;
 let stopInfra: (() => Promise<void>) | undefined;
@@ -320,6 +334,7 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
       REDIS_URL: redis.url,
       LOG_LEVEL: 'info',
       TALLY_FLUSH_MS: '50',
+      METRICS_TOKEN,
     });
     // /ready answers once the first worker listens; the primary says when both do.
     await untilOutput(server, (output) => output.includes('Ovation ready: 2 workers'));
@@ -363,6 +378,37 @@ describe('WORKERS=2 on PostgreSQL and Redis', () => {
       }
     } finally {
       await Promise.all(watchers.map((w) => w.close()));
+    }
+  });
+
+  it('a scrape of /metrics on either worker counts what both served: counters and histograms summed, process series per worker', async () => {
+    const { competitionId, submissionIds } = await openCompetition(server.graphqlUrl, 2);
+    const votes = { name: 'castVote', type: 'mutation' };
+    const before = await scrapeAnyWorker();
+    // Each vote on a new connection: the primary deals them to both workers in turn.
+    await castVotes(
+      competitionId,
+      submissionIds,
+      Array.from({ length: 40 }, (_, i) => `metrics-voter-${i}`),
+    );
+    // Several scrapes, each on a new connection, so both workers answer at least once: all agree.
+    for (let i = 0; i < 4; i += 1) {
+      const after = await scrapeAnyWorker();
+      const delta = (name: string, labels: Record<string, string>): number =>
+        valueOf(after, name, labels) - valueOf(before, name, labels);
+      expect(delta('ovation_graphql_operations_total', { ...votes, code: 'OK' })).toBe(40);
+      expect(delta('ovation_graphql_operation_duration_seconds_count', votes)).toBe(40);
+      expect(delta('ovation_graphql_operation_duration_seconds_bucket', { ...votes, le: '+Inf' })).toBe(40);
+      // Up everywhere: the minimum over the workers, not a count of them.
+      expect(valueOf(after, 'ovation_dependency_up', { dependency: 'database' })).toBe(1);
+      expect(valueOf(after, 'ovation_dependency_up', { dependency: 'redis' })).toBe(1);
+      // Memory and event-loop lag per worker, never summed or averaged into one series.
+      const rss = [...after.keys()].filter((key) => key.startsWith('ovation_process_resident_memory_bytes'));
+      expect(rss.sort()).toEqual([
+        'ovation_process_resident_memory_bytes{worker="1"}',
+        'ovation_process_resident_memory_bytes{worker="2"}',
+      ]);
+      expect(valueOf(after, 'ovation_nodejs_eventloop_lag_p99_seconds', { worker: '2' })).toBeGreaterThan(0);
     }
   });
 

@@ -1,11 +1,11 @@
 /**
  * GET /metrics: this instance's series in the Prometheus text format (api-contract.graphql,
- * "Operations"). With METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`
- * (401 otherwise, compared in constant time); without, open (keep the port private then).
+ * "Operations"); a cluster worker's are those of every worker of its host (ops.workers.ts). With
+ * METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise, compared
+ * in constant time); without, open (keep the port private then).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Plugin } from 'graphql-yoga';
-import type { Metrics } from './ops.metrics.js';
 
 export const METRICS_PATH = '/metrics';
 
@@ -17,7 +17,11 @@ export function bearerMatches(authorization: string | null, token: string): bool
   return timingSafeEqual(digest(match?.[1] ?? ''), digest(token)) && match !== null;
 }
 
-export function useMetricsEndpoint(opts: { metrics: Metrics; token: string | undefined }): Plugin {
+export function useMetricsEndpoint(opts: {
+  render: () => Promise<string>;
+  contentType: string;
+  token: string | undefined;
+}): Plugin {
   return {
     onRequest({ request, url, endResponse, fetchAPI }) {
       if (url.pathname !== METRICS_PATH) return;
@@ -32,13 +36,23 @@ export function useMetricsEndpoint(opts: { metrics: Metrics; token: string | und
           }),
         );
       }
-      return opts.metrics.render().then((body) =>
-        endResponse(
-          new fetchAPI.Response(body, {
-            status: 200,
-            headers: { 'content-type': opts.metrics.contentType, 'cache-control': 'no-store' },
-          }),
-        ),
+      return opts.render().then(
+        (body) =>
+          endResponse(
+            new fetchAPI.Response(body, {
+              status: 200,
+              headers: { 'content-type': opts.contentType, 'cache-control': 'no-store' },
+            }),
+          ),
+        // A worker that did not send its series in time: no scrape rather than partial sums
+        // (Prometheus records the failed scrape; a sum missing a worker would read as a counter reset).
+        (error: unknown) =>
+          endResponse(
+            new fetchAPI.Response(`metrics unavailable: ${error instanceof Error ? error.message : String(error)}\n`, {
+              status: 503,
+              headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+            }),
+          ),
       );
     },
   };

@@ -68,7 +68,7 @@ export interface MetricTotals {
   delivered: number;
   /** Live subscriptions per transport. */
   subscriptions: Record<TransportLabel, number>;
-  /** The delivery lag's 99th percentile since start (a bucket bound), null before any delivery. */
+  /** The delivery lag's 99th percentile over the last LAG_WINDOW (SlidingQuantile), null without deliveries in it. */
   lagP99Seconds: number | null;
 }
 
@@ -79,7 +79,7 @@ export interface Metrics extends OpsHooks {
   readonly contentType: string;
   /** Sources read at scrape time; set once the transports exist. */
   attach(sources: ScrapeSources): void;
-  /** Counts since start, for the cluster view (ops.stats.ts). */
+  /** Counts since start and the recent lag p99, for the cluster view (ops.stats.ts). */
   totals(): MetricTotals;
 }
 
@@ -87,6 +87,15 @@ export interface Metrics extends OpsHooks {
 const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const PROBE_TIMEOUT_MS = 1_000;
+/** The window of the cluster view's delivery lag p99: the last minute, in 5-second steps. */
+export const LAG_WINDOW = { windowMs: 60_000, sliceMs: 5_000 };
+
+/** Index of the bucket holding `value`: the first bound at or above it, or `bounds.length` above them all. */
+function bucketIndex(bounds: readonly number[], value: number): number {
+  let i = 0;
+  while (i < bounds.length && value > bounds[i]!) i += 1;
+  return i;
+}
 
 /**
  * A histogram observed in batches: a fan-out writes one result to thousands of subscribers in one
@@ -113,28 +122,10 @@ class BatchedHistogram {
         labelValue,
         (entry = { counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }),
       );
-    let i = 0;
-    while (i < this.buckets.length && value > this.buckets[i]!) i += 1;
+    const i = bucketIndex(this.buckets, value);
     if (i < this.buckets.length) entry.counts[i]! += count;
     entry.sum += value * count;
     entry.count += count;
-  }
-
-  /** The upper bound of the bucket holding the q-quantile over every label value (null: no data). */
-  quantile(q: number): number | null {
-    const counts = new Array<number>(this.buckets.length).fill(0);
-    let total = 0;
-    for (const entry of this.series.values()) {
-      entry.counts.forEach((n, i) => (counts[i]! += n));
-      total += entry.count;
-    }
-    if (total === 0) return null;
-    let seen = 0;
-    for (let i = 0; i < counts.length; i += 1) {
-      seen += counts[i]!;
-      if (seen >= q * total) return this.buckets[i]!;
-    }
-    return Infinity;
   }
 
   get() {
@@ -161,6 +152,62 @@ class BatchedHistogram {
   }
 }
 
+/**
+ * A quantile over the last `windowMs`, for the cluster view. The histogram Prometheus scrapes is
+ * cumulative since start (a query's rate() windows it); serverStats shows what is happening now,
+ * and a p99 since start would hide a stall that began a minute ago behind an hour of fast
+ * deliveries, then keep showing it long after. Counts are kept per slice of `sliceMs`, and a slice
+ * leaves once it is wholly older than the window: the window is `windowMs` to `windowMs + sliceMs`
+ * long and moves in steps of a slice, so memory stays a few arrays whatever the traffic.
+ */
+export class SlidingQuantile {
+  /** Oldest first; `counts[bounds.length]` holds values above the top bound, `max` the largest. */
+  private readonly slices: { start: number; counts: number[]; max: number }[] = [];
+
+  constructor(
+    private readonly bounds: readonly number[],
+    private readonly windowMs: number,
+    private readonly sliceMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  observe(value: number, count: number): void {
+    const at = this.now();
+    const start = at - (at % this.sliceMs);
+    let slice = this.slices.at(-1);
+    if (slice?.start !== start) {
+      this.prune(at);
+      slice = { start, counts: new Array<number>(this.bounds.length + 1).fill(0), max: 0 };
+      this.slices.push(slice);
+    }
+    slice.counts[bucketIndex(this.bounds, value)]! += count;
+    slice.max = Math.max(slice.max, value);
+  }
+
+  /**
+   * The upper bound of the bucket holding the q-quantile of the window's values; above the top
+   * bound, the largest value seen (a bound would understate a stall, and Infinity is no GraphQL
+   * Float). Null when the window holds nothing.
+   */
+  quantile(q: number): number | null {
+    this.prune(this.now());
+    const counts = new Array<number>(this.bounds.length + 1).fill(0);
+    for (const slice of this.slices) slice.counts.forEach((n, i) => (counts[i]! += n));
+    const total = counts.reduce((a, b) => a + b, 0);
+    if (total === 0) return null;
+    let seen = 0;
+    for (let i = 0; i < this.bounds.length; i += 1) {
+      seen += counts[i]!;
+      if (seen >= q * total) return this.bounds[i]!;
+    }
+    return Math.max(...this.slices.map((slice) => slice.max));
+  }
+
+  private prune(at: number): void {
+    while (this.slices.length > 0 && this.slices[0]!.start + this.sliceMs <= at - this.windowMs) this.slices.shift();
+  }
+}
+
 const TRANSPORTS: readonly TransportLabel[] = ['ws', 'sse', 'graphql-sse'];
 
 async function timed(probe: () => Promise<void>): Promise<number> {
@@ -179,7 +226,8 @@ async function timed(probe: () => Promise<void>): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-export function createMetrics(): Metrics {
+export function createMetrics(opts: { now?: () => number } = {}): Metrics {
+  const now = opts.now ?? Date.now;
   // No instance label of our own: Prometheus labels each target (`instance`), and a per-start id
   // would make new series at every restart.
   const registry = new Registry();
@@ -259,6 +307,7 @@ export function createMetrics(): Metrics {
     LAG_BUCKETS,
   );
   registry.registerMetric(lag as unknown as Metric);
+  const recentLag = new SlidingQuantile(LAG_BUCKETS, LAG_WINDOW.windowMs, LAG_WINDOW.sliceMs, now);
   const conflated = new Counter({
     name: 'ovation_frames_conflated_total',
     help: 'Snapshot results replaced by a newer one before a slow watcher was sent them, per field',
@@ -306,6 +355,8 @@ export function createMetrics(): Metrics {
     help: '1 when the dependency answered a round trip at scrape time (within 1 s), else 0',
     labelNames: ['dependency'] as const,
     registers: [registry],
+    // WORKERS > 1 (ops.workers.ts): 0 as soon as one worker cannot reach it, not a count of those that can.
+    aggregator: 'min',
     async collect() {
       this.reset();
       for (const [dependency, probe] of Object.entries(sources?.probes ?? {})) {
@@ -351,7 +402,7 @@ export function createMetrics(): Metrics {
       votes: votesTotal,
       delivered: deliveredTotal,
       subscriptions: { ...subscriptionsByTransport },
-      lagP99Seconds: lag.quantile(0.99),
+      lagP99Seconds: recentLag.quantile(0.99),
     }),
     operation(type, name, code, seconds) {
       operations.inc({ type, name, code });
@@ -372,7 +423,10 @@ export function createMetrics(): Metrics {
       if (count <= 0) return;
       delivered.set(field, (delivered.get(field) ?? 0) + count);
       deliveredTotal += count;
-      if (publishedAtMs !== undefined) lag.observe(field, Math.max(0, Date.now() - publishedAtMs) / 1000, count);
+      if (publishedAtMs === undefined) return;
+      const seconds = Math.max(0, now() - publishedAtMs) / 1000;
+      lag.observe(field, seconds, count);
+      recentLag.observe(seconds, count);
     },
     conflated(field, count) {
       conflated.inc({ field }, count);

@@ -25,7 +25,8 @@ const InstanceStatsRef = builder.objectRef<InstanceStats>('InstanceStats').imple
     }),
     deliveryLagP99Ms: t.exposeFloat('deliveryLagP99Ms', {
       nullable: true,
-      description: 'Publish to write, 99th percentile since start (histogram bucket bound); null before any delivery.',
+      description:
+        'Publish to write, 99th percentile over the last minute (histogram bucket bound; the largest lag above 10 s); null without deliveries in that minute.',
     }),
     votesPerSecond: t.exposeFloat('votesPerSecond', {
       description: 'Successful castVote operations, over the last interval.',

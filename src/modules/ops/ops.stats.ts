@@ -18,7 +18,7 @@ export interface InstanceStats {
   connections: TransportCounts;
   subscriptions: TransportCounts;
   eventsDeliveredPerSecond: number;
-  /** Upper bound of the bucket holding the 99th percentile since start; null before any delivery. */
+  /** Publish to write, 99th percentile over the last minute (ops.metrics.ts LAG_WINDOW; a bucket bound); null without deliveries in it. */
   deliveryLagP99Ms: number | null;
   votesPerSecond: number;
   /** Operations that failed / operations, over the last interval (0 without operations). */

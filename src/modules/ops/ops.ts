@@ -2,6 +2,8 @@
  * Operations, wired once in app.ts: the metrics registry (or nothing with METRICS_ENABLED=false),
  * the hooks other parts report through, the Yoga plugins (GET /metrics, per-operation access log
  * and metrics), and the admin cluster view with its store (memory, or Redis when configured).
+ * In a cluster worker (WORKERS > 1) GET /metrics answers for every worker of the host, through
+ * the primary (ops.workers.ts); the cluster view lists each worker as an instance of its own.
  */
 import type { Plugin } from 'graphql-yoga';
 import type { GraphQLSchema } from 'graphql';
@@ -21,6 +23,7 @@ import {
 import { useOperationObservability } from './ops.plugin.js';
 import { createServerStatsService, type ServerStatsService } from './ops.stats.js';
 import type { ServerStatsStore } from './ops.stats.store.js';
+import type { WorkerMetricsLink } from './ops.workers.js';
 
 export interface Ops {
   /** What guards, delivery and transports report through (no-ops when metrics are off). */
@@ -47,9 +50,16 @@ const NO_TOTALS: MetricTotals = {
   lagP99Seconds: null,
 };
 
-export function createOps(deps: { config: Config; logger: Logger; statsStore: ServerStatsStore }): Ops {
-  const { config, logger } = deps;
+export function createOps(deps: {
+  config: Config;
+  logger: Logger;
+  statsStore: ServerStatsStore;
+  /** Set in a cluster worker (cluster.ts): /metrics then renders every worker's series. */
+  workerMetrics?: WorkerMetricsLink | undefined;
+}): Ops {
+  const { config, logger, workerMetrics } = deps;
   const metrics = config.metricsEnabled ? createMetrics() : undefined;
+  const stopAnswering = metrics && workerMetrics?.answer(() => metrics.registry.getMetricsAsJSON());
   const hooks = metrics ?? noopHooks;
   let sources: ScrapeSources | undefined;
   let stats: ServerStatsService | undefined;
@@ -63,7 +73,15 @@ export function createOps(deps: { config: Config; logger: Logger; statsStore: Se
         decision.verdict === 'ALLOW' ? [] : decision.rules.map((r) => r.rule),
       ),
     plugins: (schema) => [
-      ...(metrics ? [useMetricsEndpoint({ metrics, token: config.metricsToken })] : []),
+      ...(metrics
+        ? [
+            useMetricsEndpoint({
+              render: workerMetrics ? () => workerMetrics.scrape() : () => metrics.render(),
+              contentType: metrics.contentType,
+              token: config.metricsToken,
+            }),
+          ]
+        : []),
       useOperationObservability({ hooks, logger, schema, slowOperationMs: config.slowOperationMs }),
     ],
     serverStats(instanceId) {
@@ -83,6 +101,9 @@ export function createOps(deps: { config: Config; logger: Logger; statsStore: Se
       sources = next;
       metrics?.attach(next);
     },
-    close: async () => stats?.close(),
+    close: async () => {
+      stopAnswering?.();
+      await stats?.close();
+    },
   };
 }
