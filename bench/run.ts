@@ -38,6 +38,7 @@ import { startRedis, type RunningRedis } from './lib/redis.js';
 import { round } from './lib/stats.js';
 import { SubscriberPool, type Transport } from './lib/subscribers.js';
 import { ROOT, startTarget, TARGETS, type RunningTarget, type TargetName } from './lib/targets.js';
+import { kernelNetDelta, readKernelNet, type KernelNetCounters } from './lib/kernel-net.js';
 import { assessTrust } from './lib/trust.js';
 import { socketsFor, startVoteWorker, type VoteReport, type VoteWorker } from './lib/voters.js';
 
@@ -342,12 +343,14 @@ async function main() {
   let updates0 = 0;
   let seq0 = Number.NaN;
   let cpu0: CpuSnapshot | undefined;
+  let net0: KernelNetCounters | undefined;
   const windowStarted = new Promise<void>((resolve) =>
     setTimeout(() => {
       updates0 = pool?.updates ?? 0;
       seq0 = pool?.maxSeq ?? Number.NaN;
       subscriberLoop.start();
       cpu0 = snapshotCpu(cpuGroups);
+      net0 = readKernelNet();
       resolve();
     }, loadStart - Date.now()),
   );
@@ -463,10 +466,13 @@ async function main() {
   const serverCpuSeconds = ((cpu.pct['server'] ?? Number.NaN) / 100) * cpu.windowS;
   const generatorCpuSeconds = (((cpu.pct['subscriberGen'] ?? 0) + (cpu.pct['voteGen'] ?? 0)) / 100) * cpu.windowS;
   const delivered = updatesAtEnd - updates0;
+  // From the window's start until every vote was answered and the drain ended.
+  const kernelNet = kernelNetDelta(net0, readKernelNet());
   const trust = assessTrust({
     ...(subscribers > 0 ? { subscriberLoopDelayMs: windowEnd.subscriberLoopDelayMs } : {}),
     votes,
     voteBudgetMs,
+    kernelNet,
   });
   for (const reason of trust.reasons) log(`  NOT TRUSTWORTHY: ${reason}`);
 
@@ -608,6 +614,7 @@ async function main() {
         loopDelayMs: votes.loopDelayMs,
       },
     },
+    kernelNet,
     trust,
     timeline: {
       note: 'per second from the start of the load: events [delivered, max publish→receipt ms]; server [rss MB, cpu %] (votes: votes.perSecond)',
@@ -689,6 +696,12 @@ function table(r: Result): string {
     ],
     ['gen event-loop delay p50/p99/max ms: subs', d(r.generators.subscribers.loopDelayMs)],
     ['gen event-loop delay p50/p99/max ms: votes', d(r.generators.votes.loopDelayMs)],
+    [
+      'kernel: loopback backlog drops / listen overflows / SYN retransmits / RTOs',
+      r.kernelNet
+        ? `${r.kernelNet.backlogDrops} / ${r.kernelNet.listenOverflows} / ${r.kernelNet.synRetransmits} / ${r.kernelNet.retransmitTimeouts}`
+        : '–',
+    ],
     ['trustworthy', r.trust.trustworthy ? 'yes' : `NO: ${r.trust.reasons.join('; ')}`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));

@@ -6,6 +6,7 @@
  * about the server: the run is flagged, in the result JSON (`trust`) and in the printed tables.
  */
 import type { LoopDelayMs } from './loop-delay.js';
+import type { KernelNetCounters } from './kernel-net.js';
 import type { VoteReport } from './voters.js';
 
 /** p99 event-loop delay (and vote send lag) above which a generator no longer times the server alone. */
@@ -22,6 +23,8 @@ export function assessTrust(input: {
   votes: Pick<VoteReport, 'loopDelayMs' | 'sendLagMs' | 'serviceMs' | 'clientQueue'>;
   /** The latency a server "answering in time" may take; the vote pool was sized for it. */
   voteBudgetMs: number;
+  /** What the kernel dropped meanwhile (lib/kernel-net.ts), when known. */
+  kernelNet?: KernelNetCounters | null;
 }): Trust {
   const limit = GENERATOR_DELAY_LIMIT_MS;
   const reasons: string[] = [];
@@ -51,6 +54,12 @@ export function assessTrust(input: {
   ) {
     reasons.push(
       `${votes.clientQueue.votes} votes waited for a client socket (p99 ${votes.clientQueue.waitMs.p99} ms) while the server answered within ${input.voteBudgetMs} ms (service p99 ${votes.serviceMs.p99} ms): raise --vote-sockets`,
+    );
+  }
+  const net = input.kernelNet;
+  if (net && (net.backlogDrops > 0 || net.listenOverflows > 0)) {
+    reasons.push(
+      `the kernel dropped ${net.backlogDrops} packets (a CPU's backlog queue was full) and ${net.listenOverflows} connection attempts (a listen queue was full) during the run: TCP retransmission stalls (0.2–15 s) are in the latencies (${net.synRetransmits} SYN retransmits, ${net.retransmitTimeouts} timeouts; machine-wide counters)`,
     );
   }
   return { trustworthy: reasons.length === 0, reasons };

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { LoopDelay } from '../../bench/lib/loop-delay.js';
 import { cpuSeconds, cpuSplit, type CpuSnapshot } from '../../bench/lib/proc.js';
 import { percentiles } from '../../bench/lib/stats.js';
+import { kernelNetDelta, parseProtocolCounters, parseSoftnetDrops } from '../../bench/lib/kernel-net.js';
 import { assessTrust, GENERATOR_DELAY_LIMIT_MS } from '../../bench/lib/trust.js';
 import { socketsFor } from '../../bench/lib/voters.js';
 
@@ -119,6 +120,22 @@ describe('assessTrust', () => {
       reasons: [],
     },
     {
+      name: 'the kernel dropped packets on loopback',
+      input: {
+        votes: votes(),
+        kernelNet: { backlogDrops: 395, listenOverflows: 0, synRetransmits: 12, retransmitTimeouts: 30 },
+      },
+      reasons: [/the kernel dropped 395 packets .*\(12 SYN retransmits/],
+    },
+    {
+      name: 'retransmits without drops (e.g. a peer that went away) do not flag a run',
+      input: {
+        votes: votes(),
+        kernelNet: { backlogDrops: 0, listenOverflows: 0, synRetransmits: 0, retransmitTimeouts: 4 },
+      },
+      reasons: [],
+    },
+    {
       name: 'exactly at the limit',
       input: { votes: votes({ loopDelayMs: { p50: 1, p99: GENERATOR_DELAY_LIMIT_MS, max: 70 } }) },
       reasons: [],
@@ -128,6 +145,21 @@ describe('assessTrust', () => {
     expect(trust.trustworthy).toBe(reasons.length === 0);
     expect(trust.reasons).toHaveLength(reasons.length);
     reasons.forEach((re, i) => expect(trust.reasons[i]).toMatch(re));
+  });
+});
+
+describe('kernel network counters', () => {
+  it('sums the dropped column of softnet_stat (hexadecimal, per CPU)', () => {
+    const text = '023aaaf0 0000018b 0000000f 00000000\n02118675 00000002 00000038 00000000\n';
+    expect(parseSoftnetDrops(text)).toBe(0x18b + 2);
+  });
+
+  it('reads a protocol block of /proc/net/netstat by name', () => {
+    const text = 'TcpExt: SyncookiesSent ListenOverflows TCPTimeouts\nTcpExt: 0 7 40\nIpExt: InNoRoutes\nIpExt: 0\n';
+    const counters = parseProtocolCounters(text, 'TcpExt');
+    expect(counters.get('ListenOverflows')).toBe(7);
+    expect(counters.get('TCPTimeouts')).toBe(40);
+    expect(kernelNetDelta(undefined, undefined)).toBeNull();
   });
 });
 
