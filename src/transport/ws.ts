@@ -183,14 +183,14 @@ export function attachGraphqlWs(deps: {
         ctx.extra.viewer = viewer;
         ctx.extra.operations = new Map<unknown, Connection>();
         const connection = (ctx.extra.connection = socketConnections.get(ctx.extra.socket));
-        if (!viewer || !connection) return true;
+        if (!viewer) return true;
         ctx.extra.userId = viewer.id;
         // The user row exists from the first connection, not only from the first operation.
         await deps.ensureUser(viewer);
         // Before the ack, so the client's first operation already counts it; a socket that closed
         // while it was authenticated has left the registry, and this does nothing. Never rejects;
         // bounded wait.
-        await connection.identify(viewer);
+        await connection?.identify(viewer);
         return true;
       },
       onPing: async (ctx, payload) => {
