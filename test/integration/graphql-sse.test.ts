@@ -685,7 +685,7 @@ describe.each(backends)('graphql-sse protocol on $name', (backend) => {
     try {
       const me = '{ me { id } }';
       const meOf = async (stream: OpenStream, id: string) =>
-        payloadOf(await stream.reader.waitFor(isNextFor(id))).payload.data as { me: { id: string } | null };
+        payloadOf(await stream.reader.waitFor(isNextFor(id))).payload.data as unknown as { me: { id: string } | null };
 
       const refused = await postOperation(t, signedIn.token, 'x', me, undefined, {
         authorization: await bearer(intruder),
