@@ -36,6 +36,7 @@ import { createSessionsModule } from './modules/sessions/sessions.module.js';
 import { createUsersModule } from './modules/users/users.module.js';
 import { createVotingModule } from './modules/voting/voting.module.js';
 import type { DeliveryStats } from './realtime/delivery.js';
+import { createConnectionRegistry } from './realtime/connections.js';
 import { createFanoutPacer } from './realtime/fanout-pacer.js';
 import { createRealtimeLayer } from './realtime/realtime.module.js';
 import type { SharedSubscriptionsPlugin } from './realtime/shared-subscriptions.js';
@@ -125,6 +126,8 @@ async function assemble(
     events,
     instanceId,
   };
+  // Every transport reports its connections here; presence, the connection guard and ops read them.
+  const connections = createConnectionRegistry({ onError: (message, details) => logger.error(message, details) });
 
   /** A module is closed at shutdown before everything created before it. */
   const install = <M extends Module<unknown>>(name: string, module: M): M => {
@@ -137,7 +140,7 @@ async function assemble(
   const users = install('users', createUsersModule(ctx));
   const auth = install('auth', await createAuthModule(ctx, { records: users.records }));
   const channels = install('channels', createChannelsModule(ctx)); // + the activity feed
-  const presence = install('presence', createPresenceModule(ctx, { authenticator: auth.authenticator }));
+  const presence = install('presence', createPresenceModule(ctx, { connections }));
   const notifications = install(
     'notifications',
     createNotificationsModule(ctx, { connections: (ids) => presence.connections(ids) }),
@@ -160,7 +163,13 @@ async function assemble(
     exposeInternals: config.nodeEnv === 'development',
     onUnexpected: (error) => logger.error('unexpected error in a GraphQL operation', { error }),
   });
-  const guards = createGuardsLayer(ctx, { fraud: fraud.guard, access: auth.access, maskError, observer: ops.hooks });
+  const guards = createGuardsLayer(ctx, {
+    fraud: fraud.guard,
+    access: auth.access,
+    connections,
+    maskError,
+    observer: ops.hooks,
+  });
   const realtime = createRealtimeLayer(ctx, schema, ops.hooks);
   stack.defer('resume history pruner', () => realtime.close());
 
@@ -193,6 +202,7 @@ async function assemble(
     id: instanceId,
     schema,
     sseChannels,
+    connections,
     graphqlSse: stores.graphqlSse,
     prisma: database.prisma,
     services,
@@ -231,27 +241,16 @@ async function assemble(
     yoga,
     sseChannels,
     authenticator: auth.authenticator,
-    access: auth.access,
     logger,
     maskError,
     ensureUser: (viewer) => users.service.ensureUser(viewer),
     closeSubscriptions: () => bus.closeAll(),
-    trackConnection: (viewer) => presence.service.tracker.open(viewer.id, 'graphql-ws'),
+    connections,
     pacer,
   });
   ops.attach({
-    connections: () => {
-      const sse = sseChannels.usage();
-      return { ws: transports.connections(), sse: sse.sse.connections, 'graphql-sse': sse['graphql-sse'].connections };
-    },
-    bufferedBytes: () => {
-      const sse = sseChannels.usage();
-      return {
-        ws: transports.bufferedBytes(),
-        sse: sse.sse.bufferedBytes,
-        'graphql-sse': sse['graphql-sse'].bufferedBytes,
-      };
-    },
+    connections: () => connections.counts(),
+    bufferedBytes: () => connections.bufferedBytes(),
     heldResults: () => realtime.deliveryStats().held,
     probes: { database: () => database.ping(), ...(redis && { redis: () => redis.ping() }) },
     ...(database.poolUsage && { databasePool: database.poolUsage }),

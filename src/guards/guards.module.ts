@@ -1,16 +1,18 @@
 /**
  * The guards, built once: auth (scope-auth, in the schema) → rate → fraud on every guarded field
  * (src/schema/guard-plugin.ts runs `guards.run`), and the pipeline's limits around operations:
- * document size and depth, live access on streams, subscription starts and per-user caps.
+ * document size and depth, live access on streams, subscription starts and per-user caps; and
+ * connections that end with their token (a graphql-ws socket, a graphql-sse stream).
  */
 import type { Plugin } from 'graphql-yoga';
 import type { ModuleContext } from '../modules/module.js';
 import type { OpsHooks } from '../modules/ops/ops.metrics.js';
+import type { ConnectionRegistry } from '../realtime/connections.js';
 import type { UserAccess } from './access.js';
 import { createGuards, type FraudGuard, type Guards } from './guards.js';
 import { useQueryLimits } from './limits.js';
 import { createRateLimiter, escalationFromConfig, rateRulesFromConfig } from './rate-limit.js';
-import { useStreamGuards } from './streams.js';
+import { guardConnections, useStreamGuards } from './streams.js';
 import { useSubscriptionLimits } from './subscription-limits.js';
 
 export interface GuardsLayer {
@@ -24,11 +26,14 @@ export function createGuardsLayer(
   deps: {
     fraud: FraudGuard;
     access: UserAccess;
+    /** Its connections end with their token (guardConnections). */
+    connections: ConnectionRegistry;
     maskError: (error: unknown, message: string) => Error;
     observer?: OpsHooks;
   },
 ): GuardsLayer {
   const { config, logger } = ctx;
+  deps.connections.observe(guardConnections(deps.access));
   // One atomic check per call in Redis when configured (exact across instances), else in memory;
   // the store is closed with the others (src/stores.ts).
   const rateLimiter = createRateLimiter({

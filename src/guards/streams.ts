@@ -5,18 +5,22 @@
  * - on SSE (Yoga's distinct-connection mode and graphql-sse's single-connection mode) the stream
  *   ends with a final UNAUTHENTICATED error at the token's `exp` ("token expired") or when the
  *   user's tokens are revoked ("token revoked: …", "account disabled"). graphql-ws does this per
- *   connection instead (ws.ts: close 4403, in-band refresh), so its streams are left alone here,
+ *   connection instead (guardConnections: close 4403, in-band refresh), so its streams are left alone here,
  *   except those of an operation that carried its own token (GraphiQL's Headers tab, see ws.ts):
  *   the connection does not know that token, so its stream ends here like an SSE stream;
  * - on every transport, an error thrown by a stream (an AppError a module ends its stream with, a
  *   subscriber cut off as too slow) becomes one final result with the catalogue's
  *   `extensions.code` (masked like any other error), then the stream completes, instead of a
  *   transport-specific failure with a raw message.
+ *
+ * `guardConnections` does the same for whole connections (a graphql-ws socket, a graphql-sse
+ * single-connection stream: the token that opened it), as an observer of the connection registry.
  */
 import type { ExecutionResult, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Context } from '../context.js';
 import { unauthenticated, type AppError } from '../errors.js';
+import type { ConnectionObserver } from '../realtime/connections.js';
 import type { UserAccess } from './access.js';
 import type { Viewer } from './auth.js';
 
@@ -132,6 +136,38 @@ function viewerEnding(viewer: Viewer, access: UserAccess): { reason: Promise<App
       cancelTimer();
       stopWatch();
     },
+  };
+}
+
+/**
+ * Connections do not outlive their token either (src/realtime/connections.ts): one whose
+ * transport can end it (`end`: a graphql-ws socket, a graphql-sse single-connection stream) ends
+ * with UNAUTHENTICATED "token expired" at its viewer's `exp` (re-armed by a refresh) and with the
+ * reason when the user's tokens are revoked, on any instance. Streams its transport guards per
+ * operation (a distinct SSE stream, an operation's own token on graphql-ws) are left to
+ * useStreamGuards.
+ */
+export function guardConnections(access: UserAccess): ConnectionObserver {
+  return (connection) => {
+    const { end, viewer } = connection;
+    if (!end || !viewer) return undefined;
+    let cancelTimer = (): void => undefined;
+    const arm = (expiresAt: number | undefined): void => {
+      cancelTimer();
+      cancelTimer =
+        expiresAt === undefined
+          ? () => undefined
+          : runAt(expiresAt * 1000, () => end(unauthenticated('token expired')));
+    };
+    arm(viewer.expiresAt);
+    const stopWatch = access.watchUser(viewer, end);
+    return {
+      refreshed: (refreshed) => arm(refreshed.expiresAt),
+      closed: () => {
+        cancelTimer();
+        stopWatch();
+      },
+    };
   };
 }
 

@@ -21,10 +21,15 @@
  * stream's response closes, its reservation and every operation on it end.
  *
  * Tokens. Each operation is authenticated by its own request's `Authorization` (and ends at that
- * token's expiry, guards/streams.ts). A stream request may carry one too (graphql-sse's client
- * sends its headers on every request): a bad one is refused (401) before the stream starts, and a
- * stream opened with a token does not outlive it: at its `exp` every operation still in flight
- * gets a final UNAUTHENTICATED "token expired" result and `complete`, then the response ends.
+ * token's expiry or revocation, guards/streams.ts). A stream request may carry one too
+ * (graphql-sse's client sends its headers on every request): a bad one is refused (401) before the
+ * stream starts, and a stream opened with a token does not outlive it: at its `exp`, or when the
+ * user's tokens are revoked, every operation still in flight gets a final UNAUTHENTICATED result
+ * ("token expired", "account disabled", …) and `complete`, then the response ends (the stream is
+ * a connection of the registry, src/realtime/connections.ts, and guardConnections ends it). One
+ * stream is one user, as one graphql-ws socket is: the stream token's, else the first operation
+ * token's; an operation with another user's token is refused FORBIDDEN (403, or its result when
+ * it was queued), as it would otherwise read that user's streams onto this client's.
  *
  * Resume. Each `next` carries an `id:` that a client sends back as `Last-Event-ID` when it
  * reconnects (a browser's EventSource does it by itself):
@@ -44,9 +49,10 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ExecutionResult, GraphQLError } from 'graphql';
-import { AppError, badInput, conflict, ErrorCode, unauthenticated } from '../errors.js';
-import { runAt } from '../guards/streams.js';
+import { AppError, badInput, conflict, ErrorCode, forbidden } from '../errors.js';
+import type { Viewer } from '../guards/auth.js';
 import { tooManyOperations } from '../guards/subscription-limits.js';
+import type { Connection, ConnectionRegistry } from '../realtime/connections.js';
 import { seqOf } from '../realtime/cursors.js';
 import type { DirectSink } from '../realtime/shared-subscriptions.js';
 import type {
@@ -87,6 +93,8 @@ export interface Refusal {
 }
 
 export interface Prepared {
+  /** Whom it runs as: its own request's token's user (null: anonymous). */
+  viewer: Viewer | null;
   /** Executes or subscribes; single results come with their errors already in the catalogue's form. */
   run(): Promise<ExecutionResult | AsyncIterable<ExecutionResult>>;
 }
@@ -94,16 +102,21 @@ export interface Prepared {
 export interface GraphqlSseDeps {
   prepare(request: Request, params: GraphQLParams, extras: OperationExtras): Promise<Prepared | Refusal>;
   /**
-   * A stream request's own token: null without one, its `exp` (epoch seconds) when it has one;
-   * throws an AppError (UNAUTHENTICATED) for a bad, expired or revoked one.
+   * A stream request's own token: null without one, its viewer when it has one; throws an
+   * AppError (UNAUTHENTICATED) for a bad, expired or revoked one.
    */
-  authenticate(request: Request): Promise<{ expiresAt?: number | undefined } | null>;
+  authenticate(request: Request): Promise<Viewer | null>;
   maskError: (error: unknown, message: string) => Error;
   maxOperationsPerStream: number;
   /** SUBSCRIPTION_CLIENT_BUFFER_BYTES: unsent bytes above which a stream's results wait (delivery.ts). */
   clientBufferBytes: number;
   /** The server's SSE responses (shutdown ends them without `complete`). */
   channels: SseChannels;
+  /**
+   * Where streams are reported: a single-connection stream from its GET (of its token's user,
+   * ended at that token's exp or revocation), a distinct one once its subscription runs.
+   */
+  connections: ConnectionRegistry;
   /** Reservations and where each stream is held (graphql-sse.store.ts). */
   store: GraphqlSseStore;
   /** Requests for streams other instances hold; absent with one process (the memory store). */
@@ -197,6 +210,8 @@ class EventStream {
   private readonly cursors = new Map<string, Cursor>();
   private readonly channel: SseChannel;
   private closed = false;
+  /** The one user whose operations it carries (see "Tokens"). */
+  userId: string | undefined;
 
   constructor(
     private readonly deps: GraphqlSseDeps,
@@ -216,6 +231,14 @@ class EventStream {
     this.channel.keepAlive();
     watchClose(res, this.channel);
     return new this.deps.Response(this.channel.body as never, { status: 200, headers: STREAM_HEADERS });
+  }
+
+  /** This stream as a connection of `viewer` (its stream request's), ended with the reason its token ends for. */
+  connect(viewer: Viewer | null): Connection {
+    this.userId = viewer?.id;
+    return this.channel.register(this.deps.connections, viewer, (reason) =>
+      this.end({ errors: [this.deps.maskError(reason, 'Unexpected error.') as GraphQLError] }),
+    );
   }
 
   get isClosed(): boolean {
@@ -478,6 +501,15 @@ export function createGraphqlSseHandler(
   };
   const missingOperationId = (): Response =>
     fail(400, badInput('extensions.operationId', 'Operation ID is missing: send it as extensions.operationId'));
+  const anotherUser = (): Refusal => ({
+    refused: [
+      deps.maskError(
+        forbidden('this stream carries another user’s operations; reserve a stream for this token'),
+        'Unexpected error.',
+      ) as GraphQLError,
+    ],
+    status: 403,
+  });
   const missingDeleteId = (): Response =>
     fail(400, badInput('operationId', 'Operation ID is missing: send ?operationId='));
   const report = (message: string) => (error: unknown) => deps.onError?.(message, { error });
@@ -487,20 +519,31 @@ export function createGraphqlSseHandler(
     const read = await paramsOf(request, url);
     if ('response' in read) return read.response;
     const channel = deps.channels.open(deps.clientBufferBytes, 'graphql-sse');
-    // The context reads Last-Event-ID (a seq) from the request itself, as on /graphql.
-    const prepared = await deps.prepare(request, read.params, {
-      directSink: channel.sink,
-      clientBacklog: () => channel.body.writableLength,
-    });
-    if (isRefusal(prepared)) return refusal(prepared);
-    const result = await prepared.run();
-    watchClose(res, channel);
-    if (Symbol.asyncIterator in result) void channel.pump(result[Symbol.asyncIterator]());
-    else {
-      channel.write(nextEvent(Buffer.from(clientJson(result)), seqOf(result)));
-      channel.body.end(COMPLETE);
+    let answered = false;
+    try {
+      // The context reads Last-Event-ID (a seq) from the request itself, as on /graphql.
+      const prepared = await deps.prepare(request, read.params, {
+        directSink: channel.sink,
+        clientBacklog: () => channel.body.writableLength,
+      });
+      if (isRefusal(prepared)) return refusal(prepared);
+      const result = await prepared.run();
+      answered = true;
+      watchClose(res, channel);
+      if (Symbol.asyncIterator in result) {
+        void channel.pump(result[Symbol.asyncIterator]());
+        // Its operation is guarded by its token (guards/streams.ts): the connection has no `end`.
+        // Counted (presence has the entry) before the client reads the first event; bounded wait.
+        await channel.register(deps.connections, prepared.viewer).ready;
+      } else {
+        channel.write(nextEvent(Buffer.from(clientJson(result)), seqOf(result)));
+        channel.body.end(COMPLETE);
+      }
+      return new deps.Response(channel.body as never, { status: 200, headers: STREAM_HEADERS });
+    } finally {
+      // Refused, or failed: the channel never became a response.
+      if (!answered) channel.body.destroy();
     }
-    return new deps.Response(channel.body as never, { status: 200, headers: STREAM_HEADERS });
   }
 
   /** Prepares and starts an operation taken on `stream`; a refusal frees its id again. */
@@ -520,6 +563,11 @@ export function createGraphqlSseHandler(
         ...(clientIp !== undefined && { clientIp }),
       });
       if (isRefusal(prepared)) return prepared;
+      // Checked and bound in one step after the await: two operations racing to bind cannot both win.
+      if (prepared.viewer) {
+        stream.userId ??= prepared.viewer.id;
+        if (prepared.viewer.id !== stream.userId) return anotherUser();
+      }
       // Stopped meanwhile (DELETE, or the stream closed): nothing to run.
       if (op.stopped) return 'stopped';
       const result = await prepared.run();
@@ -566,9 +614,9 @@ export function createGraphqlSseHandler(
       throw error;
     }
     // Before the reservation is taken: a refused stream leaves it to a retry with a good token.
-    let streamToken: { expiresAt?: number | undefined } | null;
+    let viewer: Viewer | null;
     try {
-      streamToken = await deps.authenticate(request);
+      viewer = await deps.authenticate(request);
     } catch (error) {
       if (error instanceof AppError) return fail(401, error);
       throw error;
@@ -578,19 +626,13 @@ export function createGraphqlSseHandler(
     const connected = await store.connect(token, deps.instanceId);
     if (connected === 'unknown') return notFound();
     if (connected === 'open') return fail(409, conflict('Stream already open'));
-    let cancelExpiry = (): void => undefined;
     const stream: EventStream = new EventStream(deps, () => {
-      cancelExpiry();
       if (streams.get(token) === stream) streams.delete(token);
       store.release(token).catch(report('graphql-sse: releasing a stream failed'));
     });
     streams.set(token, stream);
     const response = stream.open(seeds, res);
-    const expiresAt = streamToken?.expiresAt;
-    if (expiresAt !== undefined) {
-      const expired = deps.maskError(unauthenticated('token expired'), 'Unexpected error.') as GraphQLError;
-      cancelExpiry = runAt(expiresAt * 1000, () => stream.end({ errors: [expired] }));
-    }
+    const connection = stream.connect(viewer);
     // Operations posted before the stream opened take their ids now (a repeat is a 409), then run
     // in the order they were posted, as if posted now (a refusal is their result, then complete).
     const queued = connected.pending.flatMap((pending) => {
@@ -615,6 +657,8 @@ export function createGraphqlSseHandler(
         }
       })().catch(report('graphql-sse: running queued operations failed'));
     }
+    // Counted (presence has the entry) before the client reads the first event; bounded wait.
+    await connection.ready;
     return response;
   }
 

@@ -21,7 +21,9 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type { Context } from '../context.js';
 import { AppError, badInput, ErrorCode } from '../errors.js';
+import type { Viewer } from '../guards/auth.js';
 import {
   createGraphqlSseHandler,
   type GraphqlSseDeps,
@@ -40,6 +42,7 @@ export function useGraphQLSSE(
     | 'maxOperationsPerStream'
     | 'clientBufferBytes'
     | 'channels'
+    | 'connections'
     | 'store'
     | 'relay'
     | 'instanceId'
@@ -49,7 +52,7 @@ export function useGraphQLSSE(
     /** The client's IP for a request as the context would compute it (trusting the proxy or not). */
     clientIp(request: Request, serverContext: Record<string, unknown> | undefined): string;
     /** A stream request's token (graphql-sse-protocol.ts, "Tokens"): the same authenticator as every operation's. */
-    authenticate(request: Request): Promise<{ expiresAt?: number | undefined } | null>;
+    authenticate(request: Request): Promise<Viewer | null>;
   },
 ): Plugin {
   const { endpoint = '/graphql/stream', maskError } = options;
@@ -80,6 +83,7 @@ export function useGraphQLSSE(
         maxOperationsPerStream: options.maxOperationsPerStream,
         clientBufferBytes: options.clientBufferBytes,
         channels: options.channels,
+        connections: options.connections,
         store: options.store,
         relay: options.relay,
         instanceId: options.instanceId,
@@ -118,6 +122,7 @@ export function useGraphQLSSE(
           };
           const run = operation.operation === 'subscription' ? enveloped.subscribe : enveloped.execute;
           return {
+            viewer: (contextValue as Partial<Context>).viewer ?? null,
             async run() {
               const result = (await run(args)) as ExecutionResult | AsyncIterable<ExecutionResult>;
               return isAsyncIterable(result) ? result : normalize(result);

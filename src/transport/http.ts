@@ -13,6 +13,7 @@ import type { PrismaClient } from '../generated/prisma/client.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
 import type { TransportMarker } from '../guards/streams.js';
 import type { Logger } from '../infra/logger.js';
+import type { ConnectionRegistry } from '../realtime/connections.js';
 import { parseLastEventId, type CursorContext } from '../realtime/cursors.js';
 import type { DirectSinkContext } from '../realtime/shared-subscriptions.js';
 import { useErrorCatalogue } from '../schema/errors.js';
@@ -96,6 +97,8 @@ export function createYogaServer(deps: {
   extraPlugins?: Plugin[];
   /** Every SSE response of this server, both modes: shutdown ends them without `complete` (sse.ts). */
   sseChannels: SseChannels;
+  /** Where both SSE transports report their streams (src/realtime/connections.ts). */
+  connections: ConnectionRegistry;
   /** graphql-sse's reservations and where each stream is held, and the relay between instances (graphql-sse.store.ts). */
   graphqlSse: { store: GraphqlSseStore; relay?: GraphqlSseRelay };
   /** MAX_BATCH_SIZE, MAX_REQUEST_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION and SUBSCRIPTION_CLIENT_BUFFER_BYTES (README "Limits", "Backpressure"). */
@@ -161,6 +164,7 @@ export function createYogaServer(deps: {
         maxOperationsPerStream: deps.limits?.maxSubscriptionsPerConnection ?? 100,
         clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576,
         channels: deps.sseChannels,
+        connections: deps.connections,
         ...deps.graphqlSse,
         instanceId: deps.id ?? 'local',
         clientIp: (request, serverContext) =>
@@ -176,6 +180,7 @@ export function createYogaServer(deps: {
         endpoint: GRAPHQL_PATH,
         clientBufferBytes: deps.limits?.clientBufferBytes ?? 1_048_576,
         channels: deps.sseChannels,
+        connections: deps.connections,
       }), // Yoga's distinct-connection SSE, shared results written once (sse.ts)
       useReady({ endpoint: '/ready', check: deps.readiness }),
       ...(deps.extraPlugins ?? []),

@@ -8,9 +8,9 @@ import type { FanoutPacer } from '../realtime/fanout-pacer.js';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import type { Services } from '../context.js';
-import type { UserAccess } from '../guards/access.js';
-import type { Authenticator, Viewer } from '../guards/auth.js';
+import type { Authenticator } from '../guards/auth.js';
 import type { Logger } from '../infra/logger.js';
+import type { ConnectionRegistry } from '../realtime/connections.js';
 import { listenError } from '../infra/port.js';
 import type { Yoga } from './http.js';
 import type { SseChannels } from './sse.js';
@@ -25,10 +25,6 @@ export interface Transports {
    * flight, at most SHUTDOWN_TIMEOUT_MS.
    */
   drain(): Promise<void>;
-  /** graphql-ws connections open now. */
-  connections(): number;
-  /** Bytes graphql-ws clients have not read yet. */
-  bufferedBytes(): number;
 }
 
 export function createTransports(deps: {
@@ -36,14 +32,13 @@ export function createTransports(deps: {
   yoga: Yoga;
   sseChannels: SseChannels;
   authenticator: Authenticator;
-  access: UserAccess;
   logger: Logger;
   maskError: (error: unknown, message: string) => Error;
   ensureUser: Services['users']['ensureUser'];
   /** Ends every subscription on the bus (their streams are gone): called once the sockets are told. */
   closeSubscriptions: () => void;
-  /** A graphql-ws connection of an authenticated viewer is one presence connection. */
-  trackConnection: (viewer: Viewer) => { ready: Promise<void>; close(): void };
+  /** Where graphql-ws reports its sockets (the SSE transports report theirs from the Yoga pipeline). */
+  connections: ConnectionRegistry;
   /** Told which requests are being answered, so fan-outs write in short slices meanwhile. */
   pacer: Pick<FanoutPacer, 'requestStarted'>;
 }): Transports {
@@ -62,7 +57,6 @@ export function createTransports(deps: {
     server,
     yoga,
     authenticator: deps.authenticator,
-    access: deps.access,
     logger: deps.logger,
     keepAliveMs: config.wsKeepAliveMs,
     isProd: config.nodeEnv === 'production',
@@ -75,7 +69,7 @@ export function createTransports(deps: {
       maxOperationsPerConnection: config.maxSubscriptionsPerConnection,
       clientBufferBytes: config.subscriptionClientBufferBytes,
     },
-    trackConnection: deps.trackConnection,
+    connections: deps.connections,
   });
 
   return {
@@ -90,9 +84,6 @@ export function createTransports(deps: {
           resolve({ url: `http://${host}:${port}`, port });
         });
       }),
-
-    connections: () => ws.connections(),
-    bufferedBytes: () => ws.bufferedBytes(),
 
     async drain() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -15,6 +15,10 @@ import type { ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { ExecutionResult, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type { Context } from '../context.js';
+import type { AppError } from '../errors.js';
+import type { Viewer } from '../guards/auth.js';
+import type { Connection, ConnectionRegistry } from '../realtime/connections.js';
 import { seqOf } from '../realtime/cursors.js';
 import type { DirectSink, DirectSinkContext } from '../realtime/shared-subscriptions.js';
 
@@ -71,22 +75,16 @@ export type SseTransport = 'sse' | 'graphql-sse';
 export class SseChannels {
   private readonly live = new Set<SseChannel>();
 
-  /** `transport`: Yoga's distinct-connection SSE on /graphql, or graphql-sse on /graphql/stream (metrics). */
+  /**
+   * `transport`: Yoga's distinct-connection SSE on /graphql, or graphql-sse on /graphql/stream.
+   * A channel that becomes a stream is reported to the connection registry by its transport
+   * (`register`); one that does not (a query, a refused request) must be destroyed by its opener.
+   */
   open(maxBufferedBytes: number, transport: SseTransport): SseChannel {
     const channel = new SseChannel(maxBufferedBytes, transport);
     this.live.add(channel);
     channel.body.once('close', () => this.live.delete(channel));
     return channel;
-  }
-
-  /** Open responses and the bytes they hold for their clients, per transport (read when metrics are scraped). */
-  usage(): Record<SseTransport, { connections: number; bufferedBytes: number }> {
-    const usage = { sse: { connections: 0, bufferedBytes: 0 }, 'graphql-sse': { connections: 0, bufferedBytes: 0 } };
-    for (const channel of this.live) {
-      usage[channel.transport].connections += 1;
-      usage[channel.transport].bufferedBytes += channel.body.writableLength;
-    }
-    return usage;
   }
 
   /** Ends every open response abruptly (no `complete`): shutdown. */
@@ -151,6 +149,22 @@ export class SseChannel {
     write: (result, retry) => this.offer(() => result.framed(nextEvent), retry),
   };
 
+  /**
+   * This response as a connection of the registry (src/realtime/connections.ts), of `viewer`
+   * when its transport authenticated one, until the response closes; `end`: the transport can
+   * end it as a whole (graphql-sse's single-connection streams).
+   */
+  register(registry: ConnectionRegistry, viewer: Viewer | null, end?: (reason: AppError) => void): Connection {
+    const connection = registry.open(this.transport, {
+      viewer,
+      backlog: () => this.body.writableLength,
+      ...(end && { end }),
+    });
+    if (this.closed) connection.close();
+    else this.body.once('close', () => connection.close());
+    return connection;
+  }
+
   /** A `:` comment every PING_INTERVAL_MS while nothing else is waiting to go out; returns the stop. */
   keepAlive(): () => void {
     const ping = setInterval(() => {
@@ -204,8 +218,12 @@ export function useSseTransport(options: {
   endpoint: string;
   clientBufferBytes: number;
   channels: SseChannels;
+  /** Each stream is a connection there from when its subscription started until its response closes. */
+  connections: ConnectionRegistry;
 }): Plugin<DirectSinkContext> {
   const channels = new WeakMap<Request, SseChannel>();
+  /** The viewer of each stream whose subscription started: a connection of that user (presence). */
+  const viewers = new WeakMap<SseChannel, Viewer | null>();
   return {
     onContextBuilding({ context, extendContext }) {
       const request = (context as { request?: Request }).request;
@@ -217,9 +235,24 @@ export function useSseTransport(options: {
       // Backpressure (src/realtime/delivery.ts): what this client has not taken yet.
       extendContext({ directSink: channel.sink, clientBacklog: () => body.writableLength } as DirectSinkContext);
     },
+    onSubscribe({ args }) {
+      const context = args.contextValue as Partial<Context>;
+      const channel = context.request && channels.get(context.request);
+      if (!channel) return;
+      return {
+        onSubscribeResult({ result }) {
+          if (isAsyncIterable(result)) viewers.set(channel, context.viewer ?? null);
+        },
+      };
+    },
     onResultProcess({ request, result, setResultProcessor, serverContext }) {
       const channel = channels.get(request);
-      if (!channel || !isAsyncIterable(result)) return;
+      if (!channel) return;
+      if (!isAsyncIterable(result)) {
+        // Not a stream (a query, a refused subscription): Yoga answers it; this channel is not used.
+        channel.body.destroy();
+        return;
+      }
       // @whatwg-node/server destroys the body when the response closes, but only once it pipes
       // it; a client gone before that point must release the subscription too.
       const res = (serverContext as { res?: ServerResponse }).res;
@@ -227,8 +260,11 @@ export function useSseTransport(options: {
         if (res.closed || res.destroyed) channel.body.destroy();
         else res.once('close', () => channel.body.destroy());
       }
-      setResultProcessor((stream, fetchAPI) => {
+      setResultProcessor(async (stream, fetchAPI) => {
         void channel.pump((stream as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]());
+        const connection = channel.register(options.connections, viewers.get(channel) ?? null);
+        // Counted (presence has the entry) before the client reads the first event; bounded wait.
+        await connection.ready;
         // A Node Readable body: @whatwg-node/server pipes it into the response as is.
         return new fetchAPI.Response(channel.body as never, { status: 200, headers: HEADERS });
       }, 'text/event-stream');

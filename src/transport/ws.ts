@@ -16,7 +16,8 @@
  *
  * A connection does not outlive its token: at the token's `exp` the server closes it with 4403
  * "token expired", and when the user's tokens are revoked (role change, disabled) with 4403 and
- * the reason. In-band refresh: a `ping` message with payload `{ authorization: "Bearer <JWT>" }`
+ * the reason (guardConnections in guards/streams.ts, observing the socket's entry in the connection
+ * registry). In-band refresh: a `ping` message with payload `{ authorization: "Bearer <JWT>" }`
  * carrying a valid token for the same sub and role moves the deadline to the new token's `exp`
  * (later operations run with it); the pong answers `{ refreshed: true, expiresAt }`. A refresh
  * token that is invalid, for another sub or another role closes the connection with 4403.
@@ -26,12 +27,11 @@ import { getOperationAST, type DocumentNode, type GraphQLError, type GraphQLSche
 import { CloseCode } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, forbidden, unauthenticated } from '../errors.js';
-import type { UserAccess } from '../guards/access.js';
 import type { Authenticator, Viewer } from '../guards/auth.js';
-import { runAt } from '../guards/streams.js';
 import { tooManyOperations } from '../guards/subscription-limits.js';
 import { serveGraphqlWs } from './ws-server.js';
 import type { Logger } from '../infra/logger.js';
+import type { Connection, ConnectionRegistry } from '../realtime/connections.js';
 import type { DirectSink } from '../realtime/shared-subscriptions.js';
 import { GRAPHQL_PATH, clientIpOf, deviceIdOf, type Yoga } from './http.js';
 
@@ -42,16 +42,16 @@ const headerOf = (value: string | string[] | undefined): string | undefined =>
 // eslint-disable-next-line @typescript-eslint/consistent-type-definitions
 type ConnectionExtra = {
   viewer?: Viewer | null;
-  /** Moves the connection's deadline to a refreshed token's expiry. */
-  refreshed?: (viewer: Viewer) => void;
+  /** This socket in the connection registry. */
+  connection?: Connection;
   /** The one user this socket may act as: the connection_init token's, else the first operation token's. */
   userId?: string;
   /**
-   * Presence of the live subscriptions authenticated by their own token, by their subscribe
-   * payload (unique per message, unlike an id a client may reuse once completed); each ends with
-   * its operation (onComplete) or the socket.
+   * The live subscriptions authenticated by their own token, as connections nested in the socket's,
+   * by their subscribe payload (unique per message, unlike an id a client may reuse once
+   * completed); each ends with its operation (onComplete) or the socket.
    */
-  operationLeases?: Map<unknown, { close(): void }>;
+  operations?: Map<unknown, Connection>;
 };
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -67,29 +67,6 @@ export function operationAuthorization(extensions: unknown): unknown {
 
 /** How graphql-ws clients learn why: 4403 Forbidden with a reason (at most 123 bytes). */
 const close = (socket: WebSocket, reason: string): void => socket.close(CloseCode.Forbidden, reason.slice(0, 123));
-
-/**
- * Ends the connection at the viewer's token expiry (re-armed by a refresh) and when the user's
- * tokens are revoked; everything stops when the socket closes.
- */
-function guardConnection(socket: WebSocket, viewer: Viewer, access: UserAccess): (viewer: Viewer) => void {
-  let cancelTimer = (): void => undefined;
-  const arm = (expiresAt: number | undefined): void => {
-    cancelTimer();
-    cancelTimer =
-      expiresAt === undefined ? () => undefined : runAt(expiresAt * 1000, () => close(socket, 'token expired'));
-  };
-  arm(viewer.expiresAt);
-  const stopWatch = access.watchUser(viewer, (reason) => close(socket, reason.message));
-  const stop = (): void => {
-    cancelTimer();
-    stopWatch();
-  };
-  // The client may have gone while it was being authenticated: then 'close' has already fired.
-  if (socket.readyState === socket.CLOSED) stop();
-  else socket.once('close', stop);
-  return (refreshed) => arm(refreshed.expiresAt);
-}
 
 /** The ping payload of an in-band refresh, or undefined for a plain ping. */
 function refreshToken(payload: unknown): unknown {
@@ -142,16 +119,12 @@ interface EnvelopedRoot {
 export interface WsTransport {
   /** Closes every connection with 1001 (Going Away) and stops accepting new ones. */
   close(): Promise<void>;
-  connections(): number;
-  /** Bytes queued on the sockets that their clients have not taken yet (metrics). */
-  bufferedBytes(): number;
 }
 
 export function attachGraphqlWs(deps: {
   server: Server;
   yoga: Yoga;
   authenticator: Authenticator;
-  access: UserAccess;
   logger: Logger;
   keepAliveMs: number;
   isProd: boolean;
@@ -168,12 +141,12 @@ export function attachGraphqlWs(deps: {
     clientBufferBytes: number;
   };
   /**
-   * Presence (src/modules/presence): every authenticated connection is a live connection of its
-   * user from before the ack until the socket closes, and so is every subscription authenticated
-   * by its own token, from before it starts until it ends. Operations count as activity through
-   * the shared Yoga pipeline (presence.plugin.ts).
+   * Where every socket is reported (src/realtime/connections.ts), from its upgrade until it closes:
+   * identified as its user at connection_init, before the ack (presence counts it, its token's
+   * exp and revocation close it: 4403 with the reason); every subscription authenticated by its
+   * own token is a connection nested in it, from before it starts until it ends.
    */
-  trackConnection?: (viewer: Viewer) => { ready: Promise<void>; close(): void };
+  connections: ConnectionRegistry;
 }): WsTransport {
   const { yoga, authenticator, logger } = deps;
   // A message over maxPayload closes the socket with 1009 (Message Too Big) before it is buffered whole.
@@ -181,6 +154,16 @@ export function attachGraphqlWs(deps: {
     server: deps.server,
     path: GRAPHQL_PATH,
     maxPayload: deps.limits.maxPayloadBytes,
+  });
+  const socketConnections = new WeakMap<WebSocket, Connection>();
+  wsServer.on('connection', (socket) => {
+    const connection = deps.connections.open('ws', {
+      backlog: () => socket.bufferedAmount,
+      end: (reason) => close(socket, reason.message),
+    });
+    socketConnections.set(socket, connection);
+    // Whatever closes it (client, keep-alive, 4403, 1001); its nested operations end with it.
+    socket.once('close', () => connection.close());
   });
 
   const disposable = serveGraphqlWs<Record<string, unknown> | undefined, ConnectionExtra>(
@@ -198,23 +181,16 @@ export function attachGraphqlWs(deps: {
           return false;
         }
         ctx.extra.viewer = viewer;
-        if (viewer) ctx.extra.userId = viewer.id;
+        ctx.extra.operations = new Map<unknown, Connection>();
+        const connection = (ctx.extra.connection = socketConnections.get(ctx.extra.socket));
+        if (!viewer) return true;
+        ctx.extra.userId = viewer.id;
         // The user row exists from the first connection, not only from the first operation.
-        if (viewer) await deps.ensureUser(viewer);
-        if (viewer) ctx.extra.refreshed = guardConnection(ctx.extra.socket, viewer, deps.access);
-        const socket = ctx.extra.socket;
-        const operationLeases = (ctx.extra.operationLeases = new Map<unknown, { close(): void }>());
-        socket.once('close', () => {
-          for (const lease of operationLeases.values()) lease.close();
-          operationLeases.clear();
-        });
-        if (viewer && deps.trackConnection && socket.readyState === socket.OPEN) {
-          // Presence: registered before the ack (so the client's first operation already counts
-          // it), ended by the socket's close, whatever closes it (client, keep-alive, 4403, 1001).
-          const lease = deps.trackConnection(viewer);
-          socket.once('close', () => lease.close());
-          await lease.ready; // never rejects; bounded wait
-        }
+        await deps.ensureUser(viewer);
+        // Before the ack, so the client's first operation already counts it; a socket that closed
+        // while it was authenticated has left the registry, and this does nothing. Never rejects;
+        // bounded wait.
+        await connection?.identify(viewer);
         return true;
       },
       onPing: async (ctx, payload) => {
@@ -228,7 +204,7 @@ export function attachGraphqlWs(deps: {
           if (next.role !== current.role)
             throw unauthenticated('a refreshed token must have the same role; reconnect instead');
           ctx.extra.viewer = next;
-          ctx.extra.refreshed?.(next);
+          ctx.extra.connection?.refresh(next);
           // graphql-ws answers with this same payload object: say what happened instead of echoing the token.
           const answer = payload!;
           delete answer['authorization'];
@@ -293,20 +269,14 @@ export function attachGraphqlWs(deps: {
         }
         const errors = enveloped.validate(enveloped.schema, document) as readonly GraphQLError[];
         if (errors.length > 0) return toErrors(errors);
-        const { operationLeases } = ctx.extra;
-        if (
-          viewerFrom === 'operation' &&
-          viewer &&
-          deps.trackConnection &&
-          operationLeases &&
-          ctx.extra.socket.readyState === ctx.extra.socket.OPEN
-        ) {
+        const { connection, operations } = ctx.extra;
+        if (viewerFrom === 'operation' && viewer && connection && operations) {
           if (getOperationAST(document, params.operationName)?.operation === 'subscription') {
             // Counted before it starts (like a connection before its ack); ended by onComplete,
             // which graphql-ws calls however the operation ends, or by the socket's close.
-            const lease = deps.trackConnection(viewer);
-            operationLeases.set(params, lease);
-            await lease.ready; // never rejects; bounded wait
+            const nested = connection.nest(viewer);
+            operations.set(params, nested);
+            await nested.ready; // never rejects; bounded wait
           }
         }
         return {
@@ -319,10 +289,10 @@ export function attachGraphqlWs(deps: {
         };
       },
       onComplete: (ctx, _id, params) => {
-        const lease = ctx.extra.operationLeases?.get(params);
-        if (!lease) return;
-        ctx.extra.operationLeases?.delete(params);
-        lease.close();
+        const nested = ctx.extra.operations?.get(params);
+        if (!nested) return;
+        ctx.extra.operations?.delete(params);
+        nested.close();
       },
     },
     wsServer,
@@ -334,12 +304,6 @@ export function attachGraphqlWs(deps: {
   return {
     async close() {
       await disposable.dispose();
-    },
-    connections: () => wsServer.clients.size,
-    bufferedBytes: () => {
-      let bytes = 0;
-      for (const socket of wsServer.clients) bytes += socket.bufferedAmount;
-      return bytes;
     },
   };
 }

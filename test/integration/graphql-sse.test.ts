@@ -19,6 +19,8 @@ import {
   CastVoteDocument,
   ChannelEventDocument,
   ChannelEventsDocument,
+  DisableUserDocument,
+  EnableUserDocument,
   PublishToChannelDocument,
 } from '../generated/graphql.js';
 import { openCompetition } from '../e2e/support.js';
@@ -566,19 +568,20 @@ describe.each(backends)('graphql-sse protocol on $name', (backend) => {
     const { competitionId } = await openCompetition(t.graphqlUrl, 1);
     // Far enough ahead that a loaded machine has subscribed before the tokens expire.
     const exp = nowSeconds() + 3;
-    const short = async () => `Bearer ${await tokenFor({ sub: unique('expiring') }, exp)}`;
+    const short = async (sub = unique('expiring')) => `Bearer ${await tokenFor({ sub }, exp)}`;
     const expired = {
       errors: [{ message: 'token expired', extensions: { code: 'UNAUTHENTICATED', retryable: false } }],
     };
     const lastOf = (frames: SseFrame[], id: string) =>
       frames.filter((f) => isNextFor(id)(f) || isCompleteFor(id)(f)).slice(-2);
 
-    // A: the stream's own token expires; its operations carry a longer one, or none.
-    const a = await openStream(t, await reserve(t), { authorization: await short() });
+    // A: the stream's own token expires; its operations carry a longer one of the same user, or none.
+    const streamUser = unique('expiring');
+    const a = await openStream(t, await reserve(t), { authorization: await short(streamUser) });
     expect(a.response.status).toBe(200);
+    const longer = `Bearer ${await tokenFor({ sub: streamUser })}`;
     expect(
-      (await postOperation(t, a.token, 'long', TALLY, { id: competitionId }, { authorization: `Bearer ${admin}` }))
-        .status,
+      (await postOperation(t, a.token, 'long', TALLY, { id: competitionId }, { authorization: longer })).status,
     ).toBe(202);
     expect((await postOperation(t, a.token, 'anonymous', TALLY, { id: competitionId })).status).toBe(202);
     // B: a stream without a token; one operation's own token expires, the other operation has none.
@@ -642,6 +645,74 @@ describe.each(backends)('graphql-sse protocol on $name', (backend) => {
     await expect
       .poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 })
       .toEqual({ streams: 0, subscribers: 0 });
+  });
+
+  it('a stream ends when its token is revoked (disableUser), like at its exp: each operation UNAUTHENTICATED, then complete', async () => {
+    const { competitionId } = await openCompetition(t.graphqlUrl, 1);
+    const userId = unique('revoked');
+    const token = `Bearer ${await tokenFor({ sub: userId })}`;
+    const stream = await openStream(t, await reserve(t), { authorization: token });
+    expect(stream.response.status).toBe(200);
+    expect((await postOperation(t, stream.token, 'tally', TALLY, { id: competitionId })).status).toBe(202);
+    await stream.reader.waitFor(isNextFor('tally'));
+    dataOf(await execute(fetch, t.graphqlUrl, DisableUserDocument, { userId }, admin));
+    try {
+      await Promise.race([
+        stream.reader.ended,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('still open 5 s after the revocation')), 5_000).unref(),
+        ),
+      ]);
+      const [last, complete] = stream.reader.frames
+        .filter((f) => isNextFor('tally')(f) || isCompleteFor('tally')(f))
+        .slice(-2);
+      expect(payloadOf(last!).payload).toMatchObject({
+        errors: [{ message: 'account disabled', extensions: { code: 'UNAUTHENTICATED', retryable: false } }],
+      });
+      expect(isCompleteFor('tally')(complete!)).toBe(true);
+      expect(await probe(t, stream.token)).toBe(404); // its reservation ended with it
+    } finally {
+      dataOf(await execute(fetch, t.graphqlUrl, EnableUserDocument, { userId }, admin));
+      stream.close();
+    }
+  });
+
+  it('one stream, one user: an operation with another user’s token is FORBIDDEN (403), on a signed-in stream and on an anonymous one its first token bound', async () => {
+    const [owner, intruder] = [unique('owner'), unique('intruder')];
+    const bearer = async (sub: string) => `Bearer ${await tokenFor({ sub })}`;
+    const signedIn = await openStream(t, await reserve(t), { authorization: await bearer(owner) });
+    const anonymous = await openStream(t, await reserve(t));
+    try {
+      const me = '{ me { id } }';
+      const meOf = async (stream: OpenStream, id: string) =>
+        payloadOf(await stream.reader.waitFor(isNextFor(id))).payload.data as unknown as { me: { id: string } | null };
+
+      const refused = await postOperation(t, signedIn.token, 'x', me, undefined, {
+        authorization: await bearer(intruder),
+      });
+      expect(refused.status).toBe(403);
+      expect((await errorBody(refused)).errors[0]!.extensions).toMatchObject({ code: 'FORBIDDEN', retryable: false });
+      expect(
+        (await postOperation(t, signedIn.token, 'y', me, undefined, { authorization: await bearer(owner) })).status,
+      ).toBe(202);
+      expect(await meOf(signedIn, 'y')).toEqual({ me: { id: owner } });
+
+      expect(
+        (await postOperation(t, anonymous.token, 'a', me, undefined, { authorization: await bearer(owner) })).status,
+      ).toBe(202);
+      expect(await meOf(anonymous, 'a')).toEqual({ me: { id: owner } });
+      expect(
+        (await postOperation(t, anonymous.token, 'b', me, undefined, { authorization: await bearer(intruder) })).status,
+      ).toBe(403);
+      // Anonymous operations stay anonymous; the refused ones left nothing on the streams.
+      expect((await postOperation(t, anonymous.token, 'c', me)).status).toBe(202);
+      expect(await meOf(anonymous, 'c')).toEqual({ me: null });
+      expect(signedIn.reader.frames.some(isNextFor('x'))).toBe(false);
+      expect(anonymous.reader.frames.some(isNextFor('b'))).toBe(false);
+    } finally {
+      signedIn.close();
+      anonymous.close();
+    }
   });
 
   it('answers 409 for a second stream on one reservation and for an operation id in flight; PUT always makes a new token', async () => {

@@ -10,6 +10,8 @@ import {
   CreateCompetitionDocument,
   CreateSubmissionDocument,
   OpenCompetitionDocument,
+  PresenceChangedDocument,
+  PresenceDocument,
   SendReactionDocument,
   TallyUpdatedDocument,
 } from '../generated/graphql.js';
@@ -134,5 +136,41 @@ describe.each(backends)('metrics on $name', (backend) => {
     await expect
       .poll(async () => valueOf(await scrape(t.url, METRICS_TOKEN), 'ovation_subscriptions', { field: 'tallyUpdated' }))
       .toBe(0);
+  });
+
+  it('ovation_connections and presence count the same connections, from one registry: streams, not queries answered over SSE', async () => {
+    const userId = `conn-${backend.name}`;
+    const token = await tokenFor({ sub: userId });
+    const counts = async () => {
+      const metrics = await scrape(t.url, METRICS_TOKEN);
+      const presence = dataOf(await gql(PresenceDocument, { userIds: [userId] })).presence[0]!.connections;
+      return [
+        presence,
+        ...(['ws', 'sse', 'graphql-sse'] as const).map((transport) =>
+          valueOf(metrics, 'ovation_connections', { transport }),
+        ),
+      ];
+    };
+    await expect.poll(counts).toEqual([0, 0, 0, 0]); // the previous test's sockets close
+    // Queries answered over SSE, on either endpoint, end at once: not connections, and nothing left counted.
+    for (const path of ['/graphql', '/graphql/stream']) {
+      const response = await fetch(`${t.url}${path}?query=${encodeURIComponent('{ __typename }')}`, {
+        headers: { accept: 'text/event-stream', authorization: `Bearer ${token}` },
+      });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain('"__typename":"Query"');
+    }
+    expect(await counts()).toEqual([0, 0, 0, 0]);
+
+    const feeds = (['graphql-ws', 'sse', 'graphql-sse'] as const).map((transport) =>
+      subscribe(transport, t.url, PresenceChangedDocument, { userIds: [userId] }, token),
+    );
+    try {
+      await Promise.all(feeds.map((f) => f.waitFor((r) => r.data !== undefined)));
+      await expect.poll(counts).toEqual([3, 1, 1, 1]);
+    } finally {
+      await Promise.all(feeds.map((f) => f.close()));
+    }
+    await expect.poll(counts).toEqual([0, 0, 0, 0]);
   });
 });
