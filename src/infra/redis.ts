@@ -190,6 +190,9 @@ export async function pipelines(redis: RedisClient, groups: readonly PipelineGro
     return ends.map((end, i) => values.slice(i === 0 ? 0 : ends[i - 1], end));
   };
   if (!isCluster(redis)) return (await run(groups)).flat();
+  // A Cluster closed for good (disconnect(), quit()) holds a pipeline forever where one server
+  // rejects it: reject the same way.
+  if (redis.status === 'end' || redis.status === 'close') throw new Error('Connection is closed.');
   // By the node that owns each group's slot in the last known slot map (a stale map costs a
   // MOVED, which ioredis follows).
   const byNode = new Map<string, number[]>();
