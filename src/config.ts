@@ -307,9 +307,7 @@ function workers(env: Env, shared: { databaseUrl: string | undefined; redis: boo
   const value = auto
     ? Math.min(MAX_WORKERS, os.availableParallelism())
     : int(env, 'WORKERS', 1, { min: 1, max: MAX_WORKERS });
-  const missing = [shared.databaseUrl ? [] : ['DATABASE_URL'], shared.redis ? [] : ['REDIS_URL']]
-    .flat()
-    .join(' and ');
+  const missing = [shared.databaseUrl ? [] : ['DATABASE_URL'], shared.redis ? [] : ['REDIS_URL']].flat().join(' and ');
   if ((auto || value > 1) && missing) {
     throw new ConfigError(
       'WORKERS',

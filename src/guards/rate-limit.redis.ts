@@ -16,7 +16,11 @@ function keyPart(text: string): string {
   return text.length <= 200 ? text : `h:${createHash('sha256').update(text).digest('base64url')}`;
 }
 
-export function createRedisRateLimitStore(deps: { redis: RedisClient; instanceId: string; prefix?: string }): RateLimitStore {
+export function createRedisRateLimitStore(deps: {
+  redis: RedisClient;
+  instanceId: string;
+  prefix?: string;
+}): RateLimitStore {
   const { redis, instanceId } = deps;
   const prefix = deps.prefix ?? 'rl';
   const scripts = bindScripts(redis, { HIT, BUCKET });
@@ -71,7 +75,9 @@ export function createRedisLiveSubscriptionCounter(deps: {
     const keys = [...held.keys()];
     // A pipeline per 1,000 identities keeps each batch bounded.
     for (let i = 0; i < keys.length; i += 1_000) {
-      await scripts.LIVE_HEARTBEAT.many(keys.slice(i, i + 1_000).map((key) => ({ keys: [key], args: [instanceId, ttlMs] })));
+      await scripts.LIVE_HEARTBEAT.many(
+        keys.slice(i, i + 1_000).map((key) => ({ keys: [key], args: [instanceId, ttlMs] })),
+      );
     }
   }
   const timer = setInterval(
@@ -103,7 +109,10 @@ export function createRedisLiveSubscriptionCounter(deps: {
     async count(identity) {
       const fields = await redis.hgetall(hashKey(identity));
       // Counts only: `@<instance>` fields are heartbeat deadlines.
-      return Object.entries(fields).reduce((sum, [f, v]) => (f.startsWith('@') ? sum : sum + Math.max(0, Number(v))), 0);
+      return Object.entries(fields).reduce(
+        (sum, [f, v]) => (f.startsWith('@') ? sum : sum + Math.max(0, Number(v))),
+        0,
+      );
     },
     async close() {
       clearInterval(timer);

@@ -117,7 +117,10 @@ function bind<Reply>(redis: RedisClient, script: RedisScript<Reply>): BoundScrip
       async many(calls: readonly ScriptCall[]): Promise<Reply[]> {
         // A pipeline takes the connection's scripts when it is created, so after bindScripts.
         // Each call is its own group: one pipeline on one server, one per node on a cluster.
-        const replies = await pipelines(redis, calls.map((call) => queued(call)));
+        const replies = await pipelines(
+          redis,
+          calls.map((call) => queued(call)),
+        );
         return replies as Reply[];
       },
     },

@@ -143,8 +143,7 @@ export function pubsubOf(deps: { publisher: RedisClient; subscriber: RedisClient
       return Promise.all(
         channels.map(async (channel) => {
           const reply = (await nodeOf(publisher, channel).call('PUBSUB', 'SHARDNUMSUB', channel)) as (
-            | string
-            | number
+            string | number
           )[];
           return Number(reply[1] ?? 0);
         }),

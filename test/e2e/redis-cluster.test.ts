@@ -51,7 +51,7 @@ afterAll(async () => {
 });
 
 function watch<T>(feed: Feed<T>): Feed<T> {
-  feeds.push(feed as Feed<unknown>);
+  feeds.push(feed);
   return feed;
 }
 

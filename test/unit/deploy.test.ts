@@ -110,9 +110,7 @@ describe('docker-compose.cluster.yml (the Redis Cluster variant, over docker-com
     const environment = { ...app.environment, ...cluster.services[name]?.environment };
     const config = loadConfig({ ...environment, JWT_SECRET: undefined, METRICS_TOKEN: undefined });
     expect(config.redisUrl).toBeUndefined();
-    expect(config.redisCluster?.nodes.map((n) => `${n.host}:${n.port}`)).toEqual(
-      masters.map(([, s]) => addressOf(s)),
-    );
+    expect(config.redisCluster?.nodes.map((n) => `${n.host}:${n.port}`)).toEqual(masters.map(([, s]) => addressOf(s)));
     expect(cluster.services[name]?.networks).toContain('redis-cluster');
   });
 });

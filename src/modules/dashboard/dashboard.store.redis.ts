@@ -9,7 +9,11 @@ import { pipelines, type PipelineGroup, type RedisClient } from '../../infra/red
 import { createMemoryViewerCounter } from './dashboard.store.memory.js';
 import type { ViewerCounter } from './dashboard.store.js';
 
-export function createRedisViewerCounter(deps: { redis: RedisClient; instanceId: string; ttlMs?: number }): ViewerCounter {
+export function createRedisViewerCounter(deps: {
+  redis: RedisClient;
+  instanceId: string;
+  ttlMs?: number;
+}): ViewerCounter {
   const { redis, instanceId, ttlMs = 15_000 } = deps;
   const local = createMemoryViewerCounter();
   const tracked = new Set<string>();
