@@ -101,7 +101,11 @@ async function assemble(
     log: (message) => logger.info(message),
   });
   stack.defer('database', () => database.close());
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const redis = config.redisUrl
+    ? await connectRedis({ url: config.redisUrl }, logger)
+    : config.redisCluster
+      ? await connectRedis({ cluster: config.redisCluster }, logger)
+      : undefined;
   if (redis) stack.defer('redis', () => redis.close());
   const instanceId = randomUUID();
   const bus = createBus(redis, logger);

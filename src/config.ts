@@ -8,6 +8,14 @@ import path from 'node:path';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 
+export interface RedisClusterConfig {
+  nodes: { host: string; port: number }[];
+  username: string | undefined;
+  password: string | undefined;
+  /** `rediss://` seeds: TLS to every node. */
+  tls: boolean;
+}
+
 export interface Config {
   /** PORT [4000]. 0 picks a free port (tests). */
   port: number;
@@ -25,8 +33,14 @@ export interface Config {
   databaseUrl: string | undefined;
   /** DATABASE_POOL_SIZE [10]: pg pool size when DATABASE_URL is set. */
   databasePoolSize: number;
-  /** REDIS_URL [unset = in-process pubsub]. */
+  /** REDIS_URL [unset = in-process pubsub]: one Redis server. */
   redisUrl: string | undefined;
+  /**
+   * REDIS_CLUSTER_NODES [unset]: seed nodes of a Redis Cluster (≥ 7), instead of REDIS_URL; comma
+   * separated `host:port` or `redis[s]://[user:password@]host:port` (every seed with the same
+   * scheme and credentials). The rest of the cluster is discovered from them.
+   */
+  redisCluster: RedisClusterConfig | undefined;
   /** JWT_SECRET [unset = a dev secret generated once under DATA_DIR]. */
   jwtSecret: string | undefined;
   /** JWKS_URL [unset]: RS256/ES256 keys, fetched on first use, refetched on an unknown `kid`. */
@@ -238,6 +252,43 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return raw;
 }
 
+/**
+ * REDIS_CLUSTER_NODES: `host:port` entries, or URLs that also carry the scheme (TLS) and the
+ * credentials, which every node of a cluster shares; so seeds that disagree are refused.
+ */
+function redisCluster(env: Env): RedisClusterConfig | undefined {
+  const name = 'REDIS_CLUSTER_NODES';
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  const seeds = raw.split(',').map((entry) => entry.trim());
+  if (seeds.some((entry) => entry === '')) throw new ConfigError(name, `has an empty entry in "${raw}"`);
+  const parsed = seeds.map((entry) => {
+    let seed: URL;
+    try {
+      seed = new URL(/^[a-z]+:\/\//i.test(entry) ? entry : `redis://${entry}`);
+    } catch {
+      throw new ConfigError(name, `entry "${entry}" is not host:port or a redis:// URL`);
+    }
+    if (seed.protocol !== 'redis:' && seed.protocol !== 'rediss:')
+      throw new ConfigError(name, `entry "${entry}" must use redis: or rediss:, got ${seed.protocol}`);
+    if (seed.port === '' || (seed.pathname !== '' && seed.pathname !== '/'))
+      throw new ConfigError(name, `entry "${entry}" must be host:port (a cluster has no database number)`);
+    return seed;
+  });
+  const first = parsed[0]!;
+  const same = (seed: URL) =>
+    seed.protocol === first.protocol && seed.username === first.username && seed.password === first.password;
+  if (!parsed.every(same))
+    throw new ConfigError(name, 'entries must share one scheme and the same credentials (one cluster)');
+  return {
+    // URL keeps IPv6 hosts in brackets; sockets want them bare.
+    nodes: parsed.map((seed) => ({ host: seed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(seed.port) })),
+    username: first.username === '' ? undefined : decodeURIComponent(first.username),
+    password: first.password === '' ? undefined : decodeURIComponent(first.password),
+    tls: first.protocol === 'rediss:',
+  };
+}
+
 const MAX_WORKERS = 256;
 
 /**
@@ -247,7 +298,7 @@ const MAX_WORKERS = 256;
  * needs both shared services — `auto` too, even where it comes to 1, so that a configuration
  * does not start on a one-core laptop and fail on the server.
  */
-function workers(env: Env, shared: { databaseUrl: string | undefined; redisUrl: string | undefined }): number {
+function workers(env: Env, shared: { databaseUrl: string | undefined; redis: boolean }): number {
   const raw = str(env, 'WORKERS');
   if (raw === undefined) return 1;
   const auto = raw.toLowerCase() === 'auto';
@@ -256,9 +307,7 @@ function workers(env: Env, shared: { databaseUrl: string | undefined; redisUrl: 
   const value = auto
     ? Math.min(MAX_WORKERS, os.availableParallelism())
     : int(env, 'WORKERS', 1, { min: 1, max: MAX_WORKERS });
-  const missing = [shared.databaseUrl ? [] : ['DATABASE_URL'], shared.redisUrl ? [] : ['REDIS_URL']]
-    .flat()
-    .join(' and ');
+  const missing = [shared.databaseUrl ? [] : ['DATABASE_URL'], shared.redis ? [] : ['REDIS_URL']].flat().join(' and ');
   if ((auto || value > 1) && missing) {
     throw new ConfigError(
       'WORKERS',
@@ -309,15 +358,19 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const cluster = redisCluster(env);
+  if (redisUrl !== undefined && cluster !== undefined)
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'and REDIS_URL are both set: set one (a cluster, or one server)');
   return {
     port: int(env, 'PORT', 4000, { max: 65535 }),
     host: str(env, 'HOST') ?? '0.0.0.0',
-    workers: workers(env, { databaseUrl, redisUrl }),
+    workers: workers(env, { databaseUrl, redis: redisUrl !== undefined || cluster !== undefined }),
     nodeEnv,
     dataDir: path.resolve(str(env, 'DATA_DIR') ?? './.data'),
     databaseUrl,
     databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10, { min: 1, max: 1000 }),
     redisUrl,
+    redisCluster: cluster,
     jwtSecret,
     jwksUrl: url(env, 'JWKS_URL', ['http:', 'https:']),
     jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, { max: 86_400_000 }),

@@ -56,7 +56,7 @@ async function serve(config: Config): Promise<void> {
   if (worker) {
     await tellPrimary({ ovation: 'ready', url, instanceId: app.instanceId });
   } else {
-    const pubsub = config.redisUrl ? 'Redis' : 'in-process';
+    const pubsub = config.redisUrl ? 'Redis' : config.redisCluster ? 'Redis Cluster (sharded)' : 'in-process';
     const db = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite in ${config.dataDir}`;
     app.logger.info(`Ovation ready: database ${db}, pubsub ${pubsub}`);
     printBanner(url, config);

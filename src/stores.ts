@@ -92,7 +92,7 @@ export function createStores(deps: {
         ttlMs: config.typingTtlMs,
         onError: (error) => logger.error('typing expiry sweep failed; retrying', { error }),
       }),
-      notificationAudience: createRedisNotificationAudience({ redis: r }),
+      notificationAudience: createRedisNotificationAudience({ pubsub: redis.pubsub }),
       presence: createRedisPresenceStore({ redis: r, offlineGraceMs: config.presenceOfflineGraceMs }),
       fraud: createRedisFraudStore({ redis: r }),
       viewers: createRedisViewerCounter({ redis: r, instanceId }),
@@ -109,8 +109,7 @@ export function createStores(deps: {
           onError: (error) => logger.warn('graphql-sse stream refresh failed', { error }),
         }),
         relay: createRedisGraphqlSseRelay({
-          publisher: r,
-          subscriber: redis.subscriber,
+          pubsub: redis.pubsub,
           instanceId,
           onError: (message, details) => logger.error(message, details),
         }),
@@ -136,14 +135,13 @@ export function createStores(deps: {
 
 /**
  * The realtime bus: topics through Redis pubsub when configured (every instance's subscribers see
- * every publish), else an in-process EventTarget.
+ * every publish; sharded on a cluster), else an in-process EventTarget.
  */
-export function createBus(redis: RedisConnections | undefined, logger: Logger): EventBus {
+export function createBus(redis: Pick<RedisConnections, 'pubsub'> | undefined, logger: Logger): EventBus {
   if (!redis)
     return createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
   const eventTarget = createBusRedisEventTarget({
-    publisher: redis.publisher,
-    subscriber: redis.subscriber,
+    pubsub: redis.pubsub,
     onPublishError: (error, topic, willRetry) =>
       logger.error(
         willRetry
@@ -152,8 +150,5 @@ export function createBus(redis: RedisConnections | undefined, logger: Logger): 
         { topic, error },
       ),
   });
-  // A PING on the subscriber connection is answered only after every SUBSCRIBE sent before it:
-  // that is the moment a new subscription is live.
-  const subscriber = redis.subscriber;
-  return createEventBus({ eventTarget, barrier: async () => void (await subscriber.ping()) });
+  return createEventBus({ eventTarget, barrier: () => eventTarget.barrier() });
 }

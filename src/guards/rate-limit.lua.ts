@@ -122,37 +122,44 @@ ${STRIKE}`,
  * LIVE_ACQUIRE: one more live subscription for an identity, if it holds fewer than max on every
  * instance together.
  *
- * KEYS[1]  rl:{live:<identity>}   HASH  instance id -> live subscriptions it holds for the identity
- * KEYS[2]  rl:live:instances      ZSET  instance id -> heartbeat deadline (ms); a dead instance's counts stop counting
+ * KEYS[1]  rl:{live:<identity>}   HASH  <instance id>  -> live subscriptions it holds for the identity
+ *                                       @<instance id> -> its heartbeat deadline (ms); an instance
+ *                                       past it (dead) stops counting and its fields are dropped
  * ARGV[1]  this instance's id
  * ARGV[2]  max
  * ARGV[3]  heartbeat ttl (ms)
  * Returns  { admitted (1|0), live subscriptions of the identity (after this one when admitted) }
  *
- * Slot: two slots. KEYS[2] is one key for every identity, so it cannot share KEYS[1]'s hash tag
- * {live:<identity>}; on Redis Cluster the instance deadlines must move next to each identity.
+ * Slot: one key. Each identity's hash holds the deadlines of the instances counted in it (not
+ * one key of deadlines for all), so the script needs no other slot on Redis Cluster.
  */
 export const LIVE_ACQUIRE = defineScript<[admitted: number, live: number]>({
   name: 'liveSubscriptionAcquire',
-  keys: 2,
+  keys: 1,
   lua: `${LUA_NOW_MS}
 local fields = redis.call('HGETALL', KEYS[1])
+local deadline = {}
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 1) == '@' then deadline[string.sub(fields[i], 2)] = tonumber(fields[i + 1]) end
+end
 local total = 0
 for i = 1, #fields, 2 do
   local instance = fields[i]
-  local n = tonumber(fields[i + 1]) or 0
-  if instance ~= ARGV[1] then
-    local deadline = redis.call('ZSCORE', KEYS[2], instance)
-    if (not deadline) or tonumber(deadline) < now then
-      redis.call('HDEL', KEYS[1], instance)
-      n = 0
+  if string.sub(instance, 1, 1) ~= '@' then
+    local n = tonumber(fields[i + 1]) or 0
+    if instance ~= ARGV[1] then
+      local until_ = deadline[instance]
+      if (not until_) or until_ < now then
+        redis.call('HDEL', KEYS[1], instance, '@' .. instance)
+        n = 0
+      end
     end
+    if n > 0 then total = total + n end
   end
-  if n > 0 then total = total + n end
 end
 if total >= tonumber(ARGV[2]) then return { 0, total } end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('HSET', KEYS[1], '@' .. ARGV[1], now + tonumber(ARGV[3]))
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
 return { 1, total + 1 }`,
 });
@@ -167,24 +174,23 @@ export const LIVE_RELEASE = defineScript<number>({
   name: 'liveSubscriptionRelease',
   keys: 1,
   lua: `local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1], '@' .. ARGV[1]) end
 return n`,
 });
 
 /**
- * LIVE_HEARTBEAT: this instance is alive; keep the identities it holds subscriptions for.
- * KEYS[1]  rl:live:instances   KEYS[2..n] rl:{live:<identity>} held by this instance
- * ARGV[1]  this instance's id  ARGV[2] heartbeat ttl (ms)
- * Returns  1
- * Slot: as many as identities, like LIVE_ACQUIRE (the instance deadlines are one key for all).
+ * LIVE_HEARTBEAT: this instance is alive and still holds subscriptions of this identity.
+ * KEYS[1]  rl:{live:<identity>}   ARGV[1] this instance's id   ARGV[2] heartbeat ttl (ms)
+ * Returns  1 (0 when the instance's count is gone: expired or taken by another's ACQUIRE)
+ * Slot: one key (the store sends one call per identity, pipelined).
  */
-export const LIVE_HEARTBEAT = defineScript<1>({
+export const LIVE_HEARTBEAT = defineScript<0 | 1>({
   name: 'liveSubscriptionHeartbeat',
-  keys: 'dynamic',
+  keys: 1,
   lua: `${LUA_NOW_MS}
 local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl * 10)
-for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl * 2) end
+if not redis.call('HGET', KEYS[1], ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], '@' .. ARGV[1], now + ttl)
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
 return 1`,
 });

@@ -5,7 +5,7 @@
  * concurrency. Keys use a hash tag per identity and rule.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { pipelines, type RedisClient } from '../infra/redis.js';
 import { bindScripts } from '../infra/redis-scripts.js';
 import { BUCKET, HIT, LIVE_ACQUIRE, LIVE_HEARTBEAT, LIVE_RELEASE } from './rate-limit.lua.js';
 import type { RateLimitStore } from './rate-limit.js';
@@ -16,7 +16,11 @@ function keyPart(text: string): string {
   return text.length <= 200 ? text : `h:${createHash('sha256').update(text).digest('base64url')}`;
 }
 
-export function createRedisRateLimitStore(deps: { redis: Redis; instanceId: string; prefix?: string }): RateLimitStore {
+export function createRedisRateLimitStore(deps: {
+  redis: RedisClient;
+  instanceId: string;
+  prefix?: string;
+}): RateLimitStore {
   const { redis, instanceId } = deps;
   const prefix = deps.prefix ?? 'rl';
   const scripts = bindScripts(redis, { HIT, BUCKET });
@@ -53,7 +57,7 @@ export function createRedisRateLimitStore(deps: { redis: Redis; instanceId: stri
 }
 
 export function createRedisLiveSubscriptionCounter(deps: {
-  redis: Redis;
+  redis: RedisClient;
   instanceId: string;
   /** An instance that stops heartbeating for this long no longer counts. Default 30 s. */
   ttlMs?: number;
@@ -62,7 +66,6 @@ export function createRedisLiveSubscriptionCounter(deps: {
 }): LiveSubscriptionCounter {
   const { redis, instanceId, ttlMs = 30_000 } = deps;
   const prefix = deps.prefix ?? 'rl';
-  const instancesKey = `${prefix}:live:instances`;
   const hashKey = (identity: string) => `${prefix}:{live:${keyPart(identity)}}`;
   const scripts = bindScripts(redis, { LIVE_ACQUIRE, LIVE_RELEASE, LIVE_HEARTBEAT });
   /** Live subscriptions this instance holds, per identity hash key. */
@@ -70,9 +73,11 @@ export function createRedisLiveSubscriptionCounter(deps: {
 
   async function heartbeat(): Promise<void> {
     const keys = [...held.keys()];
-    // One call per 500 identities keeps each script short.
-    for (let i = 0; i === 0 || i < keys.length; i += 500) {
-      await scripts.LIVE_HEARTBEAT([instancesKey, ...keys.slice(i, i + 500)], [instanceId, ttlMs]);
+    // A pipeline per 1,000 identities keeps each batch bounded.
+    for (let i = 0; i < keys.length; i += 1_000) {
+      await scripts.LIVE_HEARTBEAT.many(
+        keys.slice(i, i + 1_000).map((key) => ({ keys: [key], args: [instanceId, ttlMs] })),
+      );
     }
   }
   const timer = setInterval(
@@ -84,7 +89,7 @@ export function createRedisLiveSubscriptionCounter(deps: {
   return {
     async acquire(identity, max) {
       const key = hashKey(identity);
-      const reply = await scripts.LIVE_ACQUIRE([key, instancesKey], [instanceId, max, ttlMs]);
+      const reply = await scripts.LIVE_ACQUIRE([key], [instanceId, max, ttlMs]);
       if (reply[0] !== 1) return { admitted: false, current: Number(reply[1]) };
       held.set(key, (held.get(key) ?? 0) + 1);
       let released = false;
@@ -102,16 +107,21 @@ export function createRedisLiveSubscriptionCounter(deps: {
       };
     },
     async count(identity) {
-      const values = await redis.hvals(hashKey(identity));
-      return values.reduce((sum, v) => sum + Math.max(0, Number(v)), 0);
+      const fields = await redis.hgetall(hashKey(identity));
+      // Counts only: `@<instance>` fields are heartbeat deadlines.
+      return Object.entries(fields).reduce(
+        (sum, [f, v]) => (f.startsWith('@') ? sum : sum + Math.max(0, Number(v))),
+        0,
+      );
     },
     async close() {
       clearInterval(timer);
-      const pipeline = redis.pipeline();
-      for (const key of held.keys()) pipeline.hdel(key, instanceId);
-      pipeline.zrem(instancesKey, instanceId);
+      const keys = [...held.keys()];
       held.clear();
-      await pipeline.exec().catch(() => undefined);
+      await pipelines(
+        redis,
+        keys.map((key) => ({ key, queue: (pipeline) => void pipeline.hdel(key, instanceId, `@${instanceId}`) })),
+      ).catch(() => undefined);
     },
   };
 }

@@ -14,10 +14,10 @@
  *   KEYS[i]  the key, its type and what it holds
  *   ARGV[i]  each argument, with its unit
  *   Returns  the reply
- *   Slot     which key the others share a hash tag with (Redis Cluster runs a script only when
- *            all its KEYS hash to one slot), or which of them do not yet.
+ *   Slot     which key the others share a hash tag with: Redis Cluster runs a script only when
+ *            all its KEYS hash to one slot, and a script touches no key it was not passed.
  */
-import type { Redis } from 'ioredis';
+import { pipelines, type PipelineGroup, type RedisClient } from './redis.js';
 
 /** Lua: `now`, the Redis server's clock in ms, so instances with skewed clocks agree. */
 export const LUA_NOW_MS = `local t = redis.call('TIME')
@@ -53,15 +53,20 @@ export interface ScriptCall {
 export interface BoundScript<Reply> {
   /** One call, one round trip. */
   (keys: readonly string[], args: readonly ScriptArg[]): Promise<Reply>;
-  /** Many calls in one pipeline (one round trip); rejects with the first call's error. */
+  /**
+   * Many calls in one pipeline (one round trip; on a cluster, sent at once, each to its slot's
+   * node); rejects with the first call's error.
+   */
   many(calls: readonly ScriptCall[]): Promise<Reply[]>;
+  /** The call as a group for `pipelines` (src/infra/redis.ts), beside other scripts' calls. */
+  queued(call: ScriptCall): PipelineGroup;
 }
 
-type ReplyOf<S> = S extends RedisScript<infer Reply> ? Reply : never;
+export type ReplyOf<S> = S extends RedisScript<infer Reply> ? Reply : never;
 type Command = (...args: ScriptArg[]) => unknown;
 
 /** Scripts registered on each connection, by name: their Lua. */
-const registered = new WeakMap<Redis, Map<string, string>>();
+const registered = new WeakMap<RedisClient, Map<string, string>>();
 
 /**
  * Registers the scripts on this connection (once per connection: the stores sharing it share
@@ -69,7 +74,7 @@ const registered = new WeakMap<Redis, Map<string, string>>();
  * command, which defineCommand would silently replace.
  */
 export function bindScripts<S extends Record<string, RedisScript<unknown>>>(
-  redis: Redis,
+  redis: RedisClient,
   scripts: S,
 ): { [K in keyof S]: BoundScript<ReplyOf<S[K]>> } {
   let known = registered.get(redis);
@@ -90,7 +95,7 @@ export function bindScripts<S extends Record<string, RedisScript<unknown>>>(
   return bound as { [K in keyof S]: BoundScript<ReplyOf<S[K]>> };
 }
 
-function bind<Reply>(redis: Redis, script: RedisScript<Reply>): BoundScript<Reply> {
+function bind<Reply>(redis: RedisClient, script: RedisScript<Reply>): BoundScript<Reply> {
   // Registered without numberOfKeys: every call passes its own count, whether fixed or dynamic.
   const argv = ({ keys, args }: ScriptCall): ScriptArg[] => {
     if (script.keys !== 'dynamic' && keys.length !== script.keys) {
@@ -100,21 +105,23 @@ function bind<Reply>(redis: Redis, script: RedisScript<Reply>): BoundScript<Repl
   };
   /** The command defineCommand added: on the connection it answers, on a pipeline it queues. */
   const command = (target: object): Command => (target as Record<string, Command>)[script.name]!;
+  const queued = (call: ScriptCall): PipelineGroup => ({
+    key: call.keys[0] ?? script.name,
+    queue: (pipeline) => void command(pipeline).apply(pipeline, argv(call)),
+  });
   return Object.assign(
     async (keys: readonly string[], args: readonly ScriptArg[]) =>
       (await command(redis).apply(redis, argv({ keys, args }))) as Reply,
     {
+      queued,
       async many(calls: readonly ScriptCall[]): Promise<Reply[]> {
-        if (calls.length === 0) return [];
         // A pipeline takes the connection's scripts when it is created, so after bindScripts.
-        const pipeline = redis.pipeline();
-        const queue = command(pipeline);
-        for (const call of calls) queue.apply(pipeline, argv(call));
-        const results = (await pipeline.exec()) ?? [];
-        return results.map(([error, value]) => {
-          if (error) throw error;
-          return value as Reply;
-        });
+        // Each call is its own group: one pipeline on one server, one per node on a cluster.
+        const replies = await pipelines(
+          redis,
+          calls.map((call) => queued(call)),
+        );
+        return replies as Reply[];
       },
     },
   );

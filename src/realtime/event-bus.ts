@@ -1,6 +1,6 @@
 /**
  * A typed publish/subscribe over an EventTarget: in-process (`new EventTarget()`) or Redis
- * (`@graphql-yoga/redis-event-target`, chosen in app.ts). Unlike Yoga's createPubSub it registers
+ * (redis-event-target.ts, chosen in stores.ts). Unlike Yoga's createPubSub it registers
  * the listener eagerly and exposes `ready`, which resolves once the subscription is live on the
  * broker. Reading a snapshot after `ready` and then draining the subscription leaves no gap
  * between "state read" and "events received".
@@ -47,7 +47,7 @@ const DEFAULT_MAX_BUFFER = 10_000;
 
 export function createEventBus(deps: {
   eventTarget: BusEventTarget;
-  /** Resolves once every subscription requested so far is live (e.g. a PING on the Redis subscriber). */
+  /** Resolves once every subscription requested so far is live (the Redis target's barrier()). */
   barrier: () => Promise<void>;
 }): EventBus {
   const { eventTarget, barrier } = deps;
@@ -60,7 +60,7 @@ export function createEventBus(deps: {
       const subscription = subscribeTopic<RealtimeEvent<TopicMap[typeof kind]>>(
         eventTarget,
         topicName(kind, entityId),
-        barrier(),
+        barrier,
         options,
         () => live.delete(subscription),
       );
@@ -77,7 +77,7 @@ export function createEventBus(deps: {
 function subscribeTopic<T>(
   target: BusEventTarget,
   topic: string,
-  ready: Promise<void>,
+  barrier: () => Promise<void>,
   options: SubscribeOptions,
   onClose: () => void,
 ): TopicSubscription<T> {
@@ -115,6 +115,8 @@ function subscribeTopic<T>(
   }
 
   target.addEventListener(topic, listener);
+  // After addEventListener: the barrier covers the subscribe it may just have sent.
+  const ready = barrier();
   // Observed so an early close() does not leave an unhandled rejection behind.
   ready.catch(() => undefined);
 

@@ -14,10 +14,11 @@
  * handed to it, or it sees the stream connected and is forwarded).
  *
  * Relay: each instance SUBSCRIBEs to `gsse:relay:<instanceId>` (on the shared subscriber
- * connection, once); a forwarded request is a PUBLISH there, whose receiver count tells at once
- * when no such instance listens, and the answer comes back on the sender's own channel.
+ * connection, once; SSUBSCRIBE on a cluster); a forwarded request is a PUBLISH there, whose
+ * receiver count tells at once when no such instance listens (SPUBLISH counts the channel's
+ * shard, where its subscriber is), and the answer comes back on the sender's own channel.
  */
-import type { Redis } from 'ioredis';
+import { pipelines, type RedisClient, type RedisPubSub } from '../infra/redis.js';
 import { bindScripts } from '../infra/redis-scripts.js';
 import { CONNECT, DEQUEUE, ENQUEUE } from './graphql-sse.lua.js';
 import type {
@@ -36,7 +37,7 @@ function located(reply: readonly unknown[]): StreamLocation {
 }
 
 export function createRedisGraphqlSseStore(deps: {
-  redis: Redis;
+  redis: RedisClient;
   reservationTtlMs: number;
   onError?: (error: unknown) => void;
 }): GraphqlSseStore {
@@ -49,9 +50,13 @@ export function createRedisGraphqlSseStore(deps: {
   async function refresh(): Promise<void> {
     const tokens = [...held];
     for (let i = 0; i < tokens.length; i += 1_000) {
-      const pipeline = redis.pipeline();
-      for (const token of tokens.slice(i, i + 1_000)) pipeline.pexpire(entryKey(token), ttlMs);
-      await pipeline.exec();
+      await pipelines(
+        redis,
+        tokens.slice(i, i + 1_000).map((token) => ({
+          key: entryKey(token),
+          queue: (pipeline) => void pipeline.pexpire(entryKey(token), ttlMs),
+        })),
+      );
     }
   }
   const timer = setInterval(
@@ -116,14 +121,13 @@ type RelayMessage =
 const FAILED: RelayedAnswer = { status: 500, headers: [], body: null };
 
 export function createRedisGraphqlSseRelay(deps: {
-  publisher: Redis;
-  subscriber: Redis;
+  pubsub: RedisPubSub;
   instanceId: string;
   /** How long a forwarded request waits for its answer (the operation's start included). */
   timeoutMs?: number;
   onError?: (message: string, details: Record<string, unknown>) => void;
 }): GraphqlSseRelay {
-  const { publisher, subscriber, instanceId, timeoutMs = 15_000 } = deps;
+  const { pubsub, instanceId, timeoutMs = 15_000 } = deps;
   const channel = relayChannel(instanceId);
   const waiting = new Map<
     number,
@@ -141,7 +145,7 @@ export function createRedisGraphqlSseRelay(deps: {
   };
 
   function answer(to: string, n: number, reply: RelayedAnswer): void {
-    publisher
+    pubsub
       .publish(relayChannel(to), JSON.stringify({ k: 'a', n, answer: reply } satisfies RelayMessage))
       .catch((error: unknown) => {
         deps.onError?.('graphql-sse relay: answering a forwarded request failed', { error, to });
@@ -168,8 +172,8 @@ export function createRedisGraphqlSseRelay(deps: {
       },
     );
   };
-  subscriber.on('message', onMessage);
-  const ready = subscriber.subscribe(channel).then(() => undefined);
+  const off = pubsub.onMessage(onMessage);
+  const ready = pubsub.subscribe(channel);
   ready.catch(() => undefined); // awaited by whoever needs it; not an unhandled rejection meanwhile
 
   return {
@@ -182,7 +186,7 @@ export function createRedisGraphqlSseRelay(deps: {
         const timer = setTimeout(() => settle(n, 'timeout'), timeoutMs);
         timer.unref();
         waiting.set(n, { resolve, timer });
-        publisher
+        pubsub
           .publish(relayChannel(owner), JSON.stringify({ k: 'q', n, from: instanceId, request } satisfies RelayMessage))
           .then(
             (receivers) => {
@@ -199,9 +203,9 @@ export function createRedisGraphqlSseRelay(deps: {
       serve = answerWith;
     },
     async close() {
-      subscriber.off('message', onMessage);
+      off();
       for (const n of [...waiting.keys()]) settle(n, 'gone');
-      await subscriber.unsubscribe(channel).catch(() => undefined);
+      await pubsub.unsubscribe(channel).catch(() => undefined);
     },
   };
 }

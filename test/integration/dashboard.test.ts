@@ -1,4 +1,4 @@
-/** The producer's live dashboard on both backends: rates, viewers across transports, movers. */
+/** The producer's live dashboard on every backend (a Redis Cluster too): rates, viewers across transports, movers. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CastVoteDocument,
@@ -8,11 +8,11 @@ import {
 } from '../generated/graphql.js';
 import { openCompetition } from '../e2e/support.js';
 import { useTestApp } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { withCluster } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
 import { codesOf, dataOf, execute, tokenFor } from '../support/graphql.js';
 
-describe.each(backends)('live dashboard on $name', (backend) => {
+describe.each(withCluster)('live dashboard on $name', (backend) => {
   const t = useTestApp(backend);
   let admin: string;
 

@@ -1,5 +1,5 @@
 /**
- * Fraud detection through the real stack, on both backends:
+ * Fraud detection through the real stack, on every backend (a Redis Cluster too):
  * - both state stores count identically (the same hand-computed windows on a fake clock), and
  *   two Redis stores on one Redis see each other's traffic;
  * - FLAG counts the vote and raises an alert that fraudAlerts and fraudAlertRaised show;
@@ -32,7 +32,7 @@ import {
   SendReactionDocument,
 } from '../generated/graphql.js';
 import { startTestApp, useTestApp, type TestApp } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { withCluster } from '../support/backends.js';
 import { subscribe } from '../support/clients.js';
 import { codesOf, dataOf, execute, tokenFor, type Fetch } from '../support/graphql.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
@@ -263,7 +263,7 @@ describe.each([
 /** An app to send requests to: a started TestApp or a useTestApp fixture. */
 type Served = Pick<TestApp, 'graphqlUrl'>;
 
-describe.each(backends)('fraud checks on $name', (backend) => {
+describe.each(withCluster)('fraud checks on $name', (backend) => {
   const t = useTestApp(backend, FRAUD_ON);
   let admin: string;
   const gql = <R, V>(

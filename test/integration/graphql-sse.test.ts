@@ -13,7 +13,7 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { createClient } from 'graphql-sse';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CastVoteDocument,
@@ -25,7 +25,7 @@ import {
 } from '../generated/graphql.js';
 import { openCompetition } from '../e2e/support.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { backends, postgresRedis } from '../support/backends.js';
+import { backends, postgresRedis, postgresRedisCluster, redisFor } from '../support/backends.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { readSse, type SseFrame, type SseReader } from '../support/sse-frames.js';
 
@@ -761,190 +761,202 @@ describe.each(backends)('graphql-sse protocol on $name', (backend) => {
   });
 });
 
-describe('graphql-sse single-connection mode across two instances (PostgreSQL + Redis)', () => {
-  let infra: Awaited<ReturnType<typeof postgresRedis.start>>;
-  let a: TestApp;
-  let b: TestApp;
-  let admin: string;
-  let redis: Redis;
+// The relay between instances: PUBLISH/SUBSCRIBE on one Redis, SPUBLISH/SSUBSCRIBE on a cluster.
+describe.each([postgresRedis, postgresRedisCluster])(
+  'graphql-sse single-connection mode across two instances ($name)',
+  (backend) => {
+    let infra: Awaited<ReturnType<typeof backend.start>>;
+    let a: TestApp;
+    let b: TestApp;
+    let admin: string;
+    let redis: Redis | Cluster;
 
-  beforeAll(async () => {
-    infra = await postgresRedis.start();
-    const env = {
-      ...infra.env,
-      MAX_SUBSCRIPTIONS_PER_CONNECTION: String(MAX_OPERATIONS),
-      GRAPHQL_SSE_RESERVATION_TTL_MS: String(RESERVATION_TTL_MS),
-    };
-    a = await startTestApp(env);
-    b = await startTestApp(env);
-    admin = await tokenFor({ sub: 'gsse-two-admin', role: 'ADMIN' });
-    redis = new Redis(infra.env['REDIS_URL']!);
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await infra?.stop();
-  });
-
-  const subscribers = (t: TestApp) => t.app.sharedSubscriptions.stats().subscribers;
-
-  it('stream on one instance, PUT and every operation on the other: results, 409s, the cap, request errors and DELETE as on one', async () => {
-    const { competitionId } = await openCompetition(a.graphqlUrl, 1);
-    const stream = await openStream(b, await reserve(a));
-    expect(stream.response.status).toBe(200);
-    const token = stream.token;
-    expect((await postOperation(a, token, 'q', '{ __typename }')).status).toBe(202);
-    expect(payloadOf(await stream.reader.waitFor(isNextFor('q'))).payload).toEqual({ data: { __typename: 'Query' } });
-    await stream.reader.waitFor(isCompleteFor('q'));
-
-    expect((await postOperation(a, token, 'watch', TALLY, { id: competitionId })).status).toBe(202);
-    await stream.reader.waitFor(isNextFor('watch'));
-    // It runs next to its stream, on b.
-    expect([subscribers(a), subscribers(b)]).toEqual([0, 1]);
-    for (const t of [a, b]) {
-      const duplicate = await postOperation(t, token, 'watch', TALLY, { id: competitionId });
-      expect(duplicate.status).toBe(409);
-      expect((await errorBody(duplicate)).errors[0]!.extensions['code']).toBe('CONFLICT');
-    }
-    const refusals: [Promise<Response>, number, string][] = [
-      [postOperation(a, token, 'syntax', '{'), 400, 'BAD_USER_INPUT'],
-      [postOperation(a, token, undefined, '{ __typename }'), 400, 'BAD_USER_INPUT'],
-      [
-        postOperation(a, token, 'auth', '{ __typename }', undefined, { authorization: 'Bearer not-a-jwt' }),
-        401,
-        'UNAUTHENTICATED',
-      ],
-    ];
-    for (const [response, status, code] of refusals) {
-      const answer = await response;
-      expect(answer.status).toBe(status);
-      expect((await errorBody(answer)).errors[0]!.extensions).toMatchObject({ code, retryable: false });
-    }
-    expect((await postOperation(a, token, 'w2', TALLY, { id: competitionId })).status).toBe(202);
-    expect((await postOperation(a, token, 'w3', TALLY, { id: competitionId })).status).toBe(202);
-    expect((await postOperation(a, token, 'one-more', TALLY, { id: competitionId })).status).toBe(202);
-    expect(payloadOf(await stream.reader.waitFor(isNextFor('one-more'))).payload).toMatchObject({
-      errors: [{ extensions: { code: 'RATE_LIMITED', rule: 'subscriptionsPerConnection' } }],
+    beforeAll(async () => {
+      infra = await backend.start();
+      const env = {
+        ...infra.env,
+        MAX_SUBSCRIPTIONS_PER_CONNECTION: String(MAX_OPERATIONS),
+        GRAPHQL_SSE_RESERVATION_TTL_MS: String(RESERVATION_TTL_MS),
+      };
+      a = await startTestApp(env);
+      b = await startTestApp(env);
+      admin = await tokenFor({ sub: 'gsse-two-admin', role: 'ADMIN' });
+      redis = redisFor(infra.env);
     });
-    await stream.reader.waitFor(isCompleteFor('one-more'));
-
-    const deleted = await fetch(`${a.url}/graphql/stream?operationId=watch`, {
-      method: 'DELETE',
-      headers: { [TOKEN_HEADER]: token },
-    });
-    expect(deleted.status).toBe(200);
-    await expect.poll(() => subscribers(b), { timeout: 5_000 }).toBe(2);
-    expect(stream.reader.frames.some(isCompleteFor('watch'))).toBe(false);
-
-    // The stream's end ends the operations posted through a; the token is then unknown everywhere.
-    stream.close();
-    await expect.poll(() => subscribers(b), { timeout: 5_000 }).toBe(0);
-    await expect.poll(() => probe(a, token), { timeout: 5_000 }).toBe(404);
-    expect((await postOperation(a, token, 'after', '{ __typename }')).status).toBe(404);
-  });
-
-  it('operations posted before the stream connects, on either instance, run next to it once it does, resumed from its Last-Event-ID', async () => {
-    const channel = `app:${unique('queued')}`;
-    for (let i = 0; i < 3; i += 1)
-      dataOf(await execute(fetch, a.graphqlUrl, PublishToChannelDocument, { channel, type: 'tick', data: {} }, admin));
-    const token = await reserve(a);
-    expect((await postOperation(a, token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(202);
-    expect((await postOperation(b, token, 'query', '{ __typename }')).status).toBe(202);
-    expect((await postOperation(a, token, 'dropped', '{ __typename }')).status).toBe(202);
-    expect(
-      (
-        await fetch(`${b.url}/graphql/stream?operationId=dropped`, {
-          method: 'DELETE',
-          headers: { [TOKEN_HEADER]: token },
-        })
-      ).status,
-    ).toBe(200);
-    // Checked when posted: a repeat, a request error and one over the cap are answered at once.
-    expect((await postOperation(b, token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(409);
-    expect((await postOperation(b, token, 'syntax', '{')).status).toBe(400);
-    expect((await postOperation(b, token, 'third', '{ __typename }')).status).toBe(202);
-    const over = await postOperation(a, token, 'fourth', '{ __typename }');
-    expect(over.status).toBe(429);
-    expect((await errorBody(over)).errors[0]!.extensions).toMatchObject({
-      code: 'RATE_LIMITED',
-      rule: 'subscriptionsPerConnection',
-      limit: MAX_OPERATIONS,
+    afterAll(async () => {
+      redis?.disconnect();
+      await Promise.all([a?.stop(), b?.stop()]);
+      await infra?.stop();
     });
 
-    const stream = await openStream(b, token, { 'last-event-id': 'events:1' });
-    expect(stream.response.status).toBe(200);
-    await stream.reader.waitFor(
-      (f) => isNextFor('events')(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 3,
-    );
-    await stream.reader.waitFor(isCompleteFor('query'));
-    await stream.reader.waitFor(isCompleteFor('third'));
-    const seqs = stream.reader.frames
-      .filter(isNextFor('events'))
-      .map((f) => payloadOf(f).payload.data?.['channelEvent']?.seq);
-    expect(seqs).toEqual([2, 3]);
-    expect(stream.reader.frames.some((f) => f.data?.includes('"dropped"'))).toBe(false);
-    expect(subscribers(a)).toBe(0);
-    stream.close();
-  });
+    const subscribers = (t: TestApp) => t.app.sharedSubscriptions.stats().subscribers;
 
-  it('the instance holding a stream stops: the stream ends without complete, and a new one elsewhere resumes from its Last-Event-ID', async () => {
-    const channel = `app:${unique('holder')}`;
-    const publish = async (n: number) => {
-      for (let i = 0; i < n; i += 1)
+    it('stream on one instance, PUT and every operation on the other: results, 409s, the cap, request errors and DELETE as on one', async () => {
+      const { competitionId } = await openCompetition(a.graphqlUrl, 1);
+      const stream = await openStream(b, await reserve(a));
+      expect(stream.response.status).toBe(200);
+      const token = stream.token;
+      expect((await postOperation(a, token, 'q', '{ __typename }')).status).toBe(202);
+      expect(payloadOf(await stream.reader.waitFor(isNextFor('q'))).payload).toEqual({ data: { __typename: 'Query' } });
+      await stream.reader.waitFor(isCompleteFor('q'));
+
+      expect((await postOperation(a, token, 'watch', TALLY, { id: competitionId })).status).toBe(202);
+      await stream.reader.waitFor(isNextFor('watch'));
+      // It runs next to its stream, on b.
+      expect([subscribers(a), subscribers(b)]).toEqual([0, 1]);
+      for (const t of [a, b]) {
+        const duplicate = await postOperation(t, token, 'watch', TALLY, { id: competitionId });
+        expect(duplicate.status).toBe(409);
+        expect((await errorBody(duplicate)).errors[0]!.extensions['code']).toBe('CONFLICT');
+      }
+      const refusals: [Promise<Response>, number, string][] = [
+        [postOperation(a, token, 'syntax', '{'), 400, 'BAD_USER_INPUT'],
+        [postOperation(a, token, undefined, '{ __typename }'), 400, 'BAD_USER_INPUT'],
+        [
+          postOperation(a, token, 'auth', '{ __typename }', undefined, { authorization: 'Bearer not-a-jwt' }),
+          401,
+          'UNAUTHENTICATED',
+        ],
+      ];
+      for (const [response, status, code] of refusals) {
+        const answer = await response;
+        expect(answer.status).toBe(status);
+        expect((await errorBody(answer)).errors[0]!.extensions).toMatchObject({ code, retryable: false });
+      }
+      expect((await postOperation(a, token, 'w2', TALLY, { id: competitionId })).status).toBe(202);
+      expect((await postOperation(a, token, 'w3', TALLY, { id: competitionId })).status).toBe(202);
+      expect((await postOperation(a, token, 'one-more', TALLY, { id: competitionId })).status).toBe(202);
+      expect(payloadOf(await stream.reader.waitFor(isNextFor('one-more'))).payload).toMatchObject({
+        errors: [{ extensions: { code: 'RATE_LIMITED', rule: 'subscriptionsPerConnection' } }],
+      });
+      await stream.reader.waitFor(isCompleteFor('one-more'));
+
+      const deleted = await fetch(`${a.url}/graphql/stream?operationId=watch`, {
+        method: 'DELETE',
+        headers: { [TOKEN_HEADER]: token },
+      });
+      expect(deleted.status).toBe(200);
+      await expect.poll(() => subscribers(b), { timeout: 5_000 }).toBe(2);
+      expect(stream.reader.frames.some(isCompleteFor('watch'))).toBe(false);
+
+      // The stream's end ends the operations posted through a; the token is then unknown everywhere.
+      stream.close();
+      await expect.poll(() => subscribers(b), { timeout: 5_000 }).toBe(0);
+      await expect.poll(() => probe(a, token), { timeout: 5_000 }).toBe(404);
+      expect((await postOperation(a, token, 'after', '{ __typename }')).status).toBe(404);
+    });
+
+    it('operations posted before the stream connects, on either instance, run next to it once it does, resumed from its Last-Event-ID', async () => {
+      const channel = `app:${unique('queued')}`;
+      for (let i = 0; i < 3; i += 1)
         dataOf(
           await execute(fetch, a.graphqlUrl, PublishToChannelDocument, { channel, type: 'tick', data: {} }, admin),
         );
-    };
-    await publish(2);
-    const c = await startTestApp({ ...infra.env, MAX_SUBSCRIPTIONS_PER_CONNECTION: String(MAX_OPERATIONS) });
-    let first: OpenStream;
-    try {
-      first = await openStream(c, await reserve(a));
-      expect((await postOperation(b, first.token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(202);
-      await first.reader.waitFor(
-        (f) => isNextFor('events')(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 2,
+      const token = await reserve(a);
+      expect((await postOperation(a, token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(202);
+      expect((await postOperation(b, token, 'query', '{ __typename }')).status).toBe(202);
+      expect((await postOperation(a, token, 'dropped', '{ __typename }')).status).toBe(202);
+      expect(
+        (
+          await fetch(`${b.url}/graphql/stream?operationId=dropped`, {
+            method: 'DELETE',
+            headers: { [TOKEN_HEADER]: token },
+          })
+        ).status,
+      ).toBe(200);
+      // Checked when posted: a repeat, a request error and one over the cap are answered at once.
+      expect((await postOperation(b, token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(409);
+      expect((await postOperation(b, token, 'syntax', '{')).status).toBe(400);
+      expect((await postOperation(b, token, 'third', '{ __typename }')).status).toBe(202);
+      const over = await postOperation(a, token, 'fourth', '{ __typename }');
+      expect(over.status).toBe(429);
+      expect((await errorBody(over)).errors[0]!.extensions).toMatchObject({
+        code: 'RATE_LIMITED',
+        rule: 'subscriptionsPerConnection',
+        limit: MAX_OPERATIONS,
+      });
+
+      const stream = await openStream(b, token, { 'last-event-id': 'events:1' });
+      expect(stream.response.status).toBe(200);
+      await stream.reader.waitFor(
+        (f) => isNextFor('events')(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 3,
       );
-    } finally {
-      await c.stop();
-    }
-    await first.reader.ended;
-    const last = first.reader.frames.filter(isNextFor('events')).at(-1)!;
-    expect(last.id).toBe('events:2');
-    expect(first.reader.frames.some(isCompleteFor('events'))).toBe(false);
-    // Its reservation went with it: the old token is unknown on every instance left.
-    for (const t of [a, b])
-      expect((await postOperation(t, first.token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(404);
-
-    await publish(1); // 3, missed
-    // What graphql-sse's client does on a dropped stream, with the id it saw last: PUT, stream, the same operations again.
-    const second = await openStream(a, await reserve(b), { 'last-event-id': last.id! });
-    expect(second.response.status).toBe(200);
-    expect((await postOperation(b, second.token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(202);
-    await second.reader.waitFor(
-      (f) => isNextFor('events')(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 3,
-    );
-    await publish(1); // 4, live
-    await second.reader.waitFor(
-      (f) => isNextFor('events')(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 4,
-    );
-    expect(
-      second.reader.frames
+      await stream.reader.waitFor(isCompleteFor('query'));
+      await stream.reader.waitFor(isCompleteFor('third'));
+      const seqs = stream.reader.frames
         .filter(isNextFor('events'))
-        .map((f) => [f.id, payloadOf(f).payload.data?.['channelEvent']?.seq]),
-    ).toEqual([
-      ['events:3', 3],
-      ['events:4', 4],
-    ]);
-    second.close();
-  });
+        .map((f) => payloadOf(f).payload.data?.['channelEvent']?.seq);
+      expect(seqs).toEqual([2, 3]);
+      expect(stream.reader.frames.some((f) => f.data?.includes('"dropped"'))).toBe(false);
+      expect(subscribers(a)).toBe(0);
+      stream.close();
+    });
 
-  it('answers 404 at once for a stream whose instance is gone', async () => {
-    const token = `gone-${unique('token')}`;
-    await redis.hset(`gsse:{${token}}`, 'owner', 'an-instance-that-stopped', 'n', 0);
-    await redis.pexpire(`gsse:{${token}}`, 60_000);
-    const started = Date.now();
-    expect((await postOperation(a, token, 'x', '{ __typename }')).status).toBe(404);
-    expect(await probe(a, token)).toBe(404);
-    expect(Date.now() - started).toBeLessThan(2_000);
-  });
-});
+    it('the instance holding a stream stops: the stream ends without complete, and a new one elsewhere resumes from its Last-Event-ID', async () => {
+      const channel = `app:${unique('holder')}`;
+      const publish = async (n: number) => {
+        for (let i = 0; i < n; i += 1)
+          dataOf(
+            await execute(fetch, a.graphqlUrl, PublishToChannelDocument, { channel, type: 'tick', data: {} }, admin),
+          );
+      };
+      await publish(2);
+      const c = await startTestApp({ ...infra.env, MAX_SUBSCRIPTIONS_PER_CONNECTION: String(MAX_OPERATIONS) });
+      let first: OpenStream;
+      try {
+        first = await openStream(c, await reserve(a));
+        expect((await postOperation(b, first.token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(
+          202,
+        );
+        await first.reader.waitFor(
+          (f) => isNextFor('events')(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 2,
+        );
+      } finally {
+        await c.stop();
+      }
+      await first.reader.ended;
+      const last = first.reader.frames.filter(isNextFor('events')).at(-1)!;
+      expect(last.id).toBe('events:2');
+      expect(first.reader.frames.some(isCompleteFor('events'))).toBe(false);
+      // Its reservation went with it: the old token is unknown on every instance left.
+      for (const t of [a, b])
+        expect((await postOperation(t, first.token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(
+          404,
+        );
+
+      await publish(1); // 3, missed
+      // What graphql-sse's client does on a dropped stream, with the id it saw last: PUT, stream, the same operations again.
+      const second = await openStream(a, await reserve(b), { 'last-event-id': last.id! });
+      expect(second.response.status).toBe(200);
+      expect((await postOperation(b, second.token, 'events', CHANNEL_EVENT, { channel, afterSeq: 0 })).status).toBe(
+        202,
+      );
+      await second.reader.waitFor(
+        (f) => isNextFor('events')(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 3,
+      );
+      await publish(1); // 4, live
+      await second.reader.waitFor(
+        (f) => isNextFor('events')(f) && payloadOf(f).payload.data?.['channelEvent']?.seq === 4,
+      );
+      expect(
+        second.reader.frames
+          .filter(isNextFor('events'))
+          .map((f) => [f.id, payloadOf(f).payload.data?.['channelEvent']?.seq]),
+      ).toEqual([
+        ['events:3', 3],
+        ['events:4', 4],
+      ]);
+      second.close();
+    });
+
+    it('answers 404 at once for a stream whose instance is gone', async () => {
+      const token = `gone-${unique('token')}`;
+      await redis.hset(`gsse:{${token}}`, 'owner', 'an-instance-that-stopped', 'n', 0);
+      await redis.pexpire(`gsse:{${token}}`, 60_000);
+      const started = Date.now();
+      expect((await postOperation(a, token, 'x', '{ __typename }')).status).toBe(404);
+      expect(await probe(a, token)).toBe(404);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    });
+  },
+);

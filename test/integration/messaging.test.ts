@@ -1,12 +1,11 @@
 /**
- * Messaging over HTTP (and SSE for the streams) on both backends: conversations, participants-only
+ * Messaging over HTTP (and SSE for the streams) on every backend (a Redis Cluster too): conversations, participants-only
  * access on every operation, idempotent resends under concurrency, unread counts, read receipts,
  * pagination, commit-ordered seqs under concurrent senders, typing indicators, and membership
  * changes that end the removed participant's streams. On Redis also: two typing stores on one
  * Redis publish each expiry exactly once.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import {
   AddParticipantsDocument,
@@ -29,14 +28,14 @@ import {
 import { createRedisTypingStore } from '../../src/modules/messaging/messaging.typing.store.redis.js';
 import type { TypingChange } from '../../src/modules/messaging/messaging.typing.store.js';
 import { useTestApp } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { redisFor, withCluster } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
 const TYPING_TTL_MS = 800;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe.each(backends)('messaging on $name', (backend) => {
+describe.each(withCluster)('messaging on $name', (backend) => {
   const t = useTestApp(backend, {
     TYPING_TTL_MS: String(TYPING_TTL_MS),
     // The rate-limit rules are not what this file tests.
@@ -531,8 +530,7 @@ describe.each(backends)('messaging on $name', (backend) => {
   it.runIf(backend.name.includes('Redis'))(
     'publishes each typing expiry exactly once across two stores on one Redis',
     async () => {
-      const url = t.backendEnv['REDIS_URL']!;
-      const [redisA, redisB] = [new Redis(url), new Redis(url)];
+      const [redisA, redisB] = [redisFor(t.backendEnv), redisFor(t.backendEnv)];
       const prefix = `{typing-test-${randomUUID()}}`;
       const stores = [redisA, redisB].map((redis) =>
         createRedisTypingStore({ redis, ttlMs: 300, sweepIntervalMs: 20, prefix }),

@@ -1,5 +1,5 @@
 /**
- * Notifications over HTTP and SSE on both backends: send, list, mark read, dedup within the TTL,
+ * Notifications over HTTP and SSE on every backend (a Redis Cluster too): send, list, mark read, dedup within the TTL,
  * who may do what, the backlog-then-live stream under concurrent inserts (no gap, no duplicate),
  * announce to thousands of users, and notifications raised by offers, competitions and messages.
  */
@@ -24,7 +24,7 @@ import {
   type NotificationPriority,
 } from '../generated/graphql.js';
 import { useTestApp } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { withCluster } from '../support/backends.js';
 import { subscribe, untilSentinel, type Feed } from '../support/clients.js';
 import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
@@ -32,7 +32,7 @@ const RANK: Record<NotificationPriority, number> = { LOW: 0, NORMAL: 1, HIGH: 2,
 const PRIORITIES = Object.keys(RANK) as NotificationPriority[];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe.each(backends)('notifications on $name', (backend) => {
+describe.each(withCluster)('notifications on $name', (backend) => {
   const t = useTestApp(backend);
   let admin: string;
   let n = 0;

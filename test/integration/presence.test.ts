@@ -1,6 +1,6 @@
 /**
  * Presence on a real Redis: several store instances (one per "server instance") on one server,
- * with short TTL and grace. Then presence and follows through HTTP on both backends.
+ * with short TTL and grace. Then presence and follows through HTTP on every backend (a Redis Cluster too).
  */
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { Redis } from 'ioredis';
@@ -21,7 +21,7 @@ import type { PresenceView } from '../../src/modules/presence/presence.rules.js'
 import { createRedisPresenceStore } from '../../src/modules/presence/presence.store.redis.js';
 import { createPresenceTracker, type PresenceTracker } from '../../src/modules/presence/presence.tracker.js';
 import { useTestApp } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { withCluster } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
@@ -148,7 +148,7 @@ describe('Redis presence store, several instances on one Redis', () => {
   });
 });
 
-describe.each(backends)('presence and follows over HTTP on $name', (backend) => {
+describe.each(withCluster)('presence and follows over HTTP on $name', (backend) => {
   const t = useTestApp(backend, { PRESENCE_OFFLINE_GRACE_MS: '300', PRESENCE_CONNECTION_TTL_MS: '1500' });
   const tokens: Record<string, string> = {};
   const feeds: Feed<unknown>[] = [];

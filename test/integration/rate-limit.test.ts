@@ -7,7 +7,7 @@
  * without TRUST_PROXY (embedded apps).
  */
 import { createClient as createSseClient } from 'graphql-sse';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CastVoteDocument,
@@ -19,12 +19,14 @@ import {
 } from '../generated/graphql.js';
 import { createRedisLiveSubscriptionCounter, createRedisRateLimitStore } from '../../src/guards/rate-limit.redis.js';
 import type { Escalation } from '../../src/guards/rate-limit.js';
+import type { RedisClient } from '../../src/infra/redis.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { freshDatabase, type TestDatabase } from '../support/backends.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { rawSocket, type RawSocket } from '../support/raw-ws.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
+import { sharedRedisCluster } from '../support/redis-cluster.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -321,10 +323,28 @@ describe.each([
   });
 });
 
-describe('Redis store', () => {
+describe.each([
+  { name: 'one Redis', cluster: false },
+  { name: 'a Redis Cluster', cluster: true },
+])('Redis store on $name', ({ cluster }) => {
+  let connect: () => RedisClient = redis;
+  beforeAll(async () => {
+    if (!cluster) return;
+    const shared = await sharedRedisCluster();
+    await shared.flush();
+    connect = () => {
+      const client = new Cluster(shared.nodes);
+      clusterClients.push(client);
+      return client;
+    };
+  });
+  afterAll(() => {
+    for (const client of clusterClients) client.disconnect();
+  });
+  const clusterClients: Cluster[] = [];
   it('is exact across connections: 1000 concurrent hits from two "instances" against 300', async () => {
-    const one = createRedisRateLimitStore({ redis: redis(), instanceId: 'one' });
-    const two = createRedisRateLimitStore({ redis: redis(), instanceId: 'two' });
+    const one = createRedisRateLimitStore({ redis: connect(), instanceId: 'one' });
+    const two = createRedisRateLimitStore({ redis: connect(), instanceId: 'two' });
     const none: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
     const results = await Promise.all(
       Array.from({ length: 1000 }, (_, i) => (i % 2 ? one : two).hit('exact', { windowMs: 60_000, max: 300 }, none)),
@@ -334,7 +354,7 @@ describe('Redis store', () => {
   });
 
   it('escalates: each new episode blocks twice as long, capped; blocked calls add no strike', async () => {
-    const store = createRedisRateLimitStore({ redis: redis(), instanceId: 'esc' });
+    const store = createRedisRateLimitStore({ redis: connect(), instanceId: 'esc' });
     // The window (250 ms) is shorter than the first block (300 ms), so each episode starts with a fresh window;
     // three calls in 250 ms hold even on a loaded machine.
     const limit = { windowMs: 250, max: 2 };
@@ -355,7 +375,7 @@ describe('Redis store', () => {
   });
 
   it('window only (no block): retryAfter is when the oldest call leaves the window', async () => {
-    const store = createRedisRateLimitStore({ redis: redis(), instanceId: 'win' });
+    const store = createRedisRateLimitStore({ redis: connect(), instanceId: 'win' });
     const none: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
     await store.hit('win', { windowMs: 1_000, max: 1 }, none);
     const refused = await store.hit('win', { windowMs: 1_000, max: 1 }, none);
@@ -365,8 +385,8 @@ describe('Redis store', () => {
   });
 
   it('token bucket: exact across connections, 1000 concurrent hits from two "instances" against a burst of 300', async () => {
-    const one = createRedisRateLimitStore({ redis: redis(), instanceId: 'one' });
-    const two = createRedisRateLimitStore({ redis: redis(), instanceId: 'two' });
+    const one = createRedisRateLimitStore({ redis: connect(), instanceId: 'one' });
+    const two = createRedisRateLimitStore({ redis: connect(), instanceId: 'two' });
     const none: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
     const limit = { windowMs: 3_600_000, max: 1, burst: 300 }; // no token comes back during the test
     const results = await Promise.all(
@@ -383,7 +403,7 @@ describe('Redis store', () => {
   });
 
   it('token bucket: a token back every window / max, never more than the burst; refusals escalate like the log', async () => {
-    const store = createRedisRateLimitStore({ redis: redis(), instanceId: 'bucket' });
+    const store = createRedisRateLimitStore({ redis: connect(), instanceId: 'bucket' });
     const limit = { windowMs: 1_000, max: 5, burst: 3 }; // a token every 200 ms
     const none: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
     const remaining = [];
@@ -409,9 +429,9 @@ describe('Redis store', () => {
   });
 
   it('live subscriptions: shared max across instances; a dead instance stops counting after its TTL', async () => {
-    const deadConnection = redis();
+    const deadConnection = connect();
     const dying = createRedisLiveSubscriptionCounter({ redis: deadConnection, instanceId: 'dying', ttlMs: 300 });
-    const alive = createRedisLiveSubscriptionCounter({ redis: redis(), instanceId: 'alive', ttlMs: 300 });
+    const alive = createRedisLiveSubscriptionCounter({ redis: connect(), instanceId: 'alive', ttlMs: 300 });
     try {
       expect((await dying.acquire('user:x', 2)).admitted).toBe(true);
       const slot = await alive.acquire('user:x', 2);

@@ -2,13 +2,16 @@
  * The one Redis script helper (src/infra/redis-scripts.ts) on a real Redis: scripts run singly
  * and in a pipeline, and keep running after SCRIPT FLUSH, which is what a restart or a failover
  * does to the script cache while the client keeps (or reopens) its connection. A client that
- * loads a script once and then only sends EVALSHA fails there with NOSCRIPT.
+ * loads a script once and then only sends EVALSHA fails there with NOSCRIPT. On a three-master
+ * Redis Cluster too: a batch of calls spans the masters (a single pipeline there would be refused).
  */
-import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { createHash, randomUUID } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keySlot, pipelines } from '../../src/infra/redis.js';
 import { bindScripts, defineScript } from '../../src/infra/redis-scripts.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
+import { sharedRedisCluster, type RedisClusterServer } from '../support/redis-cluster.js';
 
 /** KEYS[1] counter. ARGV[1] increment, ARGV[2] a tag. Returns {counter after, tag}. */
 const ADD = defineScript<[number, string]>({
@@ -126,5 +129,66 @@ describe('Redis scripts', () => {
       ]),
     ).rejects.toThrow('takes 1 keys, got 0');
     expect(await redis.exists(a, b)).toBe(0);
+  });
+});
+
+describe('Redis scripts on a Redis Cluster', () => {
+  let cluster: RedisClusterServer;
+  let redis: Cluster;
+  let n = 0;
+  /** Keys spread over the slots (no hash tag), so over the three masters. */
+  const key = () => `cluster-scripts:${++n}:${randomUUID()}`;
+
+  beforeAll(async () => {
+    cluster = await sharedRedisCluster();
+    redis = new Cluster(cluster.nodes);
+    await redis.ping(); // answered once the slot map is loaded
+  });
+  afterAll(async () => {
+    await redis?.quit();
+  });
+
+  it('runs many calls on keys of every master, replies in call order, and a script on keys sharing a hash tag', async () => {
+    const scripts = bindScripts(redis, { add: ADD, touch: TOUCH });
+    const keys = Array.from({ length: 12 }, key);
+    const nodes = new Set(keys.map((k) => redis.slots[keySlot(k)]![0]));
+    expect(nodes.size).toBe(3); // the batch really spans the three masters
+    const replies = await scripts.add.many(keys.map((k, i) => ({ keys: [k], args: [i + 1, `k${i}`] })));
+    expect(replies).toEqual(keys.map((_, i) => [i + 1, `k${i}`]));
+    expect(await scripts.add.many(keys.map((k) => ({ keys: [k], args: [1, 'again'] })))).toEqual(
+      keys.map((_, i) => [i + 2, 'again']),
+    );
+
+    const tag = `{${randomUUID()}}`;
+    expect(await scripts.touch([`${tag}:a`, `${tag}:b`, `${tag}:c`], [])).toBe(3);
+    // The rule every store follows: a script's keys in one slot, or the cluster refuses it.
+    await expect(scripts.touch([key(), key(), key(), key()], [])).rejects.toThrow(/CROSSSLOT|same slot/);
+  });
+
+  it('keeps working after SCRIPT FLUSH on every master, singly and in pipelines', async () => {
+    const { add } = bindScripts(redis, { add: ADD });
+    const keys = Array.from({ length: 6 }, key);
+    await add.many(keys.map((k) => ({ keys: [k], args: [1, 'before'] })));
+    await Promise.all(redis.nodes('master').map((node) => node.script('FLUSH')));
+    expect(await add([keys[0]!], [1, 'single'])).toEqual([2, 'single']);
+    await Promise.all(redis.nodes('master').map((node) => node.script('FLUSH')));
+    expect(await add.many(keys.map((k) => ({ keys: [k], args: [1, 'after'] })))).toEqual(
+      keys.map((_, i) => [i === 0 ? 3 : 2, 'after']),
+    );
+  });
+
+  it('pipelines: groups on several masters come back in group order, a failing command rejects', async () => {
+    const keys = Array.from({ length: 9 }, key);
+    const replies = await pipelines(
+      redis,
+      keys.map((k, i) => ({ key: k, queue: (pipeline) => void pipeline.set(k, i).get(k) })),
+    );
+    expect(replies).toEqual(keys.flatMap((_, i) => ['OK', String(i)]));
+    await expect(
+      pipelines(redis, [
+        { key: keys[0]!, queue: (pipeline) => void pipeline.get(keys[0]!) },
+        { key: keys[1]!, queue: (pipeline) => void pipeline.hget(keys[1]!, 'field') }, // a string: WRONGTYPE
+      ]),
+    ).rejects.toThrow(/WRONGTYPE/);
   });
 });

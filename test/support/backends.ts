@@ -1,15 +1,18 @@
 /**
  * The storage/pubsub combinations integration tests run against: the embedded default (PGlite,
- * in-process pubsub) and real PostgreSQL + Redis.
+ * in-process pubsub) and real PostgreSQL + Redis; the Redis-centred files also PostgreSQL + a
+ * Redis Cluster.
  *
  * PostgreSQL is the run's shared server (test/support/shared-servers.ts, the integration tier's
  * globalSetup) with a fresh migrated database per start; a tier without that setup gets a server
  * of its own per start, as before. Redis is a server of our own per start: it starts in
  * milliseconds and keeps pub/sub apart from files running at the same time.
  */
+import { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { createTestDatabase, dropTestDatabase, migrateDatabase, startPostgres } from './postgres.js';
 import { startRedis } from './redis.js';
+import { sharedRedisCluster } from './redis-cluster.js';
 
 export interface Backend {
   name: string;
@@ -36,6 +39,42 @@ export const postgresRedis: Backend = {
 };
 
 export const backends = [embedded, postgresRedis];
+
+/**
+ * PostgreSQL and a three-master Redis Cluster (REDIS_CLUSTER_NODES): the test process's shared
+ * cluster (test/support/redis-cluster.ts), emptied at each start. Only the files whose subject
+ * keeps state in Redis or runs on its pub/sub run on it too (`withCluster`), so the tier's wall
+ * time grows by those files alone.
+ */
+export const postgresRedisCluster: Backend = {
+  name: 'PostgreSQL + Redis Cluster',
+  async start() {
+    const [database, cluster] = await Promise.all([freshDatabase(), sharedRedisCluster()]);
+    await cluster.flush();
+    return {
+      env: { DATABASE_URL: database.url, REDIS_CLUSTER_NODES: cluster.seeds },
+      stop: () => database.drop(),
+    };
+  },
+};
+
+export const withCluster = [...backends, postgresRedisCluster];
+
+/** A command connection to the backend's Redis, one server or the cluster (the caller disconnects it). */
+export function redisFor(env: Record<string, string>): Redis | Cluster {
+  const seeds = env['REDIS_CLUSTER_NODES'];
+  if (seeds !== undefined) {
+    return new Cluster(
+      seeds.split(',').map((seed) => {
+        const [host, port] = seed.split(':');
+        return { host: host!, port: Number(port) };
+      }),
+    );
+  }
+  const url = env['REDIS_URL'];
+  if (url === undefined) throw new Error('redisFor: the backend has no Redis');
+  return new Redis(url);
+}
 
 export interface TestDatabase {
   url: string;

@@ -4,6 +4,54 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
+  it('reads REDIS_CLUSTER_NODES: seeds as host:port or URLs carrying TLS and the credentials', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, 10.0.0.2:7001,[::1]:7002' }).redisCluster).toEqual({
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      username: undefined,
+      password: undefined,
+      tls: false,
+    });
+    expect(
+      loadConfig({ REDIS_CLUSTER_NODES: 'rediss://app:p%40ss@a.example:6379,rediss://app:p%40ss@b.example:6379' })
+        .redisCluster,
+    ).toEqual({
+      nodes: [
+        { host: 'a.example', port: 6379 },
+        { host: 'b.example', port: 6379 },
+      ],
+      username: 'app',
+      password: 'p@ss',
+      tls: true,
+    });
+    expect(loadConfig({}).redisCluster).toBeUndefined();
+    // A cluster is Redis shared by every worker, as REDIS_URL is.
+    expect(
+      loadConfig({ WORKERS: '2', DATABASE_URL: 'postgres://127.0.0.1/db', REDIS_CLUSTER_NODES: '127.0.0.1:7000' })
+        .workers,
+    ).toBe(2);
+  });
+
+  it.each([
+    ['an empty entry', '127.0.0.1:7000,,127.0.0.1:7001'],
+    ['no port', '127.0.0.1'],
+    ['another scheme', 'http://127.0.0.1:7000'],
+    ['a database number', 'redis://127.0.0.1:7000/2'],
+    ['seeds that disagree on credentials', 'redis://a:x@h1:7000,redis://a:y@h2:7000'],
+    ['seeds that disagree on TLS', 'redis://h1:7000,rediss://h2:7000'],
+  ])('rejects REDIS_CLUSTER_NODES with %s', (_, value) => {
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: value })).toThrow(ConfigError);
+  });
+
+  it('rejects REDIS_URL and REDIS_CLUSTER_NODES together', () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' })).toThrow(
+      /REDIS_CLUSTER_NODES and REDIS_URL are both set/,
+    );
+  });
+
   it('applies the contract defaults with an empty environment', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({

@@ -83,3 +83,34 @@ describe('Dockerfile', () => {
       );
   });
 });
+
+describe('docker-compose.cluster.yml (the Redis Cluster variant, over docker-compose.yml)', () => {
+  interface NodeService {
+    command?: string[] | string;
+    networks?: Record<string, { ipv4_address?: string }> | string[];
+    environment?: Record<string, string>;
+  }
+  const cluster = parse(read('docker-compose.cluster.yml'), { merge: true }) as {
+    services: Record<string, NodeService>;
+  };
+  const masters = Object.entries(cluster.services).filter(
+    ([, service]) => Array.isArray(service.command) && service.command.includes('--cluster-enabled'),
+  );
+  const addressOf = (service: NodeService) =>
+    `${Object.values(service.networks as Record<string, { ipv4_address?: string }>)[0]?.ipv4_address}:6379`;
+
+  it('runs three cluster masters that the init service joins, by their fixed addresses', () => {
+    expect(masters).toHaveLength(3);
+    const init = cluster.services['redis-cluster-init']?.command;
+    const script = Array.isArray(init) ? init.join(' ') : String(init);
+    expect(script).toContain(`--cluster create ${masters.map(([, s]) => addressOf(s)).join(' ')}`);
+  });
+
+  it.each(apps)('%s: configured by the masters as seed nodes, with REDIS_URL unset', (name, app) => {
+    const environment = { ...app.environment, ...cluster.services[name]?.environment };
+    const config = loadConfig({ ...environment, JWT_SECRET: undefined, METRICS_TOKEN: undefined });
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.redisCluster?.nodes.map((n) => `${n.host}:${n.port}`)).toEqual(masters.map(([, s]) => addressOf(s)));
+    expect(cluster.services[name]?.networks).toContain('redis-cluster');
+  });
+});

@@ -1,45 +1,13 @@
 /**
- * The fraud store's Redis script (src/infra/redis-scripts.ts runs it); a .ts module so that tsc
- * ships it in dist/.
+ * The fraud store's Redis scripts (src/infra/redis-scripts.ts runs them); a .ts module so that tsc
+ * ships them in dist/. One checked action is one USER call and one or two GROUPS calls (the
+ * address's windows, the device's), sent together: one pipeline on one server. Each script is
+ * atomic on its own keys; the windows of different entities need no common step.
  */
 import { defineScript } from '../../infra/redis-scripts.js';
 
-/**
- * OBSERVE: records one checked action in every window it counts in and returns every count.
- *
- * KEYS  1 user timeline, 2 ip accounts, 3 ip instant accounts, 4 ip quick accounts, then
- *       [device accounts] if ARGV[6] = 1, then [ballot repeats, ip ballot accounts] if
- *       ARGV[7] = 1, then [user target] if ARGV[17] = 1 (fraudKeys in fraud.store.ts)
- * ARGV  1 at, 2 observation id, 3 user id, 4 instant (1/0), 5 recent times to return,
- *       6 has device, 7 has ballot, 8 since 10 s, 9 since 60 s, 10 since user window,
- *       11 since group window, 12 timeline cap, 13 group cap, 14 user ttl ms, 15 group ttl ms,
- *       16 quick (1/0), 17 adjustable (1/0)
- * Returns {n10, n60, n10m, ipUsers, ipInstant, device|-1, repeats|-1, ipBallot|-1, {member, score, ...},
- *          ipQuick, adjustment (1/0)}
- *
- * Slot: none shared yet: the keys are per user, per scope and IP, per IP, per device, per ballot
- * and per target. On Redis Cluster they can share only a per-kind hash tag (`fraud:{vote}:…`: a
- * kind's whole traffic on one node), or the script splits into one per entity (user, IP, device)
- * and the counts stop being one atomic step.
- */
-export const OBSERVE = defineScript<
-  [
-    n10: number,
-    n60: number,
-    n10m: number,
-    ipUsers: number,
-    ipInstant: number,
-    device: number,
-    repeats: number,
-    ipBallot: number,
-    recent: string[],
-    ipQuick: number,
-    adjustment: number,
-  ]
->({
-  name: 'fraudObserve',
-  keys: 'dynamic',
-  lua: `
+/** Sorted-set windows: trim by time and by size, record, expire. Shared by both scripts. */
+const WINDOWS = `
 local at = ARGV[1]
 local function trimCard(key, since, cap)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. since)
@@ -50,47 +18,79 @@ local function trimCard(key, since, cap)
   end
   return n
 end
-local function timeline(key, since, cap, ttl)
+`;
+
+/**
+ * USER: records the action in the user's timelines and returns their counts.
+ *
+ * KEYS  1 user timeline (ZSET observation id -> at), then [user target timeline] if ARGV[9] = 1,
+ *       then [ballot repeats timeline] if ARGV[10] = 1 (fraudKeys in fraud.store.ts)
+ * ARGV  1 at (ms), 2 observation id, 3 recent times to return, 4 since 10 s, 5 since 60 s,
+ *       6 since user window, 7 timeline cap, 8 timeline ttl ms, 9 adjustable (1/0), 10 has ballot (1/0)
+ * Returns {n10, n60, n10m, {member, score, ...}, repeats|-1, adjustment (1/0)}
+ *
+ * An adjustment (the user's second cast on the same target) is not a new action in the user's
+ * timeline: it is counted only in the target's.
+ *
+ * Slot: every key carries the user's hash tag {u:<userId>}.
+ */
+export const USER = defineScript<
+  [n10: number, n60: number, n10m: number, recent: string[], repeats: number, adjustment: number]
+>({
+  name: 'fraudObserveUser',
+  keys: 'dynamic',
+  lua: `${WINDOWS}
+local cap = tonumber(ARGV[7])
+local function timeline(key)
   redis.call('ZADD', key, at, ARGV[2])
-  local n = trimCard(key, since, cap)
-  redis.call('PEXPIRE', key, ttl)
+  local n = trimCard(key, ARGV[6], cap)
+  redis.call('PEXPIRE', key, ARGV[8])
   return n
 end
-local function group(key, cap)
-  redis.call('ZADD', key, 'GT', at, ARGV[3])
-  local n = trimCard(key, ARGV[11], cap)
-  redis.call('PEXPIRE', key, ARGV[15])
-  return n
-end
-local userCap = tonumber(ARGV[12])
-local groupCap = tonumber(ARGV[13])
-local k = 5
-local device = -1
-if ARGV[6] == '1' then
-  device = group(KEYS[k], groupCap)
+local k = 2
+local adjustment = 0
+if ARGV[9] == '1' then
+  if timeline(KEYS[k]) > 1 then adjustment = 1 end
   k = k + 1
 end
 local repeats = -1
-local ipBallot = -1
-if ARGV[7] == '1' then
-  repeats = timeline(KEYS[k], ARGV[10], userCap, ARGV[14])
-  ipBallot = group(KEYS[k + 1], groupCap)
-  k = k + 2
-end
-local adjustment = 0
-if ARGV[17] == '1' and timeline(KEYS[k], ARGV[10], userCap, ARGV[14]) > 1 then adjustment = 1 end
+if ARGV[10] == '1' then repeats = timeline(KEYS[k]) end
 local user = KEYS[1]
 local n10m
-if adjustment == 1 then n10m = trimCard(user, ARGV[10], userCap) else n10m = timeline(user, ARGV[10], userCap, ARGV[14]) end
-local n60 = redis.call('ZCOUNT', user, ARGV[9], '+inf')
-local n10 = redis.call('ZCOUNT', user, ARGV[8], '+inf')
-local recent = redis.call('ZRANGE', user, -tonumber(ARGV[5]), -1, 'WITHSCORES')
-local ipUsers = group(KEYS[2], groupCap)
-local function subgroup(key, member)
-  if member == '1' then return group(key, groupCap) end
-  return trimCard(key, ARGV[11], groupCap)
+if adjustment == 1 then n10m = trimCard(user, ARGV[6], cap) else n10m = timeline(user) end
+local n60 = redis.call('ZCOUNT', user, ARGV[5], '+inf')
+local n10 = redis.call('ZCOUNT', user, ARGV[4], '+inf')
+local recent = redis.call('ZRANGE', user, -tonumber(ARGV[3]), -1, 'WITHSCORES')
+return {n10, n60, n10m, recent, repeats, adjustment}`,
+});
+
+/**
+ * GROUPS: distinct-account windows (ZSET user id -> last seen); the user is added to each window
+ * whose flag is 1, and every window is trimmed and counted.
+ *
+ * KEYS  the windows: for an address ip accounts, ip instant accounts, ip quick accounts, then
+ *       [ip ballot accounts]; or a device's accounts alone (fraudKeys in fraud.store.ts)
+ * ARGV  1 at (ms), 2 user id, 3 since group window, 4 group cap, 5 group ttl ms, then one flag
+ *       per key: 1 = the user joins it, 0 = only counted
+ * Returns the accounts in each window, in KEYS order
+ *
+ * Distinct-account sets use ZADD GT (a member's score only moves forward; Redis ≥ 6.2).
+ * Slot: an address's keys carry its hash tag {ip:<ip>}; a device's call has one key.
+ */
+export const GROUPS = defineScript<number[]>({
+  name: 'fraudObserveGroups',
+  keys: 'dynamic',
+  lua: `${WINDOWS}
+local cap = tonumber(ARGV[4])
+local counts = {}
+for i, key in ipairs(KEYS) do
+  if ARGV[5 + i] == '1' then
+    redis.call('ZADD', key, 'GT', at, ARGV[2])
+    counts[i] = trimCard(key, ARGV[3], cap)
+    redis.call('PEXPIRE', key, ARGV[5])
+  else
+    counts[i] = trimCard(key, ARGV[3], cap)
+  end
 end
-local instant = subgroup(KEYS[3], ARGV[4])
-local quick = subgroup(KEYS[4], ARGV[16])
-return {n10, n60, n10m, ipUsers, instant, device, repeats, ipBallot, recent, quick, adjustment}`,
+return counts`,
 });

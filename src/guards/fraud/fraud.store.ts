@@ -99,15 +99,20 @@ export interface FraudStateStore {
 /** How many of the user's latest times the store returns. */
 export const RECENT_TIMES = CADENCE_SAMPLES + 1;
 
+/**
+ * Redis keys (the memory store uses the same strings). Hash tags group what one script touches:
+ * `{u:<userId>}` the user's own windows, `{ip:<ip>}` an address's windows, a device's one key; so
+ * each of the store's scripts stays in one slot on Redis Cluster.
+ */
 export const fraudKeys = {
-  user: (kind: FraudKind, userId: string) => `fraud:${kind}:u:${userId}`,
-  ip: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:ip:${scopeId}:${ip}`,
-  ipInstant: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:ipi:${scopeId}:${ip}`,
-  ipQuick: (kind: FraudKind, ip: string) => `fraud:${kind}:ipq:${ip}`,
+  user: (kind: FraudKind, userId: string) => `fraud:${kind}:{u:${userId}}`,
+  ip: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:{ip:${ip}}:${scopeId}`,
+  ipInstant: (kind: FraudKind, scopeId: string, ip: string) => `fraud:${kind}:{ip:${ip}}:i:${scopeId}`,
+  ipQuick: (kind: FraudKind, ip: string) => `fraud:${kind}:{ip:${ip}}:q`,
   device: (kind: FraudKind, scopeId: string, deviceId: string) => `fraud:${kind}:dev:${scopeId}:${deviceId}`,
-  ballotRepeats: (userId: string, scopeId: string, ballot: string) => `fraud:vote:ub:${scopeId}:${ballot}:${userId}`,
-  ipBallot: (scopeId: string, ip: string, target: string) => `fraud:vote:ipb:${scopeId}:${target}:${ip}`,
-  userTarget: (userId: string, scopeId: string, target: string) => `fraud:vote:ut:${scopeId}:${target}:${userId}`,
+  ballotRepeats: (userId: string, scopeId: string, ballot: string) => `fraud:vote:{u:${userId}}:b:${scopeId}:${ballot}`,
+  ipBallot: (scopeId: string, ip: string, target: string) => `fraud:vote:{ip:${ip}}:b:${scopeId}:${target}`,
+  userTarget: (userId: string, scopeId: string, target: string) => `fraud:vote:{u:${userId}}:t:${scopeId}:${target}`,
   claim: (key: string) => `fraud:claim:${key}`,
   stats: (kind: FraudKind, scopeId: string) => `fraud:stats:${kind}:${scopeId}`,
 };

@@ -1,37 +1,51 @@
 /**
- * KEYS  viewers:<competitionId>:instances   set of instance ids that counted viewers lately
- *       viewers:<competitionId>:<instanceId> this instance's count, expires after ttlMs
- * Counts are written when they change (batched per tick) and refreshed every ttlMs / 3.
+ * KEYS  viewers:{<competitionId>}:instances   set of instance ids that counted viewers lately
+ *       viewers:{<competitionId>}:<instanceId> this instance's count, expires after ttlMs
+ * Counts are written when they change (batched per tick) and refreshed every ttlMs / 3. A
+ * competition's keys share its hash tag (one slot on Redis Cluster), so its writes are one
+ * pipeline group and its MGET is one command.
  */
-import type { Redis } from 'ioredis';
+import { pipelines, type PipelineGroup, type RedisClient } from '../../infra/redis.js';
 import { createMemoryViewerCounter } from './dashboard.store.memory.js';
 import type { ViewerCounter } from './dashboard.store.js';
 
-export function createRedisViewerCounter(deps: { redis: Redis; instanceId: string; ttlMs?: number }): ViewerCounter {
+export function createRedisViewerCounter(deps: {
+  redis: RedisClient;
+  instanceId: string;
+  ttlMs?: number;
+}): ViewerCounter {
   const { redis, instanceId, ttlMs = 15_000 } = deps;
   const local = createMemoryViewerCounter();
   const tracked = new Set<string>();
   const dirty = new Set<string>();
   let flushTimer: NodeJS.Timeout | undefined;
 
-  const instancesKey = (cid: string) => `viewers:${cid}:instances`;
-  const countKey = (cid: string, instance: string) => `viewers:${cid}:${instance}`;
+  const instancesKey = (cid: string) => `viewers:{${cid}}:instances`;
+  const countKey = (cid: string, instance: string) => `viewers:{${cid}}:${instance}`;
+  const forget = (cid: string): PipelineGroup => ({
+    key: instancesKey(cid),
+    queue: (pipeline) => void pipeline.del(countKey(cid, instanceId)).srem(instancesKey(cid), instanceId),
+  });
 
   async function write(competitionIds: Iterable<string>): Promise<void> {
-    const pipeline = redis.pipeline();
+    const groups: PipelineGroup[] = [];
     for (const cid of competitionIds) {
       const count = await local.count(cid);
       if (count > 0) {
-        pipeline.set(countKey(cid, instanceId), count, 'PX', ttlMs);
-        pipeline.sadd(instancesKey(cid), instanceId);
-        pipeline.pexpire(instancesKey(cid), ttlMs * 4);
+        groups.push({
+          key: instancesKey(cid),
+          queue: (pipeline) =>
+            void pipeline
+              .set(countKey(cid, instanceId), count, 'PX', ttlMs)
+              .sadd(instancesKey(cid), instanceId)
+              .pexpire(instancesKey(cid), ttlMs * 4),
+        });
       } else {
-        pipeline.del(countKey(cid, instanceId));
-        pipeline.srem(instancesKey(cid), instanceId);
+        groups.push(forget(cid));
         tracked.delete(cid);
       }
     }
-    await pipeline.exec();
+    await pipelines(redis, groups);
   }
 
   const markDirty = (cid: string): void => {
@@ -68,12 +82,7 @@ export function createRedisViewerCounter(deps: { redis: Redis; instanceId: strin
     async close() {
       clearInterval(refresh);
       clearTimeout(flushTimer);
-      const pipeline = redis.pipeline();
-      for (const cid of tracked) {
-        pipeline.del(countKey(cid, instanceId));
-        pipeline.srem(instancesKey(cid), instanceId);
-      }
-      await pipeline.exec().catch(() => undefined);
+      await pipelines(redis, [...tracked].map(forget)).catch(() => undefined);
     },
   };
 }

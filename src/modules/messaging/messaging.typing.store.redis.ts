@@ -12,7 +12,7 @@
  * ttlMs + sweepIntervalMs after the last refresh. Conversation ids are UUIDs (no newline), so
  * splitting a member at its first newline is unambiguous whatever the user id holds.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../infra/redis.js';
 import { bindScripts } from '../../infra/redis-scripts.js';
 import { START, STOP, SWEEP } from './messaging.typing.lua.js';
 import { TYPING_MIN_START_INTERVAL_MS, type TypingChange, type TypingStore } from './messaging.typing.store.js';
@@ -20,7 +20,7 @@ import { TYPING_MIN_START_INTERVAL_MS, type TypingChange, type TypingStore } fro
 const SWEEP_BATCH = 200;
 
 export function createRedisTypingStore(opts: {
-  redis: Redis;
+  redis: RedisClient;
   ttlMs: number;
   minStartIntervalMs?: number;
   /** How often this instance looks for expired states; default ttlMs / 10 within 25..250 ms. */

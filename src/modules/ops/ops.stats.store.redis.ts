@@ -5,14 +5,14 @@
  * expiry inside the value. Deleting an expired field twice is harmless; a sample put meanwhile
  * is only lost until its instance's next put (one interval).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../infra/redis.js';
 import type { InstanceStats } from './ops.stats.js';
 import type { ServerStatsStore } from './ops.stats.store.js';
 
 const KEY = 'ovation:server-stats';
 
 export function createRedisServerStatsStore(deps: {
-  redis: Redis;
+  redis: RedisClient;
   key?: string;
   now?: () => number;
 }): ServerStatsStore {

@@ -3,9 +3,10 @@
  * that tsc ships them in dist/. Every step is one script, atomic on the server, and reads the
  * server's clock (TIME), so instances with skewed clocks agree on expiry, grace and AWAY.
  *
- * KEYS (every script but DUE gets the same three, in this order: presenceKeys(userId))
- *   KEYS[1] presence:{<userId>}:c   ZSET  connectionId → expiresAt (ms). Live = score > now.
- *   KEYS[2] presence:{<userId>}:s   HASH  v       version, +1 on every change of a fact
+ * KEYS (every script but DUE gets the same three, in this order: presenceKeys(userId); <p> is
+ * the user's partition of the schedule, fixed by its id)
+ *   KEYS[1] presence:{p<p>}:<userId>:c   ZSET  connectionId → expiresAt (ms). Live = score > now.
+ *   KEYS[2] presence:{p<p>}:<userId>:s   HASH  v       version, +1 on every change of a fact
  *                                         ended   when the live count last fell to 0 (ms)
  *                                         act     last activity (ms)
  *                                         man     hand-set status (AWAY | DND), absent = none
@@ -13,15 +14,14 @@
  *                                         dl      deadline: next change by time alone, or a recheck
  *                                         pv      last announced view (JSON), ps its status
  *                                         seq     its seq; pt the instant it was derived at
- *   KEYS[3] presence:due            ZSET  userId → when a sweeper should reconcile the user:
+ *   KEYS[3] presence:{p<p>}:due          ZSET  userId → when a sweeper should reconcile the user:
  *                                         min(dl, first entry's expiry)
  * ARGV[1] is always the user id; the rest per script (see each one).
  *
- * Slot: KEYS[2] shares KEYS[1]'s hash tag {<userId>}; KEYS[3] is one key for the whole cluster
- * of instances (a schedule, not a pubsub topic), so these scripts touch two slots and assume a
- * single Redis (not Cluster), like the rest of Ovation. On Cluster the schedule would be split
- * into buckets, each user's keys taking their bucket's tag. An OFFLINE user's hash expires after
- * `retainOfflineMs`.
+ * Slot: the three keys share the partition's hash tag {p<p>}: one slot on Redis Cluster. The
+ * schedule is partitioned (PRESENCE_PARTITIONS in presence.store.redis.ts) rather than one key,
+ * so that it spreads over the masters; a sweep asks every partition. An OFFLINE user's hash
+ * expires after `retainOfflineMs`.
  */
 import { defineScript, LUA_NOW_MS } from '../../infra/redis-scripts.js';
 
@@ -78,7 +78,7 @@ end
 
 /**
  * A script on one user's keys: the PRELUDE, then its own steps.
- * Slot: KEYS[2] shares KEYS[1]'s hash tag {<userId>}; KEYS[3] is apart (see above).
+ * Slot: the three keys share the partition's hash tag {p<p>} (see above).
  */
 const perUser = <Reply>(name: string, steps: string) => defineScript<Reply>({ name, keys: 3, lua: PRELUDE + steps });
 
@@ -207,7 +207,7 @@ return {outcome, redis.call('HGET', S, 'pv'), num(redis.call('HGET', S, 'seq')) 
 );
 
 /**
- * KEYS[1] presence:due. ARGV: limit, leaseMs. Due users, each leased for leaseMs.
+ * KEYS[1] presence:{p<p>}:due, one partition. ARGV: limit, leaseMs. Due users, each leased for leaseMs.
  * Slot: one key.
  */
 export const DUE = defineScript<string[]>({

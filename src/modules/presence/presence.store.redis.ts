@@ -3,7 +3,7 @@
  * (presence.lua.ts, where the keys are described), atomic on the server and on the server's
  * clock. The store builds the keys and reads the replies.
  */
-import type { Redis } from 'ioredis';
+import { keySlot, type RedisClient } from '../../infra/redis.js';
 import { bindScripts } from '../../infra/redis-scripts.js';
 import { ACTIVITY, CLAIM, CLOSE, DUE, HEARTBEAT, OPEN, READ, SET_STATUS, type ReadReply } from './presence.lua.js';
 import { offlineView, viewKey, type ManualStatus, type PresenceView } from './presence.rules.js';
@@ -16,16 +16,23 @@ import {
   type PresenceStoreOptions,
 } from './presence.store.js';
 
-export const DUE_KEY = 'presence:due';
-export const presenceKeys = (userId: string): [string, string, string] => [
-  `presence:{${userId}}:c`,
-  `presence:{${userId}}:s`,
-  DUE_KEY,
-];
+/**
+ * The sweep schedule is split into this many partitions, each with its own hash tag `{p<n>}`
+ * that a user's keys share (the user's partition is fixed by its id), so each script stays in
+ * one slot on Redis Cluster and the partitions spread over the masters. Changing the number moves
+ * users to other keys: only with every instance stopped.
+ */
+export const PRESENCE_PARTITIONS = 16;
+const partitionOf = (userId: string): number => keySlot(userId) % PRESENCE_PARTITIONS;
+const dueKey = (partition: number): string => `presence:{p${partition}}:due`;
+export const presenceKeys = (userId: string): [string, string, string] => {
+  const partition = partitionOf(userId);
+  return [`presence:{p${partition}}:${userId}:c`, `presence:{p${partition}}:${userId}:s`, dueKey(partition)];
+};
 
 const MANUAL = new Set<string>(['AWAY', 'DND']);
 
-export function createRedisPresenceStore(options: PresenceStoreOptions & { redis: Redis }): PresenceStore {
+export function createRedisPresenceStore(options: PresenceStoreOptions & { redis: RedisClient }): PresenceStore {
   const {
     redis,
     offlineGraceMs,
@@ -121,7 +128,15 @@ export function createRedisPresenceStore(options: PresenceStoreOptions & { redis
       });
     },
     async due(limit, leaseMs) {
-      return scripts.DUE([DUE_KEY], [limit, leaseMs]);
+      // Each partition's share of the limit, rounded up: a sweep takes at most about `limit`.
+      const share = Math.max(1, Math.ceil(limit / PRESENCE_PARTITIONS));
+      const replies = await scripts.DUE.many(
+        Array.from({ length: PRESENCE_PARTITIONS }, (_, partition) => ({
+          keys: [dueKey(partition)],
+          args: [share, leaseMs],
+        })),
+      );
+      return replies.flat();
     },
   };
 }

@@ -10,7 +10,7 @@
  * Plain pipelined HINCRBYs plus a separate `SET NX` claim could not give that guarantee: an
  * increment arriving after the claimer's HGETALL would silently miss every burst.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../infra/redis.js';
 import { ReactionType } from '../../generated/prisma/enums.js';
 import { bindScripts } from '../../infra/redis-scripts.js';
 import { emptyAggregate, HEATMAP_CELLS, type WindowAggregate } from './reactions.rules.js';
@@ -37,7 +37,7 @@ export function parseWindowHash(flat: readonly string[]): WindowAggregate {
   return aggregate;
 }
 
-export function createRedisReactionStore(opts: { redis: Redis; windowMs: number }): ReactionStore {
+export function createRedisReactionStore(opts: { redis: RedisClient; windowMs: number }): ReactionStore {
   const { redis } = opts;
   const ttl = String(retainMs(opts.windowMs));
 
