@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';
 import type { Services } from './context.js';
 import { createDomainEvents } from './domain-events.js';
-import { createOutbox, type OutboxRecord } from './outbox.js';
+import { createOutbox, type Outbox, type OutboxRecord } from './outbox.js';
 import { createGuardsLayer } from './guards/guards.module.js';
 import { openDatabase, type Database } from './infra/database.js';
 import { createShutdownStack, type ShutdownStack } from './infra/lifecycle.js';
@@ -52,6 +52,8 @@ export interface App {
   readonly database: Database;
   readonly logger: Logger;
   readonly sharedSubscriptions: SharedSubscriptionsPlugin;
+  /** The transactional outbox's relay on this instance (src/outbox.ts). */
+  readonly outbox: Outbox;
   /** Results held for clients that are behind, and subscriptions ended as slow consumers (delivery.ts). */
   deliveryStats(): DeliveryStats;
   /**
@@ -256,6 +258,7 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
     database,
     logger,
     sharedSubscriptions: realtime.sharedSubscriptions,
+    outbox: events.outbox,
     deliveryStats: () => realtime.deliveryStats(),
     instanceId,
     start: () => transports.listen(),

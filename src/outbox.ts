@@ -79,6 +79,8 @@ export interface Outbox {
   start(): void;
   /** Claims and dispatches every deliverable row now (tests, and the timer). Resolves when they are handled. */
   sweep(): Promise<void>;
+  /** Resolves when what was handed to `committed` so far is claimed and handled (tests). */
+  idle(): Promise<void>;
   /** Stops claiming; resolves when the deliveries in flight are done. Unclaimed rows wait for a sweep. */
   close(): Promise<void>;
 }
@@ -218,6 +220,10 @@ export function createOutbox(options: OutboxOptions): Outbox {
     return done;
   }
 
+  async function settle(): Promise<void> {
+    while (pumping || inFlight.size > 0) await Promise.allSettled([pumping, ...inFlight]);
+  }
+
   function schedule(): void {
     if (closed || sweepMs <= 0) return;
     timer = setTimeout(() => void sweep().finally(schedule), sweepMs);
@@ -247,11 +253,12 @@ export function createOutbox(options: OutboxOptions): Outbox {
 
     sweep,
 
+    idle: settle,
+
     async close() {
       closed = true;
       clearTimeout(timer);
-      await pumping;
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      await settle();
       for (const resolve of sweepWaiters.splice(0)) resolve();
     },
   };

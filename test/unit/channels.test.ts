@@ -22,7 +22,7 @@ function noOutbox(): Outbox {
   const unused = () => {
     throw new Error('no outbox in unit tests');
   };
-  return { record: unused, committed: unused, start: unused, sweep: unused, close: unused };
+  return { record: unused, committed: unused, start: unused, sweep: unused, idle: unused, close: unused };
 }
 
 const codeOf = (fn: () => unknown): string | null => {
