@@ -321,7 +321,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const outboxTestCrashAfterCommit = str(env, 'OUTBOX_TEST_CRASH_AFTER_COMMIT');
   if (outboxTestCrashAfterCommit !== undefined) {
-    if (nodeEnv !== 'test') throw new ConfigError('OUTBOX_TEST_CRASH_AFTER_COMMIT', 'is a test fault: only with NODE_ENV=test');
+    if (nodeEnv !== 'test')
+      throw new ConfigError('OUTBOX_TEST_CRASH_AFTER_COMMIT', 'is a test fault: only with NODE_ENV=test');
     if (!(DURABLE_EVENTS as readonly string[]).includes(outboxTestCrashAfterCommit)) {
       throw new ConfigError('OUTBOX_TEST_CRASH_AFTER_COMMIT', `must be one of ${DURABLE_EVENTS.join(', ')}`);
     }

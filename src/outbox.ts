@@ -188,7 +188,8 @@ export function createOutbox(options: OutboxOptions): Outbox {
           track(promise);
           sweepRound.push(promise);
         }
-        if (rows.length === batch) sweepWanted = true; // more to take: same round
+        if (rows.length === batch)
+          sweepWanted = true; // more to take: same round
         else {
           const [waiters, round] = [sweepWaiters, sweepRound];
           [sweepWaiters, sweepRound] = [[], []];
@@ -216,7 +217,8 @@ export function createOutbox(options: OutboxOptions): Outbox {
     const done = new Promise<void>((resolve) => sweepWaiters.push(resolve));
     sweepWanted = true;
     pump();
-    if (Date.now() - lastPrune >= PRUNE_EVERY_MS) track(prune().catch((error: unknown) => onError(error, { what: 'prune' })));
+    if (Date.now() - lastPrune >= PRUNE_EVERY_MS)
+      track(prune().catch((error: unknown) => onError(error, { what: 'prune' })));
     return done;
   }
 

@@ -73,7 +73,12 @@ it('a process killed between a commit and its delivery delivers the notification
     const delivered = await untilSentinel(
       feed,
       () =>
-        gql(server, SendNotificationDocument, { input: { userId: 'e2e-outbox-bob', type: 'SENTINEL', title: 's' } }, admin),
+        gql(
+          server,
+          SendNotificationDocument,
+          { input: { userId: 'e2e-outbox-bob', type: 'SENTINEL', title: 's' } },
+          admin,
+        ),
       (r) => r.data?.notificationAdded.type === 'SENTINEL',
       15_000,
     );
