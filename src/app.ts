@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';
 import type { Services } from './context.js';
 import { createDomainEvents } from './domain-events.js';
+import { createOutbox, type Outbox, type OutboxRecord } from './outbox.js';
 import { createGuardsLayer } from './guards/guards.module.js';
 import { openDatabase, type Database } from './infra/database.js';
 import { createShutdownStack, type ShutdownStack } from './infra/lifecycle.js';
@@ -54,6 +55,8 @@ export interface App {
   readonly database: Database;
   readonly logger: Logger;
   readonly sharedSubscriptions: SharedSubscriptionsPlugin;
+  /** The transactional outbox's relay on this instance (src/outbox.ts). */
+  readonly outbox: Outbox;
   /** Results held for clients that are behind, and subscriptions ended as slow consumers (delivery.ts). */
   deliveryStats(): DeliveryStats;
   /**
@@ -111,8 +114,16 @@ async function assemble(
   const bus = createBus(redis, logger);
   const stores = createStores({ redis, config, instanceId, logger });
   stack.defer('stores', () => stores.close()); // decision counters flushed, sweepers stopped
-  const events = createDomainEvents((error, name) =>
-    logger.error('domain event handler failed', { event: name, error }),
+  const events = createDomainEvents(
+    (error, name) => logger.error('domain event handler failed', { event: name, error }),
+    (dispatch) =>
+      createOutbox({
+        prisma: database.prisma,
+        dispatch,
+        sweepMs: config.outboxSweepMs,
+        onError: (error, details) => logger.error('outbox delivery failed', { ...details, error }),
+        afterCommit: crashAfterCommit(config),
+      }),
   );
   // Operations (metrics, access log, cluster view): the hooks guards, delivery and transports report through.
   const ops = createOps({ config, logger, statsStore: stores.serverStats, workerMetrics });
@@ -161,6 +172,10 @@ async function assemble(
     createFraudModule(ctx, { records: users.records, onDecision: (decision) => ops.fraudDecision(decision) }),
   );
   const dashboard = install('dashboard', createDashboardModule(ctx, { reactions: reactions.service }));
+  // Every handler is subscribed: deliver what a crashed instance left, then keep sweeping. Closed
+  // before the modules, so the deliveries in flight finish with their handlers still open.
+  events.outbox.start();
+  stack.defer('outbox relay', () => events.outbox.close());
 
   // ── Around every operation: guards (auth → rate → fraud) and realtime delivery.
   const maskError = createMaskError({
@@ -272,6 +287,7 @@ async function assemble(
     database,
     logger,
     sharedSubscriptions: realtime.sharedSubscriptions,
+    outbox: events.outbox,
     deliveryStats: () => realtime.deliveryStats(),
     instanceId,
     start: () => transports.listen(),
@@ -285,4 +301,17 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
     timer = setTimeout(() => reject(new Error(message)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * OUTBOX_TEST_CRASH_AFTER_COMMIT (NODE_ENV=test only, checked by loadConfig): the process dies by
+ * SIGKILL right after the first commit of that durable event, before its delivery, as a crash
+ * would (test/e2e/outbox.test.ts).
+ */
+function crashAfterCommit(config: Config): ((record: OutboxRecord) => void) | undefined {
+  const name = config.outboxTestCrashAfterCommit;
+  if (name === undefined || config.nodeEnv !== 'test') return undefined;
+  return (record) => {
+    if (record.name === name) process.kill(process.pid, 'SIGKILL');
+  };
 }

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { DURABLE_EVENTS } from './domain-events.js';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 
@@ -149,6 +150,17 @@ export interface Config {
   wsKeepAliveMs: number;
   /** SHUTDOWN_TIMEOUT_MS [8000]: in-flight work gets this long after SIGTERM before a forced exit. */
   shutdownTimeoutMs: number;
+  /**
+   * OUTBOX_SWEEP_MS [1000]: how often each instance delivers outbox events nobody delivered (a
+   * crashed instance's, failed ones being retried); 0: only at start. See src/outbox.ts.
+   */
+  outboxSweepMs: number;
+  /**
+   * OUTBOX_TEST_CRASH_AFTER_COMMIT [unset]: fault injection for the outbox's crash test: the
+   * process SIGKILLs itself right after committing the first durable event of this name, before
+   * delivering it. Honoured only with NODE_ENV=test (refused otherwise).
+   */
+  outboxTestCrashAfterCommit: string | undefined;
   /** LOG_LEVEL [info]: debug | info | warn | error | silent. */
   logLevel: LogLevel;
   /** METRICS_ENABLED [true]: GET /metrics and the series behind it (false: no metrics work at all, e.g. to measure their cost). */
@@ -356,6 +368,14 @@ export function loadConfig(env: Env = process.env): Config {
       `must be at least MAX_SUBSCRIPTIONS_PER_CONNECTION (${maxSubscriptionsPerConnection}), got ${subscriptionsBurst}`,
     );
   }
+  const outboxTestCrashAfterCommit = str(env, 'OUTBOX_TEST_CRASH_AFTER_COMMIT');
+  if (outboxTestCrashAfterCommit !== undefined) {
+    if (nodeEnv !== 'test')
+      throw new ConfigError('OUTBOX_TEST_CRASH_AFTER_COMMIT', 'is a test fault: only with NODE_ENV=test');
+    if (!(DURABLE_EVENTS as readonly string[]).includes(outboxTestCrashAfterCommit)) {
+      throw new ConfigError('OUTBOX_TEST_CRASH_AFTER_COMMIT', `must be one of ${DURABLE_EVENTS.join(', ')}`);
+    }
+  }
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const cluster = redisCluster(env);
@@ -424,6 +444,8 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     wsKeepAliveMs: int(env, 'WS_KEEP_ALIVE_MS', 12_000, { min: 100 }),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 8000, { min: 100, max: 60_000 }),
+    outboxSweepMs: int(env, 'OUTBOX_SWEEP_MS', 1_000, { min: 0, max: 3_600_000 }),
+    outboxTestCrashAfterCommit,
     logLevel: oneOf(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
     metricsEnabled: bool(env, 'METRICS_ENABLED', true),
     metricsToken: str(env, 'METRICS_TOKEN'),

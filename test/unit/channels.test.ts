@@ -3,7 +3,9 @@ import { AppError } from '../../src/errors.js';
 import type { Viewer } from '../../src/guards/auth.js';
 import type { OfferView } from '../../src/modules/offers/offers.events.js';
 import { milestoneOf, offerActivity } from '../../src/modules/channels/channels.triggers.js';
-import { createDomainEvents } from '../../src/domain-events.js';
+import { createDomainEvents, type Dispatch } from '../../src/domain-events.js';
+import type { Outbox } from '../../src/outbox.js';
+import type { TallyEvent } from '../../src/modules/voting/voting.events.js';
 import {
   assertApiCanPublish,
   assertCanRead,
@@ -14,6 +16,14 @@ import {
   validateData,
   validateType,
 } from '../../src/modules/channels/channels.rules.js';
+
+/** Unit tests dispatch by hand: an outbox whose every use is a test failure. */
+function noOutbox(): Outbox {
+  const unused = () => {
+    throw new Error('no outbox in unit tests');
+  };
+  return { record: unused, committed: unused, start: unused, sweep: unused, idle: unused, close: unused };
+}
 
 const codeOf = (fn: () => unknown): string | null => {
   try {
@@ -122,19 +132,39 @@ describe('activity feed rules', () => {
     expect(offerActivity({ ...base, status, counterOfId } as OfferView)?.type ?? null).toBe(type);
   });
 
-  it('domain events reach every subscriber in order; a failing handler is reported and never stops the others', () => {
+  it('signals reach every subscriber in order; a failing handler is reported and never stops the others', () => {
     const failures: string[] = [];
-    const events = createDomainEvents((_error, name) => failures.push(name));
+    const events = createDomainEvents((_error, name) => failures.push(name), noOutbox);
     const seen: string[] = [];
-    events.on('competition.statusChanged', (c) => seen.push(`a:${c.id}`));
-    events.on('competition.statusChanged', () => {
+    const tally = (competitionId: string) => ({ data: { competitionId } }) as TallyEvent;
+    events.on('tally.published', (e) => seen.push(`a:${e.data.competitionId}`));
+    events.on('tally.published', () => {
       throw new Error('a failing reaction never breaks the emitter');
     });
-    events.on('competition.statusChanged', (c) => seen.push(`b:${c.id}`));
-    events.on('offers.committed', () => seen.push('offers'));
-    events.emit('competition.statusChanged', { id: 'c1', title: 'T', status: 'OPEN' });
-    events.emit('competition.statusChanged', { id: 'c2', title: 'T', status: 'CLOSED' });
+    events.on('tally.published', (e) => seen.push(`b:${e.data.competitionId}`));
+    events.on('session.changed', async () => void seen.push('session'));
+    events.emit('tally.published', tally('c1'));
+    events.emit('tally.published', tally('c2'));
     expect(seen).toEqual(['a:c1', 'b:c1', 'a:c2', 'b:c2']);
-    expect(failures).toEqual(['competition.statusChanged', 'competition.statusChanged']);
+    expect(failures).toEqual(['tally.published', 'tally.published']);
+  });
+
+  it('a durable event calls its handlers at once, in order, and fails (to be retried) when one rejects', async () => {
+    const failures: string[] = [];
+    let dispatch!: Dispatch;
+    const seen: string[] = [];
+    const events = createDomainEvents(
+      (_error, name) => failures.push(name),
+      (d) => ((dispatch = d), noOutbox()),
+    );
+    events.on('competition.statusChanged', async (c, delivery) => void seen.push(`a:${c.id}:${delivery.id}`));
+    events.on('competition.statusChanged', () => Promise.reject(new Error('retry me')));
+    events.on('competition.statusChanged', async (c) => void seen.push(`b:${c.id}`));
+    const delivery = { id: 'e1', once: () => Promise.resolve(true) };
+    const done = dispatch('competition.statusChanged', { id: 'c1', title: 'T', status: 'OPEN' }, delivery);
+    expect(seen).toEqual(['a:c1:e1', 'b:c1']); // called synchronously, in subscription order
+    await expect(done).rejects.toThrow('1 handler(s) of competition.statusChanged failed');
+    expect(failures).toEqual(['competition.statusChanged']);
+    await expect(dispatch('tally.published', {}, delivery)).rejects.toThrow('unknown durable event');
   });
 });

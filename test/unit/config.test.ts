@@ -68,6 +68,8 @@ describe('loadConfig', () => {
       typingTtlMs: 5000,
       presenceOfflineGraceMs: 5000,
       maxSubscriptionsPerConnection: 100,
+      outboxSweepMs: 1000,
+      outboxTestCrashAfterCommit: undefined,
     });
   });
 
@@ -107,6 +109,9 @@ describe('loadConfig', () => {
     ['JWT_SECRET', 'short'],
     ['NODE_ENV', 'staging'],
     ['LOG_LEVEL', 'loud'],
+    ['OUTBOX_SWEEP_MS', '-1'],
+    // A test-only fault: refused outside NODE_ENV=test (unset here means development).
+    ['OUTBOX_TEST_CRASH_AFTER_COMMIT', 'message.committed'],
   ])('rejects %s=%s with a message naming the variable', (name, value) => {
     let error: unknown;
     try {
@@ -138,6 +143,15 @@ describe('loadConfig', () => {
     ])('accepts a random secret: %s', (_, secret) => {
       expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }).jwtSecret).toBe(secret);
     });
+  });
+
+  it('honours OUTBOX_TEST_CRASH_AFTER_COMMIT only with NODE_ENV=test, and only for a durable event', () => {
+    const env = { NODE_ENV: 'test', OUTBOX_TEST_CRASH_AFTER_COMMIT: 'message.committed' };
+    expect(loadConfig(env).outboxTestCrashAfterCommit).toBe('message.committed');
+    expect(() => loadConfig({ ...env, NODE_ENV: 'development' })).toThrow(/only with NODE_ENV=test/);
+    expect(() => loadConfig({ ...env, OUTBOX_TEST_CRASH_AFTER_COMMIT: 'tally.published' })).toThrow(
+      /must be one of competition.statusChanged, offers.committed, message.committed, session.changed/,
+    );
   });
 
   describe('WORKERS', () => {

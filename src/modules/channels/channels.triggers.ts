@@ -16,12 +16,16 @@
  * - SESSION_UPDATED  { sessionId, status, currentSubmissionId, currentSubmissionTitle, timerEndsAt,
  *   sessionSeq }
  *
- * Best effort, after the commit: a failure is logged and never fails the operation that caused
- * it; events of one competition published by one instance keep their order (one queue per channel).
+ * After the commit, never failing the operation that caused it. Competition, offer and session
+ * entries come from durable events (the outbox): a failed write rejects and is retried, a replay
+ * after a crash writes nothing twice (`delivery.once` in the entry's transaction). Milestones come
+ * from a signal (tally.published), best effort: a failure is logged and the next tally publish
+ * announces the milestone. Events of one competition handled by one instance keep their order (one
+ * queue per channel).
  */
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { CompetitionStatus, OfferStatus } from '../../generated/prisma/enums.js';
-import type { DomainEventMap, DomainEvents } from '../../domain-events.js';
+import type { DomainEventMap, DomainEvents, OutboxDelivery } from '../../domain-events.js';
 import type { OfferEvent, OfferView } from '../offers/offers.events.js';
 import type { SessionEvent } from '../sessions/sessions.events.js';
 import type { TallyEvent } from '../voting/voting.events.js';
@@ -85,15 +89,22 @@ export function createActivityFeed(deps: {
   const queues = new Map<string, Promise<unknown>>();
   const sessionCompetition = new Map<string, string>();
 
-  /** Runs `work` after the previous work of the same queue (a channel) on this instance. */
-  function enqueue(channel: string, what: string, work: () => Promise<unknown>): void {
+  /** Runs `work` after the previous work of the same queue (a channel) on this instance; rejects if it fails. */
+  function enqueue(channel: string, work: () => Promise<unknown>): Promise<void> {
     const previous = queues.get(channel) ?? Promise.resolve();
-    const next = previous.then(work).catch((error: unknown) => onError(error, { channel, what }));
+    const run = previous.then(work).then(() => undefined);
+    const next = run.catch(() => undefined); // the queue goes on; the caller hears of the failure
     queues.set(channel, next);
     void next.finally(() => {
       if (queues.get(channel) === next) queues.delete(channel);
     });
+    return run;
   }
+
+  /** An entry of a durable event: written once per (event, key), whatever the replays. */
+  const once = (delivery: OutboxDelivery, key: string) => ({
+    onlyIf: (tx: Prisma.TransactionClient) => delivery.once(tx, `activity:${key}`),
+  });
 
   async function competitionOfSession(sessionId: string): Promise<string | null> {
     const cached = sessionCompetition.get(sessionId);
@@ -111,7 +122,7 @@ export function createActivityFeed(deps: {
     const milestone = milestoneOf(totalVotes, every);
     if (milestone === null) return;
     const marker = `activityMilestone:${competitionId}`;
-    enqueue(activityChannel(competitionId), 'VOTES_MILESTONE', () =>
+    void enqueue(activityChannel(competitionId), () =>
       channels.publish(
         activityChannel(competitionId),
         'VOTES_MILESTONE',
@@ -128,51 +139,65 @@ export function createActivityFeed(deps: {
           },
         },
       ),
-    );
+    ).catch((error: unknown) => onError(error, { channel: activityChannel(competitionId), what: 'VOTES_MILESTONE' }));
   }
 
-  function sessionChanged(event: SessionEvent): void {
+  function sessionChanged(event: SessionEvent, delivery: OutboxDelivery): Promise<void> {
     const state = event.data;
     const current = state.submissions[state.currentIndex] ?? null;
-    enqueue(activityChannel(state.competitionId), 'SESSION_UPDATED', () =>
-      channels.publish(activityChannel(state.competitionId), 'SESSION_UPDATED', {
-        sessionId: state.id,
-        status: state.status,
-        currentSubmissionId: current?.id ?? null,
-        currentSubmissionTitle: current?.title ?? null,
-        timerEndsAt: state.timerEndsAt,
-        sessionSeq: event.seq,
-      }),
+    return enqueue(activityChannel(state.competitionId), () =>
+      channels.publish(
+        activityChannel(state.competitionId),
+        'SESSION_UPDATED',
+        {
+          sessionId: state.id,
+          status: state.status,
+          currentSubmissionId: current?.id ?? null,
+          currentSubmissionTitle: current?.title ?? null,
+          timerEndsAt: state.timerEndsAt,
+          sessionSeq: event.seq,
+        },
+        once(delivery, 'session'),
+      ),
     );
   }
 
-  function competitionStatusChanged(competition: DomainEventMap['competition.statusChanged']): void {
+  async function competitionStatusChanged(
+    competition: DomainEventMap['competition.statusChanged'],
+    delivery: OutboxDelivery,
+  ): Promise<void> {
     if (competition.status !== CompetitionStatus.OPEN && competition.status !== CompetitionStatus.CLOSED) return;
     const type = competition.status === CompetitionStatus.OPEN ? 'COMPETITION_OPENED' : 'COMPETITION_CLOSED';
-    enqueue(activityChannel(competition.id), type, () =>
-      channels.publish(activityChannel(competition.id), type, {
-        competitionId: competition.id,
-        title: competition.title,
-      }),
+    return enqueue(activityChannel(competition.id), () =>
+      channels.publish(
+        activityChannel(competition.id),
+        type,
+        { competitionId: competition.id, title: competition.title },
+        once(delivery, 'competition'),
+      ),
     );
   }
 
-  function offersCommitted(events: readonly OfferEvent[]): void {
-    const entries = events.flatMap((event) => {
+  async function offersCommitted(events: readonly OfferEvent[], delivery: OutboxDelivery): Promise<void> {
+    const entries = events.flatMap((event, i) => {
       const entry = offerActivity(event.data);
-      return entry ? [{ sessionId: event.data.sessionId, ...entry }] : [];
+      return entry ? [{ sessionId: event.data.sessionId, key: `offer:${i}`, ...entry }] : [];
     });
     if (entries.length === 0) return;
     // Sessions resolved to competitions in one queue (keeps commit order across calls), then
-    // each entry goes on its competition's channel queue.
-    enqueue('offers', 'offers', async () => {
+    // each entry goes on its competition's channel queue; done when every entry is written.
+    return enqueue('offers', async () => {
+      const writes: Promise<void>[] = [];
       for (const entry of entries) {
         const competitionId = await competitionOfSession(entry.sessionId);
         if (competitionId === null) continue;
-        enqueue(activityChannel(competitionId), entry.type, () =>
-          channels.publish(activityChannel(competitionId), entry.type, entry.data),
+        writes.push(
+          enqueue(activityChannel(competitionId), () =>
+            channels.publish(activityChannel(competitionId), entry.type, entry.data, once(delivery, entry.key)),
+          ),
         );
       }
+      await Promise.all(writes);
     });
   }
 

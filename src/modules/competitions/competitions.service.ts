@@ -75,8 +75,11 @@ export function createCompetitionsService(deps: {
    * entry); publishes a status change's update, sequenced in the change's transaction.
    */
   tallies: Pick<TallyPublisher, 'markDirty' | 'publish'>;
-  /** Where a committed DRAFT → OPEN or OPEN → CLOSED is announced (activity feed, notifications). */
-  events?: Pick<DomainEvents, 'emit'>;
+  /**
+   * Where a committed DRAFT → OPEN or OPEN → CLOSED is announced (activity feed, notifications):
+   * recorded in the change's transaction (the outbox), delivered after the commit.
+   */
+  events?: Pick<DomainEvents, 'record' | 'committed'>;
 }) {
   const { prisma, tallies } = deps;
   const submissions = createSubmissionCache((ids) => prisma.submission.findMany({ where: { id: { in: [...ids] } } }));
@@ -96,18 +99,18 @@ export function createCompetitionsService(deps: {
    */
   async function transition(id: string, from: CompetitionStatus, to: CompetitionStatus): Promise<Competition> {
     const now = new Date();
-    const standings = await prisma.$transaction(
+    const changed = await prisma.$transaction(
       async (tx) => {
         const { count } = await tx.competition.updateMany({
           where: { id, status: from },
           data: { status: to, ...(to === CompetitionStatus.OPEN ? { openedAt: now } : { closedAt: now }) },
         });
         if (count === 0) return null;
+        const { title, votingMethod } = await tx.competition.findUniqueOrThrow({
+          where: { id },
+          select: { title: true, votingMethod: true },
+        });
         if (to === CompetitionStatus.CLOSED) {
-          const { votingMethod } = await tx.competition.findUniqueOrThrow({
-            where: { id },
-            select: { votingMethod: true },
-          });
           if (votingMethod === VotingMethod.RANKED) {
             const runoff = await computeRunoff(tx, id);
             await tx.competition.update({
@@ -117,18 +120,16 @@ export function createCompetitionsService(deps: {
           }
         }
         // After the Competition row lock (the UPDATE above): the lock order of every tally writer.
-        return sequenceStandings(tx, id, null);
+        const standings = await sequenceStandings(tx, id, null);
+        const outboxed = await deps.events?.record(tx, 'competition.statusChanged', { id, title, status: to });
+        return { standings, outboxed };
       },
       { timeout: TRANSITION_TIMEOUT_MS },
     );
     const competition = await require(id);
-    if (!standings) throw invalidTransition(id, competition.status, to);
-    if (standings.kind === 'published') tallies.publish(standings.event);
-    deps.events?.emit('competition.statusChanged', {
-      id: competition.id,
-      title: competition.title,
-      status: competition.status,
-    });
+    if (!changed) throw invalidTransition(id, competition.status, to);
+    if (changed.standings.kind === 'published') tallies.publish(changed.standings.event);
+    if (changed.outboxed) deps.events?.committed(changed.outboxed);
     return competition;
   }
 

@@ -16,6 +16,7 @@ import {
   type MessageView,
   type ReadReceiptView,
 } from './messaging.events.js';
+import type { OutboxRecord } from '../../domain-events.js';
 import { userView } from '../users/users.service.js';
 import { clientMessageIdReused, messageNotInConversation, notParticipant } from './messaging.errors.js';
 import { pageOldestFirst, pageSize, validateBody, validateClientMessageId } from './messaging.rules.js';
@@ -88,6 +89,7 @@ export function createMessageOperations(core: MessagingCore) {
       if (earlier) return earlier;
 
       let committed: MessageEventData;
+      let outboxed: OutboxRecord | undefined;
       try {
         committed = await prisma.$transaction(async (tx) => {
           const topic = messagesTopic(conversationId);
@@ -117,7 +119,12 @@ export function createMessageOperations(core: MessagingCore) {
           await tx.$executeRaw`
             UPDATE "ConversationParticipant" SET "lastReadSeq" = ${seq}, "lastReadMessageId" = ${id}, "lastReadAt" = ${now}
             WHERE "conversationId" = ${conversationId} AND "userId" = ${viewer.id} AND "lastReadSeq" < ${seq}`;
-          return { id, conversationId, author, body, clientMessageId, seq, createdAt: now.toISOString(), recipients };
+          const data = { id, conversationId, author, body, clientMessageId, seq, createdAt: now.toISOString() };
+          outboxed = await deps.events?.record(tx, 'message.committed', {
+            message: data,
+            recipients: recipients.filter((userId) => userId !== viewer.id),
+          });
+          return { ...data, recipients };
         });
       } catch (error) {
         if (error instanceof DuplicateMessage) {
@@ -131,7 +138,7 @@ export function createMessageOperations(core: MessagingCore) {
       bus.publish('messages', conversationId, event);
       const { recipients, ...message } = committed;
       await clearTyping(conversationId, author);
-      deps.events?.emit('message.committed', { message, recipients: recipients.filter((id) => id !== viewer.id) });
+      if (outboxed) deps.events?.committed(outboxed);
       return message;
     },
 

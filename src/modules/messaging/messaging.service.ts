@@ -59,9 +59,10 @@ export interface MessagingServiceDeps {
   resumeWindowSeconds?: number;
   /**
    * Where every committed message (not an idempotent resend) is announced, with the participants
-   * other than the author ('message.committed': notifications).
+   * other than the author ('message.committed': notifications), recorded in the message's
+   * transaction (the outbox) and delivered after the commit.
    */
-  events?: Pick<DomainEvents, 'emit'>;
+  events?: Pick<DomainEvents, 'record' | 'committed'>;
   onError?: (error: unknown, context: string) => void;
 }
 

@@ -10,14 +10,13 @@ export function createNotificationsModule(
   ctx: ModuleContext,
   deps: { connections: (userIds: readonly string[]) => Promise<ReadonlyMap<string, number>> },
 ): Module<NotificationsService> {
-  const { prisma, bus, events, logger } = ctx;
+  const { prisma, bus, events } = ctx;
   const notifications = createNotificationsService({ prisma, bus, audience: ctx.stores.notificationAudience });
   const triggers = createNotificationTriggers({
     prisma,
     notifications,
     events,
     connections: deps.connections,
-    onError: (error, details) => logger.error('notification trigger failed', { ...details, error }),
   });
   return { service: notifications, close: () => triggers.settle() };
 }

@@ -1,8 +1,10 @@
 /**
- * Domain events → notifications: subscribed to other modules' commits (src/domain-events.ts), on
- * the committing instance; never fails the operation that caused it (errors go to onError). Every
- * notification carries a dedupKey derived from the event, so a repeated hook call never
- * notifies twice.
+ * Domain events → notifications: subscribed to other modules' commits (src/domain-events.ts), all
+ * durable ones (the outbox): delivered after the commit on the committing instance, or after a
+ * crash by any instance's sweep; never fails the operation that caused it. A handler resolves when
+ * its notifications are written and rejects to be retried. Every notification carries a dedupKey
+ * derived from the event, so a replayed event (a retry, a crash after the write) never notifies
+ * twice.
  *
  * - Offers: a new offer on your submission → its founder (OFFER_RECEIVED); an answer to your
  *   offer → the offer's author (the judge, or the founder for a counter-offer): OFFER_COUNTERED
@@ -104,15 +106,16 @@ export function createNotificationTriggers(deps: {
   events: Pick<DomainEvents, 'on'>;
   /** How many live connections presence counts for each user, across the cluster. */
   connections: (userIds: readonly string[]) => Promise<ReadonlyMap<string, number>>;
-  onError: (error: unknown, details: Record<string, unknown>) => void;
 }) {
-  const { prisma, notifications, onError } = deps;
+  const { prisma, notifications } = deps;
   const inFlight = new Set<Promise<unknown>>();
 
-  function run(what: string, work: () => Promise<unknown>): void {
-    const promise = work().catch((error: unknown) => onError(error, { what }));
+  /** Tracked for settle(); a failure rejects to the outbox relay, which reports it and retries. */
+  function run(work: () => Promise<unknown>): Promise<void> {
+    const promise = work().then(() => undefined);
     inFlight.add(promise);
-    void promise.finally(() => inFlight.delete(promise));
+    void promise.catch(() => undefined).finally(() => inFlight.delete(promise));
+    return promise;
   }
 
   deps.events.on('offers.committed', offersCommitted);
@@ -126,10 +129,10 @@ export function createNotificationTriggers(deps: {
     },
   };
 
-  function offersCommitted(events: readonly OfferEvent[]): void {
+  async function offersCommitted(events: readonly OfferEvent[]): Promise<void> {
     const offers = events.map((e) => e.data).filter((o) => o.status !== OfferStatus.COUNTERED);
     if (offers.length === 0) return;
-    run('offer notifications', async () => {
+    return run(async () => {
       const ids = [...new Set(offers.map((o) => o.submissionId))];
       const submissions = new Map(
         (
@@ -147,10 +150,10 @@ export function createNotificationTriggers(deps: {
     });
   }
 
-  function competitionStatusChanged(competition: DomainEventMap['competition.statusChanged']): void {
+  async function competitionStatusChanged(competition: DomainEventMap['competition.statusChanged']): Promise<void> {
     if (competition.status !== CompetitionStatus.OPEN && competition.status !== CompetitionStatus.CLOSED) return;
     const opened = competition.status === CompetitionStatus.OPEN;
-    run(`competition ${competition.status} notifications`, async () => {
+    return run(async () => {
       const founders = (
         await prisma.submission.findMany({
           where: { competitionId: competition.id, founderId: { not: null } },
@@ -184,10 +187,10 @@ export function createNotificationTriggers(deps: {
   }
 
   /** A message was committed: recipients (participants other than the author) without a live connection get a MESSAGE notification. */
-  function messageCommitted(message: MessageView, recipients: readonly string[]): void {
+  async function messageCommitted(message: MessageView, recipients: readonly string[]): Promise<void> {
     const others = [...new Set(recipients)].filter((id) => id !== message.author.id);
     if (others.length === 0) return;
-    run('message notifications', async () => {
+    return run(async () => {
       const counts = await deps.connections(others);
       const offline = others.filter((id) => (counts.get(id) ?? 0) === 0);
       if (offline.length === 0) return;

@@ -43,7 +43,7 @@ import {
   type CounterInput,
   type OfferTerms,
 } from './offers.rules.js';
-import type { DomainEvents } from '../../domain-events.js';
+import type { DomainEvents, OutboxRecord } from '../../domain-events.js';
 
 export interface MakeOfferInput {
   sessionId: string;
@@ -82,15 +82,21 @@ export interface OffersServiceDeps {
   now?: () => Date;
   onError?: (error: unknown) => void;
   /**
-   * Where every commit that changed offers (made, answered, withdrawn, expired) is announced once
-   * its events are published ('offers.committed': notifications, the activity feed).
+   * Where every commit that changed offers (made, answered, withdrawn, expired) is announced
+   * ('offers.committed': notifications, the activity feed): recorded in the transition's
+   * transaction (the outbox), delivered after its events are published.
    */
-  events?: Pick<DomainEvents, 'emit'>;
+  events?: Pick<DomainEvents, 'record' | 'committed'>;
 }
 
 type Tx = Prisma.TransactionClient;
 
 const SWEEP_BATCH = 200;
+
+interface Sequenced {
+  events: OfferEvent[];
+  outboxed: OutboxRecord | undefined;
+}
 
 interface SessionFacts {
   status: SessionStatus;
@@ -139,9 +145,17 @@ export function createOffersService(deps: OffersServiceDeps) {
     eventLogHistory<OfferView>(prisma, offersTopic(sessionId), deps.resumeWindowSeconds ?? 300);
   const clock = deps.now ?? (() => new Date());
   const onError = deps.onError ?? (() => undefined);
-  const committed = (events: readonly OfferEvent[]): void => {
-    if (events.length > 0) deps.events?.emit('offers.committed', events);
-  };
+  /** Sequences the changed offers and records their 'offers.committed', in the transition's transaction. */
+  async function sequence(tx: Tx, changed: readonly OfferView[]): Promise<Sequenced> {
+    const events = await sequenceOfferEvents(tx, changed);
+    const outboxed = events.length > 0 ? await deps.events?.record(tx, 'offers.committed', events) : undefined;
+    return { events, outboxed };
+  }
+  /** After the commit: the offers' events on the bus, then their domain event. */
+  function publish({ events, outboxed }: Sequenced): void {
+    publishOfferEvents(bus, events);
+    if (outboxed) deps.events?.committed(outboxed);
+  }
 
   /**
    * Runs `work` in a transaction; the offers it reports changed get their seqs in the same
@@ -150,12 +164,12 @@ export function createOffersService(deps: OffersServiceDeps) {
   async function transition(
     work: (tx: Tx) => Promise<{ resultId: string; changed: OfferView[] }>,
   ): Promise<OfferResult> {
-    const { resultId, events } = await prisma.$transaction(async (tx) => {
+    const { resultId, sequenced } = await prisma.$transaction(async (tx) => {
       const { resultId, changed } = await work(tx);
-      return { resultId, events: await sequenceOfferEvents(tx, changed) };
+      return { resultId, sequenced: await sequence(tx, changed) };
     });
-    publishOfferEvents(bus, events);
-    committed(events);
+    publish(sequenced);
+    const { events } = sequenced;
     const event = events.find((e) => e.data.id === resultId)!;
     return { ...event.data, seq: event.seq };
   }
@@ -195,21 +209,21 @@ export function createOffersService(deps: OffersServiceDeps) {
     const due = await prisma.$queryRaw<unknown[]>`
       SELECT 1 FROM "Offer" WHERE "status" = 'PENDING' AND "expiresAt" <= ${now} LIMIT 1`;
     if (due.length === 0) return 0;
-    const events: OfferEvent[] = await prisma.$transaction(async (tx) => {
+    const sequenced = await prisma.$transaction(async (tx): Promise<Sequenced | null> => {
       const locked = await tx.$queryRaw<{ id: string }[]>`
         SELECT "id" FROM "Offer" WHERE "status" = 'PENDING' AND "expiresAt" <= ${now}
         ORDER BY "id" LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED`;
-      if (locked.length === 0) return [];
+      if (locked.length === 0) return null;
       const ids = locked.map((r) => r.id);
       await tx.offer.updateMany({
         where: { id: { in: ids }, status: OfferStatus.PENDING },
         data: { status: OfferStatus.EXPIRED },
       });
-      return sequenceOfferEvents(tx, await reread(tx, ids));
+      return sequence(tx, await reread(tx, ids));
     });
-    publishOfferEvents(bus, events);
-    committed(events);
-    return events.length;
+    if (!sequenced) return 0;
+    publish(sequenced);
+    return sequenced.events.length;
   }
 
   async function sweep(): Promise<number> {

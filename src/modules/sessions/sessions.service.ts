@@ -41,7 +41,7 @@ import {
   type SessionView,
 } from './sessions.events.js';
 import { createStatusCache, type StatusEntry } from './sessions.cache.js';
-import type { DomainEvents } from '../../domain-events.js';
+import type { DomainEvents, OutboxRecord } from '../../domain-events.js';
 
 export interface CreateSessionInput {
   competitionId: string;
@@ -79,8 +79,11 @@ function timerOf(row: EventSession): TimerState {
 export function createSessionsService(deps: {
   prisma: PrismaClient;
   bus: EventBus;
-  /** Where this instance's session publishes are announced ('session.changed': the activity feed). */
-  events?: Pick<DomainEvents, 'emit'>;
+  /**
+   * Where committed session states are announced ('session.changed': the activity feed):
+   * recorded in the write's transaction (the outbox), delivered after the commit.
+   */
+  events?: Pick<DomainEvents, 'record' | 'committed'>;
   competitions: Pick<CompetitionsService, 'byId' | 'open' | 'close'>;
   /** Epoch ms; injectable for tests. */
   now?: () => number;
@@ -152,7 +155,7 @@ export function createSessionsService(deps: {
     next: TimerState,
     action: SessionAction,
     expectedSeq: number | null,
-  ): Promise<SessionEvent | null> {
+  ): Promise<{ event: SessionEvent; outboxed: OutboxRecord | undefined } | null> {
     const topic = sessionTopic(row.id);
     return prisma.$transaction(async (tx) => {
       const { count } = await tx.eventSession.updateMany({
@@ -179,7 +182,9 @@ export function createSessionsService(deps: {
       if (expectedSeq !== null && seq !== expectedSeq + 1)
         throw staleSeq(row.id, action, row.status, expectedSeq, seq - 1);
       const updated = await tx.eventSession.findUniqueOrThrow({ where: { id: row.id } });
-      return { topic, seq, publishedAt: '', data: await readState(tx, updated) };
+      const event: SessionEvent = { topic, seq, publishedAt: '', data: await readState(tx, updated) };
+      const outboxed = await deps.events?.record(tx, 'session.changed', event);
+      return { event, outboxed };
     });
   }
 
@@ -279,15 +284,16 @@ export function createSessionsService(deps: {
         if (action === 'EMERGENCY_STOP') await closeVoting(row.competitionId);
         if (next === before) return view(await snapshot(sessionId)); // EMERGENCY_STOP on an ENDED session
 
-        const event = await write(row, next, action, expectedSeq);
-        if (!event) {
+        const written = await write(row, next, action, expectedSeq);
+        if (!written) {
           if (action === 'EMERGENCY_STOP' && attempt < EMERGENCY_ATTEMPTS) continue;
           const current = await prisma.eventSession.findUnique({ where: { id: sessionId }, select: { status: true } });
           throw concurrentUpdate(sessionId, action, current?.status ?? row.status);
         }
+        const { event, outboxed } = written;
         event.publishedAt = new Date(now()).toISOString();
         bus.publish('session', sessionId, event);
-        deps.events?.emit('session.changed', event);
+        if (outboxed) deps.events?.committed(outboxed);
         statuses.put(sessionId, { status: event.data.status, seq: event.seq });
         return view(event);
       }
