@@ -15,7 +15,9 @@ import pg from 'pg';
 import {
   CastVoteDocument,
   CreateConversationDocument,
+  MeDocument,
   MessageAddedDocument,
+  ResumeMessagesDocument,
   PresenceChangedDocument,
   SendMessageDocument,
   SetTypingDocument,
@@ -32,10 +34,10 @@ import { startRedis, type RedisServer } from '../support/redis.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
 
-const TALLY_FLUSH_MS = 1_000;
+const TALLY_FLUSH_MS = 2_000;
 const TTL_MS = 1_500;
 const GRACE_MS = 500;
-const TYPING_TTL_MS = 1_500;
+const TYPING_TTL_MS = 4_000;
 
 let postgres: PostgresServer;
 let redis: RedisServer;
@@ -196,13 +198,17 @@ function tallyWatcher(transport: 'graphql-ws' | 'sse', server: () => ServerProce
   };
 }
 
+/** A user exists once signed in: the first authenticated request creates it. */
+const signIn = async (token: string): Promise<{ id: string }> =>
+  dataOf(await execute(fetch, a.graphqlUrl, MeDocument, {}, token)).me!;
+
 /** A conversation with a resuming messageAdded subscriber per transport (one on each instance). */
 async function conversationStage() {
   const [alice, bob] = await Promise.all([
     tokenFor({ sub: `fault-alice-${randomUUID()}`, name: 'Alice' }),
     tokenFor({ sub: `fault-bob-${randomUUID()}`, name: 'Bob' }),
   ]);
-  const bobId = JSON.parse(Buffer.from(bob.split('.')[1]!, 'base64url').toString()).sub as string;
+  const bobId = (await signIn(bob)).id;
   const { createConversation } = dataOf(
     await execute(fetch, a.graphqlUrl, CreateConversationDocument, { participantIds: [bobId], title: 'Faults' }, alice),
   );
@@ -216,7 +222,7 @@ async function conversationStage() {
     server,
     sub: resumingSubscriber<Message>(
       transport,
-      MessageAddedDocument as never,
+      ResumeMessagesDocument as never,
       'messageAdded',
       { conversationId },
       { token: bob },
@@ -433,6 +439,7 @@ describe('faults on two instances', () => {
     const chat = await conversationStage(); // graphql-ws on A, SSE on B
     const typer = { id: `fault-typer-${randomUUID()}` };
     const typerToken = await tokenFor({ sub: typer.id, name: 'Typer' });
+    await signIn(typerToken);
     const watcherToken = await tokenFor({ sub: `fault-watcher-${randomUUID()}` });
     const { createConversation } = dataOf(
       await execute(fetch, b.graphqlUrl, CreateConversationDocument, { participantIds: [typer.id] }, watcherToken),
@@ -459,15 +466,7 @@ describe('faults on two instances', () => {
       await chat.send(b);
       await chat.expectExact(15_000);
 
-      // Votes through A only: the first opens A's flush window, the rest are left for A's next flush...
-      const ledger = newLedger();
-      const voters = 10;
-      await Promise.all(
-        Array.from({ length: voters }, (_, i) =>
-          voteUntilAcked(ledger, () => a, `kill-voter-${i}`, competitionId, submissionIds[i % 2]!),
-        ),
-      );
-      // ... and typing that A set (A stored it; its expiry must not depend on A).
+      // Typing that A stores (its expiry, TYPING_TTL_MS later, falls after A's death)...
       const set = dataOf(
         await execute(
           fetch,
@@ -478,13 +477,27 @@ describe('faults on two instances', () => {
         ),
       );
       expect(set.setTyping).toBe(true);
-      await typing.waitFor((r) => r.data?.typing.isTyping === true, 10_000);
-
-      // ... then A dies before its flush window ends (TALLY_FLUSH_MS is 1 s).
+      // ... votes through A only: the first opens A's flush window (its update is seen), the others
+      // are acknowledged inside that window, their update left for A's next flush...
+      const ledger = newLedger();
+      const voters = 10;
+      await voteUntilAcked(ledger, () => a, 'kill-voter-0', competitionId, submissionIds[0]!);
+      await onB.waitForTotal(1, 10_000);
+      await Promise.all(
+        Array.from({ length: voters - 1 }, (_, k) =>
+          voteUntilAcked(ledger, () => a, `kill-voter-${k + 1}`, competitionId, submissionIds[(k + 1) % 2]!),
+        ),
+      );
+      // ... then A dies before its flush window ends (TALLY_FLUSH_MS is 2 s).
       aKilled = true;
       const { signal } = await a.stop('SIGKILL');
       const killedAt = Date.now();
       expect(signal).toBe('SIGKILL');
+      // A died owing the update, and the typing it stored had not expired (else this test shows
+      // nothing about the takeover).
+      expect(lastTotal(onB.feed)).toBeLessThan(voters);
+      await typing.waitFor((r) => r.data?.typing.isTyping === true, 10_000);
+      expect(typing.results.some((r) => r.data?.typing.isTyping === false)).toBe(false);
       await chat.send(b);
       await chat.send(b);
 
@@ -492,7 +505,7 @@ describe('faults on two instances', () => {
       await Promise.all([onA.waitForTotal(voters, 20_000), onB.waitForTotal(voters, 20_000)]);
       const tallyMs = Date.now() - killedAt;
       expect(await ballotsOf(competitionId)).toEqual({ voters, votes: voters });
-      // Typing A stored expires (isTyping false) on B's watcher.
+      // Typing A stored expires (isTyping false) on B's watcher, after A's death.
       await typing.waitFor((r) => r.data?.typing.isTyping === false, 20_000);
       const typingMs = Date.now() - killedAt;
       // Presence: the typer, connected only to A, goes OFFLINE within TTL + grace, not stuck ONLINE.
