@@ -171,6 +171,8 @@ export function createBus(redis: RedisConnections | undefined, logger: Logger): 
           : 'event bus publish given up (resumable streams fill the gap from their history)',
         { topic, error },
       ),
+    onSubscribeError: (error, topic) =>
+      logger.error('event bus subscribe failed; sent again once Redis is ready', { topic, error }),
   });
   // A PING on the subscriber connection is answered only after every SUBSCRIBE sent before it:
   // that is the moment a new subscription is live.

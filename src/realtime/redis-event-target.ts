@@ -25,6 +25,8 @@ export function createBusRedisEventTarget(deps: {
   subscriber: Redis;
   /** `willRetry`: false once the publish is given up (retries spent or too many pending). */
   onPublishError: (error: unknown, topic: string, willRetry: boolean) => void;
+  /** A SUBSCRIBE failed (Redis away past the client's retries); it is sent again once Redis is ready. */
+  onSubscribeError?: (error: unknown, topic: string) => void;
 }): BusEventTarget {
   const { publisher, onPublishError } = deps;
   let pending = 0;
@@ -44,7 +46,10 @@ export function createBusRedisEventTarget(deps: {
       },
     );
   };
-  const target = createRedisEventTarget({ publishClient: publisher, subscribeClient: deps.subscriber });
+  const target = createRedisEventTarget({
+    publishClient: publisher,
+    subscribeClient: withHandledSubscribes(deps.subscriber, deps.onSubscribeError),
+  });
   return {
     addEventListener: (type, callback, options) => target.addEventListener(type, callback, options),
     removeEventListener: (type, callback, options) => target.removeEventListener(type, callback, options),
@@ -55,4 +60,50 @@ export function createBusRedisEventTarget(deps: {
       return true;
     },
   };
+}
+
+/**
+ * The subscriber connection as the library sees it, with its SUBSCRIBEs handled. The library sends
+ * SUBSCRIBE and drops the promise: when Redis stays away longer than the client's
+ * maxRetriesPerRequest, the rejection is unhandled and Node ends the process (issue 15: no process
+ * exits during an outage). Here a failed SUBSCRIBE is reported and sent again when the connection
+ * is next ready, unless the topic was unsubscribed meanwhile: ioredis resubscribes only the
+ * channels whose SUBSCRIBE succeeded, so without this the topic would stay deaf on this instance.
+ */
+function withHandledSubscribes(subscriber: Redis, onError?: (error: unknown, topic: string) => void): Redis {
+  const wanted = new Set<string>();
+  /** Topics whose SUBSCRIBE failed, sent again (one listener for all of them) once Redis is ready. */
+  const failed = new Set<string>();
+  const retry = (): void => {
+    const topics = [...failed].filter((topic) => wanted.has(topic));
+    failed.clear();
+    for (const topic of topics) void subscribe(topic);
+  };
+  const subscribe = (topic: string): Promise<unknown> => {
+    const sent = subscriber.subscribe(topic);
+    sent.catch((error: unknown) => {
+      onError?.(error, topic);
+      if (failed.size === 0) subscriber.once('ready', retry);
+      failed.add(topic);
+    });
+    return sent;
+  };
+  return new Proxy(subscriber, {
+    get(target, property) {
+      if (property === 'subscribe')
+        return (topic: string) => {
+          wanted.add(topic);
+          return subscribe(topic);
+        };
+      if (property === 'unsubscribe')
+        return (topic: string) => {
+          wanted.delete(topic);
+          const sent = target.unsubscribe(topic);
+          sent.catch(() => undefined); // nothing to redo: a reconnect does not resubscribe it
+          return sent;
+        };
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

@@ -44,3 +44,30 @@ it('reports a failed publish and delivers the event once Redis accepts it again'
   await admin.call('ACL', 'SETUSER', 'bus-publisher', '+publish');
   expect(await received).toEqual({ seq: 7 });
 });
+
+it('handles a failed SUBSCRIBE (no unhandled rejection: the process would exit) and subscribes again once Redis is ready', async () => {
+  const admin = connect();
+  // A subscriber whose user may not SUBSCRIBE, as when Redis stays away past the client's retries.
+  await admin.call('ACL', 'SETUSER', 'bus-subscriber', 'on', '>secret', '~*', '&*', '+@all', '-subscribe');
+  const failures: string[] = [];
+  const subscriber = connect({ username: 'bus-subscriber', password: 'secret' });
+  const target = createBusRedisEventTarget({
+    publisher: connect(),
+    subscriber,
+    onPublishError: () => undefined,
+    onSubscribeError: (_error, topic) => failures.push(topic),
+  });
+  const received = new Promise<unknown>((resolve) =>
+    target.addEventListener('tally:c1', (event) => resolve((event as CustomEvent).detail)),
+  );
+  await expect.poll(() => failures).toEqual(['tally:c1']);
+
+  // Allowed again, and the connection is back (a reconnect is when ioredis is `ready` again).
+  await admin.call('ACL', 'SETUSER', 'bus-subscriber', '+subscribe');
+  subscriber.disconnect(true);
+  await expect
+    .poll(async () => (await admin.call('PUBSUB', 'NUMSUB', 'tally:c1')) as unknown[])
+    .toEqual(['tally:c1', 1]);
+  target.dispatchEvent(new CustomEvent('tally:c1', { detail: { seq: 1 } }));
+  expect(await received).toEqual({ seq: 1 });
+});
