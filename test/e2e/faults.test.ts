@@ -239,7 +239,10 @@ async function conversationStage() {
     await execute(fetch, a.graphqlUrl, CreateConversationDocument, { participantIds: [bobId], title: 'Faults' }, alice),
   );
   const conversationId = createConversation.id;
-  type Message = { seq: number; body: string };
+  interface Message {
+    seq: number;
+    body: string;
+  }
   const subs: { label: string; server: () => ServerProcess; sub: ResumingSubscriber<Message>; ended: boolean }[] = [
     { label: 'messageAdded over graphql-ws', server: aOrB, transport: 'graphql-ws' as const },
     { label: 'messageAdded over SSE', server: () => b, transport: 'sse' as const },
