@@ -32,6 +32,7 @@ import { createTestDatabase, startPostgres, type PostgresServer } from '../suppo
 import { isAlive } from '../support/processes.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { until } from '../support/until.js';
 import { openCompetition } from './support.js';
 
 const TALLY_FLUSH_MS = 2_000;
@@ -68,17 +69,6 @@ afterAll(async () => {
 
 const log = (what: string, figures: Record<string, unknown>): void =>
   console.log(`[faults] ${what}: ${JSON.stringify(figures)}`);
-
-/** Calls `check` every `everyMs` until it returns a value other than undefined; fails after `ms`. */
-async function until<T>(ms: number, what: string, check: () => Promise<T | undefined>, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
 
 const readyStatus = (server: ServerProcess): Promise<number> =>
   fetch(`${server.url}/ready`, { signal: AbortSignal.timeout(5_000) }).then(
