@@ -7,7 +7,7 @@
  */
 import type { Config } from './config.js';
 import type { Logger } from './infra/logger.js';
-import type { RedisConnections } from './infra/redis.js';
+import { isCluster, type RedisConnections } from './infra/redis.js';
 import type { RateLimitStore } from './guards/rate-limit.js';
 import { createMemoryLiveSubscriptionCounter, createMemoryRateLimitStore } from './guards/rate-limit.memory.js';
 import { createRedisLiveSubscriptionCounter, createRedisRateLimitStore } from './guards/rate-limit.redis.js';
@@ -15,6 +15,9 @@ import type { LiveSubscriptionCounter } from './guards/subscription-limits.js';
 import type { FraudStateStore } from './guards/fraud/fraud.store.js';
 import { createMemoryFraudStore } from './guards/fraud/fraud.store.memory.js';
 import { createRedisFraudStore } from './guards/fraud/fraud.store.redis.js';
+import { createFallbackFraudStore } from './guards/fraud/fraud.store.fallback.js';
+import { createFallbackRateLimitStore } from './guards/rate-limit.fallback.js';
+import { createRedisFallback } from './infra/redis-fallback.js';
 import type { ViewerCounter } from './modules/dashboard/dashboard.store.js';
 import { createMemoryViewerCounter } from './modules/dashboard/dashboard.store.memory.js';
 import { createRedisViewerCounter } from './modules/dashboard/dashboard.store.redis.js';
@@ -85,6 +88,15 @@ export function createStores(deps: {
   };
   if (redis) {
     const r = redis.publisher; // a plain command connection
+    // Rate limits and fraud windows fail open with this instance's memory while Redis is away
+    // (src/infra/redis-fallback.ts says why; RELIABILITY.md shows it).
+    const guardFallback = createRedisFallback({
+      redis: r,
+      onSwitch: (local) =>
+        local
+          ? logger.error('redis unavailable: rate limits and fraud checks use this instance’s local state')
+          : logger.warn('redis answers again: rate limits and fraud checks use the shared state'),
+    });
     const stores = {
       reactions: createRedisReactionStore({ redis: r, windowMs: config.reactionWindowMs }),
       typing: createRedisTypingStore({
@@ -94,9 +106,17 @@ export function createStores(deps: {
       }),
       notificationAudience: createRedisNotificationAudience({ pubsub: redis.pubsub }),
       presence: createRedisPresenceStore({ redis: r, offlineGraceMs: config.presenceOfflineGraceMs }),
-      fraud: createRedisFraudStore({ redis: r }),
+      fraud: createFallbackFraudStore({
+        shared: createRedisFraudStore({ redis: r }),
+        local: createMemoryFraudStore(),
+        fallback: guardFallback,
+      }),
       viewers: createRedisViewerCounter({ redis: r, instanceId }),
-      rateLimit: createRedisRateLimitStore({ redis: r, instanceId }),
+      rateLimit: createFallbackRateLimitStore({
+        shared: createRedisRateLimitStore({ redis: r, instanceId }),
+        local: createMemoryRateLimitStore(),
+        fallback: guardFallback,
+      }),
       liveSubscriptions: createRedisLiveSubscriptionCounter({
         redis: r,
         instanceId,
@@ -137,11 +157,12 @@ export function createStores(deps: {
  * The realtime bus: topics through Redis pubsub when configured (every instance's subscribers see
  * every publish; sharded on a cluster), else an in-process EventTarget.
  */
-export function createBus(redis: Pick<RedisConnections, 'pubsub'> | undefined, logger: Logger): EventBus {
+export function createBus(redis: Pick<RedisConnections, 'pubsub' | 'subscriber'> | undefined, logger: Logger): EventBus {
   if (!redis)
     return createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
   const eventTarget = createBusRedisEventTarget({
     pubsub: redis.pubsub,
+    ...(!isCluster(redis.subscriber) && { subscriber: redis.subscriber }),
     onPublishError: (error, topic, willRetry) =>
       logger.error(
         willRetry
@@ -149,6 +170,8 @@ export function createBus(redis: Pick<RedisConnections, 'pubsub'> | undefined, l
           : 'event bus publish given up (resumable streams fill the gap from their history)',
         { topic, error },
       ),
+    onSubscribeError: (error, topic) =>
+      logger.error('event bus subscribe failed; sent again once Redis is ready', { topic, error }),
   });
   return createEventBus({ eventTarget, barrier: () => eventTarget.barrier() });
 }

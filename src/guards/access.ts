@@ -12,7 +12,10 @@
  *   user has a subscription to its `user:<id>` topic (auth.events.ts), so a change made on any
  *   instance drops the entry at once; the TTL only bounds staleness should an event be lost (a
  *   Redis reconnect). The entry is loaded only after that subscription is live, so no change can
- *   slip between the read and the subscription.
+ *   slip between the read and the subscription. While the subscription cannot go live (Redis is
+ *   away: RELIABILITY.md), a request waits at most `liveWaitMs` for it, then reads the user's row
+ *   for itself and the result is not cached: every request reads the database, which is exact,
+ *   rather than every request of a new user hanging until Redis is back.
  * - Watches: graphql-ws connections (ws.ts) and SSE streams (streams.ts) end when the user's
  *   tokens are revoked (watchUser).
  */
@@ -51,6 +54,8 @@ interface Entry {
   loadedAt: number;
   /** Bumped by every event: a load that saw another version than it started with is stale. */
   version: number;
+  /** A load already waited liveWaitMs for the subscription: later ones do not wait again. */
+  waited?: boolean;
 }
 
 const revokedReason = (change: Extract<UserAccessChange, { kind: 'revoked' }>): AppError =>
@@ -62,6 +67,8 @@ export function createUserAccess(deps: {
   ttlMs?: number;
   /** Users cached at once, least recently used dropped first [10,000]. */
   maxEntries?: number;
+  /** How long a load waits for the user's subscription to go live before reading uncached [1000 ms]. */
+  liveWaitMs?: number;
   onError?: (message: string, details: Record<string, unknown>) => void;
   /**
    * Reads the user's row (users' UserRecords.admissionRow: batched per tick, and a new user is
@@ -70,7 +77,7 @@ export function createUserAccess(deps: {
    */
   readUser: (viewer: Viewer) => Promise<AdmissionRow | undefined>;
 }): UserAccess {
-  const { bus, readUser, ttlMs = 30_000, maxEntries = 10_000 } = deps;
+  const { bus, readUser, ttlMs = 30_000, maxEntries = 10_000, liveWaitMs = 1_000 } = deps;
   const entries = new Map<string, Entry>();
 
   function entryOf(userId: string): Entry {
@@ -82,6 +89,12 @@ export function createUserAccess(deps: {
     }
     const entry: Entry = { subscription: bus.subscribe('user', userId, { conflate: true }), loadedAt: 0, version: 0 };
     entries.set(userId, entry);
+    // A subscription that never went live (Redis away past its retries) is dropped: the next
+    // request starts over with a new one.
+    entry.subscription.ready.catch(() => {
+      if (entries.get(userId) === entry) entries.delete(userId);
+      entry.subscription.close();
+    });
     if (entries.size > maxEntries) {
       const [oldestId, oldest] = entries.entries().next().value!;
       entries.delete(oldestId);
@@ -102,20 +115,43 @@ export function createUserAccess(deps: {
     return entry;
   }
 
+  /** Whether the subscription went live within liveWaitMs (false: it failed or is still pending). */
+  async function isLive(entry: Entry): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const live = await Promise.race([
+      entry.subscription.ready.then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), entry.waited ? 0 : liveWaitMs))),
+    ]).finally(() => clearTimeout(timer));
+    if (!live) entry.waited = true;
+    return live;
+  }
+
   async function load(entry: Entry, viewer: Viewer): Promise<AccessState> {
-    await entry.subscription.ready;
+    if (!(await isLive(entry))) {
+      // Nothing would tell this entry of a change: read for this request only.
+      if (entries.get(viewer.id) === entry) entry.state = undefined;
+      return read(viewer);
+    }
     for (;;) {
       const version = entry.version;
-      const user = await readUser(viewer);
+      const state = await read(viewer);
       if (entry.version !== version) continue; // changed while reading: read again
-      if (!user) return OPEN;
-      const tokensValidAfter = user.tokensValidAfter ? Math.floor(user.tokensValidAfter.getTime() / 1000) : null;
-      return {
-        disabled: user.disabledAt !== null,
-        tokensValidAfter,
-        managedRole: tokensValidAfter === null ? null : user.role,
-      };
+      return state;
     }
+  }
+
+  async function read(viewer: Viewer): Promise<AccessState> {
+    const user = await readUser(viewer);
+    if (!user) return OPEN;
+    const tokensValidAfter = user.tokensValidAfter ? Math.floor(user.tokensValidAfter.getTime() / 1000) : null;
+    return {
+      disabled: user.disabledAt !== null,
+      tokensValidAfter,
+      managedRole: tokensValidAfter === null ? null : user.role,
+    };
   }
 
   function stateOf(viewer: Viewer): Promise<AccessState> {

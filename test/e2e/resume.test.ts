@@ -55,6 +55,7 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
+import { until } from '../support/until.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const REACTION_WINDOW_MS = 100;
@@ -117,22 +118,6 @@ async function within<T>(ms: number, what: string, promise: Promise<T>): Promise
     ]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** Calls `check` every `everyMs` until it returns a value other than undefined; fails after `ms`. */
-async function until<T>(
-  ms: number,
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  everyMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
 

@@ -60,9 +60,12 @@ describe.each(setups)('bus event target on $name', (setup) => {
   };
   const target = (options: { publisherUser?: { username: string; password: string } } = {}) => {
     const errors: { topic: string; willRetry: boolean }[] = [];
-    const pubsub = pubsubOf({ publisher: connect(options.publisherUser), subscriber: connect() });
+    const subscriber = connect();
+    const pubsub = pubsubOf({ publisher: connect(options.publisherUser), subscriber });
     const bus = createBusRedisEventTarget({
       pubsub,
+      // One server: the library subscribes on it (src/stores.ts passes it the same way).
+      ...(subscriber instanceof Redis && { subscriber }),
       onPublishError: (_error, topic, willRetry) => errors.push({ topic, willRetry }),
     });
     return { bus, pubsub, errors };
@@ -121,4 +124,34 @@ describe.each(setups)('bus event target on $name', (setup) => {
       for (const client of admin) client.disconnect();
     }
   });
+
+  it.skipIf(setup.name.includes('Cluster'))(
+    'handles a failed SUBSCRIBE (no unhandled rejection: the process would exit) and subscribes again once Redis is ready',
+    async () => {
+      const admin = connect();
+      // A subscriber whose user may not SUBSCRIBE, as when Redis stays away past the client's retries.
+      await admin.call('ACL', 'SETUSER', 'bus-subscriber', 'on', '>secret', '~*', '&*', '+@all', '-subscribe');
+      const failures: string[] = [];
+      const subscriber = connect({ username: 'bus-subscriber', password: 'secret' }) as Redis;
+      const target = createBusRedisEventTarget({
+        pubsub: pubsubOf({ publisher: connect(), subscriber }),
+        subscriber,
+        onPublishError: () => undefined,
+        onSubscribeError: (_error, topic) => failures.push(topic),
+      });
+      const received = new Promise<unknown>((resolve) =>
+        target.addEventListener('tally:c1', (event) => resolve((event as CustomEvent).detail)),
+      );
+      await expect.poll(() => failures).toEqual(['tally:c1']);
+
+      // Allowed again, and the connection is back (a reconnect is when ioredis is `ready` again).
+      await admin.call('ACL', 'SETUSER', 'bus-subscriber', '+subscribe');
+      subscriber.disconnect(true);
+      await expect
+        .poll(async () => (await admin.call('PUBSUB', 'NUMSUB', 'tally:c1')) as unknown[])
+        .toEqual(['tally:c1', 1]);
+      target.dispatchEvent(new CustomEvent('tally:c1', { detail: { seq: 1 } }));
+      expect(await received).toEqual({ seq: 1 });
+    },
+  );
 });

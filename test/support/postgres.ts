@@ -38,6 +38,12 @@ export interface PostgresServer {
   dir: string;
   /** Fast shutdown (SIGINT), SIGKILL if that hangs, then removes the directory. Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * A database restart, as an operator's `pg_ctl -m fast restart` does it: fast shutdown (clients
+   * are disconnected, acknowledged commits stay on disk), `whileDown` runs, then the server starts
+   * again on the same port and data directory (`pid` changes). Resolves once it accepts connections.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 export interface StartPostgresOptions {
@@ -66,20 +72,45 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     if (owner) await chown(dir, owner.uid, owner.gid);
     const dataDir = path.join(await realpath(dir), 'data');
     await initdb(binDir, dataDir, owner, options.initdbTimeoutMs ?? 60_000);
-    return await withFreePort(
-      (port) =>
-        startOnPort({
-          binDir,
-          dir,
-          dataDir,
-          port,
-          owner,
-          startTimeoutMs: options.startTimeoutMs ?? 30_000,
-          stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
-          settings: options.settings ?? {},
-        }),
-      { attempts: options.portAttempts ?? 5, host: HOST, getPort: options.getPort ?? (() => freePort(HOST)) },
-    );
+    const onPort = (port: number): Omit<StartOnPort, 'port'> & { port: number } => ({
+      binDir,
+      dir,
+      dataDir,
+      port,
+      owner,
+      startTimeoutMs: options.startTimeoutMs ?? 30_000,
+      stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
+      settings: options.settings ?? {},
+    });
+    let running = await withFreePort((port) => startOnPort(onPort(port)), {
+      attempts: options.portAttempts ?? 5,
+      host: HOST,
+      getPort: options.getPort ?? (() => freePort(HOST)),
+    });
+    const { port } = running;
+    let stopping: Promise<void> | undefined;
+    return {
+      url: running.url,
+      host: HOST,
+      port,
+      get pid() {
+        return running.pid;
+      },
+      dir,
+      stop() {
+        stopping ??= (async () => {
+          await running.halt();
+          await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
+        })();
+        return stopping;
+      },
+      async restart(whileDown) {
+        if (stopping) throw new Error('startPostgres: restart() after stop()');
+        await running.halt();
+        await whileDown?.();
+        running = await startOnPort(onPort(port));
+      },
+    };
   } catch (err) {
     await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
     throw err;
@@ -251,7 +282,15 @@ interface StartOnPort {
   settings: Record<string, string>;
 }
 
-async function startOnPort(o: StartOnPort): Promise<PostgresServer> {
+/** One run of the server process; `halt` stops it and keeps the directory. */
+interface RunningPostgres {
+  url: string;
+  port: number;
+  pid: number;
+  halt(): Promise<void>;
+}
+
+async function startOnPort(o: StartOnPort): Promise<RunningPostgres> {
   const bin = path.join(o.binDir, 'postgres');
   const settings: Record<string, string> = {
     // Throwaway data: durability costs time and buys nothing here.
@@ -305,7 +344,6 @@ async function startOnPort(o: StartOnPort): Promise<PostgresServer> {
       }
       child.stdout.destroy();
       child.stderr.destroy();
-      await rm(o.dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
     })();
     return stopping;
   };
@@ -369,7 +407,7 @@ async function startOnPort(o: StartOnPort): Promise<PostgresServer> {
   }
 
   if (child.pid === undefined) return fail(new Error(describe('postgres has no PID')));
-  return { url, host: HOST, port: o.port, pid: child.pid, dir: o.dir, stop };
+  return { url, port: o.port, pid: child.pid, halt: stop };
 }
 
 /** Connects and returns the answering server's data directory (which tells whose server it is). */

@@ -567,6 +567,30 @@ describe('admission cache', () => {
     access.watchUser(viewer, (reason) => late.push(reason.message));
     await vi.waitFor(() => expect(late).toEqual(['token revoked']));
   });
+
+  it('while the user subscription cannot go live (Redis away), waits at most liveWaitMs once, then reads uncached per request', async () => {
+    const { findMany } = setup();
+    let live!: () => void;
+    const barrier = new Promise<void>((resolve) => (live = resolve));
+    const bus = createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => barrier });
+    const records = createUserRecords({ $queryRaw: findMany } as unknown as PrismaClient);
+    const access = createUserAccess({ bus, readUser: records.admissionRow, liveWaitMs: 200 });
+    const started = Date.now();
+    expect(await access.admit(viewer)).toEqual(viewer);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    // Later requests neither wait again nor trust a cache that no event would drop.
+    const again = Date.now();
+    row.disabledAt = new Date();
+    await expect(access.admit(viewer)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(Date.now() - again).toBeLessThan(150);
+    expect(findMany).toHaveBeenCalledTimes(2);
+    // Live again: cached as before.
+    row.disabledAt = null;
+    live();
+    await access.admit(viewer);
+    await access.admit(viewer);
+    expect(findMany).toHaveBeenCalledTimes(3);
+  });
 });
 
 describe('streamUntil', () => {

@@ -20,6 +20,8 @@ function fakeDatabase() {
     status: 'OPEN',
     transactions: 0,
     fail: 0,
+    /** createdAt of the competition's latest vote (sweepStale's lookup). */
+    lastVoteAt: null as Date | null,
   };
   const tx = {
     $queryRaw: async (strings: TemplateStringsArray) => {
@@ -45,6 +47,11 @@ function fakeDatabase() {
     },
   };
   const prisma = {
+    // sweepStale: the OPEN competitions not published since the cutoff, with their latest vote.
+    $queryRaw: async (_strings: TemplateStringsArray, cutoff: Date) =>
+      state.status === 'OPEN' && state.updatedAt < cutoff
+        ? [{ id: 'c1', publishedAt: state.updatedAt, lastVoteAt: state.lastVoteAt }]
+        : [],
     $transaction: async <T>(fn: (t: typeof tx) => Promise<T>): Promise<T> => {
       state.transactions += 1;
       if (state.fail > 0) {
@@ -79,6 +86,39 @@ function setup(flushMs: number, pacer?: FanoutPacer) {
 }
 
 describe('tally publisher', () => {
+  it('sweepStale: publishes what an instance that died inside its window owed, once', async () => {
+    const { state, publisher: dead, received, sub, prisma } = setup(20);
+    state.votes = 1;
+    state.lastVoteAt = new Date();
+    dead.markDirty('c1');
+    await sleep(30);
+    expect(received).toEqual([{ seq: 1, total: 1 }]);
+    // Two more votes inside the window; the instance dies before its next flush.
+    state.votes = 3;
+    state.lastVoteAt = new Date();
+    const bus = createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
+    const survivor = createTallyPublisher({ prisma, bus, flushMs: 20, onError: () => undefined });
+    const published: number[] = [];
+    const onSurvivor = bus.subscribe('tally', 'c1');
+    void (async () => {
+      for await (const event of onSurvivor) published.push(event.data.totalVotes);
+    })();
+    expect(await survivor.sweepStale(60_000)).toEqual([]); // published recently: not stale yet
+    await sleep(60);
+    expect(await survivor.sweepStale(50)).toEqual(['c1']);
+    await sleep(10);
+    expect(published).toEqual([3]);
+    // Nothing owed any more: unchanged once, then not looked at again until a new vote.
+    await sleep(60);
+    expect(await survivor.sweepStale(50)).toEqual(['c1']); // its last vote may have missed that flush: checked
+    const transactions = state.transactions;
+    expect(await survivor.sweepStale(50)).toEqual([]);
+    expect(state.transactions).toBe(transactions);
+    expect(published).toEqual([3]);
+    sub.close();
+    onSurvivor.close();
+  });
+
   it('publishes at most once per window during a burst, and the last update is exact', async () => {
     const { state, publisher, received, sub } = setup(50);
     const started = Date.now();

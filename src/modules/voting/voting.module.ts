@@ -20,10 +20,23 @@ export function createVotingModule(ctx: ModuleContext): VotingModule {
   // Group commits: a few batches overlap on a PostgreSQL pool; one at a time on PGlite's one session.
   const writerConcurrency = Math.max(1, Math.min(4, database.connections >> 1));
   const voting = createVotingService({ prisma, tallies, writerConcurrency });
+  // Standings owed by an instance that died inside its flush window (issue 15): every instance
+  // looks for them, a few times a flush window's staleness, and flushes them (one publish wins).
+  const staleMs = Math.max(2 * config.tallyFlushMs, 1_000);
+  let sweeping: Promise<unknown> | undefined;
+  const sweeper = setInterval(() => {
+    sweeping ??= tallies
+      .sweepStale(staleMs)
+      .catch((error: unknown) => logger.error('stale tally sweep failed; retrying', { error }))
+      .finally(() => (sweeping = undefined));
+  }, staleMs);
+  sweeper.unref();
   return {
     service: voting,
     tallies,
     async close() {
+      clearInterval(sweeper);
+      await sweeping;
       await voting.drain(); // votes in a batch are written (and answered) first
       await tallies.close(); // then every acknowledged vote still gets its broadcast
     },

@@ -32,9 +32,21 @@ export interface TallyPublisher {
   flush(competitionId: string): Promise<FlushOutcome>;
   /** The current standings with the seq of the latest published state (for a new subscriber). */
   snapshot(competitionId: string): Promise<TallyEvent>;
+  /**
+   * Marks dirty the OPEN competitions whose latest vote may be missing from their last published
+   * update and that nobody published for `staleMs`: the votes another instance acknowledged before
+   * it died, its flush still pending. Returns their ids. app runs it every `sweepMs` (see below).
+   */
+  sweepStale(staleMs: number): Promise<string[]>;
   /** Publishes whatever is still dirty and waits for in-flight flushes. */
   close(): Promise<void>;
 }
+
+/**
+ * How long after a vote's createdAt it may still commit (createdAt is taken before the write):
+ * a vote created this long before the last publish may still be missing from it.
+ */
+const COMMIT_MARGIN_MS = 10_000;
 
 interface FlushState {
   dirty: boolean;
@@ -76,6 +88,8 @@ export function createTallyPublisher(deps: {
   let closing = false;
   let startClosing!: () => void;
   const closingSignal = new Promise<void>((resolve) => (startClosing = resolve));
+  /** sweepStale: the latest vote each competition had when a flush found its standings unchanged. */
+  const sweptAt = new Map<string, number>();
 
   async function flush(competitionId: string, opts: { ignoreWindow?: boolean } = {}): Promise<FlushOutcome> {
     const outcome = await prisma.$transaction((tx) =>
@@ -134,7 +148,7 @@ export function createTallyPublisher(deps: {
     });
   }
 
-  return {
+  const publisher: TallyPublisher = {
     markDirty(competitionId) {
       let state = states.get(competitionId);
       if (!state) {
@@ -156,6 +170,34 @@ export function createTallyPublisher(deps: {
         return { topic, seq, publishedAt: new Date().toISOString(), data };
       });
     },
+    async sweepStale(staleMs) {
+      // A dirty mark lives in the memory of the instance that wrote the vote; if that instance
+      // dies inside its flush window, the standings it owed are published by whoever sweeps.
+      // One index lookup per OPEN competition (Vote's (competitionId, createdAt) index).
+      const rows = await prisma.$queryRaw<{ id: string; lastVoteAt: Date | null; publishedAt: Date }[]>`
+        SELECT c."id", t."updatedAt" AS "publishedAt",
+               (SELECT MAX(v."createdAt") FROM "Vote" v WHERE v."competitionId" = c."id") AS "lastVoteAt"
+        FROM "Competition" c JOIN "TopicSequence" t ON t."topic" = 'tally:' || c."id"
+        WHERE c."status" = 'OPEN' AND t."updatedAt" < ${new Date(Date.now() - staleMs)}`;
+      const stale: string[] = [];
+      for (const { id, lastVoteAt, publishedAt } of rows) {
+        const last = lastVoteAt?.getTime();
+        if (last === undefined || last <= publishedAt.getTime() - COMMIT_MARGIN_MS) continue;
+        if (sweptAt.get(id) === last || states.has(id)) continue; // already checked, or ours in progress
+        stale.push(id);
+      }
+      for (const id of stale) {
+        const outcome = await flush(id).catch((error: unknown) => {
+          onError(error, id);
+          return undefined;
+        });
+        // Unchanged: nothing was owed; skip it until it gets a new vote.
+        if (outcome?.kind === 'unchanged') sweptAt.set(id, rows.find((r) => r.id === id)!.lastVoteAt!.getTime());
+        else if (outcome?.kind !== 'published') publisher.markDirty(id); // window taken or failed: the normal retries
+      }
+      if (sweptAt.size > 10_000) sweptAt.clear();
+      return stale;
+    },
     async close() {
       closing = true;
       startClosing();
@@ -173,4 +215,5 @@ export function createTallyPublisher(deps: {
       }
     },
   };
+  return publisher;
 }
