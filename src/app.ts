@@ -66,18 +66,25 @@ export interface App {
 
 const READINESS_TIMEOUT_MS = 2_000;
 
-export async function createApp(config: Config, opts: { logger?: Logger } = {}): Promise<App> {
+export async function createApp(
+  config: Config,
+  opts: {
+    logger?: Logger;
+    /** The clock modules read the time from (ModuleContext.now); default Date.now. */
+    now?: () => number;
+  } = {},
+): Promise<App> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' });
   const stack = createShutdownStack(logger);
   try {
-    return await assemble(config, logger, stack);
+    return await assemble(config, logger, stack, opts.now ?? Date.now);
   } catch (error) {
     await stack.close(); // a half-built app releases what it opened (the data dir's lock, Redis)
     throw error;
   }
 }
 
-async function assemble(config: Config, logger: Logger, stack: ShutdownStack): Promise<App> {
+async function assemble(config: Config, logger: Logger, stack: ShutdownStack, now: () => number): Promise<App> {
   // ── Infrastructure. A busy port is reported before the database is opened (and migrated).
   await assertPortFree(config.port, config.host);
   const database = await openDatabase({
@@ -99,7 +106,17 @@ async function assemble(config: Config, logger: Logger, stack: ShutdownStack): P
   // Operations (metrics, access log, cluster view): the hooks guards, delivery and transports report through.
   const ops = createOps({ config, logger, statsStore: stores.serverStats });
   stack.defer('ops', () => ops.close()); // this instance leaves the cluster view
-  const ctx: ModuleContext = { config, logger, database, prisma: database.prisma, bus, stores, events, instanceId };
+  const ctx: ModuleContext = {
+    config,
+    logger,
+    database,
+    prisma: database.prisma,
+    bus,
+    stores,
+    events,
+    instanceId,
+    now,
+  };
 
   /** A module is closed at shutdown before everything created before it. */
   const install = <M extends Module<unknown>>(name: string, module: M): M => {
