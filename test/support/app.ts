@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Backend } from './backends.js';
 import { execute, TEST_JWT_SECRET, type GraphQLResponse } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
+import type {} from './provided.js'; // inject()'s keys
 
 export interface TestApp {
   app: App;

@@ -10,6 +10,7 @@
 import { inject } from 'vitest';
 import { createTestDatabase, dropTestDatabase, migrateDatabase, startPostgres } from './postgres.js';
 import { startRedis } from './redis.js';
+import type {} from './provided.js'; // inject()'s keys
 
 export interface Backend {
   name: string;

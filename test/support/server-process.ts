@@ -11,6 +11,7 @@ import { inject } from 'vitest';
 import { freePort } from './ports.js';
 import { TEST_JWT_SECRET } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
+import type {} from './provided.js'; // inject()'s keys
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

@@ -28,17 +28,7 @@ import type { TestProject } from 'vitest/node';
 import { MIGRATIONS_DIR } from '../../src/infra/database.js';
 import { applyMigrations, pgliteRunner } from '../../src/infra/migrate.js';
 import { createTestDatabase, migrateDatabase, startPostgres } from './postgres.js';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    /** Superuser URL of the tier's shared PostgreSQL server (see test/support/backends.ts). */
-    sharedPostgresUrl: string;
-    /** Name of the migrated template database on it. */
-    sharedPostgresTemplate: string;
-    /** A migrated PGlite data directory, to be copied, never opened in place. */
-    pgliteTemplateDir: string;
-  }
-}
+import type {} from './provided.js'; // what setup() provides, typed
 
 const TEMPLATE_DATABASE = 'ovation_migrated';
 
