@@ -68,10 +68,9 @@ export default defineConfig({
           globalSetup: ['test/support/shared-servers.ts'],
           environment: 'node',
           pool: 'forks',
-          // Two files at a time, as integration: an e2e file spends most of its time waiting on
-          // its server processes, browser and timers, not on a core; each has its own ports, data
-          // dirs, databases and Redis, and nothing else shares a build output with another file.
-          maxWorkers: Math.min(cpus, 2),
+          // One file at a time: e2e files start the whole stack and a browser.
+          fileParallelism: false,
+          maxWorkers: 1,
           testTimeout: 60_000,
           hookTimeout: 60_000,
           sequence: { groupOrder: 2 },
