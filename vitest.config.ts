@@ -62,6 +62,10 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'packages/*/test/e2e/**/*.test.ts'],
+          // The same shared fixtures as integration: a file's PostgreSQL database is a fresh one on
+          // the tier's server, and a server process on a data dir of its own starts from a copy of
+          // the migrated PGlite directory (test/support/server-process.ts).
+          globalSetup: ['test/support/shared-servers.ts'],
           environment: 'node',
           pool: 'forks',
           // One file at a time: e2e files start the whole stack and a browser.

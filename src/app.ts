@@ -76,13 +76,15 @@ export interface AppOptions {
   logger?: Logger;
   /** A cluster worker's link to its primary (cluster.ts): its /metrics answers for every worker. */
   workerMetrics?: WorkerMetricsLink;
+  /** The clock modules read the time from (ModuleContext.now); default Date.now. */
+  now?: () => number;
 }
 
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel, pretty: config.nodeEnv === 'development' });
   const stack = createShutdownStack(logger);
   try {
-    return await assemble(config, logger, stack, opts.workerMetrics);
+    return await assemble(config, logger, stack, opts.workerMetrics, opts.now ?? Date.now);
   } catch (error) {
     await stack.close(); // a half-built app releases what it opened (the data dir's lock, Redis)
     throw error;
@@ -94,6 +96,7 @@ async function assemble(
   logger: Logger,
   stack: ShutdownStack,
   workerMetrics: WorkerMetricsLink | undefined,
+  now: () => number,
 ): Promise<App> {
   // ── Infrastructure. A busy port is reported before the database is opened (and migrated).
   await assertPortFree(config.port, config.host);
@@ -140,6 +143,7 @@ async function assemble(
     stores,
     events,
     instanceId,
+    now,
   };
   // Every transport reports its connections here; presence, the connection guard and ops read them.
   const connections = createConnectionRegistry({ onError: (message, details) => logger.error(message, details) });

@@ -29,6 +29,11 @@ export interface ModuleContext {
   readonly stores: Stores;
   /** This process among the instances sharing Redis. */
   readonly instanceId: string;
+  /**
+   * The app's clock (epoch ms): Date.now, unless createApp was given another (tests move time on
+   * instead of waiting for it). Modules whose rules depend on the time read it from here.
+   */
+  readonly now: () => number;
 }
 
 export interface Module<S> {

@@ -24,7 +24,7 @@ import {
 } from '../generated/graphql.js';
 import { distinctSse, subscribe } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
-import { createTestDatabase, startPostgres } from '../support/postgres.js';
+import { freshDatabase } from '../support/backends.js';
 import { freePort } from '../support/ports.js';
 import { startRedis } from '../support/redis.js';
 import { readSse } from '../support/sse-frames.js';
@@ -325,9 +325,9 @@ async function openWatchers(
 
 describe('WORKERS=2 on PostgreSQL and Redis', () => {
   beforeAll(async () => {
-    const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
-    stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
-    databaseUrl = await createTestDatabase(postgres.url);
+    const [database, redis] = await Promise.all([freshDatabase({ migrated: false }), startRedis()]);
+    stopInfra = async () => void (await Promise.all([database.drop(), redis.stop()]));
+    databaseUrl = database.url;
     server = await startServerProcess({
       WORKERS: '2',
       DATABASE_URL: databaseUrl,

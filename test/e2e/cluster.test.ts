@@ -15,7 +15,7 @@ import {
 import { subscribe, type Feed } from '../support/clients.js';
 
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
-import { createTestDatabase, startPostgres } from '../support/postgres.js';
+import { freshDatabase } from '../support/backends.js';
 import { startRedis } from '../support/redis.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
@@ -27,10 +27,10 @@ let a: ServerProcess;
 let b: ServerProcess;
 
 beforeAll(async () => {
-  const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
-  stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
+  const [database, redis] = await Promise.all([freshDatabase({ migrated: false }), startRedis()]);
+  stopInfra = async () => void (await Promise.all([database.drop(), redis.stop()]));
   stopRedis = () => redis.stop();
-  databaseUrl = await createTestDatabase(postgres.url);
+  databaseUrl = database.url;
   const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, TALLY_FLUSH_MS: '50' };
   // Both start at once: migrations must be applied exactly once.
   [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);

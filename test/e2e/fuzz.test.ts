@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CastVoteDocument } from '../generated/graphql.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
-import { createTestDatabase, startPostgres, type PostgresServer } from '../support/postgres.js';
+import { freshDatabase, type TestDatabase } from '../support/backends.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
 
@@ -45,15 +45,15 @@ function prng(seed: number) {
 type Rng = ReturnType<typeof prng>;
 
 let server: ServerProcess;
-let postgres: PostgresServer;
+let database: TestDatabase;
 let db: pg.Client;
 let competitionId: string;
 let submissionIds: string[];
 let voterToken: string;
 
 beforeAll(async () => {
-  postgres = await startPostgres();
-  const databaseUrl = await createTestDatabase(postgres.url);
+  database = await freshDatabase({ migrated: false });
+  const databaseUrl = database.url;
   server = await startServerProcess({
     DATABASE_URL: databaseUrl,
     WS_MAX_MESSAGE_BYTES: String(WS_MAX_MESSAGE_BYTES),
@@ -81,7 +81,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.end().catch(() => undefined);
   await server?.stop();
-  await postgres?.stop();
+  await database?.drop();
 });
 
 async function rowCounts(): Promise<{ votes: number; ballots: number }> {

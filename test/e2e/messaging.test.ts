@@ -18,7 +18,7 @@ import {
 } from '../generated/graphql.js';
 import { subscribe, type Feed, type Transport } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
-import { createTestDatabase, startPostgres } from '../support/postgres.js';
+import { freshDatabase } from '../support/backends.js';
 import { startRedis } from '../support/redis.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 
@@ -30,9 +30,9 @@ let a: ServerProcess;
 let b: ServerProcess;
 
 beforeAll(async () => {
-  const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
-  stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
-  const databaseUrl = await createTestDatabase(postgres.url);
+  const [database, redis] = await Promise.all([freshDatabase({ migrated: false }), startRedis()]);
+  stopInfra = async () => void (await Promise.all([database.drop(), redis.stop()]));
+  const databaseUrl = database.url;
   const env = {
     DATABASE_URL: databaseUrl,
     REDIS_URL: redis.url,

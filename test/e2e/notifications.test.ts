@@ -35,7 +35,6 @@ afterAll(async () => {
 
 const gql = <R, V>(server: ServerProcess, doc: Parameters<typeof execute<R, V>>[2], variables: V, token?: string) =>
   execute(fetch, server.graphqlUrl, doc, variables, token);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const RANK: Record<NotificationPriority, number> = { LOW: 0, NORMAL: 1, HIGH: 2, URGENT: 3, CRITICAL: 4 };
 
 describe('notifications on two instances', () => {
@@ -71,9 +70,20 @@ describe('notifications on two instances', () => {
       ).announce;
       expect(count).toBeGreaterThanOrEqual(1);
       for (const feed of feeds) await feed.waitFor((r) => r.data?.notificationAdded.type === 'ANNOUNCEMENT', 15_000);
-      await sleep(300); // a duplicate would arrive now
+      // A duplicate would arrive before a notification sent after the announce returned (one topic
+      // per user, delivered in order): wait for that one on both, and look at what came before it.
+      const sentinel = dataOf(
+        await gql(
+          a,
+          SendNotificationDocument,
+          { input: { userId: 'e2e-uma', type: 'SENTINEL', title: 'sentinel' } },
+          admin,
+        ),
+      ).sendNotification.id;
+      const isSentinel = (r: (typeof feeds)[number]['results'][number]) => r.data?.notificationAdded.id === sentinel;
+      for (const feed of feeds) await feed.waitFor(isSentinel, 15_000);
       for (const feed of feeds) {
-        const got = feed.results.map((r) => r.data!.notificationAdded);
+        const got = feed.results.slice(0, feed.results.findIndex(isSentinel)).map((r) => r.data!.notificationAdded);
         expect(feed.results.every((r) => !r.errors)).toBe(true);
         expect(
           got

@@ -13,7 +13,7 @@ import {
 } from '../generated/graphql.js';
 import { subscribe, type Feed, type Transport } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
-import { createTestDatabase, startPostgres } from '../support/postgres.js';
+import { freshDatabase } from '../support/backends.js';
 import { startRedis } from '../support/redis.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 
@@ -28,10 +28,10 @@ let b: ServerProcess;
 const feeds: Feed<unknown>[] = [];
 
 beforeAll(async () => {
-  const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
-  stopInfra = async () => void (await Promise.all([postgres.stop(), redis.stop()]));
+  const [database, redis] = await Promise.all([freshDatabase({ migrated: false }), startRedis()]);
+  stopInfra = async () => void (await Promise.all([database.drop(), redis.stop()]));
   env = {
-    DATABASE_URL: await createTestDatabase(postgres.url),
+    DATABASE_URL: database.url,
     REDIS_URL: redis.url,
     PRESENCE_OFFLINE_GRACE_MS: String(GRACE_MS),
     PRESENCE_CONNECTION_TTL_MS: String(TTL_MS),

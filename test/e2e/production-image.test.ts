@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MeDocument } from '../generated/graphql.js';
 import { dataOf, execute, TEST_JWT_SECRET, tokenFor } from '../support/graphql.js';
 import { freePort } from '../support/ports.js';
@@ -34,6 +34,37 @@ async function tempDir(prefix: string): Promise<string> {
 
 let built: Promise<unknown> | undefined;
 const build = (): Promise<unknown> => (built ??= run('npm', ['run', '-s', 'build'], { cwd: ROOT, timeout: 180_000 }));
+
+/**
+ * Stage deps: its files, then its npm ci (not the cache clean that follows it in the image), in a
+ * directory of its own; resolves with that directory and the install's output. It needs nothing
+ * of stage build (as in the Dockerfile, where the two stages are built independently), so it runs
+ * while the first test builds.
+ */
+let depsInstalled: Promise<{ dir: string; stdout: string }> | undefined;
+const depsStage = (): Promise<{ dir: string; stdout: string }> =>
+  (depsInstalled ??= (async () => {
+    const dir = await tempDir('ovation-deps-');
+    for (const args of instructions('deps', 'COPY')) await copy(args, dir, { build: ROOT });
+    const [install] = instructions('deps', 'RUN').map((args) => args.split('&&')[0]!.trim());
+    expect(install).toMatch(/^npm ci --omit=dev\b/);
+    const { stdout } = await run('sh', ['-c', install!], {
+      cwd: dir,
+      env: {
+        PATH: process.env['PATH'],
+        HOME: process.env['HOME'],
+        npm_config_prefer_offline: 'true',
+        npm_config_update_notifier: 'false',
+      },
+      timeout: 240_000,
+    });
+    return { dir, stdout };
+  })());
+
+beforeAll(() => {
+  // Both started now, each awaited (and its failure reported) by the test that needs it.
+  for (const started of [build(), depsStage()]) started.catch(() => undefined);
+});
 
 interface Instruction {
   op: string;
@@ -107,24 +138,9 @@ it('the compiled build (npm run build, node dist/main.js) serves from the reposi
 }, 240_000);
 
 it("the image's layout: a production install without dev tooling serves the build, and the HEALTHCHECK follows PORT", async () => {
-  await build();
-  const stageDirs: Record<string, string> = { build: ROOT, deps: await tempDir('ovation-deps-') };
-
-  // Stage deps: its files, then its npm ci (not the cache clean that follows it in the image).
-  for (const args of instructions('deps', 'COPY')) await copy(args, stageDirs['deps']!, stageDirs);
-  const [install] = instructions('deps', 'RUN').map((args) => args.split('&&')[0]!.trim());
-  expect(install).toMatch(/^npm ci --omit=dev\b/);
-  const { stdout } = await run('sh', ['-c', install!], {
-    cwd: stageDirs['deps'],
-    env: {
-      PATH: process.env['PATH'],
-      HOME: process.env['HOME'],
-      npm_config_prefer_offline: 'true',
-      npm_config_update_notifier: 'false',
-    },
-    timeout: 240_000,
-  });
-  expect(stdout).toContain('postinstall: no dev dependencies (a production install)');
+  const [, deps] = await Promise.all([build(), depsStage()]);
+  const stageDirs: Record<string, string> = { build: ROOT, deps: deps.dir };
+  expect(deps.stdout).toContain('postinstall: no dev dependencies (a production install)');
   const installed = await readdir(path.join(stageDirs['deps']!, 'node_modules'));
   for (const devTool of ['typescript', 'prisma', 'tsx', 'esbuild', 'vitest', 'playwright-core'])
     expect(installed).not.toContain(devTool);

@@ -25,6 +25,7 @@ import {
 } from '../generated/graphql.js';
 import { useTestApp } from '../support/app.js';
 import { withCluster } from '../support/backends.js';
+import { testClock } from '../support/clock.js';
 import { subscribe, untilSentinel, type Feed } from '../support/clients.js';
 import { codesOf, dataOf, tokenFor } from '../support/graphql.js';
 
@@ -33,7 +34,9 @@ const PRIORITIES = Object.keys(RANK) as NotificationPriority[];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(withCluster)('notifications on $name', (backend) => {
-  const t = useTestApp(backend);
+  // The app's clock: TTLs run out by advancing it, not by waiting for them.
+  const clock = testClock();
+  const t = useTestApp(backend, {}, { now: clock.now });
   let admin: string;
   let n = 0;
   const gql = t.gql;
@@ -151,7 +154,7 @@ describe.each(withCluster)('notifications on $name', (backend) => {
       await gql(SendNotificationDocument, { input: { ...input, dedupKey: 'remind-2' } }, admin),
     ).sendNotification;
     expect(ids.has(other.id)).toBe(false);
-    await sleep(3_100);
+    clock.advance(3_100); // past the TTL
     const later = dataOf(await gql(SendNotificationDocument, { input }, admin)).sendNotification;
     expect(ids.has(later.id)).toBe(false);
     expect(await t.app.database.prisma.notification.count({ where: { userId: carol.id, dedupKey: 'remind-1' } })).toBe(
@@ -208,7 +211,7 @@ describe.each(withCluster)('notifications on $name', (backend) => {
       const expired = (await notifications.notify(erin.id, { type: 'Q', title: 'expired', ttlSeconds: 1 }))
         .notification;
 
-      await sleep(1_050);
+      clock.advance(1_050); // past the TTL of `expired`
       // graphql-ws: a fresh connection (an SSE POST after this long idle stretch may pick a pooled
       // keep-alive socket the server is closing, and POSTs are not retried).
       const feed = subscribe('graphql-ws', t.url, NotificationAddedDocument, {}, erin.token);

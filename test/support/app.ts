@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Backend } from './backends.js';
 import { execute, TEST_JWT_SECRET, type GraphQLResponse } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
+import type {} from './provided.js'; // inject()'s keys
 
 export interface TestApp {
   app: App;
@@ -19,10 +20,13 @@ export interface TestApp {
   stop(): Promise<void>;
 }
 
-/** opts.dataDir: start on this DATA_DIR (e.g. again after a stop) and leave it in place on stop. */
+/**
+ * opts.dataDir: start on this DATA_DIR (e.g. again after a stop) and leave it in place on stop.
+ * opts.now: the app's clock (a {@link import('./clock.js').TestClock}'s now); default Date.now.
+ */
 export async function startTestApp(
   env: Record<string, string | undefined> = {},
-  opts: { dataDir?: string } = {},
+  opts: { dataDir?: string; now?: () => number } = {},
 ): Promise<TestApp> {
   const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ovation-test-')));
@@ -46,7 +50,7 @@ export async function startTestApp(
     ...TEST_RATE_LIMITS,
     ...env,
   });
-  const app = await createApp(config);
+  const app = await createApp(config, { now: opts.now });
   const { url } = await app.start();
   return {
     app,
@@ -71,16 +75,20 @@ export interface AppFixture extends Omit<TestApp, 'stop'> {
 
 /**
  * The setup block every app-level file needs, once: registers beforeAll/afterAll in the calling
- * describe block (or file) that start `backend` and an app on it with `env`, and stop both after
- * the block's tests. The returned object reads the running app, so use it inside tests and hooks
+ * describe block (or file) that start `backend` and an app on it with `env` (and `opts.now` as its
+ * clock, see test/support/clock.ts), and stop both after the block's tests. The returned object reads the running app, so use it inside tests and hooks
  * (registered after this call), not while describe blocks are being collected.
  */
-export function useTestApp(backend: Backend, env: Record<string, string | undefined> = {}): AppFixture {
+export function useTestApp(
+  backend: Backend,
+  env: Record<string, string | undefined> = {},
+  opts: { now?: () => number } = {},
+): AppFixture {
   let infra: Awaited<ReturnType<Backend['start']>> | undefined;
   let t: TestApp | undefined;
   beforeAll(async () => {
     infra = await backend.start();
-    t = await startTestApp({ ...infra.env, ...env });
+    t = await startTestApp({ ...infra.env, ...env }, { now: opts.now });
   });
   afterAll(async () => {
     try {

@@ -12,6 +12,7 @@ import { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { createTestDatabase, dropTestDatabase, migrateDatabase, startPostgres } from './postgres.js';
 import { startRedis } from './redis.js';
+import type {} from './provided.js'; // inject()'s keys
 import { sharedRedisCluster } from './redis-cluster.js';
 
 export interface Backend {

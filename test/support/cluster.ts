@@ -2,7 +2,7 @@
  * Two server processes sharing one real PostgreSQL and one real Redis: what scaling out looks
  * like, for end-to-end files that check cross-instance behaviour.
  */
-import { createTestDatabase, startPostgres } from './postgres.js';
+import { freshDatabase } from './backends.js';
 import { startRedis } from './redis.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
@@ -17,10 +17,11 @@ export interface Cluster {
 }
 
 export async function startCluster(extraEnv: Record<string, string> = {}): Promise<Cluster> {
-  const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
-  const stopInfra = async (): Promise<void> => void (await Promise.all([postgres.stop(), redis.stop()]));
+  // An empty database (on the tier's shared server when there is one): the instances migrate it.
+  const [database, redis] = await Promise.all([freshDatabase({ migrated: false }), startRedis()]);
+  const stopInfra = async (): Promise<void> => void (await Promise.all([database.drop(), redis.stop()]));
   try {
-    const databaseUrl = await createTestDatabase(postgres.url);
+    const databaseUrl = database.url;
     const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, ...extraEnv };
     // Both start at once: migrations must be applied exactly once.
     const [a, b] = await Promise.all([startServerProcess(env), startServerProcess(env)]);

@@ -3,13 +3,15 @@
  * `npm start` does, for end-to-end tests: several instances, signals, exit codes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 import { freePort } from './ports.js';
 import { TEST_JWT_SECRET } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
+import type {} from './provided.js'; // inject()'s keys
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -72,6 +74,14 @@ export async function startServerProcess(
   const port = await freePort();
   const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ovation-e2e-')));
+  // Like startTestApp: the sources on the embedded default, on a data dir of their own, start from
+  // a copy of the tier's migrated PGlite directory (test/support/shared-servers.ts) instead of
+  // paying PGlite's initdb at every boot. A test that brings its own data dir (a first start, a
+  // restart) or runs a build (production-image: its own migrations) opens what it brought.
+  const pgliteTemplate = inject('pgliteTemplateDir');
+  const onEmbedded = !env['DATABASE_URL'] && opts.entry === undefined && opts.cwd === undefined;
+  if (ownDataDir && onEmbedded && pgliteTemplate)
+    await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
   const child: ChildProcess = spawn(process.execPath, opts.entry ?? ['--import', 'tsx', 'src/main.ts'], {
     cwd: opts.cwd ?? ROOT,
     env: {

@@ -1,16 +1,20 @@
 /**
- * Vitest globalSetup of the integration tier: the expensive fixtures, made once per `vitest run`
- * in the main process and shared with every test file (each in its own fork) through provide/inject.
+ * Vitest globalSetup of the integration and e2e tiers: the expensive fixtures, made once per tier
+ * of a `vitest run` in the main process and shared with every test file (each in its own fork)
+ * through provide/inject.
  *
  * - One PostgreSQL server, and on it a template database with every migration applied. A test
  *   file's database is `CREATE DATABASE x TEMPLATE <template>` (a file copy, ~0.1 s) instead of
  *   its own initdb + server start + migrations (several seconds of CPU each, more under load).
  * - A migrated PGlite data directory. An app on the embedded default gets a copy of it under its
- *   DATA_DIR (see startTestApp): PGlite's first open of an empty directory runs initdb in
- *   WebAssembly (seconds of CPU), reopening an existing one takes a fraction of a second.
+ *   DATA_DIR (see startTestApp, and startServerProcess for e2e server processes): PGlite's first
+ *   open of an empty directory runs initdb in WebAssembly (seconds of CPU), reopening an existing
+ *   one takes a fraction of a second.
  *
  * Opening an empty database and migrating it from nothing (both kinds) stays covered where it is
- * the subject: test/integration/database.test.ts and migrate.test.ts.
+ * the subject: test/integration/database.test.ts and migrate.test.ts, and end to end where a test
+ * brings its own data dir (zero-setup, startup, shutdown, readme) or PostgreSQL database (e2e
+ * files on PostgreSQL get an empty one, migrated by their server processes as before).
  *
  * Redis is not shared: a redis-server starts in a few milliseconds, and pub/sub channels are
  * server-wide (not per database index), so files running at the same time on one server could
@@ -24,17 +28,7 @@ import type { TestProject } from 'vitest/node';
 import { MIGRATIONS_DIR } from '../../src/infra/database.js';
 import { applyMigrations, pgliteRunner } from '../../src/infra/migrate.js';
 import { createTestDatabase, migrateDatabase, startPostgres } from './postgres.js';
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    /** Superuser URL of the run's shared PostgreSQL server (see test/support/shared.ts). */
-    sharedPostgresUrl: string;
-    /** Name of the migrated template database on it. */
-    sharedPostgresTemplate: string;
-    /** A migrated PGlite data directory, to be copied, never opened in place. */
-    pgliteTemplateDir: string;
-  }
-}
+import type {} from './provided.js'; // what setup() provides, typed
 
 const TEMPLATE_DATABASE = 'ovation_migrated';
 

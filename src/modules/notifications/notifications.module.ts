@@ -11,7 +11,12 @@ export function createNotificationsModule(
   deps: { connections: (userIds: readonly string[]) => Promise<ReadonlyMap<string, number>> },
 ): Module<NotificationsService> {
   const { prisma, bus, events } = ctx;
-  const notifications = createNotificationsService({ prisma, bus, audience: ctx.stores.notificationAudience });
+  const notifications = createNotificationsService({
+    prisma,
+    bus,
+    audience: ctx.stores.notificationAudience,
+    now: () => new Date(ctx.now()),
+  });
   const triggers = createNotificationTriggers({
     prisma,
     notifications,

@@ -1,0 +1,18 @@
+/**
+ * What the integration and e2e tiers' globalSetup (shared-servers.ts) provides to test files,
+ * typed for `inject`. In a file of its own so that modules reading it (backends.ts, app.ts,
+ * server-process.ts) carry the declaration wherever they are compiled, also in the client kit's
+ * test project, which does not compile shared-servers.ts.
+ */
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Superuser URL of the tier's shared PostgreSQL server (see test/support/backends.ts). */
+    sharedPostgresUrl: string;
+    /** Name of the migrated template database on it. */
+    sharedPostgresTemplate: string;
+    /** A migrated PGlite data directory, to be copied, never opened in place. */
+    pgliteTemplateDir: string;
+  }
+}
+
+export {};
