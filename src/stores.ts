@@ -157,7 +157,10 @@ export function createStores(deps: {
  * The realtime bus: topics through Redis pubsub when configured (every instance's subscribers see
  * every publish; sharded on a cluster), else an in-process EventTarget.
  */
-export function createBus(redis: Pick<RedisConnections, 'pubsub' | 'subscriber'> | undefined, logger: Logger): EventBus {
+export function createBus(
+  redis: Pick<RedisConnections, 'pubsub' | 'subscriber'> | undefined,
+  logger: Logger,
+): EventBus {
   if (!redis)
     return createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
   const eventTarget = createBusRedisEventTarget({
