@@ -66,6 +66,7 @@ const { values } = parseArgs({
     'pool-size': { type: 'string' },
     workers: { type: 'string', default: '1' },
     'server-env': { type: 'string', multiple: true },
+    'server-log': { type: 'string' },
     priority: { type: 'string', default: '0' },
     'cpu-prof': { type: 'boolean', default: false },
     scenario: { type: 'string' },
@@ -96,6 +97,7 @@ if (values.help) {
       '  --workers N                ovation WORKERS: N processes on one port (N > 1 implies --postgres --redis);',
       '                             server CPU counts the primary and every worker',
       '  --server-env KEY=VALUE     extra environment for the server (repeatable)',
+      '  --server-log FILE          write what the server printed (its last 200 kB) to FILE',
       '  --priority=N               nice value for the server and PostgreSQL (e.g. -10 on a shared machine; root only);',
       '                             start this process with `nice -n N` too',
       '  --cpu-prof                 run the server under node --cpu-prof and summarise it',
@@ -478,6 +480,8 @@ async function main() {
 
   const stopWall = Date.now();
   const exit = await server.stop();
+  // Everything the server printed (up to the capture limit), e.g. with NODE_OPTIONS=--trace-gc.
+  if (values['server-log']) writeFileSync(values['server-log'], server.output());
   const exitWall = Date.now();
   const serverOutputTail = server.output().slice(-3000);
   server = undefined;
