@@ -37,6 +37,7 @@ import {
 import { sseMessages } from '../support/clients.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
+import { isAlive } from '../support/processes.js';
 import { rawSocket } from '../support/raw-ws.js';
 import type { ServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
@@ -81,6 +82,8 @@ let cluster: Cluster;
 let a: ServerProcess;
 let b: ServerProcess;
 let killedAt = 0;
+/** Refusals by code/rule (or reason). */
+const refusalsBy = new Map<string, number>();
 let stopping = false;
 
 beforeAll(async () => {
@@ -107,10 +110,17 @@ const gql = <R, V>(server: ServerProcess, doc: TypedDocumentNode<R, V>, variable
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(ms: number, what: string, check: () => boolean | Promise<boolean>, everyMs = 100) {
+async function until(
+  ms: number,
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  everyMs = 100,
+  state: () => unknown = () => '',
+) {
   const deadline = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${ms} ms; ${JSON.stringify(state())}\n${b.output().slice(-3000)}`);
     await sleep(everyMs);
   }
 }
@@ -132,6 +142,8 @@ function onResult(w: Watcher, payload: Payload, retry: (delayMs: number) => void
     const retryAfter = error.extensions?.['retryAfterMs'];
     if (error.extensions?.['retryable'] === true) {
       w.refusals += 1;
+      const why = `${String(error.extensions['code'])}/${String(error.extensions['rule'] ?? error.extensions['reason'])}`;
+      refusalsBy.set(why, (refusalsBy.get(why) ?? 0) + 1);
       retry(typeof retryAfter === 'number' ? retryAfter : backoffDelay(w.attempts, BACKOFF));
     } else w.fatal.push(`${String(error.extensions?.['code'])}: ${error.message}`);
     return;
@@ -150,7 +162,8 @@ function onResult(w: Watcher, payload: Payload, retry: (delayMs: number) => void
 /** After A dies (or a connection to B fails): B, after the kit's backoff. */
 function reconnectLater(w: Watcher, start: (w: Watcher) => void, delayMs?: number): void {
   if (stopping) return;
-  w.server = b;
+  // Before the kill a dropped connection goes back to its own instance; after it, to the survivor.
+  if (killedAt > 0) w.server = b;
   const delay = delayMs ?? backoffDelay(w.attempts, BACKOFF);
   w.attempts += 1;
   setTimeout(() => start(w), delay);
@@ -251,7 +264,7 @@ describe('a reconnect storm after an instance dies', () => {
           SendReactionDocument,
           { input: { sessionId, type: 'CLAP', intensity: 1 } },
           reactor,
-        );
+        ).catch((error: unknown) => ({ errors: [String(error)] }));
         if (result.errors) produceErrors += 1;
         await sleep(PRODUCE_EVERY_MS);
       }
@@ -286,9 +299,20 @@ describe('a reconnect storm after an instance dies', () => {
       for (const w of watchers.slice(i, i + 250)) (w.transport === 'sse' ? startSse : startWs)(w);
       await sleep(100);
     }
+    let final = Infinity;
+    const status = () => ({
+      bAlive: isAlive(b.pid),
+      produceErrors,
+      onB: watchers.filter((w) => w.server === b).length,
+      readmitted: watchers.filter((w) => w.readmittedAt !== undefined).length,
+      refusals: Object.fromEntries(refusalsBy),
+      fatal: watchers.flatMap((w) => w.fatal).slice(0, 3),
+      behind: watchers.filter((w) => w.last < final).length,
+      attemptsMax: Math.max(...watchers.map((w) => w.attempts)),
+    });
     // Connected and subscribed: every watcher has had an event from A after the cursor.
     const onA = await latestSeq();
-    await until(240_000, 'every watcher live on A', () => watchers.every((w) => w.last >= onA), 250);
+    await until(240_000, 'every watcher live on A', () => watchers.every((w) => w.last >= onA), 250, status);
     const connectMs = Date.now() - connectStarted;
 
     // The stalled reader, on B: it watches a channel of 15 KB events and stops reading.
@@ -307,7 +331,9 @@ describe('a reconnect storm after an instance dies', () => {
     let published = 0;
     const bigProducer = (async () => {
       while (publishing) {
-        const result = await gql(b, PublishToChannelDocument, { channel, type: 'big', data: BIG_PAYLOAD }, admin);
+        const result = await gql(b, PublishToChannelDocument, { channel, type: 'big', data: BIG_PAYLOAD }, admin).catch(
+          (error: unknown) => ({ errors: [String(error)] }),
+        );
         if (!result.errors) published += 1;
         await sleep(BIG_EVERY_MS);
       }
@@ -334,6 +360,7 @@ describe('a reconnect storm after an instance dies', () => {
       'every watcher readmitted on B',
       () => watchers.every((w) => w.readmittedAt !== undefined || w.fatal.length > 0),
       250,
+      status,
     );
     const readmitMs = Math.max(...watchers.map((w) => (w.readmittedAt ?? Date.now()) - killedAt));
     const readmitTimes = watchers.map((w) => (w.readmittedAt ?? Date.now()) - killedAt).sort((x, y) => x - y);
@@ -342,12 +369,13 @@ describe('a reconnect storm after an instance dies', () => {
     producing = false;
     publishing = false;
     await Promise.all([producer, bigProducer]);
-    const final = await latestSeq();
+    final = await latestSeq();
     await until(
       120_000,
       'every watcher at the last seq',
       () => watchers.every((w) => w.last === final || w.fatal.length > 0),
       250,
+      status,
     );
     clearInterval(sampler);
     const afterMb = rssMb(b.pid);
@@ -373,6 +401,7 @@ describe('a reconnect storm after an instance dies', () => {
       readmitP50Ms: readmitTimes[Math.floor(readmitTimes.length / 2)],
       readmitP99Ms: readmitTimes[Math.floor(readmitTimes.length * 0.99)],
       refusals: sum((w) => w.refusals),
+      refusalsBy: Object.fromEntries(refusalsBy),
       fatal: sum((w) => w.fatal.length),
       gaps: sum((w) => w.gaps),
       duplicates: sum((w) => w.duplicates),
