@@ -57,6 +57,16 @@ try {
   console.log(JSON.stringify(summary, null, 2));
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2));
   errors = report.errors;
+  if (errors > 0)
+    for (const x of [cluster.a, cluster.b])
+      console.log(
+        `[soak] ${x.url}:\n${x
+          .output()
+          .split('\n')
+          .filter((l) => l.includes(`"level":"error"`))
+          .slice(0, 5)
+          .join('\n')}`,
+      );
 } finally {
   await cluster.stop();
 }

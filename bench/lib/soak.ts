@@ -232,14 +232,18 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         else counts.eventsReceived += 1;
       } else if (message.type === 'error' || message.type === 'complete') fail(`ws ${instance.name}`, message);
     });
-    socket.on('error', (error) => fail(`ws ${instance.name}`, String(error)));
+    socket.on('error', (error) => {
+      if (!closing) fail(`ws ${instance.name}`, String(error));
+    });
     socket.on('close', (code) => {
       if (!closing) fail(`ws ${instance.name} closed`, code);
     });
     return {
       close() {
         closing = true;
-        socket.close(1000);
+        // Still connecting (a loaded machine): terminate, which ws reports as an error we ignore.
+        if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
+        else socket.close(1000);
       },
     };
   };
