@@ -81,6 +81,12 @@ export interface SoakReport {
   };
   errors: number;
   firstErrors: string[];
+  /**
+   * Descriptors of each instance before the watchers opened, and once the load stopped and every
+   * watcher closed (polled up to 30 s for the closes to land): what a leak per connection leaves.
+   */
+  fdsBefore: Record<string, number>;
+  fdsAfter: Record<string, number>;
   /** Per minute, after warm-up: MB for RSS and Redis, descriptors for fds. */
   slopes: { rssMbPerMin: Record<string, number>; fdsPerMin: Record<string, number>; redisMbPerMin: number };
   samples: SoakSample[];
@@ -122,11 +128,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     durationS,
     warmupS,
     sampleEveryS = 5,
-    votesPerSec = 20,
-    reactionsPerSec = 20,
-    messagesPerSec = 5,
-    watchers: watcherCount = 100,
-    churnPerSec = 10,
+    votesPerSec = 5,
+    reactionsPerSec = 5,
+    messagesPerSec = 2,
+    watchers: watcherCount = 50,
+    churnPerSec = 5,
     log = () => undefined,
   } = opts;
   const loadavgStart = os.loadavg();
@@ -286,6 +292,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
         return openSse(instance, reactions, { sessionId });
     }
   };
+  const fdsNow = () => Object.fromEntries(instances.map((x) => [x.name, fdCount(x.pid)]));
+  const fdsBefore = fdsNow();
   const live: Watcher[] = Array.from({ length: watcherCount }, (_, i) => openWatcher(i));
 
   // Samples.
@@ -365,6 +373,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   ]);
   for (const watcher of live) watcher.close();
   redis.disconnect();
+  const settledBy = Date.now() + 30_000;
+  let fdsAfter = fdsNow();
+  while (instances.some((x) => fdsAfter[x.name]! > fdsBefore[x.name]! + 5) && Date.now() < settledBy) {
+    await sleep(500);
+    fdsAfter = fdsNow();
+  }
 
   const after = samples.filter((s) => s.t >= warmupS);
   const perMin = (y: (s: SoakSample) => number) => round(slope(after.map((s) => ({ x: s.t / 60, y: y(s) }))), 3);
@@ -376,6 +390,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     counts,
     errors: errors.length,
     firstErrors: errors.slice(0, 10),
+    fdsBefore,
+    fdsAfter,
     slopes: {
       rssMbPerMin: Object.fromEntries(instances.map((x) => [x.name, perMin((s) => s.rssMb[x.name]!)])),
       fdsPerMin: Object.fromEntries(instances.map((x) => [x.name, perMin((s) => s.fds[x.name]!)])),

@@ -1,20 +1,17 @@
 /**
  * The soak's CI version (issue 15; `npm run soak -- --duration 600` is the long one, figures in
- * RELIABILITY.md): two instances on one PostgreSQL and Redis under 60 s of steady votes,
- * reactions, messages and churned connections (bench/lib/soak.ts). Zero errors, and after a 20 s
- * warm-up the slopes stay under thresholds that a per-connection leak would cross:
- * - file descriptors: 10 connections are churned a second (600 a minute, 300 per instance); one
- *   descriptor leaked per churned connection is +300/min on each instance. The limit, 60/min, is a
- *   fifth of that and well above the noise of sampling while connections open and close;
- * - RSS: a churned connection that leaks what it held (its socket, buffers, subscription: tens of
- *   KB) is several MB/min at 300 a minute; V8's heap moves in steps of a few MB as it grows and
- *   collects, which over 40 s reads as a slope of up to ~10 MB/min either way (on this machine).
- *   The limit is 30 MB/min per instance: it catches a leak of ~100 KB per connection, the 10-minute
- *   soak the smaller ones;
- * - Redis used_memory: 20 votes and 20 reactions a second create keys with TTLs (rate-limit logs,
- *   idempotency, reaction windows) that reach their steady state within the warm-up; a key leaked
- *   per churned connection (a live-subscription or presence entry, ~100 B) is tens of KB/min. The
- *   limit is 1 MB/min: a leak per operation (40/s) of 500 B passes it.
+ * RELIABILITY.md): two instances on one PostgreSQL and Redis under 60 s of steady votes (5/s),
+ * reactions (5/s), messages (2/s) and churned connections (5/s, 50 live; bench/lib/soak.ts).
+ * Zero errors, and:
+ * - descriptors settle back: once the load stops and every watcher has closed, each instance holds
+ *   at most 10 more than before the watchers opened. 150 connections a minute are churned per
+ *   instance, so one descriptor leaked per connection leaves ~150 behind: this is the sharp check,
+ *   immune to the noise of sampling while connections open and close;
+ * - slopes after a 20 s warm-up stay under what the 10-minute soak's own noise reached on the
+ *   shared 2-core machine (40 s windows: RSS up to 95 MB/min, descriptors up to 231/min while the
+ *   machine stalled under a load average of ~30; Redis 0.17 MB/min), with margin: RSS 150 MB/min,
+ *   descriptors 300/min, Redis 1 MB/min. These catch a runaway (an unbounded backlog, a leak of
+ *   hundreds of KB per connection); the 10-minute soak's slopes (RELIABILITY.md) show the small ones.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSoak } from '../../bench/lib/soak.js';
@@ -22,7 +19,7 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 
 const DURATION_S = 60;
 const WARMUP_S = 20;
-const LIMITS = { rssMbPerMin: 30, fdsPerMin: 60, redisMbPerMin: 1 };
+const LIMITS = { rssMbPerMin: 150, fdsPerMin: 300, redisMbPerMin: 1, fdsLeftOver: 10 };
 
 let cluster: Cluster;
 beforeAll(async () => {

@@ -18,12 +18,12 @@
  * Figures are printed (`[storm] …`) for RELIABILITY.md. Needs ~11,000 file descriptors in this
  * process (ulimit -n; the default here is 20,000).
  */
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { readProc } from '../../bench/lib/proc.js';
 import { backoffDelay } from '../../packages/client/src/backoff.js';
 import {
   ChannelEventDocument,
@@ -126,10 +126,7 @@ async function until(
   }
 }
 
-function rssMb(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) / 1024 : NaN;
-}
+const rssMb = (pid: number): number => (readProc(pid)?.rssKb ?? NaN) / 1024;
 
 interface Payload {
   data?: { reactions?: { seq: number } } | null;
