@@ -45,10 +45,10 @@ describe('soak (60 s)', () => {
     console.log(`[soak] ${JSON.stringify(summary)}`);
     expect(report.firstErrors).toEqual([]);
     // The load ran: every kind of operation and stream did its work.
-    expect(report.counts.votes).toBeGreaterThan(DURATION_S * 5);
-    expect(report.counts.reactions).toBeGreaterThan(DURATION_S * 5);
+    expect(report.counts.votes).toBeGreaterThan(DURATION_S * 2);
+    expect(report.counts.reactions).toBeGreaterThan(DURATION_S * 2);
     expect(report.counts.messages).toBeGreaterThan(DURATION_S);
-    expect(report.counts.connectionsOpened).toBeGreaterThan(DURATION_S * 3);
+    expect(report.counts.connectionsOpened).toBeGreaterThan(DURATION_S * 2);
     expect(report.counts.eventsReceived).toBeGreaterThan(0);
     expect(samples.filter((s) => s.t >= WARMUP_S).length).toBeGreaterThanOrEqual(10);
     for (const name of ['a', 'b']) {
