@@ -85,8 +85,20 @@ export interface Config {
     subscriptionsPerMinute: number;
     /** RATE_LIMIT_SUBSCRIPTIONS_BURST [2 × MAX_SUBSCRIPTIONS_PER_CONNECTION = 200, at least MAX_SUBSCRIPTIONS_PER_CONNECTION]: subscriptions started at once (the bucket's size): a page's and one reconnect's. */
     subscriptionsBurst: number;
+    /**
+     * RATE_LIMIT_SUBSCRIPTIONS_IP_BURST [MAX_SUBSCRIPTIONS_PER_IP = 20000]: the bucket's size for an
+     * anonymous client IP (a venue behind one NAT): everything the address may hold live, re-opened
+     * at once after an instance dies. Refilled at RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE × RATE_LIMIT_IP_FACTOR.
+     */
+    subscriptionsIpBurst: number;
     /** MAX_SUBSCRIPTIONS_PER_USER [100]: live subscriptions at once, across connections, transports and instances. */
     maxSubscriptionsPerUser: number;
+    /**
+     * MAX_SUBSCRIPTIONS_PER_IP [20000]: live anonymous subscriptions at once per client IP, across
+     * connections, transports and instances: a venue of 5,000 with two streams each, counted twice
+     * for the 30 s in which a killed instance's subscriptions still count (its heartbeat's TTL).
+     */
+    maxSubscriptionsPerIp: number;
     /** RATE_LIMIT_IP_FACTOR [20]: anonymous callers are counted per client IP (often many people behind one NAT) with this many times a rule's budget. */
     ipFactor: number;
     /** RATE_LIMIT_BLOCK_BASE_MS [60000]: block after the first violation; doubles with every further one. */
@@ -376,6 +388,8 @@ export function loadConfig(env: Env = process.env): Config {
       throw new ConfigError('OUTBOX_TEST_CRASH_AFTER_COMMIT', `must be one of ${DURABLE_EVENTS.join(', ')}`);
     }
   }
+  const maxSubscriptionsPerIp = int(env, 'MAX_SUBSCRIPTIONS_PER_IP', 20_000, { min: 1 });
+  const subscriptionsIpBurst = int(env, 'RATE_LIMIT_SUBSCRIPTIONS_IP_BURST', maxSubscriptionsPerIp, { min: 1 });
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const cluster = redisCluster(env);
@@ -411,7 +425,9 @@ export function loadConfig(env: Env = process.env): Config {
       queriesPerMinute: int(env, 'RATE_LIMIT_QUERIES_PER_MINUTE', 1200, { min: 1 }),
       subscriptionsPerMinute: int(env, 'RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE', 60, { min: 1 }),
       subscriptionsBurst,
+      subscriptionsIpBurst,
       maxSubscriptionsPerUser: int(env, 'MAX_SUBSCRIPTIONS_PER_USER', 100, { min: 1 }),
+      maxSubscriptionsPerIp,
       ipFactor: int(env, 'RATE_LIMIT_IP_FACTOR', 20, { min: 1, max: 1_000_000 }),
       blockBaseMs: int(env, 'RATE_LIMIT_BLOCK_BASE_MS', 60_000, { min: 0, max: 86_400_000 }),
       blockMaxMs: int(env, 'RATE_LIMIT_BLOCK_MAX_MS', 960_000, { min: 0, max: 86_400_000 }),

@@ -56,7 +56,7 @@ export function createGuardsLayer(
         limiter: rateLimiter,
         live: ctx.stores.liveSubscriptions,
         maxPerUser: config.rateLimit.maxSubscriptionsPerUser,
-        ipFactor: config.rateLimit.ipFactor,
+        maxPerIp: config.rateLimit.maxSubscriptionsPerIp,
         onError: (message, details) => logger.warn(message, details),
       }),
     ],

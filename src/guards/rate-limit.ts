@@ -25,6 +25,11 @@
  *
  * Identity: the signed-in user (`user:<id>`), else the client IP (`ip:<addr>`, IPv6 by its /64),
  * whose budget is the rule's × `ipFactor`: one address is often many people (NAT, venue Wi-Fi).
+ * A bucket may size an IP's burst on its own (`ipBurst`): a venue's audience reconnecting at once
+ * after an instance dies is thousands of starts from one address, not 20 users' worth. And a
+ * bucket never blocks an IP: escalation punishes one client that ignores `retryAfterMs`, but an
+ * IP is a whole venue, and blocking it for a minute because its storm overflowed the bucket locks
+ * everyone there out; the refill alone already bounds what the address gets.
  */
 import { isIP } from 'node:net';
 import { getFieldIdentity, type FormatErrorInput, type GraphQLRateLimitDirectiveArgs } from 'graphql-rate-limit';
@@ -38,6 +43,8 @@ import type { Caller, RateGuard, RateRule } from './guards.js';
  */
 export type RateLimitOptions = Pick<GraphQLRateLimitDirectiveArgs, 'window' | 'max' | 'message' | 'identityArgs'> & {
   burst?: number;
+  /** With `burst`: the bucket's size for an anonymous caller (one IP) [burst × ipFactor]. */
+  ipBurst?: number;
 };
 
 /** One rule's limit for one identity, as the store counts it: a sliding log, or a token bucket with `burst`. */
@@ -89,10 +96,18 @@ export function rateRulesFromConfig(rate: Config['rateLimit']): Record<string, R
     polls: { window: '1m', max: rate.pollsPerMinute },
     [QUERIES_RULE]: { window: '1m', max: rate.queriesPerMinute },
     pledges: { window: '1m', max: rate.pledgesPerMinute },
-    [SUBSCRIPTIONS_RULE]: { window: '1m', max: rate.subscriptionsPerMinute, burst: rate.subscriptionsBurst },
+    [SUBSCRIPTIONS_RULE]: {
+      window: '1m',
+      max: rate.subscriptionsPerMinute,
+      burst: rate.subscriptionsBurst,
+      ipBurst: rate.subscriptionsIpBurst,
+    },
     [DEFAULT_RULE]: { window: '1m', max: rate.mutationsPerMinute },
   };
 }
+
+/** Refusals wait for the limit to free a call, never longer (blockBaseMs 0 in both stores). */
+const NO_BLOCK: Escalation = { blockBaseMs: 0, blockMaxMs: 0, strikeTtlMs: 60_000 };
 
 export function escalationFromConfig(rate: Config['rateLimit']): Escalation {
   return { blockBaseMs: rate.blockBaseMs, blockMaxMs: rate.blockMaxMs, strikeTtlMs: rate.strikeTtlMs };
@@ -192,6 +207,7 @@ interface CompiledRule {
   windowMs: number;
   max: number;
   burst: number | undefined;
+  ipBurst: number | undefined;
   message: string | undefined;
   identityArgs: readonly string[];
 }
@@ -224,11 +240,15 @@ export function createRateLimiter(deps: {
     const { burst } = options;
     if (burst !== undefined && (!Number.isInteger(burst) || burst < 1))
       throw new Error(`rate rule ${name}: burst must be a positive integer`);
+    const { ipBurst } = options;
+    if (ipBurst !== undefined && (burst === undefined || !Number.isInteger(ipBurst) || ipBurst < 1))
+      throw new Error(`rate rule ${name}: ipBurst must be a positive integer, with a burst`);
     return {
       name,
       windowMs: parseWindow(options.window),
       max,
       burst,
+      ipBurst,
       message: options.message,
       identityArgs: options.identityArgs ?? [],
     };
@@ -243,10 +263,12 @@ export function createRateLimiter(deps: {
     // An IP is many people: its bucket is as many times larger as it refills faster.
     const factor = who.anonymous ? deps.ipFactor : 1;
     const limit: RateLimit = { windowMs: rule.windowMs, max: rule.max * factor };
-    if (rule.burst !== undefined) limit.burst = rule.burst * factor;
+    if (rule.burst !== undefined) limit.burst = (who.anonymous ? rule.ipBurst : undefined) ?? rule.burst * factor;
     // graphql-rate-limit's key: the field identity (rule name + identityArgs values), per context identity.
     const key = `${who.id}|${getFieldIdentity(rule.name, rule.identityArgs, args)}`;
-    const decision = await deps.store.hit(key, limit, deps.escalation);
+    // A bucket does not block an IP (see the header): refusals wait for the refill only.
+    const escalation = who.anonymous && limit.burst !== undefined ? NO_BLOCK : deps.escalation;
+    const decision = await deps.store.hit(key, limit, escalation);
     if (!decision.admitted) deps.onRefused?.(rule.name, decision.struck === true);
     return {
       ...decision,

@@ -1,15 +1,19 @@
 /**
  * Limits on subscriptions, for every transport (graphql-ws, both SSE modes): an envelop plugin on
  * `onSubscribe`, so it sees each subscriber before any execution is shared.
- * - rate: rule `subscriptions`, a token bucket per user (per IP when anonymous) of
- *   RATE_LIMIT_SUBSCRIPTIONS_BURST starts (default 2 × MAX_SUBSCRIPTIONS_PER_CONNECTION: a page
- *   opening all its subscriptions at once, and one reconnect of it) refilled at
- *   RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE, with the same escalation as every other rule. A client
- *   reconnecting in a loop and re-opening everything empties the bucket by its third round; the
- *   first refusal blocks it (1, 2, 4… min), so a reconnect storm gets the refill at most;
- * - concurrency: at most MAX_SUBSCRIPTIONS_PER_USER live subscriptions per user across every
- *   connection, transport and instance (per IP × RATE_LIMIT_IP_FACTOR when anonymous); the slot is
- *   released when the subscription ends.
+ * - rate: rule `subscriptions`, a token bucket per user of RATE_LIMIT_SUBSCRIPTIONS_BURST starts
+ *   (default 2 × MAX_SUBSCRIPTIONS_PER_CONNECTION: a page opening all its subscriptions at once,
+ *   and one reconnect of it) refilled at RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE, with the same
+ *   escalation as every other rule. A user reconnecting in a loop and re-opening everything
+ *   empties the bucket by its third round; the first refusal blocks it (1, 2, 4… min), so a
+ *   reconnect loop gets the refill at most. Anonymous callers share their IP's bucket of
+ *   RATE_LIMIT_SUBSCRIPTIONS_IP_BURST (default MAX_SUBSCRIPTIONS_PER_IP: all an IP may hold,
+ *   re-opened at once), refilled × RATE_LIMIT_IP_FACTOR, and never blocked (rate-limit.ts): behind
+ *   one IP is a venue, whose whole audience reconnects at once when an instance dies;
+ * - concurrency: at most MAX_SUBSCRIPTIONS_PER_USER live subscriptions per user, and
+ *   MAX_SUBSCRIPTIONS_PER_IP per IP for anonymous callers, across every connection, transport and
+ *   instance; the slot is released when the subscription ends. This, not the bucket, is what
+ *   bounds an address's memory on the server.
  * A refused subscription resolves to `{ data: null, errors: [RATE_LIMITED] }` with `retryAfterMs`:
  * graphql-ws sends it as `next` then `complete` and keeps the socket open; SSE sends it as one
  * event. If the store fails (Redis unreachable), subscriptions are let through and logged: reading
@@ -40,7 +44,8 @@ export function useSubscriptionLimits(deps: {
   limiter: RateLimiter;
   live: LiveSubscriptionCounter;
   maxPerUser: number;
-  ipFactor: number;
+  /** Anonymous callers, per client IP. */
+  maxPerIp: number;
   onError: (message: string, details: Record<string, unknown>) => void;
 }): Plugin {
   const refuse = (error: AppError): ExecutionResult => ({ data: null, errors: [toGraphQLError(error)] });
@@ -63,7 +68,7 @@ export function useSubscriptionLimits(deps: {
           if (error instanceof AppError) return setResultAndStopExecution(refuse(error));
           throw error;
         }
-        const max = identity.anonymous ? deps.maxPerUser * deps.ipFactor : deps.maxPerUser;
+        const max = identity.anonymous ? deps.maxPerIp : deps.maxPerUser;
         const slot = await deps.live.acquire(identity.id, max);
         if (!slot.admitted) {
           return setResultAndStopExecution(

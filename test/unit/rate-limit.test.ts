@@ -59,7 +59,7 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       polls: { window: '1m', max: 600 },
       queries: { window: '1m', max: 1200 },
       pledges: { window: '1m', max: 30 },
-      subscriptions: { window: '1m', max: 60, burst: 200 },
+      subscriptions: { window: '1m', max: 60, burst: 200, ipBurst: 20_000 },
       mutations: { window: '1m', max: 120 },
     });
     expect(escalationFromConfig(config.rateLimit)).toEqual({
@@ -67,7 +67,13 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       blockMaxMs: 960_000,
       strikeTtlMs: 3_600_000,
     });
-    expect(config.rateLimit).toMatchObject({ subscriptionsBurst: 200, maxSubscriptionsPerUser: 100, ipFactor: 20 });
+    expect(config.rateLimit).toMatchObject({
+      subscriptionsBurst: 200,
+      subscriptionsIpBurst: 20_000,
+      maxSubscriptionsPerUser: 100,
+      maxSubscriptionsPerIp: 20_000,
+      ipFactor: 20,
+    });
     expect(config.limits).toEqual({
       maxQueryDepth: 12,
       maxQueryComplexity: 5000,
@@ -89,6 +95,8 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '11',
       RATE_LIMIT_SUBSCRIPTIONS_BURST: '150',
       MAX_SUBSCRIPTIONS_PER_USER: '12',
+      MAX_SUBSCRIPTIONS_PER_IP: '500',
+      RATE_LIMIT_SUBSCRIPTIONS_IP_BURST: '400',
       RATE_LIMIT_IP_FACTOR: '2',
       RATE_LIMIT_BLOCK_BASE_MS: '1000',
       RATE_LIMIT_BLOCK_MAX_MS: '8000',
@@ -110,6 +118,8 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
       subscriptionsPerMinute: 11,
       subscriptionsBurst: 150,
       maxSubscriptionsPerUser: 12,
+      maxSubscriptionsPerIp: 500,
+      subscriptionsIpBurst: 400,
       ipFactor: 2,
       blockBaseMs: 1000,
       blockMaxMs: 8000,
@@ -129,6 +139,8 @@ describe('rule configuration (graphql-rate-limit shape)', () => {
   it.each([
     ['RATE_LIMIT_TYPING_PER_MINUTE', '0'],
     ['MAX_SUBSCRIPTIONS_PER_USER', 'many'],
+    ['MAX_SUBSCRIPTIONS_PER_IP', '0'],
+    ['RATE_LIMIT_SUBSCRIPTIONS_IP_BURST', '0'],
     ['RATE_LIMIT_IP_FACTOR', '0'],
     ['MAX_QUERY_DEPTH', '0'],
     ['MAX_REQUEST_BODY_BYTES', '10'],
@@ -434,6 +446,28 @@ describe('rate limiter (the RateGuard)', () => {
     });
   });
 
+  it("an IP's bucket is sized by ipBurst and never blocks it (a venue); a user's refusal still escalates", async () => {
+    const time = clock();
+    const limiter = createRateLimiter({
+      store: createMemoryRateLimitStore({ now: time.now }),
+      rules: { subscriptions: { window: '1m', max: 60, burst: 5, ipBurst: 40 } },
+      escalation: { blockBaseMs: 60_000, blockMaxMs: 960_000, strikeTtlMs: 3_600_000 },
+      ipFactor: 2,
+    });
+    // The whole venue's reconnect passes at once: ipBurst, not burst × ipFactor (10).
+    for (let i = 0; i < 40; i += 1) await limiter.consume('subscriptions', anonymous('198.51.100.9'));
+    const venue = await limiter.check('subscriptions', anonymous('198.51.100.9'));
+    // Over it: wait for one token of the IP's refill (120 a minute), not a one-minute block.
+    expect(venue).toMatchObject({ admitted: false, retryAfterMs: 500, burst: 40, limit: 120 });
+    time.advance(500);
+    expect((await limiter.check('subscriptions', anonymous('198.51.100.9'))).admitted).toBe(true);
+    // A signed-in user past its burst is one client ignoring retryAfterMs: blocked for the base.
+    for (let i = 0; i < 5; i += 1) await limiter.consume('subscriptions', user('u'));
+    expect(await limiter.check('subscriptions', user('u'))).toMatchObject({ admitted: false, retryAfterMs: 60_000 });
+    time.advance(1_000);
+    expect((await limiter.check('subscriptions', user('u'))).admitted).toBe(false);
+  });
+
   it('keys by identityArgs like graphql-rate-limit (getFieldIdentity)', async () => {
     const limiter = make({ votes: { max: 1, identityArgs: ['input.competitionId'] } });
     await limiter.consumeWithArgs('votes', user('a'), { input: { competitionId: 'c1' } });
@@ -447,6 +481,8 @@ describe('rate limiter (the RateGuard)', () => {
     expect(() => make({ votes: { max: 0 } })).toThrow(/max/);
     expect(() => make({ votes: { max: 1, burst: 0 } })).toThrow(/burst/);
     expect(() => make({ votes: { max: 1, burst: 1.5 } })).toThrow(/burst/);
+    expect(() => make({ votes: { max: 1, ipBurst: 10 } })).toThrow(/ipBurst/);
+    expect(() => make({ votes: { max: 1, burst: 2, ipBurst: 0 } })).toThrow(/ipBurst/);
     expect(() => make({ votes: { window: 'never' } })).toThrow(/window/);
   });
 });
