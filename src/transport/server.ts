@@ -27,6 +27,15 @@ export interface Transports {
   drain(): Promise<void>;
 }
 
+/**
+ * Connections the kernel may hold for us before we accept them. Node's default (511) is too few
+ * for the minute after a pitch, when a room's phones connect at once: at 1,000 votes/s from new
+ * clients the queue overflowed (4,086 dropped connection attempts in one 20 s run, BENCHMARKS.md),
+ * and every dropped SYN costs its voter 1, 3, 7 or 15 s of TCP retransmission. The kernel caps it
+ * at net.core.somaxconn (4096 on current Linux).
+ */
+const LISTEN_BACKLOG = 8_192;
+
 export function createTransports(deps: {
   config: Config;
   yoga: Yoga;
@@ -77,7 +86,7 @@ export function createTransports(deps: {
       new Promise((resolve, reject) => {
         const failed = (error: unknown): void => reject(listenError(error, config.port, config.host));
         server.once('error', failed);
-        server.listen(config.port, config.host, () => {
+        server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
           server.off('error', failed);
           const { port } = server.address() as AddressInfo;
           const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
