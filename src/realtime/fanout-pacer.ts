@@ -35,11 +35,26 @@ export interface FanoutPacer {
   requestStarted(): () => void;
   /** HTTP requests being answered now. */
   requestsInFlight(): number;
+  /** The server accepted a connection (a new client: a voter's phone, a watcher). */
+  connectionAccepted(): void;
+  /** Whether connections were accepted in the last ARRIVAL_WINDOW_MS: more are likely waiting. */
+  arriving(): boolean;
 }
+
+/**
+ * Node accepts about one pending connection per turn of a busy event loop (measured on Node 20 /
+ * libuv 1.46: ~28 per 250 ms with 8 ms turns, ~500 per second with 1 ms turns, every one at once
+ * when idle). When a room's phones connect at once, each new voter's connection waits in the
+ * kernel's queue for that many turns: 500 new voters behind 8 ms slices waited up to 2.5 s, behind
+ * 40 ms slices up to 20 s (issue 12's first-seconds stall). While connections are arriving, a
+ * fan-out writes in 1 ms slices so the loop turns, and accepts, as often as it can.
+ */
+const ARRIVAL_WINDOW_MS = 20;
 
 export function createFanoutPacer(): FanoutPacer {
   let active = 0;
   let requests = 0;
+  let lastArrival = Number.NEGATIVE_INFINITY;
   let waiters: (() => void)[] = [];
 
   const release = (): void => {
@@ -83,5 +98,9 @@ export function createFanoutPacer(): FanoutPacer {
       };
     },
     requestsInFlight: () => requests,
+    connectionAccepted() {
+      lastArrival = performance.now();
+    },
+    arriving: () => performance.now() - lastArrival < ARRIVAL_WINDOW_MS,
   };
 }

@@ -165,6 +165,8 @@ function stableJson(value: unknown): string {
  */
 const FANOUT_SLICE = 2_000;
 const FANOUT_SLICE_BUDGET_MS = 8;
+/** While connections are arriving: Node accepts about one per turn of a busy loop (fanout-pacer.ts). */
+const FANOUT_ARRIVALS_BUDGET_MS = 1;
 const FANOUT_BUSY_TURN_MS = 1;
 /** Writes between two reads of the clock inside a slice. */
 const CLOCK_EVERY = 64;
@@ -391,6 +393,7 @@ export function createSharedStream(
               const othersWaited = sliceClock() - lastSliceEnd >= FANOUT_BUSY_TURN_MS;
               if (!othersWaited && (pacer?.requestsInFlight() ?? 0) === 0) budgetMs = Infinity;
             }
+            if (pacer?.arriving()) budgetMs = Math.min(budgetMs, FANOUT_ARRIVALS_BUDGET_MS);
             const sliceEnd = Math.min(i + FANOUT_SLICE, targets.length);
             const startedAt = sliceClock();
             while (i < sliceEnd) {

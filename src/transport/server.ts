@@ -48,13 +48,14 @@ export function createTransports(deps: {
   closeSubscriptions: () => void;
   /** Where graphql-ws reports its sockets (the SSE transports report theirs from the Yoga pipeline). */
   connections: ConnectionRegistry;
-  /** Told which requests are being answered, so fan-outs write in short slices meanwhile. */
-  pacer: Pick<FanoutPacer, 'requestStarted'>;
+  /** Told which requests are being answered and when clients connect, so fan-outs yield meanwhile. */
+  pacer: Pick<FanoutPacer, 'requestStarted' | 'connectionAccepted'>;
 }): Transports {
   const { config, yoga } = deps;
   const server: Server = createServer(yoga.requestListener);
   // Votes first (realtime/fanout-pacer.ts): a request counts until its response is done or the
   // client left. Event streams are connections, not requests waiting for an answer.
+  server.on('connection', () => deps.pacer.connectionAccepted());
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     if (request.headers.accept?.includes('text/event-stream')) return;
     response.once('close', deps.pacer.requestStarted());

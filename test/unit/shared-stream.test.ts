@@ -194,6 +194,15 @@ describe('shared stream', () => {
     expect(served.length).toBeGreaterThanOrEqual(15);
   });
 
+  it('while connections are arriving, writes 1 ms slices (Node accepts about one per turn of a busy loop)', async () => {
+    const pacer = createFanoutPacer();
+    const audience = timedAudience({ writeMs: 0.25, pacer });
+    // A client accepted in every turn (its I/O runs ahead of the next slice): more are queued.
+    const served = await fanOutTurns(audience, pacer, () => pacer.connectionAccepted());
+    // Not one long slice after the first (nothing else is waiting): 64 a turn, the clock check.
+    expect(served.length).toBeGreaterThanOrEqual(15);
+  });
+
   it('with nothing else waiting, writes long slices after the first', async () => {
     const pacer = createFanoutPacer();
     const audience = timedAudience({ writeMs: 0.25, pacer });
