@@ -23,7 +23,7 @@ export function killOnExit(child: ChildProcess): void {
   if (child.pid === undefined) return;
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.once('exit', () => {
+    const killAll = (): void => {
       for (const running of live) {
         try {
           running.kill('SIGKILL');
@@ -31,7 +31,19 @@ export function killOnExit(child: ChildProcess): void {
           // already gone
         }
       }
-    });
+    };
+    process.once('exit', killAll);
+    // A vitest worker is ended by a signal, and 'exit' does not run then: servers kept for the
+    // whole process (the shared Redis Cluster) outlived the run.
+    for (const [signal, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const) {
+      process.once(signal, () => {
+        killAll();
+        process.exit(code);
+      });
+    }
   }
   live.add(child);
   child.once('exit', () => live.delete(child));
