@@ -31,10 +31,11 @@ FROM node:24-trixie-slim
 ENV NODE_ENV=production PORT=4000 DATA_DIR=/data
 # V8 sizes its heap from the machine's memory (~4 GB on a large host) and, under a sustained vote
 # rush, lets garbage pile up towards that before it compacts: RSS grew by ~20 MB/s while the live
-# heap stayed ~100 MB (BENCHMARKS.md, "Memory"). A bound makes it collect in time: 10,000 watchers
-# need ~250 MB of live heap. Raise it for larger instances (README, "Memory"). bench/ runs every
-# target with this same value.
-ENV NODE_OPTIONS="--max-old-space-size=512"
+# heap stayed ~100 MB (BENCHMARKS.md, issue 12). A bound makes it collect in time: 10,000 watchers
+# need ~400 MB of heap under a rush; at 512 MB major collections ran near the limit and paused the
+# loop ~1 s every ~7 s, at 768 MB twice in 20 s with RSS 585 MB. Raise it for larger instances.
+# bench/ runs every target with this same value.
+ENV NODE_OPTIONS="--max-old-space-size=768"
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
