@@ -51,6 +51,16 @@ export interface FanoutPacer {
  */
 const ARRIVAL_WINDOW_MS = 20;
 
+/** `fn` on the first call only: an end reported twice counts once. */
+function once(fn: () => void): () => void {
+  let called = false;
+  return () => {
+    if (called) return;
+    called = true;
+    fn();
+  };
+}
+
 export function createFanoutPacer(): FanoutPacer {
   let active = 0;
   let requests = 0;
@@ -66,13 +76,10 @@ export function createFanoutPacer(): FanoutPacer {
   return {
     started() {
       active += 1;
-      let ended = false;
-      return () => {
-        if (ended) return;
-        ended = true;
+      return once(() => {
         active -= 1;
         if (active === 0) release();
-      };
+      });
     },
     settled(maxWaitMs) {
       if (active === 0) return Promise.resolve();
@@ -90,12 +97,7 @@ export function createFanoutPacer(): FanoutPacer {
     inProgress: () => active,
     requestStarted() {
       requests += 1;
-      let ended = false;
-      return () => {
-        if (ended) return;
-        ended = true;
-        requests -= 1;
-      };
+      return once(() => (requests -= 1));
     },
     requestsInFlight: () => requests,
     connectionAccepted() {
