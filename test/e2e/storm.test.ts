@@ -121,7 +121,9 @@ async function until(
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline)
-      throw new Error(`${what}: not within ${ms} ms; ${JSON.stringify(state())}\n${b.output().slice(-3000)}`);
+      throw new Error(
+        `${what}: not within ${ms} ms; ${JSON.stringify(state())}\nA: ${a.output().slice(-3000)}\nB: ${b.output().slice(-3000)}`,
+      );
     await sleep(everyMs);
   }
 }
