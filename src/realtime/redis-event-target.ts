@@ -43,7 +43,10 @@ export function createBusRedisEventTarget(deps: {
   subscriber?: Redis;
   /** `willRetry`: false once the publish is given up (retries spent or too many pending). */
   onPublishError: (error: unknown, topic: string, willRetry: boolean) => void;
-  /** A SUBSCRIBE failed (Redis away past the client's retries); it is sent again once Redis is ready. */
+  /**
+   * A SUBSCRIBE failed (Redis away past the client's retries). On one server it is sent again once
+   * Redis is ready (withHandledSubscribes); on a cluster it is reported, and barrier() rejects.
+   */
   onSubscribeError?: (error: unknown, topic: string) => void;
 }): BusRedisEventTarget {
   const { pubsub, onPublishError } = deps;
