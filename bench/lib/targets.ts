@@ -30,6 +30,8 @@ export interface TargetOptions {
   databaseUrl?: string;
   /** Directory for `node --cpu-prof` output, or undefined. */
   cpuProfDir?: string;
+  /** Node/V8 flags NODE_OPTIONS refuses (e.g. --trace-gc-nvp), before the script. */
+  nodeArgs?: readonly string[];
   /** Extra environment for the child (ovation: DATABASE_POOL_SIZE etc.). */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
@@ -88,12 +90,15 @@ function productionNodeOptions(): string {
   const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
   return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
 }
-const OUTPUT_LIMIT = 200_000;
+const OUTPUT_LIMIT = 4_000_000;
 
 export async function startTarget(opts: TargetOptions): Promise<RunningTarget> {
   ensureBuilt();
   const port = await freePort();
-  const profArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
+  const profArgs = [
+    ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []),
+    ...(opts.nodeArgs ?? []),
+  ];
   const baseEnv: Record<string, string> = Object.fromEntries(
     PASSTHROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
   );

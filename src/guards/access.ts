@@ -8,14 +8,19 @@
  * - Server-side role: once an ADMIN has managed a user (setUserRole, disableUser: tokensValidAfter
  *   is set), the stored User.role replaces the token's role claim. Until then the token's role is
  *   the truth (and is written to User.role on sight).
- * - No database round trip per request: the state is cached per user for `ttlMs`. Each cached
- *   user has a subscription to its `user:<id>` topic (auth.events.ts), so a change made on any
- *   instance drops the entry at once; the TTL only bounds staleness should an event be lost (a
- *   Redis reconnect). The entry is loaded only after that subscription is live, so no change can
- *   slip between the read and the subscription. While the subscription cannot go live (Redis is
- *   away: RELIABILITY.md), a request waits at most `liveWaitMs` for it, then reads the user's row
- *   for itself and the result is not cached: every request reads the database, which is exact,
- *   rather than every request of a new user hanging until Redis is back.
+ * - No database round trip per request: the state is cached per user for `ttlMs`. The instance
+ *   holds one subscription to the `user:all` topic (auth.events.ts), which carries every user's
+ *   access changes: a change made on any instance drops the cached entry at once; the TTL only
+ *   bounds staleness should an event be lost (a Redis reconnect). One topic rather than one per
+ *   user because changes are rare (ADMIN actions, leaving a conversation) while the users a vote
+ *   rush brings are many: a subscription per cached user cost ~2.8 KB of heap each (28 MB at
+ *   10,000 voters, measured) and, with Redis, a SUBSCRIBE on each new voter's first request.
+ *   An entry is loaded only while that subscription is live, so no change can slip between the
+ *   read and the subscription. While it cannot go live (Redis is away: RELIABILITY.md), one
+ *   request waits at most `liveWaitMs` for it, then requests read the user's row for themselves
+ *   and the result is not cached: every request reads the database, which is exact, rather than
+ *   every request hanging until Redis is back. If the subscription ends (Redis gave up, it fell
+ *   behind), every cached state is dropped and the next request subscribes again.
  * - Watches: graphql-ws connections (ws.ts) and SSE streams (streams.ts) end when the user's
  *   tokens are revoked (watchUser).
  */
@@ -23,7 +28,7 @@ import type { Role } from '../generated/prisma/enums.js';
 import type { AdmissionRow } from '../modules/users/users.service.js';
 import { AppError, unauthenticated } from '../errors.js';
 import type { EventBus, TopicSubscription } from '../realtime/event-bus.js';
-import type { UserAccessChange, UserAccessEvent } from '../modules/auth/auth.events.js';
+import { USER_ACCESS_ALL, type UserAccessChange, type UserAccessEvent } from '../modules/auth/auth.events.js';
 import type { Viewer } from './auth.js';
 
 export interface AccessState {
@@ -49,13 +54,17 @@ export interface UserAccess {
 }
 
 interface Entry {
-  subscription: TopicSubscription<UserAccessEvent>;
   state?: Promise<AccessState>;
   loadedAt: number;
   /** Bumped by every event: a load that saw another version than it started with is stale. */
   version: number;
-  /** A load already waited liveWaitMs for the subscription: later ones do not wait again. */
-  waited?: boolean;
+}
+
+/** The instance's one subscription to every user's access changes, and the watches fed by it. */
+interface Feed {
+  subscription: TopicSubscription<UserAccessEvent>;
+  /** A load already waited liveWaitMs for it: later ones read uncached without waiting. */
+  waited: boolean;
 }
 
 const revokedReason = (change: Extract<UserAccessChange, { kind: 'revoked' }>): AppError =>
@@ -67,7 +76,7 @@ export function createUserAccess(deps: {
   ttlMs?: number;
   /** Users cached at once, least recently used dropped first [10,000]. */
   maxEntries?: number;
-  /** How long a load waits for the user's subscription to go live before reading uncached [1000 ms]. */
+  /** How long a load waits for the access subscription to go live before reading uncached [1000 ms]. */
   liveWaitMs?: number;
   onError?: (message: string, details: Record<string, unknown>) => void;
   /**
@@ -79,6 +88,48 @@ export function createUserAccess(deps: {
 }): UserAccess {
   const { bus, readUser, ttlMs = 30_000, maxEntries = 10_000, liveWaitMs = 1_000 } = deps;
   const entries = new Map<string, Entry>();
+  /** Revocation watches (graphql-ws connections, SSE streams) by user id. */
+  const watches = new Map<string, Set<(change: UserAccessChange) => void>>();
+  let feed: Feed | undefined;
+
+  function dropAll(): void {
+    for (const entry of entries.values()) {
+      entry.version += 1;
+      entry.state = undefined;
+    }
+  }
+
+  /** The live feed, subscribing (again) when there is none. */
+  function feedOf(): Feed {
+    if (feed) return feed;
+    const current: Feed = (feed = { subscription: bus.subscribe('user', USER_ACCESS_ALL), waited: false });
+    // A subscription that never went live (Redis away past its retries) is dropped: the next
+    // request starts over with a new one.
+    current.subscription.ready.catch(() => {
+      if (feed === current) feed = undefined;
+      current.subscription.close();
+    });
+    void (async () => {
+      try {
+        for await (const event of current.subscription) {
+          const { userId } = event.data;
+          const entry = entries.get(userId);
+          if (entry) {
+            entry.version += 1;
+            entry.state = undefined;
+          }
+          for (const watch of watches.get(userId) ?? []) watch(event.data);
+        }
+      } catch (error) {
+        deps.onError?.('user access subscription failed', { error });
+      }
+      // Ended (fell behind, or the bus shut down): events may have been missed, so nothing cached
+      // is trusted; a later request subscribes again.
+      if (feed === current) feed = undefined;
+      dropAll();
+    })();
+    return current;
+  }
 
   function entryOf(userId: string): Entry {
     const existing = entries.get(userId);
@@ -87,50 +138,29 @@ export function createUserAccess(deps: {
       entries.set(userId, existing);
       return existing;
     }
-    const entry: Entry = { subscription: bus.subscribe('user', userId, { conflate: true }), loadedAt: 0, version: 0 };
+    const entry: Entry = { loadedAt: 0, version: 0 };
     entries.set(userId, entry);
-    // A subscription that never went live (Redis away past its retries) is dropped: the next
-    // request starts over with a new one.
-    entry.subscription.ready.catch(() => {
-      if (entries.get(userId) === entry) entries.delete(userId);
-      entry.subscription.close();
-    });
-    if (entries.size > maxEntries) {
-      const [oldestId, oldest] = entries.entries().next().value!;
-      entries.delete(oldestId);
-      oldest.subscription.close();
-    }
-    void (async () => {
-      try {
-        for await (const _event of entry.subscription) {
-          entry.version += 1;
-          entry.state = undefined;
-        }
-      } catch (error) {
-        deps.onError?.('user access subscription failed', { userId, error });
-      }
-      // Evicted, or the bus shut down: a later request starts over.
-      if (entries.get(userId) === entry) entries.delete(userId);
-    })();
+    if (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
     return entry;
   }
 
-  /** Whether the subscription went live within liveWaitMs (false: it failed or is still pending). */
-  async function isLive(entry: Entry): Promise<boolean> {
+  /** Whether the feed went live within liveWaitMs (false: it failed or is still pending). */
+  async function isLive(current: Feed): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const live = await Promise.race([
-      entry.subscription.ready.then(
+      current.subscription.ready.then(
         () => true,
         () => false,
       ),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), entry.waited ? 0 : liveWaitMs))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), current.waited ? 0 : liveWaitMs))),
     ]).finally(() => clearTimeout(timer));
-    if (!live) entry.waited = true;
+    if (!live) current.waited = true;
     return live;
   }
 
   async function load(entry: Entry, viewer: Viewer): Promise<AccessState> {
-    if (!(await isLive(entry))) {
+    const current = feedOf();
+    if (!(await isLive(current)) || feed !== current) {
       // Nothing would tell this entry of a change: read for this request only.
       if (entries.get(viewer.id) === entry) entry.state = undefined;
       return read(viewer);
@@ -183,31 +213,31 @@ export function createUserAccess(deps: {
   return {
     admit,
     watchUser(viewer, onEnd) {
-      const subscription = bus.subscribe('user', viewer.id);
       let stopped = false;
+      const watch = (change: UserAccessChange): void => {
+        if (change.kind === 'revoked') end(revokedReason(change));
+      };
       const stop = (): void => {
         stopped = true;
-        subscription.close();
+        const set = watches.get(viewer.id);
+        set?.delete(watch);
+        if (set?.size === 0) watches.delete(viewer.id);
       };
+      const end = (reason: AppError): void => {
+        if (stopped) return;
+        stop();
+        onEnd(reason);
+      };
+      const set = watches.get(viewer.id) ?? new Set();
+      watches.set(viewer.id, set.add(watch));
       void (async () => {
-        let reason: AppError | undefined;
         try {
-          await subscription.ready;
+          await feedOf().subscription.ready;
           // A revocation published before the watch was live: the (re-read) state shows it.
           if (!stopped) await admit(viewer);
-          for await (const event of subscription) {
-            if (event.data.kind === 'revoked') {
-              reason = revokedReason(event.data);
-              break;
-            }
-          }
         } catch (error) {
-          if (error instanceof AppError) reason = error;
+          if (error instanceof AppError) end(error);
           else if (!stopped) deps.onError?.('user access watch failed', { userId: viewer.id, error });
-        }
-        if (reason && !stopped) {
-          stop();
-          onEnd(reason);
         }
       })();
       return stop;

@@ -1,7 +1,8 @@
 /**
  * The one typed map of realtime topics. Every topic is entity-scoped (`<kind>:<entityId>`), so an
- * instance only receives events for entities somebody on it watches; never a global topic
- * filtered everywhere. Every event carries a per-topic `seq` (strictly increasing, assigned in
+ * instance only receives events for entities somebody on it watches; a global topic filtered
+ * everywhere only where the events are rare and every instance needs them (`user:all`,
+ * `fraudAlert:all`). Every event carries a per-topic `seq` (strictly increasing, assigned in
  * the database transaction that produced the event's state) so subscribers can drop stale
  * events and, later, resume after a reconnect.
  */
@@ -14,7 +15,7 @@ import type { PresenceView } from '../modules/presence/presence.events.js';
 import type { FraudAlertView } from '../modules/fraud/fraud.events.js';
 import type { NotificationView } from '../modules/notifications/notifications.events.js';
 import type { ChannelEventView } from '../modules/channels/channels.events.js';
-import type { UserAccessChange } from '../modules/auth/auth.events.js';
+import type { UserAccessNotice } from '../modules/auth/auth.events.js';
 import type {
   ConversationAccessData,
   MessageEventData,
@@ -36,8 +37,11 @@ export interface TopicMap {
   notifications: NotificationView;
   /** Named live channels, `channel:<name>` (channels.events.ts). */
   channel: ChannelEventView;
-  /** A user's access changed (tokens revoked on a role change or disable): see auth.events.ts. */
-  user: UserAccessChange;
+  /**
+   * Every user's access changes (tokens revoked on a role change or disable), on the one topic
+   * `user:all`: rare, and needed wherever the user is served (auth.events.ts says why not per user).
+   */
+  user: UserAccessNotice;
   /** Messaging (see messaging.events.ts), all per conversation. */
   messages: MessageEventData;
   readReceipts: ReadReceiptView;

@@ -23,6 +23,7 @@ import { loadConfig } from '../../src/config.js';
 import { AppError } from '../../src/errors.js';
 import type { PrismaClient } from '../../src/generated/prisma/client.js';
 import { createUserAccess } from '../../src/guards/access.js';
+import { USER_ACCESS_ALL, type UserAccessChange } from '../../src/modules/auth/auth.events.js';
 import { createUserRecords } from '../../src/modules/users/users.service.js';
 import { JwksUnavailableError, createAuthenticator, createTokenIssuer, type Viewer } from '../../src/guards/auth.js';
 import { catchStreamErrors, runAt, streamUntil } from '../../src/guards/streams.js';
@@ -508,8 +509,13 @@ describe('admission cache', () => {
     const bus = createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
     const records = createUserRecords({ $queryRaw: findMany } as unknown as PrismaClient);
     const access = createUserAccess({ bus, readUser: records.admissionRow, ttlMs });
-    const revoke = (data: Parameters<typeof bus.publish<'user'>>[2]['data']) =>
-      bus.publish('user', 'u1', { topic: 'user:u1', seq: 1, publishedAt: new Date().toISOString(), data });
+    const revoke = (change: UserAccessChange, userId = 'u1') =>
+      bus.publish('user', USER_ACCESS_ALL, {
+        topic: `user:${userId}`,
+        seq: 1,
+        publishedAt: new Date().toISOString(),
+        data: { ...change, userId },
+      });
     return { findMany, bus, access, revoke };
   };
   const viewer: Viewer = { id: 'u1', name: 'U', role: 'JUDGE', issuedAt: 1_000 };
@@ -528,7 +534,28 @@ describe('admission cache', () => {
     expect(await access.admit(viewer)).toEqual(viewer); // not managed: the token's role stands
   });
 
-  it('an event on user:<id> drops the entry; the next request sees the change', async () => {
+  it('one access subscription however many users are cached or watched (not one per user)', async () => {
+    const { bus, access } = setup();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => access.admit({ ...viewer, id: `voter-${i}` })));
+    const stops = Array.from({ length: 20 }, (_, i) => access.watchUser({ ...viewer, id: `watcher-${i}` }, () => {}));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(bus.size()).toBe(1);
+    for (const stop of stops) stop();
+  });
+
+  it("an event on user:all drops that user's entry only; the next request sees the change", async () => {
+    const { findMany, access, revoke } = setup();
+    await access.admit(viewer);
+    await access.admit({ ...viewer, id: 'u2' });
+    revoke({ kind: 'updated' }, 'u2');
+    await new Promise((r) => setTimeout(r, 0));
+    await access.admit(viewer); // still cached
+    expect(findMany).toHaveBeenCalledTimes(2);
+    await access.admit({ ...viewer, id: 'u2' }); // dropped: read again
+    expect(findMany).toHaveBeenCalledTimes(3);
+  });
+
+  it('an event on user:all drops the entry; the next request sees the change', async () => {
     const { findMany, access, revoke } = setup();
     await access.admit(viewer);
     row.tokensValidAfter = new Date(2_000_000);

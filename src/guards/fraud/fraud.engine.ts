@@ -4,7 +4,7 @@
  * (fraud.guard.ts) counts, alerts and throws; the simulation (bench/fraud-sim.ts) calls this with
  * its own clock.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Caller, FraudSubject } from '../guards.js';
 import {
   assess,
@@ -17,6 +17,7 @@ import {
   type Thresholds,
 } from './fraud.rules.js';
 import type { FraudStateStore, ObservedCounts } from './fraud.store.js';
+import { newId as uniqueId } from '../../infra/ids.js';
 
 export interface FraudDecision extends Assessment {
   kind: FraudKind;
@@ -98,7 +99,7 @@ export function createFraudEngine(deps: {
 }): FraudEngine {
   const { store, thresholds } = deps;
   const now = deps.now ?? Date.now;
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? uniqueId;
 
   return {
     async evaluate(subject, caller, at) {

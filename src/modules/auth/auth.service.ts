@@ -18,7 +18,7 @@ import { badInput, notFound, unauthenticated } from '../../errors.js';
 import type { UserAccess } from '../../guards/access.js';
 import type { IssueToken } from '../../guards/auth.js';
 import type { EventBus } from '../../realtime/event-bus.js';
-import { userAccessEvent, type UserAccessChange } from './auth.events.js';
+import { USER_ACCESS_ALL, userAccessEvent, type UserAccessChange } from './auth.events.js';
 import {
   PUBLIC_KEY_BYTES,
   SIGNATURE_BYTES,
@@ -106,7 +106,7 @@ export function createAuthService(deps: {
       return { user, event: await userAccessEvent(tx, userId, change(user)) };
     });
     access.invalidate(userId);
-    bus.publish('user', userId, event);
+    bus.publish('user', USER_ACCESS_ALL, event);
     return user;
   }
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Role } from '../../generated/prisma/enums.js';
 import { badInput } from '../../errors.js';
 import type { Viewer } from '../../guards/auth.js';
-import { userAccessEvent } from '../auth/auth.events.js';
+import { USER_ACCESS_ALL, userAccessEvent } from '../auth/auth.events.js';
 import { currentSeq, ensureTopic, nextSeq } from '../../realtime/sequence.js';
 import {
   accessTopic,
@@ -91,7 +91,7 @@ export function createConversationOperations(core: MessagingCore) {
       return { accessSeq, userEvent, removed: userView(member.user, userId) };
     });
     const reason = leaving ? 'LEFT' : 'REMOVED';
-    bus.publish('user', userId, { ...userEvent, publishedAt: new Date().toISOString() });
+    bus.publish('user', USER_ACCESS_ALL, { ...userEvent, publishedAt: new Date().toISOString() });
     await publishAccessLost({ conversationId, userIds: [userId], reason }, accessSeq, [removed]);
     return { reason };
   }

@@ -9,7 +9,6 @@
  * Shared subscriptions written through a direct sink bypass the iterator: shared-subscriptions.ts
  * reports those writes itself (`onDelivered`), so each write is counted once.
  */
-import { randomUUID } from 'node:crypto';
 import {
   getOperationAST,
   Kind,
@@ -25,6 +24,7 @@ import { withRequestContext, type Logger } from '../../infra/logger.js';
 import { publishedAtOf, type CursorContext } from '../../realtime/cursors.js';
 import { resumes } from '../../realtime/shared-subscriptions.js';
 import { errorCodeOf } from '../../schema/errors.js';
+import { newId } from '../../infra/ids.js';
 import type { OperationType, OpsHooks, TransportLabel } from './ops.metrics.js';
 
 const OPERATION = Symbol('ovation.operation');
@@ -53,7 +53,7 @@ function operationState(context: WithOperation): OperationState {
   let state = context[OPERATION];
   if (!state) {
     const given = context.request?.headers?.get('x-request-id');
-    state = { requestId: given && REQUEST_ID.test(given) ? given : randomUUID(), startedAt: performance.now() };
+    state = { requestId: given && REQUEST_ID.test(given) ? given : newId(), startedAt: performance.now() };
     // A symbol key: copied when the context is spread into the operation's (http.ts), never serialised.
     context[OPERATION] = state;
   }
