@@ -11,6 +11,7 @@ import {
   type RateLimitStore,
 } from './rate-limit.js';
 import type { LiveSubscriptionCounter } from './subscription-limits.js';
+import { flat } from '../infra/strings.js';
 
 interface Entry {
   /** Sliding-log rules: admission times, oldest first. */
@@ -43,7 +44,7 @@ export function createMemoryRateLimitStore(
     let entry = entries.get(key);
     if (!entry)
       entries.set(
-        key,
+        flat(key),
         (entry = { log: [], debt: 0, debtAt: 0, strikes: 0, strikesExpireAt: 0, blockedUntil: 0, idleAt: 0 }),
       );
     if (entry.strikesExpireAt <= t) entry.strikes = 0;

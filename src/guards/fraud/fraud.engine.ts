@@ -17,7 +17,7 @@ import {
   type Thresholds,
 } from './fraud.rules.js';
 import type { FraudStateStore, ObservedCounts } from './fraud.store.js';
-import { newId as uniqueId } from '../../infra/ids.js';
+import { newId as uniqueId } from '../../infra/strings.js';
 
 export interface FraudDecision extends Assessment {
   kind: FraudKind;

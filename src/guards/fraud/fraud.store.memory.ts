@@ -8,6 +8,7 @@
  * window, which bounds memory by the traffic of the last 10 minutes.
  */
 import { WINDOW, type FraudKind } from './fraud.rules.js';
+import { flat } from '../../infra/strings.js';
 import {
   ALL_SCOPES,
   emptyCounts,
@@ -71,7 +72,7 @@ class Group {
     const previous = this.members.get(member);
     const last = previous === undefined ? at : Math.max(previous, at);
     this.members.delete(member);
-    this.members.set(member, last);
+    this.members.set(flat(member), last);
     this.newestAt = Math.max(this.newestAt, last);
     return this.trim(cutoff, cap);
   }
@@ -95,13 +96,13 @@ export function createMemoryFraudStore(): FraudStateStore & { size(): number } {
 
   function timeline(key: string): Timeline {
     let t = timelines.get(key);
-    if (!t) timelines.set(key, (t = new Timeline()));
+    if (!t) timelines.set(flat(key), (t = new Timeline()));
     return t;
   }
 
   function group(key: string): Group {
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = new Group()));
+    if (!g) groups.set(flat(key), (g = new Group()));
     return g;
   }
 
@@ -176,7 +177,7 @@ export function createMemoryFraudStore(): FraudStateStore & { size(): number } {
     async claim(key, ttlMs, at) {
       const expiresAt = claims.get(key);
       if (expiresAt !== undefined && expiresAt > at) return false;
-      claims.set(key, at + ttlMs);
+      claims.set(flat(key), at + ttlMs);
       return true;
     },
 
@@ -184,7 +185,7 @@ export function createMemoryFraudStore(): FraudStateStore & { size(): number } {
       for (const scope of [scopeId, ALL_SCOPES]) {
         const key = fraudKeys.stats(kind, scope);
         let counts = stats.get(key);
-        if (!counts) stats.set(key, (counts = emptyCounts()));
+        if (!counts) stats.set(flat(key), (counts = emptyCounts()));
         counts[FIELD_OF[verdict]] += 1;
       }
     },

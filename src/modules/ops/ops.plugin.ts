@@ -24,7 +24,7 @@ import { withRequestContext, type Logger } from '../../infra/logger.js';
 import { publishedAtOf, type CursorContext } from '../../realtime/cursors.js';
 import { resumes } from '../../realtime/shared-subscriptions.js';
 import { errorCodeOf } from '../../schema/errors.js';
-import { newId } from '../../infra/ids.js';
+import { newId } from '../../infra/strings.js';
 import type { OperationType, OpsHooks, TransportLabel } from './ops.metrics.js';
 
 const OPERATION = Symbol('ovation.operation');
