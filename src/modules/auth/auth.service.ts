@@ -9,7 +9,7 @@
  *
  * Management: setUserRole and disableUser make the stored role authoritative and end the user's
  * existing tokens (tokensValidAfter = now) and live connections (a `revoked` event on
- * `user:<id>`, see auth.events.ts); enableUser lets the user sign in again (with new tokens).
+ * `user:all`, see auth.events.ts); enableUser lets the user sign in again (with new tokens).
  */
 import { randomBytes } from 'node:crypto';
 import type { Prisma, PrismaClient, User } from '../../generated/prisma/client.js';
