@@ -5,6 +5,7 @@
  * interface in its module with a memory and a Redis implementation side by side (centrifuge's
  * shape); modules receive the chosen one and never ask which it is.
  */
+import { setMaxListeners } from 'node:events';
 import type { Config } from './config.js';
 import type { Logger } from './infra/logger.js';
 import { isCluster, type RedisConnections } from './infra/redis.js';
@@ -161,8 +162,13 @@ export function createBus(
   redis: Pick<RedisConnections, 'pubsub' | 'subscriber'> | undefined,
   logger: Logger,
 ): EventBus {
-  if (!redis)
-    return createEventBus({ eventTarget: new EventTarget() as BusEventTarget, barrier: () => Promise.resolve() });
+  if (!redis) {
+    const eventTarget = new EventTarget();
+    // Thousands of local subscribers to one topic (a session's watchers) are the normal case, not
+    // a leak: Node would warn past 10 listeners per topic.
+    setMaxListeners(0, eventTarget);
+    return createEventBus({ eventTarget: eventTarget as BusEventTarget, barrier: () => Promise.resolve() });
+  }
   const eventTarget = createBusRedisEventTarget({
     pubsub: redis.pubsub,
     ...(!isCluster(redis.subscriber) && { subscriber: redis.subscriber }),

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBus, SlowSubscriberError, type BusEventTarget } from '../../src/realtime/event-bus.js';
 import { snapshotThenLive } from '../../src/realtime/stream.js';
+import { createBus } from '../../src/stores.js';
+import { createLogger } from '../../src/infra/logger.js';
 import type { TallyEvent } from '../../src/modules/voting/voting.events.js';
 
 const event = (seq: number, total = seq): TallyEvent => ({
@@ -43,6 +45,18 @@ describe('event bus', () => {
     // Buffered events are still delivered, then the failure.
     for (let seq = 1; seq <= 3; seq += 1) expect((await sub.next()).value?.seq).toBe(seq);
     await expect(sub.next()).rejects.toBeInstanceOf(SlowSubscriberError);
+  });
+
+  it("the in-process bus takes thousands of one topic's subscribers without a leak warning", async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    const bus = createBus(undefined, createLogger({ level: 'silent' }));
+    const subs = Array.from({ length: 2_000 }, () => bus.subscribe('tally', 'c1'));
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    process.off('warning', onWarning);
+    expect(warnings).toEqual([]);
+    for (const sub of subs) sub.close();
   });
 
   it('closeAll ends a subscriber that is waiting for an event', async () => {
