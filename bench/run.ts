@@ -375,7 +375,9 @@ async function main() {
       });
     }, loadEnd - Date.now()),
   );
-  log(`  load: ${loadLabel} for ${durationS} s`);
+  log(
+    `  load: ${loadLabel} for ${durationS} s (server process time at its start: ~${loadStart - serverStartMs} ms, for bench/gc-summary.ts)`,
+  );
   const votes = await voters(loadStart, durationS * 1000, stamp);
   await windowStarted;
   const windowEnd = await windowEnded;

@@ -82,7 +82,7 @@ function setup(flushMs: number, pacer?: FanoutPacer) {
   void (async () => {
     for await (const event of sub) received.push({ seq: event.seq, total: event.data.totalVotes });
   })();
-  return { ...db, publisher, received, errors, sub };
+  return { ...db, bus, publisher, received, errors, sub };
 }
 
 describe('tally publisher', () => {
@@ -108,15 +108,38 @@ describe('tally publisher', () => {
     expect(await survivor.sweepStale(50)).toEqual(['c1']);
     await sleep(10);
     expect(published).toEqual([3]);
-    // Nothing owed any more: unchanged once, then not looked at again until a new vote.
+    // Nothing owed any more: unchanged once (its snapshot sent again, the same seq: watchers drop
+    // it), then not looked at again until a new vote.
     await sleep(60);
     expect(await survivor.sweepStale(50)).toEqual(['c1']); // its last vote may have missed that flush: checked
     const transactions = state.transactions;
     expect(await survivor.sweepStale(50)).toEqual([]);
     expect(state.transactions).toBe(transactions);
-    expect(published).toEqual([3]);
+    await sleep(10);
+    expect(published).toEqual([3, 3]);
     sub.close();
     onSurvivor.close();
+  });
+
+  it('sweepStale: publishes what an instance killed between its flush commit and its publish owed', async () => {
+    const { state, received, sub, prisma, bus } = setup(20);
+    // The dying instance: its flush commits (seq 1, 2 votes), its publish never leaves it.
+    const isolated = createEventBus({
+      eventTarget: new EventTarget() as BusEventTarget,
+      barrier: () => Promise.resolve(),
+    });
+    const dead = createTallyPublisher({ prisma, bus: isolated, flushMs: 20, onError: () => undefined });
+    state.votes = 2;
+    state.lastVoteAt = new Date();
+    dead.markDirty('c1');
+    await vi.waitFor(() => expect(state.seq).toBe(1));
+    expect(received).toEqual([]);
+    // A survivor on the watchers' bus sweeps: the standings are unchanged, and still owed.
+    const survivor = createTallyPublisher({ prisma, bus, flushMs: 20, onError: () => undefined });
+    await sleep(60);
+    expect(await survivor.sweepStale(50)).toEqual(['c1']);
+    await vi.waitFor(() => expect(received).toEqual([{ seq: 1, total: 2 }]));
+    sub.close();
   });
 
   it('publishes at most once per window during a burst, and the last update is exact', async () => {

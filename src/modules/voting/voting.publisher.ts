@@ -35,7 +35,8 @@ export interface TallyPublisher {
   /**
    * Marks dirty the OPEN competitions whose latest vote may be missing from their last published
    * update and that nobody published for `staleMs`: the votes another instance acknowledged before
-   * it died, its flush still pending. Returns their ids. app runs it every `sweepMs` (see below).
+   * it died, its flush still pending, or its flush committed and its publish not sent. Returns
+   * their ids. app runs it every `sweepMs` (see below).
    */
   sweepStale(staleMs: number): Promise<string[]>;
   /** Publishes whatever is still dirty and waits for in-flight flushes. */
@@ -191,9 +192,17 @@ export function createTallyPublisher(deps: {
           onError(error, id);
           return undefined;
         });
-        // Unchanged: nothing was owed; skip it until it gets a new vote.
-        if (outcome?.kind === 'unchanged') sweptAt.set(id, rows.find((r) => r.id === id)!.lastVoteAt!.getTime());
-        else if (outcome?.kind !== 'published') publisher.markDirty(id); // window taken or failed: the normal retries
+        if (outcome?.kind === 'unchanged') {
+          // Standings as last flushed; skip it until it gets a new vote. That flush's publish may
+          // still be owed: an instance killed between its flush's commit and its publish. So the
+          // current snapshot is published once more (one read); watchers that had it drop it by
+          // its seq (stream.ts), the others catch up.
+          sweptAt.set(id, rows.find((r) => r.id === id)!.lastVoteAt!.getTime());
+          await publisher
+            .snapshot(id)
+            .then(publishTally)
+            .catch((error: unknown) => onError(error, id));
+        } else if (outcome?.kind !== 'published') publisher.markDirty(id); // window taken or failed: the normal retries
       }
       if (sweptAt.size > 10_000) sweptAt.clear();
       return stale;
