@@ -2,6 +2,10 @@
  * The only reader of `process.env`. Parsed once at start; a bad value fails with a message that
  * names the variable. Names and defaults follow the API contract's header; units are in the
  * property names.
+ *
+ * One file on purpose (over ~400 lines): every variable, its default and its check side by side,
+ * as the README's configuration table lists them; split, a reader would have to look in several
+ * places to learn what one variable does.
  */
 import os from 'node:os';
 import path from 'node:path';

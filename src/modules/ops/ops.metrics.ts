@@ -7,6 +7,9 @@
  * Label values are bounded: root fields of the schema (never operation names or ids), the error
  * catalogue's codes, rate rule names from config, fraud rules from fraud.rules.ts, transports.
  * The contract's series (api-contract.graphql, "Operations") keep exactly their names and labels.
+ *
+ * One file on purpose (over ~400 lines): every series the process exposes is defined here, so
+ * `/metrics`, the alert rules (deploy/prometheus) and the dashboard can be checked against one list.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 
