@@ -3,13 +3,13 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { afterAll, beforeAll, inject } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { Backend } from './backends.js';
 import { execute, TEST_JWT_SECRET, type GraphQLResponse } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
-import type {} from './provided.js'; // inject()'s keys
+import { provided } from './provided.js';
 
 export interface TestApp {
   app: App;
@@ -33,7 +33,7 @@ export async function startTestApp(
   // On the embedded default, a new data dir starts from a copy of the tier's migrated PGlite
   // directory (test/support/shared-servers.ts): the app opens and checks it as it would any
   // existing data, instead of paying PGlite's initdb on every start.
-  const pgliteTemplate = inject('pgliteTemplateDir');
+  const pgliteTemplate = provided('pgliteTemplateDir');
   if (ownDataDir && !env['DATABASE_URL'] && pgliteTemplate)
     await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
   const config = loadConfig({

@@ -9,10 +9,9 @@
  * milliseconds and keeps pub/sub apart from files running at the same time.
  */
 import { Cluster, Redis } from 'ioredis';
-import { inject } from 'vitest';
 import { createTestDatabase, dropTestDatabase, migrateDatabase, startPostgres } from './postgres.js';
 import { startRedis } from './redis.js';
-import type {} from './provided.js'; // inject()'s keys
+import { provided } from './provided.js';
 import { sharedRedisCluster } from './redis-cluster.js';
 
 export interface Backend {
@@ -90,8 +89,8 @@ export interface TestDatabase {
  * migrations on a migrated one at start-up, and find nothing left to apply.
  */
 export async function freshDatabase({ migrated = true }: { migrated?: boolean } = {}): Promise<TestDatabase> {
-  const sharedUrl = inject('sharedPostgresUrl');
-  const template = inject('sharedPostgresTemplate');
+  const sharedUrl = provided('sharedPostgresUrl');
+  const template = provided('sharedPostgresTemplate');
   if (sharedUrl && template) {
     const url = await createTestDatabase(sharedUrl, migrated ? { template } : {});
     return { url, drop: () => dropTestDatabase(url) };

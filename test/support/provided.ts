@@ -4,6 +4,8 @@
  * server-process.ts) carry the declaration wherever they are compiled, also in the client kit's
  * test project, which does not compile shared-servers.ts.
  */
+import { inject, type ProvidedContext } from 'vitest';
+
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Superuser URL of the tier's shared PostgreSQL server (see test/support/backends.ts). */
@@ -15,4 +17,14 @@ declare module 'vitest' {
   }
 }
 
-export {};
+/**
+ * `inject(key)`, or undefined outside a vitest worker: the bench scripts (bench/soak.ts) start
+ * servers through these helpers too, with no tier setup to share, and `inject` throws there.
+ */
+export function provided<K extends keyof ProvidedContext>(key: K): ProvidedContext[K] | undefined {
+  try {
+    return inject(key);
+  } catch {
+    return undefined;
+  }
+}

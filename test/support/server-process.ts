@@ -7,11 +7,10 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inject } from 'vitest';
 import { freePort } from './ports.js';
 import { TEST_JWT_SECRET } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
-import type {} from './provided.js'; // inject()'s keys
+import { provided } from './provided.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -78,7 +77,7 @@ export async function startServerProcess(
   // a copy of the tier's migrated PGlite directory (test/support/shared-servers.ts) instead of
   // paying PGlite's initdb at every boot. A test that brings its own data dir (a first start, a
   // restart) or runs a build (production-image: its own migrations) opens what it brought.
-  const pgliteTemplate = inject('pgliteTemplateDir');
+  const pgliteTemplate = provided('pgliteTemplateDir');
   const onEmbedded = !env['DATABASE_URL'] && opts.entry === undefined && opts.cwd === undefined;
   if (ownDataDir && onEmbedded && pgliteTemplate)
     await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
