@@ -6,32 +6,12 @@
  *
  *   N=300 npx tsx bench/send-message-latency.ts        [DATABASE_URL=postgresql://… for PostgreSQL]
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { tokenFor, TEST_JWT_SECRET } from '../test/support/graphql.js';
+import { startTestApp } from '../test/support/app.js';
+import { tokenFor } from '../test/support/graphql.js';
 
 const N = Number(process.env.N ?? 300);
-const SECRET = TEST_JWT_SECRET;
-const dataDir = await mkdtemp(path.join(os.tmpdir(), 'outbox-bench-'));
-const config = loadConfig({
-  PORT: '0',
-  HOST: '127.0.0.1',
-  DATA_DIR: dataDir,
-  NODE_ENV: 'test',
-  LOG_LEVEL: 'error',
-  JWT_SECRET: SECRET,
-  FRAUD_DETECTION_ENABLED: 'false',
-  RATE_LIMIT_MESSAGES_PER_MINUTE: '1000000',
-  RATE_LIMIT_MUTATIONS_PER_MINUTE: '1000000',
-  RATE_LIMIT_QUERIES_PER_MINUTE: '1000000',
-  RATE_LIMIT_IP_FACTOR: '1000',
-  ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-});
-const app = await createApp(config);
-const { url } = await app.start();
+// The test servers' settings (test/support/app.ts: high rate limits, fraud detection off).
+const { url, stop } = await startTestApp(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {});
 const token = (sub: string) => tokenFor({ sub, name: sub, role: 'AUDIENCE' });
 async function gql<T = unknown>(query: string, variables: unknown, tok: string): Promise<T> {
   const r = await fetch(`${url}/graphql`, {
@@ -76,6 +56,5 @@ console.log(
     perSecond: (N / (total / 1000)).toFixed(0),
   }),
 );
-await app.stop();
-await rm(dataDir, { recursive: true, force: true });
+await stop();
 process.exit(0);
