@@ -25,8 +25,8 @@ import { createCompetitionsModule } from './modules/competitions/competitions.mo
 import { createDashboardModule } from './modules/dashboard/dashboard.module.js';
 import { createFraudModule } from './modules/fraud/fraud.module.js';
 import { createMessagingModule } from './modules/messaging/messaging.module.js';
-import { createOps } from './modules/ops/ops.js';
-import type { WorkerMetricsLink } from './modules/ops/ops.workers.js';
+import { createOps } from './modules/ops/ops.module.js';
+import type { WorkerMetricsLink } from './modules/ops/ops.metrics.aggregator.js';
 import type { Module, ModuleContext } from './modules/module.js';
 import { createNotificationsModule } from './modules/notifications/notifications.module.js';
 import { createOffersModule } from './modules/offers/offers.module.js';

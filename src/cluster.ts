@@ -12,7 +12,7 @@
  * requests over several connections and needs more (README "Several workers on one host").
  *
  * GET /metrics reaches one worker too: it asks the primary, which collects every serving worker's
- * series over IPC and merges them (src/modules/ops/ops.workers.ts), so a scrape sees the host.
+ * series over IPC and merges them (src/modules/ops/ops.metrics.aggregator.ts), so a scrape sees the host.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config.js';
@@ -24,7 +24,7 @@ import {
   type MetricsSnapshot,
   type WorkerMetricsLink,
   type WorkerSnapshot,
-} from './modules/ops/ops.workers.js';
+} from './modules/ops/ops.metrics.aggregator.js';
 
 /** What a worker tells its primary. */
 export type WorkerMessage =
@@ -51,7 +51,7 @@ const METRICS_COLLECT_TIMEOUT_MS = 3_000;
 const METRICS_SCRAPE_TIMEOUT_MS = METRICS_COLLECT_TIMEOUT_MS + 1_000;
 
 /**
- * Worker side of GET /metrics (ops.workers.ts): `scrape` asks the primary; `answer` sends this
+ * Worker side of GET /metrics (ops.metrics.aggregator.ts): `scrape` asks the primary; `answer` sends this
  * worker's series when the primary collects them (the scraped worker's own included).
  */
 export function workerMetricsLink(): WorkerMetricsLink {

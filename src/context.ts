@@ -20,7 +20,7 @@ import type { MessagingService } from './modules/messaging/messaging.service.js'
 import type { NotificationsService } from './modules/notifications/notifications.service.js';
 import type { ChannelsService } from './modules/channels/channels.service.js';
 import type { PresenceService } from './modules/presence/presence.service.js';
-import type { ServerStatsService } from './modules/ops/ops.stats.js';
+import type { ServerStatsService } from './modules/ops/ops.stats.service.js';
 
 /** Everything a resolver may use; built once in app.ts and shared by every request. */
 export interface Services {

@@ -6,7 +6,7 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import type { ModuleContext } from '../modules/module.js';
-import type { OpsHooks } from '../modules/ops/ops.metrics.js';
+import type { OpsHooks } from '../modules/ops/ops.metrics.registry.js';
 import type { ConnectionRegistry } from '../realtime/connections.js';
 import type { UserAccess } from './access.js';
 import { createGuards, type FraudGuard, type Guards } from './guards.js';

@@ -6,7 +6,7 @@
 import type { GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { ModuleContext } from '../modules/module.js';
-import type { OpsHooks } from '../modules/ops/ops.metrics.js';
+import type { OpsHooks } from '../modules/ops/ops.metrics.registry.js';
 import { useStreamCursors } from './cursors.js';
 import { deliveryPoliciesOf, useDeliveryPolicies, type DeliveryStats } from './delivery.js';
 import { createHistoryPruner } from './event-log.js';

@@ -11,7 +11,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createMetrics } from '../../src/modules/ops/ops.metrics.js';
+import { createMetrics } from '../../src/modules/ops/ops.metrics.registry.js';
 
 const DIR = path.resolve(import.meta.dirname, '../../deploy/prometheus');
 const hasPromtool = spawnSync('promtool', ['--version']).status === 0;

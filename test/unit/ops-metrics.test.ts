@@ -1,10 +1,10 @@
 /**
  * The metrics' own arithmetic, without a server: the cluster view's delivery lag p99 over a
- * sliding minute (an injected clock), and the merge of cluster workers' series (ops.workers.ts).
+ * sliding minute (an injected clock), and the merge of cluster workers' series (ops.metrics.aggregator.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { createMetrics, LAG_WINDOW, SlidingQuantile, type ScrapeSources } from '../../src/modules/ops/ops.metrics.js';
-import { mergeWorkerMetrics } from '../../src/modules/ops/ops.workers.js';
+import { createMetrics, LAG_WINDOW, SlidingQuantile, type ScrapeSources } from '../../src/modules/ops/ops.metrics.registry.js';
+import { mergeWorkerMetrics } from '../../src/modules/ops/ops.metrics.aggregator.js';
 import { parseMetrics, valueOf } from '../support/metrics.js';
 
 describe('delivery lag p99 (serverStats)', () => {

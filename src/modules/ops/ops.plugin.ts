@@ -25,7 +25,7 @@ import { publishedAtOf, type CursorContext } from '../../realtime/cursors.js';
 import { resumes } from '../../realtime/shared-subscriptions.js';
 import { errorCodeOf } from '../../schema/errors.js';
 import { newId } from '../../infra/strings.js';
-import type { OperationType, OpsHooks, TransportLabel } from './ops.metrics.js';
+import type { OperationType, OpsHooks, TransportLabel } from './ops.metrics.registry.js';
 
 const OPERATION = Symbol('ovation.operation');
 

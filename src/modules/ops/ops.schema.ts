@@ -1,6 +1,6 @@
 import { builder } from '../../schema/builder.js';
 import { everyInterval } from '../../realtime/stream.js';
-import type { InstanceStats, ServerStats, TransportCounts } from './ops.stats.js';
+import type { InstanceStats, ServerStats, TransportCounts } from './ops.stats.service.js';
 
 const TransportCountsRef = builder.objectRef<TransportCounts>('TransportCounts').implement({
   description: 'A count per streaming transport.',

@@ -1,8 +1,8 @@
 /**
- * Where instances leave their latest stats sample for each other (ops.stats.ts): in memory for a
+ * Where instances leave their latest stats sample for each other (ops.stats.service.ts): in memory for a
  * single process, a Redis hash shared by every instance otherwise (chosen in app.ts).
  */
-import type { InstanceStats } from './ops.stats.js';
+import type { InstanceStats } from './ops.stats.service.js';
 
 export interface ServerStatsStore {
   /** Replaces this instance's sample; it counts as gone `ttlMs` from now unless replaced. */

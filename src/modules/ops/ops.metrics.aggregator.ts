@@ -26,14 +26,14 @@ export interface WorkerSnapshot {
 export interface WorkerMetricsLink {
   /**
    * Every serving worker's series, merged (mergeWorkerMetrics); rejects when one does not answer.
-   * The primary's reply arrives through the listener `answer` installs (ops.ts installs it first).
+   * The primary's reply arrives through the listener `answer` installs (ops.module.ts installs it first).
    */
   scrape(): Promise<string>;
   /** Answers the primary's requests for this worker's own series until the returned function is called. */
   answer(snapshot: () => Promise<MetricsSnapshot>): () => void;
 }
 
-/** prom-client's default metrics, named with our prefix (ops.metrics.ts). */
+/** prom-client's default metrics, named with our prefix (ops.metrics.registry.ts). */
 const PER_PROCESS = /^ovation_(?:process|nodejs)_/;
 
 /** The Prometheus text of the workers' series merged as the header says. */

@@ -5,7 +5,7 @@
  * shared by the instances (ops.stats.store.*.ts); any instance answers with all of them. A sample
  * expires after three intervals, so an instance that died drops out of the view by itself.
  */
-import type { MetricTotals, TransportLabel } from './ops.metrics.js';
+import type { MetricTotals, TransportLabel } from './ops.metrics.registry.js';
 import type { ServerStatsStore } from './ops.stats.store.js';
 
 export type TransportCounts = Record<TransportLabel, number>;
@@ -18,7 +18,7 @@ export interface InstanceStats {
   connections: TransportCounts;
   subscriptions: TransportCounts;
   eventsDeliveredPerSecond: number;
-  /** Publish to write, 99th percentile over the last minute (ops.metrics.ts LAG_WINDOW; a bucket bound); null without deliveries in it. */
+  /** Publish to write, 99th percentile over the last minute (ops.metrics.registry.ts LAG_WINDOW; a bucket bound); null without deliveries in it. */
   deliveryLagP99Ms: number | null;
   votesPerSecond: number;
   /** Operations that failed / operations, over the last interval (0 without operations). */

@@ -82,7 +82,7 @@ export interface Metrics extends OpsHooks {
   readonly contentType: string;
   /** Sources read at scrape time; set once the transports exist. */
   attach(sources: ScrapeSources): void;
-  /** Counts since start and the recent lag p99, for the cluster view (ops.stats.ts). */
+  /** Counts since start and the recent lag p99, for the cluster view (ops.stats.service.ts). */
   totals(): MetricTotals;
 }
 
@@ -358,7 +358,7 @@ export function createMetrics(opts: { now?: () => number } = {}): Metrics {
     help: '1 when the dependency answered a round trip at scrape time (within 1 s), else 0',
     labelNames: ['dependency'] as const,
     registers: [registry],
-    // WORKERS > 1 (ops.workers.ts): 0 as soon as one worker cannot reach it, not a count of those that can.
+    // WORKERS > 1 (ops.metrics.aggregator.ts): 0 as soon as one worker cannot reach it, not a count of those that can.
     aggregator: 'min',
     async collect() {
       this.reset();

@@ -3,14 +3,14 @@
  * the hooks other parts report through, the Yoga plugins (GET /metrics, per-operation access log
  * and metrics), and the admin cluster view with its store (memory, or Redis when configured).
  * In a cluster worker (WORKERS > 1) GET /metrics answers for every worker of the host, through
- * the primary (ops.workers.ts); the cluster view lists each worker as an instance of its own.
+ * the primary (ops.metrics.aggregator.ts); the cluster view lists each worker as an instance of its own.
  */
 import type { Plugin } from 'graphql-yoga';
 import type { GraphQLSchema } from 'graphql';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../infra/logger.js';
 import type { FraudDecision } from '../../guards/fraud/fraud.engine.js';
-import { useMetricsEndpoint } from './ops.endpoint.js';
+import { useMetricsEndpoint } from './ops.metrics.plugin.js';
 import {
   createMetrics,
   noopHooks,
@@ -19,11 +19,11 @@ import {
   type OpsHooks,
   type ScrapeSources,
   type TransportLabel,
-} from './ops.metrics.js';
+} from './ops.metrics.registry.js';
 import { useOperationObservability } from './ops.plugin.js';
-import { createServerStatsService, type ServerStatsService } from './ops.stats.js';
+import { createServerStatsService, type ServerStatsService } from './ops.stats.service.js';
 import type { ServerStatsStore } from './ops.stats.store.js';
-import type { WorkerMetricsLink } from './ops.workers.js';
+import type { WorkerMetricsLink } from './ops.metrics.aggregator.js';
 
 export interface Ops {
   /** What guards, delivery and transports report through (no-ops when metrics are off). */

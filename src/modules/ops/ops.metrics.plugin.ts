@@ -1,6 +1,6 @@
 /**
  * GET /metrics: this instance's series in the Prometheus text format (api-contract.graphql,
- * "Operations"); a cluster worker's are those of every worker of its host (ops.workers.ts). With
+ * "Operations"); a cluster worker's are those of every worker of its host (ops.metrics.aggregator.ts). With
  * METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise, compared
  * in constant time); without, open (keep the port private then).
  */
