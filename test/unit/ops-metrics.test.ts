@@ -3,7 +3,12 @@
  * sliding minute (an injected clock), and the merge of cluster workers' series (ops.metrics.aggregator.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { createMetrics, LAG_WINDOW, SlidingQuantile, type ScrapeSources } from '../../src/modules/ops/ops.metrics.registry.js';
+import {
+  createMetrics,
+  LAG_WINDOW,
+  SlidingQuantile,
+  type ScrapeSources,
+} from '../../src/modules/ops/ops.metrics.registry.js';
 import { mergeWorkerMetrics } from '../../src/modules/ops/ops.metrics.aggregator.js';
 import { parseMetrics, valueOf } from '../support/metrics.js';
 
