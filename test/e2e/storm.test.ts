@@ -15,8 +15,10 @@
  * stalled reader (its socket paused) watches a channel of 15 KB events on B: the server ends it
  * with SLOW_CONSUMER instead of holding its backlog, and nobody else waits for it.
  *
- * Figures are printed (`[storm] …`) for RELIABILITY.md. Needs ~11,000 file descriptors in this
- * process (ulimit -n; the default here is 20,000).
+ * Figures are printed (`[storm] …`) for RELIABILITY.md, with this process's own event-loop delay
+ * (it holds every client). Needs ~11,000 file descriptors in this process (ulimit -n; the default
+ * here is 20,000). `STORM=1 npx vitest run test/e2e/storm.test.ts` (STORM_CLIENTS=1000 for a
+ * smaller run).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
@@ -239,8 +241,11 @@ function startSse(w: Watcher): void {
 
 let sessionId = '';
 
-// Opt-in (STORM=1) until it passes: at 5,000 clients the set-up still meets INTERNAL_SERVER_ERROR
-// on subscription starts (RELIABILITY.md, "Reconnect storm"); CI runs what is known to hold.
+// Opt-in (STORM=1) for its cost, not its result: ~85 s wall at 5,000 and ~40 s at 1,000 on the
+// 2-core development machine, more than the suite can spend on it (RELIABILITY.md, "Reconnect
+// storm", has both figures). What it depends on is in CI as fast tests: the shared join
+// (test/integration/shared-subscriptions.test.ts), the shared history reads
+// (test/unit/event-log-history.test.ts) and the venue's rate limits (test/unit/rate-limit.test.ts).
 describe.skipIf(!process.env['STORM'])('a reconnect storm after an instance dies', () => {
   it(`readmits ${CLIENTS} watchers from one IP on the survivor, each resuming from its cursor, with a stalled reader among them`, async () => {
     // This process holds every client: its own loop delay says whether a slow figure is the
@@ -342,8 +347,19 @@ describe.skipIf(!process.env['STORM'])('a reconnect storm after an instance dies
       );
       if (!result.errors) published += 1;
     };
-    await publishOne();
-    await stalled.next((m) => m['type'] === 'next', 30_000); // live
+    // Live: the subscription's start is not acknowledged, so an event published before it is live
+    // on the broker is not for it; publish until one arrives (as test/integration/backpressure.test.ts).
+    for (let attempt = 0; ; attempt += 1) {
+      await publishOne();
+      const live = await stalled
+        .next((m) => m['type'] === 'next', 1_000)
+        .then(
+          () => true,
+          () => false,
+        );
+      if (live) break;
+      if (attempt >= 30) throw new Error('the stalled reader never got an event');
+    }
     // ws's own pause(): pausing its net.Socket directly is undone by ws itself whenever its frame
     // parser drains (receiverOnDrain), and the reader then took all 701 events in a 5,000 run.
     stalled.socket.pause();
