@@ -241,10 +241,10 @@ function startSse(w: Watcher): void {
 
 let sessionId = '';
 
-// Opt-in (STORM=1) for its cost, not its result: ~85 s wall at 5,000 and ~40 s at 1,000 on the
-// 2-core development machine, more than the suite can spend on it (RELIABILITY.md, "Reconnect
-// storm", has both figures). What it depends on is in CI as fast tests: the shared join
-// (test/integration/shared-subscriptions.test.ts), the shared history reads
+// Opt-in (STORM=1) for its cost, not its result: 83 s wall at 5,000 (172 s under load) and 39 s
+// at 1,000 on the 2-core development machine, more than the suite can spend on it
+// (RELIABILITY.md, "Reconnect storm", has the figures). What it depends on is in CI as fast tests:
+// the shared join (test/integration/shared-subscriptions.test.ts), the shared history reads
 // (test/unit/event-log-history.test.ts) and the venue's rate limits (test/unit/rate-limit.test.ts).
 describe.skipIf(!process.env['STORM'])('a reconnect storm after an instance dies', () => {
   it(`readmits ${CLIENTS} watchers from one IP on the survivor, each resuming from its cursor, with a stalled reader among them`, async () => {
