@@ -38,18 +38,68 @@ interface Row {
 }
 
 /**
+ * The queries on one topic's history in flight on this instance, shared by the streams that start
+ * at the same time. When an instance dies its whole audience resumes on the others at once, with
+ * the same cursor: 5,000 starts were 10,000 identical queries queued on a pool of 10, a fifth of
+ * the survivor's CPU during the storm (RELIABILITY.md, "Reconnect storm").
+ */
+interface TopicReads {
+  /** The `latest` query in flight, and the one the callers that came meanwhile share after it. */
+  running?: Promise<number> | undefined;
+  queued?: Promise<number> | undefined;
+  /** `read` queries in flight, by their arguments. */
+  pages: Map<string, Promise<Row[]>>;
+}
+
+const inFlight = new WeakMap<object, Map<string, TopicReads>>();
+
+function readsOf(db: object, topic: string): { reads: TopicReads; settle(): void } {
+  let topics = inFlight.get(db);
+  if (!topics) inFlight.set(db, (topics = new Map<string, TopicReads>()));
+  let reads = topics.get(topic);
+  if (!reads) topics.set(topic, (reads = { pages: new Map<string, Promise<Row[]>>() }));
+  const own = reads;
+  return {
+    reads: own,
+    settle() {
+      if (!own.running && !own.queued && own.pages.size === 0 && topics.get(topic) === own) topics.delete(topic);
+    },
+  };
+}
+
+const ignore = (): void => undefined;
+
+/**
  * A topic's history in the log: events with seq in (afterSeq, upTo], still within the window.
  * `latest` is the topic's current seq (TopicSequence, waiting for a producer that holds the next).
+ *
+ * Concurrent calls share queries. A `read` joins an identical one in flight: seqs up to `upTo`
+ * are committed and never change, and a row that leaves the window meanwhile was within it when
+ * the caller asked. A `latest` never takes a value read before it was called (it must see every
+ * seq committed before its subscription went live, resume.ts): callers that come while one query
+ * is in flight share the next one, which starts when that one is done.
  */
 export function eventLogHistory<T>(db: PrismaClient, topic: string, windowSeconds: number): TopicHistory<T> {
   return {
     async read(afterSeq, upTo, limit) {
-      const rows = await db.$queryRaw<Row[]>`
-        SELECT "seq", "data", "createdAt" FROM "EventLog"
-        WHERE "topic" = ${topic} AND "seq" > ${afterSeq}::int AND "seq" <= ${upTo}::int
-          AND "createdAt" >= ${DB_NOW} - make_interval(secs => ${windowSeconds}::int)
-        ORDER BY "seq" ASC
-        LIMIT ${limit}::int`;
+      const { reads, settle } = readsOf(db, topic);
+      const key = `${afterSeq}:${upTo}:${limit}`;
+      let query = reads.pages.get(key);
+      if (!query) {
+        // A real promise: a Prisma query runs when first awaited, and this one is awaited by many.
+        query = Promise.resolve(db.$queryRaw<Row[]>`
+          SELECT "seq", "data", "createdAt" FROM "EventLog"
+          WHERE "topic" = ${topic} AND "seq" > ${afterSeq}::int AND "seq" <= ${upTo}::int
+            AND "createdAt" >= ${DB_NOW} - make_interval(secs => ${windowSeconds}::int)
+          ORDER BY "seq" ASC
+          LIMIT ${limit}::int`);
+        reads.pages.set(key, query);
+        void query.then(ignore, ignore).finally(() => {
+          reads.pages.delete(key);
+          settle();
+        });
+      }
+      const rows = await query;
       return rows.map((row) => ({
         topic,
         seq: Number(row.seq),
@@ -57,7 +107,24 @@ export function eventLogHistory<T>(db: PrismaClient, topic: string, windowSecond
         data: row.data as T,
       }));
     },
-    latest: () => latestSeq(db, topic),
+    latest() {
+      const { reads, settle } = readsOf(db, topic);
+      const start = (): Promise<number> => {
+        const query = latestSeq(db, topic);
+        reads.running = query;
+        void query.then(ignore, ignore).finally(() => {
+          if (reads.running === query) reads.running = undefined;
+          settle();
+        });
+        return query;
+      };
+      if (!reads.running) return start();
+      reads.queued ??= reads.running.then(ignore, ignore).then(() => {
+        reads.queued = undefined;
+        return start();
+      });
+      return reads.queued;
+    },
   };
 }
 

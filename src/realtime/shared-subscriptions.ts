@@ -17,8 +17,11 @@
  * - 'events': every event matters (bursts, transitions): no replay, a bounded per-subscriber
  *   queue; a subscriber that falls `maxBuffer` behind is ended with an error.
  * Operations that mix shared and other root fields, or use fragments/directives at the root,
- * run unshared; so do resuming ones (an `afterSeq`, or SSE's Last-Event-ID): each replays its own
- * past before it is live.
+ * run unshared. A resuming subscriber of an event stream (an `afterSeq` variable, or SSE's
+ * Last-Event-ID) replays its own past on its own execution, then joins the topic's shared stream
+ * at the seq after its last (join()): a venue that reconnected with its cursors after an
+ * instance died costs one execution per event again, not one per watcher. A literal `afterSeq`,
+ * or several root fields, still run unshared to the end.
  *
  * One file on purpose: the shared execution, its fan-out slices and the direct-sink write path share
  * the per-subscriber state that keeps a result executed once and written once per subscriber.
@@ -122,10 +125,24 @@ interface Subscriber {
   retry: () => void;
   /** The source completed while the client was behind: done once the backlog is written. */
   ending: boolean;
+  /**
+   * A resuming subscriber still on its own replay (join()): this stream's frames are kept here
+   * (the newest maxBuffer) instead of delivered, until its replay reaches them.
+   */
+  holding?: Frame[];
+  /** The seq of the last frame held (this stream's position as the subscriber saw it). */
+  seen?: number;
+  /** After a hand-off: frames up to this seq reached the client through its replay already. */
+  skipUpTo?: number;
 }
 
 interface SharedStream {
   attach(sink?: DirectSink): AsyncIterableIterator<ExecutionResult>;
+  /**
+   * A resuming subscriber: `own` (its execution from its cursor) until it reaches what this
+   * stream delivers, then this stream from the seq after its last (`own` is closed then).
+   */
+  join(sink: DirectSink | undefined, own: AsyncIterator<ExecutionResult>): AsyncIterableIterator<ExecutionResult>;
   size(): number;
 }
 
@@ -298,6 +315,15 @@ export function createSharedStream(
 
   const deliver = (subscriber: Subscriber, frame: Frame): void => {
     if (subscriber.done) return;
+    if (subscriber.holding) {
+      // An error frame (the source failed) is not held: this stream ends, the replay goes on alone.
+      if (frame.seq === undefined) return;
+      subscriber.seen = frame.seq;
+      subscriber.holding.push(frame);
+      if (subscriber.holding.length > maxBuffer) subscriber.holding.shift();
+      return;
+    }
+    if (subscriber.skipUpTo !== undefined && frame.seq !== undefined && frame.seq <= subscriber.skipUpTo) return;
     // Results with errors, and anything queued behind one, go through the iterator in order.
     if (!subscriber.sink || subscriber.queue.length > 0 || (frame.result.errors && subscriber.backlog.length === 0)) {
       deliverSlow(subscriber, frame.result);
@@ -427,39 +453,108 @@ export function createSharedStream(
     }
   })();
 
+  const newSubscriber = (sink: DirectSink | undefined): Subscriber => {
+    const subscriber: Subscriber = {
+      queue: [],
+      done: false,
+      backlog: [],
+      retryArmed: false,
+      ending: false,
+      retry: () => {
+        subscriber.retryArmed = false;
+        flushBacklog(subscriber);
+      },
+      ...(sink && { sink: observer ? countingSink(sink) : sink }),
+    };
+    return subscriber;
+  };
+
+  const iteratorOf = (subscriber: Subscriber): AsyncIterableIterator<ExecutionResult> => {
+    const iterator: AsyncIterableIterator<ExecutionResult> = {
+      next() {
+        if (subscriber.queue.length > 0) return Promise.resolve({ value: subscriber.queue.shift()!, done: false });
+        if (subscriber.failed) return Promise.reject(subscriber.failed);
+        if (subscriber.done) return Promise.resolve({ value: undefined, done: true });
+        // With a sink this usually waits for the stream's end: results go out directly.
+        return new Promise((resolve) => (subscriber.waiting = resolve));
+      },
+      return() {
+        subscriber.queue.length = 0;
+        finish(subscriber);
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  };
+
   return {
     size: () => subscribers.size,
     attach(sink) {
-      const subscriber: Subscriber = {
-        queue: [],
-        done: false,
-        backlog: [],
-        retryArmed: false,
-        ending: false,
-        retry: () => {
-          subscriber.retryArmed = false;
-          flushBacklog(subscriber);
-        },
-        ...(sink && { sink: observer ? countingSink(sink) : sink }),
-      };
+      const subscriber = newSubscriber(sink);
       subscribers.add(subscriber);
       if (latest) {
         attaching = true;
         deliver(subscriber, latest);
         attaching = false;
       }
+      return iteratorOf(subscriber);
+    },
+    join(sink, own) {
+      const subscriber = newSubscriber(sink);
+      subscriber.holding = [];
+      subscribers.add(subscriber);
+      const shared = iteratorOf(subscriber);
+      /** The seq of the replay's last result. */
+      let last: number | undefined;
+      let replaying = true;
+      const stopReplay = (): void => {
+        if (!replaying) return;
+        replaying = false;
+        void Promise.resolve(own.return?.()).catch(() => undefined);
+      };
+      /**
+       * Whether this stream can take over now: it has delivered a frame (so its position is known)
+       * and its next one is the replay's last + 1, or one the replay already sent (skipped then).
+       * This stream's seqs are consecutive (resume.ts), so nothing is missed or sent twice.
+       */
+      const handOff = (): boolean => {
+        const held = subscriber.holding;
+        if (!held || subscriber.done || subscriber.seen === undefined || last === undefined) return false;
+        while (held.length > 0 && held[0]!.seq! <= last) held.shift();
+        if (held.length > 0 && held[0]!.seq !== last + 1) return false; // the replay is behind
+        subscriber.holding = undefined;
+        subscriber.skipUpTo = last;
+        stopReplay();
+        for (const frame of held) deliver(subscriber, frame);
+        return true;
+      };
       const iterator: AsyncIterableIterator<ExecutionResult> = {
-        next() {
-          if (subscriber.queue.length > 0) return Promise.resolve({ value: subscriber.queue.shift()!, done: false });
-          if (subscriber.failed) return Promise.reject(subscriber.failed);
-          if (subscriber.done) return Promise.resolve({ value: undefined, done: true });
-          // With a sink this usually waits for the stream's end: results go out directly.
-          return new Promise((resolve) => (subscriber.waiting = resolve));
+        async next() {
+          if (!replaying || handOff()) return shared.next();
+          let step: IteratorResult<ExecutionResult>;
+          try {
+            step = await own.next();
+          } catch (error) {
+            replaying = false;
+            finish(subscriber);
+            throw error;
+          }
+          if (step.done) {
+            // The replay ended (shutdown, or after its error result): so does this subscriber.
+            replaying = false;
+            finish(subscriber);
+            return step;
+          }
+          const seq = seqOf(step.value);
+          if (seq !== undefined) last = seq;
+          return step;
         },
         return() {
-          subscriber.queue.length = 0;
-          finish(subscriber);
-          return Promise.resolve({ value: undefined, done: true });
+          stopReplay();
+          return shared.return!();
         },
         [Symbol.asyncIterator]() {
           return iterator;
@@ -520,35 +615,121 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
   }
   const streams = new Map<string, SharedStream>();
 
-  function sharedFieldOf(
+  /**
+   * The operation's shared field, if it may share: every root selection a plain field of one
+   * shared kind and buffer. `resuming`: a root field carries a cursor; `joinable`: that cursor is a
+   * variable of a single root field, so the operation can replay on its own and then join the
+   * stream of the same operation without a cursor (join()). `cursorVariables` are left out of the
+   * key: with or without a cursor, subscribers of the same topic share one stream.
+   */
+  function sharedOperationOf(
     document: DocumentNode,
     operationName: string | null | undefined,
     variables: Record<string, unknown>,
-  ): SharedField | undefined {
+  ): { shared: SharedField; resuming: boolean; joinable: boolean; cursorVariables: string[] } | undefined {
     const operation = getOperationAST(document, operationName);
     if (operation?.operation !== 'subscription') return undefined;
     let shared: SharedField | undefined;
+    let resuming = false;
+    let literalCursor = false;
+    const cursorVariables: string[] = [];
     for (const selection of operation.selectionSet.selections) {
       if (selection.kind !== Kind.FIELD || selection.directives?.length) return undefined;
       const field = fields.get(selection.name.value);
       if (!field || (shared && (shared.kind !== field.kind || shared.maxBuffer !== field.maxBuffer))) return undefined;
-      if (resumes(selection.arguments ?? [], variables)) return undefined;
+      const cursor = selection.arguments?.find((a) => a.name.value === 'afterSeq')?.value;
+      if (cursor?.kind === Kind.VARIABLE) cursorVariables.push(cursor.name.value);
+      else if (cursor && cursor.kind !== Kind.NULL) literalCursor = true;
+      resuming ||= resumes(selection.arguments ?? [], variables);
       shared ??= field;
     }
-    return shared;
+    if (!shared) return undefined;
+    const joinable = !literalCursor && operation.selectionSet.selections.length === 1;
+    return { shared, resuming, joinable, cursorVariables };
+  }
+
+  /** The stream of `key`, created by `create` when there is none; one creation at a time per key. */
+  const creating = new Map<string, Promise<SharedStream | undefined>>();
+  function streamOf(key: string, create: () => Promise<SharedStream | undefined>): Promise<SharedStream | undefined> {
+    const existing = streams.get(key);
+    if (existing) return Promise.resolve(existing);
+    let pending = creating.get(key);
+    if (!pending) {
+      pending = create().finally(() => creating.delete(key));
+      creating.set(key, pending);
+    }
+    return pending;
+  }
+
+  function newStream(key: string, shared: SharedField, source: AsyncIterableIterator<ExecutionResult>): SharedStream {
+    const stream = createSharedStream(
+      source,
+      shared.kind,
+      shared.maxBuffer,
+      () => {
+        if (streams.get(key) === stream) streams.delete(key);
+      },
+      {
+        field: shared.field,
+        ...(options.observer && { observer: options.observer }),
+        ...(options.pacer && { pacer: options.pacer }),
+      },
+    );
+    streams.set(key, stream);
+    return stream;
   }
 
   return {
     stats: () => ({ streams: streams.size, subscribers: [...streams.values()].reduce((n, s) => n + s.size(), 0) }),
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
       const { document, operationName, variableValues } = args as ExecutionArgs;
-      const shared = sharedFieldOf(document, operationName, variableValues ?? {});
-      if (!shared) return;
-      // A resuming subscriber of an event stream replays its own past first (resume.ts): it runs on
-      // its own. Snapshot streams start with the current state whatever the cursor: still shared.
-      if (shared.kind === 'events' && (args.contextValue as CursorContext | undefined)?.lastEventSeq !== undefined)
+      const variables = variableValues ?? {};
+      const operation = sharedOperationOf(document, operationName, variables);
+      if (!operation) return;
+      const { shared, cursorVariables } = operation;
+      const lastEventSeq = (args.contextValue as CursorContext | undefined)?.lastEventSeq;
+      // A snapshot stream starts with the current state whatever the cursor (Last-Event-ID):
+      // shared; an explicit afterSeq on one runs on its own, as before.
+      const resuming = operation.resuming || (shared.kind === 'events' && lastEventSeq !== undefined);
+      if (resuming && (shared.kind !== 'events' || !operation.joinable)) return;
+      const keyed = { ...variables };
+      for (const name of cursorVariables) delete keyed[name];
+      const key = `${printOnce(document)}\u0000${operationName ?? ''}\u0000${stableJson(keyed)}`;
+
+      if (resuming) {
+        // A resuming subscriber of an event stream replays its own past (resume.ts), then joins the
+        // topic's one shared stream: otherwise every event is executed once per resumed subscriber
+        // for as long as it stays (a whole venue after an instance died: RELIABILITY.md, "Reconnect
+        // storm").
+        setSubscribeFn(async (subscribeArgs) => {
+          const own: unknown = await subscribeFn(subscribeArgs);
+          // RESYNC_REQUIRED, NOT_FOUND, FORBIDDEN: this subscriber's alone.
+          if (!isAsyncIterable(own)) return own;
+          const context = subscribeArgs.contextValue as DirectSinkContext & ClientBacklogContext & CursorContext;
+          const stream = await streamOf(key, async () => {
+            // The same operation live from now, in a context of its own (its cursor slot is not the
+            // subscriber's, and no Last-Event-ID): the stream every later subscriber shares.
+            const live: ExecutionArgs = {
+              ...(subscribeArgs as ExecutionArgs),
+              variableValues: { ...variables, ...Object.fromEntries(cursorVariables.map((name) => [name, null])) },
+              contextValue: { ...context, lastEventSeq: undefined, streamCursor: undefined },
+            };
+            const source: unknown = await subscribeFn(live);
+            if (!isAsyncIterable(source)) return undefined;
+            const raced = streams.get(key);
+            if (raced) void (source as AsyncIterableIterator<ExecutionResult>).return?.();
+            return raced ?? newStream(key, shared, source as AsyncIterableIterator<ExecutionResult>);
+          }).catch(() => undefined);
+          // No shared stream to join: the replay serves on its own, as an unshared operation.
+          if (!stream) return own;
+          // Its results reach the client in order through the iterator until the hand-off, then
+          // through the sink: no read-ahead in between (delivery.ts), the shared stream bounds it.
+          context.sharedDelivery = true;
+          return stream.join(context.directSink, (own as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]());
+        });
         return;
-      const key = `${printOnce(document)}\u0000${operationName ?? ''}\u0000${stableJson(variableValues ?? {})}`;
+      }
+
       setSubscribeFn(async (subscribeArgs) => {
         const context = subscribeArgs.contextValue as (DirectSinkContext & ClientBacklogContext) | undefined;
         const sink = context?.directSink;
@@ -565,21 +746,7 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
           void (source as AsyncIterableIterator<ExecutionResult>).return?.();
           return raced.attach(sink);
         }
-        const stream = createSharedStream(
-          source as AsyncIterableIterator<ExecutionResult>,
-          shared.kind,
-          shared.maxBuffer,
-          () => {
-            if (streams.get(key) === stream) streams.delete(key);
-          },
-          {
-            field: shared.field,
-            ...(options.observer && { observer: options.observer }),
-            ...(options.pacer && { pacer: options.pacer }),
-          },
-        );
-        streams.set(key, stream);
-        return stream.attach(sink);
+        return newStream(key, shared, source as AsyncIterableIterator<ExecutionResult>).attach(sink);
       });
     },
   };

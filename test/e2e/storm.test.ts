@@ -15,10 +15,12 @@
  * stalled reader (its socket paused) watches a channel of 15 KB events on B: the server ends it
  * with SLOW_CONSUMER instead of holding its backlog, and nobody else waits for it.
  *
- * Figures are printed (`[storm] …`) for RELIABILITY.md. Needs ~11,000 file descriptors in this
- * process (ulimit -n; the default here is 20,000).
+ * Figures are printed (`[storm] …`) for RELIABILITY.md, with this process's own event-loop delay
+ * (it holds every client). Needs ~11,000 file descriptors in this process (ulimit -n; the default
+ * here is 20,000). `STORM=1 npx vitest run test/e2e/storm.test.ts` (STORM_CLIENTS=1000 for a
+ * smaller run).
  */
-import type { Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +62,7 @@ const BACKOFF = { initialDelayMs: 200, maxDelayMs: 10_000 };
 const RSS_GROWTH_LIMIT_MB = 600;
 
 const SUBSCRIPTION = print(ResumeReactionsDocument);
+const LOOP_RESOLUTION_MS = 10;
 
 interface Watcher {
   index: number;
@@ -238,10 +241,17 @@ function startSse(w: Watcher): void {
 
 let sessionId = '';
 
-// Opt-in (STORM=1) until it passes: at 5,000 clients the set-up still meets INTERNAL_SERVER_ERROR
-// on subscription starts (RELIABILITY.md, "Reconnect storm"); CI runs what is known to hold.
+// Opt-in (STORM=1) for its cost, not its result: 83 s wall at 5,000 (172 s under load) and 39 s
+// at 1,000 on the 2-core development machine, more than the suite can spend on it
+// (RELIABILITY.md, "Reconnect storm", has the figures). What it depends on is in CI as fast tests:
+// the shared join (test/integration/shared-subscriptions.test.ts), the shared history reads
+// (test/unit/event-log-history.test.ts) and the venue's rate limits (test/unit/rate-limit.test.ts).
 describe.skipIf(!process.env['STORM'])('a reconnect storm after an instance dies', () => {
   it(`readmits ${CLIENTS} watchers from one IP on the survivor, each resuming from its cursor, with a stalled reader among them`, async () => {
+    // This process holds every client: its own loop delay says whether a slow figure is the
+    // server's or the test's.
+    const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+    loop.enable();
     const admin = await tokenFor({ sub: 'storm-admin', name: 'Ada', role: 'ADMIN' });
     const { competitionId, submissionIds } = await openCompetition(b.graphqlUrl, 1);
     const { createSession } = dataOf(
@@ -337,9 +347,22 @@ describe.skipIf(!process.env['STORM'])('a reconnect storm after an instance dies
       );
       if (!result.errors) published += 1;
     };
-    await publishOne();
-    await stalled.next((m) => m['type'] === 'next', 30_000); // live
-    (stalled.socket as unknown as { _socket: Socket })._socket.pause();
+    // Live: the subscription's start is not acknowledged, so an event published before it is live
+    // on the broker is not for it; publish until one arrives (as test/integration/backpressure.test.ts).
+    for (let attempt = 0; ; attempt += 1) {
+      await publishOne();
+      const live = await stalled
+        .next((m) => m['type'] === 'next', 1_000)
+        .then(
+          () => true,
+          () => false,
+        );
+      if (live) break;
+      if (attempt >= 30) throw new Error('the stalled reader never got an event');
+    }
+    // ws's own pause(): pausing its net.Socket directly is undone by ws itself whenever its frame
+    // parser drains (receiverOnDrain), and the reader then took all 701 events in a 5,000 run.
+    stalled.socket.pause();
     // The rest during the storm, four at a time.
     const bigProducer = (async () => {
       for (let i = 1; i < BIG_EVENTS; i += 4)
@@ -385,7 +408,7 @@ describe.skipIf(!process.env['STORM'])('a reconnect storm after an instance dies
     const afterMb = rssMb(b.pid);
 
     // The stalled reader reads again: what the server held for it, then SLOW_CONSUMER.
-    (stalled.socket as unknown as { _socket: Socket })._socket.resume();
+    stalled.socket.resume();
     const ending = await stalled
       .next(
         (m) => (m['type'] === 'next' && Array.isArray((m['payload'] as Payload).errors)) || m['type'] === 'complete',
@@ -424,7 +447,10 @@ describe.skipIf(!process.env['STORM'])('a reconnect storm after an instance dies
       survivorRssPeakMb: Math.round(peakMb),
       survivorRssAfterMb: Math.round(afterMb),
       produceErrors,
+      testLoopDelayP99Ms: Math.round(loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS),
+      testLoopDelayMaxMs: Math.round(loop.max / 1e6 - LOOP_RESOLUTION_MS),
     };
+    loop.disable();
     console.log(`[storm] ${JSON.stringify(figures)}`);
 
     expect(watchers.flatMap((w) => w.fatal).slice(0, 5)).toEqual([]);

@@ -6,7 +6,6 @@
  * declares its policy (the schema refuses to build without one).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Socket } from 'node:net';
 import { print } from 'graphql';
 import { ChannelEventDocument, PublishToChannelDocument } from '../generated/graphql.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
@@ -87,7 +86,8 @@ describe('backpressure', () => {
       }
       let sseText = '';
       while (!sseText.includes('event: next')) sseText += Buffer.from((await sseReader.read()).value!).toString();
-      (ws.socket as unknown as { _socket: Socket })._socket.pause();
+      // ws's own pause(): pausing its net.Socket directly is undone whenever ws's frame parser drains.
+      ws.socket.pause();
       const before = t.app.deliveryStats();
 
       for (let i = 1; i <= EVENTS; i += 1) await publish(i);
@@ -113,7 +113,7 @@ describe('backpressure', () => {
       expect(after.held).toBeLessThanOrEqual(2); // what still waits: the two final errors
 
       // The stalled graphql-ws reader reads again: what was held, then the error, then complete.
-      (ws.socket as unknown as { _socket: Socket })._socket.resume();
+      ws.socket.resume();
       await ws.next((m) => m['type'] === 'complete' && m['id'] === 's', 30_000);
       const nexts = ws.messages.filter((m) => m['type'] === 'next');
       const last = nexts.at(-1)!['payload'] as { errors?: { extensions?: Record<string, unknown> }[] };

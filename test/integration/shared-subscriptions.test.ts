@@ -1,23 +1,26 @@
 /**
  * Subscribers with the same document and variables share one execution: many graphql-ws
  * subscribers of one tally make one shared stream, each receives every update, and the last one
- * leaving ends it.
+ * leaving ends it. Resuming subscribers of an event stream replay their own past, then join it.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   CastVoteDocument,
   CloseCompetitionDocument,
+  ResumeReactionEventsDocument,
+  ResumeReactionsDocument,
+  SendReactionDocument,
   TallyUntilClosedDocument,
   TallyUpdatedDocument,
 } from '../generated/graphql.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { subscribe } from '../support/clients.js';
+import { subscribe, type Feed, type Transport } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { openCompetition } from '../e2e/support.js';
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ TALLY_FLUSH_MS: '30' });
+  t = await startTestApp({ TALLY_FLUSH_MS: '30', REACTION_WINDOW_MS: '40' });
 });
 afterAll(async () => {
   await t?.stop();
@@ -121,6 +124,81 @@ it('ends the shared stream for every subscriber after the final standings when t
     expect(feeds.every((feed) => feed.results.every((r) => !r.errors))).toBe(true);
   } finally {
     await Promise.all(feeds.map((feed) => feed.close()));
+  }
+  await expect
+    .poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 })
+    .toEqual({ streams: 0, subscribers: 0 });
+});
+
+it('resuming subscribers of an event stream replay their own past, then join the one shared stream with no gap or duplicate', async () => {
+  const { competitionId, submissionIds } = await openCompetition(t.graphqlUrl, 1);
+  const { id: sessionId } = await t.app.database.prisma.eventSession.create({
+    data: { competitionId, submissionIds, presentationSeconds: 120, status: 'LIVE' },
+  });
+  const reactor = await tokenFor({ sub: 'shared-reactor' });
+  let produced = 0;
+  /** One burst (one seq): a reaction, then its window's commit. */
+  const produce = async (): Promise<void> => {
+    dataOf(
+      await execute(
+        fetch,
+        t.graphqlUrl,
+        SendReactionDocument,
+        { input: { sessionId, type: 'CLAP', intensity: 1 } },
+        reactor,
+      ),
+    );
+    produced += 1;
+    await expect
+      .poll(
+        async () =>
+          dataOf(await execute(fetch, t.graphqlUrl, ResumeReactionEventsDocument, { sessionId, first: 1 }, reactor))
+            .reactionEvents.latestSeq,
+        { timeout: 5_000, interval: 20 },
+      )
+      .toBe(produced);
+  };
+  const seqs = (feed: Feed<{ reactions: { seq: number } }>) => feed.results.map((r) => r.data?.reactions.seq ?? r);
+  const watch = (transport: Transport, afterSeq: number | null) => ({
+    afterSeq,
+    feed: subscribe(transport, t.url, ResumeReactionsDocument, { sessionId, afterSeq }),
+  });
+
+  // A live watcher makes the shared stream; three events go by.
+  const live = watch('graphql-ws', null);
+  const feeds = [live];
+  try {
+    await expect.poll(() => t.app.sharedSubscriptions.stats()).toEqual({ streams: 1, subscribers: 1 });
+    for (let i = 0; i < 3; i += 1) await produce();
+    // Resuming watchers on every transport: behind the stream (replaying), and at its position.
+    feeds.push(
+      watch('graphql-ws', 0),
+      watch('graphql-ws', 2),
+      watch('sse', 1),
+      watch('graphql-sse', 0),
+      watch('graphql-ws', 3),
+    );
+    await Promise.all(
+      feeds
+        .filter((f) => f.afterSeq !== null && f.afterSeq < 3)
+        .map((f) => f.feed.waitFor((r) => r.data?.reactions.seq === 3)),
+    );
+    for (let i = 0; i < 3; i += 1) await produce();
+    // A late one replays six events while the stream is live.
+    feeds.push(watch('graphql-ws', 0));
+    await Promise.all(feeds.map((f) => f.feed.waitFor((r) => r.data?.reactions.seq === 6)));
+    await produce();
+    await Promise.all(feeds.map((f) => f.feed.waitFor((r) => r.data?.reactions.seq === 7)));
+
+    // Each got exactly the seqs after its cursor, whoever delivered them...
+    for (const { afterSeq, feed } of feeds) {
+      const from = afterSeq ?? 0;
+      expect(seqs(feed)).toEqual(Array.from({ length: 7 - from }, (_, i) => from + 1 + i));
+    }
+    // ...and every one of them is on the one shared execution now, none on a replay of its own.
+    expect(t.app.sharedSubscriptions.stats()).toEqual({ streams: 1, subscribers: feeds.length });
+  } finally {
+    await Promise.all(feeds.map((f) => f.feed.close()));
   }
   await expect
     .poll(() => t.app.sharedSubscriptions.stats(), { timeout: 5_000 })
