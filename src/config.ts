@@ -162,7 +162,7 @@ export interface Config {
    * event fields up to their maxQueued, then end with RATE_LIMITED / SLOW_CONSUMER).
    */
   subscriptionClientBufferBytes: number;
-  /** WS_KEEP_ALIVE_MS [12000]: graphql-ws ping interval; a peer that misses a pong for as long is dropped. SSE pings every 12 s (Yoga's and graphql-sse's own). */
+  /** WS_KEEP_ALIVE_MS [12000]: graphql-ws ping interval; a peer that has not answered a ping by the next one is dropped. SSE pings every 12 s (Yoga's and graphql-sse's own). */
   wsKeepAliveMs: number;
   /** SHUTDOWN_TIMEOUT_MS [8000]: in-flight work gets this long after SIGTERM before a forced exit. */
   shutdownTimeoutMs: number;

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { tokenFor } from '../support/graphql.js';
 import { rawSocket, type RawSocket } from '../support/raw-ws.js';
@@ -22,6 +23,7 @@ beforeAll(async () => {
     MAX_SUBSCRIPTIONS_PER_CONNECTION: '2',
     WS_CONNECTION_INIT_TIMEOUT_MS: '300',
     WS_MAX_MESSAGE_BYTES: '2048',
+    WS_KEEP_ALIVE_MS: '400',
   });
   ({ competitionId } = await openCompetition(t.graphqlUrl, 1));
 });
@@ -201,6 +203,30 @@ describe('graphql-ws', () => {
     ws.send(JSON.stringify(tally('4')));
     expect(await ws.next((m) => m['id'] === '4')).toMatchObject({ type: 'next' });
     ws.close();
+  });
+
+  it('drops a peer that leaves a ping unanswered until the next one (WS_KEEP_ALIVE_MS), and keeps one that answers', async () => {
+    const acknowledged = async (socket: WebSocket): Promise<void> => {
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+      await new Promise((resolve) => socket.once('message', resolve)); // connection_ack
+    };
+    const silent = new WebSocket(t.wsUrl, 'graphql-transport-ws', { autoPong: false });
+    const answering = new WebSocket(t.wsUrl, 'graphql-transport-ws');
+    await Promise.all([acknowledged(silent), acknowledged(answering)]);
+    const started = Date.now();
+    const pings = { silent: 0, answering: 0 };
+    silent.on('ping', () => (pings.silent += 1));
+    answering.on('ping', () => (pings.answering += 1));
+    const code = await new Promise<number>((resolve) => silent.once('close', resolve));
+    expect(code).toBe(1006); // terminated, no close frame
+    expect(pings.silent).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - started).toBeLessThan(2 * 400 + 400);
+    // The answering peer outlives several sweeps.
+    await new Promise((resolve) => setTimeout(resolve, 3 * 400));
+    expect(pings.answering).toBeGreaterThanOrEqual(3);
+    expect(answering.readyState).toBe(WebSocket.OPEN);
+    answering.close();
   });
 
   it('closes with 4408 when connection_init does not come within WS_CONNECTION_INIT_TIMEOUT_MS', async () => {
