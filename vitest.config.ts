@@ -1,19 +1,29 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
-// Three tiers, run one after another (sequence.groupOrder): unit, then integration, then e2e.
+// Three tiers: unit first (sequence.groupOrder 0), then integration and e2e together (group 1),
+// then the e2e files that run alone (project e2e-alone, group 2; see E2E_ALONE).
 //   npm test                  all tiers
-//   npm run test:unit         vitest run --project unit   (likewise integration, e2e)
+//   npm run test:unit         vitest run --project unit   (likewise integration; e2e runs both
+//                             e2e projects)
 //   npm run test:client       the client kit's tests (packages/client/test: unit and e2e tiers)
 // Every tier runs in child processes (pool 'forks'), so a test that starts servers (redis-server,
 // postgres, chromium) can always clean them up by PID.
 //
-// Worker counts are kept small on purpose: the CI machine has 2 cores, and integration and e2e
-// files start real servers, whose start-up is CPU-bound and slows down under contention.
-// Vitest refuses two projects with different maxWorkers in the same groupOrder, hence one group
-// per tier.
+// Integration and e2e files share one pool of workers: an e2e file spends most of its time
+// waiting (server processes starting, timers, a browser), an integration file mostly computing, so
+// a third file at a time on the CI machine's 2 cores fills the waits instead of leaving a core idle
+// (measured: a run's CPU was ~60% of one core with e2e files one at a time). Vitest puts projects
+// of one groupOrder in one pool, and refuses different maxWorkers within a group, hence one value.
+//
+// E2E_ALONE (project e2e-alone) runs last, one file at a time: files whose preconditions are time
+// windows that contention breaks. faults.test.ts kills an instance inside its 2 s tally flush
+// window and fails when the votes before the kill take longer than that (seen with three files at
+// a time under other load).
+const E2E_ALONE = ['test/e2e/faults.test.ts'];
 const cpus = Math.max(1, os.availableParallelism());
+const serverWorkers = Math.min(cpus + 1, 3);
 
 // graphql 16 ships CJS (main) and ESM (module) builds without an "exports" map: Node resolves
 // the CJS one for dependencies (Pothos, Yoga) while Vite would pick the ESM one for our files, and
@@ -51,7 +61,7 @@ export default defineConfig({
           globalSetup: ['test/support/shared-servers.ts'],
           environment: 'node',
           pool: 'forks',
-          maxWorkers: Math.min(cpus, 2),
+          maxWorkers: serverWorkers,
           testTimeout: 30_000,
           hookTimeout: 60_000,
           sequence: { groupOrder: 1 },
@@ -62,14 +72,27 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts', 'packages/*/test/e2e/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...E2E_ALONE],
           // The same shared fixtures as integration: a file's PostgreSQL database is a fresh one on
           // the tier's server, and a server process on a data dir of its own starts from a copy of
           // the migrated PGlite directory (test/support/server-process.ts).
           globalSetup: ['test/support/shared-servers.ts'],
           environment: 'node',
           pool: 'forks',
-          // One file at a time: e2e files start the whole stack and a browser.
-          fileParallelism: false,
+          maxWorkers: serverWorkers,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e-alone',
+          include: E2E_ALONE,
+          globalSetup: ['test/support/shared-servers.ts'],
+          environment: 'node',
+          pool: 'forks',
           maxWorkers: 1,
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -23,7 +23,7 @@ import { buildApps } from '../../apps/live/server/build.js';
 import { startAppServer, type AppServer } from '../../apps/live/server/serve.js';
 import { launchChromium } from '../support/chromium.js';
 import { TEST_JWT_SECRET, tokenFor } from '../support/graphql.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { seedPGlite, startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { signToken } from '../../src/guards/auth.js';
 
@@ -60,6 +60,7 @@ beforeAll(async () => {
   outputDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-apps-'));
   console.info(`Reference apps screenshots: ${outputDir}`);
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-apps-data-'));
+  await seedPGlite(dataDir); // restarted on it below; a first start is zero-setup's subject
   [distDir, server] = await Promise.all([
     buildApps(await mkdtemp(path.join(os.tmpdir(), 'ovation-apps-dist-'))),
     startServer(),

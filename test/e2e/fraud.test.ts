@@ -62,7 +62,8 @@ describe('fraud detection through the real server', () => {
     execute(fetchFn, server.graphqlUrl, doc, variables, token);
 
   beforeAll(async () => {
-    server = await startServerProcess({ FRAUD_DETECTION_ENABLED: 'true', TRUST_PROXY: 'true' });
+    // A movable clock (test/support/process-clock.ts): the crowd's accounts age 10 s in one step.
+    server = await startServerProcess({ FRAUD_DETECTION_ENABLED: 'true', TRUST_PROXY: 'true' }, { movableClock: true });
     admin = await tokenFor({ sub: 'fraud-e2e-admin', role: 'ADMIN' });
   });
   afterAll(async () => {
@@ -112,10 +113,12 @@ describe('fraud detection through the real server', () => {
     const bot = await tokenFor({ sub: 'metronome' });
 
     // People open the app, look around, then vote: accounts exist > 10 s before their first ballot.
+    // The server's clock moves those 10.5 s forward at once (what it sees is what waiting would
+    // show: every account created before the step is 10.5 s older at its first ballot).
     await pool([...voters, { sub: 'metronome', ip: '203.0.113.99', deviceId: 'bot-phone' }], 10, async (v) => {
       dataOf(await gql(MeDocument, {}, tokens.get(v.sub) ?? bot, from(v.ip, v.deviceId)));
     });
-    await sleep(10_500);
+    await server.advanceClock(10_500);
 
     const weights = [6, 5, 4, 3, 2, 1];
     const pick = () => {

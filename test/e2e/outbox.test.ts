@@ -20,7 +20,7 @@ import {
 } from '../generated/graphql.js';
 import { subscribe, untilSentinel, type Feed } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { seedPGlite, startServerProcess, type ServerProcess } from '../support/server-process.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -33,6 +33,7 @@ const gql = <R, V>(server: ServerProcess, doc: Parameters<typeof execute<R, V>>[
 it('a process killed between a commit and its delivery delivers the notification after restart, exactly once', async () => {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-outbox-'));
   dirs.push(dataDir);
+  await seedPGlite(dataDir); // the subject is the crash and the restart, not a first start
   const [admin, ann, bob] = await Promise.all([
     tokenFor({ sub: 'e2e-outbox-admin', name: 'Admin', role: 'ADMIN' }),
     tokenFor({ sub: 'e2e-outbox-ann', name: 'Ann' }),

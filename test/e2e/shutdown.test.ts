@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { CastVoteDocument, LeaderboardDocument, TallyUpdatedDocument } from '../generated/graphql.js';
 import { subscribe } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
-import { startServerProcess } from '../support/server-process.js';
+import { seedPGlite, startServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
 
 const dirs: string[] = [];
@@ -24,6 +24,7 @@ afterAll(async () => {
 it('stops gracefully and keeps every acknowledged vote across a restart', async () => {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ovation-shutdown-'));
   dirs.push(dataDir);
+  await seedPGlite(dataDir); // the subject is the stop and the restart, not a first start
   const server = await startServerProcess({}, { dataDir });
   const { competitionId, submissionIds } = await openCompetition(server.graphqlUrl, 2);
 

@@ -12,7 +12,7 @@ import { afterAll, expect, it } from 'vitest';
 import { CompetitionDocument } from '../generated/graphql.js';
 import { dataOf, execute } from '../support/graphql.js';
 import { freePort } from '../support/ports.js';
-import { startExpectingExit, startServerProcess } from '../support/server-process.js';
+import { seedPGlite, startExpectingExit, startServerProcess } from '../support/server-process.js';
 import { openCompetition } from './support.js';
 
 const dirs: string[] = [];
@@ -46,6 +46,7 @@ it('a busy PORT stops the start before the database is opened, in one line namin
 
 it('a second server on the same DATA_DIR exits at once naming it and the holder; a SIGKILLed holder does not block the next start', async () => {
   const dataDir = await tempDir();
+  await seedPGlite(dataDir); // the subject is the lock, not a first start
   const first = await startServerProcess({}, { dataDir });
   let next: Awaited<ReturnType<typeof startServerProcess>> | undefined;
   try {

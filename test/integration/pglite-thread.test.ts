@@ -12,10 +12,11 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { fatalLine, openDatabase } from '../../src/infra/database.js';
 import { startPGliteThread, type PGliteThread } from '../../src/infra/pglite-thread.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import type {} from '../support/provided.js'; // inject()'s keys
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const dirs: string[] = [];
@@ -33,9 +34,17 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-// One cluster created for the file, copied for each test (creating one takes seconds).
+// One cluster for the file, copied for each test (creating one takes seconds): the tier's migrated
+// PGlite directory (test/support/shared-servers.ts), which also spares openDatabase's migrations;
+// one of our own where the tier has none. Creating a cluster is the subject of 'creating the data
+// directory' below.
 let template: string;
 beforeAll(async () => {
+  const shared = inject('pgliteTemplateDir');
+  if (shared) {
+    template = shared;
+    return;
+  }
   template = path.join(await tempDir(), 'pglite');
   await (await startPGliteThread({ dir: template, onCrash: () => undefined })).close();
 });

@@ -3,13 +3,14 @@
  * `npm start` does, for end-to-end tests: several instances, signals, exit codes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 import { TEST_JWT_SECRET } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
+import { until } from './until.js';
 import { provided } from './provided.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -21,9 +22,17 @@ export interface ServerProcess {
   pid: number;
   dataDir: string;
   output(): string;
+  /**
+   * Moves the process's wall clock `ms` forward (started with `movableClock`; see
+   * test/support/process-clock.ts) and resolves once the process has taken the step.
+   */
+  advanceClock(ms: number): Promise<void>;
   /** Sends `signal` (default SIGTERM) and resolves when the process has exited. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
+
+const CLOCK_ACK = '[process-clock] offset ';
+const CLOCK_PRELOAD = path.join(ROOT, 'test/support/process-clock.ts'); // after tsx, which compiles it
 
 const PASSTHROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT'];
 
@@ -60,6 +69,18 @@ export function startExpectingExit(
   );
 }
 
+/**
+ * Puts a copy of the tier's migrated PGlite directory (test/support/shared-servers.ts) into
+ * `dataDir`, where a server process started on it finds its database, as startServerProcess does
+ * for a data dir of its own: for tests that bring a data dir to restart on it, whose subject is
+ * not the first start (zero-setup, readme and example keep opening an empty one). No-op in a tier
+ * without the shared fixtures.
+ */
+export async function seedPGlite(dataDir: string): Promise<void> {
+  const pgliteTemplate = provided('pgliteTemplateDir');
+  if (pgliteTemplate) await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
+}
+
 export async function startServerProcess(
   env: Record<string, string> = {},
   opts: {
@@ -68,6 +89,11 @@ export async function startServerProcess(
     entry?: string[];
     /** Working directory [the repository]; e.g. a production install of the build. */
     cwd?: string;
+    /**
+     * Preload test/support/process-clock.ts (after tsx; the sources only): the test may move the
+     * process's wall clock forward with advanceClock. One process: WORKERS' workers are not stepped.
+     */
+    movableClock?: boolean;
   } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
@@ -77,11 +103,14 @@ export async function startServerProcess(
   // a copy of the tier's migrated PGlite directory (test/support/shared-servers.ts) instead of
   // paying PGlite's initdb at every boot. A test that brings its own data dir (a first start, a
   // restart) or runs a build (production-image: its own migrations) opens what it brought.
-  const pgliteTemplate = provided('pgliteTemplateDir');
   const onEmbedded = !env['DATABASE_URL'] && opts.entry === undefined && opts.cwd === undefined;
-  if (ownDataDir && onEmbedded && pgliteTemplate)
-    await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
-  const child: ChildProcess = spawn(process.execPath, opts.entry ?? ['--import', 'tsx', 'src/main.ts'], {
+  if (ownDataDir && onEmbedded) await seedPGlite(dataDir);
+  const clockFile = path.join(dataDir, 'clock-offset');
+  if (opts.movableClock && opts.entry) throw new Error('startServerProcess: movableClock runs the sources only');
+  const entry = opts.movableClock
+    ? ['--import', 'tsx', '--import', CLOCK_PRELOAD, 'src/main.ts']
+    : (opts.entry ?? ['--import', 'tsx', 'src/main.ts']);
+  const child: ChildProcess = spawn(process.execPath, entry, {
     cwd: opts.cwd ?? ROOT,
     env: {
       ...Object.fromEntries(PASSTHROUGH.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
@@ -94,6 +123,7 @@ export async function startServerProcess(
       // Off unless a test asks (see test/support/app.ts).
       FRAUD_DETECTION_ENABLED: 'false',
       ...TEST_RATE_LIMITS,
+      ...(opts.movableClock && { CLOCK_OFFSET_FILE: clockFile }),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -125,6 +155,8 @@ export async function startServerProcess(
   }
 
   let stopping: ReturnType<ServerProcess['stop']> | undefined;
+  let clockOffset = 0;
+  let clockSteps = 0;
   return {
     url,
     graphqlUrl: `${url}/graphql`,
@@ -132,6 +164,17 @@ export async function startServerProcess(
     pid: child.pid!,
     dataDir,
     output: () => output,
+    async advanceClock(ms) {
+      if (!opts.movableClock) throw new Error('advanceClock: start the server with movableClock');
+      clockOffset += ms;
+      clockSteps += 1;
+      const step = clockSteps;
+      await writeFile(clockFile, String(clockOffset));
+      child.kill('SIGUSR2');
+      await until(5_000, `the server's clock step to ${clockOffset} ms`, () =>
+        output.split(CLOCK_ACK).length - 1 >= step ? true : undefined,
+      );
+    },
     stop(signal = 'SIGTERM') {
       stopping ??= (async () => {
         const started = Date.now();
