@@ -262,6 +262,8 @@ async function main() {
   });
   log(`SERVER_PID ${server.pid}`);
   const serverStartMs = server.startMs;
+  // When the server process was spawned (startMs is how long it took to answer), for bench/gc-summary.ts.
+  const serverSpawnedAt = Date.now() - server.startMs;
   log(`  ${target} ready in ${serverStartMs} ms at ${server.url}`);
   // With workers, RSS and CPU samples sum the primary and its workers.
   const serverProc = new ProcSampler(server.pid, 500, workers > 1).start();
@@ -376,7 +378,7 @@ async function main() {
     }, loadEnd - Date.now()),
   );
   log(
-    `  load: ${loadLabel} for ${durationS} s (server process time at its start: ~${loadStart - serverStartMs} ms, for bench/gc-summary.ts)`,
+    `  load: ${loadLabel} for ${durationS} s (server process time at its start: ~${loadStart - serverSpawnedAt} ms, for bench/gc-summary.ts)`,
   );
   const votes = await voters(loadStart, durationS * 1000, stamp);
   await windowStarted;
