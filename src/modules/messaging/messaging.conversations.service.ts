@@ -27,7 +27,7 @@ import {
 } from './messaging.errors.js';
 import { MAX_PARTICIPANTS, planConversation, type NamedParticipant } from './messaging.rules.js';
 import { PARTICIPANTS_INCLUDE, toConversationView, type MessagingCore, type Tx } from './messaging.queries.js';
-import type { ConversationView } from './messaging.service.js';
+import type { ConversationView } from './messaging.queries.js';
 
 export function createConversationOperations(core: MessagingCore) {
   const { prisma, bus, isParticipant, requireParticipant, load, unreadCounts, clearTyping } = core;

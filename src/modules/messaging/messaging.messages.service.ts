@@ -21,7 +21,7 @@ import { userView } from '../users/users.service.js';
 import { clientMessageIdReused, messageNotInConversation, notParticipant } from './messaging.errors.js';
 import { pageOldestFirst, pageSize, validateBody, validateClientMessageId } from './messaging.rules.js';
 import { MESSAGE_INCLUDE, toMessageView, type MessagingCore } from './messaging.queries.js';
-import type { SendMessageInput } from './messaging.service.js';
+import type { SendMessageInput } from './messaging.queries.js';
 
 /** Thrown inside sendMessage's transaction to roll it back (no seq consumed) on a resend. */
 class DuplicateMessage extends Error {}

@@ -10,7 +10,45 @@ import { typingTopic, type MessageView, type ReadReceiptView, type TypingEvent }
 import { userView, type UserView } from '../users/users.service.js';
 import { notParticipant } from './messaging.errors.js';
 import type { TypingChange, TypingStore } from './messaging.typing.store.js';
-import type { ConversationView, MessagingServiceDeps } from './messaging.service.js';
+import type { DomainEvents } from '../../domain-events.js';
+
+export interface ConversationView {
+  id: string;
+  title: string | null;
+  isDirect: boolean;
+  createdById: string;
+  createdAt: Date;
+  lastMessageAt: Date | null;
+  /** In the order they joined. */
+  participants: UserView[];
+  /** Participants' read positions (those who have read anything). */
+  readReceipts: ReadReceiptView[];
+  /** The viewer's unread count, when the loader already computed it. */
+  unreadCount?: number;
+}
+
+export interface SendMessageInput {
+  conversationId: string;
+  body: string;
+  clientMessageId?: string | null;
+}
+
+export interface MessagingServiceDeps {
+  prisma: PrismaClient;
+  bus: EventBus;
+  typing: TypingStore;
+  /** How long a messageAdded/readReceiptUpdated subscriber waits on the bus for a missing seq before reading it from the history. */
+  gapTimeoutMs?: number;
+  /** RESUME_WINDOW_SECONDS: how long read receipts are kept for resuming (messages are their own history). */
+  resumeWindowSeconds?: number;
+  /**
+   * Where every committed message (not an idempotent resend) is announced, with the participants
+   * other than the author ('message.committed': notifications), recorded in the message's
+   * transaction (the outbox) and delivered after the commit.
+   */
+  events?: Pick<DomainEvents, 'record' | 'committed'>;
+  onError?: (error: unknown, context: string) => void;
+}
 
 export type Tx = Prisma.TransactionClient;
 export type Db = PrismaClient | Tx;

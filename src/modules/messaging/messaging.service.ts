@@ -17,54 +17,15 @@
  * - Subscribing reads the access topic's seq, then checks participation, then the stream's start
  *   seq: a removal that commits after the check is always seen by the stream.
  */
-import type { PrismaClient } from '../../generated/prisma/client.js';
-import type { DomainEvents } from '../../domain-events.js';
-import type { EventBus } from '../../realtime/event-bus.js';
 import { createConversationOperations } from './messaging.conversations.service.js';
 import { createMessagingCore } from './messaging.queries.js';
 import { createMessageOperations } from './messaging.messages.service.js';
 import { createMessagingStreams } from './messaging.subscriptions.service.js';
-import type { ReadReceiptView } from './messaging.events.js';
-import type { UserView } from '../users/users.service.js';
-import type { TypingStore } from './messaging.typing.store.js';
+import type { MessagingServiceDeps } from './messaging.queries.js';
 
-export interface ConversationView {
-  id: string;
-  title: string | null;
-  isDirect: boolean;
-  createdById: string;
-  createdAt: Date;
-  lastMessageAt: Date | null;
-  /** In the order they joined. */
-  participants: UserView[];
-  /** Participants' read positions (those who have read anything). */
-  readReceipts: ReadReceiptView[];
-  /** The viewer's unread count, when the loader already computed it. */
-  unreadCount?: number;
-}
-
-export interface SendMessageInput {
-  conversationId: string;
-  body: string;
-  clientMessageId?: string | null;
-}
-
-export interface MessagingServiceDeps {
-  prisma: PrismaClient;
-  bus: EventBus;
-  typing: TypingStore;
-  /** How long a messageAdded/readReceiptUpdated subscriber waits on the bus for a missing seq before reading it from the history. */
-  gapTimeoutMs?: number;
-  /** RESUME_WINDOW_SECONDS: how long read receipts are kept for resuming (messages are their own history). */
-  resumeWindowSeconds?: number;
-  /**
-   * Where every committed message (not an idempotent resend) is announced, with the participants
-   * other than the author ('message.committed': notifications), recorded in the message's
-   * transaction (the outbox) and delivered after the commit.
-   */
-  events?: Pick<DomainEvents, 'record' | 'committed'>;
-  onError?: (error: unknown, context: string) => void;
-}
+// The shared types live with the core the parts are built over (messaging.queries.ts), so no
+// part imports this file back.
+export type { ConversationView, MessagingServiceDeps, SendMessageInput } from './messaging.queries.js';
 
 /** The messaging service: its parts over one shared core (messaging.queries.ts). */
 export function createMessagingService(deps: MessagingServiceDeps) {

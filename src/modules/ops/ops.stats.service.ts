@@ -6,31 +6,9 @@
  * expires after three intervals, so an instance that died drops out of the view by itself.
  */
 import type { MetricTotals, TransportLabel } from './ops.metrics.registry.js';
-import type { ServerStatsStore } from './ops.stats.store.js';
+import type { InstanceStats, ServerStatsStore, TransportCounts } from './ops.stats.store.js';
 
-export type TransportCounts = Record<TransportLabel, number>;
-
-export interface InstanceStats {
-  instanceId: string;
-  /** ISO-8601. */
-  startedAt: string;
-  uptimeSeconds: number;
-  connections: TransportCounts;
-  subscriptions: TransportCounts;
-  eventsDeliveredPerSecond: number;
-  /** Publish to write, 99th percentile over the last minute (ops.metrics.registry.ts LAG_WINDOW; a bucket bound); null without deliveries in it. */
-  deliveryLagP99Ms: number | null;
-  votesPerSecond: number;
-  /** Operations that failed / operations, over the last interval (0 without operations). */
-  errorRate: number;
-  operationsPerSecond: number;
-  memoryRssBytes: number;
-  heapUsedBytes: number;
-  /** Process CPU (user + system) over the last interval; 100 = one core. */
-  cpuPercent: number;
-  /** ISO-8601: when this sample was taken. */
-  sampledAt: string;
-}
+export type { InstanceStats, TransportCounts } from './ops.stats.store.js';
 
 export interface ServerStats {
   instances: InstanceStats[];

@@ -1,4 +1,4 @@
-import type { InstanceStats } from './ops.stats.service.js';
+import type { InstanceStats } from './ops.stats.store.js';
 import type { ServerStatsStore } from './ops.stats.store.js';
 
 export function createMemoryServerStatsStore(now: () => number = Date.now): ServerStatsStore {

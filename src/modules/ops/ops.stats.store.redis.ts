@@ -6,7 +6,7 @@
  * is only lost until its instance's next put (one interval).
  */
 import type { RedisClient } from '../../infra/redis.js';
-import type { InstanceStats } from './ops.stats.service.js';
+import type { InstanceStats } from './ops.stats.store.js';
 import type { ServerStatsStore } from './ops.stats.store.js';
 
 const KEY = 'ovation:server-stats';
