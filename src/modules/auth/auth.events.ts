@@ -41,3 +41,13 @@ export async function userAccessEvent(tx: Tx, userId: string, change: UserAccess
   const topic = topicName('user', userId);
   return { topic, seq: await nextSeq(tx, topic), publishedAt: new Date().toISOString(), data: { ...change, userId } };
 }
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    /**
+     * Every user's access changes (tokens revoked on a role change or disable), on the one topic
+     * `user:all`: rare, and needed wherever the user is served (see above why not per user).
+     */
+    user: UserAccessNotice;
+  }
+}

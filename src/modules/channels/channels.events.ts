@@ -31,3 +31,10 @@ export function publishChannelEvent(bus: EventBus, view: ChannelEventView): void
   event.publishedAt = new Date().toISOString();
   bus.publish('channel', view.channel, event);
 }
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    /** Named live channels, `channel:<name>`. */
+    channel: ChannelEventView;
+  }
+}

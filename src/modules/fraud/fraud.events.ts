@@ -38,3 +38,10 @@ export const viewOfAlert = (row: FraudAlert): FraudAlertView => ({
   details: row.details ?? null,
   createdAt: row.createdAt.toISOString(),
 });
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    /** Stored fraud alerts, `fraudAlert:<competitionId>` and `fraudAlert:all`. */
+    fraudAlert: FraudAlertView;
+  }
+}

@@ -80,3 +80,12 @@ export const stamp = <T>(event: RealtimeEvent<T>): RealtimeEvent<T> => ({
   ...event,
   publishedAt: new Date().toISOString(),
 });
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    messages: MessageEventData;
+    readReceipts: ReadReceiptView;
+    typing: TypingView;
+    conversationAccess: ConversationAccessData;
+  }
+}

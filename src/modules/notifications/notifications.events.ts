@@ -57,3 +57,10 @@ export function toEvent(view: NotificationView): NotificationEvent {
 export function publishNotification(bus: EventBus, view: NotificationView): void {
   bus.publish('notifications', view.userId, toEvent(view));
 }
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    /** A user's new notifications. */
+    notifications: NotificationView;
+  }
+}

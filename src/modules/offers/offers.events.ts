@@ -121,3 +121,9 @@ export function publishOfferEvents(bus: EventBus, events: readonly OfferEvent[])
     bus.publish('offers', event.data.sessionId, event);
   }
 }
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    offers: OfferView;
+  }
+}

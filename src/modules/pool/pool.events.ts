@@ -27,3 +27,9 @@ export interface PoolSnapshot {
 export type PoolEvent = RealtimeEvent<PoolSnapshot>;
 
 export const poolTopic = (sessionId: string): string => topicName('investmentPool', sessionId);
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    investmentPool: PoolSnapshot;
+  }
+}

@@ -113,3 +113,10 @@ export function presenceStream(
     }
   }, finish);
 }
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    /** A user's full presence after each announced change. */
+    presence: PresenceView;
+  }
+}

@@ -200,3 +200,9 @@ export function createReactionPublisher(deps: {
     },
   };
 }
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    reactions: ReactionBurstData;
+  }
+}

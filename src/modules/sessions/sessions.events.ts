@@ -99,3 +99,9 @@ export async function readSnapshot(
     return { topic, seq, publishedAt: new Date(now).toISOString(), data: await readState(tx, row) };
   });
 }
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    session: SessionState;
+  }
+}

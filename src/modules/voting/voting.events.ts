@@ -6,19 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Prisma } from '../../generated/prisma/client.js';
-import { CompetitionStatus } from '../../generated/prisma/enums.js';
 import { topicName, type RealtimeEvent } from '../../realtime/topics.js';
-import { type TallyEntry } from './voting.rules.js';
+import { foldTallyDeltas, readStandings, type TallySnapshot } from './voting.queries.js';
 
-import { foldTallyDeltas, readStandings } from './voting.queries.js';
-
-export interface TallySnapshot {
-  competitionId: string;
-  /** CLOSED: these standings are final and the stream ends after them. */
-  status: CompetitionStatus;
-  totalVotes: number;
-  entries: TallyEntry[];
-}
+// The standings' shape is the read model's (voting.queries.ts), which builds them.
+export type { TallySnapshot } from './voting.queries.js';
 
 export type TallyEvent = RealtimeEvent<TallySnapshot>;
 
@@ -67,3 +59,9 @@ export type FlushOutcome =
   /** Another instance (or this one) published within the window; try again after `retryInMs`. */
   | { kind: 'window-taken'; retryInMs: number }
   | { kind: 'missing' };
+
+declare module '../../realtime/topics.js' {
+  interface TopicMap {
+    tally: TallySnapshot;
+  }
+}

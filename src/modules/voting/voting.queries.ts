@@ -5,9 +5,15 @@
  */
 import type { Prisma } from '../../generated/prisma/client.js';
 import { CompetitionStatus } from '../../generated/prisma/enums.js';
-import { rankEntries, totalVotes, type TallyCount } from './voting.rules.js';
+import { rankEntries, totalVotes, type TallyCount, type TallyEntry } from './voting.rules.js';
 
-import type { TallySnapshot } from './voting.events.js';
+export interface TallySnapshot {
+  competitionId: string;
+  /** CLOSED: these standings are final and the stream ends after them. */
+  status: CompetitionStatus;
+  totalVotes: number;
+  entries: TallyEntry[];
+}
 
 const MINUTE_MS = 60_000;
 
