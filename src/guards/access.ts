@@ -63,6 +63,8 @@ interface Entry {
 /** The instance's one subscription to every user's access changes, and the watches fed by it. */
 interface Feed {
   subscription: TopicSubscription<UserAccessEvent>;
+  /** Its subscription went live: loads need not race its `ready` against a timer. */
+  live: boolean;
   /** A load already waited liveWaitMs for it: later ones read uncached without waiting. */
   waited: boolean;
 }
@@ -92,32 +94,31 @@ export function createUserAccess(deps: {
   const watches = new Map<string, Set<(change: UserAccessChange) => void>>();
   let feed: Feed | undefined;
 
-  function dropAll(): void {
-    for (const entry of entries.values()) {
-      entry.version += 1;
-      entry.state = undefined;
-    }
+  /** A change (or a possibly missed one): the cached state is not trusted, and a load in flight reads again. */
+  function drop(entry: Entry | undefined): void {
+    if (!entry) return;
+    entry.version += 1;
+    entry.state = undefined;
   }
 
   /** The live feed, subscribing (again) when there is none. */
   function feedOf(): Feed {
     if (feed) return feed;
-    const current: Feed = (feed = { subscription: bus.subscribe('user', USER_ACCESS_ALL), waited: false });
+    const current: Feed = (feed = { subscription: bus.subscribe('user', USER_ACCESS_ALL), live: false, waited: false });
     // A subscription that never went live (Redis away past its retries) is dropped: the next
     // request starts over with a new one.
-    current.subscription.ready.catch(() => {
-      if (feed === current) feed = undefined;
-      current.subscription.close();
-    });
+    current.subscription.ready.then(
+      () => (current.live = true),
+      () => {
+        if (feed === current) feed = undefined;
+        current.subscription.close();
+      },
+    );
     void (async () => {
       try {
         for await (const event of current.subscription) {
           const { userId } = event.data;
-          const entry = entries.get(userId);
-          if (entry) {
-            entry.version += 1;
-            entry.state = undefined;
-          }
+          drop(entries.get(userId));
           for (const watch of watches.get(userId) ?? []) watch(event.data);
         }
       } catch (error) {
@@ -126,7 +127,7 @@ export function createUserAccess(deps: {
       // Ended (fell behind, or the bus shut down): events may have been missed, so nothing cached
       // is trusted; a later request subscribes again.
       if (feed === current) feed = undefined;
-      dropAll();
+      for (const entry of entries.values()) drop(entry);
     })();
     return current;
   }
@@ -146,6 +147,7 @@ export function createUserAccess(deps: {
 
   /** Whether the feed went live within liveWaitMs (false: it failed or is still pending). */
   async function isLive(current: Feed): Promise<boolean> {
+    if (current.live) return true;
     let timer: NodeJS.Timeout | undefined;
     const live = await Promise.race([
       current.subscription.ready.then(
@@ -243,10 +245,7 @@ export function createUserAccess(deps: {
       return stop;
     },
     invalidate(userId) {
-      const entry = entries.get(userId);
-      if (!entry) return;
-      entry.version += 1;
-      entry.state = undefined;
+      drop(entries.get(userId));
     },
   };
 }

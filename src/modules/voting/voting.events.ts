@@ -44,7 +44,12 @@ export async function sequenceStandings(tx: Tx, competitionId: string, windowMs:
   const snapshot = await readStandings(tx, competitionId, now);
   if (!snapshot) return { kind: 'missing' };
   const hash = standingsHash(snapshot);
-  if (hash === row.stateHash) return { kind: 'unchanged' };
+  // Unchanged: the event as last sequenced (its seq and time), for a caller that must publish it again.
+  if (hash === row.stateHash)
+    return {
+      kind: 'unchanged',
+      event: { topic, seq: row.seq, publishedAt: new Date(row.updatedAt).toISOString(), data: snapshot },
+    };
   const seq = row.seq + 1;
   await tx.$executeRaw`
     UPDATE "TopicSequence" SET "seq" = ${seq}, "updatedAt" = ${now}, "stateHash" = ${hash} WHERE "topic" = ${topic}`;
@@ -55,7 +60,7 @@ export async function sequenceStandings(tx: Tx, competitionId: string, windowMs:
 
 export type FlushOutcome =
   | { kind: 'published'; event: TallyEvent }
-  | { kind: 'unchanged' }
+  | { kind: 'unchanged'; event: TallyEvent }
   /** Another instance (or this one) published within the window; try again after `retryInMs`. */
   | { kind: 'window-taken'; retryInMs: number }
   | { kind: 'missing' };

@@ -180,32 +180,29 @@ export function createTallyPublisher(deps: {
                (SELECT MAX(v."createdAt") FROM "Vote" v WHERE v."competitionId" = c."id") AS "lastVoteAt"
         FROM "Competition" c JOIN "TopicSequence" t ON t."topic" = 'tally:' || c."id"
         WHERE c."status" = 'OPEN' AND t."updatedAt" < ${new Date(Date.now() - staleMs)}`;
-      const stale: string[] = [];
+      const stale: { id: string; last: number }[] = [];
       for (const { id, lastVoteAt, publishedAt } of rows) {
         const last = lastVoteAt?.getTime();
         if (last === undefined || last <= publishedAt.getTime() - COMMIT_MARGIN_MS) continue;
         if (sweptAt.get(id) === last || states.has(id)) continue; // already checked, or ours in progress
-        stale.push(id);
+        stale.push({ id, last });
       }
-      for (const id of stale) {
+      for (const { id, last } of stale) {
         const outcome = await flush(id).catch((error: unknown) => {
           onError(error, id);
           return undefined;
         });
         if (outcome?.kind === 'unchanged') {
           // Standings as last flushed; skip it until it gets a new vote. That flush's publish may
-          // still be owed: an instance killed between its flush's commit and its publish. So the
-          // current snapshot is published once more (one read); watchers that had it drop it by
-          // its seq (stream.ts), the others catch up.
-          sweptAt.set(id, rows.find((r) => r.id === id)!.lastVoteAt!.getTime());
-          await publisher
-            .snapshot(id)
-            .then(publishTally)
-            .catch((error: unknown) => onError(error, id));
+          // still be owed: an instance killed between its flush's commit and its publish. So it
+          // is published once more (as read by the flush); watchers that had it drop it by its
+          // seq (stream.ts), the others catch up.
+          sweptAt.set(id, last);
+          publishTally(outcome.event);
         } else if (outcome?.kind !== 'published') publisher.markDirty(id); // window taken or failed: the normal retries
       }
       if (sweptAt.size > 10_000) sweptAt.clear();
-      return stale;
+      return stale.map(({ id }) => id);
     },
     async close() {
       closing = true;
