@@ -23,6 +23,7 @@ import { unauthenticated, type AppError } from '../errors.js';
 import type { ConnectionObserver } from '../realtime/connections.js';
 import type { UserAccess } from './access.js';
 import type { Viewer } from './auth.js';
+import type { SubscribeHooks } from '../realtime/stream.js';
 
 /** How a stream ends early: with one last value, or by throwing. */
 export type StreamEnding<T> = { value: T } | { error: unknown };
@@ -183,31 +184,40 @@ export function catchStreamErrors<T>(
   source: AsyncIterator<T>,
   onSourceError: (error: unknown) => T,
 ): AsyncIterableIterator<T> {
-  let finished = false;
-  const iterator: AsyncIterableIterator<T> = {
-    async next() {
-      if (finished) return { value: undefined, done: true };
-      try {
-        const result = await source.next();
-        if (result.done) finished = true;
-        return result;
-      } catch (error) {
-        finished = true;
-        return { value: onSourceError(error), done: false };
-      }
-    },
-    async return() {
-      if (!finished) {
-        finished = true;
-        await source.return?.();
-      }
-      return { value: undefined, done: true };
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+  return new CatchingIterator(source, onSourceError);
+}
+
+/** A class rather than an object literal: one per subscription, its methods on the prototype. */
+class CatchingIterator<T> implements AsyncIterableIterator<T> {
+  private finished = false;
+  constructor(
+    private readonly source: AsyncIterator<T>,
+    private readonly onSourceError: (error: unknown) => T,
+  ) {}
+
+  async next(): Promise<IteratorResult<T>> {
+    if (this.finished) return { value: undefined, done: true };
+    try {
+      const result = await this.source.next();
+      if (result.done) this.finished = true;
+      return result;
+    } catch (error) {
+      this.finished = true;
+      return { value: this.onSourceError(error), done: false };
+    }
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    if (!this.finished) {
+      this.finished = true;
+      await this.source.return?.();
+    }
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
 
 export function useStreamGuards(deps: {
@@ -217,29 +227,27 @@ export function useStreamGuards(deps: {
   const asResult = (error: unknown): ExecutionResult => ({
     errors: [deps.maskError(error, 'Unexpected error.') as GraphQLError],
   });
-  return {
-    onSubscribe({ args }) {
+  // One object for every subscription (SubscribeHooks).
+  const hooks: SubscribeHooks = {
+    onSubscribeResult({ args, result, setResult }) {
+      if (!isAsyncIterable(result)) return;
       const context = args.contextValue as Partial<Context> & TransportMarker;
       const guardedByConnection = context.transport === 'graphql-ws' && context.viewerFrom !== 'operation';
       const viewer = guardedByConnection ? null : (context.viewer ?? null);
-      return {
-        onSubscribeResult({ result, setResult }) {
-          if (!isAsyncIterable(result)) return;
-          const source = (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
-          if (!viewer) {
-            setResult(catchStreamErrors(source, asResult));
-            return;
-          }
-          const { reason, cancel } = viewerEnding(viewer, deps.access);
-          setResult(
-            streamUntil(
-              source,
-              reason.then((error) => ({ value: asResult(error) })),
-              { onSourceError: asResult, onDone: cancel },
-            ),
-          );
-        },
-      };
+      const source = (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
+      if (!viewer) {
+        setResult(catchStreamErrors(source, asResult));
+        return;
+      }
+      const { reason, cancel } = viewerEnding(viewer, deps.access);
+      setResult(
+        streamUntil(
+          source,
+          reason.then((error) => ({ value: asResult(error) })),
+          { onSourceError: asResult, onDone: cancel },
+        ),
+      );
     },
   };
+  return { onSubscribe: () => hooks };
 }

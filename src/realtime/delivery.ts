@@ -20,6 +20,7 @@ import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, ErrorCode } from '../errors.js';
 import type { DeliveryPolicy } from '../schema/delivery-plugin.js';
+import type { SubscribeHooks } from './stream.js';
 
 export type { DeliveryPolicy };
 
@@ -218,29 +219,28 @@ export function useDeliveryPolicies(options: {
   stats(): DeliveryStats;
 } {
   const stats: DeliveryStats = { held: 0, maxHeld: 0, slowConsumers: 0 };
+  const hooks: SubscribeHooks = {
+    onSubscribeResult({ args, result, setResult }) {
+      const context = args.contextValue as ClientBacklogContext;
+      if (!isAsyncIterable(result) || context.sharedDelivery || !context.clientBacklog) return;
+      const { document, operationName } = args as ExecutionArgs;
+      const root = getOperationAST(document, operationName)?.selectionSet.selections[0];
+      const field = root?.kind === 'Field' ? root.name.value : undefined;
+      const policy = field === undefined ? undefined : options.policies.get(field);
+      if (!policy || field === undefined) return;
+      setResult(
+        boundedDelivery((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), policy, {
+          clientBacklog: context.clientBacklog,
+          maxClientBufferBytes: options.maxClientBufferBytes,
+          stats,
+          field,
+          ...(options.observer && { observer: options.observer }),
+        }),
+      );
+    },
+  };
   return {
     stats: () => ({ ...stats }),
-    onSubscribe({ args }) {
-      return {
-        onSubscribeResult({ result, setResult }) {
-          const context = args.contextValue as ClientBacklogContext;
-          if (!isAsyncIterable(result) || context.sharedDelivery || !context.clientBacklog) return;
-          const { document, operationName } = args as ExecutionArgs;
-          const root = getOperationAST(document, operationName)?.selectionSet.selections[0];
-          const field = root?.kind === 'Field' ? root.name.value : undefined;
-          const policy = field === undefined ? undefined : options.policies.get(field);
-          if (!policy || field === undefined) return;
-          setResult(
-            boundedDelivery((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), policy, {
-              clientBacklog: context.clientBacklog,
-              maxClientBufferBytes: options.maxClientBufferBytes,
-              stats,
-              field,
-              ...(options.observer && { observer: options.observer }),
-            }),
-          );
-        },
-      };
-    },
+    onSubscribe: () => hooks, // one object for every subscription (SubscribeHooks)
   };
 }

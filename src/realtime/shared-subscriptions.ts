@@ -72,8 +72,10 @@ export interface DirectSink {
    * `retry` is called once it caught up. 'closed': the connection is gone (the transport ends the
    * operation itself).
    */
-  write(result: EncodedResult, retry: () => void): 'sent' | 'busy' | 'closed';
+  write(result: EncodedResult, retry: () => void): WriteOutcome;
 }
+
+export type WriteOutcome = 'sent' | 'busy' | 'closed';
 
 export interface DirectSinkContext {
   directSink?: DirectSink;
@@ -237,20 +239,21 @@ export function createSharedStream(
   // A late joiner's first result is the latest snapshot, published maybe minutes ago: counted as
   // delivered, but its age is not a delivery lag.
   let attaching = false;
-  const countingSink = (sink: DirectSink): DirectSink => ({
-    write(frame, retry) {
-      const outcome = sink.write(frame, retry);
-      if (outcome === 'sent' && attaching) observer?.delivered(field, undefined, 1);
-      else if (outcome === 'sent') {
+  /** Every direct write goes through here (counted inline: a counting wrapper per subscriber cost heap). */
+  const write = (subscriber: Subscriber, frame: Frame): WriteOutcome => {
+    const outcome = subscriber.sink!.write(frame, subscriber.retry);
+    if (outcome === 'sent' && observer) {
+      if (attaching) observer.delivered(field, undefined, 1);
+      else {
         if (counted !== frame) {
           report();
-          counted = frame as Frame;
+          counted = frame;
         }
         written += 1;
       }
-      return outcome;
-    },
-  });
+    }
+    return outcome;
+  };
 
   /**
    * An event stream's subscriber that fell maxBuffer behind: its stream ends with RATE_LIMITED
@@ -294,7 +297,6 @@ export function createSharedStream(
 
   /** Writes the backlog through the sink until it is empty or the client is busy again. */
   const flushBacklog = (subscriber: Subscriber): void => {
-    const sink = subscriber.sink!;
     while (subscriber.backlog.length > 0 && !subscriber.done) {
       const frame = subscriber.backlog[0]!;
       if (frame.result.errors) {
@@ -302,7 +304,7 @@ export function createSharedStream(
         deliverSlow(subscriber, frame.result);
         continue;
       }
-      const outcome = sink.write(frame, subscriber.retry);
+      const outcome = write(subscriber, frame);
       if (outcome === 'busy') {
         subscriber.retryArmed = true;
         return;
@@ -331,7 +333,7 @@ export function createSharedStream(
     }
     if (subscriber.backlog.length === 0 && !subscriber.retryArmed && !frame.result.errors) {
       // The common case, once per subscriber per result: straight to the client.
-      if (subscriber.sink.write(frame, subscriber.retry) === 'busy') {
+      if (write(subscriber, frame) === 'busy') {
         subscriber.retryArmed = true;
         subscriber.backlog.push(frame);
       }
@@ -464,31 +466,13 @@ export function createSharedStream(
         subscriber.retryArmed = false;
         flushBacklog(subscriber);
       },
-      ...(sink && { sink: observer ? countingSink(sink) : sink }),
+      ...(sink && { sink }),
     };
     return subscriber;
   };
 
-  const iteratorOf = (subscriber: Subscriber): AsyncIterableIterator<ExecutionResult> => {
-    const iterator: AsyncIterableIterator<ExecutionResult> = {
-      next() {
-        if (subscriber.queue.length > 0) return Promise.resolve({ value: subscriber.queue.shift()!, done: false });
-        if (subscriber.failed) return Promise.reject(subscriber.failed);
-        if (subscriber.done) return Promise.resolve({ value: undefined, done: true });
-        // With a sink this usually waits for the stream's end: results go out directly.
-        return new Promise((resolve) => (subscriber.waiting = resolve));
-      },
-      return() {
-        subscriber.queue.length = 0;
-        finish(subscriber);
-        return Promise.resolve({ value: undefined, done: true });
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
-    return iterator;
-  };
+  const iteratorOf = (subscriber: Subscriber): AsyncIterableIterator<ExecutionResult> =>
+    new SubscriberIterator(subscriber, finish);
 
   return {
     size: () => subscribers.size,
@@ -565,6 +549,37 @@ export function createSharedStream(
   };
 }
 
+/**
+ * A subscriber's results as the pipeline pulls them: the slow path (errors, no sink) and its end.
+ * A class, not an object literal: its methods live on the prototype instead of four closures (and
+ * a computed "[Symbol.asyncIterator]" name string) per subscriber.
+ */
+class SubscriberIterator implements AsyncIterableIterator<ExecutionResult> {
+  constructor(
+    private readonly subscriber: Subscriber,
+    private readonly finish: (subscriber: Subscriber) => void,
+  ) {}
+
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    const subscriber = this.subscriber;
+    if (subscriber.queue.length > 0) return Promise.resolve({ value: subscriber.queue.shift()!, done: false });
+    if (subscriber.failed) return Promise.reject(subscriber.failed);
+    if (subscriber.done) return Promise.resolve({ value: undefined, done: true });
+    // With a sink this usually waits for the stream's end: results go out directly.
+    return new Promise((resolve) => (subscriber.waiting = resolve));
+  }
+
+  return(): Promise<IteratorResult<ExecutionResult>> {
+    this.subscriber.queue.length = 0;
+    this.finish(this.subscriber);
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
 /** Whether a root field's arguments carry a resume cursor (`afterSeq` that is not null). */
 export function resumes(args: readonly ArgumentNode[], variables: Record<string, unknown>): boolean {
   const cursor = args.find((a) => a.name.value === 'afterSeq')?.value;
@@ -614,6 +629,12 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
     );
   }
   const streams = new Map<string, SharedStream>();
+  /**
+   * Each live stream's key, the one string every subscriber of it holds: a subscriber's own key
+   * is a new string (flattened when hashed, ~350 bytes) that its subscribe closure would keep for
+   * the subscription's life.
+   */
+  const keys = new Map<string, string>();
 
   /**
    * The operation's shared field, if it may share: every root selection a plain field of one
@@ -667,7 +688,9 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
       shared.kind,
       shared.maxBuffer,
       () => {
-        if (streams.get(key) === stream) streams.delete(key);
+        if (streams.get(key) !== stream) return;
+        streams.delete(key);
+        keys.delete(key);
       },
       {
         field: shared.field,
@@ -676,6 +699,7 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
       },
     );
     streams.set(key, stream);
+    keys.set(key, key);
     return stream;
   }
 
@@ -694,7 +718,8 @@ export function useSharedSubscriptions(options: SharedSubscriptionsOptions): Sha
       if (resuming && (shared.kind !== 'events' || !operation.joinable)) return;
       const keyed = { ...variables };
       for (const name of cursorVariables) delete keyed[name];
-      const key = `${printOnce(document)}\u0000${operationName ?? ''}\u0000${stableJson(keyed)}`;
+      const text = `${printOnce(document)}\u0000${operationName ?? ''}\u0000${stableJson(keyed)}`;
+      const key = keys.get(text) ?? text;
 
       if (resuming) {
         // A resuming subscriber of an event stream replays its own past (resume.ts), then joins the

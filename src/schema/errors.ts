@@ -7,6 +7,7 @@
 import { GraphQLError, type ASTNode, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { AppError, ErrorCode, RETRYABLE } from '../errors.js';
+import type { SubscribeHooks } from '../realtime/stream.js';
 
 const CATALOGUE = new Set<string>(Object.values(ErrorCode));
 
@@ -100,6 +101,13 @@ export function errorCodeOf(error: unknown): ErrorCode {
   return ErrorCode.INTERNAL_SERVER_ERROR;
 }
 
+/** One object for every subscription (SubscribeHooks). */
+const WITH_DATA: SubscribeHooks = {
+  onSubscribeResult({ result, setResult }) {
+    if (!isAsyncIterable(result) && !('data' in result)) setResult({ ...result, data: null });
+  },
+};
+
 /**
  * Request-level errors (syntax, validation, bad variables) never reach Yoga's maskError: this
  * plugin gives them the catalogue's code and `retryable` too, so every error a client sees has
@@ -119,11 +127,7 @@ export function useErrorCatalogue(maskError: (error: unknown, message: string) =
     // A subscription that fails before it starts (NOT_FOUND, FORBIDDEN) resolves to
     // `{ errors }` without `data`; graphql-sse only recognises results that have a `data` key and
     // otherwise answers 400. `data: null` is what the spec says such a result carries anyway.
-    onSubscribe: () => ({
-      onSubscribeResult({ result, setResult }) {
-        if (!isAsyncIterable(result) && !('data' in result)) setResult({ ...result, data: null });
-      },
-    }),
+    onSubscribe: () => WITH_DATA,
     onResultProcess({ result, setResult }) {
       if (Array.isArray(result)) setResult(result.map((r: ExecutionResult) => normalize(r)));
       else if (!isAsyncIterable(result)) setResult(normalize(result as ExecutionResult));

@@ -35,9 +35,6 @@ import type { Connection, ConnectionRegistry } from '../realtime/connections.js'
 import type { DirectSink } from '../realtime/shared-subscriptions.js';
 import { GRAPHQL_PATH, clientIpOf, deviceIdOf, type Yoga } from './http.js';
 
-const headerOf = (value: string | string[] | undefined): string | undefined =>
-  Array.isArray(value) ? value[0] : value;
-
 // graphql-ws's Extra must satisfy Record<PropertyKey, unknown>, which an interface does not.
 // eslint-disable-next-line @typescript-eslint/consistent-type-definitions
 type ConnectionExtra = {
@@ -245,17 +242,12 @@ export function attachGraphqlWs(deps: {
         }
         const enveloped = yoga.getEnveloped({
           ...ctx,
-          req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
           transport: 'graphql-ws',
           viewerFrom,
           viewer,
-          clientIp: clientIpOf(
-            ctx.extra.request.socket.remoteAddress,
-            headerOf(ctx.extra.request.headers['x-forwarded-for']),
-            deps.trustProxy,
-          ),
+          clientIp: clientIpOf(ctx.extra.peer.address, ctx.extra.peer.forwardedFor, deps.trustProxy),
           deviceId: deviceIdOf(ctx.connectionParams?.['deviceId']),
           directSink: directSinkFor(ctx.extra.socket, id, deps.limits.clientBufferBytes),
           // Backpressure (src/realtime/delivery.ts): what this client has not taken yet.

@@ -453,9 +453,11 @@ describe.each([
 });
 
 describe.each([
-  { trustProxy: 'false', sharedBucket: true },
-  { trustProxy: 'true', sharedBucket: false },
-])('anonymous callers by IP, TRUST_PROXY=$trustProxy', ({ trustProxy, sharedBucket }) => {
+  { trustProxy: 'false', sharedBucket: true, transport: 'sse' },
+  { trustProxy: 'true', sharedBucket: false, transport: 'sse' },
+  { trustProxy: 'false', sharedBucket: true, transport: 'graphql-ws' },
+  { trustProxy: 'true', sharedBucket: false, transport: 'graphql-ws' },
+])('anonymous callers by IP over $transport, TRUST_PROXY=$trustProxy', ({ trustProxy, sharedBucket, transport }) => {
   let app: TestApp;
   beforeAll(async () => {
     app = await startTestApp({
@@ -485,17 +487,40 @@ describe.each([
     ];
   }
 
+  /** The same over graphql-ws, on a connection of its own whose upgrade request carries the header. */
+  async function wsAttempt(forwardedFor: string): Promise<unknown> {
+    const ws = rawSocket(app.wsUrl, 'graphql-transport-ws', { 'x-forwarded-for': forwardedFor });
+    try {
+      ws.send(JSON.stringify({ type: 'connection_init' }));
+      await ws.next((m) => m['type'] === 'connection_ack');
+      ws.send(
+        JSON.stringify({
+          id: '1',
+          type: 'subscribe',
+          payload: { query: 'subscription { tallyUpdated(competitionId: "nope") { seq } }' },
+        }),
+      );
+      const next = await ws.next((m) => m['type'] === 'next');
+      return (next['payload'] as { errors?: { extensions?: Record<string, unknown> }[] }).errors?.[0]?.extensions?.[
+        'code'
+      ];
+    } finally {
+      ws.close();
+    }
+  }
+
   it(
     sharedBucket
       ? 'ignores X-Forwarded-For: every caller is the socket peer'
       : 'counts each X-Forwarded-For client separately',
     async () => {
-      expect(await attempt('198.51.100.1')).toBe('NOT_FOUND');
-      expect(await attempt('198.51.100.1')).toBe('NOT_FOUND');
-      expect(await attempt('198.51.100.1')).toBe('RATE_LIMITED');
+      const send = transport === 'sse' ? attempt : wsAttempt;
+      expect(await send('198.51.100.1')).toBe('NOT_FOUND');
+      expect(await send('198.51.100.1')).toBe('NOT_FOUND');
+      expect(await send('198.51.100.1')).toBe('RATE_LIMITED');
       // A client cannot pick its own IP: only the entry our proxy appended (the last) counts.
-      expect(await attempt('203.0.113.66, 198.51.100.1')).toBe('RATE_LIMITED');
-      expect(await attempt('198.51.100.2')).toBe(sharedBucket ? 'RATE_LIMITED' : 'NOT_FOUND');
+      expect(await send('203.0.113.66, 198.51.100.1')).toBe('RATE_LIMITED');
+      expect(await send('198.51.100.2')).toBe(sharedBucket ? 'RATE_LIMITED' : 'NOT_FOUND');
     },
   );
 });

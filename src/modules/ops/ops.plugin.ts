@@ -171,7 +171,8 @@ export function useOperationObservability(opts: {
 
 /**
  * The subscription as the transport pulls it: each result it takes counts as delivered, and the
- * live-subscription gauge drops once, however it ends (completed, returned, failed).
+ * live-subscription gauge drops once, however it ends (completed, returned, failed). A class, not
+ * an object literal of closures: one lives as long as each subscription.
  */
 function observed(
   source: AsyncIterator<ExecutionResult>,
@@ -180,41 +181,57 @@ function observed(
   hooks: OpsHooks,
 ): AsyncIterableIterator<ExecutionResult> {
   hooks.subscriptionStarted(field, transport);
+  return new ObservedIterator(source, field, transport, hooks);
+}
+
+class ObservedIterator implements AsyncIterableIterator<ExecutionResult> {
   // Results of events published before the subscription started (a snapshot read at the start,
   // history replayed to a resuming client) count as delivered, but their age is not delivery lag.
-  const startedAt = Date.now();
-  const lagOf = (result: ExecutionResult): number | undefined => {
+  private readonly startedAt = Date.now();
+  private live = true;
+
+  constructor(
+    private readonly source: AsyncIterator<ExecutionResult>,
+    private readonly field: string,
+    private readonly transport: TransportLabel,
+    private readonly hooks: OpsHooks,
+  ) {}
+
+  private lagOf(result: ExecutionResult): number | undefined {
     const publishedAt = publishedAtOf(result);
-    return publishedAt !== undefined && publishedAt >= startedAt ? publishedAt : undefined;
-  };
-  let live = true;
-  const end = (): void => {
-    if (!live) return;
-    live = false;
-    hooks.subscriptionEnded(field, transport);
-  };
-  const iterator: AsyncIterableIterator<ExecutionResult> = {
-    async next() {
-      try {
-        const step = await source.next();
-        if (step.done) end();
-        else if (!step.value.errors) hooks.delivered(field, lagOf(step.value), 1);
-        return step;
-      } catch (error) {
-        end();
-        throw error;
-      }
-    },
-    async return() {
-      end();
-      return (await source.return?.()) ?? { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      end();
-      if (source.throw) return source.throw(error);
+    return publishedAt !== undefined && publishedAt >= this.startedAt ? publishedAt : undefined;
+  }
+
+  private end(): void {
+    if (!this.live) return;
+    this.live = false;
+    this.hooks.subscriptionEnded(this.field, this.transport);
+  }
+
+  async next(): Promise<IteratorResult<ExecutionResult>> {
+    try {
+      const step = await this.source.next();
+      if (step.done) this.end();
+      else if (!step.value.errors) this.hooks.delivered(this.field, this.lagOf(step.value), 1);
+      return step;
+    } catch (error) {
+      this.end();
       throw error;
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+    }
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult>> {
+    this.end();
+    return (await this.source.return?.()) ?? { value: undefined, done: true };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<ExecutionResult>> {
+    this.end();
+    if (this.source.throw) return this.source.throw(error);
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
