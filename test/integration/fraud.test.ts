@@ -625,7 +625,7 @@ describe.each(withCluster)('fraud checks on $name', (backend) => {
 describe('FRAUD_DETECTION_ENABLED=false', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ FRAUD_DETECTION_ENABLED: 'false', TRUST_PROXY: 'true' });
+    t = await startTestApp({ FRAUD_DETECTION_ENABLED: 'false', TRUST_PROXY: 'true' }, { postgres: true });
   });
   afterAll(async () => {
     await t?.stop();
