@@ -5,7 +5,8 @@
  * when asked (`sources`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -83,9 +84,30 @@ export async function seedPGlite(dataDir: string): Promise<void> {
   if (pgliteTemplate) await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
 }
 
+/** Marker files of test/support/server-build.ts: the build is complete, or failed (the error inside). */
+export const SERVER_BUILT = 'built';
+export const SERVER_BUILD_FAILED = 'build-failed';
+
+let builtServer: Promise<string | undefined> | undefined;
+
+/** The tier's compiled server directory once its build is complete (it runs during the unit tier). */
+function serverBuild(): Promise<string | undefined> {
+  builtServer ??= (async () => {
+    const dir = provided('serverBuildDir');
+    if (dir === undefined) return undefined;
+    return until(120_000, 'the server build (test/support/server-build.ts)', async () => {
+      if (existsSync(path.join(dir, SERVER_BUILT))) return dir;
+      if (existsSync(path.join(dir, SERVER_BUILD_FAILED)))
+        throw new Error(`the server build failed:\n${await readFile(path.join(dir, SERVER_BUILD_FAILED), 'utf8')}`);
+      return undefined;
+    });
+  })();
+  return builtServer;
+}
+
 /** The compiled server where the tier provides one (test/support/server-build.ts), else the sources through tsx. */
-function defaultEntry(opts: { movableClock?: boolean; sources?: boolean }): string[] {
-  const build = opts.sources ? undefined : provided('serverBuildDir');
+async function defaultEntry(opts: { movableClock?: boolean; sources?: boolean }): Promise<string[]> {
+  const build = opts.sources ? undefined : await serverBuild();
   if (build === undefined) {
     return opts.movableClock
       ? ['--import', 'tsx', '--import', CLOCK_PRELOAD, 'src/main.ts']
@@ -130,7 +152,7 @@ export async function startServerProcess(
   const clockFile = path.join(dataDir, 'clock-offset');
   if (opts.movableClock && opts.entry)
     throw new Error('startServerProcess: movableClock preloads into the default entry only');
-  const entry = opts.entry ?? defaultEntry(opts);
+  const entry = opts.entry ?? (await defaultEntry(opts));
   const child: ChildProcess = spawn(process.execPath, entry, {
     cwd: opts.cwd ?? ROOT,
     env: {
