@@ -3,7 +3,7 @@
  * processes of test/support/server-process.ts run (`node dist/main.js`, the way production and the
  * bench run the server) instead of each carrying tsx. Under tsx a server start costs ~1.3 s more
  * CPU here (its module-hooks thread compiles or fetches from cache every module, the PGlite thread
- * registers tsx again), and the e2e tiers start ~90 server processes. `npm start` itself (tsx)
+ * registers tsx again), and every e2e file starts one or several. `npm start` itself (tsx)
  * stays the subject where a test is about it (zero-setup, readme: `sources: true`).
  *
  * The build is tsconfig.build.json's, without type checking (`npm run typecheck` does that), into
