@@ -76,7 +76,8 @@ export default defineConfig({
           // The same shared fixtures as integration: a file's PostgreSQL database is a fresh one on
           // the tier's server, and a server process on a data dir of its own starts from a copy of
           // the migrated PGlite directory (test/support/server-process.ts).
-          globalSetup: ['test/support/shared-servers.ts'],
+          // ...and the server compiled once for every server process (test/support/server-build.ts).
+          globalSetup: ['test/support/shared-servers.ts', 'test/support/server-build.ts'],
           environment: 'node',
           pool: 'forks',
           maxWorkers: serverWorkers,
@@ -90,7 +91,7 @@ export default defineConfig({
         test: {
           name: 'e2e-alone',
           include: E2E_ALONE,
-          globalSetup: ['test/support/shared-servers.ts'],
+          globalSetup: ['test/support/shared-servers.ts', 'test/support/server-build.ts'],
           environment: 'node',
           pool: 'forks',
           maxWorkers: 1,

@@ -410,7 +410,7 @@ it('classifies every README block; its ts blocks are the examples/ files', async
 // Concurrently: the sessions and examples are independent (their own users and competitions).
 describe.concurrent('with the server', () => {
   beforeAll(async () => {
-    server = await startServerProcess({ JWT_SECRET: '', FRAUD_DETECTION_ENABLED: 'true' }, { dataDir });
+    server = await startServerProcess({ JWT_SECRET: '', FRAUD_DETECTION_ENABLED: 'true' }, { dataDir, sources: true }); // npm start, as the README says
   });
 
   it.each([...new Set(Object.values(BLOCKS).flatMap((b) => (b.lang === 'sh' ? [b.session] : [])))])(

@@ -44,7 +44,7 @@ async function tempDir(): Promise<string> {
 
 it('serves with no configuration (a DATA_DIR of its own) and accepts tokens from the command its banner prints', async () => {
   const dataDir = await tempDir();
-  const server = await startServerProcess({ JWT_SECRET: '' }, { dataDir });
+  const server = await startServerProcess({ JWT_SECRET: '' }, { dataDir, sources: true }); // npm start, whose banner this is about
   try {
     expect(server.output()).toContain(`${server.url}/graphql`);
     expect(server.output()).toContain(`DATA_DIR=${dataDir} npm run token -- --sub alice --name Alice --role ADMIN`);

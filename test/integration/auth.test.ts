@@ -92,12 +92,15 @@ describe('RS256/ES256 tokens from JWKS_URL', () => {
     });
     await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
     const { port } = jwksServer.address() as AddressInfo;
-    t = await startTestApp({
-      JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-      JWKS_COOLDOWN_MS: '0',
-      JWT_ISSUER: ISSUER,
-      JWT_AUDIENCE: AUDIENCE,
-    });
+    t = await startTestApp(
+      {
+        JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+        JWKS_COOLDOWN_MS: '0',
+        JWT_ISSUER: ISSUER,
+        JWT_AUDIENCE: AUDIENCE,
+      },
+      { postgres: true },
+    );
   });
   afterAll(async () => {
     await t?.stop();
@@ -448,7 +451,10 @@ describe('tokens without exp', () => {
   };
 
   beforeAll(async () => {
-    [strict, relaxed] = await Promise.all([startTestApp(), startTestApp({ JWT_REQUIRE_EXP: 'false' })]);
+    [strict, relaxed] = await Promise.all([
+      startTestApp({}, { postgres: true }),
+      startTestApp({ JWT_REQUIRE_EXP: 'false' }, { postgres: true }),
+    ]);
   });
   afterAll(async () => {
     await Promise.all([strict?.stop(), relaxed?.stop()]);

@@ -523,7 +523,7 @@ describe('authorization of every operation', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestApp({ FRAUD_DETECTION_ENABLED: 'false' });
+    t = await startTestApp({ FRAUD_DETECTION_ENABLED: 'false' }, { postgres: true });
     const ids = {
       AUDIENCE: 'authz-audience',
       FOUNDER: 'authz-founder',

@@ -252,8 +252,10 @@ describe.each([
     a.countDecision('vote', 'scope-x', 'ALLOW');
     a.countDecision('vote', 'scope-x', 'BLOCK');
     b.countDecision('vote', 'scope-x', 'FLAG');
-    await sleep(200); // both flush every 50 ms
-    expect(await a.decisions('vote', ['scope-x'])).toEqual({ allowed: 1, flagged: 1, blocked: 1 });
+    // Both flush every 50 ms.
+    await expect
+      .poll(() => a.decisions('vote', ['scope-x']), { interval: 20 })
+      .toEqual({ allowed: 1, flagged: 1, blocked: 1 });
     expect(await b.decisions('vote', ['scope-x'])).toEqual({ allowed: 1, flagged: 1, blocked: 1 });
   });
 });
@@ -603,9 +605,16 @@ describe.each(withCluster)('fraud checks on $name', (backend) => {
             i >= 25 ? i + 1 : null,
           ]),
         );
-        await sleep(1_200); // decision counters flush every second
-        const { fraudStats } = dataOf(await gql(FraudStatsDocument, { competitionId }, admin, fetch, a));
-        expect(fraudStats.votes).toEqual({ allowed: 7, flagged: 23, blocked: 0 });
+        // Decision counters flush every second: the stats show every decision by the next flush.
+        await expect
+          .poll(
+            async () => dataOf(await gql(FraudStatsDocument, { competitionId }, admin, fetch, a)).fraudStats.votes,
+            {
+              timeout: 5_000,
+              interval: 100,
+            },
+          )
+          .toEqual({ allowed: 7, flagged: 23, blocked: 0 });
       } finally {
         await Promise.all([a.stop(), b.stop()]);
       }
@@ -616,7 +625,7 @@ describe.each(withCluster)('fraud checks on $name', (backend) => {
 describe('FRAUD_DETECTION_ENABLED=false', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ FRAUD_DETECTION_ENABLED: 'false', TRUST_PROXY: 'true' });
+    t = await startTestApp({ FRAUD_DETECTION_ENABLED: 'false', TRUST_PROXY: 'true' }, { postgres: true });
   });
   afterAll(async () => {
     await t?.stop();

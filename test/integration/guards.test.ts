@@ -31,10 +31,13 @@ describe('rate rules declared on the field definition', () => {
     execute(fetch, t.graphqlUrl, doc, variables, token);
 
   beforeAll(async () => {
-    t = await startTestApp({
-      RATE_LIMIT_MUTATIONS_PER_MINUTE: String(MUTATIONS_PER_MINUTE),
-      RATE_LIMIT_PLEDGES_PER_MINUTE: String(PLEDGES_PER_MINUTE),
-    });
+    t = await startTestApp(
+      {
+        RATE_LIMIT_MUTATIONS_PER_MINUTE: String(MUTATIONS_PER_MINUTE),
+        RATE_LIMIT_PLEDGES_PER_MINUTE: String(PLEDGES_PER_MINUTE),
+      },
+      { postgres: true },
+    );
     admin = await tokenFor({ sub: 'guards-admin', role: 'ADMIN' });
     // Three calls of the `competitions` rule.
     competitionId = dataOf(

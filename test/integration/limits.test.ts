@@ -15,16 +15,19 @@ let t: TestApp;
 let competitionId: string;
 const sockets: RawSocket[] = [];
 beforeAll(async () => {
-  t = await startTestApp({
-    MAX_QUERY_DEPTH: '3',
-    MAX_QUERY_COMPLEXITY: '15',
-    MAX_REQUEST_BODY_BYTES: '4096',
-    MAX_BATCH_SIZE: '3',
-    MAX_SUBSCRIPTIONS_PER_CONNECTION: '2',
-    WS_CONNECTION_INIT_TIMEOUT_MS: '300',
-    WS_MAX_MESSAGE_BYTES: '2048',
-    WS_KEEP_ALIVE_MS: '400',
-  });
+  t = await startTestApp(
+    {
+      MAX_QUERY_DEPTH: '3',
+      MAX_QUERY_COMPLEXITY: '15',
+      MAX_REQUEST_BODY_BYTES: '4096',
+      MAX_BATCH_SIZE: '3',
+      MAX_SUBSCRIPTIONS_PER_CONNECTION: '2',
+      WS_CONNECTION_INIT_TIMEOUT_MS: '300',
+      WS_MAX_MESSAGE_BYTES: '2048',
+      WS_KEEP_ALIVE_MS: '400',
+    },
+    { postgres: true },
+  );
   ({ competitionId } = await openCompetition(t.graphqlUrl, 1));
 });
 afterAll(async () => {

@@ -4,7 +4,7 @@
  * subscription token bucket and the live-subscription counter against real Redis; subscription
  * starts with the product's defaults (a page opens its subscriptions at once, a reconnect storm
  * is refused) on every transport, in memory and on Redis; anonymous callers by IP, with and
- * without TRUST_PROXY (embedded apps).
+ * without TRUST_PROXY (one app each, stores in memory).
  */
 import { createClient as createSseClient } from 'graphql-sse';
 import { Cluster, Redis } from 'ioredis';
@@ -224,12 +224,15 @@ describe.each([
   beforeAll(async () => {
     const backend = onRedis ? { DATABASE_URL: await databaseUrl(), REDIS_URL: redisServer.url } : {};
     // Undefined: the defaults, which test/support/limits.ts raises for every other test.
-    app = await startTestApp({
-      ...backend,
-      RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: undefined,
-      RATE_LIMIT_SUBSCRIPTIONS_BURST: undefined,
-      MAX_SUBSCRIPTIONS_PER_USER: undefined,
-    });
+    app = await startTestApp(
+      {
+        ...backend,
+        RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: undefined,
+        RATE_LIMIT_SUBSCRIPTIONS_BURST: undefined,
+        MAX_SUBSCRIPTIONS_PER_USER: undefined,
+      },
+      { postgres: true }, // in memory: no REDIS_URL
+    );
     ({ competitionId } = await approvalCompetition(app.graphqlUrl));
   });
   afterAll(async () => {
@@ -460,14 +463,17 @@ describe.each([
 ])('anonymous callers by IP over $transport, TRUST_PROXY=$trustProxy', ({ trustProxy, sharedBucket, transport }) => {
   let app: TestApp;
   beforeAll(async () => {
-    app = await startTestApp({
-      TRUST_PROXY: trustProxy,
-      RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '2',
-      RATE_LIMIT_SUBSCRIPTIONS_BURST: '2',
-      RATE_LIMIT_SUBSCRIPTIONS_IP_BURST: '2',
-      MAX_SUBSCRIPTIONS_PER_CONNECTION: '2',
-      RATE_LIMIT_IP_FACTOR: '1',
-    });
+    app = await startTestApp(
+      {
+        TRUST_PROXY: trustProxy,
+        RATE_LIMIT_SUBSCRIPTIONS_PER_MINUTE: '2',
+        RATE_LIMIT_SUBSCRIPTIONS_BURST: '2',
+        RATE_LIMIT_SUBSCRIPTIONS_IP_BURST: '2',
+        MAX_SUBSCRIPTIONS_PER_CONNECTION: '2',
+        RATE_LIMIT_IP_FACTOR: '1',
+      },
+      { postgres: true },
+    );
   });
   afterAll(async () => {
     await app?.stop();

@@ -20,7 +20,7 @@ import { openCompetition } from '../e2e/support.js';
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ TALLY_FLUSH_MS: '30', REACTION_WINDOW_MS: '40' });
+  t = await startTestApp({ TALLY_FLUSH_MS: '30', REACTION_WINDOW_MS: '40' }, { postgres: true });
 });
 afterAll(async () => {
   await t?.stop();

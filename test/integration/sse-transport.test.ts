@@ -14,7 +14,7 @@ import { parseBlock } from '../support/sse-frames.js';
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ TALLY_FLUSH_MS: '20' });
+  t = await startTestApp({ TALLY_FLUSH_MS: '20' }, { postgres: true });
 });
 afterAll(async () => {
   await t?.stop();

@@ -6,7 +6,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import type { Backend } from './backends.js';
+import { freshDatabase, type Backend } from './backends.js';
 import { execute, TEST_JWT_SECRET, type GraphQLResponse } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
 import { provided } from './provided.js';
@@ -23,11 +23,35 @@ export interface TestApp {
 /**
  * opts.dataDir: start on this DATA_DIR (e.g. again after a stop) and leave it in place on stop.
  * opts.now: the app's clock (a {@link import('./clock.js').TestClock}'s now); default Date.now.
+ * opts.postgres: instead of the embedded default (unless env names a database), a fresh database
+ * on the tier's shared PostgreSQL server, dropped on stop: for files whose subject is not where
+ * the data lives (JWT rules, limits, transports). An app on PGlite costs ~1.7 s of CPU to open and
+ * close (its thread, WebAssembly), one on PostgreSQL ~50 ms; the embedded default stays covered by
+ * every file that runs on `backends`.
  */
 export async function startTestApp(
   env: Record<string, string | undefined> = {},
-  opts: { dataDir?: string; now?: () => number } = {},
+  opts: { dataDir?: string; now?: () => number; postgres?: boolean } = {},
 ): Promise<TestApp> {
+  if (opts.postgres && env['DATABASE_URL'] === undefined) {
+    const database = await freshDatabase();
+    try {
+      const t = await startTestApp({ ...env, DATABASE_URL: database.url }, { ...opts, postgres: false });
+      return {
+        ...t,
+        async stop() {
+          try {
+            await t.stop();
+          } finally {
+            await database.drop();
+          }
+        },
+      };
+    } catch (err) {
+      await database.drop();
+      throw err;
+    }
+  }
   const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'ovation-test-')));
   // On the embedded default, a new data dir starts from a copy of the tier's migrated PGlite

@@ -1,6 +1,6 @@
 /**
- * What the integration and e2e tiers' globalSetup (shared-servers.ts) provides to test files,
- * typed for `inject`. In a file of its own so that modules reading it (backends.ts, app.ts,
+ * What the integration and e2e tiers' globalSetups (shared-servers.ts, server-build.ts) provide
+ * to test files, typed for `inject`. In a file of its own so that modules reading it (backends.ts, app.ts,
  * server-process.ts) carry the declaration wherever they are compiled, also in the client kit's
  * test project, which does not compile shared-servers.ts.
  */
@@ -14,6 +14,11 @@ declare module 'vitest' {
     sharedPostgresTemplate: string;
     /** A migrated PGlite data directory, to be copied, never opened in place. */
     pgliteTemplateDir: string;
+    /**
+     * The e2e tiers' compiled server (server-build.ts): `dist/main.js` and
+     * `test-support/process-clock.js` under it.
+     */
+    serverBuildDir: string;
   }
 }
 

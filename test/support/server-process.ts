@@ -1,12 +1,15 @@
 /**
- * Runs the real server (src/main.ts) as a child process on a free loopback port, the way
- * `npm start` does, for end-to-end tests: several instances, signals, exit codes.
+ * Runs the real server (src/main.ts) as a child process on a free loopback port for end-to-end
+ * tests: several instances, signals, exit codes. Compiled, the way production runs it, where the
+ * tier provides the build (test/support/server-build.ts); `npm start`'s way (tsx) otherwise, or
+ * when asked (`sources`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from './ports.js';
 import { TEST_JWT_SECRET } from './graphql.js';
 import { TEST_RATE_LIMITS } from './limits.js';
@@ -81,19 +84,60 @@ export async function seedPGlite(dataDir: string): Promise<void> {
   if (pgliteTemplate) await cp(pgliteTemplate, path.join(dataDir, 'pglite'), { recursive: true });
 }
 
+/** Marker files of test/support/server-build.ts: the build is complete, or failed (the error inside). */
+export const SERVER_BUILT = 'built';
+export const SERVER_BUILD_FAILED = 'build-failed';
+
+let builtServer: Promise<string | undefined> | undefined;
+
+/** The tier's compiled server directory once its build is complete (it runs during the unit tier). */
+function serverBuild(): Promise<string | undefined> {
+  builtServer ??= (async () => {
+    const dir = provided('serverBuildDir');
+    if (dir === undefined) return undefined;
+    return until(120_000, 'the server build (test/support/server-build.ts)', async () => {
+      if (existsSync(path.join(dir, SERVER_BUILT))) return dir;
+      if (existsSync(path.join(dir, SERVER_BUILD_FAILED)))
+        throw new Error(`the server build failed:\n${await readFile(path.join(dir, SERVER_BUILD_FAILED), 'utf8')}`);
+      return undefined;
+    });
+  })();
+  return builtServer;
+}
+
+/** The compiled server where the tier provides one (test/support/server-build.ts), else the sources through tsx. */
+async function defaultEntry(opts: { movableClock?: boolean; sources?: boolean }): Promise<string[]> {
+  const build = opts.sources ? undefined : await serverBuild();
+  if (build === undefined) {
+    return opts.movableClock
+      ? ['--import', 'tsx', '--import', CLOCK_PRELOAD, 'src/main.ts']
+      : ['--import', 'tsx', 'src/main.ts'];
+  }
+  const clock = pathToFileURL(path.join(build, 'test-support', 'process-clock.js')).href;
+  return [...(opts.movableClock ? ['--import', clock] : []), path.join(build, 'dist', 'main.js')];
+}
+
 export async function startServerProcess(
   env: Record<string, string> = {},
   opts: {
     dataDir?: string;
-    /** Node arguments that start the server [the sources through tsx; `['dist/main.js']` for the build]. */
+    /**
+     * Node arguments that start the server [the tier's compiled server, see server-build.ts; else
+     * the sources through tsx]; e.g. `['dist/main.js']` for the repository's build.
+     */
     entry?: string[];
     /** Working directory [the repository]; e.g. a production install of the build. */
     cwd?: string;
     /**
-     * Preload test/support/process-clock.ts (after tsx; the sources only): the test may move the
-     * process's wall clock forward with advanceClock. One process: WORKERS' workers are not stepped.
+     * Preload test/support/process-clock.ts (not with `entry`): the test may move the process's
+     * wall clock forward with advanceClock. One process: WORKERS' workers are not stepped.
      */
     movableClock?: boolean;
+    /**
+     * Run `npm start`'s command (src/main.ts through tsx) even where the tier provides a compiled
+     * server (test/support/server-build.ts, the default there): for tests whose subject is it.
+     */
+    sources?: boolean;
   } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
@@ -106,10 +150,9 @@ export async function startServerProcess(
   const onEmbedded = !env['DATABASE_URL'] && opts.entry === undefined && opts.cwd === undefined;
   if (ownDataDir && onEmbedded) await seedPGlite(dataDir);
   const clockFile = path.join(dataDir, 'clock-offset');
-  if (opts.movableClock && opts.entry) throw new Error('startServerProcess: movableClock runs the sources only');
-  const entry = opts.movableClock
-    ? ['--import', 'tsx', '--import', CLOCK_PRELOAD, 'src/main.ts']
-    : (opts.entry ?? ['--import', 'tsx', 'src/main.ts']);
+  if (opts.movableClock && opts.entry)
+    throw new Error('startServerProcess: movableClock preloads into the default entry only');
+  const entry = opts.entry ?? (await defaultEntry(opts));
   const child: ChildProcess = spawn(process.execPath, entry, {
     cwd: opts.cwd ?? ROOT,
     env: {

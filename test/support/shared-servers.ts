@@ -1,7 +1,7 @@
 /**
- * Vitest globalSetup of the integration and e2e tiers: the expensive fixtures, made once per tier
- * of a `vitest run` in the main process and shared with every test file (each in its own fork)
- * through provide/inject.
+ * Vitest globalSetup of the integration and e2e tiers: the expensive fixtures, made once per
+ * `vitest run` in the main process (one set for every tier that names this file, see
+ * run-shared.ts) and shared with every test file (each in its own fork) through provide/inject.
  *
  * - One PostgreSQL server, and on it a template database with every migration applied. A test
  *   file's database is `CREATE DATABASE x TEMPLATE <template>` (a file copy, ~0.1 s) instead of
@@ -29,10 +29,23 @@ import { MIGRATIONS_DIR } from '../../src/infra/database.js';
 import { applyMigrations, pgliteRunner } from '../../src/infra/migrate.js';
 import { createTestDatabase, migrateDatabase, startPostgres } from './postgres.js';
 import type {} from './provided.js'; // what setup() provides, typed
+import { runShared } from './run-shared.js';
 
 const TEMPLATE_DATABASE = 'ovation_migrated';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Once per run, not per project: the three projects naming this file share one (run-shared.ts).
+  const shared = await runShared('shared-servers', startSharedServers);
+  project.provide('sharedPostgresUrl', shared.value.postgresUrl);
+  project.provide('sharedPostgresTemplate', TEMPLATE_DATABASE);
+  project.provide('pgliteTemplateDir', shared.value.pgliteTemplateDir);
+  return shared.release;
+}
+
+async function startSharedServers(): Promise<{
+  value: { postgresUrl: string; pgliteTemplateDir: string };
+  stop(): Promise<void>;
+}> {
   const pgliteRoot = await mkdtemp(path.join(os.tmpdir(), 'ovation-pglite-template-'));
   const postgresStarting = startPostgres();
   try {
@@ -42,11 +55,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
       postgresStarting.then((server) => migratedTemplate(server.url)),
     ]);
     const postgres = await postgresStarting;
-    project.provide('sharedPostgresUrl', postgres.url);
-    project.provide('sharedPostgresTemplate', TEMPLATE_DATABASE);
-    project.provide('pgliteTemplateDir', pgliteTemplateDir);
-    return async () => {
-      await Promise.all([postgres.stop(), rm(pgliteRoot, { recursive: true, force: true })]);
+    return {
+      value: { postgresUrl: postgres.url, pgliteTemplateDir },
+      async stop() {
+        await Promise.all([postgres.stop(), rm(pgliteRoot, { recursive: true, force: true })]);
+      },
     };
   } catch (err) {
     await Promise.allSettled([
