@@ -157,16 +157,24 @@ describe('the serving loop while the embedded database works', () => {
     const { thread: t } = await thread();
     const c = await client(t);
     const statements = 20;
-    let leftToTheLoop = 0;
-    for (let i = 0; i < statements; i += 1) {
-      let turned = false;
-      setImmediate(() => (turned = true));
-      expect((await c.query<{ i: number }>('SELECT $1::int AS i', [i])).rows).toEqual([{ i }]);
-      if (turned) leftToTheLoop += 1;
-    }
-    // Taken by the loop, every answer would come a turn later. (Not 0: on a busy machine the
-    // database thread may miss the bounded wait now and then.)
-    expect(leftToTheLoop).toBeLessThan(statements / 2);
+    const round = async (): Promise<number> => {
+      let leftToTheLoop = 0;
+      for (let i = 0; i < statements; i += 1) {
+        let turned = false;
+        setImmediate(() => (turned = true));
+        expect((await c.query<{ i: number }>('SELECT $1::int AS i', [i])).rows).toEqual([{ i }]);
+        if (turned) leftToTheLoop += 1;
+      }
+      return leftToTheLoop;
+    };
+    // Taken by the loop, every answer would come a turn later: 20 of 20 in every round. On a busy
+    // machine (CI runs three files at a time beside a 1,000-client storm) the database thread is
+    // not always scheduled within the bounded wait, so up to five rounds, one of which must show it.
+    const rounds: number[] = [];
+    while (rounds.length < 5 && !rounds.some((left) => left < statements / 2)) rounds.push(await round());
+    expect(Math.min(...rounds), `answers left to the loop per round: ${rounds.join(', ')}`).toBeLessThan(
+      statements / 2,
+    );
   });
 });
 
