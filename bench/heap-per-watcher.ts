@@ -14,6 +14,7 @@
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { installCleanup } from './lib/children.js';
+import { getStatus } from './lib/http.js';
 import { signHs256 } from './lib/jwt.js';
 import { setupCompetition } from './lib/operations.js';
 import { SubscriberPool, type Transport } from './lib/subscribers.js';
@@ -66,7 +67,9 @@ async function heapUsed(): Promise<number> {
     if (lines.length > seen) {
       if (values.snapshots) {
         process.kill(server.pid, 'SIGUSR1');
-        await new Promise((resolve) => setTimeout(resolve, 15_000)); // written synchronously; the loop is blocked meanwhile
+        // Written on the server's loop, which answers nothing meanwhile: /health answers once it is on disk.
+        if ((await getStatus(`${server.url}/health`, 300_000)) !== 200)
+          throw new Error('no /health after the snapshot');
       }
       return Number(lines.at(-1)!.slice(5));
     }

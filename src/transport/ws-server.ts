@@ -34,7 +34,7 @@ export interface Peer {
   readonly forwardedFor: string | undefined;
 }
 
-export function peerOf(request: IncomingMessage): Peer {
+function peerOf(request: IncomingMessage): Peer {
   const header = request.headers['x-forwarded-for'];
   return {
     address: request.socket.remoteAddress,
