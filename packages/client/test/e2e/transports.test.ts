@@ -191,9 +191,15 @@ describe('tokens', () => {
     const feed = recordChannel(kit, channel, { afterSeq: 0 });
     await live('ws');
     // A client that cannot refresh (always the same token) is cut at exp (4403) and, its token
-    // refused again, gives up: the control that shows the expiry is real.
+    // refused again, gives up: the control that shows the expiry is real. Its backoff is capped at
+    // 1 s: within JWT_CLOCK_TOLERANCE_SECONDS after exp its reconnects are accepted and cut again,
+    // and with the default (doubling to 10 s) the two refusals it needs could be 20 s apart.
     const stale = await tokenFor({ sub: 'kit-refresh', name: 'Refresh' }, '3s');
-    const control = recordChannel(client({ transports: ['ws'], token: () => stale }).client, channel, { afterSeq: 0 });
+    const control = recordChannel(
+      client({ transports: ['ws'], token: () => stale, retry: { initialDelayMs: 100, maxDelayMs: 1_000 } }).client,
+      channel,
+      { afterSeq: 0 },
+    );
 
     const until = performance.now() + 8_000; // beyond two token lifetimes
     while (performance.now() < until) {
