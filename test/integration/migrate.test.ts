@@ -20,6 +20,7 @@ import {
   type SqlRunner,
 } from '../../src/infra/migrate.js';
 import { freshDatabase } from '../support/backends.js';
+import { ignoreForcedDrop } from '../support/postgres.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -55,6 +56,7 @@ async function freshPostgresUrl(): Promise<string> {
 
 function poolRunner(url: string): SqlRunner {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool.on('error', ignoreForcedDrop);
   cleanups.push(() => pool.end());
   return pgPoolRunner(pool);
 }

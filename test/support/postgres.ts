@@ -146,9 +146,20 @@ export async function dropTestDatabase(databaseUrl: string): Promise<void> {
   await asAdmin(url.toString(), `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
 }
 
+/**
+ * An error listener for a test's own pg.Pool. `pool.end()` resolves once it has asked its
+ * connections to end, not once they have: a `DROP DATABASE ... WITH (FORCE)` right after can
+ * still terminate one (FATAL 57P01), and pg-pool re-emits that on the pool, where an 'error'
+ * without a listener is an uncaught exception in whichever test file runs next in the worker.
+ */
+export function ignoreForcedDrop(err: Error & { code?: string }): void {
+  if (err.code !== '57P01') throw err;
+}
+
 /** Applies prisma/migrations to the database of `url`, as the app does at start-up. */
 export async function migrateDatabase(url: string): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', ignoreForcedDrop);
   try {
     await applyMigrations(pgPoolRunner(pool), MIGRATIONS_DIR);
   } finally {

@@ -1,6 +1,6 @@
 /**
  * One instance of a globalSetup fixture for the whole `vitest run`, however many projects name
- * it. Vitest runs each project's globalSetup of its own (integration, e2e and e2e-alone all name
+ * it. Vitest runs each project's globalSetup of its own (integration and e2e both name
  * shared-servers.ts), every one before the first test and every teardown after the last, all in
  * the main process; a module may be loaded once per project there, but globalThis is one. So the
  * first project to set up starts the fixture, the others take it, and the last teardown stops it.
