@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { defineConfig } from 'vitest/config';
+import SpreadWaitingSequencer from './test/support/sequencer.js';
 
 // Three tiers: unit first (sequence.groupOrder 0), then integration and e2e together (group 1).
 //   npm test                  all tiers
@@ -14,7 +15,7 @@ import { defineConfig } from 'vitest/config';
 // a third file at a time on the CI machine's 2 cores fills the waits instead of leaving a core idle
 // (measured: a run's CPU was ~60% of one core with e2e files one at a time). Vitest puts projects
 // of one groupOrder in one pool, and refuses different maxWorkers within a group, hence one value.
-//
+// The order in which workers take files: test/support/sequencer.ts.
 const cpus = Math.max(1, os.availableParallelism());
 const serverWorkers = Math.min(cpus + 1, 3);
 
@@ -36,6 +37,7 @@ export default defineConfig({
     // A file that leaves something running now shows in the next one (an error from a connection
     // it did not close is reported against the file that opened it).
     isolate: false,
+    sequence: { sequencer: SpreadWaitingSequencer },
     // Never watch by accident (a bare `vitest` in a terminal would otherwise).
     watch: false,
     teardownTimeout: 30_000,
