@@ -34,8 +34,8 @@ export default defineConfig({
     // of wall with a process per file, 273 s and 156 s without). What the files share is the
     // module cache and the process: every file starts its own apps, servers and databases and
     // stops them in its after-hooks, and fake timers are put back after each test that uses them.
-    // A file that leaves something running now shows in the next one (an error from a connection
-    // it did not close is reported against the file that opened it).
+    // A file that leaves something running now shows in a later one: vitest reports an uncaught
+    // error from it against whichever file runs then (see ignoreForcedDrop, test/support/postgres.ts).
     isolate: false,
     sequence: { sequencer: SpreadWaitingSequencer },
     // Never watch by accident (a bare `vitest` in a terminal would otherwise).
