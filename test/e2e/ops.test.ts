@@ -14,6 +14,7 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { freePort } from '../support/ports.js';
+import { until } from '../support/until.js';
 import { killOnExit, OutputTail } from '../support/processes.js';
 import { openCompetition } from './support.js';
 
@@ -61,7 +62,14 @@ describe('serverStats across instances', () => {
         return r.data?.serverStatsUpdated.instances.length === 2 && c?.ws === 3 && c.sse === 1 && c.graphqlSse === 1;
       }, 15_000);
 
-      const query = dataOf(await execute(fetch, b.graphqlUrl, ServerStatsDocument, {}, admin));
+      // Each instance samples itself every 200 ms: the snapshot above can hold a sample of B's taken
+      // between its second graphql-ws connection and that connection's subscription, and stay B's
+      // latest for up to 200 ms more. The query is read until B's entry is a sample from after it.
+      const query = await until(15_000, "B's stats to count its two graphql-ws subscriptions", async () => {
+        const read = dataOf(await execute(fetch, b.graphqlUrl, ServerStatsDocument, {}, admin));
+        const entry = read.serverStats.instances.find((i) => i.connections.sse === 1);
+        return entry?.subscriptions.ws === 2 ? read : undefined;
+      });
       expect(query.serverStats.instances).toHaveLength(2);
       const onB = query.serverStats.instances.find((i) => i.connections.sse === 1);
       expect(onB?.connections).toEqual({ ws: 2, sse: 1, graphqlSse: 0, total: 3 });
