@@ -14,8 +14,8 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 import { subscribe, type Feed } from '../support/clients.js';
 import { dataOf, execute, tokenFor } from '../support/graphql.js';
 import { freePort } from '../support/ports.js';
-import { until } from '../support/until.js';
 import { killOnExit, OutputTail } from '../support/processes.js';
+import { until } from '../support/until.js';
 import { openCompetition } from './support.js';
 
 const METRICS_TOKEN = 'e2e-metrics-token';

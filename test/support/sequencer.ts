@@ -9,6 +9,7 @@
  * they fell, three met at the e2e/integration boundary in one CI run (the 60 s soak, graphql-sse,
  * rate-limit) and both cores were ~40 % busy for 45 s.
  */
+import path from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /** CPU under ~0.4 of their wall time (process accounting of a whole run): windows, expiries, a soak. */
@@ -25,9 +26,8 @@ const MOSTLY_WAITING = new Set([
 export default class SpreadWaitingSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
-    const root = this.ctx.config.root;
     const waits = (spec: TestSpecification): boolean =>
-      MOSTLY_WAITING.has(spec.moduleId.slice(root.length + 1).replaceAll('\\', '/'));
+      MOSTLY_WAITING.has(path.relative(this.ctx.config.root, spec.moduleId).replaceAll(path.sep, '/'));
     const out: TestSpecification[] = [];
     for (let start = 0; start < sorted.length;) {
       let end = start + 1;
